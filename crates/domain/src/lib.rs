@@ -1,0 +1,20 @@
+//! Huimin's domain types. Pure: no IO, no clock, no panics on input.
+//!
+//! Every type here is built by a constructor that checks its input ("parse, don't validate"),
+//! so code that holds an `IdNumber` or a `RegionCode` can trust it.
+
+mod id_number;
+mod money;
+mod region;
+mod registry;
+
+pub use id_number::{IdNumber, IdNumberError, Sex};
+pub use money::{Money, MoneyError};
+pub use region::{RegionCode, RegionCodeError, RegionLevel};
+pub use registry::{
+    Ethnicity, FacilityLevel, HouseholdNo, PersonName, Phone, PovertyCategory, PovertyCause,
+    PovertyStatus, Relation, ValueError, pinyin_initials,
+};
+
+/// Civil dates (no time zone); the domain never reads a clock itself.
+pub type Date = chrono::NaiveDate;
