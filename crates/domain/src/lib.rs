@@ -12,8 +12,8 @@ pub use id_number::{IdNumber, IdNumberError, Sex};
 pub use money::{Money, MoneyError};
 pub use region::{RegionCode, RegionCodeError, RegionLevel};
 pub use registry::{
-    Ethnicity, FacilityLevel, HouseholdNo, PersonName, Phone, PovertyCategory, PovertyCause,
-    PovertyStatus, Relation, ValueError, pinyin_initials,
+    Ethnicity, Facility, FacilityLevel, Household, HouseholdNo, Person, PersonName, Phone,
+    PovertyCategory, PovertyCause, PovertyStatus, Region, Relation, ValueError, pinyin_initials,
 };
 
 /// Civil dates (no time zone); the domain never reads a clock itself.

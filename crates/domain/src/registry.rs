@@ -315,3 +315,47 @@ mod tests {
         assert_eq!(FacilityLevel::parse("二级"), Ok(FacilityLevel::Two));
     }
 }
+
+/// A registered poor household as the roster describes it (一户一档's basic information).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Household {
+    pub no: HouseholdNo,
+    pub region: crate::RegionCode,
+    pub head_name: PersonName,
+    pub category: PovertyCategory,
+    pub status: PovertyStatus,
+    pub cause: PovertyCause,
+    pub phone: Option<Phone>,
+}
+
+/// A member of a registered household. Sex and birth date come from the ID number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id_number: crate::IdNumber,
+    pub household_no: HouseholdNo,
+    pub name: PersonName,
+    pub relation: Relation,
+    pub ethnicity: Ethnicity,
+    pub phone: Option<Phone>,
+}
+
+/// A region of the division tree with its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub code: crate::RegionCode,
+    pub name: String,
+}
+
+/// A medical facility (医疗机构).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facility {
+    pub code: String,
+    pub name: String,
+    pub level: FacilityLevel,
+    /// 县级医院, 乡镇卫生院, 村卫生室, 市级医院, ...
+    pub kind: String,
+    pub region: crate::RegionCode,
+    /// Designated for the poverty programme (定点救治医院).
+    pub designated: bool,
+    pub poverty_beds: u32,
+}

@@ -1,0 +1,192 @@
+//! The store suite: every test runs on SQLite and on PostgreSQL.
+
+use huimin_domain::*;
+use huimin_store::{EventInput, EventKind, RosterChanges, Store, StoreError, both_backends};
+
+fn code(s: &str) -> RegionCode {
+    RegionCode::parse(s).unwrap()
+}
+
+fn d(s: &str) -> Date {
+    Date::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+const COUNTY: &str = "371302000000";
+const VILLAGE: &str = "371302104203";
+
+async fn seed_regions(store: &Store) {
+    let regions = [
+        ("370000000000", "山东省"),
+        ("371300000000", "临沂市"),
+        (COUNTY, "兰山区"),
+        ("371302104000", "白沙埠镇"),
+        (VILLAGE, "诸葛村"),
+        ("371302104204", "孝友村"),
+    ];
+    let regions: Vec<Region> = regions.iter().map(|(c, n)| Region { code: code(c), name: n.to_string() }).collect();
+    store.upsert_regions(&regions).await.unwrap();
+}
+
+fn household(no: &str, village: &str, head: &str) -> Household {
+    Household {
+        no: HouseholdNo::parse(no).unwrap(),
+        region: code(village),
+        head_name: PersonName::parse(head).unwrap(),
+        category: PovertyCategory::Dibao,
+        status: PovertyStatus::NotLifted,
+        cause: PovertyCause::Illness,
+        phone: None,
+    }
+}
+
+fn person(id: &str, household: &str, name: &str, relation: Relation) -> Person {
+    Person {
+        id_number: IdNumber::parse(id).unwrap(),
+        household_no: HouseholdNo::parse(household).unwrap(),
+        name: PersonName::parse(name).unwrap(),
+        relation,
+        ethnicity: Ethnicity::han(),
+        phone: None,
+    }
+}
+
+fn entry() -> Option<EventInput> {
+    Some(EventInput { kind: EventKind::Entry, reason: "建档立卡".into(), changes: None })
+}
+
+fn id_for(seq: u16) -> String {
+    IdNumber::compose(371302, d("1960-03-15"), seq).unwrap().as_str().to_string()
+}
+
+async fn seed_household(store: &Store) -> i64 {
+    seed_regions(store).await;
+    let changes = RosterChanges {
+        file_name: "2024.csv".into(),
+        actor: "tester".into(),
+        effective_date: Some(d("2024-01-01")),
+        households: vec![(household("H001", VILLAGE, "张三"), entry())],
+        persons: vec![
+            (person(&id_for(11), "H001", "张三", Relation::Head), entry()),
+            (person(&id_for(12), "H001", "李四娘", Relation::Spouse), entry()),
+        ],
+        ..Default::default()
+    };
+    store.apply_roster(changes).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_mistyped_url_is_an_error_not_a_new_database() {
+    let err = Store::connect("sqlit://huimin.db").await.unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err}");
+}
+
+both_backends! {
+    migrations_run_once(db) {
+        assert_eq!(db.migrate().await.unwrap(), 0, "already migrated at connect");
+    }
+
+    region_tree(db) {
+        seed_regions(&db).await;
+        let roots = db.root_regions().await.unwrap();
+        assert_eq!(roots.len(), 1);
+        assert_eq!(roots[0].name, "山东省");
+        let villages = db.child_regions(code("371302104000")).await.unwrap();
+        assert_eq!(villages.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["诸葛村", "孝友村"]);
+        // Renaming keeps the code.
+        db.upsert_regions(&[Region { code: code(VILLAGE), name: "诸葛社区".into() }]).await.unwrap();
+        assert_eq!(db.region(code(VILLAGE)).await.unwrap().unwrap().name, "诸葛社区");
+        assert_eq!(db.region_codes().await.unwrap().len(), 6);
+    }
+
+    facilities_inside_a_region(db) {
+        seed_regions(&db).await;
+        let f = Facility {
+            code: "H37130201".into(),
+            name: "兰山区人民医院".into(),
+            level: FacilityLevel::Two,
+            kind: "县级医院".into(),
+            region: code(COUNTY),
+            designated: true,
+            poverty_beds: 20,
+        };
+        db.upsert_facilities(&[f.clone()]).await.unwrap();
+        assert_eq!(db.facilities(code(COUNTY)).await.unwrap(), vec![f.clone()]);
+        assert!(db.facilities(code("371300000000")).await.unwrap().len() == 1);
+        assert!(db.facilities(code("371302104000")).await.unwrap().is_empty());
+    }
+
+    roster_applies_with_history(db) {
+        seed_household(&db).await;
+        let no = HouseholdNo::parse("H001").unwrap();
+        let h = db.household(&no).await.unwrap().unwrap();
+        assert!(h.in_programme);
+        assert_eq!(h.household.category, PovertyCategory::Dibao);
+        let members = db.household_members(&no).await.unwrap();
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[0].person.relation, Relation::Head);
+        let history = db.household_history(&no).await.unwrap();
+        assert_eq!(history.len(), 3);
+        assert!(history.iter().all(|e| e.kind == EventKind::Entry && e.actor == "tester"));
+        let counts = db.registry_counts(code(COUNTY)).await.unwrap();
+        assert_eq!((counts.households, counts.persons, counts.illness_households), (1, 2, 1));
+        assert_eq!(db.registry_counts(code("371302104204")).await.unwrap().persons, 0);
+    }
+
+    search_by_initials_name_id_and_household(db) {
+        seed_household(&db).await;
+        let county = code(COUNTY);
+        let names = |hits: Vec<huimin_store::PersonHit>| hits.into_iter().map(|h| h.name).collect::<Vec<_>>();
+        assert_eq!(names(db.search_persons(county, "zs", 10).await.unwrap()), ["张三"]);
+        assert_eq!(names(db.search_persons(county, "ZS", 10).await.unwrap()), ["张三"]);
+        assert_eq!(names(db.search_persons(county, "四", 10).await.unwrap()), ["李四娘"]);
+        assert_eq!(names(db.search_persons(county, &id_for(12), 10).await.unwrap()), ["李四娘"]);
+        assert_eq!(db.search_persons(county, "H001", 10).await.unwrap().len(), 2);
+        // Outside the searcher's region nothing is found.
+        assert!(db.search_persons(code("371302104204"), "zs", 10).await.unwrap().is_empty());
+        assert!(db.search_persons(county, "%", 10).await.unwrap().is_empty());
+    }
+
+    exit_and_entry_are_dated_events(db) {
+        seed_household(&db).await;
+        let p = db.person_by_id_number(&IdNumber::parse(&id_for(12)).unwrap()).await.unwrap().unwrap();
+        db.record_person_event(p.id, EventKind::Exit, d("2024-06-30"), "迁出", "clerk").await.unwrap();
+        assert!(db.in_programme_on(p.id, d("2024-06-29")).await.unwrap());
+        assert!(!db.in_programme_on(p.id, d("2024-06-30")).await.unwrap());
+        assert!(!db.in_programme_on(p.id, d("2023-12-31")).await.unwrap(), "not yet registered");
+        assert!(!db.person(p.id).await.unwrap().unwrap().in_programme);
+        db.record_person_event(p.id, EventKind::Entry, d("2025-02-01"), "返贫", "clerk").await.unwrap();
+        assert!(db.in_programme_on(p.id, d("2025-02-01")).await.unwrap());
+        let history = db.household_history(&HouseholdNo::parse("H001").unwrap()).await.unwrap();
+        let last = history.last().unwrap();
+        assert_eq!((last.kind, last.reason.as_str(), last.person_name.as_deref()), (EventKind::Entry, "返贫", Some("李四娘")));
+        assert!(matches!(db.record_person_event(999_999, EventKind::Exit, d("2025-01-01"), "x", "y").await, Err(StoreError::NotFound(_))));
+    }
+
+    an_unknown_region_applies_nothing(db) {
+        seed_household(&db).await;
+        let changes = RosterChanges {
+            file_name: "bad.csv".into(),
+            actor: "tester".into(),
+            households: vec![(household("H002", "371302104299", "王五"), entry())],
+            persons: vec![(person(&id_for(21), "H002", "王五", Relation::Head), entry())],
+            ..Default::default()
+        };
+        let err = db.apply_roster(changes).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert!(db.household(&HouseholdNo::parse("H002").unwrap()).await.unwrap().is_none());
+        let imports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM imports").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(imports, 1, "the failed import left no trace");
+    }
+
+    snapshot_sees_scope_and_named_persons(db) {
+        seed_household(&db).await;
+        let elsewhere = code("371302104204");
+        let id = IdNumber::parse(&id_for(11)).unwrap();
+        let snap = db.registry_snapshot(&[elsewhere], &[id.clone()]).await.unwrap();
+        assert!(snap.households.is_empty());
+        assert_eq!(snap.persons.len(), 1);
+        assert_eq!(snap.persons[&id].person.name.as_str(), "张三");
+        let snap = db.registry_snapshot(&[code(COUNTY)], &[]).await.unwrap();
+        assert_eq!((snap.households.len(), snap.persons.len()), (1, 2));
+    }
+}
