@@ -1,1 +1,4 @@
-
+pub mod table;
+pub mod roster;
+pub mod import;
+pub mod synthetic;

@@ -1,1 +1,318 @@
-fn main(){}
+//! `huimin`: the one binary. Subcommands parse their input and call the app services.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use huimin_app::import::{self, Progress, RosterImport, RosterReport, TableReport};
+use huimin_app::synthetic::{self, GenSpec};
+use huimin_domain::{Date, RegionCode};
+use huimin_store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "huimin", version, about = "惠民 — 健康扶贫信息系统 (health poverty alleviation)")]
+struct Cli {
+    /// sqlite://PATH (default, embedded) or postgres://USER@HOST/DB
+    #[arg(long, env = "HUIMIN_DATABASE_URL", default_value = "sqlite://data/huimin.db", global = true)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Import a roster, regions or facilities from CSV (UTF-8 or GBK) or XLSX.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Generate a synthetic population (regions.csv, facilities.csv, roster.csv).
+    Gen {
+        #[arg(long, default_value_t = 5000)]
+        persons: u64,
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+        #[arg(long, default_value_t = 2024)]
+        year: i32,
+        #[arg(long, default_value = "data/gen")]
+        out: PathBuf,
+    },
+    /// Load a demo county (about 5,000 persons) into data/demo.db and show what it holds.
+    Demo {
+        /// Start again from an empty demo database.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Measure import speed: generate N persons and import them into a fresh SQLite database.
+    Bench {
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// The roster of registered poor households (see docs/roster-format.md).
+    Roster {
+        file: PathBuf,
+        /// Date the entries, exits and changes take effect (default: today).
+        #[arg(long)]
+        as_of: Option<Date>,
+        /// Regions compared with the file for exits (default: the file's counties).
+        #[arg(long, value_delimiter = ',')]
+        scope: Option<Vec<String>>,
+        /// Show the difference with the registry; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply even if more than half of the households in scope would exit.
+        #[arg(long)]
+        allow_mass_exit: bool,
+        /// Who is importing, for the history.
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+    /// Regions: 区划代码, 名称.
+    Regions { file: PathBuf },
+    /// Facilities: 机构编码, 机构名称, 机构等级, 机构类型, 行政区划代码, 是否定点医院, 扶贫病床数.
+    Facilities { file: PathBuf },
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HUIMIN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("错误：{e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Migrate => {
+            let store = Store::connect(&cli.database_url).await?;
+            println!("数据库已是最新结构（{:?}）", store.backend());
+        }
+        Command::Import { what } => {
+            let store = Store::connect(&cli.database_url).await?;
+            match what {
+                ImportWhat::Roster { file, as_of, scope, dry_run, allow_mass_exit, actor } => {
+                    let scope = scope
+                        .map(|s| s.iter().map(|c| RegionCode::parse(c)).collect::<Result<Vec<_>, _>>())
+                        .transpose()?;
+                    let effective = as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
+                    let bar = ProgressBar::hidden();
+                    let progress = |p: Progress| show_progress(&bar, p);
+                    let opts = RosterImport { actor: &actor, effective, scope, dry_run, allow_mass_exit, progress: &progress };
+                    let result = import::import_roster(&store, &file, &opts).await;
+                    bar.finish_and_clear();
+                    let report = result?;
+                    print_roster_report(&report, dry_run);
+                    error_file(&file, &report.errors, &report.held_back)?;
+                }
+                ImportWhat::Regions { file } => {
+                    let report = import::import_regions(&store, &file).await?;
+                    print_table_report("区划", &report);
+                    error_file(&file, &report.errors, &[])?;
+                }
+                ImportWhat::Facilities { file } => {
+                    let report = import::import_facilities(&store, &file).await?;
+                    print_table_report("医疗机构", &report);
+                    error_file(&file, &report.errors, &[])?;
+                }
+            }
+        }
+        Command::Gen { persons, seed, year, out } => {
+            let started = Instant::now();
+            let sum = synthetic::generate(GenSpec { persons, seed, year }, &out)?;
+            println!(
+                "已生成 {} 个县、{} 个乡镇、{} 个村，{} 家医疗机构，{} 户 {} 人（{:.1} 秒）：{}",
+                sum.counties,
+                sum.townships,
+                sum.villages,
+                sum.facilities,
+                sum.households,
+                sum.persons,
+                started.elapsed().as_secs_f64(),
+                out.display()
+            );
+        }
+        Command::Demo { fresh } => demo(fresh).await?,
+        Command::Bench { persons, runs } => bench_import(persons, runs).await?,
+    }
+    Ok(())
+}
+
+fn show_progress(bar: &ProgressBar, p: Progress) {
+    match p {
+        // Small files finish before a bar would be worth drawing.
+        Progress::Rows { total, .. } if total < 20_000 => {}
+        Progress::Rows { done, total } => {
+            if bar.is_hidden() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_length(total);
+                bar.set_style(ProgressStyle::with_template("检查 {bar:40} {pos}/{len} 行 {per_sec} 剩余 {eta}").expect("template"));
+            }
+            bar.set_position(done);
+        }
+        Progress::Writing => {
+            if !bar.is_hidden() {
+                bar.set_style(ProgressStyle::with_template("{spinner} 写入数据库… {elapsed}").expect("template"));
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+fn print_roster_report(r: &RosterReport, dry_run: bool) {
+    let d = &r.diff;
+    println!("文件 {}（{}）：{} 行，通过检查 {} 户 {} 人", r.file, r.encoding, r.rows_total, r.households_accepted, r.persons_accepted);
+    let scope: Vec<String> = r.scope.iter().map(ToString::to_string).collect();
+    println!("比对范围：{}", scope.join("、"));
+    println!(
+        "  户：新增 {}，重新列入 {}，变更 {}，退出 {}，不变 {}",
+        d.new_households.len(),
+        d.reentered_households.len(),
+        d.changed_households.len(),
+        d.exited_households.len(),
+        d.unchanged_households
+    );
+    println!(
+        "  人：新增 {}，重新列入 {}，变更 {}，退出 {}，不变 {}",
+        d.new_persons.len(),
+        d.reentered_persons.len(),
+        d.changed_persons.len(),
+        d.exited_persons.len(),
+        d.unchanged_persons
+    );
+    for (named, fields) in d.changed_households.iter().take(10) {
+        let f: Vec<String> = fields.iter().map(|(c, a, b)| format!("{c}：{a} → {b}")).collect();
+        println!("    户 {}（{}）{}", named.key, named.name, f.join("；"));
+    }
+    for named in d.exited_households.iter().take(10) {
+        println!("    退出户 {}（{}）", named.key, named.name);
+    }
+    if !r.errors.is_empty() {
+        println!("有 {} 处错误，{} 户暂不导入：", r.errors.len(), r.held_back.len());
+        for e in r.errors.iter().take(20) {
+            println!("  第 {} 行，列「{}」：{}", e.row, e.column, e.reason);
+        }
+        if r.errors.len() > 20 {
+            println!("  …… 其余 {} 处见错误报告", r.errors.len() - 20);
+        }
+    }
+    match (dry_run, r.import_id) {
+        (true, _) => println!("试运行：未写入任何数据。"),
+        (false, Some(id)) => println!("已写入（导入批次 {id}）。"),
+        (false, None) => println!("与登记库一致，无需写入。"),
+    }
+}
+
+fn print_table_report(what: &str, r: &TableReport) {
+    println!("文件 {}：已导入{what} {} 条", r.file, r.applied);
+    for e in r.errors.iter().take(20) {
+        println!("  第 {} 行，列「{}」：{}", e.row, e.column, e.reason);
+    }
+}
+
+/// Writes `<file>.errors.xlsx` next to the input when there are bad rows.
+fn error_file(input: &Path, errors: &[huimin_app::roster::RowError], held: &[huimin_app::roster::HeldBack]) -> Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let mut name = input.file_stem().unwrap_or_default().to_os_string();
+    name.push(".errors.xlsx");
+    let path = input.with_file_name(name);
+    import::write_error_report(errors, held, &path).with_context(|| format!("写错误报告 {}", path.display()))?;
+    println!("错误报告（可用 Excel 打开）：{}", path.display());
+    Ok(())
+}
+
+const DEMO_URL: &str = "sqlite://data/demo.db";
+
+async fn demo(fresh: bool) -> Result<()> {
+    if fresh {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("data/demo.db{suffix}"));
+        }
+    }
+    let store = Store::connect(DEMO_URL).await?;
+    let county = RegionCode::parse("371302")?;
+    if store.registry_counts(county).await?.persons == 0 {
+        println!("正在生成演示县（兰山区，约 5,000 名建档立卡人员）……");
+        let dir = Path::new("data/demo");
+        synthetic::generate(GenSpec { persons: 5000, seed: 2024, year: 2024 }, dir)?;
+        import::import_regions(&store, &dir.join("regions.csv")).await?;
+        import::import_facilities(&store, &dir.join("facilities.csv")).await?;
+        let opts = RosterImport {
+            actor: "demo",
+            effective: Date::from_ymd_opt(2024, 1, 1).expect("date"),
+            scope: None,
+            dry_run: false,
+            allow_mass_exit: false,
+            progress: &|_| {},
+        };
+        let report = import::import_roster(&store, &dir.join("roster.csv"), &opts).await?;
+        if !report.errors.is_empty() {
+            bail!("演示数据有 {} 处错误", report.errors.len());
+        }
+    }
+    let counts = store.registry_counts(county).await?;
+    println!("演示数据库：{DEMO_URL}");
+    println!(
+        "兰山区：建档立卡 {} 户 {} 人，其中因病致贫 {} 户",
+        counts.households, counts.persons, counts.illness_households
+    );
+    for (cat, n) in &counts.households_by_category {
+        println!("  {}：{n} 户", cat.label_zh());
+    }
+    let hits = store.search_persons(county, "zs", 3).await?;
+    for h in hits {
+        println!("  检索「zs」→ {} {} 户 {}", h.name, h.id_number.masked(), h.household_no);
+    }
+    Ok(())
+}
+
+async fn bench_import(persons: u64, runs: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let gen_dir = dir.path().join("gen");
+    let started = Instant::now();
+    let sum = synthetic::generate(GenSpec { persons, seed: 7, year: 2024 }, &gen_dir)?;
+    println!("generated {} persons in {} households ({:.1} s)", sum.persons, sum.households, started.elapsed().as_secs_f64());
+    let mut rates = Vec::new();
+    for run in 1..=runs.max(1) {
+        let db = dir.path().join(format!("bench-{run}.db"));
+        let store = Store::connect(&format!("sqlite://{}", db.display())).await?;
+        import::import_regions(&store, &gen_dir.join("regions.csv")).await?;
+        import::import_facilities(&store, &gen_dir.join("facilities.csv")).await?;
+        let opts = RosterImport {
+            actor: "bench",
+            effective: Date::from_ymd_opt(2024, 1, 1).expect("date"),
+            scope: None,
+            dry_run: false,
+            allow_mass_exit: false,
+            progress: &|_| {},
+        };
+        let t = Instant::now();
+        let report = import::import_roster(&store, &gen_dir.join("roster.csv"), &opts).await?;
+        let secs = t.elapsed().as_secs_f64();
+        if report.persons_accepted as u64 != sum.persons {
+            bail!("imported {} of {} persons", report.persons_accepted, sum.persons);
+        }
+        let rate = sum.persons as f64 / secs;
+        println!("run {run}: {} persons in {secs:.1} s = {rate:.0} persons/s", sum.persons);
+        rates.push(rate);
+        store.pool().close().await;
+    }
+    rates.sort_by(f64::total_cmp);
+    println!("median: {:.0} persons/s (roster import, CSV → SQLite, {} runs)", rates[rates.len() / 2], rates.len());
+    Ok(())
+}

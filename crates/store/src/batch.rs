@@ -3,6 +3,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
+use crate::Backend;
+
 /// A value bound to a placeholder.
 #[derive(Debug, Clone)]
 pub(crate) enum Val {
@@ -45,6 +47,7 @@ const MAX_PARAMS: usize = 30_000;
 /// clause and/or RETURNING). Returns the rows any RETURNING clause produced.
 pub(crate) async fn insert_rows(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     table: &str,
     columns: &[&str],
     suffix: &str,
@@ -65,8 +68,14 @@ pub(crate) async fn insert_rows(
                 if j > 0 {
                     sql.push_str(", ");
                 }
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                // SQLite looks up each named `$n` among all earlier ones (quadratic in the
+                // statement's size); anonymous `?` are numbered in order at no cost.
+                if backend == Backend::Sqlite {
+                    sql.push('?');
+                } else {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
             }
             sql.push(')');
         }

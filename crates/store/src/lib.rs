@@ -8,7 +8,10 @@ pub mod testing;
 
 use std::path::Path;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
+use sqlx::ConnectOptions;
 use sqlx::{AnyPool, Executor};
 
 pub use registry::*;
@@ -89,7 +92,7 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect(&url)
+            .connect_with(AnyConnectOptions::from_str(&url)?.disable_statement_logging())
             .await?;
         let store = Store { pool, backend };
         store.migrate().await?;

@@ -198,6 +198,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         insert_rows(
             &mut tx,
+            self.backend,
             "regions",
             &["code", "name", "level", "parent_code"],
             "ON CONFLICT (code) DO UPDATE SET name = excluded.name",
@@ -261,6 +262,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         insert_rows(
             &mut tx,
+            self.backend,
             "facilities",
             &["code", "name", "level", "kind", "region_code", "designated", "poverty_beds"],
             "ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level, kind = excluded.kind, \
@@ -392,6 +394,7 @@ impl Store {
         }
         insert_rows(
             &mut tx,
+            self.backend,
             "households",
             &["household_no", "region_code", "head_name", "category", "status", "cause", "phone", "in_programme", "updated_at"],
             "ON CONFLICT (household_no) DO UPDATE SET region_code = excluded.region_code, head_name = excluded.head_name, \
@@ -424,6 +427,7 @@ impl Store {
             .collect();
         let returned = insert_rows(
             &mut tx,
+            self.backend,
             "persons",
             &["id_number", "household_no", "name", "initials", "relation", "sex", "birth_date", "ethnicity", "phone", "in_programme", "updated_at"],
             "ON CONFLICT (id_number) DO UPDATE SET household_no = excluded.household_no, name = excluded.name, \
@@ -463,6 +467,7 @@ impl Store {
         }
         insert_rows(
             &mut tx,
+            self.backend,
             "registry_events",
             &["household_no", "person_id", "kind", "effective_date", "reason", "changes", "actor", "recorded_at", "import_id"],
             "",

@@ -1,0 +1,275 @@
+//! Import use-cases: read a file, check every row, compare with the registry, apply in one
+//! transaction, and report every bad row (on screen and as an XLSX the user can open in Excel).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use huimin_domain::{Date, Facility, FacilityLevel, Region, RegionCode};
+use huimin_store::{Store, StoreError};
+use rust_xlsxwriter::{Format, Workbook};
+use serde::Serialize;
+
+use crate::roster::{self, HeldBack, RosterDiff, RowError};
+use crate::table::{Column, FileError, Table};
+
+/// Progress of a long import, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// Rows checked so far, of `total`.
+    Rows { done: u64, total: u64 },
+    /// Writing to the database.
+    Writing,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "导入将使范围内 {in_scope} 户中的 {exited} 户退出，超过一半。请确认文件和范围无误；确需如此，请加 --allow-mass-exit 重新导入"
+    )]
+    MassExit { exited: usize, in_scope: usize },
+}
+
+pub struct RosterImport<'a> {
+    pub actor: &'a str,
+    /// The date the entries, exits and changes take effect.
+    pub effective: Date,
+    /// Regions whose households are compared with the file; by default the file's counties.
+    pub scope: Option<Vec<RegionCode>>,
+    /// Compare and report, but write nothing.
+    pub dry_run: bool,
+    pub allow_mass_exit: bool,
+    pub progress: &'a dyn Fn(Progress),
+}
+
+#[derive(Debug, Serialize)]
+pub struct RosterReport {
+    pub file: String,
+    pub encoding: &'static str,
+    pub rows_total: usize,
+    pub households_accepted: usize,
+    pub persons_accepted: usize,
+    pub errors: Vec<RowError>,
+    pub held_back: Vec<HeldBack>,
+    pub scope: Vec<RegionCode>,
+    pub diff: RosterDiff,
+    /// Set when the import was written.
+    pub import_id: Option<i64>,
+}
+
+pub async fn import_roster(store: &Store, path: &Path, opts: &RosterImport<'_>) -> Result<RosterReport, ImportError> {
+    let table = Table::read(path)?;
+    import_roster_table(store, &table, opts).await
+}
+
+pub async fn import_roster_table(store: &Store, table: &Table, opts: &RosterImport<'_>) -> Result<RosterReport, ImportError> {
+    let regions = store.region_codes().await?;
+    let total = table.rows.len() as u64;
+    let parsed = roster::parse_roster(table, &regions, &|done| (opts.progress)(Progress::Rows { done, total }))?;
+    let scope = opts.scope.clone().unwrap_or_else(|| roster::default_scope(&parsed));
+    let ids: Vec<_> = parsed.households.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.id_number.clone())).collect();
+    let snapshot = store.registry_snapshot(&scope, &ids).await?;
+    let (mut changes, diff) = roster::diff(&parsed, &snapshot, &scope, &table.file);
+    let exited = diff.exited_households.len();
+    if !opts.dry_run && !opts.allow_mass_exit && exited >= 10 && exited * 2 > diff.households_in_scope {
+        return Err(ImportError::MassExit { exited, in_scope: diff.households_in_scope });
+    }
+    let mut import_id = None;
+    if !opts.dry_run && !diff.is_empty() {
+        (opts.progress)(Progress::Writing);
+        changes.actor = opts.actor.to_string();
+        changes.effective_date = Some(opts.effective);
+        import_id = Some(store.apply_roster(changes).await?);
+        tracing::info!(file = %table.file, rows = table.rows.len(), errors = parsed.errors.len(), "roster imported");
+    }
+    Ok(RosterReport {
+        file: table.file.clone(),
+        encoding: table.encoding,
+        rows_total: parsed.rows_total,
+        households_accepted: parsed.households.len(),
+        persons_accepted: parsed.households.iter().map(|(_, p)| p.len()).sum(),
+        errors: parsed.errors,
+        held_back: parsed.held_back,
+        scope,
+        diff,
+        import_id,
+    })
+}
+
+/// Writes the bad rows, and the households held back because of them, as an XLSX workbook.
+pub fn write_error_report(errors: &[RowError], held_back: &[HeldBack], path: &Path) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let mut book = Workbook::new();
+    let bold = Format::new().set_bold();
+    let sheet = book.add_worksheet().set_name("错误")?;
+    for (c, h) in ["行号", "列", "值", "原因"].iter().enumerate() {
+        sheet.write_with_format(0, c as u16, *h, &bold)?;
+    }
+    for (i, e) in errors.iter().enumerate() {
+        let r = i as u32 + 1;
+        sheet.write(r, 0, e.row as f64)?;
+        sheet.write(r, 1, &e.column)?;
+        // As text, so Excel does not turn an 18-digit ID number into 1.1E+17.
+        sheet.write_string(r, 2, &e.value)?;
+        sheet.write(r, 3, &e.reason)?;
+    }
+    sheet.set_column_width(0, 8)?.set_column_width(1, 14)?.set_column_width(2, 24)?.set_column_width(3, 70)?;
+    if !held_back.is_empty() {
+        let sheet = book.add_worksheet().set_name("暂缓导入的户")?;
+        for (c, h) in ["户编号", "本户各行", "有错误的行", "说明"].iter().enumerate() {
+            sheet.write_with_format(0, c as u16, *h, &bold)?;
+        }
+        let join = |rows: &[u64]| rows.iter().map(u64::to_string).collect::<Vec<_>>().join("、");
+        for (i, h) in held_back.iter().enumerate() {
+            let r = i as u32 + 1;
+            sheet.write_string(r, 0, &h.household_no)?;
+            sheet.write(r, 1, join(&h.rows))?;
+            sheet.write(r, 2, join(&h.bad_rows))?;
+            sheet.write(r, 3, "本户有错误的行，整户暂不导入；改正后重新导入即可")?;
+        }
+        sheet.set_column_width(0, 22)?.set_column_width(1, 24)?.set_column_width(2, 16)?.set_column_width(3, 50)?;
+    }
+    book.save(path)
+}
+
+/// The result of importing a reference table (regions or facilities): rows applied and bad rows.
+#[derive(Debug, Serialize)]
+pub struct TableReport {
+    pub file: String,
+    pub applied: usize,
+    pub errors: Vec<RowError>,
+}
+
+fn row_error(row: u64, column: &Column, value: &str, reason: impl Into<String>) -> RowError {
+    RowError { row, column: column.name.into(), value: value.into(), reason: reason.into() }
+}
+
+pub const REGION_COLUMNS: [Column; 2] = [
+    Column { name: "区划代码", aliases: &["行政区划代码", "代码"], required: true },
+    Column { name: "名称", aliases: &["区划名称"], required: true },
+];
+
+/// Imports regions (区划代码, 名称). A region's parent must be in the file or the store.
+pub async fn import_regions(store: &Store, path: &Path) -> Result<TableReport, ImportError> {
+    let table = Table::read(path)?;
+    let cols = table.columns(&REGION_COLUMNS)?;
+    let known = store.region_codes().await?;
+    let mut errors = Vec::new();
+    let mut parsed: HashMap<RegionCode, (u64, String)> = HashMap::new();
+    for r in &table.rows {
+        let cell = |c: usize| cols[c].and_then(|i| r.cells.get(i)).map(String::as_str).unwrap_or("");
+        let name = cell(1).trim();
+        match RegionCode::parse(cell(0)) {
+            Err(e) => errors.push(row_error(r.row, &REGION_COLUMNS[0], cell(0), e.to_string())),
+            Ok(_) if name.is_empty() => errors.push(row_error(r.row, &REGION_COLUMNS[1], name, "名称不能为空")),
+            Ok(code) => {
+                if let Some((first, _)) = parsed.insert(code, (r.row, name.to_string())) {
+                    errors.push(row_error(r.row, &REGION_COLUMNS[0], cell(0), format!("区划代码与第 {first} 行重复")));
+                }
+            }
+        }
+    }
+    let mut good = Vec::new();
+    for (code, (row, name)) in &parsed {
+        match code.parent() {
+            Some(p) if !parsed.contains_key(&p) && !known.contains_key(&p) => errors.push(row_error(
+                *row,
+                &REGION_COLUMNS[0],
+                &code.to_string(),
+                format!("上级区划 {p} 既不在文件中也不在区划表中"),
+            )),
+            _ => good.push(Region { code: *code, name: name.clone() }),
+        }
+    }
+    // A region whose parent was rejected must go too, or the foreign key fails.
+    loop {
+        let codes: std::collections::HashSet<RegionCode> = good.iter().map(|r| r.code).collect();
+        let before = good.len();
+        good.retain(|r| r.code.parent().is_none_or(|p| codes.contains(&p) || known.contains_key(&p)));
+        if good.len() == before {
+            break;
+        }
+    }
+    store.upsert_regions(&good).await?;
+    errors.sort_by_key(|e| e.row);
+    Ok(TableReport { file: table.file, applied: good.len(), errors })
+}
+
+pub const FACILITY_COLUMNS: [Column; 7] = [
+    Column { name: "机构编码", aliases: &["医疗机构编码"], required: true },
+    Column { name: "机构名称", aliases: &["医疗机构名称"], required: true },
+    Column { name: "机构等级", aliases: &["等级"], required: true },
+    Column { name: "机构类型", aliases: &["类型"], required: true },
+    Column { name: "行政区划代码", aliases: &["区划代码"], required: true },
+    Column { name: "是否定点医院", aliases: &["定点医院"], required: false },
+    Column { name: "扶贫病床数", aliases: &["扶贫病床"], required: false },
+];
+
+/// Imports facilities (see `docs/roster-format.md`).
+pub async fn import_facilities(store: &Store, path: &Path) -> Result<TableReport, ImportError> {
+    let table = Table::read(path)?;
+    let cols = table.columns(&FACILITY_COLUMNS)?;
+    let known = store.region_codes().await?;
+    let mut errors = Vec::new();
+    let mut good: Vec<Facility> = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for r in &table.rows {
+        let cell = |c: usize| cols[c].and_then(|i| r.cells.get(i)).map(String::as_str).unwrap_or("").trim();
+        let before = errors.len();
+        let mut err = |c: usize, reason: String| errors.push(row_error(r.row, &FACILITY_COLUMNS[c], cell(c), reason));
+        let code = cell(0);
+        if code.is_empty() || code.len() > 40 {
+            err(0, "机构编码不能为空，且不超过 40 个字符".into());
+        } else if let Some(first) = seen.insert(code.to_string(), r.row) {
+            err(0, format!("机构编码与第 {first} 行重复"));
+        }
+        if cell(1).is_empty() {
+            err(1, "机构名称不能为空".into());
+        }
+        let level = FacilityLevel::parse(cell(2)).map_err(|e| err(2, e.0)).ok();
+        if cell(3).is_empty() {
+            err(3, "机构类型不能为空（如 县级医院、乡镇卫生院、村卫生室）".into());
+        }
+        let region = match RegionCode::parse(cell(4)) {
+            Ok(c) if known.contains_key(&c) => Some(c),
+            Ok(c) => {
+                err(4, format!("行政区划代码 {c} 不在区划表中"));
+                None
+            }
+            Err(e) => {
+                err(4, e.to_string());
+                None
+            }
+        };
+        let designated = match cell(5) {
+            "" | "否" | "0" | "N" | "n" => false,
+            "是" | "1" | "Y" | "y" => true,
+            _ => {
+                err(5, "应为 是 或 否".into());
+                false
+            }
+        };
+        let beds = match cell(6) {
+            "" => 0,
+            s => s.parse::<u32>().unwrap_or_else(|_| {
+                err(6, "应为不小于 0 的整数".into());
+                0
+            }),
+        };
+        if errors.len() == before {
+            good.push(Facility {
+                code: code.to_string(),
+                name: cell(1).to_string(),
+                level: level.expect("checked"),
+                kind: cell(3).to_string(),
+                region: region.expect("checked"),
+                designated,
+                poverty_beds: beds,
+            });
+        }
+    }
+    store.upsert_facilities(&good).await?;
+    Ok(TableReport { file: table.file, applied: good.len(), errors })
+}
