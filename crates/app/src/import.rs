@@ -62,17 +62,20 @@ pub struct RosterReport {
 
 pub async fn import_roster(store: &Store, path: &Path, opts: &RosterImport<'_>) -> Result<RosterReport, ImportError> {
     let table = Table::read(path)?;
-    import_roster_table(store, &table, opts).await
+    import_roster_table(store, table, opts).await
 }
 
-pub async fn import_roster_table(store: &Store, table: &Table, opts: &RosterImport<'_>) -> Result<RosterReport, ImportError> {
+/// Imports a table already read (e.g. an upload); the raw rows are dropped once checked.
+pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImport<'_>) -> Result<RosterReport, ImportError> {
     let regions = store.region_codes().await?;
     let total = table.rows.len() as u64;
-    let parsed = roster::parse_roster(table, &regions, &|done| (opts.progress)(Progress::Rows { done, total }))?;
+    let parsed = roster::parse_roster(&table, &regions, &|done| (opts.progress)(Progress::Rows { done, total }))?;
+    let Table { file, encoding, .. } = table;
     let scope = opts.scope.clone().unwrap_or_else(|| roster::default_scope(&parsed));
     let ids: Vec<_> = parsed.households.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.id_number.clone())).collect();
     let snapshot = store.registry_snapshot(&scope, &ids).await?;
-    let (mut changes, diff) = roster::diff(&parsed, &snapshot, &scope, &table.file);
+    let (mut changes, diff) = roster::diff(&parsed, &snapshot, &scope, &file);
+    drop(snapshot);
     let exited = diff.exited_households.len();
     if !opts.dry_run && !opts.allow_mass_exit && exited >= 10 && exited * 2 > diff.households_in_scope {
         return Err(ImportError::MassExit { exited, in_scope: diff.households_in_scope });
@@ -83,11 +86,11 @@ pub async fn import_roster_table(store: &Store, table: &Table, opts: &RosterImpo
         changes.actor = opts.actor.to_string();
         changes.effective_date = Some(opts.effective);
         import_id = Some(store.apply_roster(changes).await?);
-        tracing::info!(file = %table.file, rows = table.rows.len(), errors = parsed.errors.len(), "roster imported");
+        tracing::info!(file = %file, rows = parsed.rows_total, errors = parsed.errors.len(), "roster imported");
     }
     Ok(RosterReport {
-        file: table.file.clone(),
-        encoding: table.encoding,
+        file,
+        encoding,
         rows_total: parsed.rows_total,
         households_accepted: parsed.households.len(),
         persons_accepted: parsed.households.iter().map(|(_, p)| p.len()).sum(),

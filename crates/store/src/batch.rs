@@ -1,41 +1,48 @@
 //! Multi-row INSERT statements: one round trip per chunk of rows instead of one per row.
 
+use std::borrow::Cow;
+
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use crate::Backend;
 
-/// A value bound to a placeholder.
+/// A value bound to a placeholder; text is borrowed where the caller already holds it.
 #[derive(Debug, Clone)]
-pub(crate) enum Val {
+pub(crate) enum Val<'a> {
     Int(i64),
-    Text(String),
-    OptText(Option<String>),
+    Text(Cow<'a, str>),
+    OptText(Option<Cow<'a, str>>),
     OptInt(Option<i64>),
 }
 
-impl From<i64> for Val {
-    fn from(v: i64) -> Val {
+impl From<i64> for Val<'_> {
+    fn from(v: i64) -> Self {
         Val::Int(v)
     }
 }
-impl From<String> for Val {
-    fn from(v: String) -> Val {
-        Val::Text(v)
+impl From<String> for Val<'_> {
+    fn from(v: String) -> Self {
+        Val::Text(Cow::Owned(v))
     }
 }
-impl From<&str> for Val {
-    fn from(v: &str) -> Val {
-        Val::Text(v.to_string())
+impl<'a> From<&'a str> for Val<'a> {
+    fn from(v: &'a str) -> Self {
+        Val::Text(Cow::Borrowed(v))
     }
 }
-impl From<Option<String>> for Val {
-    fn from(v: Option<String>) -> Val {
-        Val::OptText(v)
+impl From<Option<String>> for Val<'_> {
+    fn from(v: Option<String>) -> Self {
+        Val::OptText(v.map(Cow::Owned))
     }
 }
-impl From<Option<i64>> for Val {
-    fn from(v: Option<i64>) -> Val {
+impl<'a> From<Option<&'a str>> for Val<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Val::OptText(v.map(Cow::Borrowed))
+    }
+}
+impl From<Option<i64>> for Val<'_> {
+    fn from(v: Option<i64>) -> Self {
         Val::OptInt(v)
     }
 }
@@ -43,40 +50,48 @@ impl From<Option<i64>> for Val {
 /// Below SQLite's limit of 32,766 bound parameters and PostgreSQL's 65,535.
 const MAX_PARAMS: usize = 30_000;
 
-/// Inserts `rows` into `table`; `suffix` is appended to each statement (e.g. an ON CONFLICT
-/// clause and/or RETURNING). Returns the rows any RETURNING clause produced.
-pub(crate) async fn insert_rows(
+/// `n` placeholders, comma-separated, numbered from `first`. SQLite gets anonymous `?`: it looks up
+/// each named `$n` among all earlier ones, which is quadratic in a statement's size.
+pub(crate) fn placeholders(backend: Backend, first: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 4);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        match backend {
+            Backend::Sqlite => s.push('?'),
+            Backend::Postgres => {
+                s.push('$');
+                s.push_str(&(first + i).to_string());
+            }
+        }
+    }
+    s
+}
+
+/// Inserts `rows` (consumed a chunk at a time) into `table`; `suffix` is appended to each
+/// statement (an ON CONFLICT clause and/or RETURNING). Returns the rows RETURNING produced.
+pub(crate) async fn insert_rows<'a>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     table: &str,
     columns: &[&str],
     suffix: &str,
-    rows: Vec<Vec<Val>>,
+    rows: impl IntoIterator<Item = Vec<Val<'a>>>,
 ) -> sqlx::Result<Vec<AnyRow>> {
     let per_chunk = (MAX_PARAMS / columns.len()).max(1);
     let mut returned = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per_chunk).collect();
+        let chunk: Vec<Vec<Val<'a>>> = rows.by_ref().take(per_chunk).collect();
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-        let mut n = 0;
         for (i, row) in chunk.iter().enumerate() {
             debug_assert_eq!(row.len(), columns.len());
-            sql.push_str(if i == 0 { "(" } else { ", (" });
-            for j in 0..row.len() {
-                n += 1;
-                if j > 0 {
-                    sql.push_str(", ");
-                }
-                // SQLite looks up each named `$n` among all earlier ones (quadratic in the
-                // statement's size); anonymous `?` are numbered in order at no cost.
-                if backend == Backend::Sqlite {
-                    sql.push('?');
-                } else {
-                    sql.push('$');
-                    sql.push_str(&n.to_string());
-                }
+            if i > 0 {
+                sql.push_str(", ");
             }
+            sql.push('(');
+            sql.push_str(&placeholders(backend, i * columns.len() + 1, columns.len()));
             sql.push(')');
         }
         sql.push(' ');
@@ -85,8 +100,9 @@ pub(crate) async fn insert_rows(
         for v in chunk.into_iter().flatten() {
             q = match v {
                 Val::Int(i) => q.bind(i),
-                Val::Text(s) => q.bind(s),
-                Val::OptText(s) => q.bind(s),
+                Val::Text(Cow::Borrowed(s)) => q.bind(s),
+                Val::Text(Cow::Owned(s)) => q.bind(s),
+                Val::OptText(s) => q.bind(s.map(Cow::into_owned)),
                 Val::OptInt(i) => q.bind(i),
             };
         }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::batch::{Val, insert_rows};
+use crate::batch::{Val, insert_rows, placeholders};
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -185,7 +185,7 @@ impl Store {
         let mut sorted: Vec<&Region> = regions.iter().collect();
         sorted.sort_by_key(|r| (r.code.level(), r.code));
         let rows = sorted
-            .iter()
+            .into_iter()
             .map(|r| {
                 vec![
                     Val::from(r.code.to_string()),
@@ -193,8 +193,7 @@ impl Store {
                     (r.code.level() as i64).into(),
                     Val::from(r.code.parent().map(|p| p.to_string())),
                 ]
-            })
-            .collect();
+            });
         let mut tx = self.pool.begin().await?;
         insert_rows(
             &mut tx,
@@ -257,8 +256,7 @@ impl Store {
                     i64::from(f.designated).into(),
                     i64::from(f.poverty_beds).into(),
                 ]
-            })
-            .collect();
+            });
         let mut tx = self.pool.begin().await?;
         insert_rows(
             &mut tx,
@@ -327,9 +325,11 @@ impl Store {
         }
         let missing: Vec<String> =
             also_persons.iter().filter(|id| !snap.persons.contains_key(*id)).map(|id| id.as_str().to_string()).collect();
-        for chunk in missing.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id_number IN ({})", placeholders.join(","));
+        for chunk in missing.chunks(5000) {
+            let sql = format!(
+                "SELECT {PERSON_COLUMNS} FROM persons WHERE id_number IN ({})",
+                placeholders(self.backend, 1, chunk.len())
+            );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(id.as_str());
@@ -360,13 +360,13 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
 
-        let event_row = |household_no: &str, person_id: Option<i64>, e: &EventInput| {
+        let event_row = |household_no: &str, person_id: Option<i64>, e: &EventInput| -> Vec<Val<'_>> {
             vec![
-                Val::from(household_no),
+                Val::from(household_no.to_string()),
                 Val::from(person_id),
                 e.kind.code().into(),
                 effective.as_str().into(),
-                e.reason.as_str().into(),
+                e.reason.clone().into(),
                 Val::from(e.changes.as_ref().map(|c| c.to_string())),
                 actor.as_str().into(),
                 at.as_str().into(),
@@ -384,7 +384,7 @@ impl Store {
                 h.category.code().into(),
                 h.status.code().into(),
                 h.cause.code().into(),
-                Val::from(h.phone.as_ref().map(|p| p.as_str().to_string())),
+                Val::from(h.phone.as_ref().map(|p| p.as_str())),
                 1i64.into(),
                 at.as_str().into(),
             ]);
@@ -419,12 +419,11 @@ impl Store {
                     id.sex().as_str().into(),
                     date_text(id.birth_date()).into(),
                     p.ethnicity.as_str().into(),
-                    Val::from(p.phone.as_ref().map(|p| p.as_str().to_string())),
+                    Val::from(p.phone.as_ref().map(|p| p.as_str())),
                     1i64.into(),
                     at.as_str().into(),
                 ]
-            })
-            .collect();
+            });
         let returned = insert_rows(
             &mut tx,
             self.backend,
