@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use huimin_domain::{Date, Facility, FacilityLevel, Region, RegionCode};
-use huimin_store::{Store, StoreError};
+use huimin_store::{AuditEntry, Store, StoreError};
 use rust_xlsxwriter::{Format, Workbook};
 use serde::Serialize;
 
@@ -34,7 +34,13 @@ pub enum ImportError {
 }
 
 pub struct RosterImport<'a> {
+    /// Who imports: a user name for the history and the audit log.
     pub actor: &'a str,
+    pub user_id: Option<i64>,
+    /// Where from: the client's address, or "cli".
+    pub origin: &'a str,
+    /// Rows whose household lies outside this region are refused (the importing user's region).
+    pub allowed_region: Option<RegionCode>,
     /// The date the entries, exits and changes take effect.
     pub effective: Date,
     /// Regions whose households are compared with the file; by default the file's counties.
@@ -43,6 +49,26 @@ pub struct RosterImport<'a> {
     pub dry_run: bool,
     pub allow_mass_exit: bool,
     pub progress: &'a dyn Fn(Progress),
+}
+
+fn no_progress(_: Progress) {}
+
+impl<'a> RosterImport<'a> {
+    /// An import by `actor` effective on `effective`, from the command line, with the defaults:
+    /// scope = the file's counties, written for real, no mass exit, no progress reports.
+    pub fn new(actor: &'a str, effective: Date) -> Self {
+        RosterImport {
+            actor,
+            user_id: None,
+            origin: "cli",
+            allowed_region: None,
+            effective,
+            scope: None,
+            dry_run: false,
+            allow_mass_exit: false,
+            progress: &no_progress,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -69,7 +95,7 @@ pub async fn import_roster(store: &Store, path: &Path, opts: &RosterImport<'_>) 
 pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImport<'_>) -> Result<RosterReport, ImportError> {
     let regions = store.region_codes().await?;
     let total = table.rows.len() as u64;
-    let parsed = roster::parse_roster(&table, &regions, &|done| (opts.progress)(Progress::Rows { done, total }))?;
+    let parsed = roster::parse_roster(&table, &regions, opts.allowed_region, &|done| (opts.progress)(Progress::Rows { done, total }))?;
     let Table { file, encoding, .. } = table;
     let scope = opts.scope.clone().unwrap_or_else(|| roster::default_scope(&parsed));
     let ids: Vec<_> = parsed.households.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.id_number.clone())).collect();
@@ -84,6 +110,14 @@ pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImpor
     if !opts.dry_run && !diff.is_empty() {
         (opts.progress)(Progress::Writing);
         changes.actor = opts.actor.to_string();
+        changes.audit = Some(AuditEntry {
+            user_id: opts.user_id,
+            username: opts.actor.to_string(),
+            ip: opts.origin.to_string(),
+            action: "roster.import".into(),
+            target: file.clone(),
+            detail: String::new(),
+        });
         changes.effective_date = Some(opts.effective);
         import_id = Some(store.apply_roster(changes).await?);
         tracing::info!(file = %file, rows = parsed.rows_total, errors = parsed.errors.len(), "roster imported");

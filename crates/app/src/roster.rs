@@ -90,7 +90,13 @@ struct Group {
     persons: Vec<(u64, Person)>,
 }
 
-pub fn parse_roster(table: &Table, regions: &HashMap<RegionCode, String>, progress: &dyn Fn(u64)) -> Result<ParsedRoster, FileError> {
+/// Checks every row. `allowed` (the importing user's region) refuses households outside it.
+pub fn parse_roster(
+    table: &Table,
+    regions: &HashMap<RegionCode, String>,
+    allowed: Option<RegionCode>,
+    progress: &dyn Fn(u64),
+) -> Result<ParsedRoster, FileError> {
     let cols = table.columns(&ROSTER_COLUMNS)?;
     let mut out = ParsedRoster { rows_total: table.rows.len(), ..Default::default() };
     let mut groups: HashMap<String, Group> = HashMap::new();
@@ -137,6 +143,9 @@ pub fn parse_roster(table: &Table, regions: &HashMap<RegionCode, String>, progre
             Err(e) => check(REGION, Some(e.to_string())),
             Ok(code) if !regions.contains_key(&code) => {
                 check(REGION, Some(format!("行政区划代码 {code} 不在区划表中（未知区划，请先导入区划）")))
+            }
+            Ok(code) if allowed.is_some_and(|a| !a.contains(code)) => {
+                check(REGION, Some(format!("行政区划代码 {code} 不在您的管辖范围内")))
             }
             Ok(code) if code.level() < RegionLevel::Township => {
                 check(REGION, Some(format!("户应登记到乡镇或村，{code} 是{}级代码", code.level().label_zh())))

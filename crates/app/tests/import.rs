@@ -56,14 +56,7 @@ async fn setup(store: &Store, files: &Files) {
 }
 
 fn opts(date: &str) -> RosterImport<'static> {
-    RosterImport {
-        actor: "县卫健局",
-        effective: Date::parse_from_str(date, "%Y-%m-%d").unwrap(),
-        scope: None,
-        dry_run: false,
-        allow_mass_exit: false,
-        progress: &|_| {},
-    }
+    RosterImport::new("县卫健局", Date::parse_from_str(date, "%Y-%m-%d").unwrap())
 }
 
 async fn import(store: &Store, path: &Path, date: &str) -> Result<RosterReport, ImportError> {

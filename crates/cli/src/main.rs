@@ -111,7 +111,7 @@ async fn run(cli: Cli) -> Result<()> {
                     let effective = as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
                     let bar = ProgressBar::hidden();
                     let progress = |p: Progress| show_progress(&bar, p);
-                    let opts = RosterImport { actor: &actor, effective, scope, dry_run, allow_mass_exit, progress: &progress };
+                    let opts = RosterImport { scope, dry_run, allow_mass_exit, progress: &progress, ..RosterImport::new(&actor, effective) };
                     let result = import::import_roster(&store, &file, &opts).await;
                     bar.finish_and_clear();
                     let report = result?;
@@ -252,14 +252,7 @@ async fn demo(fresh: bool) -> Result<()> {
         synthetic::generate(GenSpec { persons: 5000, seed: 2024, year: 2024 }, dir)?;
         import::import_regions(&store, &dir.join("regions.csv")).await?;
         import::import_facilities(&store, &dir.join("facilities.csv")).await?;
-        let opts = RosterImport {
-            actor: "demo",
-            effective: Date::from_ymd_opt(2024, 1, 1).expect("date"),
-            scope: None,
-            dry_run: false,
-            allow_mass_exit: false,
-            progress: &|_| {},
-        };
+        let opts = RosterImport::new("demo", Date::from_ymd_opt(2024, 1, 1).expect("date"));
         let report = import::import_roster(&store, &dir.join("roster.csv"), &opts).await?;
         if !report.errors.is_empty() {
             bail!("演示数据有 {} 处错误", report.errors.len());
@@ -293,14 +286,7 @@ async fn bench_import(persons: u64, runs: usize) -> Result<()> {
         let store = Store::connect(&format!("sqlite://{}", db.display())).await?;
         import::import_regions(&store, &gen_dir.join("regions.csv")).await?;
         import::import_facilities(&store, &gen_dir.join("facilities.csv")).await?;
-        let opts = RosterImport {
-            actor: "bench",
-            effective: Date::from_ymd_opt(2024, 1, 1).expect("date"),
-            scope: None,
-            dry_run: false,
-            allow_mass_exit: false,
-            progress: &|_| {},
-        };
+        let opts = RosterImport::new("bench", Date::from_ymd_opt(2024, 1, 1).expect("date"));
         let t = Instant::now();
         let report = import::import_roster(&store, &gen_dir.join("roster.csv"), &opts).await?;
         let secs = t.elapsed().as_secs_f64();

@@ -3,11 +3,13 @@
 //! Every type here is built by a constructor that checks its input ("parse, don't validate"),
 //! so code that holds an `IdNumber` or a `RegionCode` can trust it.
 
+mod access;
 mod id_number;
 mod money;
 mod region;
 mod registry;
 
+pub use access::{Permission, Role};
 pub use id_number::{IdNumber, IdNumberError, Sex};
 pub use money::{Money, MoneyError};
 pub use region::{RegionCode, RegionCodeError, RegionLevel};

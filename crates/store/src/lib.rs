@@ -2,6 +2,7 @@
 //! the database URL. Both backends run the same queries: placeholders are `$n`, integers are
 //! 64-bit, dates are ISO text, flags are 0/1. Each backend has its own embedded migrations.
 
+mod access;
 mod batch;
 mod registry;
 pub mod testing;
@@ -14,6 +15,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::ConnectOptions;
 use sqlx::{AnyPool, Executor};
 
+pub use access::{AuditEntry, AuditFilter, AuditRecord, AuditVerification, NewUser, User};
 pub use registry::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,12 +42,20 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Migrations, in order; each runs once, in a transaction, and is recorded in `schema_migrations`.
 /// Kept as plain SQL files per backend so a DBA can read exactly what runs.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "registry",
-    include_str!("../migrations/sqlite/0001_registry.sql"),
-    include_str!("../migrations/postgres/0001_registry.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "registry",
+        include_str!("../migrations/sqlite/0001_registry.sql"),
+        include_str!("../migrations/postgres/0001_registry.sql"),
+    ),
+    (
+        2,
+        "access",
+        include_str!("../migrations/sqlite/0002_access.sql"),
+        include_str!("../migrations/postgres/0002_access.sql"),
+    ),
+];
 
 #[derive(Clone)]
 pub struct Store {

@@ -104,6 +104,8 @@ pub struct RosterChanges {
     pub household_exits: Vec<(HouseholdNo, String)>,
     /// (person id, household number, reason)
     pub person_exits: Vec<(i64, HouseholdNo, String)>,
+    /// Recorded in the audit log in the same transaction.
+    pub audit: Option<crate::AuditEntry>,
 }
 
 /// A person found by a search, with the household's region and attributes.
@@ -473,6 +475,11 @@ impl Store {
             events,
         )
         .await?;
+        if let Some(audit) = &changes.audit {
+            let mut audit = audit.clone();
+            audit.detail = format!("import {import_id}: {}", changes.summary);
+            crate::access::append_audit_in(&mut tx, &audit).await?;
+        }
         tx.commit().await?;
         Ok(import_id)
     }

@@ -190,3 +190,100 @@ both_backends! {
         assert_eq!((snap.households.len(), snap.persons.len()), (1, 2));
     }
 }
+
+fn audit(action: &str, target: &str) -> huimin_store::AuditEntry {
+    huimin_store::AuditEntry {
+        user_id: None,
+        username: "admin".into(),
+        ip: "127.0.0.1".into(),
+        action: action.into(),
+        target: target.into(),
+        detail: String::new(),
+    }
+}
+
+fn new_user(name: &str, role: Role, region: &str) -> huimin_store::NewUser {
+    huimin_store::NewUser {
+        username: name.into(),
+        display_name: name.into(),
+        role,
+        region: code(region),
+        facility_code: None,
+        password_hash: "$argon2id$test".into(),
+    }
+}
+
+both_backends! {
+    audit_chain_detects_tampering(db) {
+        for i in 0..5 {
+            db.append_audit(&audit("view", &format!("household H{i}"))).await.unwrap();
+        }
+        let ok = db.verify_audit().await.unwrap();
+        assert_eq!((ok.entries, ok.broken_at.clone()), (5, None));
+        let found = db.search_audit(&huimin_store::AuditFilter { target: Some("H3".into()), limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].seq, 4);
+
+        // Someone with database access edits an entry.
+        sqlx::query("UPDATE audit_log SET target = 'household H9' WHERE seq = 3").execute(db.pool()).await.unwrap();
+        let bad = db.verify_audit().await.unwrap();
+        assert_eq!(bad.broken_at.map(|(seq, _)| seq), Some(3));
+        sqlx::query("UPDATE audit_log SET target = 'household H2' WHERE seq = 3").execute(db.pool()).await.unwrap();
+        assert_eq!(db.verify_audit().await.unwrap().broken_at, None);
+
+        // ... or deletes one in the middle, or the last.
+        sqlx::query("DELETE FROM audit_log WHERE seq = 5").execute(db.pool()).await.unwrap();
+        assert_eq!(db.verify_audit().await.unwrap().broken_at.map(|(s, _)| s), Some(5));
+        sqlx::query("DELETE FROM audit_log WHERE seq = 2").execute(db.pool()).await.unwrap();
+        assert_eq!(db.verify_audit().await.unwrap().broken_at.map(|(s, _)| s), Some(3));
+    }
+
+    concurrent_appends_keep_one_chain(db) {
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let store = db.store.clone();
+            tasks.push(tokio::spawn(async move { store.append_audit(&audit("view", &format!("t{i}"))).await.unwrap() }));
+        }
+        let mut seqs: Vec<i64> = Vec::new();
+        for t in tasks {
+            seqs.push(t.await.unwrap());
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+        assert_eq!(db.verify_audit().await.unwrap().broken_at, None);
+    }
+
+    users_sessions_and_lockout(db) {
+        seed_regions(&db).await;
+        let id = db.create_user(&new_user("cunyi", Role::VillageDoctor, VILLAGE), &audit("user.create", "cunyi")).await.unwrap();
+        let dup = db.create_user(&new_user("cunyi", Role::Admin, COUNTY), &audit("user.create", "cunyi")).await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))));
+        let bad_region = db.create_user(&new_user("x", Role::Admin, "371302104299"), &audit("user.create", "x")).await;
+        assert!(matches!(bad_region, Err(StoreError::Conflict(_))), "{bad_region:?}");
+
+        let (user, hash) = db.user_for_login("cunyi").await.unwrap().unwrap();
+        assert_eq!((user.id, user.role, hash.as_str()), (id, Role::VillageDoctor, "$argon2id$test"));
+        assert_eq!(db.users_within(code(COUNTY)).await.unwrap().len(), 1);
+        assert!(db.users_within(code("371302104204")).await.unwrap().is_empty());
+
+        for n in 1..=4 {
+            assert_eq!(db.record_login_failure(id, 5, "2099-01-01T00:00:00Z", &audit("login.failed", "cunyi")).await.unwrap(), n);
+        }
+        db.record_login_failure(id, 5, "2099-01-01T00:00:00Z", &audit("login.failed", "cunyi")).await.unwrap();
+        let locked = db.user(id).await.unwrap().unwrap();
+        assert_eq!((locked.failed_attempts, locked.locked_until.as_deref()), (0, Some("2099-01-01T00:00:00Z")));
+
+        db.create_session(id, "tokenhash", "csrf", "2099-01-01T00:00:00Z", &audit("login", "cunyi")).await.unwrap();
+        let (u, csrf) = db.session_user("tokenhash").await.unwrap().unwrap();
+        assert_eq!((u.id, csrf.as_str()), (id, "csrf"));
+        assert!(u.locked_until.is_none(), "a successful login clears the lock");
+        db.create_session(id, "old", "c", "2000-01-01T00:00:00Z", &audit("login", "cunyi")).await.unwrap();
+        assert!(db.session_user("old").await.unwrap().is_none(), "expired");
+
+        db.update_user(id, Some(false), None, &audit("user.disable", "cunyi")).await.unwrap();
+        assert!(db.session_user("tokenhash").await.unwrap().is_none(), "disabling ends sessions");
+        assert!(!db.user(id).await.unwrap().unwrap().active);
+        // Created, 5 failures, 2 logins, disabled; the refused creations left no entry.
+        assert_eq!(db.verify_audit().await.unwrap().entries, 9);
+    }
+}

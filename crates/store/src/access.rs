@@ -1,0 +1,364 @@
+//! Users, sessions and the audit log.
+//!
+//! The audit log is append-only and tamper-evident: each entry stores the SHA-256 of its own
+//! fields and of the previous entry's hash, so changing, deleting or reordering any entry breaks
+//! the chain from there on (`verify_audit`). Appends first update the single `audit_head` row,
+//! which serialises concurrent writers on both backends.
+
+use huimin_domain::{RegionCode, Role};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{Result, Store, StoreError, now};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub region: RegionCode,
+    pub facility_code: Option<String>,
+    pub active: bool,
+    pub failed_attempts: i64,
+    pub locked_until: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub region: RegionCode,
+    pub facility_code: Option<String>,
+    pub password_hash: String,
+}
+
+/// Who did what to what, from where. `detail` never holds a full ID number or a diagnosis.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditEntry {
+    pub user_id: Option<i64>,
+    pub username: String,
+    pub ip: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: String,
+    pub entry: AuditEntry,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub username: Option<String>,
+    pub action: Option<String>,
+    /// Inclusive RFC 3339 / ISO date prefixes.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub target: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// The result of checking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditVerification {
+    pub entries: i64,
+    /// The first entry that does not match, and why.
+    pub broken_at: Option<(i64, String)>,
+}
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn entry_hash(prev: &str, seq: i64, at: &str, e: &AuditEntry) -> String {
+    let fields = serde_json::json!([prev, seq, at, e.user_id, e.username, e.ip, e.action, e.target, e.detail]);
+    let digest = Sha256::digest(fields.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Appends an entry inside the caller's transaction, so the record and the write it records
+/// commit together.
+pub(crate) async fn append_audit_in(tx: &mut Transaction<'static, Any>, e: &AuditEntry) -> Result<i64> {
+    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(&mut **tx)
+        .await?;
+    let seq: i64 = row.try_get("seq")?;
+    let prev: String = row.try_get("hash")?;
+    let at = now();
+    let hash = entry_hash(&prev, seq, &at, e);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, user_id, username, ip, action, target, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(seq)
+    .bind(&at)
+    .bind(e.user_id)
+    .bind(&e.username)
+    .bind(&e.ip)
+    .bind(&e.action)
+    .bind(&e.target)
+    .bind(&e.detail)
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(&mut **tx).await?;
+    Ok(seq)
+}
+
+const USER_COLUMNS: &str = "id, username, display_name, role, region_code, facility_code, active, failed_attempts, locked_until";
+
+fn user_from_row(r: &AnyRow) -> Result<User> {
+    let role: String = r.try_get("role")?;
+    Ok(User {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        display_name: r.try_get("display_name")?,
+        role: Role::from_code(&role).map_err(|e| StoreError::Corrupt(e.0))?,
+        region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        facility_code: r.try_get("facility_code")?,
+        active: r.try_get::<i64, _>("active")? != 0,
+        failed_attempts: r.try_get("failed_attempts")?,
+        locked_until: r.try_get("locked_until")?,
+    })
+}
+
+impl Store {
+    pub async fn append_audit(&self, e: &AuditEntry) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let seq = append_audit_in(&mut tx, e).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Recomputes every hash from the first entry on.
+    pub async fn verify_audit(&self) -> Result<AuditVerification> {
+        let rows = sqlx::query(
+            "SELECT seq, at, user_id, username, ip, action, target, detail, prev_hash, hash FROM audit_log ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut prev = GENESIS.to_string();
+        let mut expected_seq = 1;
+        for r in &rows {
+            let rec = audit_from_row(r)?;
+            let stored_prev: String = r.try_get("prev_hash")?;
+            let broken = |why: &str| Ok(AuditVerification { entries: rows.len() as i64, broken_at: Some((rec.seq, why.to_string())) });
+            if rec.seq != expected_seq {
+                return broken("序号不连续：有记录被删除或插入");
+            }
+            if stored_prev != prev {
+                return broken("与上一条记录的链接不符");
+            }
+            if entry_hash(&prev, rec.seq, &rec.at, &rec.entry) != rec.hash {
+                return broken("记录内容被改动");
+            }
+            prev = rec.hash;
+            expected_seq += 1;
+        }
+        let head: String = sqlx::query_scalar("SELECT hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        if head != prev {
+            return Ok(AuditVerification { entries: rows.len() as i64, broken_at: Some((expected_seq, "末尾的记录被删除".into())) });
+        }
+        Ok(AuditVerification { entries: rows.len() as i64, broken_at: None })
+    }
+
+    /// Entries matching the filter, newest first.
+    pub async fn search_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut sql = String::from(
+            "SELECT seq, at, user_id, username, ip, action, target, detail, hash FROM audit_log WHERE 1 = 1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        let mut add = |cond: &str, v: String| {
+            args.push(v);
+            sql.push_str(&cond.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(u) = f.username.as_ref().filter(|s| !s.is_empty()) {
+            add(" AND username = ?", u.clone());
+        }
+        if let Some(a) = f.action.as_ref().filter(|s| !s.is_empty()) {
+            add(" AND action = ?", a.clone());
+        }
+        if let Some(t) = f.target.as_ref().filter(|s| !s.is_empty()) {
+            add(" AND target LIKE ?", format!("%{}%", t.replace(['%', '_'], "")));
+        }
+        if let Some(from) = f.from.as_ref().filter(|s| !s.is_empty()) {
+            add(" AND at >= ?", from.clone());
+        }
+        if let Some(to) = f.to.as_ref().filter(|s| !s.is_empty()) {
+            // A date means the whole day.
+            add(" AND at < ?", format!("{to}\u{10FFFF}"));
+        }
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT {} OFFSET {}", f.limit.clamp(1, 1000), f.offset.max(0)));
+        let mut q = sqlx::query(&sql);
+        for a in args {
+            q = q.bind(a);
+        }
+        q.fetch_all(&self.pool).await?.iter().map(audit_from_row).collect()
+    }
+
+    /// Creates a user and records who did it, in one transaction.
+    pub async fn create_user(&self, u: &NewUser, audit: &AuditEntry) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+            .bind(&u.username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!("用户名「{}」已被使用", u.username)));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, display_name, role, region_code, facility_code, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&u.username)
+        .bind(&u.display_name)
+        .bind(u.role.code())
+        .bind(u.region.to_string())
+        .bind(&u.facility_code)
+        .bind(&u.password_hash)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                StoreError::Conflict("区划代码或机构编码不存在".into())
+            }
+            _ => StoreError::Database(e),
+        })?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn user(&self, id: i64) -> Result<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// The user and their password hash, for logging in.
+    pub async fn user_for_login(&self, username: &str) -> Result<Option<(User, String)>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?))).transpose()
+    }
+
+    /// Users whose region lies inside `region`.
+    pub async fn users_within(&self, region: RegionCode) -> Result<Vec<User>> {
+        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE region_code LIKE $1 ORDER BY region_code, role, username"))
+            .bind(format!("{}%", region.prefix()))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Counts a failed login; locks the account until `lock_until` once `lock_after` failures
+    /// follow each other. Returns the number of consecutive failures.
+    pub async fn record_login_failure(&self, user_id: i64, lock_after: i64, lock_until: &str, audit: &AuditEntry) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let n: i64 = sqlx::query_scalar("UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = $1 RETURNING failed_attempts")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if n >= lock_after {
+            sqlx::query("UPDATE users SET locked_until = $1, failed_attempts = 0 WHERE id = $2")
+                .bind(lock_until)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Starts a session after a successful login.
+    pub async fn create_session(&self, user_id: i64, token_hash: &str, csrf: &str, expires_at: &str, audit: &AuditEntry) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now()).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(csrf)
+            .bind(now())
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The active user of an unexpired session, with the session's CSRF token.
+    pub async fn session_user(&self, token_hash: &str) -> Result<Option<(User, String)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(token_hash)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("csrf_token")?))).transpose()
+    }
+
+    pub async fn end_session(&self, token_hash: &str, audit: &AuditEntry) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *tx).await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Activates or deactivates a user, sets a new password hash, or unlocks; ends their sessions
+    /// when access is taken away or the password changes.
+    pub async fn update_user(&self, id: i64, active: Option<bool>, password_hash: Option<&str>, audit: &AuditEntry) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE users SET active = COALESCE($1, active), password_hash = COALESCE($2, password_hash), \
+             failed_attempts = 0, locked_until = NULL WHERE id = $3",
+        )
+        .bind(active.map(i64::from))
+        .bind(password_hash)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        if active == Some(false) || password_hash.is_some() {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        entry: AuditEntry {
+            user_id: r.try_get("user_id")?,
+            username: r.try_get("username")?,
+            ip: r.try_get("ip")?,
+            action: r.try_get("action")?,
+            target: r.try_get("target")?,
+            detail: r.try_get("detail")?,
+        },
+        hash: r.try_get("hash")?,
+    })
+}
