@@ -584,23 +584,9 @@ impl Store {
 
     /// Finds persons inside `region` by name, pinyin initials (`zs` → 张三), ID number or household number.
     pub async fn search_persons(&self, region: RegionCode, query: &str, limit: i64) -> Result<Vec<PersonHit>> {
-        // LIKE wildcards in the query would match everyone.
-        let q = query.trim().replace(['%', '_'], "");
-        let q = q.as_str();
-        if q.is_empty() {
-            return Ok(Vec::new());
-        }
+        let Some((cond, arg)) = person_match(query, 2) else { return Ok(Vec::new()) };
         let base = "SELECT p.id, p.name, p.id_number, p.household_no, h.region_code, h.category, p.in_programme \
                     FROM persons p JOIN households h ON h.household_no = p.household_no WHERE h.region_code LIKE $1 AND ";
-        let (cond, arg) = if q.chars().all(|c| c.is_ascii_alphabetic()) {
-            ("p.initials LIKE $2", format!("{}%", q.to_ascii_lowercase()))
-        } else if q.len() == 18 && IdNumber::parse(q).is_ok() {
-            ("p.id_number = $2", q.to_ascii_uppercase())
-        } else if q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            ("(p.household_no = $2 OR p.id_number LIKE $2 || '%')", q.to_ascii_uppercase())
-        } else {
-            ("p.name LIKE $2", format!("%{q}%"))
-        };
         let rows = sqlx::query(&format!("{base}{cond} ORDER BY p.in_programme DESC, p.name, p.id LIMIT $3"))
             .bind(within(region))
             .bind(arg)
@@ -680,5 +666,155 @@ fn fk_message(e: sqlx::Error, what: &str) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict(what.to_string()),
         _ => StoreError::Database(e),
+    }
+}
+
+/// Filters of the household list; empty means all.
+#[derive(Debug, Clone, Default)]
+pub struct HouseholdFilter {
+    pub category: Option<PovertyCategory>,
+    pub status: Option<PovertyStatus>,
+    /// Only households poor because of illness (因病致贫).
+    pub illness: bool,
+    /// Include households that have left the programme.
+    pub include_exited: bool,
+    /// Name, pinyin initials, ID number or household number of any member.
+    pub query: Option<String>,
+}
+
+/// One line of the household list.
+#[derive(Debug, Clone, Serialize)]
+pub struct HouseholdRow {
+    pub household: Household,
+    pub region_name: String,
+    pub members: i64,
+    pub in_programme: bool,
+}
+
+/// Households, persons and 因病致贫 households in the programme under one region.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionCount {
+    pub region: Region,
+    pub households: i64,
+    pub persons: i64,
+    pub illness_households: i64,
+}
+
+/// The condition and argument that find persons by a search text, or `None` for an empty text.
+fn person_match(query: &str, param: usize) -> Option<(String, String)> {
+    // LIKE wildcards in the query would match everyone.
+    let q = query.trim().replace(['%', '_'], "");
+    if q.is_empty() {
+        return None;
+    }
+    Some(if q.chars().all(|c| c.is_ascii_alphabetic()) {
+        (format!("p.initials LIKE ${param}"), format!("{}%", q.to_ascii_lowercase()))
+    } else if q.len() == 18 && IdNumber::parse(&q).is_ok() {
+        (format!("p.id_number = ${param}"), q.to_ascii_uppercase())
+    } else if q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        (format!("(p.household_no = ${param} OR p.id_number LIKE ${param} || '%')"), q.to_ascii_uppercase())
+    } else {
+        (format!("p.name LIKE ${param}"), format!("%{q}%"))
+    })
+}
+
+impl Store {
+    /// A page of the households inside `region` that pass the filter, and how many pass in all.
+    pub async fn list_households(&self, region: RegionCode, f: &HouseholdFilter, limit: i64, offset: i64) -> Result<(Vec<HouseholdRow>, i64)> {
+        let mut cond = String::from("h.region_code LIKE $1");
+        let mut args = vec![within(region)];
+        if !f.include_exited {
+            cond.push_str(" AND h.in_programme = 1");
+        }
+        if let Some(c) = f.category {
+            args.push(c.code().into());
+            cond.push_str(&format!(" AND h.category = ${}", args.len()));
+        }
+        if let Some(s) = f.status {
+            args.push(s.code().into());
+            cond.push_str(&format!(" AND h.status = ${}", args.len()));
+        }
+        if f.illness {
+            cond.push_str(" AND h.cause = 'illness'");
+        }
+        if let Some((m, arg)) = f.query.as_deref().and_then(|q| person_match(q, args.len() + 1)) {
+            args.push(arg);
+            cond.push_str(&format!(" AND h.household_no IN (SELECT p.household_no FROM persons p WHERE {m})"));
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM households h WHERE {cond}");
+        let mut q = sqlx::query_scalar(&count_sql);
+        for a in &args {
+            q = q.bind(a.as_str());
+        }
+        let total: i64 = q.fetch_one(&self.pool).await?;
+        let sql = format!(
+            "SELECT {}, COALESCE(r.name, '') AS region_name, \
+             (SELECT COUNT(*) FROM persons p WHERE p.household_no = h.household_no AND p.in_programme = 1) AS members \
+             FROM households h LEFT JOIN regions r ON r.code = h.region_code WHERE {cond} \
+             ORDER BY h.region_code, h.household_no LIMIT {} OFFSET {}",
+            HOUSEHOLD_COLUMNS.split(", ").map(|c| format!("h.{c}")).collect::<Vec<_>>().join(", "),
+            limit.clamp(1, 1000),
+            offset.max(0)
+        );
+        let mut q = sqlx::query(&sql);
+        for a in &args {
+            q = q.bind(a.as_str());
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let h = household_from_row(r)?;
+                Ok(HouseholdRow {
+                    household: h.household,
+                    in_programme: h.in_programme,
+                    region_name: r.try_get("region_name")?,
+                    members: r.try_get("members")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rows, total))
+    }
+
+    /// The children of `region` with what the programme holds under each.
+    pub async fn region_children_counts(&self, region: RegionCode) -> Result<Vec<RegionCount>> {
+        let children = self.child_regions(region).await?;
+        let Some(first) = children.first() else { return Ok(Vec::new()) };
+        let width = first.code.level().digits() as i64;
+        let rows = sqlx::query(&format!(
+            "SELECT SUBSTR(h.region_code, 1, {width}) AS child, COUNT(*) AS households, \
+             CAST(SUM(CASE WHEN h.cause = 'illness' THEN 1 ELSE 0 END) AS BIGINT) AS ill, \
+             CAST(SUM((SELECT COUNT(*) FROM persons p WHERE p.household_no = h.household_no AND p.in_programme = 1)) AS BIGINT) AS persons \
+             FROM households h WHERE h.in_programme = 1 AND h.region_code LIKE $1 GROUP BY SUBSTR(h.region_code, 1, {width})"
+        ))
+        .bind(within(region))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts: HashMap<String, (i64, i64, i64)> = HashMap::new();
+        for r in &rows {
+            counts.insert(r.try_get("child")?, (r.try_get("households")?, r.try_get("persons")?, r.try_get("ill")?));
+        }
+        Ok(children
+            .into_iter()
+            .map(|c| {
+                let (households, persons, illness_households) = counts.get(&c.code.prefix()).copied().unwrap_or_default();
+                RegionCount { region: c, households, persons, illness_households }
+            })
+            .collect())
+    }
+
+    /// The region and its ancestors that are in the store, from the top down.
+    pub async fn region_path(&self, code: RegionCode) -> Result<Vec<Region>> {
+        let mut path = Vec::new();
+        let mut next = Some(code);
+        while let Some(c) = next {
+            if let Some(r) = self.region(c).await? {
+                path.push(r);
+            }
+            next = c.parent();
+        }
+        path.reverse();
+        Ok(path)
     }
 }

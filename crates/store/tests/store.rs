@@ -287,3 +287,36 @@ both_backends! {
         assert_eq!(db.verify_audit().await.unwrap().entries, 9);
     }
 }
+
+both_backends! {
+    household_list_filters_and_region_counts(db) {
+        seed_household(&db).await;
+        let changes = RosterChanges {
+            file_name: "more.csv".into(),
+            actor: "tester".into(),
+            households: vec![(Household { category: PovertyCategory::General, cause: PovertyCause::Disability, ..household("H002", "371302104204", "王五") }, entry())],
+            persons: vec![(person(&id_for(21), "H002", "王五", Relation::Head), entry())],
+            ..Default::default()
+        };
+        db.apply_roster(changes).await.unwrap();
+        let county = code(COUNTY);
+        let all = huimin_store::HouseholdFilter::default();
+        let (rows, total) = db.list_households(county, &all, 10, 0).await.unwrap();
+        assert_eq!(total, 2);
+        assert_eq!((rows[0].household.no.as_str(), rows[0].members, rows[0].region_name.as_str()), ("H001", 2, "诸葛村"));
+        let ill = huimin_store::HouseholdFilter { illness: true, ..Default::default() };
+        assert_eq!(db.list_households(county, &ill, 10, 0).await.unwrap().1, 1);
+        let general = huimin_store::HouseholdFilter { category: Some(PovertyCategory::General), ..Default::default() };
+        assert_eq!(db.list_households(county, &general, 10, 0).await.unwrap().0[0].household.no.as_str(), "H002");
+        let by_initials = huimin_store::HouseholdFilter { query: Some("lsn".into()), ..Default::default() };
+        assert_eq!(db.list_households(county, &by_initials, 10, 0).await.unwrap().0[0].household.no.as_str(), "H001");
+        let (page2, total) = db.list_households(county, &all, 1, 1).await.unwrap();
+        assert_eq!((page2.len(), total, page2[0].household.no.as_str()), (1, 2, "H002"));
+
+        let villages = db.region_children_counts(code("371302104000")).await.unwrap();
+        let got: Vec<(&str, i64, i64, i64)> = villages.iter().map(|c| (c.region.name.as_str(), c.households, c.persons, c.illness_households)).collect();
+        assert_eq!(got, [("诸葛村", 1, 2, 1), ("孝友村", 1, 1, 0)]);
+        let path = db.region_path(code(VILLAGE)).await.unwrap();
+        assert_eq!(path.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["山东省", "临沂市", "兰山区", "白沙埠镇", "诸葛村"]);
+    }
+}
