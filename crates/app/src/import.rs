@@ -48,7 +48,7 @@ pub struct RosterImport<'a> {
     /// Compare and report, but write nothing.
     pub dry_run: bool,
     pub allow_mass_exit: bool,
-    pub progress: &'a dyn Fn(Progress),
+    pub progress: &'a (dyn Fn(Progress) + Sync),
 }
 
 fn no_progress(_: Progress) {}

@@ -2,3 +2,5 @@ pub mod table;
 pub mod roster;
 pub mod import;
 pub mod synthetic;
+pub mod accounts;
+pub mod demo;

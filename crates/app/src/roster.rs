@@ -95,7 +95,7 @@ pub fn parse_roster(
     table: &Table,
     regions: &HashMap<RegionCode, String>,
     allowed: Option<RegionCode>,
-    progress: &dyn Fn(u64),
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ParsedRoster, FileError> {
     let cols = table.columns(&ROSTER_COLUMNS)?;
     let mut out = ParsedRoster { rows_total: table.rows.len(), ..Default::default() };

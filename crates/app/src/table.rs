@@ -49,11 +49,16 @@ impl Table {
     pub fn read(path: &Path) -> Result<Table, FileError> {
         let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let bytes = std::fs::read(path).map_err(|e| FileError::Io { file: file.clone(), reason: e.to_string() })?;
-        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        Self::from_bytes(&file, bytes)
+    }
+
+    /// Reads an uploaded file, choosing the format from the name's extension.
+    pub fn from_bytes(file: &str, bytes: Vec<u8>) -> Result<Table, FileError> {
+        let ext = file.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
         match ext.as_str() {
-            "csv" | "txt" => Self::from_csv_bytes(&file, &bytes),
-            "xlsx" | "xlsm" => Self::from_xlsx_bytes(&file, bytes),
-            _ => Err(FileError::UnknownFormat { file }),
+            "csv" | "txt" => Self::from_csv_bytes(file, &bytes),
+            "xlsx" | "xlsm" => Self::from_xlsx_bytes(file, bytes),
+            _ => Err(FileError::UnknownFormat { file: file.to_string() }),
         }
     }
 

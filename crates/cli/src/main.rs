@@ -7,8 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use huimin_app::import::{self, Progress, RosterImport, RosterReport, TableReport};
 use huimin_app::synthetic::{self, GenSpec};
-use huimin_domain::{Date, RegionCode};
-use huimin_store::Store;
+use huimin_app::accounts;
+use huimin_domain::{Date, RegionCode, Role};
+use huimin_store::{AuditEntry, NewUser, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -41,11 +42,34 @@ enum Command {
         #[arg(long, default_value = "data/gen")]
         out: PathBuf,
     },
-    /// Load a demo county (about 5,000 persons) into data/demo.db and show what it holds.
+    /// Serve the web application.
+    Serve {
+        #[arg(long, env = "HUIMIN_ADDR", default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Mark cookies Secure (when behind an HTTPS proxy).
+        #[arg(long, env = "HUIMIN_SECURE_COOKIES")]
+        secure_cookies: bool,
+    },
+    /// Load a demo county (about 5,000 persons, one user per role) into data/demo.db and serve it.
     Demo {
         /// Start again from an empty demo database.
         #[arg(long)]
         fresh: bool,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Load the data and print the logins, but do not serve.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Users: add one (e.g. the first administrator of a new installation).
+    User {
+        #[command(subcommand)]
+        what: UserWhat,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditWhat,
     },
     /// Measure import speed: generate N persons and import them into a fresh SQLite database.
     Bench {
@@ -54,6 +78,30 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum UserWhat {
+    /// Add a user; the password is read from HUIMIN_PASSWORD or asked for on the terminal.
+    Add {
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// village_doctor, family_doctor_team, township_staff, settlement_clerk, health_bureau,
+        /// medical_insurance, civil_affairs, poverty_office, supervisor, admin
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        facility: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditWhat {
+    /// Recompute the hash chain and report the first entry that was changed, if any.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -145,7 +193,43 @@ async fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
         }
-        Command::Demo { fresh } => demo(fresh).await?,
+        Command::Serve { addr, secure_cookies } => {
+            let store = Store::connect(&cli.database_url).await?;
+            serve(store, addr, secure_cookies, Path::new("data/uploads")).await?;
+        }
+        Command::Demo { fresh, addr, no_serve } => demo(fresh, addr, no_serve).await?,
+        Command::User { what: UserWhat::Add { username, name, role, region, facility } } => {
+            let store = Store::connect(&cli.database_url).await?;
+            let password = match std::env::var("HUIMIN_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprint!("密码：");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            accounts::check_password_strength(&password).map_err(anyhow::Error::msg)?;
+            let user = NewUser {
+                username: username.clone(),
+                display_name: name,
+                role: Role::from_code(&role)?,
+                region: RegionCode::parse(&region)?,
+                facility_code: facility,
+                password_hash: accounts::hash_password(&password),
+            };
+            let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), action: "user.create".into(), target: format!("user {username}"), ..Default::default() };
+            store.create_user(&user, &audit).await?;
+            println!("已创建用户 {username}");
+        }
+        Command::Audit { what: AuditWhat::Verify } => {
+            let store = Store::connect(&cli.database_url).await?;
+            let v = store.verify_audit().await?;
+            match v.broken_at {
+                None => println!("审计日志完整：{} 条记录，哈希链无误", v.entries),
+                Some((seq, why)) => bail!("审计日志在第 {seq} 条处被改动：{why}（共 {} 条）", v.entries),
+            }
+        }
         Command::Bench { persons, runs } => bench_import(persons, runs).await?,
     }
     Ok(())
@@ -238,38 +322,31 @@ fn error_file(input: &Path, errors: &[huimin_app::roster::RowError], held: &[hui
 
 const DEMO_URL: &str = "sqlite://data/demo.db";
 
-async fn demo(fresh: bool) -> Result<()> {
+async fn serve(store: Store, addr: std::net::SocketAddr, secure_cookies: bool, upload_dir: &Path) -> Result<()> {
+    let config = huimin_web::Config { addr, upload_dir: upload_dir.to_path_buf(), secure_cookies };
+    let server = huimin_web::Server::build(store, config).await.with_context(|| format!("无法监听 {addr}"))?;
+    println!("惠民已启动：http://{}", server.local_addr());
+    server.run().await?;
+    Ok(())
+}
+
+async fn demo(fresh: bool, addr: std::net::SocketAddr, no_serve: bool) -> Result<()> {
     if fresh {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("data/demo.db{suffix}"));
         }
     }
     let store = Store::connect(DEMO_URL).await?;
-    let county = RegionCode::parse("371302")?;
-    if store.registry_counts(county).await?.persons == 0 {
-        println!("正在生成演示县（兰山区，约 5,000 名建档立卡人员）……");
-        let dir = Path::new("data/demo");
-        synthetic::generate(GenSpec { persons: 5000, seed: 2024, year: 2024 }, dir)?;
-        import::import_regions(&store, &dir.join("regions.csv")).await?;
-        import::import_facilities(&store, &dir.join("facilities.csv")).await?;
-        let opts = RosterImport::new("demo", Date::from_ymd_opt(2024, 1, 1).expect("date"));
-        let report = import::import_roster(&store, &dir.join("roster.csv"), &opts).await?;
-        if !report.errors.is_empty() {
-            bail!("演示数据有 {} 处错误", report.errors.len());
-        }
+    println!("正在准备演示县（兰山区，约 5,000 名建档立卡人员）……");
+    huimin_app::demo::load(&store, Path::new("data/demo")).await?;
+    let counts = store.registry_counts(RegionCode::parse(huimin_app::demo::COUNTY)?).await?;
+    println!("兰山区：建档立卡 {} 户 {} 人，其中因病致贫 {} 户（数据库 {DEMO_URL}）", counts.households, counts.persons, counts.illness_households);
+    println!("演示账号（密码均为 {}）：", huimin_app::demo::PASSWORD);
+    for (username, _, role, region, _) in huimin_app::demo::USERS {
+        println!("  {username:<8} {}（{region}）", role.label_zh());
     }
-    let counts = store.registry_counts(county).await?;
-    println!("演示数据库：{DEMO_URL}");
-    println!(
-        "兰山区：建档立卡 {} 户 {} 人，其中因病致贫 {} 户",
-        counts.households, counts.persons, counts.illness_households
-    );
-    for (cat, n) in &counts.households_by_category {
-        println!("  {}：{n} 户", cat.label_zh());
-    }
-    let hits = store.search_persons(county, "zs", 3).await?;
-    for h in hits {
-        println!("  检索「zs」→ {} {} 户 {}", h.name, h.id_number.masked(), h.household_no);
+    if !no_serve {
+        serve(store, addr, false, Path::new("data/demo-uploads")).await?;
     }
     Ok(())
 }

@@ -69,7 +69,7 @@ pub(crate) fn placeholders(backend: Backend, first: usize, n: usize) -> String {
     s
 }
 
-/// Inserts `rows` (consumed a chunk at a time) into `table`; `suffix` is appended to each
+/// Inserts `rows` into `table`; `suffix` is appended to each
 /// statement (an ON CONFLICT clause and/or RETURNING). Returns the rows RETURNING produced.
 pub(crate) async fn insert_rows<'a>(
     tx: &mut Transaction<'static, Any>,
@@ -77,7 +77,7 @@ pub(crate) async fn insert_rows<'a>(
     table: &str,
     columns: &[&str],
     suffix: &str,
-    rows: impl IntoIterator<Item = Vec<Val<'a>>>,
+    rows: Vec<Vec<Val<'a>>>,
 ) -> sqlx::Result<Vec<AnyRow>> {
     let per_chunk = (MAX_PARAMS / columns.len()).max(1);
     let mut returned = Vec::new();

@@ -195,7 +195,8 @@ impl Store {
                     (r.code.level() as i64).into(),
                     Val::from(r.code.parent().map(|p| p.to_string())),
                 ]
-            });
+            })
+            .collect();
         let mut tx = self.pool.begin().await?;
         insert_rows(
             &mut tx,
@@ -258,7 +259,8 @@ impl Store {
                     i64::from(f.designated).into(),
                     i64::from(f.poverty_beds).into(),
                 ]
-            });
+            })
+            .collect();
         let mut tx = self.pool.begin().await?;
         insert_rows(
             &mut tx,
@@ -407,36 +409,42 @@ impl Store {
         .await
         .map_err(|e| fk_message(e, "户的行政区划代码不在区划表中"))?;
 
-        let rows = changes
-            .persons
-            .iter()
-            .map(|(p, _)| {
-                let id = &p.id_number;
-                vec![
-                    Val::from(id.as_str()),
-                    p.household_no.as_str().into(),
-                    p.name.as_str().into(),
-                    p.name.initials().into(),
-                    p.relation.code().into(),
-                    id.sex().as_str().into(),
-                    date_text(id.birth_date()).into(),
-                    p.ethnicity.as_str().into(),
-                    Val::from(p.phone.as_ref().map(|p| p.as_str())),
-                    1i64.into(),
-                    at.as_str().into(),
-                ]
-            });
-        let returned = insert_rows(
-            &mut tx,
-            self.backend,
-            "persons",
-            &["id_number", "household_no", "name", "initials", "relation", "sex", "birth_date", "ethnicity", "phone", "in_programme", "updated_at"],
-            "ON CONFLICT (id_number) DO UPDATE SET household_no = excluded.household_no, name = excluded.name, \
-             initials = excluded.initials, relation = excluded.relation, ethnicity = excluded.ethnicity, \
-             phone = excluded.phone, in_programme = 1, updated_at = excluded.updated_at RETURNING id, id_number",
-            rows,
-        )
-        .await?;
+        // Built a chunk at a time: a million persons' bound values at once would double the memory.
+        let mut returned = Vec::with_capacity(changes.persons.len());
+        for chunk in changes.persons.chunks(20_000) {
+            let rows = chunk
+                .iter()
+                .map(|(p, _)| {
+                    let id = &p.id_number;
+                    vec![
+                        Val::from(id.as_str()),
+                        p.household_no.as_str().into(),
+                        p.name.as_str().into(),
+                        p.name.initials().into(),
+                        p.relation.code().into(),
+                        id.sex().as_str().into(),
+                        date_text(id.birth_date()).into(),
+                        p.ethnicity.as_str().into(),
+                        Val::from(p.phone.as_ref().map(|p| p.as_str())),
+                        1i64.into(),
+                        at.as_str().into(),
+                    ]
+                })
+                .collect();
+            returned.extend(
+                insert_rows(
+                    &mut tx,
+                    self.backend,
+                    "persons",
+                    &["id_number", "household_no", "name", "initials", "relation", "sex", "birth_date", "ethnicity", "phone", "in_programme", "updated_at"],
+                    "ON CONFLICT (id_number) DO UPDATE SET household_no = excluded.household_no, name = excluded.name, \
+                     initials = excluded.initials, relation = excluded.relation, ethnicity = excluded.ethnicity, \
+                     phone = excluded.phone, in_programme = 1, updated_at = excluded.updated_at RETURNING id, id_number",
+                    rows,
+                )
+                .await?,
+            );
+        }
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(returned.len());
         for row in &returned {
             ids.insert(row.try_get("id_number")?, row.try_get("id")?);

@@ -1,0 +1,52 @@
+//! Passwords (argon2id) and random tokens.
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+/// At least 8 characters, not only digits.
+pub fn check_password_strength(password: &str) -> Result<(), String> {
+    if password.chars().count() < 8 {
+        return Err("密码至少 8 位".into());
+    }
+    if password.chars().all(|c| c.is_ascii_digit()) {
+        return Err("密码不能全是数字".into());
+    }
+    Ok(())
+}
+
+/// An argon2id hash in PHC string form (salt and parameters included).
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 with default parameters").to_string()
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// 32 random bytes from the operating system, as 64 hex digits.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("x", "not a hash"));
+        assert!(check_password_strength("1234567").is_err());
+        assert!(check_password_strength("12345678").is_err());
+        assert!(check_password_strength("huimin2024").is_ok());
+        assert_ne!(random_token(), random_token());
+        assert_eq!(random_token().len(), 64);
+    }
+}

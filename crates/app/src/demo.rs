@@ -1,0 +1,58 @@
+//! The demo county: 兰山区 (371302) with about 5,000 synthetic registered poor persons, its
+//! facilities, and one user per role.
+
+use std::path::Path;
+
+use huimin_domain::{Date, RegionCode, Role};
+use huimin_store::{AuditEntry, NewUser, Store, StoreError};
+
+use crate::accounts::hash_password;
+use crate::import::{self, RosterImport};
+use crate::synthetic::{self, GenSpec};
+
+pub const COUNTY: &str = "371302";
+pub const PASSWORD: &str = "huimin2024";
+
+/// (user name, display name, role, region code, facility code)
+pub const USERS: [(&str, &str, Role, &str, Option<&str>); 10] = [
+    ("cunyi", "王村医", Role::VillageDoctor, "371302001201", None),
+    ("jtys", "李医生团队", Role::FamilyDoctorTeam, "371302001000", None),
+    ("xzwsy", "赵卫生院", Role::TownshipStaff, "371302001000", None),
+    ("jsck", "孙结算员", Role::SettlementClerk, "371302", Some("H37130201")),
+    ("wjj", "周卫健局", Role::HealthBureau, "371302", None),
+    ("ybj", "吴医保局", Role::MedicalInsurance, "371302", None),
+    ("mzj", "郑民政局", Role::CivilAffairs, "371302", None),
+    ("fpb", "冯扶贫办", Role::PovertyOffice, "371302", None),
+    ("dudao", "陈督导", Role::Supervisor, "371300", None),
+    ("admin", "系统管理员", Role::Admin, "37", None),
+];
+
+/// Loads the demo data into an empty store (does nothing if the county is already there).
+/// `work_dir` receives the generated CSV files.
+pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
+    let county = RegionCode::parse(COUNTY)?;
+    if store.registry_counts(county).await?.persons == 0 {
+        synthetic::generate(GenSpec { persons: 5000, seed: 2024, year: 2024 }, work_dir)?;
+        import::import_regions(store, &work_dir.join("regions.csv")).await?;
+        import::import_facilities(store, &work_dir.join("facilities.csv")).await?;
+        let report = import::import_roster(store, &work_dir.join("roster.csv"), &RosterImport::new("demo", Date::from_ymd_opt(2024, 1, 1).expect("date"))).await?;
+        anyhow::ensure!(report.errors.is_empty(), "demo roster has {} errors", report.errors.len());
+    }
+    let hash = hash_password(PASSWORD);
+    for (username, display_name, role, region, facility) in USERS {
+        let user = NewUser {
+            username: username.into(),
+            display_name: display_name.into(),
+            role,
+            region: RegionCode::parse(region)?,
+            facility_code: facility.map(str::to_string),
+            password_hash: hash.clone(),
+        };
+        let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "user.create".into(), target: format!("user {username}"), ..Default::default() };
+        match store.create_user(&user, &audit).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::html;
+
+/// What a request can fail with. Internal causes are logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("the form has expired")]
+    Csrf,
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<huimin_store::StoreError> for WebError {
+    fn from(e: huimin_store::StoreError) -> Self {
+        match e {
+            huimin_store::StoreError::NotFound(_) => WebError::NotFound,
+            e => WebError::Internal(e.into()),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, zh, en) = match &self {
+            WebError::NotFound => (StatusCode::NOT_FOUND, "页面或记录不存在".to_string(), "Not found".to_string()),
+            WebError::Forbidden => (StatusCode::FORBIDDEN, "您无权访问此内容".to_string(), "You may not see this".to_string()),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone(), m.clone()),
+            WebError::Csrf => (StatusCode::FORBIDDEN, "表单已过期，请返回后刷新页面再提交".to_string(), "The form has expired; reload and try again".to_string()),
+            WebError::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "系统出错，请稍后再试".to_string(), "Something went wrong".to_string())
+            }
+        };
+        let body = html! {
+            (maud::DOCTYPE)
+            html lang="zh-CN" {
+                head { meta charset="utf-8"; title { "惠民 · " (status.as_u16()) } link rel="stylesheet" href="/static/app.css"; }
+                body.error-page { main.card { h1 { (status.as_u16()) } p { (zh) } p.muted { (en) } p { a href="/" { "返回首页 / Home" } } } }
+            }
+        };
+        (status, body).into_response()
+    }
+}
+
+pub type WebResult<T> = Result<T, WebError>;

@@ -1,0 +1,126 @@
+//! The page shell: header with the user and their region, navigation by permission, language
+//! switch, and the small pieces every page uses.
+
+use huimin_domain::Permission;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::auth::{Ctx, Lang, urlencode};
+
+pub fn bare(lang: Lang, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(if lang == Lang::En { "en" } else { "zh-CN" }) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · 惠民" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body { (body) }
+        }
+    }
+}
+
+/// Navigation entries: path, Chinese, English, the permission that shows it.
+const NAV: &[(&str, &str, &str, Option<Permission>)] = &[
+    ("/", "首页", "Home", None),
+    ("/regions", "区划", "Regions", Some(Permission::ViewRegistry)),
+    ("/households", "建档立卡户", "Households", Some(Permission::ViewRegistry)),
+    ("/import", "名单导入", "Roster import", Some(Permission::ImportRoster)),
+    ("/facilities", "医疗机构", "Facilities", Some(Permission::ViewFacilities)),
+    ("/admin/users", "用户管理", "Users", Some(Permission::ManageUsers)),
+    ("/audit", "审计日志", "Audit log", Some(Permission::ViewAudit)),
+];
+
+pub fn page(ctx: &Ctx, title: &str, current: &str, body: Markup) -> Markup {
+    let role = if ctx.lang == Lang::En { ctx.user.role.label_en() } else { ctx.user.role.label_zh() };
+    bare(
+        ctx.lang,
+        title,
+        html! {
+            header.top {
+                a.brand href="/" { span.logo { "惠" } span { "惠民" } small { (ctx.t("健康扶贫信息系统", "Health poverty alleviation")) } }
+                div.who {
+                    span.user { (ctx.user.display_name) }
+                    span.role { (role) " · " (ctx.user.region) }
+                    a.lang href=(format!("/lang/{}?next={}", if ctx.lang == Lang::En { "zh" } else { "en" }, urlencode(current))) {
+                        (ctx.t("English", "中文"))
+                    }
+                    form.inline method="post" action="/logout" {
+                        (csrf(ctx))
+                        button.link type="submit" { (ctx.t("退出", "Sign out")) }
+                    }
+                }
+            }
+            nav.side {
+                @for (path, zh, en, perm) in NAV {
+                    @if perm.is_none_or(|p| ctx.can(p)) {
+                        @let active = if *path == "/" { current == "/" } else { current.starts_with(path) };
+                        a class=(if active { "active" } else { "" }) href=(path) { (ctx.t(zh, en)) }
+                    }
+                }
+            }
+            main.content {
+                h1.page-title { (title) }
+                (body)
+            }
+        },
+    )
+}
+
+pub fn csrf(ctx: &Ctx) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(ctx.csrf); }
+}
+
+/// 12,345 style grouping.
+pub fn num(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+pub fn percent(part: i64, whole: i64) -> String {
+    if whole == 0 { "—".into() } else { format!("{:.1}%", part as f64 * 100.0 / whole as f64) }
+}
+
+/// Previous/next links keeping the other query parameters.
+pub fn pager(ctx: &Ctx, base: &str, page: i64, per_page: i64, total: i64) -> Markup {
+    let pages = (total + per_page - 1) / per_page;
+    let link = |p: i64| format!("{base}{}page={p}", if base.contains('?') { "&" } else { "?" });
+    html! {
+        @if pages > 1 {
+            nav.pager {
+                @if page > 1 { a href=(link(page - 1)) { "‹ " (ctx.t("上一页", "Previous")) } }
+                span { (ctx.t("第", "Page ")) (page) " / " (pages) (ctx.t(" 页", "")) }
+                @if page < pages { a href=(link(page + 1)) { (ctx.t("下一页", "Next")) " ›" } }
+            }
+        }
+    }
+}
+
+pub fn empty_state(text: &str) -> Markup {
+    html! { p.empty { (text) } }
+}
+
+/// A non-breaking marker for "not given".
+pub fn dash() -> PreEscaped<&'static str> {
+    PreEscaped("—")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers() {
+        assert_eq!(super::num(0), "0");
+        assert_eq!(super::num(1234567), "1,234,567");
+        assert_eq!(super::num(-1000), "-1,000");
+        assert_eq!(super::percent(1, 3), "33.3%");
+        assert_eq!(super::percent(1, 0), "—");
+    }
+}

@@ -1,0 +1,115 @@
+//! The web application: server-rendered pages (zh-CN by default, English on request), sessions,
+//! roles and regions, CSRF protection, security headers, and the audit log of every view of a
+//! person's data, every write, every export and every login.
+//!
+//! `Server::build` binds the listener first, so a test can start the whole application on port 0
+//! and read the port back.
+
+mod admin;
+mod audit_page;
+mod auth;
+mod error;
+mod import_page;
+mod layout;
+mod registry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use huimin_store::Store;
+
+pub use auth::SESSION_COOKIE;
+pub use error::WebError;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    /// Where uploaded files wait between preview and confirmation.
+    pub upload_dir: std::path::PathBuf,
+    /// Send cookies with `Secure` (when served over HTTPS, e.g. behind a proxy).
+    pub secure_cookies: bool,
+}
+
+pub(crate) struct AppState {
+    pub store: Store,
+    pub config: Config,
+}
+
+pub(crate) type State = axum::extract::State<Arc<AppState>>;
+
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Server {
+    pub async fn build(store: Store, config: Config) -> std::io::Result<Server> {
+        let listener = tokio::net::TcpListener::bind(config.addr).await?;
+        Ok(Server { listener, router: app(store, config) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener")
+    }
+
+    pub async fn run(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>()).await
+    }
+}
+
+/// The whole application as a router (for tests that drive it without a socket, they must add
+/// a `ConnectInfo<SocketAddr>` extension to each request).
+pub fn app(store: Store, config: Config) -> Router {
+    let state = Arc::new(AppState { store, config });
+    Router::new()
+        .route("/", get(registry::home))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/lang/{lang}", get(auth::set_lang))
+        .route("/regions", get(registry::regions))
+        .route("/households", get(registry::households))
+        .route("/households/{no}", get(registry::household_file))
+        .route("/persons/{id}/reveal", post(registry::reveal_id_number))
+        .route("/facilities", get(registry::facilities))
+        .route("/import", get(import_page::form).post(import_page::preview))
+        .route("/import/{token}/apply", post(import_page::apply))
+        .route("/import/{token}/errors.xlsx", get(import_page::error_report))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/{id}", post(admin::update_user))
+        .route("/audit", get(audit_page::search))
+        .route("/static/app.css", get(stylesheet))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { WebError::NotFound })
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], include_str!("../assets/app.css"))
+}
+
+/// Headers on every response: no framing, no sniffing, no outside resources, and no caching of
+/// pages that carry personal data.
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "same-origin");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, "cache-control", "no-store");
+    }
+    res
+}

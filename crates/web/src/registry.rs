@@ -1,0 +1,384 @@
+//! Registry pages: home, the region tree, the household list and the household file (一户一档),
+//! and the facility list.
+
+use axum::extract::{Path, Query};
+use axum::Form;
+use huimin_domain::{HouseholdNo, IdNumber, Permission, PovertyCategory, PovertyStatus, RegionCode};
+use huimin_store::{HouseholdFilter, StoredPerson};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::auth::{Ctx, urlencode};
+use crate::error::{WebError, WebResult};
+use crate::layout::{self, csrf, dash, num, percent};
+use crate::State;
+
+#[derive(Deserialize, Default)]
+pub struct HomeQuery {
+    q: Option<String>,
+}
+
+pub async fn home(state: State, ctx: Ctx, Query(q): Query<HomeQuery>) -> WebResult<Markup> {
+    let region = state.store.region(ctx.user.region).await?.map(|r| r.name).unwrap_or_default();
+    let counts = if ctx.can(Permission::ViewRegistry) { Some(state.store.registry_counts(ctx.user.region).await?) } else { None };
+    let query = q.q.unwrap_or_default();
+    let hits = if ctx.can(Permission::CheckEligibility) && !query.trim().is_empty() {
+        state.store.search_persons(ctx.user.region, &query, 20).await?
+    } else {
+        Vec::new()
+    };
+    let body = html! {
+        p.muted { (region) " · " (ctx.user.region) }
+        @if let Some(c) = &counts {
+            section.stats {
+                div.stat { span.value { (num(c.households)) } span.label { (ctx.t("建档立卡户", "Registered households")) } }
+                div.stat { span.value { (num(c.persons)) } span.label { (ctx.t("建档立卡人口", "Registered persons")) } }
+                div.stat { span.value { (num(c.illness_households)) } span.label { (ctx.t("因病致贫户", "Poor because of illness")) } }
+                div.stat { span.value { (percent(c.illness_households, c.households)) } span.label { (ctx.t("因病致贫率", "Illness share")) } }
+            }
+            section.card {
+                h2 { (ctx.t("按贫困户属性", "By poverty category")) }
+                table {
+                    thead { tr { th { (ctx.t("属性", "Category")) } th.num { (ctx.t("户数", "Households")) } th.num { (ctx.t("占比", "Share")) } } }
+                    tbody {
+                        @for (cat, n) in &c.households_by_category {
+                            tr {
+                                td { a href=(format!("/households?category={}", cat.code())) { (cat.label_zh()) } }
+                                td.num { (num(*n)) }
+                                td.num { (percent(*n, c.households)) }
+                            }
+                        }
+                    }
+                }
+            }
+            form.card.search method="get" action="/households" {
+                label { (ctx.t("查找户或人员：姓名、拼音首字母（如 zs）、证件号码或户编号", "Find a household or person: name, pinyin initials (e.g. zs), ID or household number"))
+                    input name="q" type="search" placeholder="zs";
+                }
+                button.primary type="submit" { (ctx.t("查找", "Search")) }
+            }
+        }
+        @if ctx.can(Permission::CheckEligibility) {
+            form.card.search method="get" action="/" {
+                label { (ctx.t("资格核验：输入患者证件号码或姓名", "Eligibility check: the patient's ID number or name"))
+                    input name="q" type="search" value=(query) autofocus;
+                }
+                button.primary type="submit" { (ctx.t("核验", "Check")) }
+            }
+            @if !query.trim().is_empty() {
+                @if hits.is_empty() {
+                    (layout::empty_state(ctx.t("未找到：此人不在本地区建档立卡名单中", "Not found in this region's registry")))
+                } @else {
+                    table.card {
+                        thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("证件号码", "ID number")) } th { (ctx.t("贫困户属性", "Category")) } th { (ctx.t("状态", "Status")) } } }
+                        tbody {
+                            @for h in &hits {
+                                tr {
+                                    td { (h.name) }
+                                    td.mono { (id_display(&ctx, &h.id_number)) }
+                                    td { (h.category.label_zh()) }
+                                    td { @if h.in_programme { span.badge.ok { (ctx.t("在册", "In programme")) } } @else { span.badge { (ctx.t("已退出", "Exited")) } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("首页", "Home"), "/", body))
+}
+
+/// The full number for roles that need it, masked for everyone else.
+fn id_display(ctx: &Ctx, id: &IdNumber) -> String {
+    if ctx.can(Permission::ViewFullIdNumber) { id.as_str().to_string() } else { id.masked() }
+}
+
+#[derive(Deserialize)]
+pub struct RegionQuery {
+    code: Option<String>,
+}
+
+fn parse_region(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
+    let code = match code.filter(|c| !c.is_empty()) {
+        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
+        None => ctx.user.region,
+    };
+    ctx.require_within(code)?;
+    Ok(code)
+}
+
+pub async fn regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewRegistry)?;
+    let code = parse_region(&ctx, q.code.as_deref())?;
+    let path = state.store.region_path(code).await?;
+    let children = state.store.region_children_counts(code).await?;
+    let total = state.store.registry_counts(code).await?;
+    let body = html! {
+        nav.breadcrumb {
+            @for r in &path {
+                @if ctx.user.region.contains(r.code) { a href=(format!("/regions?code={}", r.code)) { (r.name) } } @else { span { (r.name) } }
+                " › "
+            }
+        }
+        section.stats {
+            div.stat { span.value { (num(total.households)) } span.label { (ctx.t("户", "Households")) } }
+            div.stat { span.value { (num(total.persons)) } span.label { (ctx.t("人", "Persons")) } }
+            div.stat { span.value { (percent(total.illness_households, total.households)) } span.label { (ctx.t("因病致贫率", "Illness share")) } }
+        }
+        @if children.is_empty() {
+            p { a.button href=(format!("/households?region={code}")) { (ctx.t("查看本村的建档立卡户", "Households of this village")) } }
+        } @else {
+            table.card {
+                thead { tr {
+                    th { (ctx.t("区划", "Region")) } th { (ctx.t("代码", "Code")) }
+                    th.num { (ctx.t("户数", "Households")) } th.num { (ctx.t("人数", "Persons")) }
+                    th.num { (ctx.t("因病致贫户", "Illness")) } th.num { (ctx.t("因病致贫率", "Share")) } th {}
+                } }
+                tbody {
+                    @for c in &children {
+                        tr {
+                            td { a href=(format!("/regions?code={}", c.region.code)) { (c.region.name) } }
+                            td.mono.muted { (c.region.code) }
+                            td.num { (num(c.households)) }
+                            td.num { (num(c.persons)) }
+                            td.num { (num(c.illness_households)) }
+                            td.num { (percent(c.illness_households, c.households)) }
+                            td { a href=(format!("/households?region={}", c.region.code)) { (ctx.t("户列表", "List")) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("区划", "Regions"), "/regions", body))
+}
+
+#[derive(Deserialize, Default)]
+pub struct HouseholdQuery {
+    region: Option<String>,
+    category: Option<String>,
+    status: Option<String>,
+    illness: Option<String>,
+    exited: Option<String>,
+    q: Option<String>,
+    page: Option<i64>,
+}
+
+const PER_PAGE: i64 = 50;
+
+pub async fn households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewRegistry)?;
+    let region = parse_region(&ctx, q.region.as_deref())?;
+    let nonempty = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+    let filter = HouseholdFilter {
+        category: nonempty(&q.category).and_then(|c| PovertyCategory::from_code(&c)),
+        status: nonempty(&q.status).and_then(|s| PovertyStatus::from_code(&s)),
+        illness: q.illness.is_some(),
+        include_exited: q.exited.is_some(),
+        query: nonempty(&q.q),
+    };
+    let page = q.page.unwrap_or(1).max(1);
+    let (rows, total) = state.store.list_households(region, &filter, PER_PAGE, (page - 1) * PER_PAGE).await?;
+    let mut base = format!("/households?region={region}");
+    for (k, v) in [("category", &q.category), ("status", &q.status), ("q", &q.q)] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            base.push_str(&format!("&{k}={}", urlencode(v)));
+        }
+    }
+    if filter.illness {
+        base.push_str("&illness=1");
+    }
+    if filter.include_exited {
+        base.push_str("&exited=1");
+    }
+    let body = html! {
+        form.filters.card method="get" action="/households" {
+            label { (ctx.t("区划代码", "Region code")) input name="region" value=(region) inputmode="numeric"; }
+            label { (ctx.t("贫困户属性", "Category"))
+                select name="category" {
+                    option value="" { (ctx.t("全部", "All")) }
+                    @for c in PovertyCategory::ALL { option value=(c.code()) selected[filter.category == Some(*c)] { (c.label_zh()) } }
+                }
+            }
+            label { (ctx.t("脱贫状态", "Status"))
+                select name="status" {
+                    option value="" { (ctx.t("全部", "All")) }
+                    @for s in PovertyStatus::ALL { option value=(s.code()) selected[filter.status == Some(*s)] { (s.label_zh()) } }
+                }
+            }
+            label.check { input type="checkbox" name="illness" value="1" checked[filter.illness]; (ctx.t("仅因病致贫", "Illness only")) }
+            label.check { input type="checkbox" name="exited" value="1" checked[filter.include_exited]; (ctx.t("含已退出", "Include exited")) }
+            label.grow { (ctx.t("姓名 / 拼音首字母 / 证件号码 / 户编号", "Name / initials / ID / household no."))
+                input name="q" type="search" value=(q.q.clone().unwrap_or_default()) placeholder="zs";
+            }
+            button.primary type="submit" { (ctx.t("筛选", "Filter")) }
+        }
+        p.muted { (ctx.t("共 ", "")) (num(total)) (ctx.t(" 户", " households")) }
+        @if rows.is_empty() {
+            (layout::empty_state(ctx.t("没有符合条件的户", "No household matches")))
+        } @else {
+            table.card.list {
+                thead { tr {
+                    th { (ctx.t("户编号", "Household no.")) } th { (ctx.t("户主", "Head")) } th { (ctx.t("村", "Village")) }
+                    th.num { (ctx.t("人数", "Members")) } th { (ctx.t("贫困户属性", "Category")) } th { (ctx.t("脱贫状态", "Status")) }
+                    th { (ctx.t("主要致贫原因", "Main cause")) }
+                } }
+                tbody {
+                    @for r in &rows {
+                        tr class=(if r.in_programme { "" } else { "exited" }) {
+                            td.mono { a href=(format!("/households/{}", r.household.no)) { (r.household.no) } }
+                            td { (r.household.head_name.as_str()) }
+                            td { (r.region_name) }
+                            td.num { (r.members) }
+                            td { (r.household.category.label_zh()) }
+                            td { (r.household.status.label_zh()) }
+                            td { (r.household.cause.label_zh()) }
+                        }
+                    }
+                }
+            }
+            (layout::pager(&ctx, &base, page, PER_PAGE, total))
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("建档立卡户", "Registered households"), "/households", body))
+}
+
+pub async fn household_file(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Markup> {
+    render_household(state, ctx, &no, None).await
+}
+
+async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewRegistry)?;
+    let no = HouseholdNo::parse(no).map_err(|_| WebError::NotFound)?;
+    let h = state.store.household(&no).await?.ok_or(WebError::NotFound)?;
+    // Outside the user's region the household does not exist for them.
+    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    let members = state.store.household_members(&no).await?;
+    let history = state.store.household_history(&no).await?;
+    let path = state.store.region_path(h.household.region).await?;
+    state.store.append_audit(&ctx.audit("household.view", format!("household {no}"), "")).await?;
+    let hh = &h.household;
+    let today = chrono::Local::now().date_naive();
+    let body = html! {
+        p.muted { @for (i, r) in path.iter().enumerate() { @if i > 0 { " › " } (r.name) } }
+        section.card.facts {
+            dl {
+                dt { (ctx.t("户编号", "Household no.")) } dd.mono { (hh.no) }
+                dt { (ctx.t("户主", "Head")) } dd { (hh.head_name.as_str()) }
+                dt { (ctx.t("贫困户属性", "Category")) } dd { (hh.category.label_zh()) }
+                dt { (ctx.t("脱贫状态", "Status")) } dd { (hh.status.label_zh()) }
+                dt { (ctx.t("主要致贫原因", "Main cause")) } dd { (hh.cause.label_zh()) }
+                dt { (ctx.t("联系电话", "Phone")) } dd { @if let Some(p) = &hh.phone { (p.as_str()) } @else { (dash()) } }
+                dt { (ctx.t("在册", "In programme")) } dd { @if h.in_programme { span.badge.ok { (ctx.t("在册", "Yes")) } } @else { span.badge { (ctx.t("已退出", "Exited")) } } }
+            }
+        }
+        h2 { (ctx.t("家庭成员", "Members")) }
+        table.card {
+            thead { tr {
+                th { (ctx.t("姓名", "Name")) } th { (ctx.t("与户主关系", "Relation")) } th { (ctx.t("性别", "Sex")) }
+                th.num { (ctx.t("年龄", "Age")) } th { (ctx.t("民族", "Ethnicity")) } th { (ctx.t("证件号码", "ID number")) } th { (ctx.t("状态", "Status")) }
+            } }
+            tbody {
+                @for m in &members { (member_row(&ctx, m, revealed == Some(m.id), today)) }
+            }
+        }
+        h2 { (ctx.t("准入、退出与变更记录", "Entries, exits and changes")) }
+        table.card {
+            thead { tr { th { (ctx.t("生效日期", "Effective")) } th { (ctx.t("类别", "Kind")) } th { (ctx.t("对象", "Who")) } th { (ctx.t("原因", "Reason")) } th { (ctx.t("变更内容", "Changes")) } th { (ctx.t("操作人", "By")) } } }
+            tbody {
+                @for e in &history {
+                    tr {
+                        td { (e.effective_date) }
+                        td { (e.kind.label_zh()) }
+                        td { @if let Some(n) = &e.person_name { (n) } @else { (ctx.t("全户", "Household")) } }
+                        td { (e.reason) }
+                        td.small {
+                            @if let Some(c) = e.changes.as_ref().and_then(|c| c.as_object()) {
+                                @for (field, v) in c { div { (field) "：" (v[0].as_str().unwrap_or("")) " → " (v[1].as_str().unwrap_or("")) } }
+                            }
+                        }
+                        td { (e.actor) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, &format!("{} · {}", ctx.t("一户一档", "Household file"), hh.head_name.as_str()), "/households", body))
+}
+
+fn member_row(ctx: &Ctx, m: &StoredPerson, revealed: bool, today: chrono::NaiveDate) -> Markup {
+    let id = &m.person.id_number;
+    html! {
+        tr class=(if m.in_programme { "" } else { "exited" }) {
+            td { (m.person.name.as_str()) }
+            td { (m.person.relation.label_zh()) }
+            td { (id.sex().label_zh()) }
+            td.num { (id.age_on(today)) }
+            td { (m.person.ethnicity.as_str()) }
+            td.mono {
+                @if revealed { (id.as_str()) } @else { (id_display(ctx, id)) }
+                @if !revealed && !ctx.can(Permission::ViewFullIdNumber) && ctx.can(Permission::BreakGlassIdNumber) {
+                    details.reveal {
+                        summary { (ctx.t("查看完整号码", "Show full number")) }
+                        form method="post" action=(format!("/persons/{}/reveal", m.id)) {
+                            (csrf(ctx))
+                            input name="reason" required minlength="4" placeholder=(ctx.t("查看原因（将记入审计日志）", "Reason (recorded in the audit log)"));
+                            button type="submit" { (ctx.t("查看", "Show")) }
+                        }
+                    }
+                }
+            }
+            td { @if m.in_programme { (ctx.t("在册", "In")) } @else { (ctx.t("已退出", "Exited")) } }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RevealForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    reason: String,
+}
+
+/// Break the glass: show one person's full ID number to a role that may see it only with a
+/// reason, and record who, why and when.
+pub async fn reveal_id_number(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
+    ctx.check_csrf(&form.csrf)?;
+    ctx.require(Permission::BreakGlassIdNumber)?;
+    let reason = form.reason.trim();
+    if reason.chars().count() < 4 {
+        return Err(WebError::BadRequest(ctx.t("请填写查看原因（至少 4 个字）", "Give a reason (at least 4 characters)").into()));
+    }
+    let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
+    let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    state.store.append_audit(&ctx.audit("id.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
+    render_household(state, ctx, p.person.household_no.as_str(), Some(id)).await
+}
+
+pub async fn facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewFacilities)?;
+    let region = parse_region(&ctx, q.code.as_deref())?;
+    let list = state.store.facilities(region).await?;
+    let body = html! {
+        p.muted { (ctx.t("共 ", "")) (list.len()) (ctx.t(" 家", " facilities")) }
+        table.card {
+            thead { tr {
+                th { (ctx.t("机构编码", "Code")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("等级", "Level")) }
+                th { (ctx.t("类型", "Type")) } th { (ctx.t("区划", "Region")) } th { (ctx.t("定点医院", "Designated")) } th.num { (ctx.t("扶贫病床", "Poverty beds")) }
+            } }
+            tbody {
+                @for f in &list {
+                    tr {
+                        td.mono { (f.code) } td { (f.name) } td { (f.level.number()) (ctx.t(" 级", "")) } td { (f.kind) }
+                        td.mono.muted { (f.region) }
+                        td { @if f.designated { span.badge.ok { (ctx.t("是", "Yes")) } } }
+                        td.num { @if f.poverty_beds > 0 { (f.poverty_beds) } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("医疗机构", "Facilities"), "/facilities", body))
+}
