@@ -194,8 +194,8 @@ fn report_markup(ctx: &Ctx, r: &RosterReport, token: &str) -> Markup {
             table.diff {
                 thead { tr { th {} th.num { (ctx.t("新增", "New")) } th.num { (ctx.t("重新列入", "Re-entered")) } th.num { (ctx.t("变更", "Changed")) } th.num { (ctx.t("退出", "Exited")) } th.num { (ctx.t("不变", "Unchanged")) } } }
                 tbody {
-                    tr { th { (ctx.t("户", "Households")) } td.num { (d.new_households.len()) } td.num { (d.reentered_households.len()) } td.num { (d.changed_households.len()) } td.num { (d.exited_households.len()) } td.num { (d.unchanged_households) } }
-                    tr { th { (ctx.t("人", "Persons")) } td.num { (d.new_persons.len()) } td.num { (d.reentered_persons.len()) } td.num { (d.changed_persons.len()) } td.num { (d.exited_persons.len()) } td.num { (d.unchanged_persons) } }
+                    tr { th { (ctx.t("户", "Households")) } td.num { (d.new_households.len()) } td.num { (d.reentered_households.len()) } td.num { (d.changed_households.len()) } td.num { (d.exited_households.len()) } td.num { (num(d.unchanged_households as i64)) } }
+                    tr { th { (ctx.t("人", "Persons")) } td.num { (d.new_persons.len()) } td.num { (d.reentered_persons.len()) } td.num { (d.changed_persons.len()) } td.num { (d.exited_persons.len()) } td.num { (num(d.unchanged_persons as i64)) } }
                 }
             }
         }

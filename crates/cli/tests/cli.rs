@@ -1,0 +1,77 @@
+//! The `huimin` binary as a user runs it: exit codes, messages, files it writes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn huimin(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_huimin"))
+        .args(args)
+        .current_dir(dir)
+        .env("HUIMIN_DATABASE_URL", "sqlite://db/huimin.db")
+        .env_remove("HUIMIN_LOG")
+        .output()
+        .expect("run huimin")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn gen_is_deterministic_and_imports_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(huimin(d, &["gen", "--persons", "3000", "--seed", "9", "--out", "a"]).status.success());
+    assert!(huimin(d, &["gen", "--persons", "3000", "--seed", "9", "--out", "b"]).status.success());
+    assert!(huimin(d, &["gen", "--persons", "3000", "--seed", "10", "--out", "c"]).status.success());
+    let read = |p: &str| std::fs::read(d.join(p)).unwrap();
+    assert_eq!(read("a/roster.csv"), read("b/roster.csv"), "same seed, same population");
+    assert_ne!(read("a/roster.csv"), read("c/roster.csv"));
+
+    for (what, file) in [("regions", "a/regions.csv"), ("facilities", "a/facilities.csv")] {
+        let o = huimin(d, &["import", what, file]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = huimin(d, &["import", "roster", "a/roster.csv", "--as-of", "2024-01-01"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("人：新增 3000"), "{}", text(&o));
+    let o = huimin(d, &["import", "roster", "a/roster.csv", "--dry-run"]);
+    assert!(text(&o).contains("不变 3000") && text(&o).contains("试运行"), "{}", text(&o));
+    let o = huimin(d, &["audit", "verify"]);
+    assert!(o.status.success() && text(&o).contains("哈希链无误"), "{}", text(&o));
+}
+
+#[test]
+fn bad_files_fail_with_the_file_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("empty.csv"), "").unwrap();
+    std::fs::write(d.join("photo.xlsx"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let o = huimin(d, &["import", "roster", "empty.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("empty.csv：文件是空的"), "{}", text(&o));
+    let o = huimin(d, &["import", "roster", "photo.xlsx"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("photo.xlsx") && text(&o).contains("PNG"), "{}", text(&o));
+    let o = huimin(d, &["--database-url", "mysql://x", "migrate"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("unsupported database URL"), "{}", text(&o));
+}
+
+#[test]
+fn bad_rows_are_listed_and_written_to_a_workbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("regions.csv"), "区划代码,名称\n37,山东省\n3713,临沂市\n371302,兰山区\n371302001,一镇\n371302001201,一村\n").unwrap();
+    assert!(huimin(d, &["import", "regions", "regions.csv"]).status.success());
+    let roster = "户编号,户主姓名,与户主关系,姓名,证件号码,民族,行政区划代码,贫困户属性,脱贫状态,主要致贫原因\n\
+                  H1,张三,户主,张三,11010519491231002X,汉族,371302001201,低保贫困户,未脱贫,因病\n\
+                  H2,李四,户主,李四,110105194912310021,汉族,371302001201,低保贫困户,未脱贫,因病\n";
+    std::fs::write(d.join("名单.csv"), roster).unwrap();
+    let o = huimin(d, &["import", "roster", "名单.csv"]);
+    assert!(o.status.success(), "good rows are applied: {}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("第 3 行，列「证件号码」：证件号码校验码错误：应为 X，实为 1"), "{out}");
+    assert!(!out.contains("110105194912310021"), "the terminal does not show the full number");
+    assert!(d.join("名单.errors.xlsx").exists());
+}

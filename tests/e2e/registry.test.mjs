@@ -1,0 +1,169 @@
+// End-to-end: the demo county served by the real binary, driven in headless Chromium.
+// Log in, import a roster with a bad row and see its error report, confirm, find a household by
+// pinyin initials, open its file, check the page on a phone-sized screen, log out.
+//
+// HUIMIN_BIN: the huimin binary (default: target/debug/huimin).
+// HUIMIN_SCREENSHOTS: a folder to save screenshots of the main pages into (e.g. docs/screenshots).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bin = process.env.HUIMIN_BIN || path.join(root, 'target/debug/huimin');
+const shots = process.env.HUIMIN_SCREENSHOTS ? path.resolve(root, process.env.HUIMIN_SCREENSHOTS) : null;
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+let server, base, browser, work;
+
+// A valid resident ID number (GB 11643 check character).
+function idNumber(area, birth, seq) {
+  const first17 = `${area}${birth}${String(seq).padStart(3, '0')}`;
+  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...first17].reduce((s, d, i) => s + Number(d) * w[i], 0);
+  return first17 + '10X98765432'[sum % 11];
+}
+
+async function shot(page, name, fullPage = true) {
+  if (!shots) return;
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage });
+}
+
+before(async () => {
+  work = mkdtempSync(path.join(tmpdir(), 'huimin-e2e-'));
+  server = spawn(bin, ['demo', '--addr', '127.0.0.1:0'], { cwd: work, stdio: ['ignore', 'pipe', 'inherit'] });
+  base = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 120_000);
+    server.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (m) { clearTimeout(timer); resolve(m[0]); }
+    });
+    server.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+});
+
+async function login(page, user) {
+  await page.goto(`${base}/`);
+  assert.match(page.url(), /\/login/);
+  await page.fill('input[name=username]', user);
+  await page.fill('input[name=password]', 'huimin2024');
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${base}/`);
+}
+
+test('a county health bureau imports a roster, finds a household by pinyin initials and opens its file', async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'zh-CN' });
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  await shot(page, '01-login');
+  await login(page, 'wjj');
+  assert.equal(await page.locator('h1.page-title').textContent(), '首页');
+  assert.match(await page.locator('.stats').textContent(), /5,000/);
+  await shot(page, '02-home');
+
+  // A roster with a good household (欧阳修远 and his wife) and a bad row.
+  const good = idNumber('371302', '19580307', 11);
+  const wife = idNumber('371302', '19600412', 22);
+  const right = idNumber('371302', '19700101', 33);
+  const badId = right.slice(0, 17) + (right.endsWith('0') ? '1' : '0');
+  const roster = [
+    '户编号,户主姓名,与户主关系,姓名,证件号码,性别,民族,行政区划代码,贫困户属性,脱贫状态,主要致贫原因,联系电话',
+    `E2E0001,欧阳修远,户主,欧阳修远,${good},男,汉族,371302001201,低保贫困户,未脱贫,因病,13800138000`,
+    `E2E0001,欧阳修远,配偶,李秀英,${wife},女,汉族,371302001201,低保贫困户,未脱贫,因病,`,
+    `E2E0002,钱多多,户主,钱多多,${badId},男,汉族,371302001201,一般贫困户,未脱贫,因病,`,
+  ].join('\n');
+  // Keep the county's other households: this roster is the whole county plus the new ones.
+  const demoRoster = readFileSync(path.join(work, 'data/demo/roster.csv'), 'utf8').replace(/^\uFEFF/, '').split('\n').slice(1).join('\n');
+  const file = path.join(work, '2025名单.csv');
+  writeFileSync(file, `${roster}\n${demoRoster}`);
+
+  await page.click('nav.side >> text=名单导入');
+  await page.setInputFiles('input[type=file]', file);
+  await page.fill('input[name=as_of]', '2025-01-01');
+  await page.click('button:has-text("预览")');
+  await page.waitForSelector('section.errors');
+  const errors = await page.locator('section.errors table').textContent();
+  assert.match(errors, /证件号码/);
+  assert.match(errors, /校验码错误/);
+  assert.match(await page.locator('table.diff').textContent(), /户/);
+  await shot(page, '03-import-preview');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('text=下载错误报告（Excel）')]);
+  const report = await download.path();
+  assert.equal(readFileSync(report).subarray(0, 2).toString(), 'PK', 'the error report is an XLSX workbook');
+  await page.click('button:has-text("确认导入")');
+  await page.waitForSelector('.alert.ok');
+  assert.match(await page.locator('.alert.ok').textContent(), /已导入/);
+
+  await page.click('nav.side >> text=建档立卡户');
+  await page.fill('input[name=q]', 'oyxy');
+  await page.click('button:has-text("筛选")');
+  const rows = page.locator('table.list tbody tr');
+  assert.equal(await rows.count(), 1);
+  assert.match(await rows.first().textContent(), /欧阳修远/);
+  await shot(page, '04-households');
+  await rows.first().locator('a').click();
+  await page.waitForSelector('section.facts');
+  const members = await page.locator('table').first().textContent();
+  assert.match(members, /李秀英/);
+  assert.match(members, new RegExp(good), 'the health bureau sees the full ID number in the household file');
+  assert.match(await page.locator('body').textContent(), /2025名单\.csv 名单新增/);
+  await shot(page, '05-household-file');
+
+  await page.click('nav.side >> text=区划');
+  await page.waitForSelector('table.card');
+  await shot(page, '06-regions');
+  await page.click('nav.side >> text=医疗机构');
+  await shot(page, '07-facilities');
+
+  await page.click('button:has-text("退出")');
+  await page.waitForURL(/\/login/);
+  await page.goto(`${base}/households`);
+  assert.match(page.url(), /\/login/, 'after logging out the pages ask for a login again');
+  await context.close();
+});
+
+test('on a phone the household list fits the screen; supervisors see a masked ID and the audit log', async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await phone.newPage();
+  await login(page, 'dudao');
+  await page.goto(`${base}/households?region=371302`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no sideways scrolling on a phone (overflow ${overflow}px)`);
+  await shot(page, '08-phone-households', false);
+  await page.locator('table.list tbody tr a').first().click();
+  const idCell = await page.locator('table').first().locator('td.mono').first().textContent();
+  assert.match(idCell, /\*{8}/, 'a supervisor sees masked ID numbers');
+  await page.goto(`${base}/audit`);
+  assert.match(await page.locator('.alert').first().textContent(), /哈希链完整/);
+  assert.match(await page.locator('table.audit').textContent(), /household\.view/);
+  await shot(page, '09-phone-audit', false);
+  await phone.close();
+
+  const desktop = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const admin = await desktop.newPage();
+  await login(admin, 'admin');
+  await admin.goto(`${base}/admin/users`);
+  assert.match(await admin.locator('table').first().textContent(), /cunyi/);
+  await shot(admin, '10-users');
+  await admin.goto(`${base}/audit`);
+  await shot(admin, '11-audit');
+  await desktop.close();
+});
