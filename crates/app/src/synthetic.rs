@@ -1,7 +1,8 @@
 //! `huimin gen`: a synthetic population that looks real, deterministic for a seed.
 //!
 //! Writes the three files the importers read — `regions.csv`, `facilities.csv`, `roster.csv` —
-//! so that a generated population goes through exactly the path a real one does.
+//! so that a generated population goes through exactly the path a real one does, and
+//! `diseases.csv`: diagnosed diseases per person (ICD-10), the input of the health files.
 //! Proportions (see `docs/roster-format.md`): household sizes 1–6 (mean ≈ 2.6); categories
 //! 一般 60% / 低保 30% / 特困 10%; main cause 因病 42% (the national share of 因病致贫 households);
 //! about 100 registered poor persons a village, 12 villages a township, 12 townships a county.
@@ -34,6 +35,27 @@ const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高�
 const MALE_CHARS: &str = "伟强磊军勇杰涛斌超明刚平辉鹏华飞鑫波宇浩凯健俊帆帅旭宁龙林阳建国文志海峰成东亮春利生德福贵祥";
 const FEMALE_CHARS: &str = "芳娜敏静丽艳娟霞秀英玲桂兰凤梅琳雪慧红燕萍洁婷倩颖晶欣玉珍淑莲翠荣琴云彩月花巧";
 
+/// Diagnosed diseases and their prevalence (per mille) among registered poor persons aged 60+,
+/// 18–59 and under 18. Assumed figures in the range of China's chronic-disease surveys, higher
+/// than the general population as the programme selects the sick; a household poor because of
+/// illness always has at least one diagnosis.
+const DISEASES: [(&str, &str, u32, u32, u32); 14] = [
+    ("I10", "原发性高血压", 350, 120, 0),
+    ("E11.9", "2型糖尿病", 120, 50, 0),
+    ("I25.1", "冠状动脉粥样硬化性心脏病", 60, 10, 0),
+    ("I69.3", "脑梗死后遗症", 40, 8, 0),
+    ("J44.9", "慢性阻塞性肺疾病", 50, 10, 0),
+    ("M06.9", "类风湿关节炎", 15, 8, 0),
+    ("N18.5", "慢性肾脏病5期（尿毒症）", 4, 3, 0),
+    ("F20.9", "精神分裂症", 5, 7, 0),
+    ("C34.9", "肺恶性肿瘤", 4, 1, 0),
+    ("C16.9", "胃恶性肿瘤", 3, 1, 0),
+    ("A15.0", "肺结核", 3, 2, 1),
+    ("B24", "艾滋病病毒病", 0, 1, 0),
+    ("E10.9", "1型糖尿病", 1, 1, 2),
+    ("Q53.9", "先天性心脏病", 0, 0, 3),
+];
+
 #[derive(Debug, Clone, Copy)]
 pub struct GenSpec {
     pub persons: u64,
@@ -50,6 +72,7 @@ pub struct GenSummary {
     pub facilities: usize,
     pub households: u64,
     pub persons: u64,
+    pub diagnoses: u64,
 }
 
 fn pick<'a>(rng: &mut ChaCha8Rng, chars: &'a str) -> char {
@@ -118,6 +141,8 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
     let mut regions = csv_writer(&dir.join("regions.csv"))?;
     let mut facilities = csv_writer(&dir.join("facilities.csv"))?;
     let mut roster = csv_writer(&dir.join("roster.csv"))?;
+    let mut diseases = csv_writer(&dir.join("diseases.csv"))?;
+    diseases.write_record(["证件号码", "疾病编码", "疾病名称", "确诊年份"])?;
     regions.write_record(["区划代码", "名称"])?;
     facilities.write_record(["机构编码", "机构名称", "机构等级", "机构类型", "行政区划代码", "是否定点医院", "扶贫病床数"])?;
     roster.write_record([
@@ -185,7 +210,8 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
                     while in_village < PER_VILLAGE && persons_left > 0 {
                         household_seq += 1;
                         let size = (1 + weighted(&mut rng, &[250, 300, 200, 150, 70, 30]) as u64).min(persons_left);
-                        write_household(&mut rng, &mut roster, &mut ids, spec.year, area, village, household_seq, size)?;
+                        let out = Out { roster: &mut roster, diseases: &mut diseases };
+                        sum.diagnoses += write_household(&mut rng, out, &mut ids, spec.year, area, village, household_seq, size)?;
                         in_village += size;
                         persons_left -= size;
                         sum.households += 1;
@@ -198,20 +224,27 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
     regions.flush()?;
     facilities.flush()?;
     roster.flush()?;
+    diseases.flush()?;
     Ok(sum)
 }
 
+struct Out<'a> {
+    roster: &'a mut csv::Writer<BufWriter<File>>,
+    diseases: &'a mut csv::Writer<BufWriter<File>>,
+}
+
+/// Writes one household's rows and its members' diagnoses; returns the number of diagnoses.
 #[allow(clippy::too_many_arguments)]
 fn write_household(
     rng: &mut ChaCha8Rng,
-    roster: &mut csv::Writer<BufWriter<File>>,
+    out: Out<'_>,
     ids: &mut Ids,
     year: i32,
     area: u32,
     village: RegionCode,
     seq: u64,
     size: u64,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     let household_no = format!("{village}{:06}", seq % 1_000_000);
     let surname = pick(rng, SURNAMES);
     let category = ["一般贫困户", "低保贫困户", "特困供养贫困户"][weighted(rng, &[600, 300, 100])];
@@ -239,12 +272,13 @@ fn write_household(
         }
     }
     let head_name = members[0].1.clone();
+    let mut diagnoses = 0;
     for (i, (relation, name, male, age)) in members.into_iter().enumerate() {
         let birth = birth_date(rng, year, age);
         let id = ids.next(area, birth, male);
         debug_assert_eq!(birth.year(), year - 1 - age.clamp(0, 100));
         let phone = if i == 0 && rng.random_bool(0.8) { format!("1{}{:09}", rng.random_range(3..=9), rng.random_range(0..1_000_000_000u64)) } else { String::new() };
-        roster.write_record([
+        out.roster.write_record([
             household_no.as_str(),
             &head_name,
             relation,
@@ -258,6 +292,22 @@ fn write_household(
             cause,
             &phone,
         ])?;
+        let mut sick: Vec<usize> = (0..DISEASES.len())
+            .filter(|&k| {
+                let (_, _, old, adult, child) = DISEASES[k];
+                let per_mille = if age >= 60 { old } else if age >= 18 { adult } else { child };
+                rng.random_range(0..1000) < per_mille
+            })
+            .collect();
+        if i == 0 && sick.is_empty() && cause == "因病" {
+            sick.push(if age >= 40 { 0 } else { 12 });
+        }
+        for k in sick {
+            let (code, disease, ..) = DISEASES[k];
+            let since = year - 1 - rng.random_range(0..=age.clamp(0, 15));
+            out.diseases.write_record([id.as_str(), code, disease, &since.to_string()])?;
+            diagnoses += 1;
+        }
     }
-    Ok(())
+    Ok(diagnoses)
 }

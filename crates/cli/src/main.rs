@@ -182,13 +182,14 @@ async fn run(cli: Cli) -> Result<()> {
             let started = Instant::now();
             let sum = synthetic::generate(GenSpec { persons, seed, year }, &out)?;
             println!(
-                "已生成 {} 个县、{} 个乡镇、{} 个村，{} 家医疗机构，{} 户 {} 人（{:.1} 秒）：{}",
+                "已生成 {} 个县、{} 个乡镇、{} 个村，{} 家医疗机构，{} 户 {} 人，{} 条疾病诊断（{:.1} 秒）：{}",
                 sum.counties,
                 sum.townships,
                 sum.villages,
                 sum.facilities,
                 sum.households,
                 sum.persons,
+                sum.diagnoses,
                 started.elapsed().as_secs_f64(),
                 out.display()
             );

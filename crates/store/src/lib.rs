@@ -55,6 +55,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_access.sql"),
         include_str!("../migrations/postgres/0002_access.sql"),
     ),
+    (
+        3,
+        "append_only",
+        include_str!("../migrations/sqlite/0003_append_only.sql"),
+        include_str!("../migrations/postgres/0003_append_only.sql"),
+    ),
 ];
 
 #[derive(Clone)]

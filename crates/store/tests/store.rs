@@ -127,6 +127,9 @@ both_backends! {
         let history = db.household_history(&no).await.unwrap();
         assert_eq!(history.len(), 3);
         assert!(history.iter().all(|e| e.kind == EventKind::Entry && e.actor == "tester"));
+        let rewrite = sqlx::query("UPDATE registry_events SET reason = 'x'").execute(db.pool()).await;
+        assert!(rewrite.unwrap_err().to_string().contains("append-only"), "history is never overwritten");
+        assert!(sqlx::query("DELETE FROM registry_events").execute(db.pool()).await.is_err());
         let counts = db.registry_counts(code(COUNTY)).await.unwrap();
         assert_eq!((counts.households, counts.persons, counts.illness_households), (1, 2, 1));
         assert_eq!(db.registry_counts(code("371302104204")).await.unwrap().persons, 0);
@@ -224,7 +227,17 @@ both_backends! {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].seq, 4);
 
-        // Someone with database access edits an entry.
+        // The database refuses changes to the log ...
+        let refused = sqlx::query("UPDATE audit_log SET target = 'x' WHERE seq = 3").execute(db.pool()).await;
+        assert!(refused.unwrap_err().to_string().contains("append-only"));
+        assert!(sqlx::query("DELETE FROM audit_log").execute(db.pool()).await.is_err());
+
+        // ... so someone with full database access first removes the guard, then edits an entry.
+        let drop_guard = match db.backend() {
+            huimin_store::Backend::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+            huimin_store::Backend::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log;",
+        };
+        sqlx::raw_sql(drop_guard).execute(db.pool()).await.unwrap();
         sqlx::query("UPDATE audit_log SET target = 'household H9' WHERE seq = 3").execute(db.pool()).await.unwrap();
         let bad = db.verify_audit().await.unwrap();
         assert_eq!(bad.broken_at.map(|(seq, _)| seq), Some(3));
