@@ -262,22 +262,11 @@ fn print_roster_report(r: &RosterReport, dry_run: bool) {
     println!("文件 {}（{}）：{} 行，通过检查 {} 户 {} 人", r.file, r.encoding, r.rows_total, r.households_accepted, r.persons_accepted);
     let scope: Vec<String> = r.scope.iter().map(ToString::to_string).collect();
     println!("比对范围：{}", scope.join("、"));
-    println!(
-        "  户：新增 {}，重新列入 {}，变更 {}，退出 {}，不变 {}",
-        d.new_households.len(),
-        d.reentered_households.len(),
-        d.changed_households.len(),
-        d.exited_households.len(),
-        d.unchanged_households
-    );
-    println!(
-        "  人：新增 {}，重新列入 {}，变更 {}，退出 {}，不变 {}",
-        d.new_persons.len(),
-        d.reentered_persons.len(),
-        d.changed_persons.len(),
-        d.exited_persons.len(),
-        d.unchanged_persons
-    );
+    let counts = |who: &str, new: usize, reentered: usize, changed: usize, exited: usize, unchanged: usize| {
+        println!("  {who}：新增 {new}，重新列入 {reentered}，变更 {changed}，退出 {exited}，不变 {unchanged}");
+    };
+    counts("户", d.new_households.len(), d.reentered_households.len(), d.changed_households.len(), d.exited_households.len(), d.unchanged_households);
+    counts("人", d.new_persons.len(), d.reentered_persons.len(), d.changed_persons.len(), d.exited_persons.len(), d.unchanged_persons);
     for (named, fields) in d.changed_households.iter().take(10) {
         let f: Vec<String> = fields.iter().map(|(c, a, b)| format!("{c}：{a} → {b}")).collect();
         println!("    户 {}（{}）{}", named.key, named.name, f.join("；"));
