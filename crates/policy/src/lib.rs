@@ -1,0 +1,12 @@
+//! Settlement policies as data and the engine that settles a claim through the five lines of
+//! protection (五道保障线). Pure: no IO, no clock; every input is checked, nothing panics on it.
+
+pub mod engine;
+pub mod model;
+pub mod policy;
+pub mod ratio;
+
+pub use engine::{Bill, BillLine, LayerYear, Ledger, LedgerError, YearAccumulators, reverse, settle};
+pub use model::{Bucket, Claim, ClaimError, Fund, Place, VisitType};
+pub use policy::{Issue, Layer, Policy, PolicyError, Rule, parse_policy};
+pub use ratio::Ratio;

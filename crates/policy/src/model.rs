@@ -1,0 +1,314 @@
+//! What a settlement is about: the claim, its cost buckets, the places and kinds of visit, and the
+//! funds that pay.
+
+use std::fmt;
+
+use huimin_domain::{Date, FacilityLevel, Money, PovertyCategory};
+use serde::Serialize;
+
+/// The four buckets a claim's cost is split into before any layer pays (domain.md §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Bucket {
+    /// In-policy (政策范围内): class A plus class B after the first self-pay.
+    P,
+    /// Class-B first self-pay (乙类先行自付).
+    B,
+    /// Necessary out-of-catalogue (目录外必需).
+    N,
+    /// Other out-of-catalogue (目录外其他).
+    O,
+}
+
+impl Bucket {
+    pub const ALL: [Bucket; 4] = [Bucket::P, Bucket::B, Bucket::N, Bucket::O];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn parse(s: &str) -> Option<Bucket> {
+        Some(match s.trim() {
+            "P" => Bucket::P,
+            "B" => Bucket::B,
+            "N" => Bucket::N,
+            "O" => Bucket::O,
+            _ => return None,
+        })
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Bucket::P => "政策范围内",
+            Bucket::B => "乙类先行自付",
+            Bucket::N => "目录外必需",
+            Bucket::O => "目录外其他",
+        }
+    }
+}
+
+/// The paying funds, with the national medical-insurance fund codes (domain.md §3.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Fund {
+    EmployeeBasic,
+    ResidentBasic,
+    CriticalIllness,
+    AccidentalInjury,
+    MedicalAssistance,
+    PovertySpecialInsurance,
+    HospitalReduction,
+    FiscalBackstop,
+    Other,
+}
+
+impl Fund {
+    pub const ALL: [Fund; 9] = [
+        Fund::EmployeeBasic,
+        Fund::ResidentBasic,
+        Fund::CriticalIllness,
+        Fund::AccidentalInjury,
+        Fund::MedicalAssistance,
+        Fund::PovertySpecialInsurance,
+        Fund::HospitalReduction,
+        Fund::FiscalBackstop,
+        Fund::Other,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Fund::EmployeeBasic => "310101",
+            Fund::ResidentBasic => "390101",
+            Fund::CriticalIllness => "390201",
+            Fund::AccidentalInjury => "390401",
+            Fund::MedicalAssistance => "610101",
+            Fund::PovertySpecialInsurance => "620101",
+            Fund::HospitalReduction => "630101",
+            Fund::FiscalBackstop => "640101",
+            Fund::Other => "999996",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Fund::EmployeeBasic => "职工基本医疗保险",
+            Fund::ResidentBasic => "城乡居民基本医疗保险",
+            Fund::CriticalIllness => "城乡居民大病保险",
+            Fund::AccidentalInjury => "意外伤害保险",
+            Fund::MedicalAssistance => "医疗救助",
+            Fund::PovertySpecialInsurance => "扶贫特惠保（商业补充保险）",
+            Fund::HospitalReduction => "医院减免",
+            Fund::FiscalBackstop => "财政兜底",
+            Fund::Other => "其他基金",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Fund> {
+        Fund::ALL.into_iter().find(|f| f.code() == code.trim())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum VisitType {
+    /// 住院
+    Inpatient,
+    /// 门诊慢特病
+    OutpatientChronic,
+    /// 普通门诊
+    OutpatientGeneral,
+}
+
+impl VisitType {
+    pub fn code(self) -> &'static str {
+        match self {
+            VisitType::Inpatient => "inpatient",
+            VisitType::OutpatientChronic => "outpatient_chronic",
+            VisitType::OutpatientGeneral => "outpatient_general",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VisitType> {
+        Some(match s.trim() {
+            "inpatient" | "住院" => VisitType::Inpatient,
+            "outpatient_chronic" | "门诊慢特病" | "门诊慢性病" | "门诊特殊慢性病" => VisitType::OutpatientChronic,
+            "outpatient_general" | "普通门诊" | "门诊" => VisitType::OutpatientGeneral,
+            _ => return None,
+        })
+    }
+}
+
+/// Where the care was given: the facility level inside the county, or out of the county (which
+/// counts as a level of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Place {
+    Level1,
+    Level2,
+    Level3,
+    OutOfCounty,
+}
+
+impl Place {
+    pub fn of(level: FacilityLevel, in_county: bool) -> Place {
+        match (in_county, level) {
+            (false, _) => Place::OutOfCounty,
+            (true, FacilityLevel::One) => Place::Level1,
+            (true, FacilityLevel::Two) => Place::Level2,
+            (true, FacilityLevel::Three) => Place::Level3,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Place> {
+        Some(match s.trim() {
+            "1" => Place::Level1,
+            "2" => Place::Level2,
+            "3" => Place::Level3,
+            "out" => Place::OutOfCounty,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Place::Level1 => "1",
+            Place::Level2 => "2",
+            Place::Level3 => "3",
+            Place::OutOfCounty => "out",
+        })
+    }
+}
+
+/// A stay or visit to settle. Amounts are what the hospital bills, split as the catalogue does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claim {
+    pub claim_no: String,
+    /// Whose accumulators the claim uses (a person id or ID number).
+    pub person: String,
+    pub category: PovertyCategory,
+    pub visit: VisitType,
+    pub level: FacilityLevel,
+    pub in_county: bool,
+    pub admission: Date,
+    pub discharge: Date,
+    /// ICD-10 codes.
+    pub diseases: Vec<String>,
+    /// Catalogue class A (甲类).
+    pub cat_a: Money,
+    /// Catalogue class B (乙类).
+    pub cat_b: Money,
+    /// Out of the catalogue, necessary part included.
+    pub out_of_catalogue: Money,
+    /// The necessary and irreplaceable part of `out_of_catalogue`.
+    pub necessary: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error("目录外必需费用（{necessary}）不能大于目录外费用（{out}）")]
+    NecessaryExceedsOut { necessary: Money, out: Money },
+    #[error("入院日期 {admission} 晚于出院日期 {discharge}")]
+    Dates { admission: Date, discharge: Date },
+    #[error("总费用过大")]
+    TooLarge,
+    #[error("政策 {policy} 的有效期为 {from} 至 {to}，不含入院日期 {admission}")]
+    NotInForce { policy: String, from: Date, to: Date, admission: Date },
+}
+
+impl Claim {
+    pub fn place(&self) -> Place {
+        Place::of(self.level, self.in_county)
+    }
+
+    pub fn total(&self) -> Result<Money, ClaimError> {
+        self.cat_a
+            .checked_add(self.cat_b)
+            .and_then(|m| m.checked_add(self.out_of_catalogue))
+            .ok_or(ClaimError::TooLarge)
+    }
+
+    pub fn check(&self) -> Result<(), ClaimError> {
+        if self.necessary > self.out_of_catalogue {
+            return Err(ClaimError::NecessaryExceedsOut { necessary: self.necessary, out: self.out_of_catalogue });
+        }
+        if self.admission > self.discharge {
+            return Err(ClaimError::Dates { admission: self.admission, discharge: self.discharge });
+        }
+        self.total().map(|_| ())
+    }
+}
+
+/// The claim columns, in the order of the claims CSV (see docs/policy-format.md).
+pub const CLAIM_COLUMNS: [&str; 13] = [
+    "claim_no",
+    "person_id",
+    "poverty_category",
+    "visit_type",
+    "facility_level",
+    "in_county",
+    "admission_date",
+    "discharge_date",
+    "disease_codes",
+    "cat_a",
+    "cat_b",
+    "out_of_catalogue",
+    "necessary_out_of_catalogue",
+];
+
+impl Claim {
+    /// Builds a claim from its text fields (`get` returns a column's value, "" when absent);
+    /// the error names the column and the reason.
+    pub fn from_fields<'a>(get: impl Fn(&str) -> &'a str) -> Result<Claim, (String, String)> {
+        let err = |col: &str, why: String| (col.to_string(), why);
+        let text = |col: &str| get(col).trim();
+        let required = |col: &str| {
+            let v = text(col);
+            if v.is_empty() { Err(err(col, "不能为空".into())) } else { Ok(v) }
+        };
+        let amount = |col: &str| {
+            let v = text(col);
+            if v.is_empty() { Ok(Money::ZERO) } else { Money::parse_yuan(v).map_err(|e| err(col, e.to_string())) }
+        };
+        let date = |col: &str| {
+            let v = required(col)?;
+            Date::parse_from_str(v, "%Y-%m-%d").map_err(|_| err(col, format!("日期「{v}」应为 YYYY-MM-DD")))
+        };
+        let category = PovertyCategory::parse(required("poverty_category")?).map_err(|e| err("poverty_category", e.0))?;
+        let visit_text = required("visit_type")?;
+        let visit = VisitType::parse(visit_text)
+            .ok_or_else(|| err("visit_type", format!("「{visit_text}」应为 inpatient、outpatient_chronic 或 outpatient_general")))?;
+        let level = FacilityLevel::parse(required("facility_level")?).map_err(|e| err("facility_level", e.0))?;
+        let in_county = match text("in_county") {
+            "" | "1" | "true" | "yes" | "是" | "Y" | "y" => true,
+            "0" | "false" | "no" | "否" | "N" | "n" => false,
+            other => return Err(err("in_county", format!("「{other}」应为 1/0、true/false 或 是/否"))),
+        };
+        let diseases = text("disease_codes")
+            .split(['|', ';', ' ', '，', '；'])
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty())
+            .collect();
+        let claim = Claim {
+            claim_no: required("claim_no")?.to_string(),
+            person: required("person_id")?.to_string(),
+            category,
+            visit,
+            level,
+            in_county,
+            admission: date("admission_date")?,
+            discharge: date("discharge_date")?,
+            diseases,
+            cat_a: amount("cat_a")?,
+            cat_b: amount("cat_b")?,
+            out_of_catalogue: amount("out_of_catalogue")?,
+            necessary: amount("necessary_out_of_catalogue")?,
+        };
+        claim.check().map_err(|e| {
+            let col = match e {
+                ClaimError::NecessaryExceedsOut { .. } => "necessary_out_of_catalogue",
+                ClaimError::Dates { .. } => "discharge_date",
+                _ => "cat_a",
+            };
+            err(col, e.to_string())
+        })?;
+        Ok(claim)
+    }
+}
