@@ -32,6 +32,15 @@ impl YearAccumulators {
     pub fn get(&self, layer: &str) -> LayerYear {
         self.layers.get(layer).copied().unwrap_or_default()
     }
+
+    /// Sets a layer's figures; an all-zero entry is not kept, so equal states compare equal.
+    fn set(&mut self, layer: &str, v: LayerYear) {
+        if v == LayerYear::default() {
+            self.layers.remove(layer);
+        } else {
+            self.layers.insert(layer.to_string(), v);
+        }
+    }
 }
 
 /// One layer's part of the bill.
@@ -178,7 +187,7 @@ pub fn settle(policy: &Policy, claim: &Claim, acc: &YearAccumulators) -> Result<
         }
         let line_total: i64 = pay.iter().sum();
         let layer_after = LayerYear { base: base_after, paid: money(fen(before.paid) + line_total) };
-        after.layers.insert(layer.id.clone(), layer_after);
+        after.set(&layer.id, layer_after);
         lines.push(BillLine {
             layer_id: layer.id.clone(),
             layer_name: layer.name.clone(),
@@ -216,12 +225,7 @@ pub fn reverse(bill: &Bill, acc: &YearAccumulators) -> YearAccumulators {
         let cur = out.get(&line.layer_id);
         let base = fen(cur.base) - (fen(line.after.base) - fen(line.before.base));
         let paid = fen(cur.paid) - fen(line.total);
-        let v = LayerYear { base: money(base), paid: money(paid) };
-        if v == LayerYear::default() {
-            out.layers.remove(&line.layer_id);
-        } else {
-            out.layers.insert(line.layer_id.clone(), v);
-        }
+        out.set(&line.layer_id, LayerYear { base: money(base), paid: money(paid) });
     }
     out
 }
