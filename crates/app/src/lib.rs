@@ -4,3 +4,4 @@ pub mod import;
 pub mod synthetic;
 pub mod accounts;
 pub mod demo;
+pub mod calculator;

@@ -71,6 +71,22 @@ enum Command {
         #[command(subcommand)]
         what: AuditWhat,
     },
+    /// Settle a claims file under a policy file, without a database; writes the bills as CSV and JSON.
+    Settle {
+        #[arg(long)]
+        policy: PathBuf,
+        /// CSV (UTF-8 or GBK) or XLSX with the columns of docs/policy-format.md.
+        #[arg(long)]
+        claims: PathBuf,
+        /// Output prefix (default: the claims file without its extension): PREFIX.bills.csv and .json.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a policy file and list its assumed numbers.
+    Policy {
+        #[command(subcommand)]
+        what: PolicyWhat,
+    },
     /// Measure import speed: generate N persons and import them into a fresh SQLite database.
     Bench {
         #[arg(long, default_value_t = 1_000_000)]
@@ -96,6 +112,12 @@ enum UserWhat {
         #[arg(long)]
         facility: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum PolicyWhat {
+    /// Load the file with every check; print its layers and assumptions.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -232,6 +254,36 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bench { persons, runs } => bench_import(persons, runs).await?,
+        Command::Policy { what: PolicyWhat::Check { file } } => {
+            let policy = load_policy(&file)?;
+            println!("{}（{}）：{}，{} 至 {}，{} 层", policy.name, policy.id, policy.region, policy.effective_from, policy.effective_to, policy.layers.len());
+            for l in &policy.layers {
+                println!("  {:<18} {} {}", l.id, l.fund.code(), l.name);
+            }
+            if !policy.assumptions.is_empty() {
+                println!("假设的数值（种子文件未给出）：");
+                for a in &policy.assumptions {
+                    println!("  {a}");
+                }
+            }
+        }
+        Command::Settle { policy, claims, out } => {
+            let policy = load_policy(&policy)?;
+            let outcomes = huimin_app::calculator::settle_file(&policy, &claims)?;
+            let prefix = out.unwrap_or_else(|| claims.with_extension(""));
+            let csv_path = PathBuf::from(format!("{}.bills.csv", prefix.display()));
+            let json_path = PathBuf::from(format!("{}.bills.json", prefix.display()));
+            huimin_app::calculator::write_bills_csv(&policy, &outcomes, &csv_path)?;
+            std::fs::write(&json_path, serde_json::to_string_pretty(&outcomes)?)?;
+            let errors: Vec<_> = outcomes.iter().filter(|o| o.error.is_some()).collect();
+            let settled = outcomes.iter().filter(|o| o.bill.is_some() && o.action == huimin_app::calculator::Action::Settle).count();
+            let reversed = outcomes.iter().filter(|o| o.bill.is_some() && o.action == huimin_app::calculator::Action::Reverse).count();
+            println!("已结算 {settled} 笔，冲销 {reversed} 笔，错误 {} 行", errors.len());
+            for o in errors.iter().take(30) {
+                println!("  第 {} 行（{}）：{}", o.row, o.claim_no, o.error.as_deref().unwrap_or(""));
+            }
+            println!("结算单：{} 和 {}", csv_path.display(), json_path.display());
+        }
     }
     Ok(())
 }
@@ -308,6 +360,11 @@ fn error_file(input: &Path, errors: &[huimin_app::roster::RowError], held: &[hui
     import::write_error_report(errors, held, &path).with_context(|| format!("写错误报告 {}", path.display()))?;
     println!("错误报告（可用 Excel 打开）：{}", path.display());
     Ok(())
+}
+
+fn load_policy(path: &Path) -> Result<huimin_policy::Policy> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("无法读取政策文件 {}", path.display()))?;
+    Ok(huimin_policy::parse_policy(&path.display().to_string(), &text)?)
 }
 
 const DEMO_URL: &str = "sqlite://data/demo.db";

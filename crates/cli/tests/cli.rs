@@ -75,3 +75,30 @@ fn bad_rows_are_listed_and_written_to_a_workbook() {
     assert!(!out.contains("110105194912310021"), "the terminal does not show the full number");
     assert!(d.join("名单.errors.xlsx").exists());
 }
+
+#[test]
+fn settle_writes_bills_and_reports_bad_rows_without_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/worked-example.toml");
+    let claims = "claim_no,person_id,poverty_category,visit_type,facility_level,in_county,admission_date,discharge_date,disease_codes,cat_a,cat_b,out_of_catalogue,necessary_out_of_catalogue,action\n\
+        C1,p1,低保,inpatient,2,1,2024-03-01,2024-03-10,,20000,8000,2000,1000,\n\
+        C2,p1,低保,inpatient,2,1,2024-03-11,2024-03-01,,100,0,0,0,\n\
+        C3,p1,低保,inpatient,3,1,2024-06-01,2024-06-20,,90000,20000,10000,6000,\n\
+        C1,,,,,,,,,,,,,reverse\n\
+        C1,p1,低保,inpatient,2,1,2024-03-01,2024-03-10,,20000,8000,2000,1000,\n";
+    std::fs::write(d.join("claims.csv"), claims).unwrap();
+    let o = huimin(d, &["settle", "--policy", policy.to_str().unwrap(), "--claims", "claims.csv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("已结算 2 笔，冲销 1 笔，错误 2 行"), "{out}");
+    assert!(out.contains("第 3 行（C2）：discharge_date：入院日期 2024-03-11 晚于出院日期 2024-03-01"), "{out}");
+    assert!(out.contains("第 6 行（C1）：结算单号 C1 已结算过"), "{out}");
+    let bills = std::fs::read_to_string(d.join("claims.bills.csv")).unwrap();
+    let c3: Vec<&str> = bills.lines().find(|l| l.starts_with("4,C3,")).unwrap().split(',').collect();
+    // C3 is the worked example's second stay: basic 75,040, critical 19,428, patient 6,038.30.
+    assert_eq!((c3[12], c3[13], c3[18]), ("75040.00", "19428.00", "6038.30"));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("claims.bills.json")).unwrap()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 5);
+    assert_eq!(json[3]["action"], "reverse");
+}

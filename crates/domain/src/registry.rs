@@ -64,7 +64,7 @@ macro_rules! labelled_enum {
 labelled_enum!(
     /// 贫困户属性: the household's poverty category; several policy layers depend on it.
     PovertyCategory, "贫困户属性" {
-        General = "general", "一般贫困户" | "一般贫困" | "一般户";
+        General = "general", "一般贫困户" | "一般贫困" | "一般户" | "一般";
         Dibao = "dibao", "低保贫困户" | "低保户" | "低保";
         Tekun = "tekun", "特困供养贫困户" | "特困供养" | "特困" | "五保户" | "五保";
         Orphan = "orphan", "孤儿";
