@@ -5,3 +5,4 @@ pub mod synthetic;
 pub mod accounts;
 pub mod demo;
 pub mod calculator;
+pub mod settlement;

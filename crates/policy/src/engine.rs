@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::Datelike;
 use huimin_domain::Money;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Bucket, Claim, ClaimError, Fund};
 use crate::policy::{Params, Policy, Rate, Rule};
 use crate::ratio::{Ratio, round_ppm};
 
 /// What one layer has consumed and paid for one person in one year.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerYear {
     /// The cumulative base: what tiers and yearly deductibles are measured on (for an annual
     /// out-of-pocket cap, the own payment counted so far).
@@ -23,7 +23,7 @@ pub struct LayerYear {
 }
 
 /// One person's accumulators for one year, by layer id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct YearAccumulators {
     pub layers: BTreeMap<String, LayerYear>,
 }
@@ -34,7 +34,7 @@ impl YearAccumulators {
     }
 
     /// Sets a layer's figures; an all-zero entry is not kept, so equal states compare equal.
-    fn set(&mut self, layer: &str, v: LayerYear) {
+    pub fn set(&mut self, layer: &str, v: LayerYear) {
         if v == LayerYear::default() {
             self.layers.remove(layer);
         } else {
@@ -44,7 +44,7 @@ impl YearAccumulators {
 }
 
 /// One layer's part of the bill.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillLine {
     pub layer_id: String,
     pub layer_name: String,
@@ -59,7 +59,7 @@ pub struct BillLine {
 }
 
 /// The one bill: every layer's payment by bucket and the patient's own payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bill {
     pub claim_no: String,
     pub person: String,
@@ -277,5 +277,12 @@ impl Ledger {
         let acc = self.accumulators.get(&key).cloned().unwrap_or_default();
         self.accumulators.insert(key, reverse(bill, &acc));
         Ok(bill.clone())
+    }
+}
+
+impl Bill {
+    /// 1 January of the bill's accumulator year.
+    pub fn year_start(&self) -> huimin_domain::Date {
+        huimin_domain::Date::from_ymd_opt(self.year, 1, 1).unwrap_or_default()
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use huimin_domain::{Date, FacilityLevel, Money, PovertyCategory};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The four buckets a claim's cost is split into before any layer pays (domain.md §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -47,7 +47,7 @@ impl Bucket {
 }
 
 /// The paying funds, with the national medical-insurance fund codes (domain.md §3.0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Fund {
     EmployeeBasic,
     ResidentBasic,
@@ -106,7 +106,8 @@ impl Fund {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum VisitType {
     /// 住院
     Inpatient,

@@ -5,6 +5,7 @@
 mod access;
 mod batch;
 mod registry;
+mod settlement;
 pub mod testing;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use access::{AuditEntry, AuditFilter, AuditRecord, AuditVerification, NewUser, User};
 pub use registry::*;
+pub use settlement::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -32,6 +34,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A write the domain refused (the message is for the user).
+    #[error("{0}")]
+    Refused(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("stored data is invalid: {0}")]
@@ -60,6 +65,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "append_only",
         include_str!("../migrations/sqlite/0003_append_only.sql"),
         include_str!("../migrations/postgres/0003_append_only.sql"),
+    ),
+    (
+        4,
+        "settlement",
+        include_str!("../migrations/sqlite/0004_settlement.sql"),
+        include_str!("../migrations/postgres/0004_settlement.sql"),
     ),
 ];
 

@@ -276,6 +276,13 @@ impl Store {
         Ok(())
     }
 
+    pub async fn facility(&self, code: &str) -> Result<Option<Facility>> {
+        let rows = sqlx::query("SELECT region_code FROM facilities WHERE code = $1").bind(code).fetch_optional(&self.pool).await?;
+        let Some(row) = rows else { return Ok(None) };
+        let region = RegionCode::parse(&row.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?;
+        Ok(self.facilities(region).await?.into_iter().find(|f| f.code == code))
+    }
+
     /// Facilities inside `region`, by level (highest first) then code.
     pub async fn facilities(&self, region: RegionCode) -> Result<Vec<Facility>> {
         let rows = sqlx::query(

@@ -1,0 +1,189 @@
+//! Settlement in the system, on SQLite and PostgreSQL: registered persons, stored accumulators,
+//! refusals with reasons, reversal, concurrency, and simulation of a draft policy.
+
+use std::path::Path;
+
+use huimin_app::import::{self, RosterImport};
+use huimin_app::settlement::{self, PolicySet, SettleError, SettleRequest};
+use huimin_domain::*;
+use huimin_policy::{Fund, VisitType};
+use huimin_store::{AuditEntry, EventKind, Store, both_backends};
+
+const V1: &str = "371302001201";
+
+fn id(seq: u16) -> String {
+    IdNumber::compose(371302, Date::from_ymd_opt(1960, 1, 1).unwrap(), seq).unwrap().as_str().to_string()
+}
+
+fn d(s: &str) -> Date {
+    Date::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn audit() -> AuditEntry {
+    AuditEntry { username: "jsck".into(), ip: "127.0.0.1".into(), action: "settlement.settle".into(), ..Default::default() }
+}
+
+fn policy_text(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies").join(name)).unwrap()
+}
+
+/// Regions, two facilities (one in the county, one outside), three 低保 persons, the worked-example policy.
+async fn setup(store: &Store) -> (PolicySet, i64, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let regions = write("r.csv", format!("区划代码,名称\n37,山东省\n3713,临沂市\n371302,兰山区\n371302001,一镇\n{V1},一村\n371311,罗庄区\n"));
+    import::import_regions(store, &regions).await.unwrap();
+    let facilities = write(
+        "f.csv",
+        "机构编码,机构名称,机构等级,机构类型,行政区划代码\nH2,兰山区人民医院,2,县级医院,371302\nH3,临沂市人民医院,3,市级医院,371302\nHX,罗庄区医院,2,县级医院,371311\n".into(),
+    );
+    import::import_facilities(store, &facilities).await.unwrap();
+    let roster = write(
+        "roster.csv",
+        format!(
+            "户编号,户主姓名,与户主关系,姓名,证件号码,民族,行政区划代码,贫困户属性,脱贫状态,主要致贫原因\n\
+             H1,张三,户主,张三,{},汉族,{V1},低保贫困户,未脱贫,因病\n\
+             H1,张三,配偶,李四娘,{},汉族,{V1},低保贫困户,未脱贫,因病\n",
+            id(1),
+            id(2)
+        ),
+    );
+    import::import_roster(store, &roster, &RosterImport::new("test", d("2024-01-01"))).await.unwrap();
+    settlement::load_policy(store, "worked-example.toml", &policy_text("worked-example.toml"), false, &audit()).await.unwrap();
+    let set = PolicySet::load(store).await.unwrap();
+    let p1 = store.person_by_id_number(&IdNumber::parse(&id(1)).unwrap()).await.unwrap().unwrap().id;
+    let p2 = store.person_by_id_number(&IdNumber::parse(&id(2)).unwrap()).await.unwrap().unwrap().id;
+    (set, p1, p2)
+}
+
+fn yuan(s: &str) -> Money {
+    Money::parse_yuan(s).unwrap()
+}
+
+fn stay(claim_no: &str, person_id: i64, facility: &str, admission: &str, amounts: [&str; 4]) -> SettleRequest {
+    SettleRequest {
+        claim_no: claim_no.into(),
+        person_id,
+        facility_code: facility.into(),
+        visit: VisitType::Inpatient,
+        admission: d(admission),
+        discharge: d(admission) + chrono::Duration::days(5),
+        diseases: vec![],
+        cat_a: yuan(amounts[0]),
+        cat_b: yuan(amounts[1]),
+        out_of_catalogue: yuan(amounts[2]),
+        necessary: yuan(amounts[3]),
+    }
+}
+
+fn line(bill: &huimin_policy::Bill, layer: &str) -> String {
+    bill.lines.iter().find(|l| l.layer_id == layer).map(|l| l.total.to_string()).unwrap_or_default()
+}
+
+both_backends! {
+    the_worked_example_in_the_system(db) {
+        let (set, p1, _) = setup(&db).await;
+        let first = stay("C1", p1, "H2", "2024-03-01", ["20000", "8000", "2000", "1000"]);
+        let preview = settlement::preview(&db, &set, &first).await.unwrap();
+        assert_eq!(preview.patient_total.to_string(), "1440.50");
+        assert!(db.claim("C1").await.unwrap().is_none(), "a preview writes nothing");
+        let bill = settlement::settle_claim(&db, &set, &first, "jsck", &audit()).await.unwrap();
+        assert_eq!(bill, preview);
+        let second = stay("C2", p1, "H3", "2024-06-01", ["90000", "20000", "10000", "6000"]);
+        let bill = settlement::settle_claim(&db, &set, &second, "jsck", &audit()).await.unwrap();
+        assert_eq!((line(&bill, "basic"), line(&bill, "critical"), line(&bill, "supplementary")), ("75040.00".into(), "19428.00".into(), "18478.80".into()));
+        assert_eq!(bill.patient_total.to_string(), "6038.30");
+        let acc = db.accumulators(p1, 2024).await.unwrap();
+        assert_eq!(acc.get("critical").base.to_string(), "37380.00");
+        assert_eq!(acc.get("basic").paid.to_string(), "97820.00");
+
+        let again = settlement::settle_claim(&db, &set, &first, "jsck", &audit()).await.unwrap_err();
+        assert!(again.to_string().contains("已结算过"), "{again}");
+
+        // Reversal restores the accumulators exactly; a second reversal is refused.
+        let before_second = {
+            let mut a = huimin_policy::YearAccumulators::default();
+            for l in &bill.lines { a.set(&l.layer_id, l.before); }
+            a
+        };
+        let r = settlement::reverse_claim(&db, "C2", "重复录入", "jsck", &audit()).await.unwrap();
+        assert_eq!(r.reversal_reason.as_deref(), Some("重复录入"));
+        assert_eq!(db.accumulators(p1, 2024).await.unwrap(), before_second);
+        assert!(settlement::reverse_claim(&db, "C2", "再次", "jsck", &audit()).await.unwrap_err().to_string().contains("已冲销"));
+        assert_eq!(db.claim("C2").await.unwrap().unwrap().status, huimin_store::ClaimStatus::Reversed);
+        let log = db.search_audit(&huimin_store::AuditFilter { target: Some("claim C2".into()), limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(log.len(), 2, "settled and reversed, each recorded");
+    }
+
+    refusals_say_why(db) {
+        let (set, p1, p2) = setup(&db).await;
+        db.record_person_event(p2, EventKind::Exit, d("2024-05-01"), "死亡", "test").await.unwrap();
+        let e = settlement::settle_claim(&db, &set, &stay("X1", p2, "H2", "2024-05-02", ["100", "0", "0", "0"]), "jsck", &audit()).await.unwrap_err();
+        assert!(matches!(e, SettleError::NotInProgramme(_)), "{e}");
+        assert!(e.to_string().contains("2024-05-02 不在健康扶贫名单中"));
+        // Admitted before the exit: still covered.
+        settlement::settle_claim(&db, &set, &stay("X2", p2, "H2", "2024-04-20", ["100", "0", "0", "0"]), "jsck", &audit()).await.unwrap();
+        let e = settlement::settle_claim(&db, &set, &stay("X3", p1, "H2", "2025-02-01", ["100", "0", "0", "0"]), "jsck", &audit()).await.unwrap_err();
+        assert!(matches!(e, SettleError::NoPolicy { .. }), "{e}");
+        let e = settlement::settle_claim(&db, &set, &stay("X4", p1, "NOPE", "2024-02-01", ["100", "0", "0", "0"]), "jsck", &audit()).await.unwrap_err();
+        assert!(matches!(e, SettleError::FacilityNotFound(_)));
+        let mut bad = stay("X5", p1, "H2", "2024-02-01", ["100", "0", "10", "20"]);
+        bad.claim_no = "X5".into();
+        let e = settlement::settle_claim(&db, &set, &bad, "jsck", &audit()).await.unwrap_err();
+        assert!(e.to_string().contains("目录外必需费用"), "{e}");
+        let e = settlement::settle_claim(&db, &set, &stay("bad no!", p1, "H2", "2024-02-01", ["1", "0", "0", "0"]), "jsck", &audit()).await.unwrap_err();
+        assert!(e.to_string().contains("结算单号"), "{e}");
+        // Out of the county: the place is "out", which the worked example's basic layer has no
+        // variant for, so level 2 numbers apply; the claim settles and says it was out of county.
+        let out = settlement::settle_claim(&db, &set, &stay("X6", p1, "HX", "2024-02-01", ["1000", "0", "0", "0"]), "jsck", &audit()).await.unwrap();
+        assert_eq!(line(&out, "basic"), "510.00");
+        assert!(!db.claim("X6").await.unwrap().unwrap().claim.in_county);
+    }
+
+    concurrent_settlements_never_break_a_cap(db) {
+        let (set, p1, _) = setup(&db).await;
+        // Each stay alone would have basic insurance pay (100,000 − 400) × 85% = 84,660; the
+        // annual cap is 150,000, so at most 150,000 can be paid whatever the interleaving.
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let store = db.store.clone();
+            let set = set.clone();
+            tasks.push(tokio::spawn(async move {
+                let req = stay(&format!("P{i}"), p1, "H2", "2024-03-01", ["100000", "0", "0", "0"]);
+                settlement::settle_claim(&store, &set, &req, "jsck", &audit()).await
+            }));
+        }
+        let mut paid = 0;
+        for t in tasks {
+            let bill = t.await.unwrap().unwrap();
+            paid += bill.lines.iter().find(|l| l.layer_id == "basic").unwrap().total.fen();
+        }
+        assert_eq!(paid, 150_000_00, "the cap is reached exactly, never passed");
+        assert_eq!(db.accumulators(p1, 2024).await.unwrap().get("basic").paid.fen(), 150_000_00);
+    }
+
+    a_draft_policy_simulated_over_settled_claims(db) {
+        let (set, p1, p2) = setup(&db).await;
+        settlement::settle_claim(&db, &set, &stay("S1", p1, "H2", "2024-03-01", ["20000", "8000", "2000", "1000"]), "jsck", &audit()).await.unwrap();
+        settlement::settle_claim(&db, &set, &stay("S2", p2, "H2", "2024-04-01", ["10000", "0", "0", "0"]), "jsck", &audit()).await.unwrap();
+        settlement::settle_claim(&db, &set, &stay("S3", p1, "H2", "2024-05-01", ["5000", "0", "0", "0"]), "jsck", &audit()).await.unwrap();
+        settlement::reverse_claim(&db, "S3", "作废", "jsck", &audit()).await.unwrap();
+        // The draft raises basic insurance to 90%.
+        let draft_text = policy_text("worked-example.toml").replace(r#"id = "worked-example""#, r#"id = "draft-2024""#).replacen(r#"ratio = "85%""#, r#"ratio = "90%""#, 1);
+        let draft = settlement::load_policy(&db, "draft.toml", &draft_text, true, &audit()).await.unwrap();
+        let set = PolicySet::load(&db).await.unwrap();
+        assert_eq!(set.in_force(RegionCode::parse(V1).unwrap(), d("2024-03-01")).unwrap().id, "worked-example", "a draft never settles");
+        let sim = settlement::simulate(&db, &draft, RegionCode::parse("371302").unwrap(), d("2024-01-01"), d("2024-12-31")).await.unwrap();
+        assert_eq!(sim.claims, 2, "the reversed claim is left out");
+        let basic = sim.by_fund.iter().find(|f| f.fund == Fund::ResidentBasic).unwrap();
+        // Actual: (27,200 − 400) × 85% + (10,000 − 400) × 85% = 22,780 + 8,160; draft at 90%: 24,120 + 8,640.
+        assert_eq!((basic.actual.to_string(), basic.simulated.to_string()), ("30940.00".into(), "32760.00".into()));
+        assert_eq!(sim.by_region.len(), 1);
+        assert_eq!(sim.by_region[0].region, RegionCode::parse("371302001").unwrap());
+        assert_eq!(sim.by_region[0].total.to_string(), "40000.00");
+    }
+}
