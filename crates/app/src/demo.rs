@@ -13,6 +13,16 @@ use crate::synthetic::{self, GenSpec};
 pub const COUNTY: &str = "371302";
 pub const PASSWORD: &str = "huimin2024";
 
+/// The county plan's numbers (policies/county-plan-2020.toml), in force from 2024 on so that the
+/// demo can settle stays of today.
+pub fn demo_policy() -> String {
+    include_str!("../../../policies/county-plan-2020.toml")
+        .replace(r#"id = "county-plan-2020""#, r#"id = "demo-county""#)
+        .replace(r#"name = "县2020年健康扶贫五道保障线""#, r#"name = "演示县健康扶贫五道保障线（依县2020年计划）""#)
+        .replace(r#"effective_from = "2020-01-01""#, r#"effective_from = "2024-01-01""#)
+        .replace(r#"effective_to = "2020-12-31""#, r#"effective_to = "2030-12-31""#)
+}
+
 /// (user name, display name, role, region code, facility code)
 pub const USERS: [(&str, &str, Role, &str, Option<&str>); 10] = [
     ("cunyi", "王村医", Role::VillageDoctor, "371302001201", None),
@@ -37,6 +47,10 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
         import::import_facilities(store, &work_dir.join("facilities.csv")).await?;
         let report = import::import_roster(store, &work_dir.join("roster.csv"), &RosterImport::new("demo", Date::from_ymd_opt(2024, 1, 1).expect("date"))).await?;
         anyhow::ensure!(report.errors.is_empty(), "demo roster has {} errors", report.errors.len());
+    }
+    if store.policies().await?.is_empty() {
+        let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "policy.load".into(), target: "demo-county".into(), ..Default::default() };
+        crate::settlement::load_policy(store, "demo-county.toml", &demo_policy(), false, &audit).await?;
     }
     let hash = hash_password(PASSWORD);
     for (username, display_name, role, region, facility) in USERS {

@@ -39,6 +39,12 @@ pub enum Permission {
     /// Confidential diagnoses after giving a reason, which is logged.
     BreakGlassConfidential,
     ImportRoster,
+    /// Settle and reverse claims at one's own facility (一站式结算窗口).
+    Settle,
+    /// See settled claims and their bills (a clerk: those of their facility).
+    ViewClaims,
+    /// Load settlement policies and simulate drafts.
+    ManagePolicies,
     ViewFacilities,
     ManageUsers,
     ViewAudit,
@@ -127,6 +133,9 @@ impl Role {
             ViewConfidential => matches!(self, VillageDoctor | FamilyDoctorTeam),
             BreakGlassConfidential => matches!(self, TownshipStaff | HealthBureau),
             ImportRoster => matches!(self, HealthBureau | PovertyOffice),
+            Settle => matches!(self, SettlementClerk),
+            ViewClaims => matches!(self, SettlementClerk | HealthBureau | MedicalInsurance | CivilAffairs | PovertyOffice | Supervisor),
+            ManagePolicies => matches!(self, MedicalInsurance | HealthBureau),
             ViewFacilities => true,
             ManageUsers => matches!(self, Admin),
             ViewAudit => matches!(self, Supervisor | Admin),

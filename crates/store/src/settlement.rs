@@ -349,6 +349,16 @@ impl Store {
         rows.iter().map(claim_from_row).collect()
     }
 
+    /// The newest claims of persons inside `region`, settled or reversed.
+    pub async fn claims_in_region(&self, region: RegionCode, limit: i64) -> Result<Vec<StoredClaim>> {
+        let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE region_code LIKE $1 ORDER BY settled_at DESC LIMIT $2"))
+            .bind(format!("{}%", region.prefix()))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(claim_from_row).collect()
+    }
+
     /// Settled (not reversed) claims of persons inside `region` discharged between the dates, in
     /// the order they were settled.
     pub async fn settled_claims(&self, region: RegionCode, from: Date, to: Date) -> Result<Vec<StoredClaim>> {

@@ -27,6 +27,9 @@ const NAV: &[(&str, &str, &str, Option<Permission>)] = &[
     ("/regions", "区划", "Regions", Some(Permission::ViewRegistry)),
     ("/households", "建档立卡户", "Households", Some(Permission::ViewRegistry)),
     ("/import", "名单导入", "Roster import", Some(Permission::ImportRoster)),
+    ("/settlement", "一站式结算", "Settlement", Some(Permission::Settle)),
+    ("/settlement/claims", "结算记录", "Settlements", Some(Permission::ViewClaims)),
+    ("/policies", "结算政策", "Policies", Some(Permission::ViewClaims)),
     ("/facilities", "医疗机构", "Facilities", Some(Permission::ViewFacilities)),
     ("/admin/users", "用户管理", "Users", Some(Permission::ManageUsers)),
     ("/audit", "审计日志", "Audit log", Some(Permission::ViewAudit)),
@@ -55,7 +58,7 @@ pub fn page(ctx: &Ctx, title: &str, current: &str, body: Markup) -> Markup {
             nav.side {
                 @for (path, zh, en, perm) in NAV {
                     @if perm.is_none_or(|p| ctx.can(p)) {
-                        @let active = if *path == "/" { current == "/" } else { current.starts_with(path) };
+                        @let active = if *path == "/" || *path == "/settlement" { current == *path } else { current.starts_with(path) };
                         a class=(if active { "active" } else { "" }) href=(path) { (ctx.t(zh, en)) }
                     }
                 }

@@ -12,6 +12,7 @@ mod error;
 mod import_page;
 mod layout;
 mod registry;
+mod settlement_page;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct Config {
 pub(crate) struct AppState {
     pub store: Store,
     pub config: Config,
+    /// The settlement policies, parsed; replaced when a policy is loaded.
+    pub policies: tokio::sync::RwLock<huimin_app::settlement::PolicySet>,
 }
 
 pub(crate) type State = axum::extract::State<Arc<AppState>>;
@@ -47,9 +50,9 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn build(store: Store, config: Config) -> std::io::Result<Server> {
+    pub async fn build(store: Store, config: Config) -> anyhow::Result<Server> {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
-        Ok(Server { listener, router: app(store, config) })
+        Ok(Server { listener, router: app(store, config).await? })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -63,8 +66,13 @@ impl Server {
 
 /// The whole application as a router (for tests that drive it without a socket, they must add
 /// a `ConnectInfo<SocketAddr>` extension to each request).
-pub fn app(store: Store, config: Config) -> Router {
-    let state = Arc::new(AppState { store, config });
+pub async fn app(store: Store, config: Config) -> anyhow::Result<Router> {
+    let policies = tokio::sync::RwLock::new(huimin_app::settlement::PolicySet::load(&store).await?);
+    let state = Arc::new(AppState { store, config, policies });
+    Ok(router(state))
+}
+
+fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(registry::home))
         .route("/login", get(auth::login_page).post(auth::login))
@@ -78,6 +86,19 @@ pub fn app(store: Store, config: Config) -> Router {
         .route("/import", get(import_page::form).post(import_page::preview))
         .route("/import/{token}/apply", post(import_page::apply))
         .route("/import/{token}/errors.xlsx", get(import_page::error_report))
+        .route("/settlement", get(settlement_page::window))
+        .route("/settlement/new", get(settlement_page::new_claim))
+        .route("/settlement/preview", post(settlement_page::preview))
+        .route("/settlement/confirm", post(settlement_page::confirm))
+        .route("/settlement/claims", get(settlement_page::claims))
+        .route("/settlement/claims/{no}", get(settlement_page::bill_page))
+        .route("/settlement/claims/{no}/reverse", post(settlement_page::reverse))
+        .route("/policies", get(settlement_page::policies).post(settlement_page::upload_policy))
+        .route("/policies/{id}/simulate", get(settlement_page::simulate))
+        .route("/api/settlements", post(settlement_page::api_settle))
+        .route("/api/settlements/{no}", get(settlement_page::api_claim))
+        .route("/api/settlements/{no}/reverse", post(settlement_page::api_reverse))
+        .route("/static/app.js", get(script))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/users/{id}", post(admin::update_user))
         .route("/audit", get(audit_page::search))
@@ -87,6 +108,10 @@ pub fn app(store: Store, config: Config) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+async fn script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], include_str!("../assets/app.js"))
 }
 
 async fn stylesheet() -> impl IntoResponse {

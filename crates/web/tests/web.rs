@@ -9,6 +9,7 @@ use axum::http::{Request, StatusCode, header};
 use axum::Router;
 use huimin_domain::*;
 use huimin_store::{AuditEntry, NewUser, Store, testing};
+use huimin_domain::Money;
 use tower::ServiceExt;
 
 const PASSWORD: &str = "secret-pass-1";
@@ -36,7 +37,7 @@ impl TestApp {
         fixture(&db).await;
         let uploads = tempfile::tempdir().unwrap();
         let config = huimin_web::Config { addr: "127.0.0.1:0".parse().unwrap(), upload_dir: uploads.path().to_path_buf(), secure_cookies: false };
-        TestApp { router: huimin_web::app(db.store.clone(), config), db, _uploads: uploads }
+        TestApp { router: huimin_web::app(db.store.clone(), config).await.unwrap(), db, _uploads: uploads }
     }
 
     async fn send(&self, method: &str, path: &str, cookie: &str, body: Option<(&str, Vec<u8>)>) -> Response {
@@ -110,7 +111,7 @@ async fn fixture(store: &Store) {
     );
     std::fs::write(dir.path().join("regions.csv"), regions).unwrap();
     huimin_app::import::import_regions(store, &dir.path().join("regions.csv")).await.unwrap();
-    let facilities = "机构编码,机构名称,机构等级,机构类型,行政区划代码,是否定点医院,扶贫病床数\nH37130201,兰山区人民医院,2,县级医院,371302,是,50\n";
+    let facilities = "机构编码,机构名称,机构等级,机构类型,行政区划代码,是否定点医院,扶贫病床数\nH37130201,兰山区人民医院,2,县级医院,371302,是,50\nH37131101,罗庄区人民医院,2,县级医院,371311,是,30\n";
     std::fs::write(dir.path().join("facilities.csv"), facilities).unwrap();
     huimin_app::import::import_facilities(store, &dir.path().join("facilities.csv")).await.unwrap();
     let roster = format!(
@@ -126,6 +127,18 @@ async fn fixture(store: &Store) {
     let opts = huimin_app::import::RosterImport::new("fixture", Date::from_ymd_opt(2024, 1, 1).unwrap());
     let r = huimin_app::import::import_roster(store, &dir.path().join("roster.csv"), &opts).await.unwrap();
     assert!(r.errors.is_empty(), "{:?}", r.errors);
+    // The worked-example policy (2024) and one claim on each side of the county line.
+    let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/worked-example.toml")).unwrap();
+    let a = AuditEntry { username: "fixture".into(), action: "policy.load".into(), ..Default::default() };
+    huimin_app::settlement::load_policy(store, "worked-example.toml", &policy, false, &a).await.unwrap();
+    let luozhuang = policy.replace(r#"id = "worked-example""#, r#"id = "luozhuang""#).replace(r#"region = "371302""#, r#"region = "371311""#);
+    huimin_app::settlement::load_policy(store, "luozhuang.toml", &luozhuang, false, &a).await.unwrap();
+    let set = huimin_app::settlement::PolicySet::load(store).await.unwrap();
+    for (no, seq, facility) in [("CIN", 1, "H37130201"), ("COUT", 5, "H37131101")] {
+        let person_id = store.person_by_id_number(&IdNumber::parse(&id(seq)).unwrap()).await.unwrap().unwrap().id;
+        let req = stay_request(no, person_id, facility);
+        huimin_app::settlement::settle_claim(store, &set, &req, "fixture", &a).await.unwrap();
+    }
     let hash = huimin_app::accounts::hash_password(PASSWORD);
     for role in Role::ALL {
         let region = match role {
@@ -145,6 +158,22 @@ async fn fixture(store: &Store) {
     }
 }
 
+fn stay_request(claim_no: &str, person_id: i64, facility: &str) -> huimin_app::settlement::SettleRequest {
+    huimin_app::settlement::SettleRequest {
+        claim_no: claim_no.into(),
+        person_id,
+        facility_code: facility.into(),
+        visit: huimin_policy::VisitType::Inpatient,
+        admission: Date::from_ymd_opt(2024, 3, 1).unwrap(),
+        discharge: Date::from_ymd_opt(2024, 3, 10).unwrap(),
+        diseases: vec![],
+        cat_a: Money::from_yuan(20000).unwrap(),
+        cat_b: Money::from_yuan(8000).unwrap(),
+        out_of_catalogue: Money::from_yuan(2000).unwrap(),
+        necessary: Money::from_yuan(1000).unwrap(),
+    }
+}
+
 async fn person_id(store: &Store, seq: u16) -> i64 {
     store.person_by_id_number(&IdNumber::parse(&id(seq)).unwrap()).await.unwrap().unwrap().id
 }
@@ -161,6 +190,9 @@ fn allowed(route: &str) -> Vec<Role> {
         "users" => vec![Admin],
         "audit" => vec![Supervisor, Admin],
         "reveal" => vec![TownshipStaff, MedicalInsurance, CivilAffairs, Supervisor],
+        "settlement" => vec![SettlementClerk],
+        "claims" | "claim" | "policies" => vec![SettlementClerk, HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
+        "simulate" => vec![HealthBureau, MedicalInsurance],
         _ => unreachable!(),
     }
 }
@@ -191,6 +223,17 @@ async fn authorization_matrix() {
             ("audit", "/audit".into(), true),
             ("reveal", format!("POST /persons/{inside}/reveal"), true),
             ("reveal", format!("POST /persons/{outside}/reveal"), false),
+            ("settlement", "/settlement".into(), true),
+            ("settlement", format!("/settlement/new?person={inside}"), true),
+            ("settlement", format!("/settlement/new?person={outside}"), false),
+            ("claims", "/settlement/claims".into(), true),
+            ("claim", "/settlement/claims/CIN".into(), true),
+            ("claim", "/settlement/claims/COUT".into(), false),
+            ("claim", "/api/settlements/CIN".into(), true),
+            ("claim", "/api/settlements/COUT".into(), false),
+            ("policies", "/policies".into(), true),
+            ("simulate", "/policies/worked-example/simulate?from=2024-01-01&to=2024-12-31".into(), true),
+            ("simulate", "/policies/worked-example/simulate?region=371311".into(), false),
         ];
         // The neighbouring village is inside a township's or county's region, not a village doctor's.
         let sibling_inside = role != Role::VillageDoctor;
@@ -242,7 +285,7 @@ async fn login_lockout_logout_and_the_audit_trail() {
     assert_eq!(app.get("/", &cookie).await.status, StatusCode::SEE_OTHER, "the session is gone");
 
     let log = app.db.search_audit(&huimin_store::AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
-    let actions: Vec<&str> = log.iter().rev().map(|r| r.entry.action.as_str()).filter(|a| *a != "user.create" && *a != "roster.import").collect();
+    let actions: Vec<&str> = log.iter().rev().filter(|r| r.entry.username != "fixture").map(|r| r.entry.action.as_str()).collect();
     assert_eq!(
         actions,
         ["login.failed", "login.failed", "login.failed", "login.failed", "login.failed", "login.failed", "login.refused", "login", "household.view", "logout"]
@@ -250,6 +293,10 @@ async fn login_lockout_logout_and_the_audit_trail() {
     let view = log.iter().find(|r| r.entry.action == "household.view").unwrap();
     assert_eq!((view.entry.username.as_str(), view.entry.ip.as_str(), view.entry.target.as_str()), ("poverty_office", "10.0.0.7", "household HIN"));
     assert_eq!(app.db.verify_audit().await.unwrap().broken_at, None);
+}
+
+fn as_refs<'a>(f: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    f.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 fn sha256(s: &str) -> String {
@@ -365,4 +412,64 @@ async fn pages_carry_security_headers_and_speak_english_on_request() {
     let en = cookie_pair(&lang.cookies, "huimin_lang").unwrap();
     assert!(app.get("/login", &en).await.body.contains("Sign in"));
     assert_eq!(app.get("/lang/en?next=//evil.example", "").await.location.as_deref(), Some("/"), "no open redirect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settlement_window_previews_confirms_prints_and_reverses() {
+    let app = TestApp::new().await;
+    let (cookie, csrf) = app.login("settlement_clerk", PASSWORD).await.unwrap();
+    let found = app.get(&format!("/settlement?q={}", id(3)), &cookie).await;
+    let pid = person_id(&app.db, 3).await;
+    assert!(found.body.contains(&format!("/settlement/new?person={pid}")), "the clerk finds the patient by ID number");
+    let form = [
+        ("_csrf", csrf.as_str()), ("person_id", &pid.to_string()), ("claim_no", "W-1"), ("visit", "inpatient"),
+        ("admission", "2024-06-01"), ("discharge", "2024-06-20"), ("diseases", ""), ("cat_a", "90000"), ("cat_b", "20000"),
+        ("out_of_catalogue", "10000"), ("necessary", "6000"),
+    ];
+    let form: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let preview = app.post("/settlement/preview", &cookie, &as_refs(&form)).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    // 李四, 一般贫困户, at a level-2 hospital: basic (108,000 − 400) × 85% = 91,460; critical
+    // 11,540 × 60% = 6,924; supplementary 8,654.40 + 1,800 + 4,500 = 14,954.40; assistance
+    // 961.60 × 55% = 528.88; patient 432.72 + 200 + 1,500 + 4,000 = 6,132.72.
+    for figure in ["91460.00", "6924.00", "14954.40", "528.88", "6132.72"] {
+        assert!(preview.body.contains(figure), "the preview shows {figure}");
+    }
+    assert!(app.db.claim("W-1").await.unwrap().is_none(), "a preview writes nothing");
+    let done = app.post("/settlement/confirm", &cookie, &as_refs(&form)).await;
+    assert_eq!(done.location.as_deref(), Some("/settlement/claims/W-1"));
+    let again = app.post("/settlement/confirm", &cookie, &as_refs(&form)).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("已结算过"), "the same claim number is refused");
+    let bill = app.get("/settlement/claims/W-1", &cookie).await;
+    assert!(bill.body.contains("结算单") && bill.body.contains("data-print"), "a printable bill");
+    let mut late = form.clone();
+    late[2].1 = "W-2".into();
+    late[4].1 = "2025-02-01".into();
+    late[5].1 = "2025-02-02".into();
+    let refused = app.post("/settlement/preview", &cookie, &as_refs(&late)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("没有适用于区划"), "no policy in force on 2025-02-01");
+
+    let rev = app.post("/settlement/claims/W-1/reverse", &cookie, &[("_csrf", &csrf), ("reason", "录入错误")]).await;
+    assert_eq!(rev.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.db.claim("W-1").await.unwrap().unwrap().status, huimin_store::ClaimStatus::Reversed);
+    assert!(app.db.accumulators(pid, 2024).await.unwrap().layers.is_empty(), "the accumulators are back to nothing");
+
+    // The JSON API: CSRF header required, amounts in fen.
+    let body = serde_json::json!({
+        "claim_no": "API-1", "person_id": pid, "facility_code": "ignored", "visit": "inpatient",
+        "admission": "2024-07-01", "discharge": "2024-07-03", "diseases": [],
+        "cat_a": 100000, "cat_b": 0, "out_of_catalogue": 0, "necessary": 0
+    })
+    .to_string();
+    let no_token = app.send("POST", "/api/settlements", &cookie, Some(("application/json", body.clone().into_bytes()))).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let mut req = Request::post("/api/settlements").header(header::COOKIE, &cookie).header("x-csrf-token", &csrf).header(header::CONTENT_TYPE, "application/json");
+    req = req.extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap()));
+    let res = app.router.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let bill: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!(bill["total"], 100000);
+    assert_eq!(app.db.claim("API-1").await.unwrap().unwrap().facility_code, "H37130201", "always the clerk's own facility");
 }

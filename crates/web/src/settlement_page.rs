@@ -1,0 +1,524 @@
+//! The settlement window (一站式结算): find the patient, enter the stay, preview the one bill,
+//! confirm, print; reverse with a reason. Also the policy list, loading and simulation, and the
+//! JSON API for settlement.
+
+use axum::Json;
+use axum::Form;
+use axum::extract::{Multipart, Path, Query};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use huimin_app::settlement::{self, PolicySet, SettleError, SettleRequest};
+use huimin_domain::{Date, Money, Permission, RegionCode};
+use huimin_policy::{Bill, Bucket, VisitType};
+use huimin_store::{ClaimStatus, StoredClaim};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::State;
+use crate::auth::Ctx;
+use crate::error::{WebError, WebResult};
+use crate::layout::{self, csrf};
+
+fn clerk_facility(ctx: &Ctx) -> WebResult<String> {
+    ctx.require(Permission::Settle)?;
+    ctx.user.facility_code.clone().ok_or(WebError::Forbidden)
+}
+
+/// A claim may be seen by the clerks of its facility, and by the other claim roles of its region.
+fn require_claim_access(ctx: &Ctx, c: &StoredClaim) -> WebResult<()> {
+    ctx.require(Permission::ViewClaims)?;
+    let ok = match &ctx.user.facility_code {
+        Some(f) if ctx.can(Permission::Settle) => *f == c.facility_code,
+        _ => ctx.user.region.contains(c.region),
+    };
+    if ok { Ok(()) } else { Err(WebError::NotFound) }
+}
+
+#[derive(Deserialize, Default)]
+pub struct WindowQuery {
+    q: Option<String>,
+}
+
+pub async fn window(state: State, ctx: Ctx, Query(q): Query<WindowQuery>) -> WebResult<Markup> {
+    let facility = clerk_facility(&ctx)?;
+    let query = q.q.unwrap_or_default();
+    let hits = if query.trim().is_empty() { Vec::new() } else { state.store.search_persons(ctx.user.region, &query, 20).await? };
+    let recent = state.store.claims_at_facility(&facility, 10).await?;
+    let body = html! {
+        form.card.search method="get" action="/settlement" {
+            label { (ctx.t("患者：证件号码、姓名或拼音首字母", "Patient: ID number, name or pinyin initials")) input name="q" type="search" value=(query) autofocus; }
+            button.primary type="submit" { (ctx.t("查找", "Find")) }
+        }
+        @if !query.trim().is_empty() {
+            @if hits.is_empty() {
+                (layout::empty_state(ctx.t("未找到：此人不在本地区建档立卡名单中，不能按贫困人口结算", "Not in this region's registry")))
+            } @else {
+                table.card {
+                    thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("证件号码", "ID number")) } th { (ctx.t("贫困户属性", "Category")) } th { (ctx.t("状态", "Status")) } th {} } }
+                    tbody { @for h in &hits { tr {
+                        td { (h.name) } td.mono { (h.id_number.as_str()) } td { (h.category.label_zh()) }
+                        td { @if h.in_programme { span.badge.ok { (ctx.t("在册", "In programme")) } } @else { span.badge { (ctx.t("已退出", "Exited")) } } }
+                        td { a.button.primary href=(format!("/settlement/new?person={}", h.person_id)) { (ctx.t("结算", "Settle")) } }
+                    } } }
+                }
+            }
+        }
+        h2 { (ctx.t("本院最近的结算", "Recent settlements here")) }
+        (claims_table(&ctx, &recent))
+    };
+    Ok(layout::page(&ctx, ctx.t("一站式结算", "One-stop settlement"), "/settlement", body))
+}
+
+fn claims_table(ctx: &Ctx, claims: &[StoredClaim]) -> Markup {
+    html! {
+        @if claims.is_empty() { (layout::empty_state(ctx.t("还没有结算", "No settlements yet"))) } @else {
+            table.card {
+                thead { tr {
+                    th { (ctx.t("结算单号", "Claim")) } th { (ctx.t("出院日期", "Discharged")) } th { (ctx.t("机构", "Facility")) }
+                    th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("各基金支付", "Funds")) } th.num { (ctx.t("个人负担", "Patient")) } th { (ctx.t("状态", "Status")) }
+                } }
+                tbody { @for c in claims { tr class=(if c.status == ClaimStatus::Reversed { "exited" } else { "" }) {
+                    td.mono { a href=(format!("/settlement/claims/{}", c.claim_no)) { (c.claim_no) } }
+                    td { (c.claim.discharge) } td.mono { (c.facility_code) }
+                    td.num { (c.bill.total) } td.num { (c.bill.funds_total) } td.num { (c.bill.patient_total) }
+                    td { @if c.status == ClaimStatus::Reversed { span.badge { (ctx.t("已冲销", "Reversed")) } } @else { span.badge.ok { (ctx.t("已结算", "Settled")) } } }
+                } } }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewQuery {
+    person: i64,
+}
+
+/// The fields of the stay, as typed (amounts in yuan).
+#[derive(Deserialize, Clone, Default)]
+pub struct ClaimForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    claim_no: String,
+    person_id: i64,
+    visit: String,
+    admission: String,
+    discharge: String,
+    #[serde(default)]
+    diseases: String,
+    #[serde(default)]
+    cat_a: String,
+    #[serde(default)]
+    cat_b: String,
+    #[serde(default)]
+    out_of_catalogue: String,
+    #[serde(default)]
+    necessary: String,
+}
+
+impl ClaimForm {
+    fn request(&self, facility: &str) -> Result<SettleRequest, String> {
+        let date = |label: &str, s: &str| Date::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("{label}「{s}」应为 YYYY-MM-DD"));
+        let amount = |label: &str, s: &str| if s.trim().is_empty() { Ok(Money::ZERO) } else { Money::parse_yuan(s).map_err(|e| format!("{label}：{e}")) };
+        Ok(SettleRequest {
+            claim_no: self.claim_no.trim().to_string(),
+            person_id: self.person_id,
+            facility_code: facility.to_string(),
+            visit: VisitType::parse(&self.visit).ok_or_else(|| "就诊类型无效".to_string())?,
+            admission: date("入院日期", &self.admission)?,
+            discharge: date("出院日期", &self.discharge)?,
+            diseases: self.diseases.split([',', '，', '|', ';', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            cat_a: amount("甲类费用", &self.cat_a)?,
+            cat_b: amount("乙类费用", &self.cat_b)?,
+            out_of_catalogue: amount("目录外费用", &self.out_of_catalogue)?,
+            necessary: amount("目录外必需费用", &self.necessary)?,
+        })
+    }
+}
+
+async fn patient_header(state: &State, ctx: &Ctx, person_id: i64) -> WebResult<Markup> {
+    let p = state.store.person(person_id).await?.ok_or(WebError::NotFound)?;
+    let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    Ok(html! {
+        section.card.facts { dl {
+            dt { (ctx.t("患者", "Patient")) } dd { (p.person.name.as_str()) }
+            dt { (ctx.t("证件号码", "ID number")) } dd.mono { (p.person.id_number.as_str()) }
+            dt { (ctx.t("贫困户属性", "Category")) } dd { (h.household.category.label_zh()) }
+            dt { (ctx.t("户编号", "Household")) } dd.mono { (h.household.no) }
+        } }
+    })
+}
+
+fn claim_form(ctx: &Ctx, f: &ClaimForm, error: Option<&str>) -> Markup {
+    let visit_opts = [("inpatient", "住院", "Inpatient"), ("outpatient_chronic", "门诊慢特病", "Outpatient chronic/special"), ("outpatient_general", "普通门诊", "General outpatient")];
+    html! {
+        @if let Some(e) = error { p.alert.error role="alert" { (e) } }
+        form.card.grid method="post" action="/settlement/preview" {
+            (csrf(ctx))
+            input type="hidden" name="person_id" value=(f.person_id);
+            label { (ctx.t("结算单号", "Claim number")) input name="claim_no" value=(f.claim_no) required pattern="[A-Za-z0-9_-]{1,40}"; }
+            label { (ctx.t("就诊类型", "Visit type")) select name="visit" { @for (code, zh, en) in visit_opts { option value=(code) selected[f.visit == code] { (ctx.t(zh, en)) } } } }
+            label { (ctx.t("入院日期", "Admission")) input type="date" name="admission" value=(f.admission) required; }
+            label { (ctx.t("出院日期", "Discharge")) input type="date" name="discharge" value=(f.discharge) required; }
+            label { (ctx.t("疾病编码（ICD-10，多个用逗号分隔）", "Diagnoses (ICD-10, comma separated)")) input name="diseases" value=(f.diseases) placeholder="I63.9"; }
+            label { (ctx.t("甲类费用（元）", "Class A (yuan)")) input name="cat_a" value=(f.cat_a) inputmode="decimal" required; }
+            label { (ctx.t("乙类费用（元）", "Class B (yuan)")) input name="cat_b" value=(f.cat_b) inputmode="decimal"; }
+            label { (ctx.t("目录外费用（元）", "Out of catalogue (yuan)")) input name="out_of_catalogue" value=(f.out_of_catalogue) inputmode="decimal"; }
+            label { (ctx.t("其中目录外必需（元）", "of which necessary (yuan)")) input name="necessary" value=(f.necessary) inputmode="decimal"; }
+            button.primary type="submit" { (ctx.t("预览结算单", "Preview the bill")) }
+        }
+    }
+}
+
+pub async fn new_claim(state: State, ctx: Ctx, Query(q): Query<NewQuery>) -> WebResult<Markup> {
+    let facility = clerk_facility(&ctx)?;
+    let header = patient_header(&state, &ctx, q.person).await?;
+    let today = chrono::Local::now().date_naive();
+    let form = ClaimForm {
+        claim_no: format!("{facility}-{}-{}", today.format("%Y%m%d"), &huimin_app::accounts::random_token()[..6]),
+        person_id: q.person,
+        visit: "inpatient".into(),
+        admission: today.to_string(),
+        discharge: today.to_string(),
+        ..Default::default()
+    };
+    Ok(layout::page(&ctx, ctx.t("结算", "Settle"), "/settlement", html! { (header) (claim_form(&ctx, &form, None)) }))
+}
+
+fn settle_message(e: &SettleError) -> Option<String> {
+    match e {
+        SettleError::Store(_) => None,
+        e => Some(e.to_string()),
+    }
+}
+
+pub async fn preview(state: State, ctx: Ctx, Form(f): Form<ClaimForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    let facility = clerk_facility(&ctx)?;
+    let header = patient_header(&state, &ctx, f.person_id).await?;
+    let page = |body: Markup| layout::page(&ctx, ctx.t("结算预览", "Bill preview"), "/settlement", html! { (header) (body) });
+    let req = match f.request(&facility) {
+        Ok(r) => r,
+        Err(e) => return Ok((StatusCode::BAD_REQUEST, page(claim_form(&ctx, &f, Some(&e)))).into_response()),
+    };
+    let set = state.policies.read().await.clone();
+    match settlement::preview(&state.store, &set, &req).await {
+        Ok(bill) => Ok(page(html! {
+            (bill_markup(&ctx, &bill, &set))
+            form.card method="post" action="/settlement/confirm" {
+                (csrf(&ctx))
+                @for (k, v) in [("claim_no", &f.claim_no), ("visit", &f.visit), ("admission", &f.admission), ("discharge", &f.discharge), ("diseases", &f.diseases),
+                                ("cat_a", &f.cat_a), ("cat_b", &f.cat_b), ("out_of_catalogue", &f.out_of_catalogue), ("necessary", &f.necessary)] {
+                    input type="hidden" name=(k) value=(v);
+                }
+                input type="hidden" name="person_id" value=(f.person_id);
+                p { (ctx.t("核对无误后确认：患者只需支付个人负担部分，其余由各基金支付给医院。", "Confirm when correct: the patient pays only their part; the funds pay the rest to the hospital.")) }
+                button.primary type="submit" { (ctx.t("确认结算", "Confirm")) }
+            }
+            details.card { summary { (ctx.t("修改", "Change")) } (claim_form(&ctx, &f, None)) }
+        })
+        .into_response()),
+        Err(e) => match settle_message(&e) {
+            Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, page(claim_form(&ctx, &f, Some(&m)))).into_response()),
+            None => Err(WebError::Internal(e.into())),
+        },
+    }
+}
+
+pub async fn confirm(state: State, ctx: Ctx, Form(f): Form<ClaimForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    let facility = clerk_facility(&ctx)?;
+    patient_header(&state, &ctx, f.person_id).await?;
+    let req = f.request(&facility).map_err(WebError::BadRequest)?;
+    let set = state.policies.read().await.clone();
+    let audit = ctx.audit("settlement.settle", "", format!("facility {facility}"));
+    match settlement::settle_claim(&state.store, &set, &req, &ctx.user.username, &audit).await {
+        Ok(_) => Ok(Redirect::to(&format!("/settlement/claims/{}", req.claim_no)).into_response()),
+        Err(e) => match settle_message(&e) {
+            Some(m) => {
+                let header = patient_header(&state, &ctx, f.person_id).await?;
+                Ok((StatusCode::UNPROCESSABLE_ENTITY, layout::page(&ctx, ctx.t("结算", "Settle"), "/settlement", html! { (header) (claim_form(&ctx, &f, Some(&m))) })).into_response())
+            }
+            None => Err(WebError::Internal(e.into())),
+        },
+    }
+}
+
+/// The one bill (一张单): buckets, each layer by bucket with its fund, the patient's part.
+fn bill_markup(ctx: &Ctx, bill: &Bill, set: &PolicySet) -> Markup {
+    let policy = set.get(&bill.policy_id);
+    let pct = |part: Money| if bill.total.is_zero() { "—".to_string() } else { format!("{:.2}%", part.fen() as f64 * 100.0 / bill.total.fen() as f64) };
+    html! {
+        section.card.bill {
+            h2 { (ctx.t("结算单（一张单）", "The one bill")) " · " span.mono { (bill.claim_no) } }
+            p.muted { (ctx.t("政策：", "Policy: ")) (policy.map(|p| p.name.as_str()).unwrap_or(&bill.policy_id)) " · " (ctx.t("年度 ", "Year ")) (bill.year) }
+            table {
+                thead { tr { th { (ctx.t("项目", "Item")) } @for b in Bucket::ALL { th.num { (b.label_zh()) } } th.num { (ctx.t("合计", "Total")) } th.num { (ctx.t("年度累计（前→后）", "Year to date (before → after)")) } } }
+                tbody {
+                    tr.subtotal { th { (ctx.t("总费用", "Total cost")) } @for m in &bill.buckets { td.num { (m) } } td.num { strong { (bill.total) } } td {} }
+                    @for l in &bill.lines {
+                        tr {
+                            td { (l.layer_name) br; span.small.muted { (l.fund.code()) " " (l.fund.label_zh()) } }
+                            @for m in &l.paid { td.num { @if m.is_zero() { span.muted { "—" } } @else { (m) } } }
+                            td.num { strong { (l.total) } }
+                            td.num.small { (l.before.paid) " → " (l.after.paid) }
+                        }
+                    }
+                    tr.subtotal { th { (ctx.t("各基金合计", "All funds")) } @for _ in Bucket::ALL { td {} } td.num { strong { (bill.funds_total) } } td.num { (pct(bill.funds_total)) } }
+                    tr.patient { th { (ctx.t("个人负担", "Patient pays")) } @for m in &bill.patient { td.num { (m) } } td.num { strong { (bill.patient_total) } } td.num { (pct(bill.patient_total)) } }
+                }
+            }
+        }
+    }
+}
+
+pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Markup> {
+    let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
+    require_claim_access(&ctx, &c)?;
+    let person = state.store.person(c.person_id).await?.ok_or(WebError::NotFound)?;
+    state.store.append_audit(&ctx.audit("claim.view", format!("claim {no}"), "")).await?;
+    let set = state.policies.read().await.clone();
+    let can_reverse = c.status == ClaimStatus::Settled && ctx.can(Permission::Settle) && ctx.user.facility_code.as_deref() == Some(c.facility_code.as_str());
+    let body = html! {
+        section.card.facts { dl {
+            dt { (ctx.t("患者", "Patient")) } dd { (person.person.name.as_str()) }
+            dt { (ctx.t("证件号码", "ID number")) } dd.mono { @if ctx.can(Permission::ViewFullIdNumber) { (person.person.id_number.as_str()) } @else { (person.person.id_number.masked()) } }
+            dt { (ctx.t("贫困户属性", "Category")) } dd { (c.claim.category.label_zh()) }
+            dt { (ctx.t("医疗机构", "Facility")) } dd.mono { (c.facility_code) " · " (c.claim.level.number()) (ctx.t(" 级", "")) @if !c.claim.in_county { (ctx.t("（县外）", " (out of county)")) } }
+            dt { (ctx.t("住院日期", "Stay")) } dd { (c.claim.admission) " — " (c.claim.discharge) }
+            dt { (ctx.t("结算", "Settled")) } dd { (c.settled_by) " · " (c.settled_at) }
+            @if c.status == ClaimStatus::Reversed {
+                dt { (ctx.t("冲销", "Reversed")) } dd { span.badge { (ctx.t("已冲销", "Reversed")) } " " (c.reversed_by.clone().unwrap_or_default()) " · " (c.reversal_reason.clone().unwrap_or_default()) }
+            }
+        } }
+        (bill_markup(&ctx, &c.bill, &set))
+        p.noprint { button.primary type="button" data-print { (ctx.t("打印结算单", "Print the bill")) } " " a href="/settlement/claims" { (ctx.t("返回列表", "Back to the list")) } }
+        @if can_reverse {
+            details.card.noprint {
+                summary { (ctx.t("冲销此结算", "Reverse this settlement")) }
+                form method="post" action=(format!("/settlement/claims/{no}/reverse")) {
+                    (csrf(&ctx))
+                    label { (ctx.t("冲销原因", "Reason")) input name="reason" required minlength="2"; }
+                    button type="submit" { (ctx.t("冲销", "Reverse")) }
+                }
+            }
+        }
+        script src="/static/app.js" defer {}
+    };
+    Ok(layout::page(&ctx, &format!("{} {}", ctx.t("结算单", "Bill"), no), "/settlement", body))
+}
+
+#[derive(Deserialize)]
+pub struct ReverseForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    reason: String,
+}
+
+pub async fn reverse(state: State, ctx: Ctx, Path(no): Path<String>, Form(f): Form<ReverseForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    let facility = clerk_facility(&ctx)?;
+    let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
+    if c.facility_code != facility {
+        return Err(WebError::NotFound);
+    }
+    match settlement::reverse_claim(&state.store, &no, &f.reason, &ctx.user.username, &ctx.audit("settlement.reverse", "", "")).await {
+        Ok(_) => Ok(Redirect::to(&format!("/settlement/claims/{no}")).into_response()),
+        Err(e) => match settle_message(&e) {
+            Some(m) => Err(WebError::BadRequest(m)),
+            None => Err(WebError::Internal(e.into())),
+        },
+    }
+}
+
+pub async fn claims(state: State, ctx: Ctx) -> WebResult<Markup> {
+    ctx.require(Permission::ViewClaims)?;
+    let list = match (&ctx.user.facility_code, ctx.can(Permission::Settle)) {
+        (Some(f), true) => state.store.claims_at_facility(f, 200).await?,
+        _ => state.store.claims_in_region(ctx.user.region, 200).await?,
+    };
+    Ok(layout::page(&ctx, ctx.t("结算记录", "Settlements"), "/settlement/claims", claims_table(&ctx, &list)))
+}
+
+// ----- policies -----
+
+pub async fn policies(state: State, ctx: Ctx) -> WebResult<Markup> {
+    if !ctx.can(Permission::ManagePolicies) {
+        ctx.require(Permission::ViewClaims)?;
+    }
+    policies_page(&state, &ctx, None).await
+}
+
+async fn policies_page(state: &State, ctx: &Ctx, message: Option<Result<String, String>>) -> WebResult<Markup> {
+    let set = state.policies.read().await.clone();
+    let body = html! {
+        @match &message {
+            Some(Ok(m)) => p.alert.ok role="status" { (m) },
+            Some(Err(m)) => pre.alert.error role="alert" { (m) },
+            None => {},
+        }
+        table.card {
+            thead { tr { th { (ctx.t("编号", "Id")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("区划", "Region")) } th { (ctx.t("有效期", "In force")) } th.num { (ctx.t("层数", "Layers")) } th.num { (ctx.t("假设数值", "Assumed numbers")) } th {} } }
+            tbody { @for (s, p) in set.all() { @if ctx.user.region.contains(p.region) || p.region.contains(ctx.user.region) { tr {
+                td.mono { (s.id) @if s.draft { " " span.badge.warn { (ctx.t("草案", "Draft")) } } }
+                td { (p.name) } td.mono { (p.region) } td { (p.effective_from) " — " (p.effective_to) }
+                td.num { (p.layers.len()) } td.num { (p.assumptions.len()) }
+                td { @if ctx.can(Permission::ManagePolicies) { a href=(format!("/policies/{}/simulate", s.id)) { (ctx.t("模拟测算", "Simulate")) } } }
+            } } } }
+        }
+        @if ctx.can(Permission::ManagePolicies) {
+            h2 { (ctx.t("载入政策文件", "Load a policy file")) }
+            form.card.upload method="post" action="/policies" enctype="multipart/form-data" {
+                (csrf(ctx))
+                label { (ctx.t("政策文件（TOML，格式见 docs/policy-format.md）", "Policy file (TOML, see docs/policy-format.md)")) input type="file" name="file" accept=".toml" required; }
+                label.check { input type="checkbox" name="draft" value="1" checked; (ctx.t("作为草案（只用于模拟，不用于结算）", "As a draft (simulation only)")) }
+                button.primary type="submit" { (ctx.t("检查并载入", "Check and load")) }
+            }
+        }
+    };
+    Ok(layout::page(ctx, ctx.t("结算政策", "Settlement policies"), "/policies", body))
+}
+
+pub async fn upload_policy(state: State, ctx: Ctx, mut multipart: Multipart) -> WebResult<Markup> {
+    ctx.require(Permission::ManagePolicies)?;
+    let (mut token, mut name, mut body, mut draft) = (String::new(), String::new(), String::new(), false);
+    while let Some(field) = multipart.next_field().await.map_err(|e| WebError::BadRequest(e.to_string()))? {
+        match field.name() {
+            Some("_csrf") => token = field.text().await.unwrap_or_default(),
+            Some("draft") => draft = true,
+            Some("file") => {
+                name = field.file_name().unwrap_or("policy.toml").to_string();
+                body = field.text().await.map_err(|_| WebError::BadRequest("政策文件应为 UTF-8 文本".into()))?;
+            }
+            _ => {}
+        }
+    }
+    ctx.check_csrf(&token)?;
+    let message = match settlement::load_policy(&state.store, &name, &body, draft, &ctx.audit("policy.load", name.clone(), "")).await {
+        Ok(p) if !ctx.user.region.contains(p.region) && !p.region.contains(ctx.user.region) => {
+            Err(format!("政策区划 {} 不在您的管辖范围内", p.region))
+        }
+        Ok(p) => {
+            let reloaded = PolicySet::load(&state.store).await.map_err(WebError::Internal)?;
+            *state.policies.write().await = reloaded;
+            Ok(format!("{}{}（{}）", ctx.t("已载入 ", "Loaded "), p.name, p.id))
+        }
+        Err(SettleError::Store(e)) => return Err(WebError::Internal(e.into())),
+        Err(e) => Err(e.to_string()),
+    };
+    policies_page(&state, &ctx, Some(message)).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct SimulateQuery {
+    from: Option<String>,
+    to: Option<String>,
+    region: Option<String>,
+}
+
+pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): Query<SimulateQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ManagePolicies)?;
+    let set = state.policies.read().await.clone();
+    let draft = set.get(&id).ok_or(WebError::NotFound)?.clone();
+    let region = match q.region.as_deref().filter(|r| !r.is_empty()) {
+        Some(r) => RegionCode::parse(r).map_err(|e| WebError::BadRequest(e.to_string()))?,
+        None => ctx.user.region,
+    };
+    ctx.require_within(region)?;
+    let year = draft.effective_from.format("%Y").to_string().parse::<i32>().unwrap_or(2024) - 1;
+    let parse = |s: Option<&str>, default: Date| s.and_then(|s| Date::parse_from_str(s, "%Y-%m-%d").ok()).unwrap_or(default);
+    let from = parse(q.from.as_deref(), Date::from_ymd_opt(year, 1, 1).unwrap_or_default());
+    let to = parse(q.to.as_deref(), Date::from_ymd_opt(year, 12, 31).unwrap_or_default());
+    let sim = settlement::simulate(&state.store, &draft, region, from, to).await.map_err(|e| WebError::Internal(e.into()))?;
+    let diff = |a: Money, s: Money| {
+        let d = s.fen() - a.fen();
+        format!("{}{}", if d < 0 { "−" } else { "+" }, Money::from_fen(d.abs()).unwrap_or_default())
+    };
+    let body = html! {
+        form.filters.card method="get" {
+            label { (ctx.t("区划", "Region")) input name="region" value=(region); }
+            label { (ctx.t("出院日期从", "Discharged from")) input type="date" name="from" value=(from); }
+            label { (ctx.t("至", "to")) input type="date" name="to" value=(to); }
+            button.primary type="submit" { (ctx.t("测算", "Run")) }
+        }
+        p { (ctx.t("以草案重新结算已结算的 ", "Settled again under the draft: ")) (sim.claims) (ctx.t(" 笔（每人按原结算顺序，年度累计从零开始）。", " claims (each person in the original order, from empty accumulators).")) }
+        h2 { (ctx.t("按基金", "By fund")) }
+        table.card {
+            thead { tr { th { (ctx.t("基金", "Fund")) } th.num { (ctx.t("实际支付", "Paid")) } th.num { (ctx.t("草案测算", "Draft")) } th.num { (ctx.t("差额", "Difference")) } } }
+            tbody { @for f in &sim.by_fund { tr { td { (f.fund.code()) " " (f.fund.label_zh()) } td.num { (f.actual) } td.num { (f.simulated) } td.num { (diff(f.actual, f.simulated)) } } } }
+        }
+        h2 { (ctx.t("按区划", "By region")) }
+        table.card {
+            thead { tr { th { (ctx.t("区划", "Region")) } th.num { (ctx.t("笔数", "Claims")) } th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("基金实际", "Funds paid")) } th.num { (ctx.t("基金草案", "Funds, draft")) } th.num { (ctx.t("个人实际", "Patients paid")) } th.num { (ctx.t("个人草案", "Patients, draft")) } } }
+            tbody { @for r in &sim.by_region { tr {
+                td.mono { (r.region) } td.num { (r.claims) } td.num { (r.total) } td.num { (r.actual_funds) } td.num { (r.simulated_funds) } td.num { (r.actual_patient) } td.num { (r.simulated_patient) }
+            } } }
+        }
+        @if !sim.refused.is_empty() {
+            h2 { (ctx.t("草案无法结算的", "Not settled by the draft")) }
+            ul.small { @for (no, why) in &sim.refused { li { (no) "：" (why) } } }
+        }
+    };
+    Ok(layout::page(&ctx, &format!("{} · {}", ctx.t("政策模拟", "Policy simulation"), draft.name), "/policies", body))
+}
+
+// ----- JSON API -----
+
+fn api_csrf(ctx: &Ctx, headers: &HeaderMap) -> WebResult<()> {
+    ctx.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or(""))
+}
+
+#[derive(Deserialize)]
+pub struct ApiSettleQuery {
+    #[serde(default)]
+    preview: bool,
+}
+
+/// POST /api/settlements[?preview=true]: a `SettleRequest` (amounts in fen) at the clerk's own
+/// facility; returns the bill.
+pub async fn api_settle(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ApiSettleQuery>, Json(mut req): Json<SettleRequest>) -> WebResult<Response> {
+    api_csrf(&ctx, &headers)?;
+    req.facility_code = clerk_facility(&ctx)?;
+    patient_header(&state, &ctx, req.person_id).await?;
+    let set = state.policies.read().await.clone();
+    let result = if q.preview {
+        settlement::preview(&state.store, &set, &req).await
+    } else {
+        settlement::settle_claim(&state.store, &set, &req, &ctx.user.username, &ctx.audit("settlement.settle", "", "api")).await
+    };
+    match result {
+        Ok(bill) => Ok((if q.preview { StatusCode::OK } else { StatusCode::CREATED }, Json(bill)).into_response()),
+        Err(e) => match settle_message(&e) {
+            Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+            None => Err(WebError::Internal(e.into())),
+        },
+    }
+}
+
+pub async fn api_claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<StoredClaim>> {
+    let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
+    require_claim_access(&ctx, &c)?;
+    state.store.append_audit(&ctx.audit("claim.view", format!("claim {no}"), "api")).await?;
+    Ok(Json(c))
+}
+
+#[derive(Deserialize)]
+pub struct ApiReverse {
+    reason: String,
+}
+
+pub async fn api_reverse(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Path<String>, Json(body): Json<ApiReverse>) -> WebResult<Response> {
+    api_csrf(&ctx, &headers)?;
+    let facility = clerk_facility(&ctx)?;
+    let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
+    if c.facility_code != facility {
+        return Err(WebError::NotFound);
+    }
+    match settlement::reverse_claim(&state.store, &no, &body.reason, &ctx.user.username, &ctx.audit("settlement.reverse", "", "api")).await {
+        Ok(c) => Ok(Json(c).into_response()),
+        Err(e) => match settle_message(&e) {
+            Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+            None => Err(WebError::Internal(e.into())),
+        },
+    }
+}
