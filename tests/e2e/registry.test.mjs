@@ -167,3 +167,46 @@ test('on a phone the household list fits the screen; supervisors see a masked ID
   await shot(admin, '11-audit');
   await desktop.close();
 });
+
+test('a settlement clerk settles a stay in one step, prints the one bill and reverses it', async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const page = await context.newPage();
+  await login(page, 'jsck');
+  await page.click('nav.side >> text=一站式结算');
+  await page.fill('input[name=q]', 'oyxy');
+  await page.click('button:has-text("查找")');
+  await page.click('table >> text=结算');
+  await page.waitForSelector('input[name=claim_no]');
+  await page.fill('input[name=claim_no]', 'E2E-BILL-1');
+  await page.fill('input[name=admission]', '2025-03-02');
+  await page.fill('input[name=discharge]', '2025-03-12');
+  await page.fill('input[name=diseases]', 'I63.9');
+  await page.fill('input[name=cat_a]', '20000');
+  await page.fill('input[name=cat_b]', '8000');
+  await page.fill('input[name=out_of_catalogue]', '2000');
+  await page.fill('input[name=necessary]', '1000');
+  await page.click('button:has-text("预览结算单")');
+  await page.waitForSelector('section.bill');
+  const preview = await page.locator('section.bill').textContent();
+  assert.match(preview, /30000\.00/, 'the total of the stay');
+  assert.match(preview, /个人负担/);
+  await shot(page, '12-settlement-preview');
+  await page.click('button:has-text("确认结算")');
+  await page.waitForURL(/\/settlement\/claims\/E2E-BILL-1$/);
+  // The bill's parts add up: all funds + the patient = the total.
+  const amount = async (locator) => Math.round(Number((await locator.textContent()).trim()) * 100);
+  const total = await amount(page.locator('section.bill tr.subtotal').first().locator('strong'));
+  const funds = await amount(page.locator('section.bill tr.subtotal').nth(1).locator('strong'));
+  const patient = await amount(page.locator('section.bill tr.patient strong'));
+  assert.equal(total, 3000000);
+  assert.equal(funds + patient, total);
+  await page.emulateMedia({ media: 'print' });
+  await shot(page, '13-bill-print');
+  assert.equal(await page.locator('nav.side').isVisible(), false, 'the printed bill has no navigation');
+  await page.emulateMedia({ media: 'screen' });
+  await page.click('summary:has-text("冲销此结算")');
+  await page.fill('input[name=reason]', '录入错误');
+  await page.click('button:has-text("冲销")');
+  await page.waitForSelector('text=已冲销');
+  await context.close();
+});

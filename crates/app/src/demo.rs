@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use huimin_domain::{Date, RegionCode, Role};
+use huimin_domain::{Date, Money, RegionCode, Role};
 use huimin_store::{AuditEntry, NewUser, Store, StoreError};
 
 use crate::accounts::hash_password;
@@ -52,6 +52,9 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
         let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "policy.load".into(), target: "demo-county".into(), ..Default::default() };
         crate::settlement::load_policy(store, "demo-county.toml", &demo_policy(), false, &audit).await?;
     }
+    if store.claims_in_region(county, 1).await?.is_empty() {
+        settle_demo_claims(store).await?;
+    }
     let hash = hash_password(PASSWORD);
     for (username, display_name, role, region, facility) in USERS {
         let user = NewUser {
@@ -66,6 +69,50 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
         match store.create_user(&user, &audit).await {
             Ok(_) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// About 400 stays of 2025 for every twelfth person, at the county's hospitals, township health
+/// centres and the city hospital (out of the county), settled under the demo policy.
+async fn settle_demo_claims(store: &Store) -> anyhow::Result<()> {
+    use rand::{Rng, SeedableRng};
+    let set = crate::settlement::PolicySet::load(store).await?;
+    let county = RegionCode::parse(COUNTY)?;
+    let facilities: Vec<String> = store
+        .facilities(RegionCode::parse("3713")?)
+        .await?
+        .into_iter()
+        .filter(|f| f.kind != "村卫生室" && (county.contains(f.region) || f.level == huimin_domain::FacilityLevel::Three))
+        .map(|f| f.code)
+        .collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2025);
+    let (households, _) = store.list_households(county, &Default::default(), 100_000, 0).await?;
+    let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "settlement.settle".into(), ..Default::default() };
+    let diseases = ["I63.9", "I10", "E11.9", "C34.9", "J44.9", "I25.1", "K80.2", "S72.0", "N18.5", "C16.9"];
+    let mut n = 0;
+    for (i, h) in households.iter().enumerate().filter(|(i, _)| i % 5 == 0) {
+        let members = store.household_members(&h.household.no).await?;
+        let Some(person) = members.first() else { continue };
+        for k in 0..rng.random_range(1..=2) {
+            n += 1;
+            let admission = Date::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Duration::days(rng.random_range(0..340));
+            let cat_a = rng.random_range(2_000..60_000) * 100;
+            let req = crate::settlement::SettleRequest {
+                claim_no: format!("DEMO-2025-{n:05}"),
+                person_id: person.id,
+                facility_code: facilities[rng.random_range(0..facilities.len())].clone(),
+                visit: huimin_policy::VisitType::Inpatient,
+                admission,
+                discharge: admission + chrono::Duration::days(rng.random_range(2..21)),
+                diseases: vec![diseases[(i + k) % diseases.len()].to_string()],
+                cat_a: Money::from_fen(cat_a)?,
+                cat_b: Money::from_fen(cat_a / 4)?,
+                out_of_catalogue: Money::from_fen(cat_a / 10)?,
+                necessary: Money::from_fen(cat_a / 25)?,
+            };
+            crate::settlement::settle_claim(store, &set, &req, "demo", &audit).await?;
         }
     }
     Ok(())

@@ -118,6 +118,13 @@ enum UserWhat {
 enum PolicyWhat {
     /// Load the file with every check; print its layers and assumptions.
     Check { file: PathBuf },
+    /// Check the file and store it in the database (the policy in force settles claims).
+    Load {
+        file: PathBuf,
+        /// Store as a draft: used only to simulate, never to settle.
+        #[arg(long)]
+        draft: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -266,6 +273,13 @@ async fn run(cli: Cli) -> Result<()> {
                     println!("  {a}");
                 }
             }
+        }
+        Command::Policy { what: PolicyWhat::Load { file, draft } } => {
+            let store = Store::connect(&cli.database_url).await?;
+            let body = std::fs::read_to_string(&file).with_context(|| format!("无法读取政策文件 {}", file.display()))?;
+            let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), action: "policy.load".into(), target: file.display().to_string(), ..Default::default() };
+            let p = huimin_app::settlement::load_policy(&store, &file.display().to_string(), &body, draft, &audit).await?;
+            println!("已载入{}政策 {}（{}，{} 至 {}）", if draft { "草案" } else { "" }, p.name, p.id, p.effective_from, p.effective_to);
         }
         Command::Settle { policy, claims, out } => {
             let policy = load_policy(&policy)?;

@@ -250,7 +250,7 @@ fn bill_markup(ctx: &Ctx, bill: &Bill, set: &PolicySet) -> Markup {
     let pct = |part: Money| if bill.total.is_zero() { "—".to_string() } else { format!("{:.2}%", part.fen() as f64 * 100.0 / bill.total.fen() as f64) };
     html! {
         section.card.bill {
-            h2 { (ctx.t("结算单（一张单）", "The one bill")) " · " span.mono { (bill.claim_no) } }
+            h2 { (ctx.t("健康扶贫一站式结算单（一张单）", "One-stop settlement bill")) " · " span.mono { (bill.claim_no) } }
             p.muted { (ctx.t("政策：", "Policy: ")) (policy.map(|p| p.name.as_str()).unwrap_or(&bill.policy_id)) " · " (ctx.t("年度 ", "Year ")) (bill.year) }
             table {
                 thead { tr { th { (ctx.t("项目", "Item")) } @for b in Bucket::ALL { th.num { (b.label_zh()) } } th.num { (ctx.t("合计", "Total")) } th.num { (ctx.t("年度累计（前→后）", "Year to date (before → after)")) } } }
@@ -276,6 +276,7 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>) -> WebRes
     let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
     require_claim_access(&ctx, &c)?;
     let person = state.store.person(c.person_id).await?.ok_or(WebError::NotFound)?;
+    let facility = state.store.facility(&c.facility_code).await?.map(|f| f.name).unwrap_or_default();
     state.store.append_audit(&ctx.audit("claim.view", format!("claim {no}"), "")).await?;
     let set = state.policies.read().await.clone();
     let can_reverse = c.status == ClaimStatus::Settled && ctx.can(Permission::Settle) && ctx.user.facility_code.as_deref() == Some(c.facility_code.as_str());
@@ -284,7 +285,7 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>) -> WebRes
             dt { (ctx.t("患者", "Patient")) } dd { (person.person.name.as_str()) }
             dt { (ctx.t("证件号码", "ID number")) } dd.mono { @if ctx.can(Permission::ViewFullIdNumber) { (person.person.id_number.as_str()) } @else { (person.person.id_number.masked()) } }
             dt { (ctx.t("贫困户属性", "Category")) } dd { (c.claim.category.label_zh()) }
-            dt { (ctx.t("医疗机构", "Facility")) } dd.mono { (c.facility_code) " · " (c.claim.level.number()) (ctx.t(" 级", "")) @if !c.claim.in_county { (ctx.t("（县外）", " (out of county)")) } }
+            dt { (ctx.t("医疗机构", "Facility")) } dd { (facility) " · " (c.claim.level.number()) (ctx.t(" 级", "")) @if !c.claim.in_county { (ctx.t("（县外）", " (out of county)")) } }
             dt { (ctx.t("住院日期", "Stay")) } dd { (c.claim.admission) " — " (c.claim.discharge) }
             dt { (ctx.t("结算", "Settled")) } dd { (c.settled_by) " · " (c.settled_at) }
             @if c.status == ClaimStatus::Reversed {
