@@ -49,7 +49,7 @@ impl PolicySet {
 pub async fn load_policy(store: &Store, file_name: &str, body: &str, draft: bool, audit: &AuditEntry) -> Result<Policy, SettleError> {
     let policy = parse_policy(file_name, body).map_err(|e| SettleError::Invalid(e.to_string()))?;
     let stored = StoredPolicy {
-        id: policy.id.clone(),
+        id: policy.id.to_string(),
         name: policy.name.clone(),
         region: policy.region,
         effective_from: policy.effective_from,
@@ -142,7 +142,7 @@ pub async fn prepare<'a>(store: &Store, set: &'a PolicySet, req: &SettleRequest)
     };
     claim.check().map_err(|e| SettleError::Invalid(e.to_string()))?;
     let policy = set.in_force(region, req.admission).ok_or(SettleError::NoPolicy { region, date: req.admission })?;
-    let record = ClaimRecord { claim, person_id: req.person_id, facility_code: facility.code, region, policy_id: policy.id.clone() };
+    let record = ClaimRecord { claim, person_id: req.person_id, facility_code: facility.code, region, policy_id: policy.id.to_string() };
     Ok((record, policy))
 }
 

@@ -311,3 +311,41 @@ fn write_household(
     }
     Ok(diagnoses)
 }
+
+/// `n` claims for `persons` persons within the policy's period, deterministic for a seed:
+/// mostly inpatient stays at all levels, some outpatient chronic visits, amounts spread from a
+/// few hundred yuan to a few hundred thousand.
+pub fn claims(policy: &huimin_policy::Policy, n: u64, persons: u64, seed: u64) -> Vec<huimin_policy::Claim> {
+    use huimin_domain::{FacilityLevel, Money, PovertyCategory};
+    use huimin_policy::{Claim, VisitType};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let days = (policy.effective_to - policy.effective_from).num_days().max(1);
+    let categories = [PovertyCategory::General, PovertyCategory::Dibao, PovertyCategory::Tekun];
+    (0..n)
+        .map(|i| {
+            let person = rng.random_range(0..persons.max(1));
+            let admission = policy.effective_from + chrono::Duration::days(rng.random_range(0..days));
+            let visit = if rng.random_bool(0.85) { VisitType::Inpatient } else { VisitType::OutpatientChronic };
+            // Roughly log-uniform amounts: most stays cost thousands, a few hundreds of thousands.
+            let scale = 10f64.powf(rng.random_range(2.5..5.5));
+            let cat_a = (scale * 100.0) as i64;
+            let cat_b = cat_a * rng.random_range(0..40) / 100;
+            let out = cat_a * rng.random_range(0..15) / 100;
+            Claim {
+                claim_no: format!("B{i}"),
+                person: format!("p{person}"),
+                category: categories[(person % 3) as usize],
+                visit,
+                level: FacilityLevel::from_number(rng.random_range(1..=3)).expect("level"),
+                in_county: rng.random_bool(0.9),
+                admission,
+                discharge: (admission + chrono::Duration::days(rng.random_range(0..15))).min(policy.effective_to),
+                diseases: Vec::new(),
+                cat_a: Money::from_fen(cat_a).expect("amount"),
+                cat_b: Money::from_fen(cat_b).expect("amount"),
+                out_of_catalogue: Money::from_fen(out).expect("amount"),
+                necessary: Money::from_fen(out / 3).expect("amount"),
+            }
+        })
+        .collect()
+}

@@ -81,7 +81,7 @@ fn stay(claim_no: &str, person_id: i64, facility: &str, admission: &str, amounts
 }
 
 fn line(bill: &huimin_policy::Bill, layer: &str) -> String {
-    bill.lines.iter().find(|l| l.layer_id == layer).map(|l| l.total.to_string()).unwrap_or_default()
+    bill.lines.iter().find(|l| &*l.layer_id == layer).map(|l| l.total.to_string()).unwrap_or_default()
 }
 
 both_backends! {
@@ -160,7 +160,7 @@ both_backends! {
         let mut paid = 0;
         for t in tasks {
             let bill = t.await.unwrap().unwrap();
-            paid += bill.lines.iter().find(|l| l.layer_id == "basic").unwrap().total.fen();
+            paid += bill.lines.iter().find(|l| &*l.layer_id == "basic").unwrap().total.fen();
         }
         assert_eq!(paid, 150_000_00, "the cap is reached exactly, never passed");
         assert_eq!(db.accumulators(p1, 2024).await.unwrap().get("basic").paid.fen(), 150_000_00);
@@ -176,7 +176,7 @@ both_backends! {
         let draft_text = policy_text("worked-example.toml").replace(r#"id = "worked-example""#, r#"id = "draft-2024""#).replacen(r#"ratio = "85%""#, r#"ratio = "90%""#, 1);
         let draft = settlement::load_policy(&db, "draft.toml", &draft_text, true, &audit()).await.unwrap();
         let set = PolicySet::load(&db).await.unwrap();
-        assert_eq!(set.in_force(RegionCode::parse(V1).unwrap(), d("2024-03-01")).unwrap().id, "worked-example", "a draft never settles");
+        assert_eq!(set.in_force(RegionCode::parse(V1).unwrap(), d("2024-03-01")).unwrap().id.as_ref(), "worked-example", "a draft never settles");
         let sim = settlement::simulate(&db, &draft, RegionCode::parse("371302").unwrap(), d("2024-01-01"), d("2024-12-31")).await.unwrap();
         assert_eq!(sim.claims, 2, "the reversed claim is left out");
         let basic = sim.by_fund.iter().find(|f| f.fund == Fund::ResidentBasic).unwrap();

@@ -2,7 +2,8 @@
 //! (一张单). Pure and exact: integer fen, ratios in parts per million, each bucket's payment
 //! computed exactly and rounded half-up to the fen; later layers see the rounded amounts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::Datelike;
 use huimin_domain::Money;
@@ -22,23 +23,34 @@ pub struct LayerYear {
     pub paid: Money,
 }
 
-/// One person's accumulators for one year, by layer id.
+/// One person's accumulators for one year, by layer id. A short list kept sorted by id (a policy
+/// has a handful of layers): looking a layer up compares the shared id's pointer first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct YearAccumulators {
-    pub layers: BTreeMap<String, LayerYear>,
+    pub layers: Vec<(Arc<str>, LayerYear)>,
 }
 
 impl YearAccumulators {
+    fn position(&self, layer: &str) -> Result<usize, usize> {
+        match self.layers.iter().position(|(id, _)| std::ptr::eq(id.as_ptr(), layer.as_ptr()) && id.len() == layer.len()) {
+            Some(i) => Ok(i),
+            None => self.layers.binary_search_by(|(id, _)| id.as_ref().cmp(layer)),
+        }
+    }
+
     pub fn get(&self, layer: &str) -> LayerYear {
-        self.layers.get(layer).copied().unwrap_or_default()
+        self.position(layer).map(|i| self.layers[i].1).unwrap_or_default()
     }
 
     /// Sets a layer's figures; an all-zero entry is not kept, so equal states compare equal.
-    pub fn set(&mut self, layer: &str, v: LayerYear) {
-        if v == LayerYear::default() {
-            self.layers.remove(layer);
-        } else {
-            self.layers.insert(layer.to_string(), v);
+    pub fn set(&mut self, layer: &Arc<str>, v: LayerYear) {
+        match (self.position(layer), v == LayerYear::default()) {
+            (Ok(i), true) => {
+                self.layers.remove(i);
+            }
+            (Ok(i), false) => self.layers[i].1 = v,
+            (Err(_), true) => {}
+            (Err(i), false) => self.layers.insert(i, (layer.clone(), v)),
         }
     }
 }
@@ -46,8 +58,8 @@ impl YearAccumulators {
 /// One layer's part of the bill.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillLine {
-    pub layer_id: String,
-    pub layer_name: String,
+    pub layer_id: Arc<str>,
+    pub layer_name: Arc<str>,
     pub fund: Fund,
     /// Paid from each bucket (P, B, N, O).
     pub paid: [Money; 4],
@@ -63,7 +75,7 @@ pub struct BillLine {
 pub struct Bill {
     pub claim_no: String,
     pub person: String,
-    pub policy_id: String,
+    pub policy_id: Arc<str>,
     /// The accumulator year: the year of discharge.
     pub year: i32,
     pub total: Money,
@@ -82,6 +94,13 @@ fn fen(m: Money) -> i64 {
 
 fn money(f: i64) -> Money {
     Money::from_fen(f.max(0)).unwrap_or(Money::ZERO)
+}
+
+/// The exact payment (in fen × 10⁻⁶) for `len` fen of base starting at `start` on the year's
+/// cumulative axis above a yearly deductible (a 0% first tier up to `deductible`).
+fn above_yearly_deductible(start: i64, len: i64, deductible: i64, ratio: Ratio) -> i128 {
+    let paid_part = (start + len).saturating_sub(start.max(deductible)).max(0);
+    i128::from(paid_part) * i128::from(ratio.ppm())
 }
 
 /// The exact payment (in fen × 10⁻⁶) for `len` fen of base starting at `start` on the year's
@@ -113,9 +132,16 @@ fn take_in_order(order: &[Bucket], remaining: &[i64; 4], mut amount: i64) -> [i6
 /// Settles `claim` under `policy` with the person's accumulators for the claim's year; returns
 /// the bill and the accumulators after it. Nothing is changed; the caller stores the result.
 pub fn settle(policy: &Policy, claim: &Claim, acc: &YearAccumulators) -> Result<(Bill, YearAccumulators), ClaimError> {
+    let mut after = acc.clone();
+    let bill = settle_into(policy, claim, &mut after)?;
+    Ok((bill, after))
+}
+
+/// As [`settle`], moving `acc` forward in place (it is left as it was when the claim is refused).
+pub fn settle_into(policy: &Policy, claim: &Claim, acc: &mut YearAccumulators) -> Result<Bill, ClaimError> {
     claim.check()?;
     if !policy.in_force_on(claim.admission) {
-        return Err(ClaimError::NotInForce { policy: policy.id.clone(), from: policy.effective_from, to: policy.effective_to, admission: claim.admission });
+        return Err(ClaimError::NotInForce { policy: policy.id.to_string(), from: policy.effective_from, to: policy.effective_to, admission: claim.admission });
     }
     let total = claim.total()?;
     let b = policy.b_first_pay_rate.of(claim.cat_b);
@@ -126,8 +152,7 @@ pub fn settle(policy: &Policy, claim: &Claim, acc: &YearAccumulators) -> Result<
         fen(claim.out_of_catalogue) - fen(claim.necessary),
     ];
     let mut remaining = initial;
-    let mut after = acc.clone();
-    let mut lines = Vec::new();
+    let mut lines = Vec::with_capacity(policy.layers.len());
     for layer in &policy.layers {
         if !layer.filter.matches(claim, &policy.disease_groups) {
             continue;
@@ -138,8 +163,9 @@ pub fn settle(policy: &Policy, claim: &Claim, acc: &YearAccumulators) -> Result<
         let (mut pay, base_after) = match &layer.rule {
             Rule::Share { base, variants } => {
                 let p = Params::resolve(base, variants, claim, &policy.disease_groups);
+                let yearly = if p.deductible_per_year { fen(p.deductible) } else { 0 };
                 let mut net = [0i64; 4];
-                let mut left = fen(p.deductible);
+                let mut left = if p.deductible_per_year { 0 } else { fen(p.deductible) };
                 for b in &layer.buckets {
                     let amt = remaining[b.index()];
                     let d = left.min(amt);
@@ -151,7 +177,8 @@ pub fn settle(policy: &Policy, claim: &Claim, acc: &YearAccumulators) -> Result<
                 let mut cum = fen(before.base);
                 for b in &layer.buckets {
                     let n = net[b.index()];
-                    let exact = match &p.rate {
+                    let exact = match p.rate {
+                        Rate::Flat(r) if yearly > 0 => above_yearly_deductible(cum, n, yearly, *r),
                         Rate::Flat(r) => i128::from(n) * i128::from(r.ppm()),
                         Rate::PerBucket(m) => i128::from(n) * i128::from(m.get(b).map_or(0, |r| r.ppm())),
                         Rate::Tiers(t) => tiered(cum, n, t),
@@ -187,7 +214,7 @@ pub fn settle(policy: &Policy, claim: &Claim, acc: &YearAccumulators) -> Result<
         }
         let line_total: i64 = pay.iter().sum();
         let layer_after = LayerYear { base: base_after, paid: money(fen(before.paid) + line_total) };
-        after.set(&layer.id, layer_after);
+        acc.set(&layer.id, layer_after);
         lines.push(BillLine {
             layer_id: layer.id.clone(),
             layer_name: layer.name.clone(),
@@ -214,7 +241,7 @@ pub fn settle(policy: &Policy, claim: &Claim, acc: &YearAccumulators) -> Result<
         patient_total: money(patient_total),
         funds_total: money(funds_total),
     };
-    Ok((bill, after))
+    Ok(bill)
 }
 
 /// The accumulators with a settled bill taken back out (冲销): each layer's base and payment
@@ -259,9 +286,8 @@ impl Ledger {
         if self.bills.contains_key(&claim.claim_no) {
             return Err(LedgerError::Duplicate(claim.claim_no.clone()));
         }
-        let key = (claim.person.clone(), claim.discharge.year());
-        let (bill, after) = settle(policy, claim, &self.accumulators.get(&key).cloned().unwrap_or_default())?;
-        self.accumulators.insert(key, after);
+        let acc = self.accumulators.entry((claim.person.clone(), claim.discharge.year())).or_default();
+        let bill = settle_into(policy, claim, acc)?;
         self.bills.insert(claim.claim_no.clone(), (bill.clone(), false));
         Ok(bill)
     }

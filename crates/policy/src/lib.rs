@@ -6,7 +6,7 @@ pub mod model;
 pub mod policy;
 pub mod ratio;
 
-pub use engine::{Bill, BillLine, LayerYear, Ledger, LedgerError, YearAccumulators, reverse, settle};
+pub use engine::{Bill, BillLine, LayerYear, Ledger, LedgerError, YearAccumulators, reverse, settle, settle_into};
 pub use model::{Bucket, Claim, ClaimError, Fund, Place, VisitType};
 pub use policy::{Issue, Layer, Policy, PolicyError, Rule, parse_policy};
 pub use ratio::Ratio;

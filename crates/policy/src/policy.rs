@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use huimin_domain::{Date, Money, PovertyCategory, RegionCode};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ use crate::ratio::Ratio;
 /// A checked policy: every number valid and referenced, every layer able to apply.
 #[derive(Debug, Clone, Serialize)]
 pub struct Policy {
-    pub id: String,
+    pub id: Arc<str>,
     pub name: String,
     pub region: RegionCode,
     pub effective_from: Date,
@@ -39,8 +40,9 @@ pub struct Filter {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Layer {
-    pub id: String,
-    pub name: String,
+    /// Shared with every bill line and accumulator of the layer: cloning it allocates nothing.
+    pub id: Arc<str>,
+    pub name: Arc<str>,
     pub fund: Fund,
     pub filter: Filter,
     /// The buckets the layer pays from, in the order it pays them.
@@ -104,14 +106,23 @@ impl Filter {
     }
 }
 
+/// A layer's numbers for one claim, borrowed from the policy (no allocation per claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved<'a> {
+    pub rate: &'a Rate,
+    pub deductible: Money,
+    /// The deductible is over the year's cumulative base (a 0% first tier), not per claim.
+    pub deductible_per_year: bool,
+    pub cap: Option<Money>,
+}
+
 impl Params {
-    /// The numbers for this claim: the base, overridden by the first matching variant; a
-    /// deductible per year becomes a 0% first tier.
-    pub fn resolve(base: &Params, variants: &[(Filter, Overrides)], claim: &Claim, groups: &BTreeMap<String, Vec<String>>) -> Params {
-        let mut p = base.clone();
+    /// The numbers for this claim: the base, overridden by the first matching variant.
+    pub fn resolve<'a>(base: &'a Params, variants: &'a [(Filter, Overrides)], claim: &Claim, groups: &BTreeMap<String, Vec<String>>) -> Resolved<'a> {
+        let mut p = Resolved { rate: &base.rate, deductible: base.deductible, deductible_per_year: base.deductible_per_year, cap: base.cap };
         if let Some((_, o)) = variants.iter().find(|(f, _)| f.matches(claim, groups)) {
             if let Some(r) = &o.rate {
-                p.rate = r.clone();
+                p.rate = r;
             }
             if let Some(d) = o.deductible {
                 p.deductible = d;
@@ -121,13 +132,6 @@ impl Params {
             }
             if let Some(c) = o.cap {
                 p.cap = Some(c);
-            }
-        }
-        if p.deductible_per_year {
-            if let Rate::Flat(r) = p.rate {
-                p.rate = if p.deductible.is_zero() { Rate::Flat(r) } else { Rate::Tiers(vec![(Money::ZERO, Ratio::ZERO), (p.deductible, r)]) };
-                p.deductible = Money::ZERO;
-                p.deductible_per_year = false;
             }
         }
         p
@@ -585,7 +589,7 @@ pub fn parse_policy(file: &str, text: &str) -> Result<Policy, PolicyError> {
             }
         };
         if let (Some(fund), Some(rule)) = (fund, rule) {
-            layers.push(Layer { id: l.id, name: l.name, fund, filter, buckets, rule, source: src.unwrap_or_default().to_string() });
+            layers.push(Layer { id: l.id.into(), name: l.name.into(), fund, filter, buckets, rule, source: src.unwrap_or_default().to_string() });
         }
     }
     if !c.issues.is_empty() {
@@ -593,7 +597,7 @@ pub fn parse_policy(file: &str, text: &str) -> Result<Policy, PolicyError> {
     }
     let assumptions = c.assumptions;
     Ok(Policy {
-        id: h.id.clone(),
+        id: h.id.as_str().into(),
         name: h.name.clone(),
         region: region.expect("checked"),
         effective_from: from.expect("checked"),

@@ -64,13 +64,13 @@ fn actual(bill: &Bill, key: &str) -> Option<String> {
         "patient_buckets" => Some(bill.patient.iter().map(|b| m(*b)).collect::<Vec<_>>().join(" ")),
         k => {
             if let Some(layer) = k.strip_suffix("_base_after") {
-                return bill.lines.iter().find(|l| l.layer_id == layer).map(|l| m(l.after.base));
+                return bill.lines.iter().find(|l| &*l.layer_id == layer).map(|l| m(l.after.base));
             }
             if let Some(layer) = k.strip_suffix("_paid_after") {
-                return bill.lines.iter().find(|l| l.layer_id == layer).map(|l| m(l.after.paid));
+                return bill.lines.iter().find(|l| &*l.layer_id == layer).map(|l| m(l.after.paid));
             }
             // A layer that did not apply paid nothing.
-            Some(bill.lines.iter().find(|l| l.layer_id == k).map_or_else(|| "0.00".to_string(), |l| m(l.total)))
+            Some(bill.lines.iter().find(|l| &*l.layer_id == k).map_or_else(|| "0.00".to_string(), |l| m(l.total)))
         }
     }
 }

@@ -158,7 +158,7 @@ proptest! {
 
 #[test]
 fn a_claim_outside_the_policy_period_is_refused() {
-    let policy = &policies().into_iter().find(|p| p.id == "worked-example").unwrap();
+    let policy = &policies().into_iter().find(|p| &*p.id == "worked-example").unwrap();
     let c = Claim {
         claim_no: "x".into(),
         person: "p".into(),

@@ -101,7 +101,7 @@ async fn read_accumulators(tx: &mut Transaction<'static, Any>, person_id: i64, y
     let mut acc = YearAccumulators::default();
     for r in &rows {
         let layer: String = r.try_get("layer_id")?;
-        acc.set(&layer, huimin_policy::LayerYear { base: money(r.try_get("base")?)?, paid: money(r.try_get("paid")?)? });
+        acc.set(&layer.into(), huimin_policy::LayerYear { base: money(r.try_get("base")?)?, paid: money(r.try_get("paid")?)? });
     }
     Ok(acc)
 }
@@ -116,7 +116,7 @@ async fn write_accumulators(tx: &mut Transaction<'static, Any>, person_id: i64, 
         sqlx::query("INSERT INTO accumulators (person_id, year, layer_id, base, paid) VALUES ($1, $2, $3, $4, $5)")
             .bind(person_id)
             .bind(i64::from(year))
-            .bind(layer)
+            .bind(layer.as_ref())
             .bind(v.base.fen())
             .bind(v.paid.fen())
             .execute(&mut **tx)
@@ -287,7 +287,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&c.claim_no)
-            .bind(&l.layer_id)
+            .bind(l.layer_id.as_ref())
             .bind(l.fund.code())
             .bind(l.paid[0].fen())
             .bind(l.paid[1].fen())
