@@ -117,8 +117,7 @@ fn check_claim_no(no: &str) -> Result<(), SettleError> {
 /// Everything a settlement needs, checked: the engine's claim, its record, and the policy.
 pub async fn prepare<'a>(store: &Store, set: &'a PolicySet, req: &SettleRequest) -> Result<(ClaimRecord, &'a Policy), SettleError> {
     check_claim_no(&req.claim_no)?;
-    let person = store.person(req.person_id).await?.ok_or(SettleError::PersonNotFound)?;
-    let household = store.household(&person.person.household_no).await?.ok_or(SettleError::PersonNotFound)?;
+    let (_, household) = store.person_and_household(req.person_id).await?.ok_or(SettleError::PersonNotFound)?;
     if !store.in_programme_on(req.person_id, req.admission).await? {
         return Err(SettleError::NotInProgramme(req.admission));
     }

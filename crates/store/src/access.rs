@@ -132,6 +132,7 @@ fn user_from_row(r: &AnyRow) -> Result<User> {
 
 impl Store {
     pub async fn append_audit(&self, e: &AuditEntry) -> Result<i64> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         let seq = append_audit_in(&mut tx, e).await?;
         tx.commit().await?;
@@ -206,6 +207,7 @@ impl Store {
 
     /// Creates a user and records who did it, in one transaction.
     pub async fn create_user(&self, u: &NewUser, audit: &AuditEntry) -> Result<i64> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(&u.username)
@@ -264,6 +266,7 @@ impl Store {
     /// Counts a failed login; locks the account until `lock_until` once `lock_after` failures
     /// follow each other. Returns the number of consecutive failures.
     pub async fn record_login_failure(&self, user_id: i64, lock_after: i64, lock_until: &str, audit: &AuditEntry) -> Result<i64> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         let n: i64 = sqlx::query_scalar("UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = $1 RETURNING failed_attempts")
             .bind(user_id)
@@ -283,6 +286,7 @@ impl Store {
 
     /// Starts a session after a successful login.
     pub async fn create_session(&self, user_id: i64, token_hash: &str, csrf: &str, expires_at: &str, audit: &AuditEntry) -> Result<()> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now()).execute(&mut *tx).await?;
@@ -314,6 +318,7 @@ impl Store {
     }
 
     pub async fn end_session(&self, token_hash: &str, audit: &AuditEntry) -> Result<()> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *tx).await?;
         append_audit_in(&mut tx, audit).await?;
@@ -324,6 +329,7 @@ impl Store {
     /// Activates or deactivates a user, sets a new password hash, or unlocks; ends their sessions
     /// when access is taken away or the password changes.
     pub async fn update_user(&self, id: i64, active: Option<bool>, password_hash: Option<&str>, audit: &AuditEntry) -> Result<()> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE users SET active = COALESCE($1, active), password_hash = COALESCE($2, password_hash), \

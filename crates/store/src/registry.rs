@@ -197,6 +197,7 @@ impl Store {
                 ]
             })
             .collect();
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         insert_rows(
             &mut tx,
@@ -261,6 +262,7 @@ impl Store {
                 ]
             })
             .collect();
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         insert_rows(
             &mut tx,
@@ -277,10 +279,11 @@ impl Store {
     }
 
     pub async fn facility(&self, code: &str) -> Result<Option<Facility>> {
-        let rows = sqlx::query("SELECT region_code FROM facilities WHERE code = $1").bind(code).fetch_optional(&self.pool).await?;
-        let Some(row) = rows else { return Ok(None) };
-        let region = RegionCode::parse(&row.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?;
-        Ok(self.facilities(region).await?.into_iter().find(|f| f.code == code))
+        let row = sqlx::query("SELECT code, name, level, kind, region_code, designated, poverty_beds FROM facilities WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(facility_from_row).transpose()
     }
 
     /// Facilities inside `region`, by level (highest first) then code.
@@ -292,19 +295,7 @@ impl Store {
         .bind(within(region))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Facility {
-                    code: r.try_get("code")?,
-                    name: r.try_get("name")?,
-                    level: FacilityLevel::from_number(r.try_get("level")?).ok_or_else(|| corrupt("facility level", "?"))?,
-                    kind: r.try_get("kind")?,
-                    region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?,
-                    designated: r.try_get::<i64, _>("designated")? != 0,
-                    poverty_beds: u32::try_from(r.try_get::<i64, _>("poverty_beds")?).map_err(|e| corrupt("beds", e))?,
-                })
-            })
-            .collect()
+        rows.iter().map(facility_from_row).collect()
     }
 
     // ----- households and persons -----
@@ -358,6 +349,7 @@ impl Store {
         let at = now();
         let effective = date_text(changes.effective_date.unwrap_or_else(|| chrono::Utc::now().date_naive()));
         let actor = changes.actor.clone();
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         let import_id: i64 = sqlx::query_scalar(
             "INSERT INTO imports (kind, file_name, actor, recorded_at, effective_date, summary) \
@@ -527,6 +519,33 @@ impl Store {
         row.as_ref().map(person_from_row).transpose()
     }
 
+    /// A person and their household, in one query.
+    pub async fn person_and_household(&self, id: i64) -> Result<Option<(StoredPerson, StoredHousehold)>> {
+        let row = sqlx::query(
+            "SELECT p.id, p.id_number, p.household_no, p.name, p.relation, p.ethnicity, p.phone, p.in_programme, \
+             h.region_code, h.head_name, h.category, h.status, h.cause, h.phone AS household_phone, h.in_programme AS household_in_programme \
+             FROM persons p JOIN households h ON h.household_no = p.household_no WHERE p.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let person = person_from_row(&r)?;
+        let text = |c: &str| r.try_get::<String, _>(c);
+        let (cat, status, cause) = (text("category")?, text("status")?, text("cause")?);
+        let household = Household {
+            no: person.person.household_no.clone(),
+            region: RegionCode::parse(&text("region_code")?).map_err(|e| corrupt("region_code", e))?,
+            head_name: PersonName::parse(&text("head_name")?).map_err(|e| corrupt("head_name", e))?,
+            category: PovertyCategory::from_code(&cat).ok_or_else(|| corrupt("category", &cat))?,
+            status: PovertyStatus::from_code(&status).ok_or_else(|| corrupt("status", &status))?,
+            cause: PovertyCause::from_code(&cause).ok_or_else(|| corrupt("cause", &cause))?,
+            phone: r.try_get::<Option<String>, _>("household_phone")?.map(|p| Phone::parse(&p)).transpose().map_err(|e| corrupt("phone", e))?,
+        };
+        let in_programme = r.try_get::<i64, _>("household_in_programme")? != 0;
+        Ok(Some((person, StoredHousehold { household, in_programme })))
+    }
+
     pub async fn person_by_id_number(&self, id_number: &IdNumber) -> Result<Option<StoredPerson>> {
         let row = sqlx::query(&format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id_number = $1"))
             .bind(id_number.as_str())
@@ -553,6 +572,7 @@ impl Store {
         if kind == EventKind::Change {
             return Err(StoreError::Conflict("a change is recorded with the changed data".into()));
         }
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         let household_no: Option<String> = sqlx::query_scalar("SELECT household_no FROM persons WHERE id = $1")
             .bind(person_id)
@@ -650,6 +670,18 @@ impl Store {
         .await?;
         Ok(counts)
     }
+}
+
+fn facility_from_row(r: &AnyRow) -> Result<Facility> {
+    Ok(Facility {
+        code: r.try_get("code")?,
+        name: r.try_get("name")?,
+        level: FacilityLevel::from_number(r.try_get("level")?).ok_or_else(|| corrupt("facility level", "?"))?,
+        kind: r.try_get("kind")?,
+        region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?,
+        designated: r.try_get::<i64, _>("designated")? != 0,
+        poverty_beds: u32::try_from(r.try_get::<i64, _>("poverty_beds")?).map_err(|e| corrupt("beds", e))?,
+    })
 }
 
 fn region_from_row(r: &AnyRow) -> Result<Region> {

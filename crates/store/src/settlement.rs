@@ -11,7 +11,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::access::append_audit_in;
-use crate::{AuditEntry, Result, Store, StoreError, now};
+use crate::batch::{Val, insert_rows};
+use crate::{AuditEntry, Backend, Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredPolicy {
@@ -106,22 +107,18 @@ async fn read_accumulators(tx: &mut Transaction<'static, Any>, person_id: i64, y
     Ok(acc)
 }
 
-async fn write_accumulators(tx: &mut Transaction<'static, Any>, person_id: i64, year: i32, acc: &YearAccumulators) -> Result<()> {
+async fn write_accumulators(tx: &mut Transaction<'static, Any>, backend: Backend, person_id: i64, year: i32, acc: &YearAccumulators) -> Result<()> {
     sqlx::query("DELETE FROM accumulators WHERE person_id = $1 AND year = $2")
         .bind(person_id)
         .bind(i64::from(year))
         .execute(&mut **tx)
         .await?;
-    for (layer, v) in &acc.layers {
-        sqlx::query("INSERT INTO accumulators (person_id, year, layer_id, base, paid) VALUES ($1, $2, $3, $4, $5)")
-            .bind(person_id)
-            .bind(i64::from(year))
-            .bind(layer.as_ref())
-            .bind(v.base.fen())
-            .bind(v.paid.fen())
-            .execute(&mut **tx)
-            .await?;
-    }
+    let rows = acc
+        .layers
+        .iter()
+        .map(|(layer, v)| vec![Val::from(person_id), i64::from(year).into(), layer.as_ref().into(), v.base.fen().into(), v.paid.fen().into()])
+        .collect();
+    insert_rows(tx, backend, "accumulators", &["person_id", "year", "layer_id", "base", "paid"], "", rows).await?;
     Ok(())
 }
 
@@ -185,6 +182,7 @@ impl Store {
     /// Stores (or replaces) a policy file; a policy that has settled claims keeps its numbers:
     /// replacing it is refused, load the change under a new id.
     pub async fn save_policy(&self, p: &StoredPolicy, audit: &AuditEntry) -> Result<()> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM claims WHERE policy_id = $1").bind(&p.id).fetch_one(&mut *tx).await?;
         let existing: Option<String> = sqlx::query_scalar("SELECT body FROM policies WHERE id = $1").bind(&p.id).fetch_optional(&mut *tx).await?;
@@ -239,6 +237,7 @@ impl Store {
     ) -> Result<Bill> {
         let c = &record.claim;
         let year = chrono::Datelike::year(&c.discharge);
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         lock_person_year(&mut tx, record.person_id, year).await?;
         let taken: Option<String> =
@@ -281,23 +280,18 @@ impl Store {
         .bind(now())
         .execute(&mut *tx)
         .await?;
-        for l in &bill.lines {
-            sqlx::query(
-                "INSERT INTO claim_lines (claim_no, layer_id, fund, paid_p, paid_b, paid_n, paid_o, total) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&c.claim_no)
-            .bind(l.layer_id.as_ref())
-            .bind(l.fund.code())
-            .bind(l.paid[0].fen())
-            .bind(l.paid[1].fen())
-            .bind(l.paid[2].fen())
-            .bind(l.paid[3].fen())
-            .bind(l.total.fen())
-            .execute(&mut *tx)
-            .await?;
-        }
-        write_accumulators(&mut tx, record.person_id, year, &after).await?;
+        let lines = bill
+            .lines
+            .iter()
+            .map(|l| {
+                let mut row = vec![Val::from(c.claim_no.as_str()), l.layer_id.as_ref().into(), l.fund.code().into()];
+                row.extend(l.paid.iter().map(|m| Val::from(m.fen())));
+                row.push(l.total.fen().into());
+                row
+            })
+            .collect();
+        insert_rows(&mut tx, self.backend, "claim_lines", &["claim_no", "layer_id", "fund", "paid_p", "paid_b", "paid_n", "paid_o", "total"], "", lines).await?;
+        write_accumulators(&mut tx, self.backend, record.person_id, year, &after).await?;
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(bill)
@@ -306,6 +300,7 @@ impl Store {
     /// Reverses (冲销) a settled claim: its contribution leaves the accumulators exactly, the claim
     /// stays on record as reversed, with who, when and why.
     pub async fn reverse_claim(&self, claim_no: &str, reason: &str, reversed_by: &str, audit: &AuditEntry) -> Result<StoredClaim> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE claim_no = $1"))
             .bind(claim_no)
@@ -320,7 +315,7 @@ impl Store {
             return Err(StoreError::Refused(format!("结算单号 {claim_no} 已冲销")));
         }
         let acc = read_accumulators(&mut tx, claim.person_id, claim.bill.year).await?;
-        write_accumulators(&mut tx, claim.person_id, claim.bill.year, &huimin_policy::reverse(&claim.bill, &acc)).await?;
+        write_accumulators(&mut tx, self.backend, claim.person_id, claim.bill.year, &huimin_policy::reverse(&claim.bill, &acc)).await?;
         let at = now();
         sqlx::query("UPDATE claims SET status = 'reversed', reversed_by = $1, reversed_at = $2, reversal_reason = $3 WHERE claim_no = $4")
             .bind(reversed_by)
