@@ -541,6 +541,12 @@ pub fn parse_policy(file: &str, text: &str) -> Result<Policy, PolicyError> {
                     if o == Overrides::default() {
                         c.issue(&vpath, "变体没有改变任何数值");
                     }
+                    let yearly = o.deductible_per_year.unwrap_or(per_year);
+                    let amount = o.deductible.unwrap_or(deductible);
+                    let flat = matches!(o.rate.as_ref().or(rate.as_ref()), Some(Rate::Flat(_)));
+                    if yearly && !amount.is_zero() && !flat {
+                        c.issue(&vpath, "按年起付线只能与单一比例合用；分档时请把起付线写成 0% 的第一档");
+                    }
                     variants.push((vfilter, o));
                 }
                 let never_pays = |r: &Rate| match r {

@@ -97,6 +97,14 @@ fn structure_errors() {
 deductible = "100""#), "variant[0]", "没有适用条件");
     one(&OK.replace(r#"ratio = "85%""#, r#"kind = "self_pay_ceiling""#), "layer[0]", "需要 max_ratio");
     one(&OK.replace(r#"ratio = "85%""#, r#"kind = "magic""#), ".kind", "未知");
+    // A yearly deductible combined, through a variant, with tiers.
+    let layer = OK.replace(r#"ratio = "85%""#, r#"ratio = "85%"
+deductible = "5000"
+deductible_per = "year"
+[[layer.variant]]
+levels = ["3"]
+tiers = [{ from = "0", ratio = "50%" }]"#);
+    one(&layer, "variant[0]", "按年起付线只能与单一比例合用");
     let e = parse_policy("p.toml", &HEAD.replace(r#"effective_to = "2024-12-31""#, r#"effective_to = "2023-12-31""#)).unwrap_err();
     assert!(e.to_string().contains("p.toml：policy.effective_to：有效期结束 2023-12-31 早于开始 2024-01-01"), "{e}");
 }
