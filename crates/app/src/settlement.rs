@@ -13,7 +13,7 @@ use serde::Serialize;
 /// The policies loaded into the system, parsed once.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
-    policies: Arc<Vec<(StoredPolicy, Policy)>>,
+    policies: Arc<Vec<(StoredPolicy, Arc<Policy>)>>,
 }
 
 impl PolicySet {
@@ -21,22 +21,22 @@ impl PolicySet {
         let mut out = Vec::new();
         for p in store.policies().await? {
             let parsed = parse_policy(&format!("policy {}", p.id), &p.body)?;
-            out.push((p, parsed));
+            out.push((p, Arc::new(parsed)));
         }
         Ok(PolicySet { policies: Arc::new(out) })
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &(StoredPolicy, Policy)> {
-        self.policies.iter()
+    pub fn all(&self) -> impl Iterator<Item = (&StoredPolicy, &Policy)> {
+        self.policies.iter().map(|(s, p)| (s, p.as_ref()))
     }
 
     pub fn get(&self, id: &str) -> Option<&Policy> {
-        self.policies.iter().find(|(s, _)| s.id == id).map(|(_, p)| p)
+        self.policies.iter().find(|(s, _)| s.id == id).map(|(_, p)| p.as_ref())
     }
 
     /// The policy that settles a claim of a person of `region` admitted on `date`: not a draft,
     /// in force on the date, for the most specific region containing the person's.
-    pub fn in_force(&self, region: RegionCode, date: Date) -> Option<&Policy> {
+    pub fn in_force(&self, region: RegionCode, date: Date) -> Option<&Arc<Policy>> {
         self.policies
             .iter()
             .filter(|(s, p)| !s.draft && p.in_force_on(date) && p.region.contains(region))
@@ -115,7 +115,7 @@ fn check_claim_no(no: &str) -> Result<(), SettleError> {
 }
 
 /// Everything a settlement needs, checked: the engine's claim, its record, and the policy.
-pub async fn prepare<'a>(store: &Store, set: &'a PolicySet, req: &SettleRequest) -> Result<(ClaimRecord, &'a Policy), SettleError> {
+pub async fn prepare(store: &Store, set: &PolicySet, req: &SettleRequest) -> Result<(ClaimRecord, Arc<Policy>), SettleError> {
     check_claim_no(&req.claim_no)?;
     let (_, household) = store.person_and_household(req.person_id).await?.ok_or(SettleError::PersonNotFound)?;
     if !store.in_programme_on(req.person_id, req.admission).await? {
@@ -142,7 +142,7 @@ pub async fn prepare<'a>(store: &Store, set: &'a PolicySet, req: &SettleRequest)
     claim.check().map_err(|e| SettleError::Invalid(e.to_string()))?;
     let policy = set.in_force(region, req.admission).ok_or(SettleError::NoPolicy { region, date: req.admission })?;
     let record = ClaimRecord { claim, person_id: req.person_id, facility_code: facility.code, region, policy_id: policy.id.to_string() };
-    Ok((record, policy))
+    Ok((record, policy.clone()))
 }
 
 /// The bill the claim would get now; nothing is written.
@@ -153,7 +153,7 @@ pub async fn preview(store: &Store, set: &PolicySet, req: &SettleRequest) -> Res
     }
     let year = chrono::Datelike::year(&record.claim.discharge);
     let acc = store.accumulators(req.person_id, year).await?;
-    settle(policy, &record.claim, &acc).map(|(bill, _)| bill).map_err(|e| SettleError::Invalid(e.to_string()))
+    settle(&policy, &record.claim, &acc).map(|(bill, _)| bill).map_err(|e| SettleError::Invalid(e.to_string()))
 }
 
 /// Settles and stores the claim.
@@ -161,9 +161,8 @@ pub async fn settle_claim(store: &Store, set: &PolicySet, req: &SettleRequest, s
     let (record, policy) = prepare(store, set, req).await?;
     let mut audit = audit.clone();
     audit.target = format!("claim {}", req.claim_no);
-    let bill = store
-        .settle_claim(&record, |acc| settle(policy, &record.claim, acc).map_err(|e| e.to_string()), settled_by, &audit)
-        .await?;
+    let claim = record.claim.clone();
+    let bill = store.settle_claim(record, move |acc| settle(&policy, &claim, acc).map_err(|e| e.to_string()), settled_by, &audit).await?;
     Ok(bill)
 }
 

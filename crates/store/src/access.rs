@@ -77,7 +77,7 @@ pub struct AuditVerification {
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-fn entry_hash(prev: &str, seq: i64, at: &str, e: &AuditEntry) -> String {
+pub(crate) fn entry_hash(prev: &str, seq: i64, at: &str, e: &AuditEntry) -> String {
     let fields = serde_json::json!([prev, seq, at, e.user_id, e.username, e.ip, e.action, e.target, e.detail]);
     let digest = Sha256::digest(fields.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -85,18 +85,20 @@ fn entry_hash(prev: &str, seq: i64, at: &str, e: &AuditEntry) -> String {
 
 /// Appends an entry inside the caller's transaction, so the record and the write it records
 /// commit together.
+pub(crate) const AUDIT_ADVANCE: &str = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
+pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at, user_id, username, ip, action, target, detail, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+pub(crate) const AUDIT_HEAD: &str = "UPDATE audit_head SET hash = $1 WHERE id = 1";
+
 pub(crate) async fn append_audit_in(tx: &mut Transaction<'static, Any>, e: &AuditEntry) -> Result<i64> {
-    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+    let row = sqlx::query(AUDIT_ADVANCE)
         .fetch_one(&mut **tx)
         .await?;
     let seq: i64 = row.try_get("seq")?;
     let prev: String = row.try_get("hash")?;
     let at = now();
     let hash = entry_hash(&prev, seq, &at, e);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, user_id, username, ip, action, target, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
+    sqlx::query(AUDIT_INSERT)
     .bind(seq)
     .bind(&at)
     .bind(e.user_id)
@@ -109,7 +111,7 @@ pub(crate) async fn append_audit_in(tx: &mut Transaction<'static, Any>, e: &Audi
     .bind(&hash)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(&mut **tx).await?;
+    sqlx::query(AUDIT_HEAD).bind(&hash).execute(&mut **tx).await?;
     Ok(seq)
 }
 

@@ -6,6 +6,7 @@ mod access;
 mod batch;
 mod registry;
 mod settlement;
+mod sqlite_writer;
 pub mod testing;
 
 use std::path::Path;
@@ -81,6 +82,8 @@ pub struct Store {
     /// SQLite has one writer at a time. Writers queue here instead of in SQLite's busy handler,
     /// which sleeps in growing steps and made latency spike under load.
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite only: the thread that writes settlements (see `sqlite_writer`).
+    writer: Option<sqlite_writer::Writer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -96,6 +99,7 @@ impl Store {
         // SQLite's durability: NORMAL (default) survives a crash of the program; FULL
         // (`sqlite://PATH?synchronous=full`) also a power cut, at an fsync per commit.
         let mut synchronous = "NORMAL";
+        let mut sqlite_path = None;
         let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
             for param in query.split('&').filter(|p| !p.is_empty()) {
@@ -110,12 +114,14 @@ impl Store {
                     std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Io(e))?;
                 }
             }
+            sqlite_path = Some(path.to_string());
             (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_string())
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
+        let checkpointed = sqlite_path.as_deref().is_some_and(|p| p != ":memory:");
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
             .after_connect(move |conn, _| {
@@ -124,7 +130,9 @@ impl Store {
                         // WAL lets readers go on while one writer writes.
                         let pragmas = format!(
                             "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                             PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+                             PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; {}",
+                            // With a writer thread, its checkpointer keeps the WAL short.
+                            if checkpointed { "PRAGMA wal_autocheckpoint = 0;" } else { "" }
                         );
                         conn.execute(pragmas.as_str()).await?;
                     }
@@ -133,8 +141,11 @@ impl Store {
             })
             .connect_with(AnyConnectOptions::from_str(&url)?.disable_statement_logging())
             .await?;
-        let store = Store { pool, backend, write_gate: Default::default() };
+        let mut store = Store { pool, backend, write_gate: Default::default(), writer: None };
         store.migrate().await?;
+        if let Some(path) = sqlite_path.filter(|p| p != ":memory:") {
+            store.writer = Some(sqlite_writer::Writer::open(&path, synchronous, store.write_gate.clone())?);
+        }
         Ok(store)
     }
 

@@ -12,7 +12,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::access::append_audit_in;
 use crate::batch::{Val, insert_rows};
-use crate::{AuditEntry, Backend, Result, Store, StoreError, now};
+use crate::{AuditEntry, Backend, Result, Store, StoreError, now, sqlite_writer};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredPolicy {
@@ -81,11 +81,96 @@ fn money(fen: i64) -> Result<Money> {
     Money::from_fen(fen).map_err(|e| corrupt("amount", e))
 }
 
+// The statements of a settlement, shared by the sqlx path (PostgreSQL) and the SQLite writer.
+const LOCK_PERSON_YEAR: &str = "INSERT INTO person_years (person_id, year, version) VALUES ($1, $2, 0) \
+     ON CONFLICT (person_id, year) DO UPDATE SET version = person_years.version + 1";
+const CLAIM_STATUS: &str = "SELECT status FROM claims WHERE claim_no = $1";
+const READ_ACCUMULATORS: &str = "SELECT layer_id, base, paid FROM accumulators WHERE person_id = $1 AND year = $2";
+const DELETE_ACCUMULATORS: &str = "DELETE FROM accumulators WHERE person_id = $1 AND year = $2";
+const ACCUMULATOR_COLUMNS: [&str; 5] = ["person_id", "year", "layer_id", "base", "paid"];
+const LINE_COLUMNS: [&str; 8] = ["claim_no", "layer_id", "fund", "paid_p", "paid_b", "paid_n", "paid_o", "total"];
+const INSERT_CLAIM: &str = "INSERT INTO claims (claim_no, person_id, facility_code, region_code, policy_id, year, category, visit_type, \
+     facility_level, in_county, admission_date, discharge_date, disease_codes, cat_a, cat_b, out_of_catalogue, necessary, \
+     total, in_policy, funds_total, patient_total, bill, status, settled_by, settled_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 'settled', $23, $24)";
+
+fn single_row_insert(table: &str, columns: &[&str]) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), placeholders.join(", "))
+}
+
+/// What settling a claim writes, as values: computed once, written by either path.
+struct Writes {
+    claim: Vec<Val<'static>>,
+    lines: Vec<Vec<Val<'static>>>,
+    accumulators: Vec<Vec<Val<'static>>>,
+}
+
+fn plan_writes(record: &ClaimRecord, bill: &Bill, after: &YearAccumulators, settled_by: &str) -> Result<Writes> {
+    let c = &record.claim;
+    let year = i64::from(chrono::Datelike::year(&c.discharge));
+    let bill_json = serde_json::to_string(bill).map_err(|e| corrupt("bill", e))?;
+    let claim = vec![
+        Val::from(c.claim_no.clone()),
+        record.person_id.into(),
+        record.facility_code.clone().into(),
+        record.region.to_string().into(),
+        record.policy_id.clone().into(),
+        year.into(),
+        c.category.code().to_string().into(),
+        c.visit.code().to_string().into(),
+        c.level.number().into(),
+        i64::from(c.in_county).into(),
+        date_text(c.admission).into(),
+        date_text(c.discharge).into(),
+        c.diseases.join("|").into(),
+        c.cat_a.fen().into(),
+        c.cat_b.fen().into(),
+        c.out_of_catalogue.fen().into(),
+        c.necessary.fen().into(),
+        bill.total.fen().into(),
+        bill.buckets[0].fen().into(),
+        bill.funds_total.fen().into(),
+        bill.patient_total.fen().into(),
+        bill_json.into(),
+        settled_by.to_string().into(),
+        now().into(),
+    ];
+    let lines = bill
+        .lines
+        .iter()
+        .map(|l| {
+            let mut row = vec![Val::from(c.claim_no.clone()), l.layer_id.to_string().into(), l.fund.code().to_string().into()];
+            row.extend(l.paid.iter().map(|m| Val::from(m.fen())));
+            row.push(l.total.fen().into());
+            row
+        })
+        .collect();
+    let accumulators = accumulator_rows(record.person_id, year, after);
+    Ok(Writes { claim, lines, accumulators })
+}
+
+fn accumulator_rows(person_id: i64, year: i64, acc: &YearAccumulators) -> Vec<Vec<Val<'static>>> {
+    acc.layers
+        .iter()
+        .map(|(layer, v)| vec![Val::from(person_id), year.into(), layer.to_string().into(), v.base.fen().into(), v.paid.fen().into()])
+        .collect()
+}
+
+fn bind_vals<'q>(mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>, vals: &'q [Val<'q>]) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for v in vals {
+        q = match v {
+            Val::Int(i) => q.bind(*i),
+            Val::Text(s) => q.bind(s.as_ref()),
+            Val::OptText(s) => q.bind(s.as_deref()),
+            Val::OptInt(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
 async fn lock_person_year(tx: &mut Transaction<'static, Any>, person_id: i64, year: i32) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO person_years (person_id, year, version) VALUES ($1, $2, 0) \
-         ON CONFLICT (person_id, year) DO UPDATE SET version = person_years.version + 1",
-    )
+    sqlx::query(LOCK_PERSON_YEAR)
     .bind(person_id)
     .bind(i64::from(year))
     .execute(&mut **tx)
@@ -94,7 +179,7 @@ async fn lock_person_year(tx: &mut Transaction<'static, Any>, person_id: i64, ye
 }
 
 async fn read_accumulators(tx: &mut Transaction<'static, Any>, person_id: i64, year: i32) -> Result<YearAccumulators> {
-    let rows = sqlx::query("SELECT layer_id, base, paid FROM accumulators WHERE person_id = $1 AND year = $2")
+    let rows = sqlx::query(READ_ACCUMULATORS)
         .bind(person_id)
         .bind(i64::from(year))
         .fetch_all(&mut **tx)
@@ -108,17 +193,12 @@ async fn read_accumulators(tx: &mut Transaction<'static, Any>, person_id: i64, y
 }
 
 async fn write_accumulators(tx: &mut Transaction<'static, Any>, backend: Backend, person_id: i64, year: i32, acc: &YearAccumulators) -> Result<()> {
-    sqlx::query("DELETE FROM accumulators WHERE person_id = $1 AND year = $2")
+    sqlx::query(DELETE_ACCUMULATORS)
         .bind(person_id)
         .bind(i64::from(year))
         .execute(&mut **tx)
         .await?;
-    let rows = acc
-        .layers
-        .iter()
-        .map(|(layer, v)| vec![Val::from(person_id), i64::from(year).into(), layer.as_ref().into(), v.base.fen().into(), v.paid.fen().into()])
-        .collect();
-    insert_rows(tx, backend, "accumulators", &["person_id", "year", "layer_id", "base", "paid"], "", rows).await?;
+    insert_rows(tx, backend, "accumulators", &ACCUMULATOR_COLUMNS, "", accumulator_rows(person_id, i64::from(year), acc)).await?;
     Ok(())
 }
 
@@ -230,69 +310,58 @@ impl Store {
     /// one transaction. A claim number already used is refused.
     pub async fn settle_claim(
         &self,
-        record: &ClaimRecord,
-        compute: impl FnOnce(&YearAccumulators) -> std::result::Result<(Bill, YearAccumulators), String>,
+        record: ClaimRecord,
+        compute: impl FnOnce(&YearAccumulators) -> std::result::Result<(Bill, YearAccumulators), String> + Send + 'static,
         settled_by: &str,
         audit: &AuditEntry,
     ) -> Result<Bill> {
-        let c = &record.claim;
-        let year = chrono::Datelike::year(&c.discharge);
+        let year = chrono::Datelike::year(&record.claim.discharge);
+        let settled_by = settled_by.to_string();
+        let audit = audit.clone();
+        let duplicate = |no: &str| StoreError::Conflict(format!("结算单号 {no} 已结算过，不能重复结算"));
+        if let Some(writer) = &self.writer {
+            return writer
+                .run(move |conn| {
+                    let person = record.person_id;
+                    let e = sqlite_writer::db_err;
+                    conn.prepare_cached(LOCK_PERSON_YEAR).map_err(e)?.execute(rusqlite::params![person, year]).map_err(e)?;
+                    if conn.prepare_cached(CLAIM_STATUS).map_err(e)?.exists([&record.claim.claim_no]).map_err(e)? {
+                        return Err(duplicate(&record.claim.claim_no));
+                    }
+                    let mut acc = YearAccumulators::default();
+                    let mut stmt = conn.prepare_cached(READ_ACCUMULATORS).map_err(e)?;
+                    let mut rows = stmt.query(rusqlite::params![person, year]).map_err(e)?;
+                    while let Some(r) = rows.next().map_err(e)? {
+                        let layer: String = r.get(0).map_err(e)?;
+                        acc.set(&layer.into(), huimin_policy::LayerYear { base: money(r.get(1).map_err(e)?)?, paid: money(r.get(2).map_err(e)?)? });
+                    }
+                    drop(rows);
+                    drop(stmt);
+                    let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
+                    let w = plan_writes(&record, &bill, &after, &settled_by)?;
+                    sqlite_writer::execute_rows(conn, INSERT_CLAIM, std::slice::from_ref(&w.claim))?;
+                    sqlite_writer::execute_rows(conn, &single_row_insert("claim_lines", &LINE_COLUMNS), &w.lines)?;
+                    conn.prepare_cached(DELETE_ACCUMULATORS).map_err(e)?.execute(rusqlite::params![person, year]).map_err(e)?;
+                    sqlite_writer::execute_rows(conn, &single_row_insert("accumulators", &ACCUMULATOR_COLUMNS), &w.accumulators)?;
+                    sqlite_writer::append_audit(conn, &audit)?;
+                    Ok(bill)
+                })
+                .await;
+        }
         let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         lock_person_year(&mut tx, record.person_id, year).await?;
-        let taken: Option<String> =
-            sqlx::query_scalar("SELECT status FROM claims WHERE claim_no = $1").bind(&c.claim_no).fetch_optional(&mut *tx).await?;
+        let taken: Option<String> = sqlx::query_scalar(CLAIM_STATUS).bind(&record.claim.claim_no).fetch_optional(&mut *tx).await?;
         if taken.is_some() {
-            return Err(StoreError::Conflict(format!("结算单号 {} 已结算过，不能重复结算", c.claim_no)));
+            return Err(duplicate(&record.claim.claim_no));
         }
         let acc = read_accumulators(&mut tx, record.person_id, year).await?;
         let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
-        let bill_json = serde_json::to_string(&bill).map_err(|e| corrupt("bill", e))?;
-        sqlx::query(
-            "INSERT INTO claims (claim_no, person_id, facility_code, region_code, policy_id, year, category, visit_type, \
-             facility_level, in_county, admission_date, discharge_date, disease_codes, cat_a, cat_b, out_of_catalogue, necessary, \
-             total, in_policy, funds_total, patient_total, bill, status, settled_by, settled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 'settled', $23, $24)",
-        )
-        .bind(&c.claim_no)
-        .bind(record.person_id)
-        .bind(&record.facility_code)
-        .bind(record.region.to_string())
-        .bind(&record.policy_id)
-        .bind(i64::from(year))
-        .bind(c.category.code())
-        .bind(c.visit.code())
-        .bind(c.level.number())
-        .bind(i64::from(c.in_county))
-        .bind(date_text(c.admission))
-        .bind(date_text(c.discharge))
-        .bind(c.diseases.join("|"))
-        .bind(c.cat_a.fen())
-        .bind(c.cat_b.fen())
-        .bind(c.out_of_catalogue.fen())
-        .bind(c.necessary.fen())
-        .bind(bill.total.fen())
-        .bind(bill.buckets[0].fen())
-        .bind(bill.funds_total.fen())
-        .bind(bill.patient_total.fen())
-        .bind(bill_json)
-        .bind(settled_by)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
-        let lines = bill
-            .lines
-            .iter()
-            .map(|l| {
-                let mut row = vec![Val::from(c.claim_no.as_str()), l.layer_id.as_ref().into(), l.fund.code().into()];
-                row.extend(l.paid.iter().map(|m| Val::from(m.fen())));
-                row.push(l.total.fen().into());
-                row
-            })
-            .collect();
-        insert_rows(&mut tx, self.backend, "claim_lines", &["claim_no", "layer_id", "fund", "paid_p", "paid_b", "paid_n", "paid_o", "total"], "", lines).await?;
+        let w = plan_writes(&record, &bill, &after, &settled_by)?;
+        bind_vals(sqlx::query(INSERT_CLAIM), &w.claim).execute(&mut *tx).await?;
+        insert_rows(&mut tx, self.backend, "claim_lines", &LINE_COLUMNS, "", w.lines).await?;
         write_accumulators(&mut tx, self.backend, record.person_id, year, &after).await?;
-        append_audit_in(&mut tx, audit).await?;
+        append_audit_in(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(bill)
     }

@@ -1,0 +1,145 @@
+//! On SQLite, settlements are written by one dedicated thread with its own connection.
+//!
+//! sqlx runs every SQLite statement on a worker thread, so a settlement of a dozen statements is a
+//! dozen thread hand-offs; under load those hand-offs, not SQLite, were the limit. Here a whole
+//! settlement runs on the writer thread in one hand-off, and the settlements waiting together share
+//! one transaction (group commit: one fsync for all of them with `synchronous=full`), each inside
+//! its own savepoint so that one refused claim does not undo the others. Replies are sent only
+//! after the commit. The thread holds the store's write gate while it writes, so it takes turns
+//! with the other (sqlx) writers instead of meeting them in SQLite's busy handler.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+
+use crate::access::{AUDIT_ADVANCE, AUDIT_HEAD, AUDIT_INSERT, entry_hash};
+use crate::batch::Val;
+use crate::{AuditEntry, Result, StoreError, now};
+
+/// Runs after the batch's commit with its outcome (`None`: committed).
+type Finish = Box<dyn FnOnce(Option<String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+
+/// How many waiting settlements one transaction takes at most.
+const GROUP: usize = 64;
+
+#[derive(Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Corrupt(format!("sqlite: {e}"))
+}
+
+impl Writer {
+    pub(crate) fn open(path: &str, synchronous: &str, gate: Arc<tokio::sync::Mutex<()>>) -> Result<Writer> {
+        let conn = Connection::open(path).map_err(db_err)?;
+        conn.execute_batch(&format!(
+            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+             PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;"
+        ))
+        .map_err(db_err)?;
+        // Checkpoints run beside the writers, not inside a commit (where an automatic one would
+        // stall every settlement waiting in that group): PASSIVE never blocks them.
+        let checkpointer = Connection::open(path).map_err(db_err)?;
+        std::thread::Builder::new()
+            .name("huimin-sqlite-checkpoint".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("checkpoint thread: {e}")))?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("huimin-sqlite-writer".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < GROUP {
+                        match rx.try_recv() {
+                            Ok(j) => batch.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    let _gate = gate.blocking_lock();
+                    if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+                        // Dropping the jobs unrun answers each of them with an error.
+                        drop(batch);
+                        continue;
+                    }
+                    let finishers: Vec<Finish> = batch.into_iter().map(|job| job(&conn)).collect();
+                    let outcome = conn.execute_batch("COMMIT").err().map(|e| {
+                        let _ = conn.execute_batch("ROLLBACK");
+                        e.to_string()
+                    });
+                    for f in finishers {
+                        f(outcome.clone());
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("writer thread: {e}")))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `work` on the writer thread inside a savepoint of the current group transaction and
+    /// returns its result once the transaction has committed.
+    pub(crate) async fn run<R: Send + 'static>(&self, work: impl FnOnce(&Connection) -> Result<R> + Send + 'static) -> Result<R> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = conn.execute_batch("SAVEPOINT job").map_err(db_err).and_then(|_| work(conn));
+            let undo = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            let result = match conn.execute_batch(undo) {
+                Ok(()) => result,
+                Err(e) => Err(db_err(e)),
+            };
+            Box::new(move |commit_error: Option<String>| {
+                let result = match (result, commit_error) {
+                    (Ok(_), Some(e)) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+                    (r, _) => r,
+                };
+                let _ = reply.send(result);
+            })
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Corrupt("the SQLite writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Corrupt("the SQLite writer dropped a job".into()))?
+    }
+}
+
+pub(crate) fn to_sql(v: &Val<'_>) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match v {
+        Val::Int(i) => Value::Integer(*i),
+        Val::Text(s) => Value::Text(s.to_string()),
+        Val::OptText(s) => s.as_ref().map_or(Value::Null, |s| Value::Text(s.to_string())),
+        Val::OptInt(i) => i.map_or(Value::Null, Value::Integer),
+    }
+}
+
+/// Executes `sql` (placeholders `$1`…`$n` in order) once per row.
+pub(crate) fn execute_rows(conn: &Connection, sql: &str, rows: &[Vec<Val<'_>>]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
+    for row in rows {
+        let values: Vec<rusqlite::types::Value> = row.iter().map(to_sql).collect();
+        stmt.execute(rusqlite::params_from_iter(values)).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// The audit log's append (see `access::append_audit_in`) on the writer's connection.
+pub(crate) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<i64> {
+    let (seq, prev): (i64, String) = conn.prepare_cached(AUDIT_ADVANCE).map_err(db_err)?.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
+    let at = now();
+    let hash = entry_hash(&prev, seq, &at, e);
+    conn.prepare_cached(AUDIT_INSERT)
+        .map_err(db_err)?
+        .execute(rusqlite::params![seq, at, e.user_id, e.username, e.ip, e.action, e.target, e.detail, prev, hash])
+        .map_err(db_err)?;
+    conn.prepare_cached(AUDIT_HEAD).map_err(db_err)?.execute([&hash]).map_err(db_err)?;
+    Ok(seq)
+}
