@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use huimin_domain::{Date, Money, RegionCode, RegionLevel};
 use huimin_policy::{Bill, Claim, Fund, Ledger, Policy, VisitType, parse_policy, settle};
-use huimin_store::{AuditEntry, ClaimRecord, Store, StoreError, StoredClaim, StoredPolicy};
+use huimin_store::{AuditEntry, BatchOutcome, ClaimRecord, Store, StoreError, StoredClaim, StoredPolicy};
 use serde::Serialize;
 
 /// The policies loaded into the system, parsed once.
@@ -174,6 +174,68 @@ pub async fn reverse_claim(store: &Store, claim_no: &str, reason: &str, by: &str
     audit.target = format!("claim {claim_no}");
     audit.detail = format!("reason: {}", reason.trim());
     Ok(store.reverse_claim(claim_no, reason.trim(), by, &audit).await?)
+}
+
+/// Settles many claims (e.g. a month's stays sent by a hospital system): each is checked as in
+/// [`prepare`] and settled in file order; a claim that cannot be settled is reported with its
+/// reason and the others go on. Written in transactions of 20,000 claims.
+pub async fn settle_batch(store: &Store, set: &PolicySet, requests: &[SettleRequest], settled_by: &str, audit: &AuditEntry) -> Result<BatchOutcome, SettleError> {
+    let mut ids: Vec<i64> = requests.iter().map(|r| r.person_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let persons = store.settlement_contexts(&ids).await?;
+    let facilities = store.all_facilities().await?;
+    let county = |c: RegionCode| c.ancestor(RegionLevel::County);
+    let mut out = BatchOutcome::default();
+    let mut items = Vec::new();
+    for req in requests {
+        let prepared = (|| {
+            check_claim_no(&req.claim_no)?;
+            let person = persons.get(&req.person_id).ok_or(SettleError::PersonNotFound)?;
+            if !person.in_programme_on(req.admission) {
+                return Err(SettleError::NotInProgramme(req.admission));
+            }
+            let facility = facilities.get(&req.facility_code).ok_or_else(|| SettleError::FacilityNotFound(req.facility_code.clone()))?;
+            let claim = Claim {
+                claim_no: req.claim_no.clone(),
+                person: req.person_id.to_string(),
+                category: person.category,
+                visit: req.visit,
+                level: facility.level,
+                in_county: county(facility.region).is_some() && county(facility.region) == county(person.region),
+                admission: req.admission,
+                discharge: req.discharge,
+                diseases: req.diseases.clone(),
+                cat_a: req.cat_a,
+                cat_b: req.cat_b,
+                out_of_catalogue: req.out_of_catalogue,
+                necessary: req.necessary,
+            };
+            claim.check().map_err(|e| SettleError::Invalid(e.to_string()))?;
+            let policy = set.in_force(person.region, req.admission).ok_or(SettleError::NoPolicy { region: person.region, date: req.admission })?;
+            let record = ClaimRecord { claim, person_id: req.person_id, facility_code: facility.code.clone(), region: person.region, policy_id: policy.id.to_string() };
+            Ok((record, policy.clone()))
+        })();
+        match prepared {
+            Ok(item) => items.push(item),
+            Err(e) => out.refused.push((req.claim_no.clone(), e.to_string())),
+        }
+        if items.len() == 20_000 {
+            merge(&mut out, store.settle_batch(std::mem::take(&mut items), settled_by, audit).await?);
+        }
+    }
+    if !items.is_empty() {
+        merge(&mut out, store.settle_batch(items, settled_by, audit).await?);
+    }
+    Ok(out)
+}
+
+fn merge(into: &mut BatchOutcome, part: BatchOutcome) {
+    into.settled += part.settled;
+    into.refused.extend(part.refused);
+    into.total += part.total;
+    into.funds_total += part.funds_total;
+    into.patient_total += part.patient_total;
 }
 
 /// Per fund: what was paid and what the draft would have paid.

@@ -166,6 +166,32 @@ both_backends! {
         assert_eq!(db.accumulators(p1, 2024).await.unwrap().get("basic").paid.fen(), 150_000_00);
     }
 
+    a_batch_settles_in_order_and_reports_each_refusal(db) {
+        let (set, p1, p2) = setup(&db).await;
+        settlement::settle_claim(&db, &set, &stay("OLD", p2, "H2", "2024-02-01", ["100", "0", "0", "0"]), "jsck", &audit()).await.unwrap();
+        db.record_person_event(p2, EventKind::Exit, d("2024-05-01"), "迁出", "test").await.unwrap();
+        let batch = vec![
+            stay("B1", p1, "H2", "2024-03-01", ["20000", "8000", "2000", "1000"]),
+            stay("B2", p1, "H3", "2024-06-01", ["90000", "20000", "10000", "6000"]),
+            stay("B1", p1, "H2", "2024-07-01", ["100", "0", "0", "0"]),
+            stay("OLD", p1, "H2", "2024-07-01", ["100", "0", "0", "0"]),
+            stay("B3", p2, "H2", "2024-06-01", ["100", "0", "0", "0"]),
+            stay("B4", p1, "NOPE", "2024-06-01", ["100", "0", "0", "0"]),
+            stay("B5", p1, "H2", "2024-08-01", ["100", "0", "50", "60"]),
+        ];
+        let out = settlement::settle_batch(&db, &set, &batch, "his", &audit()).await.unwrap();
+        assert_eq!(out.settled, 2);
+        let refused: Vec<&str> = out.refused.iter().map(|(no, _)| no.as_str()).collect();
+        assert_eq!(refused, ["B3", "B4", "B5", "B1", "OLD"], "checked first, then settled in order");
+        assert!(out.refused[0].1.contains("不在健康扶贫名单中"));
+        assert!(out.refused[3].1.contains("已结算过"));
+        // The worked example's two stays, settled in one batch: the same bills as one by one.
+        let b2 = db.claim("B2").await.unwrap().unwrap().bill;
+        assert_eq!((line(&b2, "critical"), b2.patient_total.to_string()), ("19428.00".into(), "6038.30".into()));
+        assert_eq!(db.accumulators(p1, 2024).await.unwrap().get("critical").base.to_string(), "37380.00");
+        assert_eq!(out.total, 150_000_00);
+    }
+
     a_draft_policy_simulated_over_settled_claims(db) {
         let (set, p1, p2) = setup(&db).await;
         settlement::settle_claim(&db, &set, &stay("S1", p1, "H2", "2024-03-01", ["20000", "8000", "2000", "1000"]), "jsck", &audit()).await.unwrap();

@@ -52,7 +52,7 @@ const MAX_PARAMS: usize = 30_000;
 
 /// `n` placeholders, comma-separated, numbered from `first`. SQLite gets anonymous `?`: it looks up
 /// each named `$n` among all earlier ones, which is quadratic in a statement's size.
-pub(crate) fn placeholders(backend: Backend, first: usize, n: usize) -> String {
+pub fn placeholders(backend: Backend, first: usize, n: usize) -> String {
     let mut s = String::with_capacity(n * 4);
     for i in 0..n {
         if i > 0 {

@@ -865,3 +865,69 @@ impl Store {
         Ok(path)
     }
 }
+
+/// What settlement needs to know of a person: their household's region and category, and their
+/// entries and exits (date, true for an entry) in date order.
+#[derive(Debug, Clone)]
+pub struct SettlementContext {
+    pub region: RegionCode,
+    pub category: PovertyCategory,
+    pub membership: Vec<(Date, bool)>,
+}
+
+impl SettlementContext {
+    /// Whether the person was in the programme on `date` (the last entry or exit on or before it).
+    pub fn in_programme_on(&self, date: Date) -> bool {
+        self.membership.iter().rev().find(|(d, _)| *d <= date).is_some_and(|(_, entry)| *entry)
+    }
+}
+
+impl Store {
+    /// The settlement context of many persons at once (for batch settlement).
+    pub async fn settlement_contexts(&self, ids: &[i64]) -> Result<HashMap<i64, SettlementContext>> {
+        let mut out: HashMap<i64, SettlementContext> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(5000) {
+            let list = crate::batch::placeholders(self.backend, 1, chunk.len());
+            let sql = format!(
+                "SELECT p.id, h.region_code, h.category FROM persons p JOIN households h ON h.household_no = p.household_no WHERE p.id IN ({list})"
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in &q.fetch_all(&self.pool).await? {
+                let cat: String = r.try_get("category")?;
+                out.insert(
+                    r.try_get("id")?,
+                    SettlementContext {
+                        region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?,
+                        category: PovertyCategory::from_code(&cat).ok_or_else(|| corrupt("category", &cat))?,
+                        membership: Vec::new(),
+                    },
+                );
+            }
+            let sql = format!(
+                "SELECT person_id, kind, effective_date FROM registry_events WHERE kind <> 'change' AND person_id IN ({list}) \
+                 ORDER BY person_id, effective_date, id"
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in &q.fetch_all(&self.pool).await? {
+                let id: i64 = r.try_get("person_id")?;
+                let date = parse_date(&r.try_get::<String, _>("effective_date")?)?;
+                if let Some(ctx) = out.get_mut(&id) {
+                    ctx.membership.push((date, r.try_get::<String, _>("kind")? == "entry"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every facility, by code.
+    pub async fn all_facilities(&self) -> Result<HashMap<String, Facility>> {
+        let rows = sqlx::query("SELECT code, name, level, kind, region_code, designated, poverty_beds FROM facilities").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| facility_from_row(r).map(|f| (f.code.clone(), f))).collect()
+    }
+}

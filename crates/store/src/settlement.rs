@@ -4,8 +4,11 @@
 //! takes the row lock, on SQLite the database's write lock, so two settlements of one person can
 //! never read the same accumulators and together pass a cap.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use huimin_domain::{Date, Money, RegionCode};
-use huimin_policy::{Bill, Claim, YearAccumulators};
+use huimin_policy::{Bill, Claim, Policy, YearAccumulators};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -107,6 +110,15 @@ struct Writes {
 }
 
 fn plan_writes(record: &ClaimRecord, bill: &Bill, after: &YearAccumulators, settled_by: &str) -> Result<Writes> {
+    let (claim, lines) = claim_writes(record, bill, settled_by)?;
+    let year = i64::from(chrono::Datelike::year(&record.claim.discharge));
+    Ok(Writes { claim, lines, accumulators: accumulator_rows(record.person_id, year, after) })
+}
+
+type Values = Vec<Val<'static>>;
+
+/// The claim's row and its lines' rows.
+fn claim_writes(record: &ClaimRecord, bill: &Bill, settled_by: &str) -> Result<(Values, Vec<Values>)> {
     let c = &record.claim;
     let year = i64::from(chrono::Datelike::year(&c.discharge));
     let bill_json = serde_json::to_string(bill).map_err(|e| corrupt("bill", e))?;
@@ -146,8 +158,7 @@ fn plan_writes(record: &ClaimRecord, bill: &Bill, after: &YearAccumulators, sett
             row
         })
         .collect();
-    let accumulators = accumulator_rows(record.person_id, year, after);
-    Ok(Writes { claim, lines, accumulators })
+    Ok((claim, lines))
 }
 
 fn accumulator_rows(person_id: i64, year: i64, acc: &YearAccumulators) -> Vec<Vec<Val<'static>>> {
@@ -258,7 +269,95 @@ fn policy_from_row(r: &AnyRow) -> Result<StoredPolicy> {
     })
 }
 
+/// The result of settling a batch: how many were settled, and each refused claim with the reason.
+#[derive(Debug, Default, Serialize)]
+pub struct BatchOutcome {
+    pub settled: usize,
+    pub refused: Vec<(String, String)>,
+    pub total: i64,
+    pub funds_total: i64,
+    pub patient_total: i64,
+}
+
+impl BatchOutcome {
+    fn add(&mut self, bill: &Bill) {
+        self.settled += 1;
+        self.total += bill.total.fen();
+        self.funds_total += bill.funds_total.fen();
+        self.patient_total += bill.patient_total.fen();
+    }
+}
+
 impl Store {
+    /// Settles many claims in order, each under its policy: a claim that is refused (its number
+    /// already used, the engine's refusal) is reported and the others go on. On SQLite the batch
+    /// is one transaction on the writer thread; on PostgreSQL each claim is its own.
+    pub async fn settle_batch(&self, items: Vec<(ClaimRecord, Arc<Policy>)>, settled_by: &str, audit: &AuditEntry) -> Result<BatchOutcome> {
+        let settled_by = settled_by.to_string();
+        let mut audit = audit.clone();
+        let Some(writer) = &self.writer else {
+            let mut out = BatchOutcome::default();
+            for (record, policy) in items {
+                let claim_no = record.claim.claim_no.clone();
+                let claim = record.claim.clone();
+                match self.settle_claim(record, move |acc| huimin_policy::settle(&policy, &claim, acc).map_err(|e| e.to_string()), &settled_by, &audit).await {
+                    Ok(bill) => out.add(&bill),
+                    Err(StoreError::Refused(m) | StoreError::Conflict(m)) => out.refused.push((claim_no, m)),
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(out);
+        };
+        writer
+            .run(move |conn| {
+                let e = sqlite_writer::db_err;
+                let mut out = BatchOutcome::default();
+                let mut accs: HashMap<(i64, i32), YearAccumulators> = HashMap::new();
+                let mut seen: HashSet<String> = HashSet::new();
+                let insert_line = single_row_insert("claim_lines", &LINE_COLUMNS);
+                for (record, policy) in &items {
+                    let c = &record.claim;
+                    let duplicate = !seen.insert(c.claim_no.clone())
+                        || conn.prepare_cached(CLAIM_STATUS).map_err(e)?.exists([&c.claim_no]).map_err(e)?;
+                    if duplicate {
+                        out.refused.push((c.claim_no.clone(), format!("结算单号 {} 已结算过，不能重复结算", c.claim_no)));
+                        continue;
+                    }
+                    let key = (record.person_id, chrono::Datelike::year(&c.discharge));
+                    if !accs.contains_key(&key) {
+                        conn.prepare_cached(LOCK_PERSON_YEAR).map_err(e)?.execute(rusqlite::params![key.0, key.1]).map_err(e)?;
+                        let mut acc = YearAccumulators::default();
+                        let mut stmt = conn.prepare_cached(READ_ACCUMULATORS).map_err(e)?;
+                        let mut rows = stmt.query(rusqlite::params![key.0, key.1]).map_err(e)?;
+                        while let Some(r) = rows.next().map_err(e)? {
+                            let layer: String = r.get(0).map_err(e)?;
+                            acc.set(&layer.into(), huimin_policy::LayerYear { base: money(r.get(1).map_err(e)?)?, paid: money(r.get(2).map_err(e)?)? });
+                        }
+                        accs.insert(key, acc);
+                    }
+                    let acc = accs.get_mut(&key).expect("inserted");
+                    match huimin_policy::settle_into(policy, c, acc) {
+                        Err(why) => out.refused.push((c.claim_no.clone(), why.to_string())),
+                        Ok(bill) => {
+                            let (claim, lines) = claim_writes(record, &bill, &settled_by)?;
+                            sqlite_writer::execute_rows(conn, INSERT_CLAIM, std::slice::from_ref(&claim))?;
+                            sqlite_writer::execute_rows(conn, &insert_line, &lines)?;
+                            out.add(&bill);
+                        }
+                    }
+                }
+                let insert_acc = single_row_insert("accumulators", &ACCUMULATOR_COLUMNS);
+                for ((person, year), acc) in &accs {
+                    conn.prepare_cached(DELETE_ACCUMULATORS).map_err(e)?.execute(rusqlite::params![person, year]).map_err(e)?;
+                    sqlite_writer::execute_rows(conn, &insert_acc, &accumulator_rows(*person, i64::from(*year), acc))?;
+                }
+                audit.detail = format!("batch: {} settled, {} refused", out.settled, out.refused.len());
+                sqlite_writer::append_audit(conn, &audit)?;
+                Ok(out)
+            })
+            .await
+    }
+
     /// Stores (or replaces) a policy file; a policy that has settled claims keeps its numbers:
     /// replacing it is refused, load the change under a new id.
     pub async fn save_policy(&self, p: &StoredPolicy, audit: &AuditEntry) -> Result<()> {
