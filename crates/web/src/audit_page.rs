@@ -54,7 +54,7 @@ pub async fn search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebR
             label { (ctx.t("操作", "Action"))
                 select name="action" {
                     option value="" { (ctx.t("全部", "All")) }
-                    @for a in ["login", "login.failed", "login.refused", "logout", "household.view", "id.reveal", "roster.import", "export", "user.create", "user.disable", "user.enable", "user.reset", "user.unlock"] {
+                    @for a in ["login", "login.failed", "login.refused", "logout", "household.view", "id.reveal", "roster.import", "export", "user.create", "user.disable", "user.enable", "user.reset", "user.unlock", "settlement.settle", "settlement.reverse", "settlement.batch", "claim.view", "policy.load"] {
                         option value=(a) selected[q.action.as_deref() == Some(a)] { (a) }
                     }
                 }
