@@ -559,34 +559,22 @@ pub fn parse_policy(file: &str, text: &str) -> Result<Policy, PolicyError> {
                 }
                 rate.map(|rate| Rule::Share { base: Params { rate, deductible, deductible_per_year: per_year, cap }, variants })
             }
-            "self_pay_ceiling" => {
+            "self_pay_ceiling" | "annual_oop_cap" | "min_reimbursement" => {
                 safety_fields(&mut c, &numbers, l.variants.len());
-                match &l.max_ratio {
-                    Some(r) => c.ratio(&format!("{path}.max_ratio"), r, src, l.assumed).map(|max_ratio| Rule::SelfPayCeiling { max_ratio }),
-                    None => {
-                        c.issue(&path, "self_pay_ceiling 层需要 max_ratio");
+                let (field, raw) = match kind {
+                    "self_pay_ceiling" => ("max_ratio", &l.max_ratio),
+                    "annual_oop_cap" => ("cap", &numbers.cap),
+                    _ => ("min_ratio", &l.min_ratio),
+                };
+                let at = format!("{path}.{field}");
+                match (kind, raw) {
+                    (_, None) => {
+                        c.issue(&path, format!("{kind} 层需要 {field}"));
                         None
                     }
-                }
-            }
-            "annual_oop_cap" => {
-                safety_fields(&mut c, &numbers, l.variants.len());
-                match &numbers.cap {
-                    Some(v) => c.money(&format!("{path}.cap"), v, src, l.assumed).map(|cap| Rule::AnnualOutOfPocketCap { cap }),
-                    None => {
-                        c.issue(&path, "annual_oop_cap 层需要 cap");
-                        None
-                    }
-                }
-            }
-            "min_reimbursement" => {
-                safety_fields(&mut c, &numbers, l.variants.len());
-                match &l.min_ratio {
-                    Some(r) => c.ratio(&format!("{path}.min_ratio"), r, src, l.assumed).map(|min_ratio| Rule::MinimumReimbursement { min_ratio }),
-                    None => {
-                        c.issue(&path, "min_reimbursement 层需要 min_ratio");
-                        None
-                    }
+                    ("annual_oop_cap", Some(v)) => c.money(&at, v, src, l.assumed).map(|cap| Rule::AnnualOutOfPocketCap { cap }),
+                    ("self_pay_ceiling", Some(v)) => c.ratio(&at, v, src, l.assumed).map(|max_ratio| Rule::SelfPayCeiling { max_ratio }),
+                    (_, Some(v)) => c.ratio(&at, v, src, l.assumed).map(|min_ratio| Rule::MinimumReimbursement { min_ratio }),
                 }
             }
             other => {
