@@ -477,6 +477,9 @@ pub fn parse_policy(file: &str, text: &str) -> Result<Policy, PolicyError> {
         if !ids.insert(l.id.clone()) {
             c.issue(&path, format!("层编号「{}」重复", l.id));
         }
+        if l.id.is_empty() || !l.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            c.issue(&format!("{path}.id"), "层编号只能用字母、数字、_ 和 -");
+        }
         let src = l.source.as_deref().or(psrc);
         if src.is_none() {
             c.issue(&format!("{path}.source"), "没有注明来源");

@@ -92,6 +92,7 @@ fn every_number_needs_a_known_source() {
 fn structure_errors() {
     one(&OK.replace("ratio =", "ratoi ="), "第", "unknown field `ratoi`");
     one(&format!("{OK}{OK}"), "layer[1]", "层编号「basic」重复");
+    one(&OK.replace(r#"id = "basic""#, r#"id = "basic:1""#), ".id", "只能用字母");
     one(&OK.replace(r#"ratio = "85%""#, r#"ratio = "85%"
 [[layer.variant]]
 deductible = "100""#), "variant[0]", "没有适用条件");

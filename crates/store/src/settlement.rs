@@ -1,21 +1,22 @@
 //! Policies in use, settled claims, and the yearly accumulators they move.
 //!
-//! A settlement and a reversal first update the person's `person_years` row: on PostgreSQL that
-//! takes the row lock, on SQLite the database's write lock, so two settlements of one person can
-//! never read the same accumulators and together pass a cap.
+//! A settlement and a reversal first bump the version of the person's accumulators row for the
+//! year (and read it in the same statement): on PostgreSQL that takes the row lock, on SQLite the
+//! database's write lock, so two settlements of one person can never read the same figures and
+//! together pass a cap.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use huimin_domain::{Date, Money, RegionCode};
-use huimin_policy::{Bill, Claim, Policy, YearAccumulators};
+use huimin_policy::{Bill, Claim, Fund, Policy, YearAccumulators};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::access::append_audit_in;
-use crate::batch::{Val, insert_rows};
-use crate::{AuditEntry, Backend, Result, Store, StoreError, now, sqlite_writer};
+use crate::batch::Val;
+use crate::{AuditEntry, Result, Store, StoreError, now, sqlite_writer};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredPolicy {
@@ -85,44 +86,49 @@ fn money(fen: i64) -> Result<Money> {
 }
 
 // The statements of a settlement, shared by the sqlx path (PostgreSQL) and the SQLite writer.
-const LOCK_PERSON_YEAR: &str = "INSERT INTO person_years (person_id, year, version) VALUES ($1, $2, 0) \
-     ON CONFLICT (person_id, year) DO UPDATE SET version = person_years.version + 1";
+const LOCK_AND_READ: &str = "INSERT INTO accumulators (person_id, year, version, layers) VALUES ($1, $2, 0, '') \
+     ON CONFLICT (person_id, year) DO UPDATE SET version = accumulators.version + 1 RETURNING layers";
+const READ_ACCUMULATORS: &str = "SELECT layers FROM accumulators WHERE person_id = $1 AND year = $2";
+const WRITE_ACCUMULATORS: &str = "UPDATE accumulators SET layers = $1 WHERE person_id = $2 AND year = $3";
 const CLAIM_STATUS: &str = "SELECT status FROM claims WHERE claim_no = $1";
-const READ_ACCUMULATORS: &str = "SELECT layer_id, base, paid FROM accumulators WHERE person_id = $1 AND year = $2";
-const DELETE_ACCUMULATORS: &str = "DELETE FROM accumulators WHERE person_id = $1 AND year = $2";
-const ACCUMULATOR_COLUMNS: [&str; 5] = ["person_id", "year", "layer_id", "base", "paid"];
-const LINE_COLUMNS: [&str; 8] = ["claim_no", "layer_id", "fund", "paid_p", "paid_b", "paid_n", "paid_o", "total"];
 const INSERT_CLAIM: &str = "INSERT INTO claims (claim_no, person_id, facility_code, region_code, policy_id, year, category, visit_type, \
      facility_level, in_county, admission_date, discharge_date, disease_codes, cat_a, cat_b, out_of_catalogue, necessary, \
-     total, in_policy, funds_total, patient_total, bill, status, settled_by, settled_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 'settled', $23, $24)";
+     total, in_policy, funds_total, patient_total, fund_310101, fund_390101, fund_390201, fund_390401, fund_610101, fund_620101, \
+     fund_630101, fund_640101, fund_999996, bill, status, settled_by, settled_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+     $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, 'settled', $32, $33)";
 
-fn single_row_insert(table: &str, columns: &[&str]) -> String {
-    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-    format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), placeholders.join(", "))
+/// `layer:base:paid;…` in fen; layer ids are letters, digits, `_` and `-` (checked by the policy).
+fn encode_accumulators(acc: &YearAccumulators) -> String {
+    let mut out = String::new();
+    for (layer, v) in &acc.layers {
+        if !out.is_empty() {
+            out.push(';');
+        }
+        out.push_str(&format!("{layer}:{}:{}", v.base.fen(), v.paid.fen()));
+    }
+    out
 }
 
-/// What settling a claim writes, as values: computed once, written by either path.
-struct Writes {
-    claim: Vec<Val<'static>>,
-    lines: Vec<Vec<Val<'static>>>,
-    accumulators: Vec<Vec<Val<'static>>>,
+fn decode_accumulators(text: &str) -> Result<YearAccumulators> {
+    let mut acc = YearAccumulators::default();
+    for part in text.split(';').filter(|p| !p.is_empty()) {
+        let mut it = part.split(':');
+        let (Some(layer), Some(base), Some(paid), None) = (it.next(), it.next(), it.next(), it.next()) else {
+            return Err(corrupt("accumulators", part));
+        };
+        let num = |s: &str| s.parse::<i64>().map_err(|e| corrupt("accumulators", e)).and_then(money);
+        acc.set(&layer.into(), huimin_policy::LayerYear { base: num(base)?, paid: num(paid)? });
+    }
+    Ok(acc)
 }
 
-fn plan_writes(record: &ClaimRecord, bill: &Bill, after: &YearAccumulators, settled_by: &str) -> Result<Writes> {
-    let (claim, lines) = claim_writes(record, bill, settled_by)?;
-    let year = i64::from(chrono::Datelike::year(&record.claim.discharge));
-    Ok(Writes { claim, lines, accumulators: accumulator_rows(record.person_id, year, after) })
-}
-
-type Values = Vec<Val<'static>>;
-
-/// The claim's row and its lines' rows.
-fn claim_writes(record: &ClaimRecord, bill: &Bill, settled_by: &str) -> Result<(Values, Vec<Values>)> {
+/// The claim's row: its fields, the one bill, and what each fund paid.
+fn claim_row(record: &ClaimRecord, bill: &Bill, settled_by: &str) -> Result<Vec<Val<'static>>> {
     let c = &record.claim;
     let year = i64::from(chrono::Datelike::year(&c.discharge));
     let bill_json = serde_json::to_string(bill).map_err(|e| corrupt("bill", e))?;
-    let claim = vec![
+    let mut row = vec![
         Val::from(c.claim_no.clone()),
         record.person_id.into(),
         record.facility_code.clone().into(),
@@ -144,28 +150,12 @@ fn claim_writes(record: &ClaimRecord, bill: &Bill, settled_by: &str) -> Result<(
         bill.buckets[0].fen().into(),
         bill.funds_total.fen().into(),
         bill.patient_total.fen().into(),
-        bill_json.into(),
-        settled_by.to_string().into(),
-        now().into(),
     ];
-    let lines = bill
-        .lines
-        .iter()
-        .map(|l| {
-            let mut row = vec![Val::from(c.claim_no.clone()), l.layer_id.to_string().into(), l.fund.code().to_string().into()];
-            row.extend(l.paid.iter().map(|m| Val::from(m.fen())));
-            row.push(l.total.fen().into());
-            row
-        })
-        .collect();
-    Ok((claim, lines))
-}
-
-fn accumulator_rows(person_id: i64, year: i64, acc: &YearAccumulators) -> Vec<Vec<Val<'static>>> {
-    acc.layers
-        .iter()
-        .map(|(layer, v)| vec![Val::from(person_id), year.into(), layer.to_string().into(), v.base.fen().into(), v.paid.fen().into()])
-        .collect()
+    for fund in Fund::ALL {
+        row.push(bill.lines.iter().filter(|l| l.fund == fund).map(|l| l.total.fen()).sum::<i64>().into());
+    }
+    row.extend([Val::from(bill_json), settled_by.to_string().into(), now().into()]);
+    Ok(row)
 }
 
 fn bind_vals<'q>(mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>, vals: &'q [Val<'q>]) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
@@ -180,37 +170,37 @@ fn bind_vals<'q>(mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>
     q
 }
 
-async fn lock_person_year(tx: &mut Transaction<'static, Any>, person_id: i64, year: i32) -> Result<()> {
-    sqlx::query(LOCK_PERSON_YEAR)
-    .bind(person_id)
-    .bind(i64::from(year))
-    .execute(&mut **tx)
-    .await?;
+/// Locks the person's year and reads their accumulators (sqlx path).
+async fn lock_and_read(tx: &mut Transaction<'static, Any>, person_id: i64, year: i32) -> Result<YearAccumulators> {
+    let layers: String = sqlx::query_scalar(LOCK_AND_READ).bind(person_id).bind(i64::from(year)).fetch_one(&mut **tx).await?;
+    decode_accumulators(&layers)
+}
+
+async fn write_accumulators(tx: &mut Transaction<'static, Any>, person_id: i64, year: i32, acc: &YearAccumulators) -> Result<()> {
+    sqlx::query(WRITE_ACCUMULATORS).bind(encode_accumulators(acc)).bind(person_id).bind(i64::from(year)).execute(&mut **tx).await?;
     Ok(())
 }
 
-async fn read_accumulators(tx: &mut Transaction<'static, Any>, person_id: i64, year: i32) -> Result<YearAccumulators> {
-    let rows = sqlx::query(READ_ACCUMULATORS)
-        .bind(person_id)
-        .bind(i64::from(year))
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut acc = YearAccumulators::default();
-    for r in &rows {
-        let layer: String = r.try_get("layer_id")?;
-        acc.set(&layer.into(), huimin_policy::LayerYear { base: money(r.try_get("base")?)?, paid: money(r.try_get("paid")?)? });
-    }
-    Ok(acc)
+/// The same two on the SQLite writer's connection.
+fn lock_and_read_sqlite(conn: &rusqlite::Connection, person_id: i64, year: i32) -> Result<YearAccumulators> {
+    let e = sqlite_writer::db_err;
+    let layers: String = conn.prepare_cached(LOCK_AND_READ).map_err(e)?.query_row(rusqlite::params![person_id, year], |r| r.get(0)).map_err(e)?;
+    decode_accumulators(&layers)
 }
 
-async fn write_accumulators(tx: &mut Transaction<'static, Any>, backend: Backend, person_id: i64, year: i32, acc: &YearAccumulators) -> Result<()> {
-    sqlx::query(DELETE_ACCUMULATORS)
-        .bind(person_id)
-        .bind(i64::from(year))
-        .execute(&mut **tx)
-        .await?;
-    insert_rows(tx, backend, "accumulators", &ACCUMULATOR_COLUMNS, "", accumulator_rows(person_id, i64::from(year), acc)).await?;
+fn write_accumulators_sqlite(conn: &rusqlite::Connection, person_id: i64, year: i32, acc: &YearAccumulators) -> Result<()> {
+    let e = sqlite_writer::db_err;
+    conn.prepare_cached(WRITE_ACCUMULATORS).map_err(e)?.execute(rusqlite::params![encode_accumulators(acc), person_id, year]).map_err(e)?;
     Ok(())
+}
+
+fn claim_exists_sqlite(conn: &rusqlite::Connection, claim_no: &str) -> Result<bool> {
+    let e = sqlite_writer::db_err;
+    conn.prepare_cached(CLAIM_STATUS).map_err(e)?.exists([claim_no]).map_err(e)
+}
+
+fn duplicate(claim_no: &str) -> StoreError {
+    StoreError::Conflict(format!("结算单号 {claim_no} 已结算过，不能重复结算"))
 }
 
 const CLAIM_COLUMNS: &str = "claim_no, person_id, facility_code, region_code, policy_id, status, bill, category, visit_type, \
@@ -310,46 +300,30 @@ impl Store {
         };
         writer
             .run(move |conn| {
-                let e = sqlite_writer::db_err;
                 let mut out = BatchOutcome::default();
                 let mut accs: HashMap<(i64, i32), YearAccumulators> = HashMap::new();
                 let mut seen: HashSet<String> = HashSet::new();
-                let insert_line = single_row_insert("claim_lines", &LINE_COLUMNS);
                 for (record, policy) in &items {
                     let c = &record.claim;
-                    let duplicate = !seen.insert(c.claim_no.clone())
-                        || conn.prepare_cached(CLAIM_STATUS).map_err(e)?.exists([&c.claim_no]).map_err(e)?;
-                    if duplicate {
-                        out.refused.push((c.claim_no.clone(), format!("结算单号 {} 已结算过，不能重复结算", c.claim_no)));
+                    if !seen.insert(c.claim_no.clone()) || claim_exists_sqlite(conn, &c.claim_no)? {
+                        out.refused.push((c.claim_no.clone(), duplicate(&c.claim_no).to_string()));
                         continue;
                     }
                     let key = (record.person_id, chrono::Datelike::year(&c.discharge));
-                    if !accs.contains_key(&key) {
-                        conn.prepare_cached(LOCK_PERSON_YEAR).map_err(e)?.execute(rusqlite::params![key.0, key.1]).map_err(e)?;
-                        let mut acc = YearAccumulators::default();
-                        let mut stmt = conn.prepare_cached(READ_ACCUMULATORS).map_err(e)?;
-                        let mut rows = stmt.query(rusqlite::params![key.0, key.1]).map_err(e)?;
-                        while let Some(r) = rows.next().map_err(e)? {
-                            let layer: String = r.get(0).map_err(e)?;
-                            acc.set(&layer.into(), huimin_policy::LayerYear { base: money(r.get(1).map_err(e)?)?, paid: money(r.get(2).map_err(e)?)? });
-                        }
-                        accs.insert(key, acc);
-                    }
-                    let acc = accs.get_mut(&key).expect("inserted");
+                    let acc = match accs.entry(key) {
+                        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(v) => v.insert(lock_and_read_sqlite(conn, key.0, key.1)?),
+                    };
                     match huimin_policy::settle_into(policy, c, acc) {
                         Err(why) => out.refused.push((c.claim_no.clone(), why.to_string())),
                         Ok(bill) => {
-                            let (claim, lines) = claim_writes(record, &bill, &settled_by)?;
-                            sqlite_writer::execute_rows(conn, INSERT_CLAIM, std::slice::from_ref(&claim))?;
-                            sqlite_writer::execute_rows(conn, &insert_line, &lines)?;
+                            sqlite_writer::execute_rows(conn, INSERT_CLAIM, &[claim_row(record, &bill, &settled_by)?])?;
                             out.add(&bill);
                         }
                     }
                 }
-                let insert_acc = single_row_insert("accumulators", &ACCUMULATOR_COLUMNS);
                 for ((person, year), acc) in &accs {
-                    conn.prepare_cached(DELETE_ACCUMULATORS).map_err(e)?.execute(rusqlite::params![person, year]).map_err(e)?;
-                    sqlite_writer::execute_rows(conn, &insert_acc, &accumulator_rows(*person, i64::from(*year), acc))?;
+                    write_accumulators_sqlite(conn, *person, *year, acc)?;
                 }
                 audit.detail = format!("batch: {} settled, {} refused", out.settled, out.refused.len());
                 sqlite_writer::append_audit(conn, &audit)?;
@@ -398,15 +372,14 @@ impl Store {
     /// The person's accumulators for a year as they stand (for a preview; settling reads them
     /// again under the lock).
     pub async fn accumulators(&self, person_id: i64, year: i32) -> Result<YearAccumulators> {
-        let mut tx = self.pool.begin().await?;
-        let acc = read_accumulators(&mut tx, person_id, year).await?;
-        tx.rollback().await?;
-        Ok(acc)
+        let layers: Option<String> =
+            sqlx::query_scalar(READ_ACCUMULATORS).bind(person_id).bind(i64::from(year)).fetch_optional(&self.pool).await?;
+        decode_accumulators(layers.as_deref().unwrap_or(""))
     }
 
     /// Settles a claim: under the person's lock, reads their accumulators, lets `compute` run the
-    /// engine on them, and stores the bill, its lines, the new accumulators and the audit entry in
-    /// one transaction. A claim number already used is refused.
+    /// engine on them, and stores the claim with its bill, the new accumulators and the audit
+    /// entry in one transaction. A claim number already used is refused.
     pub async fn settle_claim(
         &self,
         record: ClaimRecord,
@@ -417,31 +390,16 @@ impl Store {
         let year = chrono::Datelike::year(&record.claim.discharge);
         let settled_by = settled_by.to_string();
         let audit = audit.clone();
-        let duplicate = |no: &str| StoreError::Conflict(format!("结算单号 {no} 已结算过，不能重复结算"));
         if let Some(writer) = &self.writer {
             return writer
                 .run(move |conn| {
-                    let person = record.person_id;
-                    let e = sqlite_writer::db_err;
-                    conn.prepare_cached(LOCK_PERSON_YEAR).map_err(e)?.execute(rusqlite::params![person, year]).map_err(e)?;
-                    if conn.prepare_cached(CLAIM_STATUS).map_err(e)?.exists([&record.claim.claim_no]).map_err(e)? {
+                    let acc = lock_and_read_sqlite(conn, record.person_id, year)?;
+                    if claim_exists_sqlite(conn, &record.claim.claim_no)? {
                         return Err(duplicate(&record.claim.claim_no));
                     }
-                    let mut acc = YearAccumulators::default();
-                    let mut stmt = conn.prepare_cached(READ_ACCUMULATORS).map_err(e)?;
-                    let mut rows = stmt.query(rusqlite::params![person, year]).map_err(e)?;
-                    while let Some(r) = rows.next().map_err(e)? {
-                        let layer: String = r.get(0).map_err(e)?;
-                        acc.set(&layer.into(), huimin_policy::LayerYear { base: money(r.get(1).map_err(e)?)?, paid: money(r.get(2).map_err(e)?)? });
-                    }
-                    drop(rows);
-                    drop(stmt);
                     let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
-                    let w = plan_writes(&record, &bill, &after, &settled_by)?;
-                    sqlite_writer::execute_rows(conn, INSERT_CLAIM, std::slice::from_ref(&w.claim))?;
-                    sqlite_writer::execute_rows(conn, &single_row_insert("claim_lines", &LINE_COLUMNS), &w.lines)?;
-                    conn.prepare_cached(DELETE_ACCUMULATORS).map_err(e)?.execute(rusqlite::params![person, year]).map_err(e)?;
-                    sqlite_writer::execute_rows(conn, &single_row_insert("accumulators", &ACCUMULATOR_COLUMNS), &w.accumulators)?;
+                    sqlite_writer::execute_rows(conn, INSERT_CLAIM, &[claim_row(&record, &bill, &settled_by)?])?;
+                    write_accumulators_sqlite(conn, record.person_id, year, &after)?;
                     sqlite_writer::append_audit(conn, &audit)?;
                     Ok(bill)
                 })
@@ -449,17 +407,15 @@ impl Store {
         }
         let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
-        lock_person_year(&mut tx, record.person_id, year).await?;
+        let acc = lock_and_read(&mut tx, record.person_id, year).await?;
         let taken: Option<String> = sqlx::query_scalar(CLAIM_STATUS).bind(&record.claim.claim_no).fetch_optional(&mut *tx).await?;
         if taken.is_some() {
             return Err(duplicate(&record.claim.claim_no));
         }
-        let acc = read_accumulators(&mut tx, record.person_id, year).await?;
         let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
-        let w = plan_writes(&record, &bill, &after, &settled_by)?;
-        bind_vals(sqlx::query(INSERT_CLAIM), &w.claim).execute(&mut *tx).await?;
-        insert_rows(&mut tx, self.backend, "claim_lines", &LINE_COLUMNS, "", w.lines).await?;
-        write_accumulators(&mut tx, self.backend, record.person_id, year, &after).await?;
+        let row = claim_row(&record, &bill, &settled_by)?;
+        bind_vals(sqlx::query(INSERT_CLAIM), &row).execute(&mut *tx).await?;
+        write_accumulators(&mut tx, record.person_id, year, &after).await?;
         append_audit_in(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(bill)
@@ -476,14 +432,13 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("claim {claim_no}")))?;
         let claim = claim_from_row(&row)?;
-        lock_person_year(&mut tx, claim.person_id, claim.bill.year).await?;
+        let acc = lock_and_read(&mut tx, claim.person_id, claim.bill.year).await?;
         // Read the status again under the lock: a concurrent reversal may have won.
-        let status: String = sqlx::query_scalar("SELECT status FROM claims WHERE claim_no = $1").bind(claim_no).fetch_one(&mut *tx).await?;
+        let status: String = sqlx::query_scalar(CLAIM_STATUS).bind(claim_no).fetch_one(&mut *tx).await?;
         if status == "reversed" {
             return Err(StoreError::Refused(format!("结算单号 {claim_no} 已冲销")));
         }
-        let acc = read_accumulators(&mut tx, claim.person_id, claim.bill.year).await?;
-        write_accumulators(&mut tx, self.backend, claim.person_id, claim.bill.year, &huimin_policy::reverse(&claim.bill, &acc)).await?;
+        write_accumulators(&mut tx, claim.person_id, claim.bill.year, &huimin_policy::reverse(&claim.bill, &acc)).await?;
         let at = now();
         sqlx::query("UPDATE claims SET status = 'reversed', reversed_by = $1, reversed_at = $2, reversal_reason = $3 WHERE claim_no = $4")
             .bind(reversed_by)

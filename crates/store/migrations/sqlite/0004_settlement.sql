@@ -1,5 +1,5 @@
--- Settlement: policies in use, settled claims with their one bill, per-layer lines for the
--- funds, and each person's yearly accumulators.
+-- Settlement: policies in use, settled claims with their one bill and what each fund paid, and
+-- each person's yearly accumulators.
 
 CREATE TABLE policies (
     id             TEXT PRIMARY KEY,
@@ -35,6 +35,17 @@ CREATE TABLE claims (
     in_policy        INTEGER NOT NULL,
     funds_total      INTEGER NOT NULL,
     patient_total    INTEGER NOT NULL,
+    -- What each fund paid (national fund codes): the sums reports and reconciliation need.
+    fund_310101      INTEGER NOT NULL,
+    fund_390101      INTEGER NOT NULL,
+    fund_390201      INTEGER NOT NULL,
+    fund_390401      INTEGER NOT NULL,
+    fund_610101      INTEGER NOT NULL,
+    fund_620101      INTEGER NOT NULL,
+    fund_630101      INTEGER NOT NULL,
+    fund_640101      INTEGER NOT NULL,
+    fund_999996      INTEGER NOT NULL,
+    -- The one bill as JSON: every layer's payment by bucket, accumulators before and after.
     bill             TEXT NOT NULL,
     status           TEXT NOT NULL CHECK (status IN ('settled', 'reversed')),
     settled_by       TEXT NOT NULL,
@@ -47,33 +58,14 @@ CREATE INDEX claims_person ON claims(person_id, year);
 CREATE INDEX claims_facility ON claims(facility_code, settled_at);
 CREATE INDEX claims_region ON claims(region_code, discharge_date);
 
-CREATE TABLE claim_lines (
-    claim_no TEXT NOT NULL REFERENCES claims(claim_no),
-    layer_id TEXT NOT NULL,
-    fund     TEXT NOT NULL,
-    paid_p   INTEGER NOT NULL,
-    paid_b   INTEGER NOT NULL,
-    paid_n   INTEGER NOT NULL,
-    paid_o   INTEGER NOT NULL,
-    total    INTEGER NOT NULL,
-    PRIMARY KEY (claim_no, layer_id)
-);
-CREATE INDEX claim_lines_fund ON claim_lines(fund);
-
+-- One row per person and year: each layer's cumulative base and payment, as
+-- "layer:base:paid;…" (fen). Settlements and reversals of that person first bump `version`
+-- (INSERT … ON CONFLICT DO UPDATE … RETURNING): on PostgreSQL that takes the row lock, on SQLite
+-- the write lock, so two at the same moment can never read the same figures and pass a cap.
 CREATE TABLE accumulators (
     person_id INTEGER NOT NULL REFERENCES persons(id),
     year      INTEGER NOT NULL,
-    layer_id  TEXT NOT NULL,
-    base      INTEGER NOT NULL,
-    paid      INTEGER NOT NULL,
-    PRIMARY KEY (person_id, year, layer_id)
-);
-
--- One row per person and year, updated first by every settlement and reversal of that person:
--- the row lock serialises them, so two at the same moment cannot both pass a cap.
-CREATE TABLE person_years (
-    person_id INTEGER NOT NULL REFERENCES persons(id),
-    year      INTEGER NOT NULL,
     version   INTEGER NOT NULL,
+    layers    TEXT NOT NULL,
     PRIMARY KEY (person_id, year)
 );
