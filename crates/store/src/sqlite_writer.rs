@@ -43,12 +43,13 @@ impl Writer {
         .map_err(db_err)?;
         // Checkpoints run beside the writers, not inside a commit (where an automatic one would
         // stall every settlement waiting in that group): PASSIVE never blocks them.
+        // It stops when the writer does (the writer thread holds `_stop` until it ends).
         let checkpointer = Connection::open(path).map_err(db_err)?;
+        let (_stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("huimin-sqlite-checkpoint".into())
             .spawn(move || {
-                loop {
-                    std::thread::sleep(std::time::Duration::from_millis(500));
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(std::time::Duration::from_millis(500)) {
                     if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
                         tracing::warn!(error = %e, "WAL checkpoint failed");
                     }
@@ -59,6 +60,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("huimin-sqlite-writer".into())
             .spawn(move || {
+                let _stop = _stop;
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     while batch.len() < GROUP {
