@@ -91,16 +91,15 @@ async fn settle_demo_claims(store: &Store) -> anyhow::Result<()> {
     let (households, _) = store.list_households(county, &Default::default(), 100_000, 0).await?;
     let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "settlement.settle".into(), ..Default::default() };
     let diseases = ["I63.9", "I10", "E11.9", "C34.9", "J44.9", "I25.1", "K80.2", "S72.0", "N18.5", "C16.9"];
-    let mut n = 0;
+    let mut requests = Vec::new();
     for (i, h) in households.iter().enumerate().filter(|(i, _)| i % 5 == 0) {
         let members = store.household_members(&h.household.no).await?;
         let Some(person) = members.first() else { continue };
         for k in 0..rng.random_range(1..=2) {
-            n += 1;
             let admission = Date::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Duration::days(rng.random_range(0..340));
             let cat_a = rng.random_range(2_000..60_000) * 100;
-            let req = crate::settlement::SettleRequest {
-                claim_no: format!("DEMO-2025-{n:05}"),
+            requests.push(crate::settlement::SettleRequest {
+                claim_no: format!("DEMO-2025-{:05}", requests.len() + 1),
                 person_id: person.id,
                 facility_code: facilities[rng.random_range(0..facilities.len())].clone(),
                 visit: huimin_policy::VisitType::Inpatient,
@@ -111,9 +110,10 @@ async fn settle_demo_claims(store: &Store) -> anyhow::Result<()> {
                 cat_b: Money::from_fen(cat_a / 4)?,
                 out_of_catalogue: Money::from_fen(cat_a / 10)?,
                 necessary: Money::from_fen(cat_a / 25)?,
-            };
-            crate::settlement::settle_claim(store, &set, &req, "demo", &audit).await?;
+            });
         }
     }
+    let out = crate::settlement::settle_batch(store, &set, &requests, "demo", &audit).await?;
+    anyhow::ensure!(out.refused.is_empty(), "demo claims refused: {:?}", out.refused.first());
     Ok(())
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use huimin_domain::{Date, Money, RegionCode, RegionLevel};
 use huimin_policy::{Bill, Claim, Fund, Ledger, Policy, VisitType, parse_policy, settle};
-use huimin_store::{AuditEntry, BatchOutcome, ClaimRecord, Store, StoreError, StoredClaim, StoredPolicy};
+use huimin_domain::Facility;
+use huimin_store::{AuditEntry, BatchOutcome, ClaimRecord, SettlementContext, Store, StoreError, StoredClaim, StoredPolicy};
 use serde::Serialize;
 
 /// The policies loaded into the system, parsed once.
@@ -116,21 +117,28 @@ fn check_claim_no(no: &str) -> Result<(), SettleError> {
 
 /// Everything a settlement needs, checked: the engine's claim, its record, and the policy.
 pub async fn prepare(store: &Store, set: &PolicySet, req: &SettleRequest) -> Result<(ClaimRecord, Arc<Policy>), SettleError> {
+    let person = store.settlement_contexts(&[req.person_id]).await?.remove(&req.person_id);
+    let facility = store.facility(&req.facility_code).await?;
+    build_record(req, person.as_ref(), facility.as_ref(), set)
+}
+
+/// The checks and the claim of [`prepare`], given what the store knows of the person and the
+/// facility; shared by single and batch settlement.
+fn build_record(req: &SettleRequest, person: Option<&SettlementContext>, facility: Option<&Facility>, set: &PolicySet) -> Result<(ClaimRecord, Arc<Policy>), SettleError> {
     check_claim_no(&req.claim_no)?;
-    let (_, household) = store.person_and_household(req.person_id).await?.ok_or(SettleError::PersonNotFound)?;
-    if !store.in_programme_on(req.person_id, req.admission).await? {
+    let person = person.ok_or(SettleError::PersonNotFound)?;
+    if !person.in_programme_on(req.admission) {
         return Err(SettleError::NotInProgramme(req.admission));
     }
-    let facility = store.facility(&req.facility_code).await?.ok_or_else(|| SettleError::FacilityNotFound(req.facility_code.clone()))?;
+    let facility = facility.ok_or_else(|| SettleError::FacilityNotFound(req.facility_code.clone()))?;
     let county = |c: RegionCode| c.ancestor(RegionLevel::County);
-    let region = household.household.region;
     let claim = Claim {
         claim_no: req.claim_no.clone(),
         person: req.person_id.to_string(),
-        category: household.household.category,
+        category: person.category,
         visit: req.visit,
         level: facility.level,
-        in_county: county(facility.region).is_some() && county(facility.region) == county(region),
+        in_county: county(facility.region).is_some() && county(facility.region) == county(person.region),
         admission: req.admission,
         discharge: req.discharge,
         diseases: req.diseases.iter().map(|d| d.trim().to_ascii_uppercase()).filter(|d| !d.is_empty()).collect(),
@@ -140,8 +148,8 @@ pub async fn prepare(store: &Store, set: &PolicySet, req: &SettleRequest) -> Res
         necessary: req.necessary,
     };
     claim.check().map_err(|e| SettleError::Invalid(e.to_string()))?;
-    let policy = set.in_force(region, req.admission).ok_or(SettleError::NoPolicy { region, date: req.admission })?;
-    let record = ClaimRecord { claim, person_id: req.person_id, facility_code: facility.code, region, policy_id: policy.id.to_string() };
+    let policy = set.in_force(person.region, req.admission).ok_or(SettleError::NoPolicy { region: person.region, date: req.admission })?;
+    let record = ClaimRecord { claim, person_id: req.person_id, facility_code: facility.code.clone(), region: person.region, policy_id: policy.id.to_string() };
     Ok((record, policy.clone()))
 }
 
@@ -185,37 +193,10 @@ pub async fn settle_batch(store: &Store, set: &PolicySet, requests: &[SettleRequ
     ids.dedup();
     let persons = store.settlement_contexts(&ids).await?;
     let facilities = store.all_facilities().await?;
-    let county = |c: RegionCode| c.ancestor(RegionLevel::County);
     let mut out = BatchOutcome::default();
     let mut items = Vec::new();
     for req in requests {
-        let prepared = (|| {
-            check_claim_no(&req.claim_no)?;
-            let person = persons.get(&req.person_id).ok_or(SettleError::PersonNotFound)?;
-            if !person.in_programme_on(req.admission) {
-                return Err(SettleError::NotInProgramme(req.admission));
-            }
-            let facility = facilities.get(&req.facility_code).ok_or_else(|| SettleError::FacilityNotFound(req.facility_code.clone()))?;
-            let claim = Claim {
-                claim_no: req.claim_no.clone(),
-                person: req.person_id.to_string(),
-                category: person.category,
-                visit: req.visit,
-                level: facility.level,
-                in_county: county(facility.region).is_some() && county(facility.region) == county(person.region),
-                admission: req.admission,
-                discharge: req.discharge,
-                diseases: req.diseases.clone(),
-                cat_a: req.cat_a,
-                cat_b: req.cat_b,
-                out_of_catalogue: req.out_of_catalogue,
-                necessary: req.necessary,
-            };
-            claim.check().map_err(|e| SettleError::Invalid(e.to_string()))?;
-            let policy = set.in_force(person.region, req.admission).ok_or(SettleError::NoPolicy { region: person.region, date: req.admission })?;
-            let record = ClaimRecord { claim, person_id: req.person_id, facility_code: facility.code.clone(), region: person.region, policy_id: policy.id.to_string() };
-            Ok((record, policy.clone()))
-        })();
+        let prepared = build_record(req, persons.get(&req.person_id), facilities.get(&req.facility_code), set);
         match prepared {
             Ok(item) => items.push(item),
             Err(e) => out.refused.push((req.claim_no.clone(), e.to_string())),

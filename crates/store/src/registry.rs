@@ -519,33 +519,6 @@ impl Store {
         row.as_ref().map(person_from_row).transpose()
     }
 
-    /// A person and their household, in one query.
-    pub async fn person_and_household(&self, id: i64) -> Result<Option<(StoredPerson, StoredHousehold)>> {
-        let row = sqlx::query(
-            "SELECT p.id, p.id_number, p.household_no, p.name, p.relation, p.ethnicity, p.phone, p.in_programme, \
-             h.region_code, h.head_name, h.category, h.status, h.cause, h.phone AS household_phone, h.in_programme AS household_in_programme \
-             FROM persons p JOIN households h ON h.household_no = p.household_no WHERE p.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let person = person_from_row(&r)?;
-        let text = |c: &str| r.try_get::<String, _>(c);
-        let (cat, status, cause) = (text("category")?, text("status")?, text("cause")?);
-        let household = Household {
-            no: person.person.household_no.clone(),
-            region: RegionCode::parse(&text("region_code")?).map_err(|e| corrupt("region_code", e))?,
-            head_name: PersonName::parse(&text("head_name")?).map_err(|e| corrupt("head_name", e))?,
-            category: PovertyCategory::from_code(&cat).ok_or_else(|| corrupt("category", &cat))?,
-            status: PovertyStatus::from_code(&status).ok_or_else(|| corrupt("status", &status))?,
-            cause: PovertyCause::from_code(&cause).ok_or_else(|| corrupt("cause", &cause))?,
-            phone: r.try_get::<Option<String>, _>("household_phone")?.map(|p| Phone::parse(&p)).transpose().map_err(|e| corrupt("phone", e))?,
-        };
-        let in_programme = r.try_get::<i64, _>("household_in_programme")? != 0;
-        Ok(Some((person, StoredHousehold { household, in_programme })))
-    }
-
     pub async fn person_by_id_number(&self, id_number: &IdNumber) -> Result<Option<StoredPerson>> {
         let row = sqlx::query(&format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id_number = $1"))
             .bind(id_number.as_str())
