@@ -8,7 +8,7 @@ use std::sync::Arc;
 use huimin_domain::{Date, Money, RegionCode, RegionLevel};
 use huimin_policy::{Bill, Claim, Fund, Ledger, Policy, VisitType, parse_policy, settle};
 use huimin_domain::Facility;
-use huimin_store::{AuditEntry, BatchOutcome, ClaimRecord, SettlementContext, Store, StoreError, StoredClaim, StoredPolicy};
+use huimin_store::{AuditEntry, BatchChunk, BatchOutcome, ClaimRecord, SettlementContext, Store, StoreError, StoredClaim, StoredPolicy};
 use serde::Serialize;
 
 /// The policies loaded into the system, parsed once.
@@ -186,37 +186,39 @@ pub async fn reverse_claim(store: &Store, claim_no: &str, reason: &str, by: &str
 
 /// Settles many claims (e.g. a month's stays sent by a hospital system): each is checked as in
 /// [`prepare`] and settled in file order; a claim that cannot be settled is reported with its
-/// reason and the others go on. Written in transactions of 20,000 claims.
+/// reason and the others go on. Claims are checked here while the store settles the ones
+/// already checked; on SQLite the whole batch is one transaction.
 pub async fn settle_batch(store: &Store, set: &PolicySet, requests: &[SettleRequest], settled_by: &str, audit: &AuditEntry) -> Result<BatchOutcome, SettleError> {
+    const CHUNK: usize = 10_000;
     let mut ids: Vec<i64> = requests.iter().map(|r| r.person_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let persons = store.settlement_contexts(&ids).await?;
     let facilities = store.all_facilities().await?;
-    let mut out = BatchOutcome::default();
-    let mut items = Vec::new();
-    for req in requests {
-        let prepared = build_record(req, persons.get(&req.person_id), facilities.get(&req.facility_code), set);
-        match prepared {
-            Ok(item) => items.push(item),
-            Err(e) => out.refused.push((req.claim_no.clone(), e.to_string())),
+    let (sender, feed) = tokio::sync::mpsc::channel(4);
+    let check = async move {
+        let mut refused = Vec::new();
+        let mut items = Vec::with_capacity(CHUNK);
+        for req in requests {
+            match build_record(req, persons.get(&req.person_id), facilities.get(&req.facility_code), set) {
+                Ok(item) => items.push(item),
+                Err(e) => refused.push((req.claim_no.clone(), e.to_string())),
+            }
+            if items.len() == CHUNK && sender.send(BatchChunk::Claims(std::mem::replace(&mut items, Vec::with_capacity(CHUNK)))).await.is_err() {
+                return refused; // the store stopped; its error is the answer
+            }
         }
-        if items.len() == 20_000 {
-            merge(&mut out, store.settle_batch(std::mem::take(&mut items), settled_by, audit).await?);
+        if !items.is_empty() {
+            let _ = sender.send(BatchChunk::Claims(items)).await;
         }
-    }
-    if !items.is_empty() {
-        merge(&mut out, store.settle_batch(items, settled_by, audit).await?);
-    }
+        let _ = sender.send(BatchChunk::End).await;
+        refused
+    };
+    let (settled, mut refused) = tokio::join!(store.settle_batch(feed, settled_by, audit), check);
+    let mut out = settled?;
+    refused.append(&mut out.refused);
+    out.refused = refused;
     Ok(out)
-}
-
-fn merge(into: &mut BatchOutcome, part: BatchOutcome) {
-    into.settled += part.settled;
-    into.refused.extend(part.refused);
-    into.total += part.total;
-    into.funds_total += part.funds_total;
-    into.patient_total += part.patient_total;
 }
 
 /// Per fund: what was paid and what the draft would have paid.

@@ -4,6 +4,7 @@
 
 mod access;
 mod batch;
+mod bill_text;
 mod registry;
 mod settlement;
 mod sqlite_writer;

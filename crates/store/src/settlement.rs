@@ -16,6 +16,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::access::append_audit_in;
 use crate::batch::Val;
+use crate::bill_text::{self, BillRow};
 use crate::{AuditEntry, Result, Store, StoreError, now, sqlite_writer};
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,7 +128,6 @@ fn decode_accumulators(text: &str) -> Result<YearAccumulators> {
 fn claim_row(record: &ClaimRecord, bill: &Bill, settled_by: &str) -> Result<Vec<Val<'static>>> {
     let c = &record.claim;
     let year = i64::from(chrono::Datelike::year(&c.discharge));
-    let bill_json = serde_json::to_string(bill).map_err(|e| corrupt("bill", e))?;
     let mut row = vec![
         Val::from(c.claim_no.clone()),
         record.person_id.into(),
@@ -154,7 +154,7 @@ fn claim_row(record: &ClaimRecord, bill: &Bill, settled_by: &str) -> Result<Vec<
     for fund in Fund::ALL {
         row.push(bill.lines.iter().filter(|l| l.fund == fund).map(|l| l.total.fen()).sum::<i64>().into());
     }
-    row.extend([Val::from(bill_json), settled_by.to_string().into(), now().into()]);
+    row.extend([Val::from(bill_text::encode(bill)), settled_by.to_string().into(), now().into()]);
     Ok(row)
 }
 
@@ -205,7 +205,7 @@ fn duplicate(claim_no: &str) -> StoreError {
 
 const CLAIM_COLUMNS: &str = "claim_no, person_id, facility_code, region_code, policy_id, status, bill, category, visit_type, \
      facility_level, in_county, admission_date, discharge_date, disease_codes, cat_a, cat_b, out_of_catalogue, necessary, \
-     settled_by, settled_at, reversed_by, reversed_at, reversal_reason";
+     settled_by, settled_at, reversed_by, reversed_at, reversal_reason, year, total, funds_total, patient_total";
 
 fn claim_from_row(r: &AnyRow) -> Result<StoredClaim> {
     let status: String = r.try_get("status")?;
@@ -213,6 +213,7 @@ fn claim_from_row(r: &AnyRow) -> Result<StoredClaim> {
     let category: String = r.try_get("category")?;
     let visit: String = r.try_get("visit_type")?;
     let codes: String = r.try_get("disease_codes")?;
+    let policy_id: String = r.try_get("policy_id")?;
     let claim = Claim {
         claim_no: r.try_get("claim_no")?,
         person: r.try_get::<i64, _>("person_id")?.to_string(),
@@ -233,9 +234,20 @@ fn claim_from_row(r: &AnyRow) -> Result<StoredClaim> {
         person_id: r.try_get("person_id")?,
         facility_code: r.try_get("facility_code")?,
         region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?,
-        policy_id: r.try_get("policy_id")?,
+        policy_id: policy_id.clone(),
         status: if status == "reversed" { ClaimStatus::Reversed } else { ClaimStatus::Settled },
-        bill: serde_json::from_str(&bill).map_err(|e| corrupt("bill", e))?,
+        bill: bill_text::decode(
+            &bill,
+            BillRow {
+                claim_no: &claim.claim_no,
+                person: claim.person.clone(),
+                policy_id: &policy_id,
+                year: r.try_get::<i64, _>("year")?.try_into().map_err(|e| corrupt("year", e))?,
+                total: r.try_get("total")?,
+                funds_total: r.try_get("funds_total")?,
+                patient_total: r.try_get("patient_total")?,
+            },
+        )?,
         claim,
         settled_by: r.try_get("settled_by")?,
         settled_at: r.try_get("settled_at")?,
@@ -259,6 +271,17 @@ fn policy_from_row(r: &AnyRow) -> Result<StoredPolicy> {
     })
 }
 
+/// A claim ready to settle and the policy it is settled under.
+pub type BatchItem = (ClaimRecord, Arc<Policy>);
+
+/// What a batch's feed carries: chunks of claims, then `End`.
+pub enum BatchChunk {
+    Claims(Vec<BatchItem>),
+    End,
+}
+
+pub type BatchFeed = tokio::sync::mpsc::Receiver<BatchChunk>;
+
 /// The result of settling a batch: how many were settled, and each refused claim with the reason.
 #[derive(Debug, Default, Serialize)]
 pub struct BatchOutcome {
@@ -279,21 +302,26 @@ impl BatchOutcome {
 }
 
 impl Store {
-    /// Settles many claims in order, each under its policy: a claim that is refused (its number
-    /// already used, the engine's refusal) is reported and the others go on. On SQLite the batch
-    /// is one transaction on the writer thread; on PostgreSQL each claim is its own.
-    pub async fn settle_batch(&self, items: Vec<(ClaimRecord, Arc<Policy>)>, settled_by: &str, audit: &AuditEntry) -> Result<BatchOutcome> {
+    /// Settles a batch of claims in order, each under its policy: a claim that is refused (its
+    /// number already used, the engine's refusal) is reported and the others go on. The claims
+    /// arrive in chunks while the caller still prepares the rest; a feed that closes without
+    /// [`BatchChunk::End`] settles nothing. On SQLite the whole batch is one transaction on the
+    /// writer thread (a million claims commit together or not at all, and the index pages they
+    /// touch are written once, not once per chunk); on PostgreSQL each claim is its own.
+    pub async fn settle_batch(&self, mut feed: BatchFeed, settled_by: &str, audit: &AuditEntry) -> Result<BatchOutcome> {
         let settled_by = settled_by.to_string();
         let mut audit = audit.clone();
         let Some(writer) = &self.writer else {
             let mut out = BatchOutcome::default();
-            for (record, policy) in items {
-                let claim_no = record.claim.claim_no.clone();
-                let claim = record.claim.clone();
-                match self.settle_claim(record, move |acc| huimin_policy::settle(&policy, &claim, acc).map_err(|e| e.to_string()), &settled_by, &audit).await {
-                    Ok(bill) => out.add(&bill),
-                    Err(StoreError::Refused(m) | StoreError::Conflict(m)) => out.refused.push((claim_no, m)),
-                    Err(e) => return Err(e),
+            while let Some(BatchChunk::Claims(items)) = feed.recv().await {
+                for (record, policy) in items {
+                    let claim_no = record.claim.claim_no.clone();
+                    let claim = record.claim.clone();
+                    match self.settle_claim(record, move |acc| huimin_policy::settle(&policy, &claim, acc).map_err(|e| e.to_string()), &settled_by, &audit).await {
+                        Ok(bill) => out.add(&bill),
+                        Err(StoreError::Refused(m) | StoreError::Conflict(m)) => out.refused.push((claim_no, m)),
+                        Err(e) => return Err(e),
+                    }
                 }
             }
             return Ok(out);
@@ -303,22 +331,29 @@ impl Store {
                 let mut out = BatchOutcome::default();
                 let mut accs: HashMap<(i64, i32), YearAccumulators> = HashMap::new();
                 let mut seen: HashSet<String> = HashSet::new();
-                for (record, policy) in &items {
-                    let c = &record.claim;
-                    if !seen.insert(c.claim_no.clone()) || claim_exists_sqlite(conn, &c.claim_no)? {
-                        out.refused.push((c.claim_no.clone(), duplicate(&c.claim_no).to_string()));
-                        continue;
-                    }
-                    let key = (record.person_id, chrono::Datelike::year(&c.discharge));
-                    let acc = match accs.entry(key) {
-                        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(v) => v.insert(lock_and_read_sqlite(conn, key.0, key.1)?),
+                loop {
+                    let items = match feed.blocking_recv() {
+                        Some(BatchChunk::Claims(items)) => items,
+                        Some(BatchChunk::End) => break,
+                        None => return Err(StoreError::Refused("结算批次未传送完整，已全部撤销".into())),
                     };
-                    match huimin_policy::settle_into(policy, c, acc) {
-                        Err(why) => out.refused.push((c.claim_no.clone(), why.to_string())),
-                        Ok(bill) => {
-                            sqlite_writer::execute_rows(conn, INSERT_CLAIM, &[claim_row(record, &bill, &settled_by)?])?;
-                            out.add(&bill);
+                    for (record, policy) in &items {
+                        let c = &record.claim;
+                        if !seen.insert(c.claim_no.clone()) || claim_exists_sqlite(conn, &c.claim_no)? {
+                            out.refused.push((c.claim_no.clone(), duplicate(&c.claim_no).to_string()));
+                            continue;
+                        }
+                        let key = (record.person_id, chrono::Datelike::year(&c.discharge));
+                        let acc = match accs.entry(key) {
+                            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(v) => v.insert(lock_and_read_sqlite(conn, key.0, key.1)?),
+                        };
+                        match huimin_policy::settle_into(policy, c, acc) {
+                            Err(why) => out.refused.push((c.claim_no.clone(), why.to_string())),
+                            Ok(bill) => {
+                                sqlite_writer::execute_row(conn, INSERT_CLAIM, &claim_row(record, &bill, &settled_by)?)?;
+                                out.add(&bill);
+                            }
                         }
                     }
                 }
@@ -398,7 +433,7 @@ impl Store {
                         return Err(duplicate(&record.claim.claim_no));
                     }
                     let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
-                    sqlite_writer::execute_rows(conn, INSERT_CLAIM, &[claim_row(&record, &bill, &settled_by)?])?;
+                    sqlite_writer::execute_row(conn, INSERT_CLAIM, &claim_row(&record, &bill, &settled_by)?)?;
                     write_accumulators_sqlite(conn, record.person_id, year, &after)?;
                     sqlite_writer::append_audit(conn, &audit)?;
                     Ok(bill)

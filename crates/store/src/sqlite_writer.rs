@@ -113,23 +113,20 @@ impl Writer {
     }
 }
 
-pub(crate) fn to_sql(v: &Val<'_>) -> rusqlite::types::Value {
-    use rusqlite::types::Value;
-    match v {
-        Val::Int(i) => Value::Integer(*i),
-        Val::Text(s) => Value::Text(s.to_string()),
-        Val::OptText(s) => s.as_ref().map_or(Value::Null, |s| Value::Text(s.to_string())),
-        Val::OptInt(i) => i.map_or(Value::Null, Value::Integer),
+impl rusqlite::ToSql for Val<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Val::Int(i) | Val::OptInt(Some(i)) => ValueRef::Integer(*i),
+            Val::Text(s) | Val::OptText(Some(s)) => ValueRef::Text(s.as_bytes()),
+            Val::OptText(None) | Val::OptInt(None) => ValueRef::Null,
+        }))
     }
 }
 
-/// Executes `sql` (placeholders `$1`…`$n` in order) once per row.
-pub(crate) fn execute_rows(conn: &Connection, sql: &str, rows: &[Vec<Val<'_>>]) -> Result<()> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
-    for row in rows {
-        let values: Vec<rusqlite::types::Value> = row.iter().map(to_sql).collect();
-        stmt.execute(rusqlite::params_from_iter(values)).map_err(db_err)?;
-    }
+/// Executes `sql` (placeholders `$1`…`$n` in order) with one row of values.
+pub(crate) fn execute_row(conn: &Connection, sql: &str, row: &[Val<'_>]) -> Result<()> {
+    conn.prepare_cached(sql).map_err(db_err)?.execute(rusqlite::params_from_iter(row)).map_err(db_err)?;
     Ok(())
 }
 

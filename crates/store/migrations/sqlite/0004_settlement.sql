@@ -45,7 +45,7 @@ CREATE TABLE claims (
     fund_630101      INTEGER NOT NULL,
     fund_640101      INTEGER NOT NULL,
     fund_999996      INTEGER NOT NULL,
-    -- The one bill as JSON: every layer's payment by bucket, accumulators before and after.
+    -- The one bill (see store/src/bill_text.rs): every layer's payment by bucket, accumulators before and after.
     bill             TEXT NOT NULL,
     status           TEXT NOT NULL CHECK (status IN ('settled', 'reversed')),
     settled_by       TEXT NOT NULL,
