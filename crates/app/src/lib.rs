@@ -1,3 +1,4 @@
+pub mod catalog;
 pub mod table;
 pub mod roster;
 pub mod import;

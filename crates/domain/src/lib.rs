@@ -7,9 +7,12 @@ mod access;
 mod id_number;
 mod money;
 mod region;
+#[macro_use]
 mod registry;
+mod health;
 
 pub use access::{Permission, Role};
+pub use health::{CareBatch, DiseaseCatalog, DiseaseEntry, DiseaseGroup, ExamReadings, Prognosis, TreatmentStatus, parse_icd10};
 pub use id_number::{IdNumber, IdNumberError, Sex};
 pub use money::{Money, MoneyError};
 pub use region::{RegionCode, RegionCodeError, RegionLevel};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[error("{0}")]
 pub struct ValueError(pub String);
 
-fn err<T>(msg: impl Into<String>) -> Result<T, ValueError> {
+pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, ValueError> {
     Err(ValueError(msg.into()))
 }
 
