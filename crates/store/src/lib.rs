@@ -5,6 +5,7 @@
 mod access;
 mod batch;
 mod bill_text;
+mod health;
 mod registry;
 mod settlement;
 mod sqlite_writer;
@@ -19,6 +20,7 @@ use sqlx::ConnectOptions;
 use sqlx::{AnyPool, Executor};
 
 pub use access::{AuditEntry, AuditFilter, AuditRecord, AuditVerification, NewUser, User};
+pub use health::*;
 pub use registry::*;
 pub use settlement::*;
 
@@ -74,6 +76,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_settlement.sql"),
         include_str!("../migrations/postgres/0004_settlement.sql"),
     ),
+    (5, "health", include_str!("../migrations/sqlite/0005_health.sql"), include_str!("../migrations/postgres/0005_health.sql")),
 ];
 
 #[derive(Clone)]

@@ -128,20 +128,20 @@ pub struct RegistryCounts {
     pub illness_households: i64,
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-fn date_text(d: Date) -> String {
+pub(crate) fn date_text(d: Date) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-fn parse_date(s: &str) -> Result<Date> {
+pub(crate) fn parse_date(s: &str) -> Result<Date> {
     Date::parse_from_str(s, "%Y-%m-%d").map_err(|e| corrupt("date", e))
 }
 
 /// `LIKE` pattern matching every code inside `region`.
-fn within(region: RegionCode) -> String {
+pub(crate) fn within(region: RegionCode) -> String {
     format!("{}%", region.prefix())
 }
 
@@ -682,7 +682,7 @@ fn event_from_row(r: &AnyRow) -> Result<RegistryEvent> {
 }
 
 /// A foreign-key failure means the input named something that does not exist; say what.
-fn fk_message(e: sqlx::Error, what: &str) -> StoreError {
+pub(crate) fn fk_message(e: sqlx::Error, what: &str) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict(what.to_string()),
         _ => StoreError::Database(e),

@@ -1,0 +1,252 @@
+//! Health files, screening and the three batches: the use cases over the store and the catalogue.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use huimin_domain::{CareBatch, Date, DiseaseCatalog, IdNumber, Prognosis, RegionCode, parse_icd10};
+use huimin_store::{AuditEntry, BatchOverride, DiseaseCard, SickPerson, Store, StoreError};
+use serde::Serialize;
+
+use crate::catalog::{self, CatalogError};
+use crate::import::{ImportError, TableReport};
+use crate::roster::RowError;
+use crate::table::{Column, Table};
+
+/// A person whose own payments for the year's settled stays reach this much (fen) is counted
+/// in the backstop batch (重病兜底保障一批): "costs still too high after insurance". Assumed:
+/// seed 004 keeps a poor patient's own inpatient payment "within 5,000 yuan"; a county may
+/// set its own line.
+pub const HIGH_COST_FEN: i64 = 500_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The catalogue in force: the built-in file, then each loaded extension in order.
+pub async fn catalog(store: &Store) -> Result<DiseaseCatalog, HealthError> {
+    let mut c = catalog::built_in();
+    for (name, body) in store.catalog_files().await? {
+        c.extend(catalog::parse_catalog(&name, &body, Some(&c))?);
+    }
+    Ok(c)
+}
+
+/// Checks and stores a county's catalogue file; returns the catalogue now in force.
+pub async fn load_catalog_file(store: &Store, file_name: &str, text: &str, by: &str, audit: &AuditEntry) -> Result<DiseaseCatalog, HealthError> {
+    let mut c = catalog(store).await?;
+    let ext = catalog::parse_catalog(file_name, text, Some(&c))?;
+    let mut audit = audit.clone();
+    audit.detail = format!("{file_name}: {} groups, {} diseases", ext.groups.len(), ext.entries.len());
+    store.add_catalog_file(file_name, text, by, &audit).await?;
+    c.extend(ext);
+    Ok(c)
+}
+
+/// A disease card as entered (one field per form input).
+#[derive(Debug, Clone, Default)]
+pub struct CardInput {
+    pub code: String,
+    /// Empty: the catalogue's name.
+    pub name: String,
+    pub diagnosed_on: String,
+    pub diagnosed_at: String,
+    pub prognosis: String,
+    pub plan: String,
+}
+
+/// Checks a card against the catalogue: the code, the date (not in the future), the prognosis.
+/// Returns the card and whether its patient enters the treatment ledger.
+pub fn check_card(catalog: &DiseaseCatalog, person_id: i64, input: &CardInput, today: Date) -> Result<(DiseaseCard, bool), String> {
+    let code = parse_icd10(&input.code).map_err(|e| e.0)?;
+    let entry = catalog.entry(&code);
+    let name = match (input.name.trim(), entry) {
+        ("", Some(e)) => e.name.clone(),
+        ("", None) => return Err(format!("疾病编码 {code} 不在病种目录中，请填写疾病名称")),
+        (n, _) => n.to_string(),
+    };
+    let diagnosed_on = match input.diagnosed_on.trim() {
+        "" => None,
+        s => {
+            let d = parse_day_or_year(s).ok_or_else(|| format!("确诊日期「{s}」应为 YYYY-MM-DD 或年份"))?;
+            if d > today {
+                return Err(format!("确诊日期 {d} 晚于今天"));
+            }
+            Some(d)
+        }
+    };
+    let prognosis = match input.prognosis.trim() {
+        "" => default_prognosis(catalog, &code),
+        s => Prognosis::parse(s).map_err(|e| e.0)?,
+    };
+    let identify = catalog.batches(&code).contains(&CareBatch::Centralised);
+    let card = DiseaseCard {
+        person_id,
+        confidential: catalog.is_confidential(&code),
+        disease_code: code,
+        disease_name: name,
+        diagnosed_on,
+        diagnosed_at: input.diagnosed_at.trim().to_string(),
+        prognosis,
+        plan: input.plan.trim().to_string(),
+    };
+    Ok((card, identify))
+}
+
+/// Chronic and special diseases need long-term medication; anything else an examination.
+fn default_prognosis(catalog: &DiseaseCatalog, code: &str) -> Prognosis {
+    if catalog.batches(code) == [CareBatch::Contract] { Prognosis::LongTerm } else { Prognosis::NeedsExam }
+}
+
+/// `2024-03-01`, or a year alone (`2019`, taken as 1 January).
+fn parse_day_or_year(s: &str) -> Option<Date> {
+    Date::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| s.parse::<i32>().ok().filter(|y| (1900..=2200).contains(y)).and_then(|y| Date::from_ymd_opt(y, 1, 1)))
+}
+
+pub async fn record_card(store: &Store, catalog: &DiseaseCatalog, person_id: i64, input: &CardInput, by: &str, today: Date, audit: &AuditEntry) -> Result<DiseaseCard, HealthError> {
+    let (card, identify) = check_card(catalog, person_id, input, today).map_err(HealthError::Invalid)?;
+    let mut audit = audit.clone();
+    // The code is not logged: a diagnosis may be confidential.
+    audit.target = format!("person {person_id}");
+    store.save_disease_cards(&[(card.clone(), identify)], by, today, &audit).await?;
+    Ok(card)
+}
+
+pub const DISEASE_COLUMNS: [Column; 6] = [
+    Column { name: "证件号码", aliases: &["公民身份号码", "身份证号"], required: true },
+    Column { name: "疾病编码", aliases: &["ICD-10", "ICD10"], required: true },
+    Column { name: "疾病名称", aliases: &["病种名称"], required: false },
+    Column { name: "确诊年份", aliases: &["确诊日期"], required: false },
+    Column { name: "预后", aliases: &["预后情况"], required: false },
+    Column { name: "诊断机构", aliases: &["确诊机构"], required: false },
+];
+
+/// Imports diagnosed diseases (one row per person and disease; e.g. the `diseases.csv` of
+/// `huimin gen`). Bad rows are reported (row, column, value, reason); the good rows are stored
+/// in one transaction.
+pub async fn import_diseases(store: &Store, catalog: &DiseaseCatalog, path: &Path, by: &str, today: Date, audit: &AuditEntry) -> Result<TableReport, ImportError> {
+    let table = Table::read(path)?;
+    let cols = table.columns(&DISEASE_COLUMNS)?;
+    let mut errors = Vec::new();
+    let mut cards = Vec::new();
+    let mut persons: HashMap<String, Option<i64>> = HashMap::new();
+    for r in &table.rows {
+        let cell = |c: usize| cols[c].and_then(|i| r.cells.get(i)).map(String::as_str).unwrap_or("").trim();
+        let err = |c: usize, reason: String| RowError { row: r.row, column: DISEASE_COLUMNS[c].name.into(), value: cell(c).into(), reason };
+        let person = match IdNumber::parse(cell(0)) {
+            Err(e) => {
+                errors.push(err(0, e.to_string()));
+                continue;
+            }
+            Ok(id) => match persons.get(id.as_str()) {
+                Some(p) => *p,
+                None => {
+                    let p = store.person_by_id_number(&id).await?.map(|p| p.id);
+                    persons.insert(id.as_str().to_string(), p);
+                    p
+                }
+            },
+        };
+        let Some(person_id) = person else {
+            errors.push(err(0, "此人不在建档立卡名单中".into()));
+            continue;
+        };
+        let input = CardInput {
+            code: cell(1).into(),
+            name: cell(2).into(),
+            diagnosed_on: cell(3).into(),
+            diagnosed_at: cell(5).into(),
+            prognosis: cell(4).into(),
+            plan: String::new(),
+        };
+        match check_card(catalog, person_id, &input, today) {
+            Ok(card) => cards.push(card),
+            Err(reason) => {
+                let column = if reason.contains("确诊日期") { 3 } else if reason.contains("预后") { 4 } else { 1 };
+                errors.push(err(column, reason));
+            }
+        }
+    }
+    let mut audit = audit.clone();
+    audit.target = format!("file {}", table.file);
+    audit.detail = format!("{} cards, {} bad rows", cards.len(), errors.len());
+    store.save_disease_cards(&cards, by, today, &audit).await?;
+    Ok(TableReport { file: table.file, applied: cards.len(), errors })
+}
+
+/// A sick person and their batch: by the rules, and as decided (an override wins).
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchRow {
+    pub person: SickPerson,
+    pub by_rules: Option<CareBatch>,
+    pub overridden: Option<BatchOverride>,
+    /// What the person paid themselves this year (fen).
+    pub own_payment: i64,
+}
+
+impl BatchRow {
+    pub fn batch(&self) -> Option<CareBatch> {
+        match &self.overridden {
+            Some(o) => o.batch,
+            None => self.by_rules,
+        }
+    }
+}
+
+/// Every sick person of the region with their batch for `year`. Persons with no card but high
+/// own payments are included (the backstop batch).
+pub async fn batches(store: &Store, catalog: &DiseaseCatalog, region: RegionCode, year: i32) -> Result<Vec<BatchRow>, HealthError> {
+    let mut sick = store.sick_persons(region).await?;
+    let paid = store.own_payments(region, year).await?;
+    let mut overrides = store.batch_overrides(region).await?;
+    let known: std::collections::HashSet<i64> = sick.iter().map(|p| p.person_id).collect();
+    for (&id, &own) in &paid {
+        if own >= HIGH_COST_FEN && !known.contains(&id) {
+            if let Some(p) = store.person(id).await? {
+                let h = store.household(&p.person.household_no).await?;
+                sick.push(SickPerson {
+                    person_id: id,
+                    name: p.person.name.as_str().to_string(),
+                    household_no: p.person.household_no.as_str().to_string(),
+                    region: h.map_or(region, |h| h.household.region),
+                    diseases: Vec::new(),
+                });
+            }
+        }
+    }
+    Ok(sick
+        .into_iter()
+        .map(|person| {
+            let own_payment = paid.get(&person.person_id).copied().unwrap_or(0);
+            let by_rules = catalog.batch_for(person.diseases.iter().map(|(c, _, _)| c.as_str()), own_payment >= HIGH_COST_FEN);
+            let overridden = overrides.remove(&person.person_id);
+            BatchRow { person, by_rules, overridden, own_payment }
+        })
+        .collect())
+}
+
+/// Sets a person's batch by hand; the reason is required and logged.
+pub async fn override_batch(store: &Store, person_id: i64, batch: Option<CareBatch>, clear: bool, reason: &str, by: &str, audit: &AuditEntry) -> Result<(), HealthError> {
+    let reason = reason.trim();
+    if !clear && reason.chars().count() < 4 {
+        return Err(HealthError::Invalid("调整救治分类须填写原因（至少 4 个字）".into()));
+    }
+    let mut audit = audit.clone();
+    audit.target = format!("person {person_id}");
+    audit.detail = match (clear, batch) {
+        (true, _) => "back to the rules".to_string(),
+        (false, b) => format!("batch: {}; reason: {reason}", b.map_or("none", |b| b.code())),
+    };
+    store.set_batch_override(person_id, batch, clear, reason, by, &audit).await?;
+    Ok(())
+}
+
+/// How many persons each of the three batches holds.
+pub fn batch_counts(rows: &[BatchRow]) -> Vec<(CareBatch, usize)> {
+    CareBatch::ALL.iter().map(|b| (*b, rows.iter().filter(|r| r.batch() == Some(*b)).count())).collect()
+}

@@ -1,0 +1,601 @@
+//! Health files (examinations, one card per disease), screening campaigns, batch overrides and
+//! the treatment ledger. Every write carries its audit entry in the same transaction.
+
+use std::collections::HashMap;
+
+use huimin_domain::{CareBatch, Date, ExamReadings, Prognosis, RegionCode, TreatmentStatus};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::access::append_audit_in;
+use crate::registry::{corrupt, date_text, fk_message, parse_date, within};
+use crate::{AuditEntry, Result, Store, StoreError, now};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredExam {
+    pub id: i64,
+    pub person_id: i64,
+    pub exam_date: Date,
+    pub readings: ExamReadings,
+    pub findings: String,
+    /// Where the examination took place.
+    pub examined_at: String,
+    pub recorded_by: String,
+}
+
+/// A disease card (一病一卡) to record.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiseaseCard {
+    pub person_id: i64,
+    pub disease_code: String,
+    pub disease_name: String,
+    pub diagnosed_on: Option<Date>,
+    /// Where it was diagnosed.
+    pub diagnosed_at: String,
+    pub prognosis: Prognosis,
+    pub plan: String,
+    pub confidential: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredCard {
+    pub id: i64,
+    pub card: DiseaseCard,
+    pub recorded_by: String,
+    pub recorded_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Campaign {
+    pub id: i64,
+    pub name: String,
+    pub region: RegionCode,
+    pub starts_on: Date,
+    pub ends_on: Date,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Screening {
+    pub household_no: String,
+    pub screened_on: Date,
+    pub screened_by: String,
+    pub result: String,
+    pub illness_poor: bool,
+}
+
+/// A campaign's progress in one region (a child of the region asked for).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScreeningProgress {
+    pub region: RegionCode,
+    pub name: String,
+    /// Households in the programme: the households to screen.
+    pub to_screen: i64,
+    pub screened: i64,
+    /// Screened households found poor because of illness.
+    pub illness_poor: i64,
+}
+
+/// A person with disease cards (or high costs), for the three batches.
+#[derive(Debug, Clone, Serialize)]
+pub struct SickPerson {
+    pub person_id: i64,
+    pub name: String,
+    pub household_no: String,
+    pub region: RegionCode,
+    /// (code, name, confidential) of each card.
+    pub diseases: Vec<(String, String, bool)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchOverride {
+    pub batch: Option<CareBatch>,
+    pub reason: String,
+    pub decided_by: String,
+    pub decided_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Treatment {
+    pub id: i64,
+    pub person_id: i64,
+    pub person_name: String,
+    pub household_no: String,
+    pub region: RegionCode,
+    pub disease_code: String,
+    pub disease_name: String,
+    pub confidential: bool,
+    pub facility_code: Option<String>,
+    pub facility_name: Option<String>,
+    pub plan: String,
+    pub status: TreatmentStatus,
+    pub reason: String,
+    pub identified_on: Date,
+    pub updated_on: Date,
+    pub updated_by: String,
+}
+
+/// A change to a ledger line.
+#[derive(Debug, Clone)]
+pub struct TreatmentUpdate {
+    pub status: TreatmentStatus,
+    pub facility_code: Option<String>,
+    pub plan: String,
+    pub reason: String,
+    pub on: Date,
+}
+
+fn opt_u16(r: &AnyRow, col: &str) -> Result<Option<u16>> {
+    r.try_get::<Option<i64>, _>(col)?.map(|v| u16::try_from(v).map_err(|e| corrupt(col, e))).transpose()
+}
+
+fn region_col(r: &AnyRow, col: &str) -> Result<RegionCode> {
+    RegionCode::parse(&r.try_get::<String, _>(col)?).map_err(|e| corrupt(col, e))
+}
+
+fn exam_from_row(r: &AnyRow) -> Result<StoredExam> {
+    Ok(StoredExam {
+        id: r.try_get("id")?,
+        person_id: r.try_get("person_id")?,
+        exam_date: parse_date(&r.try_get::<String, _>("exam_date")?)?,
+        readings: ExamReadings {
+            systolic: opt_u16(r, "systolic")?,
+            diastolic: opt_u16(r, "diastolic")?,
+            glucose_tenths: opt_u16(r, "glucose_tenths")?,
+            height_cm: opt_u16(r, "height_cm")?,
+            weight_tenths: opt_u16(r, "weight_tenths")?,
+        },
+        findings: r.try_get("findings")?,
+        examined_at: r.try_get("examined_at")?,
+        recorded_by: r.try_get("recorded_by")?,
+    })
+}
+
+fn card_from_row(r: &AnyRow) -> Result<StoredCard> {
+    let prognosis: String = r.try_get("prognosis")?;
+    Ok(StoredCard {
+        id: r.try_get("id")?,
+        card: DiseaseCard {
+            person_id: r.try_get("person_id")?,
+            disease_code: r.try_get("disease_code")?,
+            disease_name: r.try_get("disease_name")?,
+            diagnosed_on: r.try_get::<Option<String>, _>("diagnosed_on")?.as_deref().map(parse_date).transpose()?,
+            diagnosed_at: r.try_get("diagnosed_at")?,
+            prognosis: Prognosis::from_code(&prognosis).ok_or_else(|| corrupt("prognosis", &prognosis))?,
+            plan: r.try_get("plan")?,
+            confidential: r.try_get::<i64, _>("confidential")? != 0,
+        },
+        recorded_by: r.try_get("recorded_by")?,
+        recorded_at: r.try_get("recorded_at")?,
+    })
+}
+
+fn campaign_from_row(r: &AnyRow) -> Result<Campaign> {
+    Ok(Campaign {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        region: region_col(r, "region_code")?,
+        starts_on: parse_date(&r.try_get::<String, _>("starts_on")?)?,
+        ends_on: parse_date(&r.try_get::<String, _>("ends_on")?)?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+fn treatment_from_row(r: &AnyRow) -> Result<Treatment> {
+    let status: String = r.try_get("status")?;
+    Ok(Treatment {
+        id: r.try_get("id")?,
+        person_id: r.try_get("person_id")?,
+        person_name: r.try_get("person_name")?,
+        household_no: r.try_get("household_no")?,
+        region: region_col(r, "region_code")?,
+        disease_code: r.try_get("disease_code")?,
+        disease_name: r.try_get::<Option<String>, _>("disease_name")?.unwrap_or_default(),
+        confidential: r.try_get::<Option<i64>, _>("confidential")?.unwrap_or(0) != 0,
+        facility_code: r.try_get("facility_code")?,
+        facility_name: r.try_get("facility_name")?,
+        plan: r.try_get("plan")?,
+        status: TreatmentStatus::from_code(&status).ok_or_else(|| corrupt("treatment status", &status))?,
+        reason: r.try_get("reason")?,
+        identified_on: parse_date(&r.try_get::<String, _>("identified_on")?)?,
+        updated_on: parse_date(&r.try_get::<String, _>("updated_on")?)?,
+        updated_by: r.try_get("updated_by")?,
+    })
+}
+
+const TREATMENT_SELECT: &str = "SELECT t.id, t.person_id, p.name AS person_name, p.household_no, h.region_code, t.disease_code, \
+     c.disease_name, c.confidential, t.facility_code, f.name AS facility_name, t.plan, t.status, t.reason, t.identified_on, \
+     t.updated_on, t.updated_by FROM treatments t JOIN persons p ON p.id = t.person_id \
+     JOIN households h ON h.household_no = p.household_no \
+     LEFT JOIN disease_cards c ON c.person_id = t.person_id AND c.disease_code = t.disease_code \
+     LEFT JOIN facilities f ON f.code = t.facility_code";
+
+impl Store {
+    /// The catalogue files loaded so far, oldest first: (file name, text).
+    pub async fn catalog_files(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT file_name, body FROM catalog_files ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("file_name")?, r.try_get("body")?))).collect()
+    }
+
+    pub async fn add_catalog_file(&self, file_name: &str, body: &str, loaded_by: &str, audit: &AuditEntry) -> Result<()> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO catalog_files (file_name, body, loaded_by, loaded_at) VALUES ($1, $2, $3, $4)")
+            .bind(file_name)
+            .bind(body)
+            .bind(loaded_by)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn record_exam(&self, person_id: i64, date: Date, readings: &ExamReadings, findings: &str, examined_at: &str, by: &str, audit: &AuditEntry) -> Result<i64> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        let v = |x: Option<u16>| x.map(i64::from);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO exams (person_id, exam_date, systolic, diastolic, glucose_tenths, height_cm, weight_tenths, findings, \
+             examined_at, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        )
+        .bind(person_id)
+        .bind(date_text(date))
+        .bind(v(readings.systolic))
+        .bind(v(readings.diastolic))
+        .bind(v(readings.glucose_tenths))
+        .bind(v(readings.height_cm))
+        .bind(v(readings.weight_tenths))
+        .bind(findings)
+        .bind(examined_at)
+        .bind(by)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| fk_message(e, &format!("人员 {person_id} 不存在")))?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A person's examinations, newest first.
+    pub async fn exams(&self, person_ids: &[i64]) -> Result<Vec<StoredExam>> {
+        let mut out = Vec::new();
+        for id in person_ids {
+            let rows = sqlx::query("SELECT * FROM exams WHERE person_id = $1 ORDER BY exam_date DESC, id DESC").bind(id).fetch_all(&self.pool).await?;
+            for r in &rows {
+                out.push(exam_from_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a disease card, replacing the person's card for the same code. With
+    /// `identify_for_treatment`, the patient also enters the treatment ledger (once) as identified
+    /// on `today`.
+    pub async fn save_disease_cards(&self, cards: &[(DiseaseCard, bool)], by: &str, today: Date, audit: &AuditEntry) -> Result<usize> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        let at = now();
+        for (c, identify) in cards {
+            sqlx::query(
+                "INSERT INTO disease_cards (person_id, disease_code, disease_name, diagnosed_on, diagnosed_at, prognosis, plan, \
+                 confidential, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (person_id, disease_code) DO UPDATE SET disease_name = excluded.disease_name, \
+                 diagnosed_on = excluded.diagnosed_on, diagnosed_at = excluded.diagnosed_at, prognosis = excluded.prognosis, \
+                 plan = excluded.plan, confidential = excluded.confidential, recorded_by = excluded.recorded_by, \
+                 recorded_at = excluded.recorded_at",
+            )
+            .bind(c.person_id)
+            .bind(&c.disease_code)
+            .bind(&c.disease_name)
+            .bind(c.diagnosed_on.map(date_text))
+            .bind(&c.diagnosed_at)
+            .bind(c.prognosis.code())
+            .bind(&c.plan)
+            .bind(i64::from(c.confidential))
+            .bind(by)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fk_message(e, &format!("人员 {} 不存在", c.person_id)))?;
+            if *identify {
+                sqlx::query(
+                    "INSERT INTO treatments (person_id, disease_code, plan, status, reason, identified_on, updated_on, updated_by) \
+                     VALUES ($1, $2, '', 'identified', '', $3, $3, $4) ON CONFLICT (person_id, disease_code) DO NOTHING",
+                )
+                .bind(c.person_id)
+                .bind(&c.disease_code)
+                .bind(date_text(today))
+                .bind(by)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(cards.len())
+    }
+
+    /// The cards of the given persons, by person then code.
+    pub async fn disease_cards(&self, person_ids: &[i64]) -> Result<Vec<StoredCard>> {
+        let mut out = Vec::new();
+        for id in person_ids {
+            let rows = sqlx::query("SELECT * FROM disease_cards WHERE person_id = $1 ORDER BY disease_code").bind(id).fetch_all(&self.pool).await?;
+            for r in &rows {
+                out.push(card_from_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create_campaign(&self, name: &str, region: RegionCode, starts_on: Date, ends_on: Date, by: &str, audit: &AuditEntry) -> Result<i64> {
+        if ends_on < starts_on {
+            return Err(StoreError::Refused(format!("结束日期 {ends_on} 早于开始日期 {starts_on}")));
+        }
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO screening_campaigns (name, region_code, starts_on, ends_on, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(name)
+        .bind(region.to_string())
+        .bind(date_text(starts_on))
+        .bind(date_text(ends_on))
+        .bind(by)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| fk_message(e, &format!("区划 {region} 不存在")))?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Campaigns that cover part of `region` (their region contains it or lies inside it), newest first.
+    pub async fn campaigns(&self, region: RegionCode) -> Result<Vec<Campaign>> {
+        let rows = sqlx::query("SELECT * FROM screening_campaigns ORDER BY starts_on DESC, id DESC").fetch_all(&self.pool).await?;
+        let all: Vec<Campaign> = rows.iter().map(campaign_from_row).collect::<Result<_>>()?;
+        Ok(all.into_iter().filter(|c| c.region.contains(region) || region.contains(c.region)).collect())
+    }
+
+    pub async fn campaign(&self, id: i64) -> Result<Option<Campaign>> {
+        let row = sqlx::query("SELECT * FROM screening_campaigns WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(campaign_from_row).transpose()
+    }
+
+    /// Records (or corrects) a household's screening in a campaign.
+    pub async fn record_screening(&self, campaign_id: i64, s: &Screening, audit: &AuditEntry) -> Result<()> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (campaign_id, household_no) DO UPDATE SET \
+             screened_on = excluded.screened_on, screened_by = excluded.screened_by, result = excluded.result, \
+             illness_poor = excluded.illness_poor, recorded_at = excluded.recorded_at",
+        )
+        .bind(campaign_id)
+        .bind(&s.household_no)
+        .bind(date_text(s.screened_on))
+        .bind(&s.screened_by)
+        .bind(&s.result)
+        .bind(i64::from(s.illness_poor))
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| fk_message(e, &format!("筛查活动 {campaign_id} 或户 {} 不存在", s.household_no)))?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn screening(&self, campaign_id: i64, household_no: &str) -> Result<Option<Screening>> {
+        let row = sqlx::query("SELECT * FROM screenings WHERE campaign_id = $1 AND household_no = $2")
+            .bind(campaign_id)
+            .bind(household_no)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Screening {
+                household_no: r.try_get("household_no")?,
+                screened_on: parse_date(&r.try_get::<String, _>("screened_on")?)?,
+                screened_by: r.try_get("screened_by")?,
+                result: r.try_get("result")?,
+                illness_poor: r.try_get::<i64, _>("illness_poor")? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// A campaign's progress in each child region of `region` (households in the programme).
+    pub async fn screening_progress(&self, campaign_id: i64, region: RegionCode) -> Result<Vec<ScreeningProgress>> {
+        let children = self.child_regions(region).await?;
+        // The width of the child level's code prefix (a number we computed, so written into the SQL).
+        let width = children.first().map_or(12, |c| c.code.prefix().len());
+        let rows = sqlx::query(&format!(
+            "SELECT SUBSTR(h.region_code, 1, {width}) AS child, COUNT(*) AS households, \
+             CAST(SUM(CASE WHEN s.household_no IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS screened, \
+             CAST(SUM(CASE WHEN s.illness_poor = 1 THEN 1 ELSE 0 END) AS BIGINT) AS ill \
+             FROM households h LEFT JOIN screenings s ON s.household_no = h.household_no AND s.campaign_id = $1 \
+             WHERE h.in_programme = 1 AND h.region_code LIKE $2 GROUP BY SUBSTR(h.region_code, 1, {width})"
+        ))
+        .bind(campaign_id)
+        .bind(within(region))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_prefix: HashMap<String, (i64, i64, i64)> = HashMap::new();
+        for r in &rows {
+            by_prefix.insert(r.try_get("child")?, (r.try_get("households")?, r.try_get::<Option<i64>, _>("screened")?.unwrap_or(0), r.try_get::<Option<i64>, _>("ill")?.unwrap_or(0)));
+        }
+        let regions = if children.is_empty() { self.region(region).await?.into_iter().collect() } else { children };
+        Ok(regions
+            .into_iter()
+            .map(|c| {
+                let (to_screen, screened, illness_poor) = by_prefix.get(&c.code.prefix()).copied().unwrap_or_default();
+                ScreeningProgress { region: c.code, name: c.name, to_screen, screened, illness_poor }
+            })
+            .collect())
+    }
+
+    /// Households of `region` in the programme with their screening in the campaign, if any.
+    pub async fn households_to_screen(&self, campaign_id: i64, region: RegionCode, limit: i64) -> Result<Vec<(String, String, Option<Screening>)>> {
+        let rows = sqlx::query(
+            "SELECT h.household_no, h.head_name, s.screened_on, s.screened_by, s.result, s.illness_poor FROM households h \
+             LEFT JOIN screenings s ON s.household_no = h.household_no AND s.campaign_id = $1 \
+             WHERE h.in_programme = 1 AND h.region_code LIKE $2 ORDER BY h.household_no LIMIT $3",
+        )
+        .bind(campaign_id)
+        .bind(within(region))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let no: String = r.try_get("household_no")?;
+                let on: Option<String> = r.try_get("screened_on")?;
+                let screening = match on {
+                    Some(on) => Some(Screening {
+                        household_no: no.clone(),
+                        screened_on: parse_date(&on)?,
+                        screened_by: r.try_get::<Option<String>, _>("screened_by")?.unwrap_or_default(),
+                        result: r.try_get::<Option<String>, _>("result")?.unwrap_or_default(),
+                        illness_poor: r.try_get::<Option<i64>, _>("illness_poor")?.unwrap_or(0) != 0,
+                    }),
+                    None => None,
+                };
+                Ok((no, r.try_get("head_name")?, screening))
+            })
+            .collect()
+    }
+
+    /// Persons in the programme inside `region` who have disease cards, with their diseases.
+    pub async fn sick_persons(&self, region: RegionCode) -> Result<Vec<SickPerson>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.name, p.household_no, h.region_code, c.disease_code, c.disease_name, c.confidential \
+             FROM disease_cards c JOIN persons p ON p.id = c.person_id JOIN households h ON h.household_no = p.household_no \
+             WHERE p.in_programme = 1 AND h.region_code LIKE $1 ORDER BY h.region_code, p.household_no, p.id, c.disease_code",
+        )
+        .bind(within(region))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<SickPerson> = Vec::new();
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let disease = (r.try_get("disease_code")?, r.try_get("disease_name")?, r.try_get::<i64, _>("confidential")? != 0);
+            match out.last_mut() {
+                Some(last) if last.person_id == id => last.diseases.push(disease),
+                _ => out.push(SickPerson {
+                    person_id: id,
+                    name: r.try_get("name")?,
+                    household_no: r.try_get("household_no")?,
+                    region: region_col(r, "region_code")?,
+                    diseases: vec![disease],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// What each person inside `region` paid themselves for settled claims discharged in `year` (fen).
+    pub async fn own_payments(&self, region: RegionCode, year: i32) -> Result<HashMap<i64, i64>> {
+        let rows = sqlx::query(
+            "SELECT person_id, CAST(SUM(patient_total) AS BIGINT) AS paid FROM claims \
+             WHERE status = 'settled' AND year = $1 AND region_code LIKE $2 GROUP BY person_id",
+        )
+        .bind(i64::from(year))
+        .bind(within(region))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("person_id")?, r.try_get::<Option<i64>, _>("paid")?.unwrap_or(0)))).collect()
+    }
+
+    pub async fn batch_overrides(&self, region: RegionCode) -> Result<HashMap<i64, BatchOverride>> {
+        let rows = sqlx::query(
+            "SELECT o.* FROM batch_overrides o JOIN persons p ON p.id = o.person_id JOIN households h ON h.household_no = p.household_no \
+             WHERE h.region_code LIKE $1",
+        )
+        .bind(within(region))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let batch: Option<String> = r.try_get("batch")?;
+                let batch = batch.map(|b| CareBatch::from_code(&b).ok_or_else(|| corrupt("batch", &b))).transpose()?;
+                Ok((r.try_get("person_id")?, BatchOverride { batch, reason: r.try_get("reason")?, decided_by: r.try_get("decided_by")?, decided_at: r.try_get("decided_at")? }))
+            })
+            .collect()
+    }
+
+    /// Sets a person's batch by hand (`None`: in no batch), or with `clear` returns them to the rules.
+    pub async fn set_batch_override(&self, person_id: i64, batch: Option<CareBatch>, clear: bool, reason: &str, by: &str, audit: &AuditEntry) -> Result<()> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        if clear {
+            sqlx::query("DELETE FROM batch_overrides WHERE person_id = $1").bind(person_id).execute(&mut *tx).await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO batch_overrides (person_id, batch, reason, decided_by, decided_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (person_id) DO UPDATE SET batch = excluded.batch, reason = excluded.reason, \
+                 decided_by = excluded.decided_by, decided_at = excluded.decided_at",
+            )
+            .bind(person_id)
+            .bind(batch.map(|b| b.code()))
+            .bind(reason)
+            .bind(by)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fk_message(e, &format!("人员 {person_id} 不存在")))?;
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The ledger inside `region`, optionally of one status, oldest identification first.
+    pub async fn treatments(&self, region: RegionCode, status: Option<TreatmentStatus>) -> Result<Vec<Treatment>> {
+        let rows = sqlx::query(&format!(
+            "{TREATMENT_SELECT} WHERE h.region_code LIKE $1 AND ($2 = '' OR t.status = $2) ORDER BY t.identified_on, t.id"
+        ))
+        .bind(within(region))
+        .bind(status.map_or("", |s| s.code()))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(treatment_from_row).collect()
+    }
+
+    pub async fn treatment(&self, id: i64) -> Result<Option<Treatment>> {
+        let row = sqlx::query(&format!("{TREATMENT_SELECT} WHERE t.id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(treatment_from_row).transpose()
+    }
+
+    /// Moves a ledger line on; a move the ledger does not allow is refused with the reason.
+    pub async fn update_treatment(&self, id: i64, u: &TreatmentUpdate, by: &str, audit: &AuditEntry) -> Result<Treatment> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        let current: Option<String> = sqlx::query_scalar("SELECT status FROM treatments WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+        let current = current.ok_or_else(|| StoreError::NotFound(format!("treatment {id}")))?;
+        let current = TreatmentStatus::from_code(&current).ok_or_else(|| corrupt("treatment status", &current))?;
+        if current != u.status && !current.may_become(u.status) {
+            return Err(StoreError::Refused(format!("救治状态不能从「{}」改为「{}」", current.label_zh(), u.status.label_zh())));
+        }
+        sqlx::query("UPDATE treatments SET status = $1, facility_code = $2, plan = $3, reason = $4, updated_on = $5, updated_by = $6 WHERE id = $7")
+            .bind(u.status.code())
+            .bind(u.facility_code.as_deref())
+            .bind(&u.plan)
+            .bind(&u.reason)
+            .bind(date_text(u.on))
+            .bind(by)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fk_message(e, &format!("医疗机构 {} 不存在", u.facility_code.as_deref().unwrap_or(""))))?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        drop(_gate);
+        self.treatment(id).await?.ok_or_else(|| StoreError::NotFound(format!("treatment {id}")))
+    }
+}
