@@ -39,6 +39,18 @@ pub enum Permission {
     /// Confidential diagnoses after giving a reason, which is logged.
     BreakGlassConfidential,
     ImportRoster,
+    /// Record examinations and disease cards (一病一卡) of the persons in one's care.
+    EditHealth,
+    /// Record a household's screening (因病致贫筛查).
+    Screen,
+    /// Open screening campaigns for one's region.
+    ManageScreening,
+    /// Screening progress and batch counts: aggregate figures, no names or diagnoses.
+    ViewProgress,
+    /// Set a person's batch by hand, keep the treatment ledger.
+    ManageBatches,
+    /// Load a county's extension of the disease catalogue.
+    ManageCatalog,
     /// Settle and reverse claims at one's own facility (一站式结算窗口).
     Settle,
     /// See settled claims and their bills (a clerk: those of their facility).
@@ -133,6 +145,12 @@ impl Role {
             ViewConfidential => matches!(self, VillageDoctor | FamilyDoctorTeam),
             BreakGlassConfidential => matches!(self, TownshipStaff | HealthBureau),
             ImportRoster => matches!(self, HealthBureau | PovertyOffice),
+            EditHealth => matches!(self, VillageDoctor | FamilyDoctorTeam | TownshipStaff),
+            Screen => matches!(self, VillageDoctor | FamilyDoctorTeam | TownshipStaff),
+            ManageScreening => matches!(self, TownshipStaff | HealthBureau),
+            ViewProgress => !matches!(self, SettlementClerk | Admin),
+            ManageBatches => matches!(self, TownshipStaff | HealthBureau),
+            ManageCatalog => matches!(self, HealthBureau),
             Settle => matches!(self, SettlementClerk),
             ViewClaims => matches!(self, SettlementClerk | HealthBureau | MedicalInsurance | CivilAffairs | PovertyOffice | Supervisor),
             ManagePolicies => matches!(self, MedicalInsurance | HealthBureau),

@@ -9,6 +9,7 @@ mod admin;
 mod audit_page;
 mod auth;
 mod error;
+mod health_page;
 mod import_page;
 mod layout;
 mod registry;
@@ -40,6 +41,8 @@ pub(crate) struct AppState {
     pub config: Config,
     /// The settlement policies, parsed; replaced when a policy is loaded.
     pub policies: tokio::sync::RwLock<huimin_app::settlement::PolicySet>,
+    /// The disease catalogue in force; replaced when a county loads its extension.
+    pub catalog: tokio::sync::RwLock<huimin_domain::DiseaseCatalog>,
 }
 
 pub(crate) type State = axum::extract::State<Arc<AppState>>;
@@ -68,7 +71,8 @@ impl Server {
 /// a `ConnectInfo<SocketAddr>` extension to each request).
 pub async fn app(store: Store, config: Config) -> anyhow::Result<Router> {
     let policies = tokio::sync::RwLock::new(huimin_app::settlement::PolicySet::load(&store).await?);
-    let state = Arc::new(AppState { store, config, policies });
+    let catalog = tokio::sync::RwLock::new(huimin_app::health::catalog(&store).await?);
+    let state = Arc::new(AppState { store, config, policies, catalog });
     Ok(router(state))
 }
 
@@ -82,6 +86,24 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/households", get(registry::households))
         .route("/households/{no}", get(registry::household_file))
         .route("/persons/{id}/reveal", post(registry::reveal_id_number))
+        .route("/households/{no}/health", get(health_page::household_health))
+        .route("/households/{no}/card", get(health_page::benefit_card))
+        .route("/regions/{code}/cards", get(health_page::village_cards))
+        .route("/persons/{id}/cards", post(health_page::save_card))
+        .route("/persons/{id}/exams", post(health_page::save_exam))
+        .route("/persons/{id}/reveal-health", post(health_page::reveal_health))
+        .route("/screening", get(health_page::campaigns).post(health_page::create_campaign))
+        .route("/screening/{id}", get(health_page::campaign))
+        .route("/screening/{id}/households/{no}", post(health_page::record_screening))
+        .route("/batches", get(health_page::batches))
+        .route("/batches/{id}", post(health_page::override_batch))
+        .route("/treatment", get(health_page::ledger))
+        .route("/treatment/{id}", post(health_page::update_treatment))
+        .route("/catalog", get(health_page::catalog_page).post(health_page::upload_catalog))
+        .route("/api/households/{no}/health", get(health_page::api_health))
+        .route("/api/screening/{id}/progress", get(health_page::api_progress))
+        .route("/api/batches", get(health_page::api_batches))
+        .route("/api/treatment", get(health_page::api_ledger))
         .route("/facilities", get(registry::facilities))
         .route("/import", get(import_page::form).post(import_page::preview))
         .route("/import/{token}/apply", post(import_page::apply))

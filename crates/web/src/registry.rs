@@ -127,7 +127,10 @@ pub async fn regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> We
             div.stat { span.value { (percent(total.illness_households, total.households)) } span.label { (ctx.t("因病致贫率", "Illness share")) } }
         }
         @if children.is_empty() {
-            p { a.button href=(format!("/households?region={code}")) { (ctx.t("查看本村的建档立卡户", "Households of this village")) } }
+            p {
+                a.button href=(format!("/households?region={code}")) { (ctx.t("查看本村的建档立卡户", "Households of this village")) } " "
+                a.button href=(format!("/regions/{code}/cards")) { (ctx.t("批量打印惠民卡", "Print the benefit cards")) }
+            }
         } @else {
             table.card {
                 thead { tr {
@@ -262,6 +265,10 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
     let today = chrono::Local::now().date_naive();
     let body = html! {
         p.muted { @for (i, r) in path.iter().enumerate() { @if i > 0 { " › " } (r.name) } }
+        p.noprint {
+            @if ctx.can(Permission::ViewHealth) { a.button href=(format!("/households/{no}/health")) { (ctx.t("健康档案", "Health file")) } " " }
+            a.button href=(format!("/households/{no}/card")) { (ctx.t("健康医疗惠民卡", "Benefit card")) }
+        }
         section.card.facts {
             dl {
                 dt { (ctx.t("户编号", "Household no.")) } dd.mono { (hh.no) }

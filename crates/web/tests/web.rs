@@ -193,6 +193,9 @@ fn allowed(route: &str) -> Vec<Role> {
         "settlement" => vec![SettlementClerk],
         "claims" | "claim" | "policies" => vec![SettlementClerk, HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
         "simulate" => vec![HealthBureau, MedicalInsurance],
+        "health" | "ledger" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau],
+        "card" => registry,
+        "progress" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
         _ => unreachable!(),
     }
 }
@@ -234,11 +237,26 @@ async fn authorization_matrix() {
             ("policies", "/policies".into(), true),
             ("simulate", "/policies/worked-example/simulate?from=2024-01-01&to=2024-12-31".into(), true),
             ("simulate", "/policies/worked-example/simulate?region=371311".into(), false),
+            ("health", "/households/HIN/health".into(), true),
+            ("health", "/households/HOUT/health".into(), false),
+            ("health", "/api/households/HIN/health".into(), true),
+            ("health", "/api/households/HOUT/health".into(), false),
+            ("card", "/households/HIN/card".into(), true),
+            ("card", "/households/HOUT/card".into(), false),
+            ("progress", "/screening".into(), true),
+            ("progress", "/batches".into(), true),
+            ("progress", "/batches?region=371311".into(), false),
+            ("progress", "/api/batches".into(), true),
+            ("progress", "/catalog".into(), true),
+            ("ledger", "/treatment".into(), true),
+            ("ledger", "/treatment?region=371311".into(), false),
+            ("ledger", "/api/treatment?region=371311".into(), false),
         ];
         // The neighbouring village is inside a township's or county's region, not a village doctor's.
         let sibling_inside = role != Role::VillageDoctor;
         cases.push(("household", "/households/HSIB".into(), sibling_inside));
         cases.push(("reveal", format!("POST /persons/{sibling}/reveal"), sibling_inside));
+        cases.push(("health", "/households/HSIB/health".into(), sibling_inside));
         for (route, request, in_region) in cases {
             let res = match request.strip_prefix("POST ") {
                 Some(path) => app.post(path, &cookie, &reason).await,
@@ -472,4 +490,49 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     let bill: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()).unwrap();
     assert_eq!(bill["total"], 100000);
     assert_eq!(app.db.claim("API-1").await.unwrap().unwrap().facility_code, "H37130201", "always the clerk's own facility");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_file_keeps_confidential_diagnoses_confidential() {
+    let app = TestApp::new().await;
+    let pid = person_id(&app.db, 1).await;
+    // The village doctor records two diseases; one of them is confidential.
+    let (doctor, csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
+    for code in ["I10", "F20.0"] {
+        let res = app.post(&format!("/persons/{pid}/cards"), &doctor, &[("_csrf", &csrf), ("code", code), ("diagnosed_on", "2020-05-01"), ("diagnosed_at", "一镇卫生院")]).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    }
+    let bad = app.post(&format!("/persons/{pid}/cards"), &doctor, &[("_csrf", &csrf), ("code", "高血压")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("不是 ICD-10 编码"));
+    let exam = app.post(&format!("/persons/{pid}/exams"), &doctor, &[("_csrf", &csrf), ("exam_date", "2024-04-01"), ("systolic", "90"), ("diastolic", "120")]).await;
+    assert_eq!(exam.status, StatusCode::BAD_REQUEST, "diastolic above systolic");
+    let exam = app.post(&format!("/persons/{pid}/exams"), &doctor, &[("_csrf", &csrf), ("exam_date", "2024-04-01"), ("systolic", "150"), ("diastolic", "95"), ("glucose", "6.8")]).await;
+    assert_eq!(exam.status, StatusCode::SEE_OTHER);
+    let page = app.get("/households/HIN/health", &doctor).await;
+    assert!(page.body.contains("精神分裂症") && page.body.contains("150/95"), "the doctor who cares for the patient sees it");
+
+    // The township health centre sees that a confidential card exists, not what it is.
+    let (township, csrf) = app.login("township_staff", PASSWORD).await.unwrap();
+    let page = app.get("/households/HIN/health", &township).await;
+    assert!(page.body.contains("原发性高血压") && page.body.contains("保密病种"));
+    assert!(!page.body.contains("F20") && !page.body.contains("精神分裂症"));
+    for list in ["/batches", "/api/batches", "/api/households/HIN/health"] {
+        let body = app.get(list, &township).await.body;
+        assert!(!body.contains("F20") && !body.contains("精神分裂症"), "{list} leaks the diagnosis");
+    }
+    let opened = app.post(&format!("/persons/{pid}/reveal-health"), &township, &[("_csrf", &csrf), ("reason", "转诊需要核对病情")]).await;
+    assert_eq!(opened.status, StatusCode::OK);
+    assert!(opened.body.contains("精神分裂症"));
+    let entry = &app.db.search_audit(&huimin_store::AuditFilter { action: Some("health.reveal".into()), limit: 5, ..Default::default() }).await.unwrap()[0];
+    assert_eq!(entry.entry.detail, "reason: 转诊需要核对病情");
+    let log = app.db.search_audit(&huimin_store::AuditFilter { limit: 200, ..Default::default() }).await.unwrap();
+    assert!(log.iter().all(|e| !e.entry.detail.contains("F20") && !e.entry.target.contains("F20")), "no diagnosis in the audit log");
+
+    // Both diseases put the person in the contract batch (F20 is a special disease).
+    let batches: serde_json::Value = serde_json::from_str(&app.get("/api/batches", &township).await.body).unwrap();
+    assert_eq!(batches["counts"]["contract"], 1);
+    // A settlement clerk sees none of it.
+    let (clerk, _) = app.login("settlement_clerk", PASSWORD).await.unwrap();
+    assert_eq!(app.get("/households/HIN/health", &clerk).await.status, StatusCode::FORBIDDEN);
 }

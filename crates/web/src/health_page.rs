@@ -1,0 +1,805 @@
+//! Health pages: the household's health file (examinations, one card per disease), screening
+//! campaigns and their progress, the three batches, the treatment ledger, the benefit card, the
+//! disease catalogue, and their JSON API.
+//!
+//! Confidential diagnoses (HIV, severe mental disorders) are shown only to roles with
+//! `ViewConfidential`; others see 保密病种, and a role with `BreakGlassConfidential` may open one
+//! person's after giving a reason, which is logged. Lists and exports never show them otherwise.
+
+use axum::Json;
+use axum::extract::{Multipart, Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use huimin_app::health::{self, BatchRow, CardInput, HealthError};
+use huimin_domain::{CareBatch, Date, DiseaseCatalog, ExamReadings, HouseholdNo, Permission, Prognosis, RegionCode, TreatmentStatus};
+use huimin_store::{Screening, StoredHousehold, StoredPerson, TreatmentUpdate};
+use maud::{Markup, PreEscaped, html};
+use serde::Deserialize;
+
+use crate::State;
+use crate::auth::Ctx;
+use crate::error::{WebError, WebResult};
+use crate::layout::{self, csrf, dash, num, percent};
+
+fn today() -> Date {
+    chrono::Local::now().date_naive()
+}
+
+/// What the user did wrong is shown to them; anything else is an internal error.
+fn user_error(e: HealthError) -> WebError {
+    match e {
+        HealthError::Invalid(m) => WebError::BadRequest(m),
+        HealthError::Catalog(e) => WebError::BadRequest(e.to_string()),
+        HealthError::Store(huimin_store::StoreError::Refused(m) | huimin_store::StoreError::Conflict(m)) => WebError::BadRequest(m),
+        HealthError::Store(e) => e.into(),
+    }
+}
+
+fn store_user_error(e: huimin_store::StoreError) -> WebError {
+    user_error(HealthError::Store(e))
+}
+
+fn region_param(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
+    let code = match code.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
+        None => ctx.user.region,
+    };
+    ctx.require_within(code)?;
+    Ok(code)
+}
+
+/// A household the user may see, or 404.
+async fn household_in_reach(state: &State, ctx: &Ctx, no: &str) -> WebResult<StoredHousehold> {
+    let no = HouseholdNo::parse(no).map_err(|_| WebError::NotFound)?;
+    let h = state.store.household(&no).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    Ok(h)
+}
+
+/// A person the user may see, with their household, or 404.
+async fn person_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<(StoredPerson, StoredHousehold)> {
+    let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
+    let h = household_in_reach(state, ctx, p.person.household_no.as_str()).await?;
+    Ok((p, h))
+}
+
+fn disease_label(ctx: &Ctx, code: &str, name: &str, confidential: bool, opened: bool) -> Markup {
+    if confidential && !opened && !ctx.can(Permission::ViewConfidential) {
+        html! { span.badge { (ctx.t("保密病种", "Confidential")) } }
+    } else {
+        html! { span.mono { (code) } " " (name) @if confidential { " " span.badge { (ctx.t("保密", "Confidential")) } } }
+    }
+}
+
+// ----- the household's health file -----
+
+pub async fn household_health(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Markup> {
+    render_health(state, ctx, &no, None).await
+}
+
+async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewHealth)?;
+    let h = household_in_reach(&state, &ctx, no).await?;
+    let members = state.store.household_members(&h.household.no).await?;
+    let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+    let cards = state.store.disease_cards(&ids).await?;
+    let exams = state.store.exams(&ids).await?;
+    state.store.append_audit(&ctx.audit("health.view", format!("household {}", h.household.no), "")).await?;
+    let edit = ctx.can(Permission::EditHealth);
+    let today = today();
+    let body = html! {
+        p { a href=(format!("/households/{}", h.household.no)) { "← " (ctx.t("一户一档", "Household file")) } " · "
+            a href=(format!("/households/{}/card", h.household.no)) { (ctx.t("健康医疗惠民卡", "Benefit card")) } }
+        @for m in &members {
+            section.card {
+                h2 { (m.person.name.as_str()) " " small.muted { (m.person.relation.label_zh()) " · " (m.person.id_number.age_on(today)) (ctx.t(" 岁", " yrs")) } }
+                h3 { (ctx.t("一病一卡", "One card per disease")) }
+                @let mine: Vec<_> = cards.iter().filter(|c| c.card.person_id == m.id).collect();
+                @if mine.is_empty() { p.muted { (ctx.t("无确诊疾病记录", "No diagnosed disease recorded")) } } @else {
+                    table {
+                        thead { tr { th { (ctx.t("疾病", "Disease")) } th { (ctx.t("确诊日期", "Diagnosed")) } th { (ctx.t("确诊机构", "Where")) } th { (ctx.t("预后", "Prognosis")) } th { (ctx.t("治疗方案", "Plan")) } } }
+                        tbody { @for c in &mine {
+                            @let hidden = c.card.confidential && opened != Some(m.id) && !ctx.can(Permission::ViewConfidential);
+                            tr {
+                                td { (disease_label(&ctx, &c.card.disease_code, &c.card.disease_name, c.card.confidential, opened == Some(m.id))) }
+                                @if hidden { td { (dash()) } td { (dash()) } td { (dash()) } td { (dash()) } } @else {
+                                    td { @if let Some(d) = c.card.diagnosed_on { (d) } @else { (dash()) } }
+                                    td { (c.card.diagnosed_at) }
+                                    td { (c.card.prognosis.label_zh()) }
+                                    td { (c.card.plan) }
+                                }
+                            }
+                        } }
+                    }
+                    @if mine.iter().any(|c| c.card.confidential) && opened != Some(m.id) && !ctx.can(Permission::ViewConfidential) && ctx.can(Permission::BreakGlassConfidential) {
+                        details.reveal {
+                            summary { (ctx.t("查看保密病种", "Open confidential diagnoses")) }
+                            form method="post" action=(format!("/persons/{}/reveal-health", m.id)) {
+                                (csrf(&ctx))
+                                input name="reason" required minlength="4" placeholder=(ctx.t("查看原因（将记入审计日志）", "Reason (recorded in the audit log)"));
+                                button type="submit" { (ctx.t("查看", "Open")) }
+                            }
+                        }
+                    }
+                }
+                @if edit {
+                    details {
+                        summary { (ctx.t("登记疾病", "Record a disease")) }
+                        form.filters method="post" action=(format!("/persons/{}/cards", m.id)) {
+                            (csrf(&ctx))
+                            label { (ctx.t("ICD-10 编码", "ICD-10 code")) input name="code" required placeholder="I10"; }
+                            label { (ctx.t("疾病名称（留空取目录名称）", "Name (empty: the catalogue's)")) input name="name"; }
+                            label { (ctx.t("确诊日期", "Diagnosed on")) input name="diagnosed_on" type="date"; }
+                            label { (ctx.t("确诊机构", "Diagnosed at")) input name="diagnosed_at"; }
+                            label { (ctx.t("预后", "Prognosis")) select name="prognosis" { option value="" { (ctx.t("按病种默认", "Default")) } @for p in Prognosis::ALL { option value=(p.code()) { (p.label_zh()) } } } }
+                            label.grow { (ctx.t("治疗方案", "Plan")) input name="plan"; }
+                            button.primary type="submit" { (ctx.t("保存", "Save")) }
+                        }
+                    }
+                }
+                h3 { (ctx.t("健康体检", "Physical examinations")) }
+                @let mine: Vec<_> = exams.iter().filter(|e| e.person_id == m.id).collect();
+                @if mine.is_empty() { p.muted { (ctx.t("无体检记录", "No examination recorded")) } } @else {
+                    table {
+                        thead { tr { th { (ctx.t("日期", "Date")) } th { (ctx.t("血压", "BP")) } th { (ctx.t("血糖", "Glucose")) } th { (ctx.t("身高", "Height")) } th { (ctx.t("体重", "Weight")) } th { "BMI" } th { (ctx.t("结论", "Findings")) } th { (ctx.t("机构", "Where")) } } }
+                        tbody { @for e in &mine { tr {
+                            td { (e.exam_date) }
+                            td { @if let (Some(s), Some(d)) = (e.readings.systolic, e.readings.diastolic) { (s) "/" (d) } @else { (dash()) } }
+                            td { @if let Some(g) = e.readings.glucose_tenths { (tenths(g)) } @else { (dash()) } }
+                            td { @if let Some(h) = e.readings.height_cm { (h) " cm" } @else { (dash()) } }
+                            td { @if let Some(w) = e.readings.weight_tenths { (tenths(w)) " kg" } @else { (dash()) } }
+                            td { @if let Some(b) = e.readings.bmi_tenths() { (b / 10) "." (b % 10) } @else { (dash()) } }
+                            td { (e.findings) } td { (e.examined_at) }
+                        } } }
+                    }
+                }
+                @if edit {
+                    details {
+                        summary { (ctx.t("登记体检", "Record an examination")) }
+                        form.filters method="post" action=(format!("/persons/{}/exams", m.id)) {
+                            (csrf(&ctx))
+                            label { (ctx.t("体检日期", "Date")) input name="exam_date" type="date" required value=(today); }
+                            label { (ctx.t("收缩压", "Systolic")) input name="systolic" inputmode="numeric" size="4"; }
+                            label { (ctx.t("舒张压", "Diastolic")) input name="diastolic" inputmode="numeric" size="4"; }
+                            label { (ctx.t("血糖 mmol/L", "Glucose mmol/L")) input name="glucose" inputmode="decimal" size="4"; }
+                            label { (ctx.t("身高 cm", "Height cm")) input name="height" inputmode="numeric" size="4"; }
+                            label { (ctx.t("体重 kg", "Weight kg")) input name="weight" inputmode="decimal" size="4"; }
+                            label.grow { (ctx.t("体检结论", "Findings")) input name="findings"; }
+                            label { (ctx.t("体检机构", "Where")) input name="examined_at"; }
+                            button.primary type="submit" { (ctx.t("保存", "Save")) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, &format!("{} · {}", ctx.t("健康档案", "Health file"), h.household.head_name.as_str()), "/households", body))
+}
+
+fn tenths(v: u16) -> String {
+    format!("{}.{}", v / 10, v % 10)
+}
+
+#[derive(Deserialize)]
+pub struct CardForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    diagnosed_on: String,
+    #[serde(default)]
+    diagnosed_at: String,
+    #[serde(default)]
+    prognosis: String,
+    #[serde(default)]
+    plan: String,
+}
+
+impl CardForm {
+    fn input(&self) -> CardInput {
+        CardInput {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            diagnosed_on: self.diagnosed_on.clone(),
+            diagnosed_at: self.diagnosed_at.clone(),
+            prognosis: self.prognosis.clone(),
+            plan: self.plan.clone(),
+        }
+    }
+}
+
+pub async fn save_card(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<CardForm>) -> WebResult<Response> {
+    ctx.check_csrf(&form.csrf)?;
+    ctx.require(Permission::EditHealth)?;
+    let (p, _) = person_in_reach(&state, &ctx, id).await?;
+    let catalog = state.catalog.read().await.clone();
+    health::record_card(&state.store, &catalog, id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "")).await.map_err(user_error)?;
+    Ok(Redirect::to(&format!("/households/{}/health", p.person.household_no)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ExamForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    exam_date: String,
+    #[serde(default)]
+    systolic: String,
+    #[serde(default)]
+    diastolic: String,
+    #[serde(default)]
+    glucose: String,
+    #[serde(default)]
+    height: String,
+    #[serde(default)]
+    weight: String,
+    #[serde(default)]
+    findings: String,
+    #[serde(default)]
+    examined_at: String,
+}
+
+pub async fn save_exam(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<ExamForm>) -> WebResult<Response> {
+    ctx.check_csrf(&form.csrf)?;
+    ctx.require(Permission::EditHealth)?;
+    let (p, _) = person_in_reach(&state, &ctx, id).await?;
+    let date = parse_date(&form.exam_date, ctx.t("体检日期", "Exam date"))?;
+    if date > today() {
+        return Err(WebError::BadRequest(format!("体检日期 {date} 晚于今天")));
+    }
+    let readings = ExamReadings::parse(&form.systolic, &form.diastolic, &form.glucose, &form.height, &form.weight).map_err(|e| WebError::BadRequest(e.0))?;
+    state
+        .store
+        .record_exam(id, date, &readings, form.findings.trim(), form.examined_at.trim(), &ctx.user.username, &ctx.audit("health.exam", format!("person {id}"), ""))
+        .await
+        .map_err(store_user_error)?;
+    Ok(Redirect::to(&format!("/households/{}/health", p.person.household_no)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevealForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    reason: String,
+}
+
+/// Break the glass: one person's confidential diagnoses, with the reason logged.
+pub async fn reveal_health(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
+    ctx.check_csrf(&form.csrf)?;
+    ctx.require(Permission::BreakGlassConfidential)?;
+    let reason = form.reason.trim();
+    if reason.chars().count() < 4 {
+        return Err(WebError::BadRequest(ctx.t("请填写查看原因（至少 4 个字）", "Give a reason (at least 4 characters)").into()));
+    }
+    let (p, _) = person_in_reach(&state, &ctx, id).await?;
+    state.store.append_audit(&ctx.audit("health.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
+    render_health(state, ctx, p.person.household_no.as_str(), Some(id)).await
+}
+
+fn parse_date(s: &str, label: &str) -> WebResult<Date> {
+    Date::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| WebError::BadRequest(format!("{label}「{s}」应为 YYYY-MM-DD")))
+}
+
+// ----- screening campaigns -----
+
+#[derive(Deserialize, Default)]
+pub struct RegionQuery {
+    region: Option<String>,
+}
+
+pub async fn campaigns(state: State, ctx: Ctx) -> WebResult<Markup> {
+    ctx.require(Permission::ViewProgress)?;
+    let list = state.store.campaigns(ctx.user.region).await?;
+    let body = html! {
+        @if list.is_empty() { (layout::empty_state(ctx.t("还没有筛查活动", "No screening campaign yet"))) } @else {
+            table.card {
+                thead { tr { th { (ctx.t("名称", "Name")) } th { (ctx.t("区划", "Region")) } th { (ctx.t("开始", "From")) } th { (ctx.t("结束", "To")) } } }
+                tbody { @for c in &list { tr {
+                    td { a href=(format!("/screening/{}", c.id)) { (c.name) } } td.mono { (c.region) } td { (c.starts_on) } td { (c.ends_on) }
+                } } }
+            }
+        }
+        @if ctx.can(Permission::ManageScreening) {
+            form.card.filters method="post" action="/screening" {
+                h2 { (ctx.t("新建筛查活动", "New campaign")) }
+                (csrf(&ctx))
+                label.grow { (ctx.t("名称", "Name")) input name="name" required placeholder="2024年建档立卡贫困人口因病致贫筛查"; }
+                label { (ctx.t("区划代码", "Region")) input name="region" value=(ctx.user.region) inputmode="numeric"; }
+                label { (ctx.t("开始日期", "From")) input name="starts_on" type="date" required; }
+                label { (ctx.t("结束日期", "To")) input name="ends_on" type="date" required; }
+                button.primary type="submit" { (ctx.t("创建", "Create")) }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("因病致贫筛查", "Screening"), "/screening", body))
+}
+
+#[derive(Deserialize)]
+pub struct CampaignForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    name: String,
+    region: String,
+    starts_on: String,
+    ends_on: String,
+}
+
+pub async fn create_campaign(state: State, ctx: Ctx, Form(form): Form<CampaignForm>) -> WebResult<Response> {
+    ctx.check_csrf(&form.csrf)?;
+    ctx.require(Permission::ManageScreening)?;
+    let region = region_param(&ctx, Some(&form.region))?;
+    let name = form.name.trim();
+    if name.is_empty() {
+        return Err(WebError::BadRequest("请填写筛查活动名称".into()));
+    }
+    let (from, to) = (parse_date(&form.starts_on, "开始日期")?, parse_date(&form.ends_on, "结束日期")?);
+    let id = state.store.create_campaign(name, region, from, to, &ctx.user.username, &ctx.audit("screening.campaign", format!("region {region}"), name)).await.map_err(store_user_error)?;
+    Ok(Redirect::to(&format!("/screening/{id}")).into_response())
+}
+
+async fn campaign_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<huimin_store::Campaign> {
+    let c = state.store.campaign(id).await?.ok_or(WebError::NotFound)?;
+    if c.region.contains(ctx.user.region) || ctx.user.region.contains(c.region) { Ok(c) } else { Err(WebError::NotFound) }
+}
+
+/// The region to report on: the one asked for, inside both the campaign's and the user's.
+fn campaign_region(ctx: &Ctx, c: &huimin_store::Campaign, asked: Option<&str>) -> WebResult<RegionCode> {
+    let default = if c.region.contains(ctx.user.region) { ctx.user.region } else { c.region };
+    let region = region_param(ctx, asked.or(Some(&default.to_string())))?;
+    if c.region.contains(region) { Ok(region) } else { Err(WebError::NotFound) }
+}
+
+pub async fn campaign(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Query<RegionQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewProgress)?;
+    let c = campaign_in_reach(&state, &ctx, id).await?;
+    let region = campaign_region(&ctx, &c, q.region.as_deref())?;
+    let progress = state.store.screening_progress(id, region).await?;
+    let (to_screen, screened, ill) = progress.iter().fold((0, 0, 0), |(a, b, c), p| (a + p.to_screen, b + p.screened, c + p.illness_poor));
+    let households = if ctx.can(Permission::Screen) && region.level() == huimin_domain::RegionLevel::Village {
+        state.store.households_to_screen(id, region, 500).await?
+    } else {
+        Vec::new()
+    };
+    let body = html! {
+        p.muted { (c.name) " · " (c.starts_on) " – " (c.ends_on) " · " a href=(format!("/api/screening/{id}/progress?region={region}")) { "JSON" } }
+        section.stats {
+            div.stat { span.value { (num(to_screen)) } span.label { (ctx.t("应筛查户", "To screen")) } }
+            div.stat { span.value { (num(screened)) } span.label { (ctx.t("已筛查户", "Screened")) } }
+            div.stat { span.value { (percent(screened, to_screen)) } span.label { (ctx.t("完成率", "Completion")) } }
+            div.stat { span.value { (percent(ill, screened)) } span.label { (ctx.t("因病致贫率", "Poor because of illness")) } }
+        }
+        table.card {
+            thead { tr { th { (ctx.t("区划", "Region")) } th.num { (ctx.t("应筛查户", "To screen")) } th.num { (ctx.t("已筛查", "Screened")) } th.num { (ctx.t("完成率", "Completion")) } th.num { (ctx.t("因病致贫户", "Illness")) } th.num { (ctx.t("因病致贫率", "Rate")) } } }
+            tbody { @for p in &progress { tr {
+                td { @if p.region != region { a href=(format!("/screening/{id}?region={}", p.region)) { (p.name) } } @else { (p.name) } }
+                td.num { (num(p.to_screen)) } td.num { (num(p.screened)) } td.num { (percent(p.screened, p.to_screen)) }
+                td.num { (num(p.illness_poor)) } td.num { (percent(p.illness_poor, p.screened)) }
+            } } }
+        }
+        @if !households.is_empty() {
+            h2 { (ctx.t("本村各户筛查", "Households of this village")) }
+            table.card.list {
+                thead { tr { th { (ctx.t("户编号", "Household")) } th { (ctx.t("户主", "Head")) } th { (ctx.t("筛查结果", "Result")) } th {} } }
+                tbody { @for (no, head, s) in &households { tr {
+                    td.mono { (no) } td { (head) }
+                    td { @if let Some(s) = s { (s.screened_on) " · " (s.result) @if s.illness_poor { " " span.badge { (ctx.t("因病致贫", "Illness")) } } } @else { span.muted { (ctx.t("未筛查", "Not yet")) } } }
+                    td {
+                        form.inline method="post" action=(format!("/screening/{id}/households/{no}")) {
+                            (csrf(&ctx))
+                            input name="result" required placeholder=(ctx.t("核实情况", "Findings")) value=(s.as_ref().map(|s| s.result.as_str()).unwrap_or(""));
+                            label.check { input type="checkbox" name="illness_poor" value="1" checked[s.as_ref().is_some_and(|s| s.illness_poor)]; (ctx.t("因病致贫", "Illness")) }
+                            button type="submit" { (ctx.t("保存", "Save")) }
+                        }
+                    }
+                } } }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("筛查进度", "Screening progress"), "/screening", body))
+}
+
+#[derive(Deserialize)]
+pub struct ScreeningForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    result: String,
+    illness_poor: Option<String>,
+}
+
+pub async fn record_screening(state: State, ctx: Ctx, Path((id, no)): Path<(i64, String)>, Form(form): Form<ScreeningForm>) -> WebResult<Response> {
+    ctx.check_csrf(&form.csrf)?;
+    ctx.require(Permission::Screen)?;
+    let c = campaign_in_reach(&state, &ctx, id).await?;
+    let h = household_in_reach(&state, &ctx, &no).await?;
+    if !c.region.contains(h.household.region) {
+        return Err(WebError::NotFound);
+    }
+    let today = today();
+    if today < c.starts_on {
+        return Err(WebError::BadRequest(format!("筛查活动 {} 开始后才能登记", c.starts_on)));
+    }
+    let result = form.result.trim();
+    if result.is_empty() {
+        return Err(WebError::BadRequest("请填写筛查结果".into()));
+    }
+    let s = Screening { household_no: no.clone(), screened_on: today, screened_by: ctx.user.display_name.clone(), result: result.into(), illness_poor: form.illness_poor.is_some() };
+    state.store.record_screening(id, &s, &ctx.audit("screening.record", format!("household {no}"), "")).await.map_err(store_user_error)?;
+    Ok(Redirect::to(&format!("/screening/{id}?region={}", h.household.region)).into_response())
+}
+
+pub async fn api_progress(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Query<RegionQuery>) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewProgress)?;
+    let c = campaign_in_reach(&state, &ctx, id).await?;
+    let region = campaign_region(&ctx, &c, q.region.as_deref())?;
+    let progress = state.store.screening_progress(id, region).await?;
+    Ok(Json(serde_json::json!({ "campaign": c, "region": region, "progress": progress })))
+}
+
+// ----- the three batches -----
+
+#[derive(Deserialize, Default)]
+pub struct BatchQuery {
+    region: Option<String>,
+    year: Option<i32>,
+    batch: Option<String>,
+}
+
+async fn batch_rows(state: &State, ctx: &Ctx, q: &BatchQuery) -> WebResult<(RegionCode, i32, Vec<BatchRow>)> {
+    let region = region_param(ctx, q.region.as_deref())?;
+    let year = q.year.unwrap_or_else(|| chrono::Datelike::year(&today()));
+    let catalog = state.catalog.read().await.clone();
+    let rows = health::batches(&state.store, &catalog, region, year).await.map_err(user_error)?;
+    Ok((region, year, rows))
+}
+
+pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewProgress)?;
+    let (region, year, rows) = batch_rows(&state, &ctx, &q).await?;
+    let counts = health::batch_counts(&rows);
+    let only = q.batch.as_deref().and_then(CareBatch::from_code);
+    let names = ctx.can(Permission::ViewHealth);
+    let manage = ctx.can(Permission::ManageBatches);
+    let body = html! {
+        form.filters.card method="get" action="/batches" {
+            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            label { (ctx.t("年度", "Year")) input name="year" value=(year) inputmode="numeric" size="4"; }
+            button.primary type="submit" { (ctx.t("查看", "Show")) }
+        }
+        section.stats {
+            @for (b, n) in &counts {
+                a.stat href=(format!("/batches?region={region}&year={year}&batch={}", b.code())) { span.value { (num(*n as i64)) } span.label { (b.label_zh()) } }
+            }
+            div.stat { span.value { (num(rows.iter().filter(|r| r.batch().is_none()).count() as i64)) } span.label { (ctx.t("未分类", "No batch")) } }
+        }
+        p.muted { (ctx.t("规则：患大病集中救治病种 → 大病集中救治一批；经报销后年度个人自付仍达 ", "Rules: a major disease → centralised treatment; own payments this year of at least "))
+            (huimin_domain::Money::from_fen(health::HIGH_COST_FEN).unwrap_or_default()) (ctx.t(" 元 → 重病兜底保障一批；患慢性病、特殊疾病 → 慢病签约服务管理一批。", " yuan → backstop; a chronic or special disease → contract management.")) }
+        @if names {
+            table.card.list {
+                thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("户编号", "Household")) } th { (ctx.t("疾病", "Diseases")) } th.num { (ctx.t("年度自付", "Own payment")) } th { (ctx.t("按规则", "By rules")) } th { (ctx.t("分类", "Batch")) } @if manage { th {} } } }
+                tbody { @for r in rows.iter().filter(|r| only.is_none() || r.batch() == only) { tr {
+                    td { (r.person.name) }
+                    td.mono { a href=(format!("/households/{}/health", r.person.household_no)) { (r.person.household_no) } }
+                    td { @for (code, name, conf) in &r.person.diseases { div { (disease_label(&ctx, code, name, *conf, false)) } } }
+                    td.num { (huimin_domain::Money::from_fen(r.own_payment).unwrap_or_default()) }
+                    td { (r.by_rules.map_or("—", |b| b.label_zh())) }
+                    td { (r.batch().map_or("—", |b| b.label_zh())) @if let Some(o) = &r.overridden { br; small.muted { (ctx.t("人工调整：", "Set by hand: ")) (o.reason) } } }
+                    @if manage { td {
+                        details { summary { (ctx.t("调整", "Change")) }
+                            form method="post" action=(format!("/batches/{}", r.person.person_id)) {
+                                (csrf(&ctx))
+                                select name="batch" {
+                                    @for b in CareBatch::ALL { option value=(b.code()) selected[r.batch() == Some(*b)] { (b.label_zh()) } }
+                                    option value="none" { (ctx.t("不纳入", "None")) }
+                                    option value="rules" { (ctx.t("恢复按规则", "Back to the rules")) }
+                                }
+                                input name="reason" placeholder=(ctx.t("调整原因（必填，记入审计日志）", "Reason (required, logged)"));
+                                button type="submit" { (ctx.t("保存", "Save")) }
+                            }
+                        }
+                    } }
+                } } }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("三个一批", "The three batches"), "/batches", body))
+}
+
+#[derive(Deserialize)]
+pub struct OverrideForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    batch: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn override_batch(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<OverrideForm>) -> WebResult<Response> {
+    ctx.check_csrf(&form.csrf)?;
+    ctx.require(Permission::ManageBatches)?;
+    let (_, h) = person_in_reach(&state, &ctx, id).await?;
+    let (batch, clear) = match form.batch.as_str() {
+        "rules" => (None, true),
+        "none" => (None, false),
+        code => (Some(CareBatch::from_code(code).ok_or_else(|| WebError::BadRequest(format!("救治分类「{code}」不存在")))?), false),
+    };
+    health::override_batch(&state.store, id, batch, clear, &form.reason, &ctx.user.username, &ctx.audit("batch.override", "", "")).await.map_err(user_error)?;
+    Ok(Redirect::to(&format!("/batches?region={}", h.household.region)).into_response())
+}
+
+pub async fn api_batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewProgress)?;
+    let (region, year, rows) = batch_rows(&state, &ctx, &q).await?;
+    let counts: serde_json::Map<String, serde_json::Value> = health::batch_counts(&rows).iter().map(|(b, n)| (b.code().to_string(), (*n).into())).collect();
+    // Persons only for roles that see health data; diseases without the confidential ones.
+    let persons: Vec<serde_json::Value> = if ctx.can(Permission::ViewHealth) {
+        let see_all = ctx.can(Permission::ViewConfidential);
+        rows.iter()
+            .map(|r| {
+                let diseases: Vec<_> = r.person.diseases.iter().filter(|(_, _, c)| see_all || !c).map(|(code, name, _)| serde_json::json!({ "code": code, "name": name })).collect();
+                serde_json::json!({
+                    "person_id": r.person.person_id, "name": r.person.name, "household_no": r.person.household_no, "region": r.person.region,
+                    "diseases": diseases, "own_payment_fen": r.own_payment,
+                    "by_rules": r.by_rules.map(|b| b.code()), "batch": r.batch().map(|b| b.code()), "override_reason": r.overridden.as_ref().map(|o| &o.reason),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Json(serde_json::json!({ "region": region, "year": year, "counts": counts, "persons": persons })))
+}
+
+// ----- the treatment ledger -----
+
+#[derive(Deserialize, Default)]
+pub struct LedgerQuery {
+    region: Option<String>,
+    status: Option<String>,
+    /// Identified but not treated after this many days.
+    overdue_days: Option<i64>,
+}
+
+async fn ledger_rows(state: &State, ctx: &Ctx, q: &LedgerQuery) -> WebResult<(RegionCode, Vec<huimin_store::Treatment>)> {
+    ctx.require(Permission::ViewHealth)?;
+    let region = region_param(ctx, q.region.as_deref())?;
+    let status = q.status.as_deref().filter(|s| !s.is_empty()).and_then(TreatmentStatus::from_code);
+    let mut rows = state.store.treatments(region, status).await?;
+    if let Some(days) = q.overdue_days {
+        let before = today() - chrono::Duration::days(days.max(0));
+        rows.retain(|t| t.status == TreatmentStatus::Identified && t.identified_on <= before);
+    }
+    Ok((region, rows))
+}
+
+pub async fn ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> WebResult<Markup> {
+    let (region, rows) = ledger_rows(&state, &ctx, &q).await?;
+    let facilities = state.store.all_facilities().await?;
+    let mut designated: Vec<_> = facilities.values().filter(|f| f.designated).collect();
+    designated.sort_by(|a, b| a.code.cmp(&b.code));
+    let manage = ctx.can(Permission::ManageBatches);
+    let today = today();
+    let body = html! {
+        form.filters.card method="get" action="/treatment" {
+            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            label { (ctx.t("状态", "Status")) select name="status" { option value="" { (ctx.t("全部", "All")) } @for s in TreatmentStatus::ALL { option value=(s.code()) selected[q.status.as_deref() == Some(s.code())] { (s.label_zh()) } } } }
+            label { (ctx.t("确认后超过天数未救治", "Not treated after days")) input name="overdue_days" inputmode="numeric" size="4" value=(q.overdue_days.map(|d| d.to_string()).unwrap_or_default()); }
+            button.primary type="submit" { (ctx.t("查看", "Show")) }
+            a href=(format!("/treatment?region={region}&overdue_days=30")) { (ctx.t("超过 30 天未救治", "Overdue 30 days")) }
+        }
+        p.muted { (ctx.t("共 ", "")) (rows.len()) (ctx.t(" 人次", " patients")) }
+        @if rows.is_empty() { (layout::empty_state(ctx.t("没有符合条件的救治记录", "No ledger line matches"))) } @else {
+            table.card.list {
+                thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("户编号", "Household")) } th { (ctx.t("病种", "Disease")) } th { (ctx.t("定点医院", "Hospital")) } th { (ctx.t("救治方案", "Plan")) } th { (ctx.t("状态", "Status")) } th { (ctx.t("确认日期", "Identified")) } @if manage { th {} } } }
+                tbody { @for t in &rows { tr {
+                    td { (t.person_name) }
+                    td.mono { a href=(format!("/households/{}/health", t.household_no)) { (t.household_no) } }
+                    td { (disease_label(&ctx, &t.disease_code, &t.disease_name, t.confidential, false)) }
+                    td { (t.facility_name.as_deref().unwrap_or("—")) }
+                    td { (t.plan) }
+                    td { (t.status.label_zh()) @if !t.reason.is_empty() { br; small.muted { (t.reason) } } }
+                    td { (t.identified_on) @if t.status == TreatmentStatus::Identified { " " small.muted { "(" ((today - t.identified_on).num_days()) (ctx.t(" 天", " days")) ")" } } }
+                    @if manage { td {
+                        details { summary { (ctx.t("更新", "Update")) }
+                            form method="post" action=(format!("/treatment/{}", t.id)) {
+                                (csrf(&ctx))
+                                select name="status" { @for s in TreatmentStatus::ALL { option value=(s.code()) selected[t.status == *s] { (s.label_zh()) } } }
+                                select name="facility" { option value="" { (ctx.t("定点医院", "Hospital")) } @for f in &designated { option value=(f.code) selected[t.facility_code.as_deref() == Some(f.code.as_str())] { (f.name) } } }
+                                input name="plan" value=(t.plan) placeholder=(ctx.t("一人一策救治方案", "Personal plan"));
+                                input name="reason" value=(t.reason) placeholder=(ctx.t("未救治原因", "Why not treated"));
+                                button type="submit" { (ctx.t("保存", "Save")) }
+                            }
+                        }
+                    } }
+                } } }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("大病救治台账", "Treatment ledger"), "/treatment", body))
+}
+
+#[derive(Deserialize)]
+pub struct TreatmentForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    status: String,
+    #[serde(default)]
+    facility: String,
+    #[serde(default)]
+    plan: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn update_treatment(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<TreatmentForm>) -> WebResult<Response> {
+    ctx.check_csrf(&form.csrf)?;
+    ctx.require(Permission::ManageBatches)?;
+    let t = state.store.treatment(id).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(t.region).map_err(|_| WebError::NotFound)?;
+    let status = TreatmentStatus::from_code(&form.status).ok_or_else(|| WebError::BadRequest(format!("救治状态「{}」不存在", form.status)))?;
+    if status == TreatmentStatus::NotTreated && form.reason.trim().is_empty() {
+        return Err(WebError::BadRequest("未救治须填写原因".into()));
+    }
+    if matches!(status, TreatmentStatus::InTreatment | TreatmentStatus::Treated) && form.facility.trim().is_empty() {
+        return Err(WebError::BadRequest("救治中或已救治须选择定点医院".into()));
+    }
+    let update = TreatmentUpdate {
+        status,
+        facility_code: Some(form.facility.trim().to_string()).filter(|f| !f.is_empty()),
+        plan: form.plan.trim().into(),
+        reason: form.reason.trim().into(),
+        on: today(),
+    };
+    state.store.update_treatment(id, &update, &ctx.user.username, &ctx.audit("treatment.update", format!("person {}", t.person_id), status.code())).await.map_err(store_user_error)?;
+    Ok(Redirect::to(&format!("/treatment?region={}", t.region)).into_response())
+}
+
+pub async fn api_ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> WebResult<Json<serde_json::Value>> {
+    let (region, mut rows) = ledger_rows(&state, &ctx, &q).await?;
+    if !ctx.can(Permission::ViewConfidential) {
+        for t in rows.iter_mut().filter(|t| t.confidential) {
+            t.disease_code = String::new();
+            t.disease_name = "保密病种".into();
+        }
+    }
+    Ok(Json(serde_json::json!({ "region": region, "treatments": rows })))
+}
+
+// ----- the benefit card -----
+
+pub async fn benefit_card(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewRegistry)?;
+    let h = household_in_reach(&state, &ctx, &no).await?;
+    let card = card_markup(&state, &ctx, &h).await?;
+    state.store.append_audit(&ctx.audit("card.print", format!("household {}", h.household.no), "")).await?;
+    Ok(layout::page(&ctx, ctx.t("健康医疗惠民卡", "Benefit card"), "/households", html! { p.noprint { button.primary type="button" data-print { (ctx.t("打印", "Print")) } } (card) }))
+}
+
+/// Every household's card of a village, one per printed page.
+pub async fn village_cards(state: State, ctx: Ctx, Path(code): Path<String>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewRegistry)?;
+    let region = region_param(&ctx, Some(&code))?;
+    if region.level() != huimin_domain::RegionLevel::Village {
+        return Err(WebError::BadRequest("批量打印按村进行：请选择一个村".into()));
+    }
+    let filter = huimin_store::HouseholdFilter::default();
+    let (rows, _) = state.store.list_households(region, &filter, 1000, 0).await?;
+    let mut cards = Vec::new();
+    for r in &rows {
+        if let Some(h) = state.store.household(&r.household.no).await? {
+            cards.push(card_markup(&state, &ctx, &h).await?);
+        }
+    }
+    state.store.append_audit(&ctx.audit("card.print", format!("region {region}"), format!("{} households", cards.len()))).await?;
+    let body = html! {
+        p.noprint { (cards.len()) (ctx.t(" 户 · ", " households · ")) button.primary type="button" data-print { (ctx.t("全部打印", "Print all")) } }
+        @for c in &cards { (c) }
+    };
+    Ok(layout::page(&ctx, ctx.t("健康医疗惠民卡（批量）", "Benefit cards"), "/households", body))
+}
+
+async fn card_markup(state: &State, ctx: &Ctx, h: &StoredHousehold) -> WebResult<Markup> {
+    let members = state.store.household_members(&h.household.no).await?;
+    let today = today();
+    let policy = state.policies.read().await.in_force(h.household.region, today).cloned();
+    let benefits: Vec<(String, &'static str)> = policy
+        .iter()
+        .flat_map(|p| p.layers.iter())
+        .filter(|l| l.filter.categories.as_ref().is_none_or(|c| c.contains(&h.household.category)))
+        .map(|l| (l.name.to_string(), l.fund.label_zh()))
+        .collect();
+    let qr = qrcode::QrCode::new(h.household.no.as_str().as_bytes())
+        .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(120, 120).quiet_zone(true).build())
+        .unwrap_or_default();
+    Ok(html! {
+        section.card.benefit-card {
+            header {
+                h2 { "健康医疗惠民卡" }
+                div.qr { (PreEscaped(qr)) }
+            }
+            dl {
+                dt { "户编号" } dd.mono { (h.household.no) }
+                dt { "户主" } dd { (h.household.head_name.as_str()) }
+                dt { "贫困户属性" } dd { (h.household.category.label_zh()) }
+                dt { "家庭医生" } dd { "签约后由家庭医生团队填写" }
+            }
+            table {
+                thead { tr { th { "姓名" } th { "与户主关系" } th { "证件号码" } } }
+                tbody { @for m in members.iter().filter(|m| m.in_programme) { tr { td { (m.person.name.as_str()) } td { (m.person.relation.label_zh()) } td.mono { (m.person.id_number.masked()) } } } }
+            }
+            h3 { "享受的健康扶贫政策" }
+            @if let Some(p) = &policy {
+                p.small { (p.name) "（" (p.effective_from) " 至 " (p.effective_to) "）" }
+                ul { li { "县域内住院“先诊疗后付费”，出院时“一站式”结算，只付个人自付部分" } @for (name, fund) in &benefits { li { (name) " · " (fund) } } li { "每年免费健康体检一次" } }
+            } @else {
+                p { (ctx.t("本地区尚未载入结算政策", "No settlement policy loaded for this region")) }
+            }
+        }
+    })
+}
+
+// ----- the disease catalogue -----
+
+pub async fn catalog_page(state: State, ctx: Ctx) -> WebResult<Markup> {
+    render_catalog(&state, &ctx, None).await
+}
+
+async fn render_catalog(state: &State, ctx: &Ctx, message: Option<Result<String, String>>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewProgress)?;
+    let c: DiseaseCatalog = state.catalog.read().await.clone();
+    let body = html! {
+        @match &message { Some(Ok(m)) => p.notice.ok { (m) }, Some(Err(m)) => p.notice.error { (m) }, None => {} }
+        @for g in &c.groups {
+            section.card {
+                h2 { (g.name) " " small.muted { (g.batch.map_or("—", |b| b.label_zh())) } }
+                p { @for e in c.entries.iter().filter(|e| e.groups.contains(&g.id)) { span.tag { span.mono { (e.code) } " " (e.name) @if e.confidential { " " span.badge { (ctx.t("保密", "Confidential")) } } } " " } }
+            }
+        }
+        @if ctx.can(Permission::ManageCatalog) {
+            form.card method="post" action="/catalog" enctype="multipart/form-data" {
+                h2 { (ctx.t("载入本县病种目录（补充或更正）", "Load the county's catalogue (additions or corrections)")) }
+                (csrf(ctx))
+                input type="file" name="file" accept=".toml" required;
+                button.primary type="submit" { (ctx.t("载入", "Load")) }
+            }
+        }
+    };
+    Ok(layout::page(ctx, ctx.t("病种目录", "Disease catalogue"), "/catalog", body))
+}
+
+pub async fn upload_catalog(state: State, ctx: Ctx, mut multipart: Multipart) -> WebResult<Markup> {
+    ctx.require(Permission::ManageCatalog)?;
+    let (mut token, mut name, mut body) = (String::new(), String::new(), String::new());
+    while let Some(field) = multipart.next_field().await.map_err(|e| WebError::BadRequest(e.to_string()))? {
+        match field.name() {
+            Some("_csrf") => token = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                name = field.file_name().unwrap_or("catalog.toml").to_string();
+                body = field.text().await.map_err(|_| WebError::BadRequest("病种目录应为 UTF-8 文本".into()))?;
+            }
+            _ => {}
+        }
+    }
+    ctx.check_csrf(&token)?;
+    let message = match health::load_catalog_file(&state.store, &name, &body, &ctx.user.username, &ctx.audit("catalog.load", name.clone(), "")).await {
+        Ok(c) => {
+            *state.catalog.write().await = c;
+            Ok(format!("{}{name}", ctx.t("已载入 ", "Loaded ")))
+        }
+        Err(HealthError::Store(e)) => return Err(e.into()),
+        Err(e) => Err(e.to_string()),
+    };
+    render_catalog(&state, &ctx, Some(message)).await
+}
+
+pub async fn api_health(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewHealth)?;
+    let h = household_in_reach(&state, &ctx, &no).await?;
+    let members = state.store.household_members(&h.household.no).await?;
+    let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+    let see_all = ctx.can(Permission::ViewConfidential);
+    let cards: Vec<_> = state.store.disease_cards(&ids).await?.into_iter().filter(|c| see_all || !c.card.confidential).collect();
+    let exams = state.store.exams(&ids).await?;
+    state.store.append_audit(&ctx.audit("health.view", format!("household {}", h.household.no), "api")).await?;
+    Ok(Json(serde_json::json!({ "household_no": h.household.no, "cards": cards, "exams": exams, "confidential_withheld": !see_all })))
+}
