@@ -55,6 +55,9 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
     if store.claims_in_region(county, 1).await?.is_empty() {
         settle_demo_claims(store).await?;
     }
+    if store.sick_persons(county).await?.is_empty() && work_dir.join("diseases.csv").exists() {
+        load_demo_health(store, work_dir).await?;
+    }
     let hash = hash_password(PASSWORD);
     for (username, display_name, role, region, facility) in USERS {
         let user = NewUser {
@@ -74,7 +77,81 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// About 400 stays of 2025 for every twelfth person, at the county's hospitals, township health
+/// The generated diagnoses as disease cards (the major ones enter the treatment ledger), a
+/// screening campaign of 2024 done in most villages, part of the ledger treated, and a few
+/// examinations in the demo village doctor's village.
+async fn load_demo_health(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
+    use huimin_domain::{ExamReadings, TreatmentStatus};
+    let county = RegionCode::parse(COUNTY)?;
+    let audit = |action: &str| AuditEntry { username: "demo".into(), ip: "cli".into(), action: action.into(), ..Default::default() };
+    let catalog = crate::health::catalog(store).await?;
+    let identified = Date::from_ymd_opt(2024, 6, 1).expect("date");
+    let report = crate::health::import_diseases(store, &catalog, &work_dir.join("diseases.csv"), "demo", identified, &audit("health.import")).await?;
+    anyhow::ensure!(report.errors.is_empty(), "demo diseases: {:?}", report.errors.first());
+
+    let campaign = store
+        .create_campaign("2024年建档立卡贫困人口因病致贫筛查", county, Date::from_ymd_opt(2024, 5, 4).expect("date"), Date::from_ymd_opt(2024, 6, 30).expect("date"), "demo", &audit("screening.campaign"))
+        .await?;
+    let households = all_households(store, county).await?;
+    // Nine households in ten screened; villages further down the list lag behind.
+    let screenings: Vec<huimin_store::Screening> = households
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i * 10 / households.len().max(1) < 9 && i % 7 != 3)
+        .map(|(i, h)| huimin_store::Screening {
+            household_no: h.household.no.as_str().to_string(),
+            screened_on: Date::from_ymd_opt(2024, 5, 4).expect("date") + chrono::Duration::days((i % 40) as i64),
+            screened_by: "王村医".into(),
+            result: if h.household.cause == huimin_domain::PovertyCause::Illness { "核实患病，因病致贫".into() } else { "核实，非因病致贫".into() },
+            illness_poor: h.household.cause == huimin_domain::PovertyCause::Illness,
+        })
+        .collect();
+    store.record_screenings(campaign, &screenings, &audit("screening.record")).await?;
+
+    let hospitals: Vec<String> = store.all_facilities().await?.into_values().filter(|f| f.designated).map(|f| f.code).collect();
+    for (i, t) in store.treatments(county, None).await?.iter().enumerate() {
+        let (status, reason) = match i % 4 {
+            0 | 1 => (TreatmentStatus::Treated, ""),
+            2 => (TreatmentStatus::InTreatment, ""),
+            _ => continue,
+        };
+        let update = huimin_store::TreatmentUpdate {
+            status,
+            facility_code: hospitals.get(i % hospitals.len().max(1)).cloned(),
+            plan: "一人一策：定点医院诊疗，按临床路径治疗".into(),
+            reason: reason.into(),
+            on: identified + chrono::Duration::days(20 + (i % 30) as i64),
+        };
+        store.update_treatment(t.id, &update, "demo", &audit("treatment.update")).await?;
+    }
+
+    let village = RegionCode::parse(USERS[0].3)?;
+    let (households, _) = store.list_households(village, &Default::default(), 20, 0).await?;
+    for (i, h) in households.iter().enumerate() {
+        for m in store.household_members(&h.household.no).await?.iter().take(1) {
+            let sys = 118 + (i * 7 % 40) as u16;
+            let readings = ExamReadings::parse(&sys.to_string(), &(sys - 40).to_string(), &format!("{}.{}", 5 + i % 3, i % 10), "162", &format!("{}.5", 55 + i % 15))?;
+            let findings = if sys >= 140 { "血压偏高，建议规律服药并复查" } else { "未见明显异常" };
+            store.record_exam(m.id, Date::from_ymd_opt(2024, 4, 10).expect("date"), &readings, findings, "一镇卫生院", "demo", &audit("health.exam")).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Every household of the region in the programme (the list comes in pages of 1,000).
+async fn all_households(store: &Store, region: RegionCode) -> anyhow::Result<Vec<huimin_store::HouseholdRow>> {
+    let mut out = Vec::new();
+    loop {
+        let (page, total) = store.list_households(region, &Default::default(), 1000, out.len() as i64).await?;
+        let done = page.is_empty();
+        out.extend(page);
+        if done || out.len() as i64 >= total {
+            return Ok(out);
+        }
+    }
+}
+
+/// About 570 stays of 2025 of the heads of every fifth household, at the county's hospitals, township health
 /// centres and the city hospital (out of the county), settled under the demo policy.
 async fn settle_demo_claims(store: &Store) -> anyhow::Result<()> {
     use rand::{Rng, SeedableRng};
@@ -88,7 +165,7 @@ async fn settle_demo_claims(store: &Store) -> anyhow::Result<()> {
         .map(|f| f.code)
         .collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2025);
-    let (households, _) = store.list_households(county, &Default::default(), 100_000, 0).await?;
+    let households = all_households(store, county).await?;
     let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "settlement.settle".into(), ..Default::default() };
     let diseases = ["I63.9", "I10", "E11.9", "C34.9", "J44.9", "I25.1", "K80.2", "S72.0", "N18.5", "C16.9"];
     let mut requests = Vec::new();

@@ -171,10 +171,11 @@ both_backends! {
         assert!(db.create_campaign("筛查", region("371302"), d("2024-05-04"), d("2024-05-01"), "county", &audit("campaign.create")).await.is_err());
         let c = db.create_campaign("2024年因病致贫筛查", region("371302"), d("2024-05-04"), d("2024-06-30"), "county", &audit("campaign.create")).await.unwrap();
         let screen = |no: &str, ill: bool| Screening { household_no: no.into(), screened_on: d("2024-05-10"), screened_by: "村医".into(), result: "核实".into(), illness_poor: ill };
-        db.record_screening(c, &screen("H1", true), &audit("screening.record")).await.unwrap();
-        db.record_screening(c, &screen("H3", false), &audit("screening.record")).await.unwrap();
-        db.record_screening(c, &screen("H3", true), &audit("screening.record")).await.unwrap();
-        assert!(db.record_screening(c, &screen("NOPE", true), &audit("screening.record")).await.is_err());
+        db.record_screenings(c, &[screen("H1", true)], &audit("screening.record")).await.unwrap();
+        db.record_screenings(c, &[screen("H3", false)], &audit("screening.record")).await.unwrap();
+        db.record_screenings(c, &[screen("H3", true)], &audit("screening.record")).await.unwrap();
+        assert!(db.record_screenings(c, &[screen("H2", true), screen("NOPE", true)], &audit("screening.record")).await.is_err());
+        assert!(db.screening(c, "H2").await.unwrap().is_none(), "a batch with a bad household records nothing");
         let progress = db.screening_progress(c, region("371302")).await.unwrap();
         let by: Vec<(String, i64, i64, i64)> = progress.iter().map(|p| (p.region.to_string(), p.to_screen, p.screened, p.illness_poor)).collect();
         assert_eq!(by, [("371302001000".to_string(), 2, 1, 1), ("371302002000".to_string(), 1, 1, 1)]);

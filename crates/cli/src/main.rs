@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use huimin_app::import::{self, Progress, RosterImport, RosterReport, TableReport};
 use huimin_app::synthetic::{self, GenSpec};
 use huimin_app::accounts;
+use huimin_app::health;
 use huimin_domain::{Date, RegionCode, Role};
 use huimin_store::{AuditEntry, NewUser, Store};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -81,6 +82,11 @@ enum Command {
         /// Output prefix (default: the claims file without its extension): PREFIX.bills.csv and .json.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// The disease catalogue (catalogs/diseases.toml and the county's additions).
+    Catalog {
+        #[command(subcommand)]
+        what: CatalogWhat,
     },
     /// Check a policy file and list its assumed numbers.
     Policy {
@@ -182,6 +188,16 @@ enum ImportWhat {
     Regions { file: PathBuf },
     /// Facilities: 机构编码, 机构名称, 机构等级, 机构类型, 行政区划代码, 是否定点医院, 扶贫病床数.
     Facilities { file: PathBuf },
+    /// Diagnosed diseases, one card per person and disease: 证件号码, 疾病编码, 疾病名称, 确诊年份, 预后, 诊断机构.
+    Diseases { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum CatalogWhat {
+    /// Check a county's catalogue file against the catalogue in force; write nothing.
+    Check { file: PathBuf },
+    /// Check the file and add it to the catalogue in force (its entries replace those with the same code).
+    Load { file: PathBuf },
 }
 
 #[tokio::main]
@@ -229,6 +245,30 @@ async fn run(cli: Cli) -> Result<()> {
                     print_table_report("医疗机构", &report);
                     error_file(&file, &report.errors, &[])?;
                 }
+                ImportWhat::Diseases { file } => {
+                    let catalog = health::catalog(&store).await?;
+                    let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), action: "health.import".into(), ..Default::default() };
+                    let report = health::import_diseases(&store, &catalog, &file, "cli", chrono::Local::now().date_naive(), &audit).await?;
+                    print_table_report("疾病诊断（一病一卡）", &report);
+                    error_file(&file, &report.errors, &[])?;
+                }
+            }
+        }
+        Command::Catalog { what } => {
+            let store = Store::connect(&cli.database_url).await?;
+            let (file, load) = match what {
+                CatalogWhat::Check { file } => (file, false),
+                CatalogWhat::Load { file } => (file, true),
+            };
+            let text = std::fs::read_to_string(&file).with_context(|| format!("读取 {}", file.display()))?;
+            let name = file.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let base = health::catalog(&store).await?;
+            let ext = huimin_app::catalog::parse_catalog(&name, &text, Some(&base))?;
+            println!("{name}：{} 个病种组，{} 个病种编码，检查通过", ext.groups.len(), ext.entries.len());
+            if load {
+                let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), action: "catalog.load".into(), target: name.clone(), ..Default::default() };
+                health::load_catalog_file(&store, &name, &text, "cli", &audit).await?;
+                println!("已载入病种目录");
             }
         }
         Command::Gen { persons, seed, year, out } => {

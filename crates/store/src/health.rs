@@ -367,26 +367,29 @@ impl Store {
         row.as_ref().map(campaign_from_row).transpose()
     }
 
-    /// Records (or corrects) a household's screening in a campaign.
-    pub async fn record_screening(&self, campaign_id: i64, s: &Screening, audit: &AuditEntry) -> Result<()> {
+    /// Records (or corrects) households' screenings in a campaign, all or none.
+    pub async fn record_screenings(&self, campaign_id: i64, screenings: &[Screening], audit: &AuditEntry) -> Result<()> {
         let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (campaign_id, household_no) DO UPDATE SET \
-             screened_on = excluded.screened_on, screened_by = excluded.screened_by, result = excluded.result, \
-             illness_poor = excluded.illness_poor, recorded_at = excluded.recorded_at",
-        )
-        .bind(campaign_id)
-        .bind(&s.household_no)
-        .bind(date_text(s.screened_on))
-        .bind(&s.screened_by)
-        .bind(&s.result)
-        .bind(i64::from(s.illness_poor))
-        .bind(now())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| fk_message(e, &format!("筛查活动 {campaign_id} 或户 {} 不存在", s.household_no)))?;
+        let at = now();
+        for s in screenings {
+            sqlx::query(
+                "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (campaign_id, household_no) DO UPDATE SET \
+                 screened_on = excluded.screened_on, screened_by = excluded.screened_by, result = excluded.result, \
+                 illness_poor = excluded.illness_poor, recorded_at = excluded.recorded_at",
+            )
+            .bind(campaign_id)
+            .bind(&s.household_no)
+            .bind(date_text(s.screened_on))
+            .bind(&s.screened_by)
+            .bind(&s.result)
+            .bind(i64::from(s.illness_poor))
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fk_message(e, &format!("筛查活动 {campaign_id} 或户 {} 不存在", s.household_no)))?;
+        }
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

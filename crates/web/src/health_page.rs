@@ -424,7 +424,7 @@ pub async fn record_screening(state: State, ctx: Ctx, Path((id, no)): Path<(i64,
         return Err(WebError::BadRequest("请填写筛查结果".into()));
     }
     let s = Screening { household_no: no.clone(), screened_on: today, screened_by: ctx.user.display_name.clone(), result: result.into(), illness_poor: form.illness_poor.is_some() };
-    state.store.record_screening(id, &s, &ctx.audit("screening.record", format!("household {no}"), "")).await.map_err(store_user_error)?;
+    state.store.record_screenings(id, std::slice::from_ref(&s), &ctx.audit("screening.record", format!("household {no}"), "")).await.map_err(store_user_error)?;
     Ok(Redirect::to(&format!("/screening/{id}?region={}", h.household.region)).into_response())
 }
 
