@@ -210,3 +210,66 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   await page.waitForSelector('text=已冲销');
   await context.close();
 });
+
+test('a village doctor keeps the health file and screens households; the township sees progress, batches and the ledger', async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const page = await context.newPage();
+  await login(page, 'cunyi');
+  // The first household of the doctor's village: open its health file and record a disease and an examination.
+  await page.goto(`${base}/households?region=371302001201`);
+  await page.locator('table.list tbody tr a').first().click();
+  await page.waitForSelector('section.facts');
+  const householdNo = new URL(page.url()).pathname.split('/').pop();
+  await page.click('a.button:has-text("健康档案")');
+  await page.waitForURL(/\/health$/);
+  const member = page.locator('section.card').first();
+  await member.locator('summary:has-text("登记疾病")').click();
+  await member.locator('input[name=code]').fill('F20.0');
+  await member.locator('input[name=diagnosed_at]').fill('临沂市精神卫生中心');
+  await member.locator('button:has-text("保存")').first().click();
+  await page.waitForURL(/\/health$/);
+  assert.match(await page.locator('section.card').first().textContent(), /精神分裂症/, 'the doctor sees the diagnosis of a patient in their care');
+  await member.locator('summary:has-text("登记体检")').click();
+  await member.locator('input[name=systolic]').fill('80');
+  await member.locator('input[name=diastolic]').fill('120');
+  await member.locator('button:has-text("保存")').last().click();
+  assert.match(await page.locator('main').textContent(), /应低于收缩压/, 'an impossible blood pressure is refused with the reason');
+  await page.goBack();
+  await shot(page, '13-health-file', false);
+
+  // Screening in the doctor's village.
+  await page.click('nav.side >> text=因病致贫筛查');
+  await page.locator('table a').first().click();
+  await page.waitForSelector('section.stats');
+  await page.goto(`${page.url().split('?')[0]}?region=371302001201`);
+  const row = page.locator('table.list tbody tr', { hasText: householdNo });
+  await row.locator('input[name=result]').fill('核实患病，因病致贫');
+  await row.locator('input[name=illness_poor]').check();
+  await row.locator('button:has-text("保存")').click();
+  await page.waitForSelector('section.stats');
+  assert.match(await page.locator('table.list tbody tr', { hasText: householdNo }).textContent(), /核实患病/);
+  await shot(page, '14-screening-village', false);
+  await context.close();
+
+  // The township health centre: progress by village, the three batches, the ledger; confidential stays confidential.
+  const township = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const t = await township.newPage();
+  await login(t, 'xzwsy');
+  await t.click('nav.side >> text=因病致贫筛查');
+  await t.locator('table a').first().click();
+  assert.match(await t.locator('section.stats').textContent(), /完成率/);
+  await shot(t, '15-screening-progress', false);
+  await t.click('nav.side >> text=三个一批');
+  assert.match(await t.locator('section.stats').textContent(), /大病集中救治一批/);
+  const batches = await t.locator('main').textContent();
+  assert.ok(!batches.includes('精神分裂症') && batches.includes('保密病种'), 'the township sees that a confidential disease exists, not which');
+  await shot(t, '16-batches', false);
+  await t.click('nav.side >> text=大病救治台账');
+  assert.match(await t.locator('main').textContent(), /已救治/);
+  await shot(t, '17-treatment-ledger', false);
+  await t.goto(`${base}/households/${householdNo}/card`);
+  assert.match(await t.locator('section.benefit-card').textContent(), /享受的健康扶贫政策/);
+  assert.equal(await t.locator('section.benefit-card .qr svg').count(), 1, 'the card carries a QR code of the household number');
+  await shot(t, '18-benefit-card');
+  await township.close();
+});

@@ -98,9 +98,10 @@ pub fn check_card(catalog: &DiseaseCatalog, person_id: i64, input: &CardInput, t
     Ok((card, identify))
 }
 
-/// Chronic and special diseases need long-term medication; anything else an examination.
+/// Chronic and special diseases need long-term medication; anything else an examination (the
+/// doctor corrects it on the card).
 fn default_prognosis(catalog: &DiseaseCatalog, code: &str) -> Prognosis {
-    if catalog.batches(code) == [CareBatch::Contract] { Prognosis::LongTerm } else { Prognosis::NeedsExam }
+    if catalog.batches(code).contains(&CareBatch::Contract) { Prognosis::LongTerm } else { Prognosis::NeedsExam }
 }
 
 /// `2024-03-01`, or a year alone (`2019`, taken as 1 January).

@@ -443,7 +443,10 @@ pub struct BatchQuery {
     region: Option<String>,
     year: Option<i32>,
     batch: Option<String>,
+    page: Option<i64>,
 }
+
+const PER_PAGE: usize = 50;
 
 async fn batch_rows(state: &State, ctx: &Ctx, q: &BatchQuery) -> WebResult<(RegionCode, i32, Vec<BatchRow>)> {
     let region = region_param(ctx, q.region.as_deref())?;
@@ -460,10 +463,14 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
     let only = q.batch.as_deref().and_then(CareBatch::from_code);
     let names = ctx.can(Permission::ViewHealth);
     let manage = ctx.can(Permission::ManageBatches);
+    let shown: Vec<&BatchRow> = rows.iter().filter(|r| only.is_none() || r.batch() == only).collect();
+    let page = q.page.unwrap_or(1).max(1);
+    let base = format!("/batches?region={region}&year={year}{}", only.map(|b| format!("&batch={}", b.code())).unwrap_or_default());
     let body = html! {
         form.filters.card method="get" action="/batches" {
             label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
             label { (ctx.t("年度", "Year")) input name="year" value=(year) inputmode="numeric" size="4"; }
+            label { (ctx.t("分类", "Batch")) select name="batch" { option value="" { (ctx.t("全部", "All")) } @for b in CareBatch::ALL { option value=(b.code()) selected[only == Some(*b)] { (b.label_zh()) } } } }
             button.primary type="submit" { (ctx.t("查看", "Show")) }
         }
         section.stats {
@@ -477,7 +484,7 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
         @if names {
             table.card.list {
                 thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("户编号", "Household")) } th { (ctx.t("疾病", "Diseases")) } th.num { (ctx.t("年度自付", "Own payment")) } th { (ctx.t("按规则", "By rules")) } th { (ctx.t("分类", "Batch")) } @if manage { th {} } } }
-                tbody { @for r in rows.iter().filter(|r| only.is_none() || r.batch() == only) { tr {
+                tbody { @for r in shown.iter().skip((page as usize - 1) * PER_PAGE).take(PER_PAGE) { tr {
                     td { (r.person.name) }
                     td.mono { a href=(format!("/households/{}/health", r.person.household_no)) { (r.person.household_no) } }
                     td { @for (code, name, conf) in &r.person.diseases { div { (disease_label(&ctx, code, name, *conf, false)) } } }
@@ -500,6 +507,7 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
                     } }
                 } } }
             }
+            (layout::pager(&ctx, &base, page, PER_PAGE as i64, shown.len() as i64))
         }
     };
     Ok(layout::page(&ctx, ctx.t("三个一批", "The three batches"), "/batches", body))
@@ -712,7 +720,7 @@ async fn card_markup(state: &State, ctx: &Ctx, h: &StoredHousehold) -> WebResult
         .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(120, 120).quiet_zone(true).build())
         .unwrap_or_default();
     Ok(html! {
-        section.card.benefit-card {
+        section.card.facts.benefit-card {
             header {
                 h2 { "健康医疗惠民卡" }
                 div.qr { (PreEscaped(qr)) }
