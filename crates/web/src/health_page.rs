@@ -20,6 +20,7 @@ use crate::State;
 use crate::auth::Ctx;
 use crate::error::{WebError, WebResult};
 use crate::layout::{self, csrf, dash, num, percent};
+use crate::registry::RevealForm;
 
 fn today() -> Date {
     chrono::Local::now().date_naive()
@@ -257,21 +258,9 @@ pub async fn save_exam(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): 
     Ok(Redirect::to(&format!("/households/{}/health", p.person.household_no)).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct RevealForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
-    reason: String,
-}
-
 /// Break the glass: one person's confidential diagnoses, with the reason logged.
 pub async fn reveal_health(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
-    ctx.check_csrf(&form.csrf)?;
-    ctx.require(Permission::BreakGlassConfidential)?;
-    let reason = form.reason.trim();
-    if reason.chars().count() < 4 {
-        return Err(WebError::BadRequest(ctx.t("请填写查看原因（至少 4 个字）", "Give a reason (at least 4 characters)").into()));
-    }
+    let reason = form.reason(&ctx, Permission::BreakGlassConfidential)?;
     let (p, _) = person_in_reach(&state, &ctx, id).await?;
     state.store.append_audit(&ctx.audit("health.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
     render_health(state, ctx, p.person.household_no.as_str(), Some(id)).await

@@ -341,6 +341,7 @@ fn member_row(ctx: &Ctx, m: &StoredPerson, revealed: bool, today: chrono::NaiveD
     }
 }
 
+/// A break-the-glass request: the reason the user gives for seeing what their role hides.
 #[derive(Deserialize)]
 pub struct RevealForm {
     #[serde(rename = "_csrf")]
@@ -348,15 +349,23 @@ pub struct RevealForm {
     reason: String,
 }
 
+impl RevealForm {
+    /// Checks the form's token, the permission to break the glass, and that a reason was given.
+    pub fn reason(&self, ctx: &Ctx, permission: Permission) -> WebResult<&str> {
+        ctx.check_csrf(&self.csrf)?;
+        ctx.require(permission)?;
+        let reason = self.reason.trim();
+        if reason.chars().count() < 4 {
+            return Err(WebError::BadRequest(ctx.t("请填写查看原因（至少 4 个字）", "Give a reason (at least 4 characters)").into()));
+        }
+        Ok(reason)
+    }
+}
+
 /// Break the glass: show one person's full ID number to a role that may see it only with a
 /// reason, and record who, why and when.
 pub async fn reveal_id_number(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
-    ctx.check_csrf(&form.csrf)?;
-    ctx.require(Permission::BreakGlassIdNumber)?;
-    let reason = form.reason.trim();
-    if reason.chars().count() < 4 {
-        return Err(WebError::BadRequest(ctx.t("请填写查看原因（至少 4 个字）", "Give a reason (at least 4 characters)").into()));
-    }
+    let reason = form.reason(&ctx, Permission::BreakGlassIdNumber)?;
     let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
     let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
     ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
