@@ -102,6 +102,11 @@ impl Ctx {
         if same(token, &self.csrf) { Ok(()) } else { Err(WebError::Csrf) }
     }
 
+    /// A JSON request carries the session's CSRF token in the `X-CSRF-Token` header.
+    pub fn check_api_csrf(&self, headers: &HeaderMap) -> WebResult<()> {
+        self.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or(""))
+    }
+
     pub fn audit(&self, action: &str, target: impl Into<String>, detail: impl Into<String>) -> AuditEntry {
         AuditEntry {
             user_id: Some(self.user.id),

@@ -183,7 +183,8 @@ fn tenths(v: u16) -> String {
 
 #[derive(Deserialize)]
 pub struct CardForm {
-    #[serde(rename = "_csrf")]
+    /// The form's token (a JSON request sends it as a header instead).
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     code: String,
     #[serde(default)]
@@ -218,6 +219,21 @@ pub async fn save_card(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): 
     let catalog = state.catalog.read().await.clone();
     health::record_card(&state.store, &catalog, id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "")).await.map_err(user_error)?;
     Ok(Redirect::to(&format!("/households/{}/health", p.person.household_no)).into_response())
+}
+
+/// `POST /api/persons/{id}/cards`: the card form's fields as JSON; 201 with the card, 422 with the reason.
+pub async fn api_save_card(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<CardForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    ctx.require(Permission::EditHealth)?;
+    person_in_reach(&state, &ctx, id).await?;
+    let catalog = state.catalog.read().await.clone();
+    match health::record_card(&state.store, &catalog, id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "api")).await {
+        Ok(card) => Ok((axum::http::StatusCode::CREATED, Json(card)).into_response()),
+        Err(e) => match user_error(e) {
+            WebError::BadRequest(m) => Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+            e => Err(e),
+        },
+    }
 }
 
 #[derive(Deserialize)]

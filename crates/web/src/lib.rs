@@ -101,6 +101,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/treatment/{id}", post(health_page::update_treatment))
         .route("/catalog", get(health_page::catalog_page).post(health_page::upload_catalog))
         .route("/api/households/{no}/health", get(health_page::api_health))
+        .route("/api/persons/{id}/cards", post(health_page::api_save_card))
         .route("/api/screening/{id}/progress", get(health_page::api_progress))
         .route("/api/batches", get(health_page::api_batches))
         .route("/api/treatment", get(health_page::api_ledger))

@@ -465,10 +465,6 @@ pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): 
 
 // ----- JSON API -----
 
-fn api_csrf(ctx: &Ctx, headers: &HeaderMap) -> WebResult<()> {
-    ctx.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or(""))
-}
-
 #[derive(Deserialize)]
 pub struct ApiSettleQuery {
     #[serde(default)]
@@ -478,7 +474,7 @@ pub struct ApiSettleQuery {
 /// POST /api/settlements[?preview=true]: a `SettleRequest` (amounts in fen) at the clerk's own
 /// facility; returns the bill.
 pub async fn api_settle(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ApiSettleQuery>, Json(mut req): Json<SettleRequest>) -> WebResult<Response> {
-    api_csrf(&ctx, &headers)?;
+    ctx.check_api_csrf(&headers)?;
     req.facility_code = clerk_facility(&ctx)?;
     patient_header(&state, &ctx, req.person_id).await?;
     let set = state.policies.read().await.clone();
@@ -509,7 +505,7 @@ pub struct ApiReverse {
 }
 
 pub async fn api_reverse(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Path<String>, Json(body): Json<ApiReverse>) -> WebResult<Response> {
-    api_csrf(&ctx, &headers)?;
+    ctx.check_api_csrf(&headers)?;
     let facility = clerk_facility(&ctx)?;
     let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
     if c.facility_code != facility {

@@ -59,6 +59,16 @@ impl TestApp {
         Response { status, location, cookies, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
+    /// A JSON request with the session's CSRF token in its header, as API clients send it.
+    async fn post_json(&self, path: &str, cookie: &str, csrf: &str, body: &serde_json::Value) -> Response {
+        let mut req = Request::post(path).header(header::COOKIE, cookie).header("x-csrf-token", csrf).header(header::CONTENT_TYPE, "application/json");
+        req = req.extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap()));
+        let res = self.router.clone().oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        Response { status, location: None, cookies: Vec::new(), body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
     async fn get(&self, path: &str, cookie: &str) -> Response {
         self.send("GET", path, cookie, None).await
     }
@@ -483,11 +493,9 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     .to_string();
     let no_token = app.send("POST", "/api/settlements", &cookie, Some(("application/json", body.clone().into_bytes()))).await;
     assert_eq!(no_token.status, StatusCode::FORBIDDEN);
-    let mut req = Request::post("/api/settlements").header(header::COOKIE, &cookie).header("x-csrf-token", &csrf).header(header::CONTENT_TYPE, "application/json");
-    req = req.extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap()));
-    let res = app.router.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let bill: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()).unwrap();
+    let res = app.post_json("/api/settlements", &cookie, &csrf, &serde_json::from_str(&body).unwrap()).await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    let bill: serde_json::Value = serde_json::from_str(&res.body).unwrap();
     assert_eq!(bill["total"], 100000);
     assert_eq!(app.db.claim("API-1").await.unwrap().unwrap().facility_code, "H37130201", "always the clerk's own facility");
 }
@@ -511,6 +519,14 @@ async fn the_health_file_keeps_confidential_diagnoses_confidential() {
     assert_eq!(exam.status, StatusCode::SEE_OTHER);
     let page = app.get("/households/HIN/health", &doctor).await;
     assert!(page.body.contains("精神分裂症") && page.body.contains("150/95"), "the doctor who cares for the patient sees it");
+    // The same through the API.
+    let json = app.post_json(&format!("/api/persons/{pid}/cards"), &doctor, &csrf, &serde_json::json!({ "code": "E11.9", "prognosis": "需长期服药" })).await;
+    assert_eq!(json.status, StatusCode::CREATED, "{}", json.body);
+    assert!(json.body.contains("2型糖尿病"));
+    let json = app.post_json(&format!("/api/persons/{pid}/cards"), &doctor, &csrf, &serde_json::json!({ "code": "E11.9", "diagnosed_on": "2999-01-01" })).await;
+    assert_eq!(json.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(json.body.contains("晚于今天"));
+    assert_eq!(app.post_json(&format!("/api/persons/{pid}/cards"), &doctor, "wrong", &serde_json::json!({ "code": "E11.9" })).await.status, StatusCode::FORBIDDEN);
 
     // The township health centre sees that a confidential card exists, not what it is.
     let (township, csrf) = app.login("township_staff", PASSWORD).await.unwrap();
