@@ -1,4 +1,5 @@
 pub mod catalog;
+pub mod contracts;
 pub mod health;
 pub mod table;
 pub mod roster;

@@ -51,6 +51,12 @@ pub enum Permission {
     ManageBatches,
     /// Load a county's extension of the disease catalogue.
     ManageCatalog,
+    /// Form family-doctor teams and set the follow-up rule of one's region.
+    ManageTeams,
+    /// Sign and renew family-doctor contracts; add a person to a key group.
+    SignContracts,
+    /// Record follow-ups; see the worklist.
+    RecordFollowUp,
     /// Settle and reverse claims at one's own facility (一站式结算窗口).
     Settle,
     /// See settled claims and their bills (a clerk: those of their facility).
@@ -151,6 +157,9 @@ impl Role {
             ViewProgress => !matches!(self, SettlementClerk | Admin),
             ManageBatches => matches!(self, TownshipStaff | HealthBureau),
             ManageCatalog => matches!(self, HealthBureau),
+            ManageTeams => matches!(self, TownshipStaff | HealthBureau),
+            SignContracts => matches!(self, VillageDoctor | FamilyDoctorTeam | TownshipStaff),
+            RecordFollowUp => matches!(self, VillageDoctor | FamilyDoctorTeam | TownshipStaff),
             Settle => matches!(self, SettlementClerk),
             ViewClaims => matches!(self, SettlementClerk | HealthBureau | MedicalInsurance | CivilAffairs | PovertyOffice | Supervisor),
             ManagePolicies => matches!(self, MedicalInsurance | HealthBureau),

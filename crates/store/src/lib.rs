@@ -5,6 +5,7 @@
 mod access;
 mod batch;
 mod bill_text;
+mod contracts;
 mod health;
 mod registry;
 mod settlement;
@@ -20,6 +21,7 @@ use sqlx::ConnectOptions;
 use sqlx::{AnyPool, Executor};
 
 pub use access::{AuditEntry, AuditFilter, AuditRecord, AuditVerification, NewUser, User};
+pub use contracts::*;
 pub use health::*;
 pub use registry::*;
 pub use settlement::*;
@@ -77,6 +79,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/postgres/0004_settlement.sql"),
     ),
     (5, "health", include_str!("../migrations/sqlite/0005_health.sql"), include_str!("../migrations/postgres/0005_health.sql")),
+    (6, "contracts", include_str!("../migrations/sqlite/0006_contracts.sql"), include_str!("../migrations/postgres/0006_contracts.sql")),
 ];
 
 #[derive(Clone)]
