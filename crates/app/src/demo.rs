@@ -58,6 +58,10 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
     if store.sick_persons(county).await?.is_empty() && work_dir.join("diseases.csv").exists() {
         load_demo_health(store, work_dir).await?;
     }
+    let today = chrono::Local::now().date_naive();
+    if store.contracts(county, chrono::Datelike::year(&today)).await?.is_empty() {
+        load_demo_contracts(store, today).await?;
+    }
     let hash = hash_password(PASSWORD);
     for (username, display_name, role, region, facility) in USERS {
         let user = NewUser {
@@ -135,6 +139,100 @@ async fn load_demo_health(store: &Store, work_dir: &Path) -> anyhow::Result<()> 
             store.record_exam(m.id, Date::from_ymd_opt(2024, 4, 10).expect("date"), &readings, findings, "一镇卫生院", "demo", &audit("health.exam")).await?;
         }
     }
+    Ok(())
+}
+
+/// A family-doctor team per township (the demo village doctor and team are members of the first),
+/// this year's contracts for all but one person in eighty (Maojian reached 98.80%), and the
+/// follow-ups done so far: most windows that have ended have one, some are late.
+async fn load_demo_contracts(store: &Store, today: Date) -> anyhow::Result<()> {
+    use chrono::Datelike;
+    use huimin_domain::{Adherence, FollowUpMode, FollowUpReadings, Service, schedule};
+    use rand::{Rng, SeedableRng};
+    let county = RegionCode::parse(COUNTY)?;
+    let audit = |action: &str| AuditEntry { username: "demo".into(), ip: "cli".into(), action: action.into(), ..Default::default() };
+    let year = today.year();
+    let facilities = store.all_facilities().await?;
+    let mut team_of: Vec<(RegionCode, i64)> = Vec::new();
+    for (i, township) in store.child_regions(county).await?.into_iter().enumerate() {
+        let centre = format!("H{}", &township.code.to_string()[..9]);
+        if !facilities.contains_key(&centre) {
+            continue;
+        }
+        let team = store.create_team(&format!("{}家庭医生团队", township.name), &centre, township.code, &audit("team.create")).await?;
+        let members: Vec<(&str, &str, Option<&str>, Option<&str>)> = if i == 0 {
+            vec![("李医生", "全科医生（团队长）", Some(&centre), Some(USERS[1].0)), ("王村医", "村医", None, Some(USERS[0].0)), ("刘主任", "县医院内科医生", Some("H37130201"), None)]
+        } else {
+            vec![("张医生", "全科医生（团队长）", Some(&centre), None), ("陈护士", "护士", Some(&centre), None)]
+        };
+        for (name, duty, facility, username) in members {
+            let m = huimin_store::TeamMember { id: 0, name: name.into(), duty: duty.into(), phone: format!("1380539{:04}", team * 10 + 1), facility_code: facility.map(str::to_string), username: username.map(str::to_string) };
+            store.add_team_member(team, &m, &audit("team.member")).await?;
+        }
+        team_of.push((township.code, team));
+    }
+    let starts_on = Date::from_ymd_opt(year, 1, 1).expect("date");
+    let ends_on = Date::from_ymd_opt(year, 12, 31).expect("date");
+    let mut contracts = Vec::new();
+    for (i, (person_id, _, _)) in store.unsigned_persons(county, year, 1_000_000).await?.into_iter().enumerate() {
+        let Some(p) = store.person(person_id).await? else { continue };
+        let Some(h) = store.household(&p.person.household_no).await? else { continue };
+        let Some((_, team)) = team_of.iter().find(|(t, _)| t.contains(h.household.region)) else { continue };
+        if i % 80 == 79 {
+            continue;
+        }
+        contracts.push(huimin_store::NewContract {
+            person_id,
+            team_id: *team,
+            year,
+            starts_on,
+            ends_on,
+            services: Service::ALL.to_vec(),
+            signed_by: "李医生".into(),
+            signed_on: starts_on,
+            renewed_from: None,
+        });
+    }
+    store.sign_contracts(&contracts, &audit("contract.sign")).await?;
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+    let rules = store.follow_up_rules().await?;
+    let diagnoses = store.diagnoses(county).await?;
+    let mut follow_ups = Vec::new();
+    for c in store.contracts(county, year).await? {
+        let codes = diagnoses.get(&c.contract.person_id).map_or(&[][..], Vec::as_slice);
+        let groups = crate::contracts::key_groups(c.birth_date, today, codes, &[]);
+        let per_year = crate::contracts::rule_for(&rules, c.region).per_year(!groups.is_empty());
+        let hypertensive = groups.contains(&huimin_domain::KeyGroup::Hypertension);
+        let diabetic = groups.contains(&huimin_domain::KeyGroup::Diabetes);
+        for (k, w) in schedule(c.contract.starts_on, c.contract.ends_on, per_year).iter().enumerate() {
+            let chance = if w.end < today { 0.9 } else { 0.35 };
+            if w.start > today || !rng.random_bool(chance) {
+                continue;
+            }
+            let last = w.end.min(today);
+            let on = w.start + chrono::Duration::days(rng.random_range(0..=(last - w.start).num_days()));
+            let sys: u16 = if hypertensive { rng.random_range(116..156) } else { rng.random_range(105..136) };
+            let glucose = if diabetic { format!("{}.{}", rng.random_range(5..10), rng.random_range(0..10)) } else { String::new() };
+            let readings = FollowUpReadings::parse(&sys.to_string(), &(sys * 3 / 5 + rng.random_range(0..8)).to_string(), &glucose, &rng.random_range(58..99).to_string(), "")?;
+            let abnormal = readings.abnormal();
+            follow_ups.push((
+                huimin_store::NewFollowUp {
+                    submission_key: format!("demo-{}-{k}", c.id),
+                    person_id: c.contract.person_id,
+                    contract_id: c.id,
+                    followed_on: on,
+                    mode: [FollowUpMode::Home, FollowUpMode::Clinic, FollowUpMode::Phone][rng.random_range(0..3)],
+                    readings,
+                    adherence: if hypertensive || diabetic { Adherence::Regular } else { Adherence::NotNeeded },
+                    guidance: if abnormal.is_empty() { "保持健康生活方式".into() } else { "低盐低脂饮食，规律服药，两周后复测".into() },
+                    next_on: None,
+                },
+                abnormal,
+            ));
+        }
+    }
+    store.import_follow_ups(&follow_ups, &audit("followup.import")).await?;
     Ok(())
 }
 

@@ -147,7 +147,51 @@ fn follow_up_from_row(r: &AnyRow) -> Result<StoredFollowUp> {
     })
 }
 
+const CONTRACT_SELECT: &str = "SELECT c.*, p.name AS person_name, p.birth_date, p.household_no, p.phone, h.region_code, \
+     t.name AS team_name FROM contracts c JOIN persons p ON p.id = c.person_id \
+     JOIN households h ON h.household_no = p.household_no JOIN teams t ON t.id = c.team_id";
+
+fn contract_row(r: &AnyRow) -> Result<ContractRow> {
+    Ok(ContractRow {
+        id: r.try_get("id")?,
+        contract: contract_from_row(r)?,
+        person_name: r.try_get("person_name")?,
+        birth_date: parse_date(&r.try_get::<String, _>("birth_date")?)?,
+        household_no: r.try_get("household_no")?,
+        region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?,
+        phone: r.try_get("phone")?,
+        team_name: r.try_get("team_name")?,
+    })
+}
+
 const FOLLOW_UP_SELECT: &str = "SELECT f.*, p.name AS person_name, p.household_no FROM follow_ups f JOIN persons p ON p.id = f.person_id";
+
+async fn insert_follow_up(tx: &mut sqlx::Transaction<'static, sqlx::Any>, f: &NewFollowUp, abnormal: &[&str], by: &str) -> std::result::Result<i64, sqlx::Error> {
+    let v = |x: Option<u16>| x.map(i64::from);
+    sqlx::query_scalar(
+        "INSERT INTO follow_ups (submission_key, person_id, contract_id, followed_on, mode, systolic, diastolic, glucose_tenths, \
+         heart_rate, weight_tenths, adherence, guidance, next_on, abnormal, recorded_by, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+    )
+    .bind(&f.submission_key)
+    .bind(f.person_id)
+    .bind(f.contract_id)
+    .bind(date_text(f.followed_on))
+    .bind(f.mode.code())
+    .bind(v(f.readings.systolic))
+    .bind(v(f.readings.diastolic))
+    .bind(v(f.readings.glucose_tenths))
+    .bind(v(f.readings.heart_rate))
+    .bind(v(f.readings.weight_tenths))
+    .bind(f.adherence.code())
+    .bind(&f.guidance)
+    .bind(f.next_on.map(date_text))
+    .bind(abnormal.join("|"))
+    .bind(by)
+    .bind(now())
+    .fetch_one(&mut **tx)
+    .await
+}
 
 impl Store {
     pub async fn create_team(&self, name: &str, facility_code: &str, region: RegionCode, audit: &AuditEntry) -> Result<i64> {
@@ -274,30 +318,19 @@ impl Store {
 
     /// Contracts of `year` of persons in the programme inside `region`.
     pub async fn contracts(&self, region: RegionCode, year: i32) -> Result<Vec<ContractRow>> {
-        let rows = sqlx::query(
-            "SELECT c.*, p.name AS person_name, p.birth_date, p.household_no, p.phone, h.region_code, t.name AS team_name \
-             FROM contracts c JOIN persons p ON p.id = c.person_id JOIN households h ON h.household_no = p.household_no \
-             JOIN teams t ON t.id = c.team_id WHERE c.year = $1 AND p.in_programme = 1 AND h.region_code LIKE $2 \
-             ORDER BY h.region_code, p.household_no, p.id",
-        )
+        let rows = sqlx::query(&format!(
+            "{CONTRACT_SELECT} WHERE c.year = $1 AND p.in_programme = 1 AND h.region_code LIKE $2 ORDER BY h.region_code, p.household_no, p.id"
+        ))
         .bind(i64::from(year))
         .bind(within(region))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ContractRow {
-                    id: r.try_get("id")?,
-                    contract: contract_from_row(r)?,
-                    person_name: r.try_get("person_name")?,
-                    birth_date: parse_date(&r.try_get::<String, _>("birth_date")?)?,
-                    household_no: r.try_get("household_no")?,
-                    region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?,
-                    phone: r.try_get("phone")?,
-                    team_name: r.try_get("team_name")?,
-                })
-            })
-            .collect()
+        rows.iter().map(contract_row).collect()
+    }
+
+    pub async fn contract(&self, id: i64) -> Result<Option<ContractRow>> {
+        let row = sqlx::query(&format!("{CONTRACT_SELECT} WHERE c.id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(contract_row).transpose()
     }
 
     /// A person's contract for a year, if any: (id, contract).
@@ -412,30 +445,7 @@ impl Store {
         if let Some(id) = existing {
             return Ok((id, false));
         }
-        let v = |x: Option<u16>| x.map(i64::from);
-        let inserted: std::result::Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "INSERT INTO follow_ups (submission_key, person_id, contract_id, followed_on, mode, systolic, diastolic, glucose_tenths, \
-             heart_rate, weight_tenths, adherence, guidance, next_on, abnormal, recorded_by, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
-        )
-        .bind(&f.submission_key)
-        .bind(f.person_id)
-        .bind(f.contract_id)
-        .bind(date_text(f.followed_on))
-        .bind(f.mode.code())
-        .bind(v(f.readings.systolic))
-        .bind(v(f.readings.diastolic))
-        .bind(v(f.readings.glucose_tenths))
-        .bind(v(f.readings.heart_rate))
-        .bind(v(f.readings.weight_tenths))
-        .bind(f.adherence.code())
-        .bind(&f.guidance)
-        .bind(f.next_on.map(date_text))
-        .bind(abnormal.join("|"))
-        .bind(&audit.username)
-        .bind(now())
-        .fetch_one(&mut *tx)
-        .await;
+        let inserted = insert_follow_up(&mut tx, f, abnormal, &audit.username).await;
         let id = match inserted {
             Ok(id) => id,
             // The same submission, arriving at the same moment on another connection (PostgreSQL).
@@ -449,6 +459,18 @@ impl Store {
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok((id, true))
+    }
+
+    /// Stores follow-ups recorded elsewhere (a batch from another system, the demo), all or none.
+    pub async fn import_follow_ups(&self, items: &[(NewFollowUp, Vec<&str>)], audit: &AuditEntry) -> Result<usize> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        for (f, abnormal) in items {
+            insert_follow_up(&mut tx, f, abnormal, &audit.username).await.map_err(|e| fk_message(e, "签约记录不存在"))?;
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(items.len())
     }
 
     /// Follow-up dates of the given contracts.

@@ -138,6 +138,17 @@ async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>) ->
                         }
                     }
                 }
+                @if ctx.can(Permission::SignContracts) {
+                    details {
+                        summary { (ctx.t("纳入重点人群（孕产妇、残疾人等）", "Add to a key group (pregnancy, disability…)")) }
+                        form.filters method="post" action=(format!("/persons/{}/key-groups", m.id)) {
+                            (csrf(&ctx))
+                            label { (ctx.t("重点人群", "Key group")) select name="group" { @for g in huimin_domain::KeyGroup::ALL { option value=(g.code()) { (g.label_zh()) } } } }
+                            label.grow { (ctx.t("依据", "Why")) input name="reason" required placeholder=(ctx.t("如：孕 12 周；残疾证号", "e.g. 12 weeks pregnant; disability card")); }
+                            button.primary type="submit" { (ctx.t("保存", "Save")) }
+                        }
+                    }
+                }
                 h3 { (ctx.t("健康体检", "Physical examinations")) }
                 @let mine: Vec<_> = exams.iter().filter(|e| e.person_id == m.id).collect();
                 @if mine.is_empty() { p.muted { (ctx.t("无体检记录", "No examination recorded")) } } @else {
@@ -761,7 +772,7 @@ async fn render_catalog(state: &State, ctx: &Ctx, message: Option<Result<String,
     ctx.require(Permission::ViewProgress)?;
     let c: DiseaseCatalog = state.catalog.read().await.clone();
     let body = html! {
-        @match &message { Some(Ok(m)) => p.notice.ok { (m) }, Some(Err(m)) => p.notice.error { (m) }, None => {} }
+        @match &message { Some(Ok(m)) => p.alert.ok { (m) }, Some(Err(m)) => p.alert.error { (m) }, None => {} }
         @for g in &c.groups {
             section.card {
                 h2 { (g.name) " " small.muted { (g.batch.map_or("—", |b| b.label_zh())) } }

@@ -8,6 +8,7 @@
 mod admin;
 mod audit_page;
 mod auth;
+mod contract_page;
 mod error;
 mod health_page;
 mod import_page;
@@ -100,6 +101,18 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/treatment", get(health_page::ledger))
         .route("/treatment/{id}", post(health_page::update_treatment))
         .route("/catalog", get(health_page::catalog_page).post(health_page::upload_catalog))
+        .route("/teams", get(contract_page::teams).post(contract_page::create_team))
+        .route("/teams/rule", post(contract_page::set_rule))
+        .route("/teams/{id}/members", post(contract_page::add_member))
+        .route("/contracts", get(contract_page::contracts_page).post(contract_page::sign))
+        .route("/contracts/renew", post(contract_page::renew))
+        .route("/worklist", get(contract_page::worklist))
+        .route("/followups", post(contract_page::record))
+        .route("/followups/new", get(contract_page::new_follow_up))
+        .route("/followups/abnormal", get(contract_page::abnormal))
+        .route("/persons/{id}/key-groups", post(contract_page::add_key_group))
+        .route("/api/worklist", get(contract_page::api_worklist))
+        .route("/api/followups", post(contract_page::api_record))
         .route("/api/households/{no}/health", get(health_page::api_health))
         .route("/api/persons/{id}/cards", post(health_page::api_save_card))
         .route("/api/screening/{id}/progress", get(health_page::api_progress))

@@ -1,0 +1,599 @@
+//! Family-doctor pages: teams and the follow-up rule, contracts and 签约率, the follow-up
+//! worklist with 履约率, the fast follow-up form, the abnormal-readings list, and their API.
+
+use axum::Json;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use huimin_app::contracts::{self, WorkItem};
+use huimin_domain::{Adherence, Date, FollowUpMode, FollowUpReadings, FollowUpRule, KeyGroup, Permission, RegionCode, RegionLevel, Service};
+use huimin_store::{NewFollowUp, StoreError, TeamMember};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::State;
+use crate::auth::Ctx;
+use crate::error::{WebError, WebResult};
+use crate::layout::{self, csrf, dash, num, percent};
+
+fn today() -> Date {
+    chrono::Local::now().date_naive()
+}
+
+fn this_year() -> i32 {
+    chrono::Datelike::year(&today())
+}
+
+fn refused(e: StoreError) -> WebError {
+    match e {
+        StoreError::Refused(m) | StoreError::Conflict(m) => WebError::BadRequest(m),
+        e => e.into(),
+    }
+}
+
+fn region_param(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
+    let code = match code.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
+        None => ctx.user.region,
+    };
+    ctx.require_within(code)?;
+    Ok(code)
+}
+
+fn child_width(region: RegionCode) -> usize {
+    match region.level() {
+        RegionLevel::Province => 4,
+        RegionLevel::City => 6,
+        RegionLevel::County => 9,
+        RegionLevel::Township | RegionLevel::Village => 12,
+    }
+}
+
+// ----- teams and the follow-up rule -----
+
+pub async fn teams(state: State, ctx: Ctx) -> WebResult<Markup> {
+    ctx.require(Permission::ViewProgress)?;
+    let teams = state.store.teams(ctx.user.region).await?;
+    let rules = state.store.follow_up_rules().await?;
+    let rule = contracts::rule_for(&rules, ctx.user.region);
+    let manage = ctx.can(Permission::ManageTeams);
+    let body = html! {
+        p.muted { (ctx.t("随访频次（本区划）：重点人群每年 ", "Follow-ups a year here: key groups ")) (rule.key_per_year) (ctx.t(" 次，一般人群每年 ", ", others ")) (rule.other_per_year) (ctx.t(" 次", "")) }
+        @for t in &teams {
+            section.card {
+                h2 { (t.name) " " small.muted { (t.region) " · " (t.facility_code) } }
+                table {
+                    thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("职责", "Duty")) } th { (ctx.t("电话", "Phone")) } th { (ctx.t("机构", "Facility")) } th { (ctx.t("账号", "Login")) } } }
+                    tbody { @for m in &t.members { tr { td { (m.name) } td { (m.duty) } td { (m.phone) } td.mono { (m.facility_code.as_deref().unwrap_or("—")) } td.mono { (m.username.as_deref().unwrap_or("—")) } } } }
+                }
+                @if manage && ctx.user.region.contains(t.region) {
+                    details { summary { (ctx.t("添加成员", "Add a member")) }
+                        form.filters method="post" action=(format!("/teams/{}/members", t.id)) {
+                            (csrf(&ctx))
+                            label { (ctx.t("姓名", "Name")) input name="name" required; }
+                            label { (ctx.t("职责", "Duty")) input name="duty" required placeholder="全科医生 / 护士 / 公卫医生 / 村医"; }
+                            label { (ctx.t("电话", "Phone")) input name="phone" inputmode="tel"; }
+                            label { (ctx.t("所在机构编码（县级医生可加入）", "Facility code (county doctors may join)")) input name="facility"; }
+                            label { (ctx.t("登录账号", "Login")) input name="username"; }
+                            button.primary type="submit" { (ctx.t("添加", "Add")) }
+                        }
+                    }
+                }
+            }
+        }
+        @if teams.is_empty() { (layout::empty_state(ctx.t("还没有家庭医生团队", "No family-doctor team yet"))) }
+        @if manage {
+            form.card.filters method="post" action="/teams" {
+                h2 { (ctx.t("组建团队", "New team")) }
+                (csrf(&ctx))
+                label.grow { (ctx.t("团队名称", "Name")) input name="name" required; }
+                label { (ctx.t("牵头机构编码", "Lead facility")) input name="facility" required; }
+                label { (ctx.t("服务区域（区划代码）", "Area served (region code)")) input name="region" required value=(ctx.user.region) inputmode="numeric"; }
+                button.primary type="submit" { (ctx.t("创建", "Create")) }
+            }
+            form.card.filters method="post" action="/teams/rule" {
+                h2 { (ctx.t("随访频次", "Follow-up rule")) }
+                (csrf(&ctx))
+                label { (ctx.t("区划代码", "Region")) input name="region" value=(ctx.user.region) inputmode="numeric"; }
+                label { (ctx.t("重点人群每年", "Key groups a year")) input name="key_per_year" value=(rule.key_per_year) inputmode="numeric" size="3"; }
+                label { (ctx.t("一般人群每年", "Others a year")) input name="other_per_year" value=(rule.other_per_year) inputmode="numeric" size="3"; }
+                button.primary type="submit" { (ctx.t("保存", "Save")) }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("家庭医生团队", "Family-doctor teams"), "/teams", body))
+}
+
+#[derive(Deserialize)]
+pub struct TeamForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    name: String,
+    facility: String,
+    region: String,
+}
+
+pub async fn create_team(state: State, ctx: Ctx, Form(f): Form<TeamForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::ManageTeams)?;
+    let region = region_param(&ctx, Some(&f.region))?;
+    if f.name.trim().is_empty() {
+        return Err(WebError::BadRequest("请填写团队名称".into()));
+    }
+    state.store.create_team(f.name.trim(), f.facility.trim(), region, &ctx.audit("team.create", format!("region {region}"), f.name.trim())).await.map_err(refused)?;
+    Ok(Redirect::to("/teams").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MemberForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    name: String,
+    duty: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    facility: String,
+    #[serde(default)]
+    username: String,
+}
+
+pub async fn add_member(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<MemberForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::ManageTeams)?;
+    let team = state.store.team(id).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(team.region).map_err(|_| WebError::NotFound)?;
+    if f.name.trim().is_empty() || f.duty.trim().is_empty() {
+        return Err(WebError::BadRequest("请填写成员姓名和职责".into()));
+    }
+    let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let m = TeamMember { id: 0, name: f.name.trim().into(), duty: f.duty.trim().into(), phone: f.phone.trim().into(), facility_code: opt(&f.facility), username: opt(&f.username) };
+    state.store.add_team_member(id, &m, &ctx.audit("team.member", format!("team {id}"), m.name.clone())).await.map_err(refused)?;
+    Ok(Redirect::to("/teams").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RuleForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    region: String,
+    key_per_year: u8,
+    other_per_year: u8,
+}
+
+pub async fn set_rule(state: State, ctx: Ctx, Form(f): Form<RuleForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::ManageTeams)?;
+    let region = region_param(&ctx, Some(&f.region))?;
+    let rule = FollowUpRule::new(f.key_per_year, f.other_per_year).map_err(|e| WebError::BadRequest(e.0))?;
+    state.store.set_follow_up_rule(region, rule, &ctx.audit("followup.rule", format!("region {region}"), format!("{}/{}", rule.key_per_year, rule.other_per_year))).await.map_err(refused)?;
+    Ok(Redirect::to("/teams").into_response())
+}
+
+// ----- contracts -----
+
+#[derive(Deserialize, Default)]
+pub struct ContractQuery {
+    region: Option<String>,
+    year: Option<i32>,
+}
+
+pub async fn contracts_page(state: State, ctx: Ctx, Query(q): Query<ContractQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewProgress)?;
+    let region = region_param(&ctx, q.region.as_deref())?;
+    let year = q.year.unwrap_or_else(this_year);
+    let rates = state.store.contract_rates(region, year).await?;
+    let (persons, signed) = rates.iter().fold((0, 0), |(a, b), r| (a + r.persons, b + r.signed));
+    let sign = ctx.can(Permission::SignContracts);
+    let unsigned = if sign { state.store.unsigned_persons(region, year, 200).await? } else { Vec::new() };
+    let teams = if sign { state.store.teams(region).await? } else { Vec::new() };
+    let body = html! {
+        form.filters.card method="get" action="/contracts" {
+            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            label { (ctx.t("年度", "Year")) input name="year" value=(year) inputmode="numeric" size="4"; }
+            button.primary type="submit" { (ctx.t("查看", "Show")) }
+        }
+        section.stats {
+            div.stat { span.value { (num(persons)) } span.label { (ctx.t("建档立卡人口", "Registered persons")) } }
+            div.stat { span.value { (num(signed)) } span.label { (ctx.t("已签约", "Signed")) } }
+            div.stat { span.value { (percent(signed, persons)) } span.label { (ctx.t("签约率", "Contract rate")) } }
+        }
+        table.card {
+            thead { tr { th { (ctx.t("区划", "Region")) } th.num { (ctx.t("人数", "Persons")) } th.num { (ctx.t("已签约", "Signed")) } th.num { (ctx.t("签约率", "Rate")) } } }
+            tbody { @for r in &rates { tr {
+                td { @if r.region != region { a href=(format!("/contracts?region={}&year={year}", r.region)) { (r.name) } } @else { (r.name) } }
+                td.num { (num(r.persons)) } td.num { (num(r.signed)) } td.num { (percent(r.signed, r.persons)) }
+            } } }
+        }
+        @if sign && !unsigned.is_empty() {
+            form.card method="post" action="/contracts" {
+                h2 { (ctx.t("未签约人员", "Not yet signed")) " " small.muted { (unsigned.len()) @if unsigned.len() == 200 { "+" } } }
+                (csrf(&ctx))
+                input type="hidden" name="region" value=(region);
+                div.filters {
+                    label { (ctx.t("签约团队", "Team")) select name="team" required { @for t in &teams { option value=(t.id) { (t.name) } } } }
+                    label { (ctx.t("签约医生", "Signed by")) input name="signed_by" required value=(ctx.user.display_name); }
+                    label { (ctx.t("开始日期", "From")) input name="starts_on" type="date" required value=(today()); }
+                }
+                p.small { (ctx.t("服务包：", "Services: ")) @for s in Service::ALL { label.check { input type="checkbox" name="services" value=(s.code()) checked; (s.label_zh()) } " " } }
+                table.list {
+                    thead { tr { th { input type="checkbox" checked disabled; } th { (ctx.t("姓名", "Name")) } th { (ctx.t("户编号", "Household")) } } }
+                    tbody { @for (id, name, no) in &unsigned { tr { td { input type="checkbox" name="person" value=(id) checked; } td { (name) } td.mono { (no) } } } }
+                }
+                button.primary type="submit" { (ctx.t("为选中人员签约", "Sign the selected")) }
+            }
+        }
+        @if sign {
+            form.card.inline method="post" action="/contracts/renew" {
+                (csrf(&ctx))
+                input type="hidden" name="region" value=(region);
+                input type="hidden" name="year" value=(year);
+                button type="submit" { (year) (ctx.t(" 年度签约续签到 ", " contracts renewed for ")) (year + 1) }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("家庭医生签约", "Family-doctor contracts"), "/contracts", body))
+}
+
+/// The sign form: repeated `person` and `services` fields, so read as pairs.
+pub async fn sign(state: State, ctx: Ctx, Form(pairs): Form<Vec<(String, String)>>) -> WebResult<Response> {
+    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    ctx.check_csrf(get("_csrf"))?;
+    ctx.require(Permission::SignContracts)?;
+    let region = region_param(&ctx, Some(get("region")))?;
+    let team: i64 = get("team").parse().map_err(|_| WebError::BadRequest("请选择签约团队".into()))?;
+    let t = state.store.team(team).await?.ok_or(WebError::NotFound)?;
+    if !(t.region.contains(ctx.user.region) || ctx.user.region.contains(t.region)) {
+        return Err(WebError::NotFound);
+    }
+    let persons: Vec<i64> = pairs.iter().filter(|(k, _)| k == "person").filter_map(|(_, v)| v.parse().ok()).collect();
+    for &id in &persons {
+        let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
+        let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
+        ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    }
+    let services: Vec<Service> = pairs.iter().filter(|(k, _)| k == "services").filter_map(|(_, v)| Service::from_code(v)).collect();
+    let starts_on = Date::parse_from_str(get("starts_on"), "%Y-%m-%d").map_err(|_| WebError::BadRequest("开始日期应为 YYYY-MM-DD".into()))?;
+    let signed_by = get("signed_by").trim();
+    if signed_by.is_empty() {
+        return Err(WebError::BadRequest("请填写签约医生".into()));
+    }
+    contracts::sign(&state.store, &persons, team, &services, signed_by, starts_on, &ctx.audit("contract.sign", "", "")).await.map_err(refused)?;
+    Ok(Redirect::to(&format!("/contracts?region={region}&year={}", chrono::Datelike::year(&starts_on))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RenewForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    region: String,
+    year: i32,
+}
+
+pub async fn renew(state: State, ctx: Ctx, Form(f): Form<RenewForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::SignContracts)?;
+    let region = region_param(&ctx, Some(&f.region))?;
+    contracts::renew(&state.store, region, f.year, &ctx.user.display_name, &ctx.audit("contract.renew", "", "")).await.map_err(refused)?;
+    Ok(Redirect::to(&format!("/contracts?region={region}&year={}", f.year + 1)).into_response())
+}
+
+// ----- the worklist -----
+
+#[derive(Deserialize, Default)]
+pub struct WorklistQuery {
+    region: Option<String>,
+    year: Option<i32>,
+    /// `due` (default: late or due within 7 days), `overdue`, `all`.
+    show: Option<String>,
+    /// `due` (default), `overdue`, `name`, `village`.
+    sort: Option<String>,
+    /// `all` for the whole region; by default a team member sees their own teams' contracts.
+    teams: Option<String>,
+    saved: Option<i64>,
+}
+
+async fn work_items(state: &State, ctx: &Ctx, q: &WorklistQuery) -> WebResult<(RegionCode, i32, Vec<WorkItem>, bool)> {
+    ctx.require(Permission::ViewHealth)?;
+    let region = region_param(ctx, q.region.as_deref())?;
+    let year = q.year.unwrap_or_else(this_year);
+    let mine = state.store.teams_of(&ctx.user.username).await?;
+    let own_teams = !mine.is_empty() && q.teams.as_deref() != Some("all");
+    let items = contracts::worklist(&state.store, region, year, own_teams.then_some(mine.as_slice()), today()).await?;
+    Ok((region, year, items, own_teams))
+}
+
+fn select_and_sort(mut items: Vec<WorkItem>, q: &WorklistQuery) -> Vec<WorkItem> {
+    let week = today() + chrono::Duration::days(7);
+    match q.show.as_deref() {
+        Some("all") => {}
+        Some("overdue") => items.retain(|w| w.overdue_days > 0),
+        _ => items.retain(|w| w.state.next_due.is_some_and(|d| d <= week)),
+    }
+    match q.sort.as_deref() {
+        Some("name") => items.sort_by(|a, b| a.contract.person_name.cmp(&b.contract.person_name)),
+        Some("village") => items.sort_by(|a, b| (a.contract.region, &a.contract.household_no).cmp(&(b.contract.region, &b.contract.household_no))),
+        Some("overdue") => items.sort_by(|a, b| b.overdue_days.cmp(&a.overdue_days)),
+        _ => items.sort_by_key(|w| w.state.next_due),
+    }
+    items
+}
+
+pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) -> WebResult<Markup> {
+    let (region, year, items, own_teams) = work_items(&state, &ctx, &q).await?;
+    let (by_region, by_team) = contracts::completion(&items, child_width(region));
+    let names = state.store.child_regions(region).await?;
+    let shown = select_and_sort(items, &q);
+    let link = |k: &str, v: &str| {
+        let mut parts = vec![format!("region={region}"), format!("year={year}")];
+        for (key, val) in [("show", q.show.as_deref()), ("sort", q.sort.as_deref()), ("teams", q.teams.as_deref())] {
+            let val = if key == k { Some(v) } else { val };
+            if let Some(val) = val {
+                parts.push(format!("{key}={val}"));
+            }
+        }
+        format!("/worklist?{}", parts.join("&"))
+    };
+    let today = today();
+    let body = html! {
+        @if q.saved.is_some() { p.alert.ok { (ctx.t("随访已保存", "Follow-up saved")) } }
+        nav.tabs.noprint {
+            a href=(link("show", "due")) { (ctx.t("本周应随访", "Due this week")) } " · "
+            a href=(link("show", "overdue")) { (ctx.t("已逾期", "Overdue")) } " · "
+            a href=(link("show", "all")) { (ctx.t("全部签约对象", "All")) }
+            @if own_teams { " · " a href=(link("teams", "all")) { (ctx.t("本区划全部团队", "Every team here")) } }
+            " · " button type="button" data-print { (ctx.t("打印", "Print")) }
+        }
+        p.muted { (shown.len()) (ctx.t(" 人", " persons")) " · " (year) (ctx.t(" 年度", "")) " · " (ctx.t("重点人群每年随访 12 次、一般人群 4 次（可按区划设置）", "12 follow-ups a year for key groups, 4 for others (per region)")) }
+        @if shown.is_empty() { (layout::empty_state(ctx.t("没有需要随访的人", "Nobody to follow up"))) } @else {
+            table.card.list.worklist {
+                thead { tr {
+                    th { a href=(link("sort", "name")) { (ctx.t("姓名", "Name")) } }
+                    th { a href=(link("sort", "village")) { (ctx.t("户编号", "Household")) } }
+                    th { (ctx.t("重点人群", "Key groups")) }
+                    th { a href=(link("sort", "due")) { (ctx.t("应随访日期", "Due by")) } }
+                    th.num { a href=(link("sort", "overdue")) { (ctx.t("逾期天数", "Days late")) } }
+                    th { (ctx.t("上次随访", "Last")) }
+                    th.num { (ctx.t("完成", "Done")) }
+                    th.noprint {}
+                } }
+                tbody { @for w in &shown { tr class=(if w.overdue_days > 0 { "late" } else { "" }) {
+                    td { (w.contract.person_name) }
+                    td.mono { (w.contract.household_no) }
+                    td { @if w.key_groups.is_empty() { (dash()) } @else { (w.key_groups.iter().map(|g| g.label_zh()).collect::<Vec<_>>().join("、")) } }
+                    td { @if let Some(d) = w.state.next_due { (d) } @else { (ctx.t("已完成", "Done")) } }
+                    td.num { @if w.overdue_days > 0 { strong { (w.overdue_days) } } @else { (dash()) } }
+                    td { @if let Some(d) = w.last_follow_up { (d) } @else { (dash()) } }
+                    td.num { (w.state.done) "/" (w.state.due) }
+                    td.noprint { @if ctx.can(Permission::RecordFollowUp) && w.contract.contract.starts_on <= today { a.button.primary href=(format!("/followups/new?contract={}", w.contract.id)) { (ctx.t("随访", "Follow up")) } } }
+                } } }
+            }
+        }
+        h2 { (ctx.t("履约率", "Completion")) }
+        table.card {
+            thead { tr { th { (ctx.t("区划 / 团队", "Region / team")) } th.num { (ctx.t("签约人数", "Contracts")) } th.num { (ctx.t("应随访", "Due")) } th.num { (ctx.t("已随访", "Done")) } th.num { (ctx.t("履约率", "Rate")) } th.num { (ctx.t("逾期人数", "Late")) } } }
+            tbody {
+                @for (code, c) in &by_region { tr {
+                    td { (names.iter().find(|r| r.code.prefix() == *code).map_or(code.as_str(), |r| r.name.as_str())) }
+                    td.num { (c.contracts) } td.num { (c.due) } td.num { (c.done) } td.num { (percent(i64::from(c.done), i64::from(c.due))) } td.num { (c.overdue) }
+                } }
+                @for (team, c) in &by_team { tr {
+                    td { "👥 " (team) }
+                    td.num { (c.contracts) } td.num { (c.due) } td.num { (c.done) } td.num { (percent(i64::from(c.done), i64::from(c.due))) } td.num { (c.overdue) }
+                } }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("随访工作清单", "Follow-up worklist"), "/worklist", body))
+}
+
+pub async fn api_worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) -> WebResult<Json<serde_json::Value>> {
+    let (region, year, items, _) = work_items(&state, &ctx, &q).await?;
+    let (by_region, by_team) = contracts::completion(&items, child_width(region));
+    let items = select_and_sort(items, &q);
+    Ok(Json(serde_json::json!({ "region": region, "year": year, "items": items, "completion_by_region": by_region, "completion_by_team": by_team })))
+}
+
+// ----- the fast follow-up form -----
+
+#[derive(Deserialize)]
+pub struct NewQuery {
+    contract: i64,
+}
+
+/// The contract (and its person) if the user may record a follow-up for it.
+async fn contract_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<huimin_store::ContractRow> {
+    ctx.require(Permission::RecordFollowUp)?;
+    let row = state.store.contract(id).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(row.region).map_err(|_| WebError::NotFound)?;
+    Ok(row)
+}
+
+pub async fn new_follow_up(state: State, ctx: Ctx, Query(q): Query<NewQuery>) -> WebResult<Markup> {
+    let c = contract_in_reach(&state, &ctx, q.contract).await?;
+    let history = state.store.follow_ups_of(c.contract.person_id).await?;
+    let last = history.first();
+    let mode = last.map_or(FollowUpMode::Home, |f| f.follow_up.mode);
+    let adherence = last.map_or(Adherence::Regular, |f| f.follow_up.adherence);
+    let today = today();
+    let body = html! {
+        p { strong { (c.person_name) } " · " span.mono { (c.household_no) } " · " (c.team_name) " · " (c.contract.starts_on) " – " (c.contract.ends_on)
+            @if let Some(phone) = &c.phone { " · ☎ " a href=(format!("tel:{phone}")) { (phone) } } }
+        form.card.fast method="post" action="/followups" {
+            (csrf(&ctx))
+            input type="hidden" name="contract" value=(c.id);
+            // The same key for every resubmission of this form: a repeated submission is stored once.
+            input type="hidden" name="submission_key" value=(huimin_app::accounts::random_token());
+            label { (ctx.t("随访日期", "Date")) input name="followed_on" type="date" required value=(today) max=(today); }
+            fieldset.choices { legend { (ctx.t("方式", "Mode")) }
+                @for m in FollowUpMode::ALL { label.check { input type="radio" name="mode" value=(m.code()) checked[*m == mode]; (m.label_zh()) } }
+            }
+            div.row {
+                label { (ctx.t("血压 收缩压", "BP systolic")) input name="systolic" inputmode="numeric" autofocus size="4"; }
+                label { (ctx.t("舒张压", "diastolic")) input name="diastolic" inputmode="numeric" size="4"; }
+                label { (ctx.t("空腹血糖", "Fasting glucose")) input name="glucose" inputmode="decimal" size="4"; }
+                label { (ctx.t("心率", "Heart rate")) input name="heart_rate" inputmode="numeric" size="4"; }
+                label { (ctx.t("体重 kg", "Weight kg")) input name="weight" inputmode="decimal" size="4"; }
+            }
+            fieldset.choices { legend { (ctx.t("服药", "Medication")) }
+                @for a in Adherence::ALL { label.check { input type="radio" name="adherence" value=(a.code()) checked[*a == adherence]; (a.label_zh()) } }
+            }
+            label { (ctx.t("健康指导", "Guidance")) input name="guidance" list="guidance-list" value=(last.map_or("", |f| f.follow_up.guidance.as_str())); }
+            datalist id="guidance-list" { @for g in ["低盐低脂饮食，适量运动，规律服药", "控制饮食，监测血糖，规律服药", "戒烟限酒，保持心情舒畅", "按时服药，定期复查"] { option value=(g) {} } }
+            label { (ctx.t("下次随访日期", "Next")) input name="next_on" type="date"; }
+            button.primary.big type="submit" { (ctx.t("保存随访", "Save")) }
+        }
+        @if !history.is_empty() {
+            h2 { (ctx.t("随访记录", "Earlier follow-ups")) }
+            table.card { thead { tr { th { (ctx.t("日期", "Date")) } th { (ctx.t("方式", "Mode")) } th { (ctx.t("血压", "BP")) } th { (ctx.t("血糖", "Glucose")) } th { (ctx.t("心率", "HR")) } th { (ctx.t("异常", "Abnormal")) } } }
+                tbody { @for f in history.iter().take(12) { @let r = &f.follow_up.readings; tr {
+                    td { (f.follow_up.followed_on) } td { (f.follow_up.mode.label_zh()) }
+                    td { @if let (Some(s), Some(d)) = (r.systolic, r.diastolic) { (s) "/" (d) } @else { (dash()) } }
+                    td { @if let Some(g) = r.glucose_tenths { (g / 10) "." (g % 10) } @else { (dash()) } }
+                    td { @if let Some(h) = r.heart_rate { (h) } @else { (dash()) } }
+                    td { (f.abnormal.join("、")) }
+                } } }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("随访登记", "Record a follow-up"), "/worklist", body))
+}
+
+#[derive(Deserialize)]
+pub struct FollowUpForm {
+    /// The form's token (a JSON request sends it as a header instead).
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    contract: i64,
+    submission_key: String,
+    followed_on: String,
+    mode: String,
+    #[serde(default)]
+    systolic: String,
+    #[serde(default)]
+    diastolic: String,
+    #[serde(default)]
+    glucose: String,
+    #[serde(default)]
+    heart_rate: String,
+    #[serde(default)]
+    weight: String,
+    #[serde(default)]
+    adherence: String,
+    #[serde(default)]
+    guidance: String,
+    #[serde(default)]
+    next_on: String,
+}
+
+/// Checks and stores a follow-up: `(id, newly stored, abnormal flags)`.
+async fn save(state: &State, ctx: &Ctx, f: &FollowUpForm) -> WebResult<(i64, bool, Vec<&'static str>)> {
+    let c = contract_in_reach(state, ctx, f.contract).await?;
+    let bad = |m: String| WebError::BadRequest(m);
+    let key = f.submission_key.trim();
+    if key.len() < 8 || key.len() > 80 {
+        return Err(bad("提交编号缺失或无效，请刷新页面后重新填写".into()));
+    }
+    let followed_on = Date::parse_from_str(f.followed_on.trim(), "%Y-%m-%d").map_err(|_| bad(format!("随访日期「{}」应为 YYYY-MM-DD", f.followed_on)))?;
+    if followed_on > today() {
+        return Err(bad(format!("随访日期 {followed_on} 晚于今天")));
+    }
+    if followed_on < c.contract.starts_on || followed_on > c.contract.ends_on {
+        return Err(bad(format!("随访日期 {followed_on} 不在签约期 {} 至 {} 内", c.contract.starts_on, c.contract.ends_on)));
+    }
+    let readings = FollowUpReadings::parse(&f.systolic, &f.diastolic, &f.glucose, &f.heart_rate, &f.weight).map_err(|e| bad(e.0))?;
+    let next_on = match f.next_on.trim() {
+        "" => None,
+        s => Some(Date::parse_from_str(s, "%Y-%m-%d").ok().filter(|d| *d > followed_on).ok_or_else(|| bad(format!("下次随访日期「{s}」应晚于本次")))?),
+    };
+    let follow_up = NewFollowUp {
+        submission_key: key.to_string(),
+        person_id: c.contract.person_id,
+        contract_id: c.id,
+        followed_on,
+        mode: FollowUpMode::parse(&f.mode).map_err(|e| bad(e.0))?,
+        readings,
+        adherence: if f.adherence.trim().is_empty() { Adherence::NotNeeded } else { Adherence::parse(&f.adherence).map_err(|e| bad(e.0))? },
+        guidance: f.guidance.trim().to_string(),
+        next_on,
+    };
+    let abnormal = readings.abnormal();
+    let (id, new) = state
+        .store
+        .record_follow_up(&follow_up, &abnormal, &ctx.audit("followup.record", format!("person {}", c.contract.person_id), ""))
+        .await
+        .map_err(refused)?;
+    Ok((id, new, abnormal))
+}
+
+pub async fn record(state: State, ctx: Ctx, Form(f): Form<FollowUpForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    let (id, _, _) = save(&state, &ctx, &f).await?;
+    Ok(Redirect::to(&format!("/worklist?saved={id}")).into_response())
+}
+
+/// `POST /api/followups`: 201 when stored, 200 when the same submission was stored before.
+pub async fn api_record(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Json<FollowUpForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    match save(&state, &ctx, &f).await {
+        Ok((id, new, abnormal)) => Ok((if new { StatusCode::CREATED } else { StatusCode::OK }, Json(serde_json::json!({ "id": id, "abnormal": abnormal }))).into_response()),
+        Err(WebError::BadRequest(m)) => Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+        Err(e) => Err(e),
+    }
+}
+
+// ----- abnormal readings -----
+
+#[derive(Deserialize, Default)]
+pub struct AbnormalQuery {
+    region: Option<String>,
+    days: Option<i64>,
+}
+
+pub async fn abnormal(state: State, ctx: Ctx, Query(q): Query<AbnormalQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewHealth)?;
+    let region = region_param(&ctx, q.region.as_deref())?;
+    let days = q.days.unwrap_or(90).clamp(1, 3660);
+    let list = state.store.abnormal_follow_ups(region, today() - chrono::Duration::days(days)).await?;
+    let body = html! {
+        p.muted { (ctx.t("最近 ", "The last ")) (days) (ctx.t(" 天随访中血压 ≥ 140/90 mmHg、空腹血糖 ≥ 7.0 mmol/L 或心率 < 50、> 100 次/分的记录", " days: BP ≥ 140/90, fasting glucose ≥ 7.0, heart rate < 50 or > 100")) }
+        @if list.is_empty() { (layout::empty_state(ctx.t("没有异常记录", "No abnormal readings"))) } @else {
+            table.card.list {
+                thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("户编号", "Household")) } th { (ctx.t("日期", "Date")) } th { (ctx.t("血压", "BP")) } th { (ctx.t("血糖", "Glucose")) } th { (ctx.t("心率", "HR")) } th { (ctx.t("异常", "Abnormal")) } th { (ctx.t("随访人", "By")) } } }
+                tbody { @for f in &list { @let r = &f.follow_up.readings; tr {
+                    td { (f.person_name) } td.mono { (f.household_no) } td { (f.follow_up.followed_on) }
+                    td { @if let (Some(s), Some(d)) = (r.systolic, r.diastolic) { (s) "/" (d) } @else { (dash()) } }
+                    td { @if let Some(g) = r.glucose_tenths { (g / 10) "." (g % 10) } @else { (dash()) } }
+                    td { @if let Some(h) = r.heart_rate { (h) } @else { (dash()) } }
+                    td { strong { (f.abnormal.join("、")) } }
+                    td { (f.recorded_by) }
+                } } }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("随访异常提示", "Abnormal readings"), "/followups/abnormal", body))
+}
+
+/// Key groups added by hand (pregnancy, disability): the registry does not hold them.
+#[derive(Deserialize)]
+pub struct KeyGroupForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    group: String,
+    reason: String,
+}
+
+pub async fn add_key_group(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<KeyGroupForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::SignContracts)?;
+    let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
+    let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    let group = KeyGroup::parse(&f.group).map_err(|e| WebError::BadRequest(e.0))?;
+    if f.reason.trim().is_empty() {
+        return Err(WebError::BadRequest("请填写纳入重点人群的依据".into()));
+    }
+    state.store.add_key_group(id, group, f.reason.trim(), &ctx.audit("keygroup.add", format!("person {id}"), group.code())).await.map_err(refused)?;
+    Ok(Redirect::to(&format!("/households/{}/health", p.person.household_no)).into_response())
+}
