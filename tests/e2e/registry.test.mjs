@@ -273,3 +273,71 @@ test('a village doctor keeps the health file and screens households; the townshi
   await shot(t, '18-benefit-card');
   await township.close();
 });
+
+test('on a phone a village doctor works through the follow-up worklist; a dropped connection loses nothing and stores nothing twice', async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await phone.newPage();
+  await login(page, 'cunyi');
+  await page.goto(`${base}/worklist`);
+  assert.equal(await page.locator('h1.page-title').textContent(), '随访工作清单');
+  const rows = page.locator('table.worklist tbody tr');
+  assert.ok(await rows.count() > 0, 'the demo village doctor has people to follow up this week');
+  await shot(page, '19-phone-worklist', false);
+  const name = (await rows.first().locator('td').first().textContent()).trim();
+  await rows.first().locator('a:has-text("随访")').click();
+  await page.waitForSelector('form.fast');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `the follow-up form fits a phone (overflow ${overflow}px)`);
+  const before = await page.locator('table.card tbody tr').count();
+  // Few fields: the blood pressure has the focus; mode and medication keep their last values.
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'systolic');
+  await page.keyboard.type('148');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('92');
+  await page.fill('input[name=heart_rate]', '78');
+  await shot(page, '20-phone-follow-up', false);
+
+  // The server stores the follow-up but the answer never arrives (the connection drops).
+  await page.route('**/followups', async (route) => {
+    await route.fetch();
+    await route.abort('connectionreset');
+  });
+  await page.click('button:has-text("保存随访")').catch(() => {});
+  await page.waitForTimeout(500);
+  await page.unroute('**/followups');
+  // The doctor goes back: the entries are still there, with the same submission key; saving
+  // again stores the follow-up once, and the worklist confirms it.
+  if (!(await page.locator('form.fast').count())) await page.goBack();
+  await page.waitForSelector('form.fast');
+  assert.equal(await page.inputValue('input[name=systolic]'), '148', 'nothing typed is lost');
+  await page.click('button:has-text("保存随访")');
+  await page.waitForURL(/\/worklist\?saved=/);
+  assert.match(await page.locator('.alert.ok').textContent(), /随访已保存/);
+  const savedId = new URL(page.url()).searchParams.get('saved');
+  await page.goto(`${base}/followups/abnormal`);
+  const abnormal = page.locator('table.list tbody tr', { hasText: name });
+  assert.ok(await abnormal.count() >= 1, 'a BP of 148/92 shows in the abnormal list');
+  assert.match(await abnormal.first().textContent(), /血压偏高/);
+  // The person's history grew by exactly one.
+  await page.goto(`${base}/worklist?show=all`);
+  await page.locator('table.worklist tbody tr', { hasText: name }).first().locator('a:has-text("随访")').click();
+  assert.equal(await page.locator('table.card tbody tr').count(), before + 1, `one follow-up stored (id ${savedId}), not two`);
+  await phone.close();
+
+  const desk = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const t = await desk.newPage();
+  await login(t, 'xzwsy');
+  await t.goto(`${base}/worklist?show=overdue&sort=overdue`);
+  const late = t.locator('table.worklist tbody tr td:nth-child(5)');
+  if (await late.count() > 1) {
+    const first = Number((await late.nth(0).textContent()).trim());
+    const second = Number((await late.nth(1).textContent()).trim());
+    assert.ok(first >= second, 'sorted by days late');
+  }
+  assert.match(await t.locator('main').textContent(), /履约率/);
+  await shot(t, '21-worklist-township', false);
+  await t.click('nav.side >> text=家庭医生签约');
+  assert.match(await t.locator('section.stats').textContent(), /签约率/);
+  await shot(t, '22-contracts', false);
+  await desk.close();
+});

@@ -292,6 +292,9 @@ pub struct WorklistQuery {
     /// `all` for the whole region; by default a team member sees their own teams' contracts.
     teams: Option<String>,
     saved: Option<i64>,
+    /// The contract just followed up (the page's script forgets the form kept for it).
+    #[allow(dead_code)]
+    contract: Option<i64>,
 }
 
 async fn work_items(state: &State, ctx: &Ctx, q: &WorklistQuery) -> WebResult<(RegionCode, i32, Vec<WorkItem>, bool)> {
@@ -530,7 +533,7 @@ async fn save(state: &State, ctx: &Ctx, f: &FollowUpForm) -> WebResult<(i64, boo
 pub async fn record(state: State, ctx: Ctx, Form(f): Form<FollowUpForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
     let (id, _, _) = save(&state, &ctx, &f).await?;
-    Ok(Redirect::to(&format!("/worklist?saved={id}")).into_response())
+    Ok(Redirect::to(&format!("/worklist?saved={id}&contract={}", f.contract)).into_response())
 }
 
 /// `POST /api/followups`: 201 when stored, 200 when the same submission was stored before.

@@ -15,6 +15,7 @@ pub fn bare(lang: Lang, title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · 惠民" }
                 link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
             }
             body { (body) }
         }

@@ -304,7 +304,6 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>) -> WebRes
                 }
             }
         }
-        script src="/static/app.js" defer {}
     };
     Ok(layout::page(&ctx, &format!("{} {}", ctx.t("结算单", "Bill"), no), "/settlement", body))
 }

@@ -149,6 +149,13 @@ async fn fixture(store: &Store) {
         let req = stay_request(no, person_id, facility);
         huimin_app::settlement::settle_claim(store, &set, &req, "fixture", &a).await.unwrap();
     }
+    // A family-doctor team on each side of the county line, each with this year's contract of its person.
+    let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
+    for (seq, facility, area) in [(1, "H37130201", "371302001"), (5, "H37131101", "371311")] {
+        let team = store.create_team(&format!("{area}团队"), facility, RegionCode::parse(area).unwrap(), &a).await.unwrap();
+        let person_id = store.person_by_id_number(&IdNumber::parse(&id(seq)).unwrap()).await.unwrap().unwrap().id;
+        huimin_app::contracts::sign(store, &[person_id], team, Service::ALL, "医生", Date::from_ymd_opt(year, 1, 1).unwrap(), &a).await.unwrap();
+    }
     let hash = huimin_app::accounts::hash_password(PASSWORD);
     for role in Role::ALL {
         let region = match role {
@@ -206,6 +213,7 @@ fn allowed(route: &str) -> Vec<Role> {
         "health" | "ledger" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau],
         "card" => registry,
         "progress" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
+        "followup" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff],
         _ => unreachable!(),
     }
 }
@@ -216,6 +224,9 @@ async fn authorization_matrix() {
     let inside = person_id(&app.db, 1).await;
     let sibling = person_id(&app.db, 3).await;
     let outside = person_id(&app.db, 5).await;
+    let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
+    let contract_in = app.db.contract_of(inside, year).await.unwrap().unwrap().0;
+    let contract_out = app.db.contract_of(outside, year).await.unwrap().unwrap().0;
     let mut failures = Vec::new();
     for role in Role::ALL {
         let (cookie, csrf) = app.login(role.code(), PASSWORD).await.unwrap_or_else(|r| panic!("{role:?} cannot log in: {}", r.status));
@@ -261,6 +272,16 @@ async fn authorization_matrix() {
             ("ledger", "/treatment".into(), true),
             ("ledger", "/treatment?region=371311".into(), false),
             ("ledger", "/api/treatment?region=371311".into(), false),
+            ("ledger", "/worklist?show=all".into(), true),
+            ("ledger", "/worklist?region=371311".into(), false),
+            ("ledger", "/api/worklist".into(), true),
+            ("ledger", "/followups/abnormal".into(), true),
+            ("ledger", "/followups/abnormal?region=371311".into(), false),
+            ("progress", "/contracts".into(), true),
+            ("progress", "/contracts?region=371311".into(), false),
+            ("progress", "/teams".into(), true),
+            ("followup", format!("/followups/new?contract={contract_in}"), true),
+            ("followup", format!("/followups/new?contract={contract_out}"), false),
         ];
         // The neighbouring village is inside a township's or county's region, not a village doctor's.
         let sibling_inside = role != Role::VillageDoctor;
@@ -551,4 +572,59 @@ async fn the_health_file_keeps_confidential_diagnoses_confidential() {
     // A settlement clerk sees none of it.
     let (clerk, _) = app.login("settlement_clerk", PASSWORD).await.unwrap();
     assert_eq!(app.get("/households/HIN/health", &clerk).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
+    let app = TestApp::new().await;
+    let today = chrono::Local::now().date_naive();
+    let year = chrono::Datelike::year(&today);
+    let pid = person_id(&app.db, 1).await;
+    let contract = app.db.contract_of(pid, year).await.unwrap().unwrap().0;
+    let (doctor, csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
+    // Nobody has been followed up this year: the contract is on the worklist, late unless it is January.
+    let list = app.get("/worklist?show=all", &doctor).await;
+    assert!(list.body.contains("张三") && list.body.contains(&format!("/followups/new?contract={contract}")));
+    let form = app.get(&format!("/followups/new?contract={contract}"), &doctor).await;
+    let key = {
+        let at = form.body.find("name=\"submission_key\" value=\"").expect("a submission key") + 28;
+        form.body[at..at + 64].to_string()
+    };
+    let date = today.to_string();
+    let fields = |key: &str| {
+        vec![("_csrf", csrf.clone()), ("contract", contract.to_string()), ("submission_key", key.to_string()), ("followed_on", date.clone()), ("mode", "home".into()), ("systolic", "152".into()), ("diastolic", "96".into()), ("heart_rate", "76".into()), ("adherence", "regular".into()), ("guidance", "低盐饮食".into())]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let (app, doctor) = (&app, &doctor);
+        async move { app.post("/followups", doctor, &f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await }
+    };
+    let first = post(fields(&key)).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    // The connection dropped and the doctor pressed save again: the same follow-up, stored once.
+    let again = post(fields(&key)).await;
+    assert_eq!((again.status, again.location.clone()), (StatusCode::SEE_OTHER, first.location.clone()));
+    assert_eq!(app.db.follow_ups_of(pid).await.unwrap().len(), 1);
+    // Bad input is refused with the reason.
+    let mut late = fields("another-key-0001");
+    late[3].1 = format!("{}-12-31", year + 1);
+    let refused = post(late).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("晚于今天"), "{}", refused.body);
+    let abnormal = app.get("/followups/abnormal", &doctor).await;
+    assert!(abnormal.body.contains("张三") && abnormal.body.contains("血压偏高"));
+    // The same through the API: 201 once, then 200 with the same id.
+    let body = serde_json::json!({ "contract": contract, "submission_key": "api-key-000001", "followed_on": date, "mode": "phone", "glucose": "7.8" });
+    let created = app.post_json("/api/followups", &doctor, &csrf, &body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert!(created.body.contains("空腹血糖偏高"));
+    let repeated = app.post_json("/api/followups", &doctor, &csrf, &body).await;
+    assert_eq!(repeated.status, StatusCode::OK);
+    let (a, b): (serde_json::Value, serde_json::Value) = (serde_json::from_str(&created.body).unwrap(), serde_json::from_str(&repeated.body).unwrap());
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(app.post_json("/api/followups", &doctor, &csrf, &serde_json::json!({ "contract": contract, "submission_key": "api-key-000002", "followed_on": date, "mode": "fax" })).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Another county's contract does not exist for this doctor.
+    let other = app.db.contract_of(person_id(&app.db, 5).await, year).await.unwrap().unwrap().0;
+    let mut outside = fields("outside-key-0001");
+    outside[1].1 = other.to_string();
+    assert_eq!(post(outside).await.status, StatusCode::NOT_FOUND);
 }
