@@ -1,6 +1,7 @@
 pub mod catalog;
 pub mod contracts;
 pub mod health;
+pub mod indicators;
 pub mod table;
 pub mod roster;
 pub mod import;

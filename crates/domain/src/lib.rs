@@ -11,9 +11,11 @@ mod region;
 mod registry;
 mod health;
 mod contract;
+mod period;
 
 pub use access::{Permission, Role};
 pub use contract::{Adherence, FollowUpMode, FollowUpReadings, FollowUpRule, KeyGroup, ScheduleState, Service, Window, schedule, schedule_state};
+pub use period::Period;
 pub use health::{CareBatch, DiseaseCatalog, DiseaseEntry, DiseaseGroup, ExamReadings, Prognosis, TreatmentStatus, parse_icd10};
 pub use id_number::{IdNumber, IdNumberError, Sex};
 pub use money::{Money, MoneyError};

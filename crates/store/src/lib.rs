@@ -7,6 +7,7 @@ mod batch;
 mod bill_text;
 mod contracts;
 mod health;
+mod indicators;
 mod registry;
 mod settlement;
 mod sqlite_writer;
@@ -23,6 +24,7 @@ use sqlx::{AnyPool, Executor};
 pub use access::{AuditEntry, AuditFilter, AuditRecord, AuditVerification, NewUser, User};
 pub use contracts::*;
 pub use health::*;
+pub use indicators::*;
 pub use registry::*;
 pub use settlement::*;
 
@@ -80,6 +82,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     ),
     (5, "health", include_str!("../migrations/sqlite/0005_health.sql"), include_str!("../migrations/postgres/0005_health.sql")),
     (6, "contracts", include_str!("../migrations/sqlite/0006_contracts.sql"), include_str!("../migrations/postgres/0006_contracts.sql")),
+    (7, "indicators", include_str!("../migrations/sqlite/0007_indicators.sql"), include_str!("../migrations/postgres/0007_indicators.sql")),
 ];
 
 #[derive(Clone)]
