@@ -57,6 +57,8 @@ pub enum Permission {
     SignContracts,
     /// Record follow-ups; see the worklist.
     RecordFollowUp,
+    /// Set the targets of the supervised indicators for one's region.
+    SetTargets,
     /// Settle and reverse claims at one's own facility (一站式结算窗口).
     Settle,
     /// See settled claims and their bills (a clerk: those of their facility).
@@ -160,6 +162,7 @@ impl Role {
             ManageTeams => matches!(self, TownshipStaff | HealthBureau),
             SignContracts => matches!(self, VillageDoctor | FamilyDoctorTeam | TownshipStaff),
             RecordFollowUp => matches!(self, VillageDoctor | FamilyDoctorTeam | TownshipStaff),
+            SetTargets => matches!(self, HealthBureau | Supervisor),
             Settle => matches!(self, SettlementClerk),
             ViewClaims => matches!(self, SettlementClerk | HealthBureau | MedicalInsurance | CivilAffairs | PovertyOffice | Supervisor),
             ManagePolicies => matches!(self, MedicalInsurance | HealthBureau),

@@ -25,6 +25,7 @@ pub fn bare(lang: Lang, title: &str, body: Markup) -> Markup {
 /// Navigation entries: path, Chinese, English, the permission that shows it.
 const NAV: &[(&str, &str, &str, Option<Permission>)] = &[
     ("/", "首页", "Home", None),
+    ("/dashboard", "督导考核", "Supervision", Some(Permission::ViewProgress)),
     ("/regions", "区划", "Regions", Some(Permission::ViewRegistry)),
     ("/households", "建档立卡户", "Households", Some(Permission::ViewRegistry)),
     ("/import", "名单导入", "Roster import", Some(Permission::ImportRoster)),

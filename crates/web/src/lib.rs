@@ -8,6 +8,8 @@
 mod admin;
 mod audit_page;
 mod auth;
+mod charts;
+mod dashboard_page;
 mod contract_page;
 mod error;
 mod health_page;
@@ -112,6 +114,15 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/followups/abnormal", get(contract_page::abnormal))
         .route("/persons/{id}/key-groups", post(contract_page::add_key_group))
         .route("/api/worklist", get(contract_page::api_worklist))
+        .route("/dashboard", get(dashboard_page::dashboard))
+        .route("/dashboard/method", get(dashboard_page::method))
+        .route("/dashboard/over-ceiling", get(dashboard_page::over_ceiling))
+        .route("/dashboard/targets", get(dashboard_page::targets).post(dashboard_page::set_target))
+        .route("/reports/claims.xlsx", get(dashboard_page::claims_report))
+        .route("/reports/monthly.xlsx", get(dashboard_page::monthly_report))
+        .route("/reports/screening/{id}", get(dashboard_page::screening_report))
+        .route("/reconciliation", get(dashboard_page::reconciliation))
+        .route("/reconciliation.xlsx", get(dashboard_page::reconciliation_xlsx))
         .route("/api/followups", post(contract_page::api_record))
         .route("/api/households/{no}/health", get(health_page::api_health))
         .route("/api/persons/{id}/cards", post(health_page::api_save_card))

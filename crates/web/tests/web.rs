@@ -214,6 +214,7 @@ fn allowed(route: &str) -> Vec<Role> {
         "card" => registry,
         "progress" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
         "followup" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff],
+        "reconciliation" => vec![HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
         _ => unreachable!(),
     }
 }
@@ -281,6 +282,15 @@ async fn authorization_matrix() {
             ("progress", "/contracts?region=371311".into(), false),
             ("progress", "/teams".into(), true),
             ("followup", format!("/followups/new?contract={contract_in}"), true),
+            ("progress", "/dashboard?period=2024".into(), true),
+            ("progress", "/dashboard?region=371311".into(), false),
+            ("progress", "/dashboard/targets".into(), true),
+            ("progress", "/reports/claims.xlsx?period=2024".into(), true),
+            ("progress", "/reports/claims.xlsx?region=371311".into(), false),
+            ("reconciliation", "/reconciliation?month=2024-03".into(), true),
+            ("reconciliation", "/reconciliation?region=371311".into(), false),
+            ("reconciliation", "/reconciliation.xlsx?month=2024-03".into(), true),
+            ("reconciliation", "/dashboard/over-ceiling?period=2024".into(), true),
             ("followup", format!("/followups/new?contract={contract_out}"), false),
         ];
         // The neighbouring village is inside a township's or county's region, not a village doctor's.
@@ -627,4 +637,35 @@ async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
     let mut outside = fields("outside-key-0001");
     outside[1].1 = other.to_string();
     assert_eq!(post(outside).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_figures_their_targets_and_the_claims_behind_them() {
+    let app = TestApp::new().await;
+    let (cookie, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let page = app.get("/dashboard?period=2024", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for text in ["住院个人自付比例", "家庭医生签约率", "达标", "计算方法", "<svg", "一镇", "/dashboard?region=371302001000&amp;period=2024"] {
+        assert!(page.body.contains(text), "{text} missing");
+    }
+    assert!(!page.body.contains("http://") && !page.body.contains("https://"), "no outside resource");
+    // The fixture's one claim in the county (CIN): the stays and its cost.
+    let claim = app.db.claim("CIN").await.unwrap().unwrap();
+    assert!(page.body.contains(&claim.bill.total.to_string()), "the inpatient cost is the bill's total");
+    let method = app.get("/dashboard/method", &cookie).await;
+    assert!(method.body.contains("id=\"self_pay_ratio\""));
+    // Reconciliation: the month the claim was settled; each fund's amount is its bill lines'.
+    let month = &claim.settled_at[..7];
+    let recon = app.get(&format!("/reconciliation?month={month}"), &cookie).await;
+    for line in &claim.bill.lines {
+        if !line.total.is_zero() {
+            assert!(recon.body.contains(&line.total.to_string()), "{} {}", line.layer_id, line.total);
+        }
+    }
+    assert!(recon.body.contains(&claim.bill.funds_total.to_string()), "the total owed is the bill's funds total");
+    let xlsx = app.get(&format!("/reconciliation.xlsx?month={month}"), &cookie).await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    assert!(xlsx.body.starts_with("PK"), "an XLSX workbook");
+    assert_eq!(app.get("/reconciliation?month=2024-13", &cookie).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get("/dashboard?period=last-year", &cookie).await.status, StatusCode::BAD_REQUEST);
 }

@@ -1,0 +1,396 @@
+//! The supervision dashboard (督导考核): every indicator for a region and period against its
+//! target, charts, drill-down to child regions and to the claims behind a figure; targets;
+//! reports as XLSX; fund reconciliation (对账).
+
+use axum::extract::Query;
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use huimin_app::indicators::{self, INDICATORS, percent, ppm};
+use huimin_domain::{Money, Period, Permission, RegionCode, RegionLevel};
+use huimin_policy::Fund;
+use huimin_store::{ClaimSums, Target};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::State;
+use crate::auth::Ctx;
+use crate::charts;
+use crate::error::{WebError, WebResult};
+use crate::layout::{self, csrf, num};
+
+fn today() -> huimin_domain::Date {
+    chrono::Local::now().date_naive()
+}
+
+fn yuan(fen: i64) -> String {
+    Money::from_fen(fen).map(|m| m.to_string()).unwrap_or_default()
+}
+
+fn child_width(region: RegionCode) -> usize {
+    match region.level() {
+        RegionLevel::Province => 4,
+        RegionLevel::City => 6,
+        RegionLevel::County => 9,
+        RegionLevel::Township | RegionLevel::Village => 12,
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct DashQuery {
+    region: Option<String>,
+    period: Option<String>,
+}
+
+fn region_and_period(ctx: &Ctx, q: &DashQuery) -> WebResult<(RegionCode, Period)> {
+    let region = match q.region.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
+        None => ctx.user.region,
+    };
+    ctx.require_within(region)?;
+    let period = match q.period.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Period::parse(p).map_err(|e| WebError::BadRequest(e.0))?,
+        None => Period::year(chrono::Datelike::year(&today())),
+    };
+    Ok((region, period))
+}
+
+pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewProgress)?;
+    let (region, period) = region_and_period(&ctx, &q)?;
+    let catalog = state.catalog.read().await.clone();
+    let ind = indicators::compute(&state.store, &catalog, region, period, today()).await?;
+    let targets = state.store.targets().await?;
+    let checks = indicators::checks(&ind, &targets);
+    let width = child_width(region);
+    let (by_month, by_child) = indicators::breakdowns(&state.store, region, period, width).await?;
+    let children = state.store.region_children_counts(region).await?;
+    let rates = state.store.contract_rates(region, chrono::Datelike::year(&period.to)).await?;
+    let path = state.store.region_path(region).await?;
+    let self_pay_target = indicators::target_for(&targets, region, "self_pay_ratio").0;
+    let pl = period.label();
+    let c = &ind.claims;
+    let claims_link = ctx.can(Permission::ViewClaims);
+    let body = html! {
+        nav.breadcrumb {
+            @for r in &path {
+                @if ctx.user.region.contains(r.code) { a href=(format!("/dashboard?region={}&period={pl}", r.code)) { (r.name) } } @else { span { (r.name) } }
+                " › "
+            }
+        }
+        form.filters.card.noprint method="get" action="/dashboard" {
+            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            label { (ctx.t("统计期（2025、2025-03、2025-Q1 或 2025-01-01..2025-06-30）", "Period (2025, 2025-03, 2025-Q1 or a span)")) input name="period" value=(pl); }
+            button.primary type="submit" { (ctx.t("查看", "Show")) }
+            button type="button" data-print { (ctx.t("打印", "Print")) }
+        }
+        h2 { (ctx.t("考核指标", "Supervised indicators")) }
+        table.card {
+            thead { tr { th { (ctx.t("指标", "Indicator")) } th.num { (ctx.t("实际", "Actual")) } th.num { (ctx.t("目标", "Target")) } th { (ctx.t("结果", "Result")) } th { (ctx.t("口径", "How computed")) } } }
+            tbody { @for k in &checks { tr {
+                td { (k.name) }
+                td.num { strong { (percent(k.value_ppm)) } }
+                td.num { (if k.at_most { "≤ " } else { "≥ " }) (percent(Some(k.target_ppm))) }
+                td { @if k.value_ppm.is_none() { span.badge { (ctx.t("无数据", "No data")) } } @else if k.met { span.badge.ok { (ctx.t("达标", "Met")) } } @else { span.badge.warn { (ctx.t("未达标", "Missed")) } } }
+                td.small { a href=(format!("/dashboard/method#{}", k.indicator)) { (ctx.t("计算方法", "Method")) } " · " (k.source) }
+            } } }
+        }
+        section.stats {
+            div.stat { span.value { (num(ind.registry.households)) } span.label { (ctx.t("建档立卡户", "Households")) } }
+            div.stat { span.value { (num(ind.registry.persons)) } span.label { (ctx.t("建档立卡人口", "Persons")) } }
+            div.stat { span.value { (percent(ppm(ind.registry.illness_households, ind.registry.households))) } span.label { (ctx.t("因病致贫率", "Poor because of illness")) } }
+            div.stat { span.value { (num(ind.sick_persons as i64)) } span.label { (ctx.t("患病人数", "Sick persons")) } }
+            div.stat { span.value { (ind.batches[0]) " / " (ind.batches[1]) " / " (ind.batches[2]) } span.label { (ctx.t("三个一批（大病/慢病/兜底）", "Three batches")) } }
+            div.stat { span.value { (ind.treatment.1) " / " (ind.treatment.0) } span.label { (ctx.t("大病已救治 / 确认", "Treated / identified")) } }
+            div.stat { span.value { (ind.follow_ups.2) } span.label { (ctx.t("随访逾期人数", "Late follow-ups")) } }
+        }
+        h2 { (ctx.t("医疗费用与报销", "Costs and reimbursement")) " · " (pl) }
+        section.stats {
+            div.stat { span.value { (num(ind.inpatient.claims)) } span.label { (ctx.t("住院人次", "Inpatient stays")) } }
+            div.stat { span.value { (yuan(ind.inpatient.total)) } span.label { (ctx.t("住院总费用（元）", "Inpatient cost (yuan)")) } }
+            div.stat { span.value { (percent(ppm(ind.inpatient.funds_total, ind.inpatient.total))) } span.label { (ctx.t("住院报销比例", "Inpatient reimbursed")) } }
+            div.stat { span.value { (percent(ppm(c.funds_total, c.in_policy))) } span.label { (ctx.t("政策范围内报销比例", "Of in-policy costs")) } }
+            div.stat { span.value {
+                @if claims_link { a href=(format!("/dashboard/over-ceiling?region={region}&period={pl}")) { (num(c.over_ceiling)) } } @else { (num(c.over_ceiling)) }
+            } span.label { (ctx.t("自付超 10% 人次", "Claims over 10% self-pay")) } }
+            div.stat { span.value { (num(ind.outpatient_chronic.persons)) " / " (num(ind.outpatient_chronic.claims)) } span.label { (ctx.t("慢性病门诊人数 / 人次", "Chronic outpatients / visits")) } }
+            div.stat { span.value { (yuan(c.fund(Fund::FiscalBackstop))) } span.label { (ctx.t("财政兜底支付（元）", "Fiscal backstop (yuan)")) } }
+        }
+        div.charts {
+            (charts::columns(ctx.t("按月：总费用与各基金支付（元）", "By month: cost and funds (yuan)"),
+                &by_month.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
+                &[(ctx.t("总费用", "Cost"), by_month.iter().map(|(_, s)| s.total / 100).collect()), (ctx.t("各基金支付", "Funds"), by_month.iter().map(|(_, s)| s.funds_total / 100).collect()), (ctx.t("个人自付", "Patient"), by_month.iter().map(|(_, s)| s.patient_total / 100).collect())],
+                "元"))
+            (charts::shares(ctx.t("费用由谁支付", "Who paid the costs"), &fund_parts(c)))
+            (charts::ratios(ctx.t("各区划住院个人自付比例", "Inpatient self-pay by region"),
+                &children.iter().map(|ch| (ch.region.name.clone(), by_child.iter().find(|(k, _)| *k == ch.region.code.prefix()).and_then(|(_, s)| ppm(s.patient_total, s.total)))).collect::<Vec<_>>(),
+                Some(self_pay_target)))
+        }
+        @if !children.is_empty() {
+            h2 { (ctx.t("下级区划", "Regions below")) }
+            table.card {
+                thead { tr {
+                    th { (ctx.t("区划", "Region")) } th.num { (ctx.t("人口", "Persons")) } th.num { (ctx.t("因病致贫率", "Illness")) } th.num { (ctx.t("签约率", "Contracts")) }
+                    th.num { (ctx.t("住院人次", "Stays")) } th.num { (ctx.t("总费用（元）", "Cost")) } th.num { (ctx.t("报销比例", "Reimbursed")) } th.num { (ctx.t("自付比例", "Self-pay")) } th.num { (ctx.t("超 10% 人次", "Over 10%")) }
+                } }
+                tbody { @for ch in &children {
+                    @let s = by_child.iter().find(|(k, _)| *k == ch.region.code.prefix()).map(|(_, s)| s.clone()).unwrap_or_default();
+                    @let r = rates.iter().find(|r| r.region == ch.region.code);
+                    @let self_pay = ppm(s.patient_total, s.total);
+                    tr {
+                        td { a href=(format!("/dashboard?region={}&period={pl}", ch.region.code)) { (ch.region.name) } }
+                        td.num { (num(ch.persons)) }
+                        td.num { (percent(ppm(ch.illness_households, ch.households))) }
+                        td.num { (percent(r.and_then(|r| ppm(r.signed, r.persons)))) }
+                        td.num { (num(s.claims)) } td.num { (yuan(s.total)) } td.num { (percent(ppm(s.funds_total, s.total))) }
+                        td.num class=(if self_pay.is_some_and(|v| v > self_pay_target) { "miss" } else { "" }) { (percent(self_pay)) }
+                        td.num { (num(s.over_ceiling)) }
+                    }
+                } }
+            }
+        }
+        h2.noprint { (ctx.t("报表", "Reports")) }
+        p.noprint {
+            a.button href=(format!("/reports/claims.xlsx?region={region}&period={pl}")) { (ctx.t("结算情况表（XLSX）", "Claims report (XLSX)")) } " "
+            @if region.level() == RegionLevel::County { a.button href=(format!("/reports/monthly.xlsx?region={region}&period={pl}")) { (ctx.t("县月度进展表（XLSX）", "County monthly report (XLSX)")) } " " }
+            @if ctx.can(Permission::ViewClaims) { a.button href=(format!("/reconciliation?region={region}")) { (ctx.t("基金对账", "Fund reconciliation")) } " " }
+            a.button href="/dashboard/targets" { (ctx.t("考核目标", "Targets")) }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("督导考核", "Supervision"), "/dashboard", body))
+}
+
+fn fund_parts(c: &ClaimSums) -> Vec<(String, i64)> {
+    let mut parts: Vec<(String, i64)> = Fund::ALL.iter().map(|f| (f.label_zh().to_string(), c.fund(*f))).collect();
+    parts.push(("个人自付".into(), c.patient_total));
+    parts
+}
+
+/// How each figure is computed, with its source: what a supervisor checks a number against.
+pub async fn method(ctx: Ctx) -> WebResult<Markup> {
+    ctx.require(Permission::ViewProgress)?;
+    let body = html! {
+        section.card {
+            p { "所有金额以“分”为单位精确计算；比例 = 分子 ÷ 分母，四舍五入到 0.01%。费用按出院日期归入统计期，按患者所在户的区划归入区划；只计已结算、未冲销的结算单。" }
+            @for (code, name, at_most, target, source) in INDICATORS {
+                h3 id=(code) { (name) }
+                p { (match code {
+                    "self_pay_ratio" => "住院个人自付比例 = 统计期内住院结算单的个人负担合计 ÷ 住院总费用合计。",
+                    "contract_rate" => "家庭医生签约率 = 统计期所在年度有签约的在册贫困人口 ÷ 在册贫困人口。",
+                    "follow_up_rate" => "随访履约率 = 已完成的随访期数 ÷ 截至统计期末（或今天）已到期的随访期数；重点人群每年 12 期、一般人群 4 期（可按区划设置），每期内有一次随访即为完成。",
+                    _ => "筛查完成率 = 最近一次覆盖本区划的筛查活动中已筛查户数 ÷ 在册户数。",
+                }) }
+                p.small.muted { "目标（默认）：" (if at_most { "不高于 " } else { "不低于 " }) (percent(Some(target))) "。来源：" (source) }
+            }
+            h3 id="reimbursement" { "报销比例" }
+            p { "总体报销比例 = 各基金支付合计 ÷ 总费用；政策范围内报销比例 = 各基金支付合计 ÷ 政策范围内费用（P）；超 10% 人次 = 个人负担 × 10 > 总费用的结算单数。" }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("指标口径", "How the figures are computed"), "/dashboard", body))
+}
+
+pub async fn over_ceiling(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewClaims)?;
+    if ctx.can(Permission::Settle) {
+        return Err(WebError::Forbidden);
+    }
+    let (region, period) = region_and_period(&ctx, &q)?;
+    let list = state.store.claims_over_ceiling(region, period, 500).await?;
+    let body = html! {
+        p.muted { (region) " · " (period.label()) " · " (list.len()) (ctx.t(" 张（最多列 500 张，按自付比例从高到低）", " claims (at most 500, highest share first)")) }
+        table.card.list {
+            thead { tr { th { (ctx.t("结算单号", "Claim")) } th { (ctx.t("患者", "Patient")) } th { (ctx.t("机构", "Facility")) } th { (ctx.t("出院", "Discharged")) } th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("个人负担", "Patient")) } th.num { (ctx.t("自付比例", "Share")) } } }
+            tbody { @for l in &list { tr {
+                td.mono { a href=(format!("/settlement/claims/{}", l.claim_no)) { (l.claim_no) } }
+                td { (l.person_name) } td.mono { (l.facility_code) } td { (l.discharge) }
+                td.num { (yuan(l.total)) } td.num { (yuan(l.patient_total)) } td.num { (percent(ppm(l.patient_total, l.total))) }
+            } } }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("个人自付超过 10% 的结算单", "Claims over 10% self-pay"), "/dashboard", body))
+}
+
+// ----- targets -----
+
+pub async fn targets(state: State, ctx: Ctx) -> WebResult<Markup> {
+    ctx.require(Permission::ViewProgress)?;
+    let targets = state.store.targets().await?;
+    let body = html! {
+        table.card {
+            thead { tr { th { (ctx.t("指标", "Indicator")) } th.num { (ctx.t("本区划目标", "Target here")) } th { (ctx.t("依据", "Source")) } } }
+            tbody { @for (code, name, ..) in INDICATORS {
+                @let (v, at_most, source) = indicators::target_for(&targets, ctx.user.region, code);
+                tr { td { (name) } td.num { (if at_most { "≤ " } else { "≥ " }) (percent(Some(v))) } td.small { (source) } }
+            } }
+        }
+        @if ctx.can(Permission::SetTargets) {
+            form.card.filters method="post" action="/dashboard/targets" {
+                h2 { (ctx.t("设定目标", "Set a target")) }
+                (csrf(&ctx))
+                label { (ctx.t("区划代码", "Region")) input name="region" value=(ctx.user.region) inputmode="numeric"; }
+                label { (ctx.t("指标", "Indicator")) select name="indicator" { @for (code, name, ..) in INDICATORS { option value=(code) { (name) } } } }
+                label { (ctx.t("目标（%）", "Target (%)")) input name="percent" required inputmode="decimal" size="6"; }
+                label.grow { (ctx.t("依据（文件名称）", "Source (document)")) input name="source" required; }
+                button.primary type="submit" { (ctx.t("保存", "Save")) }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("考核目标", "Targets"), "/dashboard", body))
+}
+
+#[derive(Deserialize)]
+pub struct TargetForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    region: String,
+    indicator: String,
+    percent: String,
+    source: String,
+}
+
+pub async fn set_target(state: State, ctx: Ctx, Form(f): Form<TargetForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::SetTargets)?;
+    let region = RegionCode::parse(f.region.trim()).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    ctx.require_within(region)?;
+    let (_, _, at_most, ..) = INDICATORS.iter().find(|(c, ..)| *c == f.indicator).ok_or_else(|| WebError::BadRequest(format!("指标「{}」不存在", f.indicator)))?;
+    let value = huimin_policy::Ratio::parse(&format!("{}%", f.percent.trim().trim_end_matches('%'))).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    if f.source.trim().is_empty() {
+        return Err(WebError::BadRequest("请填写目标的依据".into()));
+    }
+    let t = Target { region, indicator: f.indicator.clone(), value_ppm: i64::from(value.ppm()), at_most: *at_most, source: f.source.trim().into() };
+    state.store.set_target(&t, &ctx.audit("target.set", format!("region {region}"), format!("{} {}", t.indicator, t.value_ppm))).await?;
+    Ok(Redirect::to("/dashboard/targets").into_response())
+}
+
+// ----- reports and reconciliation -----
+
+fn xlsx(name: &str, bytes: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"report.xlsx\"; filename*=UTF-8''{}", crate::auth::urlencode(name));
+    ([(header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response()
+}
+
+async fn workbook<F, Fut>(write: F) -> WebResult<Vec<u8>>
+where
+    F: FnOnce(std::path::PathBuf) -> Fut,
+    Fut: std::future::Future<Output = Result<(), indicators::ReportError>>,
+{
+    let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.into()))?;
+    let path = dir.path().join("report.xlsx");
+    write(path.clone()).await.map_err(|e| WebError::Internal(e.into()))?;
+    std::fs::read(&path).map_err(|e| WebError::Internal(e.into()))
+}
+
+pub async fn claims_report(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Response> {
+    ctx.require(Permission::ViewProgress)?;
+    let (region, period) = region_and_period(&ctx, &q)?;
+    let bytes = workbook(|p| async move { indicators::write_claims_report(&state.store, region, period, child_width(region), &p).await }).await?;
+    Ok(xlsx(&format!("结算情况表-{region}-{}.xlsx", period.label()), bytes))
+}
+
+pub async fn monthly_report(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Response> {
+    ctx.require(Permission::ViewProgress)?;
+    let (region, period) = region_and_period(&ctx, &q)?;
+    if region.level() != RegionLevel::County {
+        return Err(WebError::BadRequest("月度进展表按县生成：请选择一个县".into()));
+    }
+    let catalog = state.catalog.read().await.clone();
+    let store = state.store.clone();
+    let bytes = workbook(|p| async move { indicators::write_monthly_report(&store, &catalog, region, period, today(), &p).await }).await?;
+    state.store.append_audit(&ctx.audit("export", format!("region {region}"), format!("monthly report {}", period.label()))).await?;
+    Ok(xlsx(&format!("月度进展表-{region}-{}.xlsx", period.label()), bytes))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ReconQuery {
+    region: Option<String>,
+    month: Option<String>,
+    fund: Option<String>,
+    facility: Option<String>,
+}
+
+fn recon_params(ctx: &Ctx, q: &ReconQuery) -> WebResult<(RegionCode, String)> {
+    ctx.require(Permission::ViewClaims)?;
+    if ctx.can(Permission::Settle) {
+        return Err(WebError::Forbidden);
+    }
+    let region = match q.region.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
+        None => ctx.user.region,
+    };
+    ctx.require_within(region)?;
+    let month = q.month.clone().unwrap_or_else(|| today().format("%Y-%m").to_string());
+    let p = Period::parse(&month).map_err(|e| WebError::BadRequest(e.0))?;
+    if p.label() != month {
+        return Err(WebError::BadRequest(format!("对账月份「{month}」应为 YYYY-MM")));
+    }
+    Ok((region, month))
+}
+
+pub async fn reconciliation(state: State, ctx: Ctx, Query(q): Query<ReconQuery>) -> WebResult<Markup> {
+    let (region, month) = recon_params(&ctx, &q)?;
+    let mut rows = Vec::new();
+    for fund in Fund::ALL {
+        for o in state.store.fund_owed(fund, region, &month).await? {
+            rows.push((fund, o));
+        }
+    }
+    let fund = q.fund.as_deref().and_then(Fund::from_code);
+    let detail = match (fund, q.facility.as_deref()) {
+        (Some(f), Some(code)) => Some((f, code.to_string(), state.store.fund_claims(f, region, &month, code).await?)),
+        _ => None,
+    };
+    let body = html! {
+        form.filters.card.noprint method="get" action="/reconciliation" {
+            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            label { (ctx.t("结算月份", "Month settled")) input name="month" type="month" value=(month); }
+            button.primary type="submit" { (ctx.t("查看", "Show")) }
+            a.button href=(format!("/reconciliation.xlsx?region={region}&month={month}")) { (ctx.t("导出 XLSX", "Export XLSX")) }
+        }
+        p.muted { (ctx.t("按结算日期归月；只计已结算、未冲销的结算单；金额与结算单逐张相加一致到分。", "By settlement date; settled, not reversed; amounts add up from the bills to the fen.")) }
+        @if rows.is_empty() { (layout::empty_state(ctx.t("本月没有结算", "No settlements this month"))) } @else {
+            table.card {
+                thead { tr { th { (ctx.t("基金", "Fund")) } th { (ctx.t("医疗机构", "Facility")) } th.num { (ctx.t("结算单数", "Claims")) } th.num { (ctx.t("应付金额（元）", "Owed (yuan)")) } } }
+                tbody { @for (f, o) in &rows { tr {
+                    td { (f.label_zh()) " " span.mono.muted { (f.code()) } }
+                    td { (o.facility_name) " " span.mono.muted { (o.facility_code) } }
+                    td.num { a href=(format!("/reconciliation?region={region}&month={month}&fund={}&facility={}", f.code(), o.facility_code)) { (o.claims) } }
+                    td.num { (yuan(o.amount)) }
+                } } }
+                tfoot { tr { td { (ctx.t("合计", "Total")) } td {} td.num { (rows.iter().map(|(_, o)| o.claims).sum::<i64>()) } td.num { strong { (yuan(rows.iter().map(|(_, o)| o.amount).sum())) } } } }
+            }
+        }
+        @if let Some((f, code, lines)) = &detail {
+            h2 { (f.label_zh()) " · " (code) }
+            table.card.list {
+                thead { tr { th { (ctx.t("结算单号", "Claim")) } th { (ctx.t("患者", "Patient")) } th { (ctx.t("出院", "Discharged")) } th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("本基金支付", "This fund")) } } }
+                tbody { @for l in lines { tr {
+                    td.mono { a href=(format!("/settlement/claims/{}", l.claim_no)) { (l.claim_no) } } td { (l.person_name) } td { (l.discharge) }
+                    td.num { (yuan(l.total)) } td.num { (yuan(l.fund_amount)) }
+                } } }
+            }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("基金对账", "Fund reconciliation"), "/dashboard", body))
+}
+
+pub async fn reconciliation_xlsx(state: State, ctx: Ctx, Query(q): Query<ReconQuery>) -> WebResult<Response> {
+    let (region, month) = recon_params(&ctx, &q)?;
+    let store = state.store.clone();
+    let m = month.clone();
+    let bytes = workbook(|p| async move { indicators::write_reconciliation(&store, region, &m, &p).await }).await?;
+    state.store.append_audit(&ctx.audit("export", format!("region {region}"), format!("reconciliation {month}"))).await?;
+    Ok(xlsx(&format!("基金对账-{region}-{month}.xlsx"), bytes))
+}
+
+pub async fn screening_report(state: State, ctx: Ctx, axum::extract::Path(id): axum::extract::Path<i64>, Query(q): Query<DashQuery>) -> WebResult<Response> {
+    ctx.require(Permission::ViewProgress)?;
+    let (region, _) = region_and_period(&ctx, &q)?;
+    let c = state.store.campaign(id).await?.ok_or(WebError::NotFound)?;
+    if !c.region.contains(region) {
+        return Err(WebError::NotFound);
+    }
+    let store = state.store.clone();
+    let bytes = workbook(|p| async move { indicators::write_screening_report(&store, id, region, &p).await }).await?;
+    Ok(xlsx(&format!("筛查进度-{region}.xlsx"), bytes))
+}
