@@ -341,3 +341,27 @@ test('on a phone a village doctor works through the follow-up worklist; a droppe
   await shot(t, '22-contracts', false);
   await desk.close();
 });
+
+test('a supervisor reads the dashboard, drills down to a township and downloads the claims report', async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  await login(page, 'dudao');
+  await page.click('nav.side >> text=督导考核');
+  await page.fill('input[name=period]', '2025');
+  await page.click('form.filters button:has-text("查看")');
+  await page.waitForSelector('figure.chart svg');
+  assert.match(await page.locator('table.card').first().textContent(), /住院个人自付比例/);
+  // Drill down: the city → the demo county → a township.
+  await page.locator('table.card a', { hasText: '兰山区' }).first().click();
+  await page.waitForSelector('figure.chart');
+  assert.match(await page.locator('nav.breadcrumb').textContent(), /兰山区/);
+  const stays = await page.locator('.stat', { hasText: '住院人次' }).locator('.value').textContent();
+  assert.ok(Number(stays.replace(/,/g, '')) > 0, 'the demo county has settled stays in 2025');
+  await shot(page, '23-dashboard');
+  await page.locator('table.card').last().locator('tbody a').first().click();
+  await page.waitForSelector('nav.breadcrumb');
+  assert.equal((await page.locator('nav.breadcrumb a').count()) >= 3, true, 'province › city › county › township');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('text=结算情况表（XLSX）')]);
+  assert.equal(readFileSync(await download.path()).subarray(0, 2).toString(), 'PK');
+  await context.close();
+});
