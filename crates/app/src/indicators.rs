@@ -6,9 +6,9 @@ use std::path::Path;
 
 use huimin_domain::{Date, Money, Period, RegionCode};
 use huimin_policy::Fund;
-use huimin_store::{ClaimSums, RegistryCounts, Store, StoreError, SumsBy, Target};
+use huimin_store::{ClaimSums, Store, StoreError, Target};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::health;
 
@@ -21,26 +21,71 @@ pub const INDICATORS: [(&str, &str, bool, i64, &str); 4] = [
     ("screening_rate", "因病致贫筛查完成率", false, 950_000, "假设：云南一个月完成 96%，取 95%"),
 ];
 
+/// The population figures of a region: registry, screening, the three batches, treatment,
+/// contracts and follow-ups. Every field is a count, so a city's figures are the sum of its
+/// counties'.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Population {
+    pub households: i64,
+    pub persons: i64,
+    pub illness_households: i64,
+    /// The latest screening campaign begun by the period's end: households to screen, screened,
+    /// found poor because of illness.
+    pub screening: [i64; 3],
+    pub sick_persons: i64,
+    /// Persons per batch: centralised treatment, contract management, backstop.
+    pub batches: [i64; 3],
+    /// Centralised treatment: identified, treated.
+    pub treatment: [i64; 2],
+    /// Persons in the programme; those with a contract for the period's year.
+    pub contracts: [i64; 2],
+    /// Follow-up windows done, windows due so far, persons late.
+    pub follow_ups: [i64; 3],
+}
+
+impl Population {
+    fn add(&mut self, o: &Population) {
+        self.households += o.households;
+        self.persons += o.persons;
+        self.illness_households += o.illness_households;
+        self.sick_persons += o.sick_persons;
+        for (a, b) in self.screening.iter_mut().chain(&mut self.batches).chain(&mut self.treatment).chain(&mut self.contracts).chain(&mut self.follow_ups).zip(
+            o.screening.iter().chain(&o.batches).chain(&o.treatment).chain(&o.contracts).chain(&o.follow_ups),
+        ) {
+            *a += b;
+        }
+    }
+}
+
+/// A region below the one shown, with its figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildFigures {
+    pub region: huimin_domain::Region,
+    pub households: i64,
+    pub persons: i64,
+    pub illness_households: i64,
+    /// Persons in the programme; with a contract for the year.
+    pub contracts: [i64; 2],
+    pub claims: ClaimSums,
+}
+
 /// Everything the dashboard shows for one region and period.
 #[derive(Debug, Clone, Serialize)]
 pub struct Indicators {
     pub region: RegionCode,
     pub period: Period,
-    pub registry: RegistryCounts,
-    /// The latest screening campaign covering the region: (name, households to screen, screened, poor because of illness).
-    pub screening: Option<(String, i64, i64, i64)>,
-    /// Persons per batch (centralised, contract, backstop) and sick persons.
-    pub batches: [usize; 3],
-    pub sick_persons: usize,
-    /// Centralised treatment: identified, treated.
-    pub treatment: (usize, usize),
-    /// Persons in the programme and those with a contract for the period's year.
-    pub contracts: (i64, i64),
-    /// Follow-ups done and due so far this year, and persons late.
-    pub follow_ups: (u32, u32, usize),
+    pub population: Population,
+    /// Above the county, the population figures are the sum of the counties' stored figures:
+    /// the oldest day they were computed on. `None`: computed now.
+    pub population_as_of: Option<String>,
+    /// The screening campaign counted (a county or below).
+    pub screening_campaign: Option<String>,
     pub claims: ClaimSums,
     pub inpatient: ClaimSums,
     pub outpatient_chronic: ClaimSums,
+    /// All claims by discharge month.
+    pub by_month: Vec<(String, ClaimSums)>,
+    pub children: Vec<ChildFigures>,
 }
 
 /// A figure against its target.
@@ -72,44 +117,144 @@ pub fn percent(ppm: Option<i64>) -> String {
     }
 }
 
-pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period, today: Date) -> Result<Indicators, StoreError> {
+/// The population figures of a region computed from the registry, health files and contracts,
+/// with the name of the screening campaign counted.
+pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period, today: Date) -> Result<(Population, Option<String>), StoreError> {
     let year = chrono::Datelike::year(&period.to);
     let registry = store.registry_counts(region).await?;
-    let screening = match store.campaigns(region).await?.into_iter().find(|c| c.starts_on <= period.to) {
-        Some(c) => {
-            let rows = store.screening_progress(c.id, region).await?;
-            let (a, b, i) = rows.iter().fold((0, 0, 0), |(a, b, i), p| (a + p.to_screen, b + p.screened, i + p.illness_poor));
-            Some((c.name, a, b, i))
+    let mut p = Population { households: registry.households, persons: registry.persons, illness_households: registry.illness_households, ..Default::default() };
+    let mut campaign = None;
+    if let Some(c) = store.campaigns(region).await?.into_iter().find(|c| c.starts_on <= period.to) {
+        for row in store.screening_progress(c.id, region).await? {
+            p.screening[0] += row.to_screen;
+            p.screening[1] += row.screened;
+            p.screening[2] += row.illness_poor;
         }
-        None => None,
-    };
+        campaign = Some(c.name);
+    }
     let rows = health::batches(store, catalog, region, year).await.map_err(|e| match e {
         health::HealthError::Store(e) => e,
         e => StoreError::Corrupt(e.to_string()),
     })?;
     let counts = health::batch_counts(&rows);
-    let batches = [counts[0].1, counts[1].1, counts[2].1];
+    p.batches = [counts[0].1 as i64, counts[1].1 as i64, counts[2].1 as i64];
+    p.sick_persons = rows.len() as i64;
     let ledger = store.treatments(region, None).await?;
-    let treated = ledger.iter().filter(|t| t.status == huimin_domain::TreatmentStatus::Treated).count();
-    let rates = store.contract_rates(region, year).await?;
-    let contracts = rates.iter().fold((0, 0), |(a, b), r| (a + r.persons, b + r.signed));
-    let on = today.min(period.to);
-    let work = crate::contracts::worklist(store, region, year, None, on).await?;
-    let follow_ups = work.iter().fold((0, 0, 0), |(d, due, late), w| (d + w.state.done, due + w.state.due, late + usize::from(w.overdue_days > 0)));
-    Ok(Indicators {
-        region,
-        period,
-        registry,
-        screening,
-        batches,
-        sick_persons: rows.len(),
-        treatment: (ledger.len(), treated),
-        contracts,
-        follow_ups,
-        claims: store.claim_sums(region, period, None).await?,
-        inpatient: store.claim_sums(region, period, Some("inpatient")).await?,
-        outpatient_chronic: store.claim_sums(region, period, Some("outpatient_chronic")).await?,
-    })
+    p.treatment = [ledger.len() as i64, ledger.iter().filter(|t| t.status == huimin_domain::TreatmentStatus::Treated).count() as i64];
+    for r in store.contract_rates(region, year).await? {
+        p.contracts[0] += r.persons;
+        p.contracts[1] += r.signed;
+    }
+    for w in crate::contracts::worklist(store, region, year, None, today.min(period.to)).await? {
+        p.follow_ups[0] += i64::from(w.state.done);
+        p.follow_ups[1] += i64::from(w.state.due);
+        p.follow_ups[2] += i64::from(w.overdue_days > 0);
+    }
+    Ok((p, campaign))
+}
+
+/// A county's population figures for the period's year as stored, computed and stored first
+/// if nothing is stored yet, or if `refresh` and they were not computed today.
+async fn county_population(
+    store: &Store,
+    catalog: &huimin_domain::DiseaseCatalog,
+    county: RegionCode,
+    stored: Option<(String, String, String)>,
+    period: Period,
+    today: Date,
+    refresh: bool,
+) -> Result<(Population, String), StoreError> {
+    let today_text = today.to_string();
+    if let Some((as_of, _, json)) = stored.filter(|(as_of, ..)| !refresh || *as_of == today_text) {
+        if let Ok(p) = serde_json::from_str::<Population>(&json) {
+            return Ok((p, as_of));
+        }
+    }
+    let (p, _) = population(store, catalog, county, period, today).await?;
+    let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    store.save_county_figures(county, chrono::Datelike::year(&period.to), &today_text, &json).await?;
+    Ok((p, today_text))
+}
+
+/// Recomputes the stored figures of every county inside `region` not computed today (the
+/// server does it each night; `huimin figures refresh` and the dashboard's button on demand).
+/// Returns how many counties were computed.
+pub async fn refresh_figures(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, year: i32, today: Date) -> Result<usize, StoreError> {
+    let period = Period::year(year);
+    let mut n = 0;
+    for (county, stored) in store.county_figures(region, year).await? {
+        if stored.as_ref().is_some_and(|(as_of, ..)| *as_of == today.to_string()) {
+            continue;
+        }
+        county_population(store, catalog, county, stored, period, today, true).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Every figure of the dashboard for a region and period. A county or anything below is
+/// computed from its persons; a city or the province sums its counties' stored population
+/// figures (see [`refresh_figures`]). Claim figures always come from the claims as they stand.
+pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period, today: Date) -> Result<Indicators, StoreError> {
+    let children_regions = store.child_regions(region).await?;
+    let width = children_regions.first().map_or(region.prefix().len(), |c| c.code.prefix().len());
+    let mut children: Vec<ChildFigures> = children_regions
+        .into_iter()
+        .map(|r| ChildFigures { region: r, households: 0, persons: 0, illness_households: 0, contracts: [0; 2], claims: ClaimSums::default() })
+        .collect();
+    let (population, population_as_of, screening_campaign) = if region.level() < huimin_domain::RegionLevel::County {
+        let mut total = Population::default();
+        let mut oldest: Option<String> = None;
+        for (county, stored) in store.county_figures(region, chrono::Datelike::year(&period.to)).await? {
+            let (p, as_of) = county_population(store, catalog, county, stored, period, today, false).await?;
+            total.add(&p);
+            if oldest.as_ref().is_none_or(|o| as_of < *o) {
+                oldest = Some(as_of);
+            }
+            if let Some(ch) = children.iter_mut().find(|c| c.region.code.contains(county)) {
+                ch.households += p.households;
+                ch.persons += p.persons;
+                ch.illness_households += p.illness_households;
+                ch.contracts[0] += p.contracts[0];
+                ch.contracts[1] += p.contracts[1];
+            }
+        }
+        (total, oldest, None)
+    } else {
+        let (p, campaign) = population(store, catalog, region, period, today).await?;
+        let counts = store.region_children_counts(region).await?;
+        let rates = store.contract_rates(region, chrono::Datelike::year(&period.to)).await?;
+        for ch in &mut children {
+            if let Some(c) = counts.iter().find(|c| c.region.code == ch.region.code) {
+                (ch.households, ch.persons, ch.illness_households) = (c.households, c.persons, c.illness_households);
+            }
+            if let Some(r) = rates.iter().find(|r| r.region == ch.region.code) {
+                ch.contracts = [r.persons, r.signed];
+            }
+        }
+        (p, None, campaign)
+    };
+    let mut claims = ClaimSums::default();
+    let mut inpatient = ClaimSums::default();
+    let mut outpatient_chronic = ClaimSums::default();
+    let mut by_month: Vec<(String, ClaimSums)> = Vec::new();
+    for cell in store.claim_cells(region, period, width).await? {
+        claims.add(&cell.sums);
+        match cell.visit.as_str() {
+            "inpatient" => inpatient.add(&cell.sums),
+            "outpatient_chronic" => outpatient_chronic.add(&cell.sums),
+            _ => {}
+        }
+        match by_month.iter_mut().find(|(m, _)| *m == cell.month) {
+            Some((_, s)) => s.add(&cell.sums),
+            None => by_month.push((cell.month.clone(), cell.sums.clone())),
+        }
+        if let Some(ch) = children.iter_mut().find(|c| c.region.code.prefix() == cell.child) {
+            ch.claims.add(&cell.sums);
+        }
+    }
+    by_month.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Indicators { region, period, population, population_as_of, screening_campaign, claims, inpatient, outpatient_chronic, by_month, children })
 }
 
 /// The target for an indicator in a region: the most specific region's, else the default.
@@ -130,20 +275,15 @@ pub fn checks(ind: &Indicators, targets: &[Target]) -> Vec<Check> {
         .map(|(code, name, ..)| {
             let value_ppm = match *code {
                 "self_pay_ratio" => ppm(ind.inpatient.patient_total, ind.inpatient.total),
-                "contract_rate" => ppm(ind.contracts.1, ind.contracts.0),
-                "follow_up_rate" => ppm(i64::from(ind.follow_ups.0), i64::from(ind.follow_ups.1)),
-                _ => ind.screening.as_ref().and_then(|(_, to, done, _)| ppm(*done, *to)),
+                "contract_rate" => ppm(ind.population.contracts[1], ind.population.contracts[0]),
+                "follow_up_rate" => ppm(ind.population.follow_ups[0], ind.population.follow_ups[1]),
+                _ => ppm(ind.population.screening[1], ind.population.screening[0]),
             };
             let (target_ppm, at_most, source) = target_for(targets, ind.region, code);
             let met = value_ppm.is_none_or(|v| if at_most { v <= target_ppm } else { v >= target_ppm });
             Check { indicator: code, name, value_ppm, target_ppm, at_most, source, met }
         })
         .collect()
-}
-
-/// Claims by month and by child region for the charts and the comparison table.
-pub async fn breakdowns(store: &Store, region: RegionCode, period: Period, child_width: usize) -> Result<(Vec<(String, ClaimSums)>, Vec<(String, ClaimSums)>), StoreError> {
-    Ok((store.claim_sums_by(region, period, SumsBy::Month).await?, store.claim_sums_by(region, period, SumsBy::Region(child_width)).await?))
 }
 
 fn yuan(fen: i64) -> f64 {
@@ -167,23 +307,28 @@ pub async fn write_claims_report(store: &Store, region: RegionCode, period: Peri
     for (c, h) in heads.iter().enumerate() {
         sheet.write_with_format(2, c as u16, *h, &bold)?;
     }
-    let names = store.region_codes().await?;
-    let inpatient = sums_by_region(store, region, period, child_width, Some("inpatient")).await?;
-    let chronic = sums_by_region(store, region, period, child_width, Some("outpatient_chronic")).await?;
-    let mut row = 3u32;
-    let mut keys: Vec<String> = inpatient.iter().chain(chronic.iter()).map(|(k, _)| k.clone()).collect();
-    keys.sort();
+    let names = store.child_regions(region).await?;
+    let cells = store.claim_cells(region, period, child_width).await?;
+    let chronic_persons = store.claim_persons(region, period, child_width, "outpatient_chronic").await?;
+    let all_chronic_persons: i64 = store.claim_persons(region, period, region.prefix().len(), "outpatient_chronic").await?.iter().map(|(_, n)| n).sum();
+    let mut keys: Vec<&String> = cells.iter().map(|c| &c.child).collect();
     keys.dedup();
-    let empty = ClaimSums::default();
-    let mut all = (ClaimSums::default(), ClaimSums::default());
-    for k in keys.iter().map(Some).chain([None]) {
-        let (i, c) = match k {
-            Some(k) => (inpatient.iter().find(|(x, _)| x == k).map_or(&empty, |(_, s)| s).clone(), chronic.iter().find(|(x, _)| x == k).map_or(&empty, |(_, s)| s).clone()),
-            None => all.clone(),
-        };
-        let label = match k {
-            Some(k) => names.iter().find(|(code, _)| code.prefix() == *k).map_or(k.clone(), |(_, n)| n.clone()),
-            None => "合计".to_string(),
+    let sums = |key: Option<&String>, visit: &str| {
+        let mut s = ClaimSums::default();
+        for c in cells.iter().filter(|c| c.visit == visit && key.is_none_or(|k| *k == c.child)) {
+            s.add(&c.sums);
+        }
+        s
+    };
+    let mut row = 3u32;
+    for k in keys.iter().copied().map(Some).chain([None]) {
+        let (i, c) = (sums(k, "inpatient"), sums(k, "outpatient_chronic"));
+        let (label, persons) = match k {
+            Some(k) => (
+                names.iter().find(|r| r.code.prefix() == *k).map_or(k.clone(), |r| r.name.clone()),
+                chronic_persons.iter().find(|(x, _)| x == k).map_or(0, |(_, n)| *n),
+            ),
+            None => ("合计".to_string(), all_chronic_persons),
         };
         sheet.write(row, 0, &label)?;
         sheet.write(row, 1, i.claims as f64)?;
@@ -192,14 +337,10 @@ pub async fn write_claims_report(store: &Store, region: RegionCode, period: Peri
         sheet.write(row, 4, percent(ppm(i.funds_total, i.total)))?;
         sheet.write_with_format(row, 5, yuan(i.patient_total), &money)?;
         sheet.write(row, 6, i.over_ceiling as f64)?;
-        sheet.write(row, 7, c.persons as f64)?;
+        sheet.write(row, 7, persons as f64)?;
         sheet.write(row, 8, c.claims as f64)?;
         sheet.write_with_format(row, 9, yuan(c.funds_total), &money)?;
         sheet.write_with_format(row, 10, yuan(i.fund(Fund::FiscalBackstop) + c.fund(Fund::FiscalBackstop)), &money)?;
-        if k.is_some() {
-            add(&mut all.0, &i);
-            add(&mut all.1, &c);
-        }
         row += 1;
     }
     sheet.set_column_width(0, 16)?;
@@ -208,33 +349,6 @@ pub async fn write_claims_report(store: &Store, region: RegionCode, period: Peri
     }
     book.save(path)?;
     Ok(())
-}
-
-fn add(into: &mut ClaimSums, s: &ClaimSums) {
-    into.claims += s.claims;
-    into.persons += s.persons;
-    into.total += s.total;
-    into.in_policy += s.in_policy;
-    into.funds_total += s.funds_total;
-    into.patient_total += s.patient_total;
-    into.over_ceiling += s.over_ceiling;
-    for (a, b) in into.funds.iter_mut().zip(s.funds) {
-        *a += b;
-    }
-}
-
-async fn sums_by_region(store: &Store, region: RegionCode, period: Period, width: usize, visit: Option<&str>) -> Result<Vec<(String, ClaimSums)>, StoreError> {
-    // One query per child region keeps `claim_sums` the single definition of the sums.
-    let children = store.child_regions(region).await?;
-    let regions: Vec<RegionCode> = if children.is_empty() { vec![region] } else { children.iter().map(|c| c.code).collect() };
-    let mut out = Vec::new();
-    for r in regions {
-        let s = store.claim_sums(r, period, visit).await?;
-        if s.claims > 0 {
-            out.push((r.prefix()[..width.min(r.prefix().len())].to_string(), s));
-        }
-    }
-    Ok(out)
 }
 
 /// Fund reconciliation as a workbook: a summary sheet (hospital × fund) and one sheet of claims
@@ -344,21 +458,22 @@ pub async fn write_monthly_report(store: &Store, catalog: &huimin_domain::Diseas
     for (i, (code, name)) in regions.iter().enumerate() {
         let ind = compute(store, catalog, *code, month, today).await?;
         let misses: Vec<&str> = checks(&ind, &targets).iter().filter(|c| !c.met).map(|c| c.name).collect();
+        let p = &ind.population;
         let r = 3 + i as u32;
         let cells: Vec<String> = vec![
             name.clone(),
-            ind.registry.households.to_string(),
-            ind.registry.persons.to_string(),
-            ind.registry.illness_households.to_string(),
-            percent(ppm(ind.registry.illness_households, ind.registry.households)),
-            percent(ind.screening.as_ref().and_then(|(_, a, b, _)| ppm(*b, *a))),
-            ind.sick_persons.to_string(),
-            ind.batches[0].to_string(),
-            ind.batches[1].to_string(),
-            ind.batches[2].to_string(),
-            format!("{}/{}", ind.treatment.1, ind.treatment.0),
-            percent(ppm(ind.contracts.1, ind.contracts.0)),
-            percent(ppm(i64::from(ind.follow_ups.0), i64::from(ind.follow_ups.1))),
+            p.households.to_string(),
+            p.persons.to_string(),
+            p.illness_households.to_string(),
+            percent(ppm(p.illness_households, p.households)),
+            percent(ppm(p.screening[1], p.screening[0])),
+            p.sick_persons.to_string(),
+            p.batches[0].to_string(),
+            p.batches[1].to_string(),
+            p.batches[2].to_string(),
+            format!("{}/{}", p.treatment[1], p.treatment[0]),
+            percent(ppm(p.contracts[1], p.contracts[0])),
+            percent(ppm(p.follow_ups[0], p.follow_ups[1])),
             ind.inpatient.claims.to_string(),
             money_text(ind.inpatient.total),
             percent(ppm(ind.inpatient.funds_total, ind.inpatient.total)),

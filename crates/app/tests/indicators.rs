@@ -1,5 +1,6 @@
 //! Indicators, reconciliation and reports, on SQLite and PostgreSQL: the sums agree with the
-//! stored bills to the fen, before and after a reversal.
+//! stored bills to the fen, and the claim rollup with a recomputation from the claims, after
+//! single settlements, a batch and a reversal.
 
 use calamine::{DataType, Reader, open_workbook_auto};
 use huimin_app::indicators;
@@ -23,10 +24,8 @@ fn stay(no: &str, person_id: i64, admission: &str, a: [i64; 4]) -> SettleRequest
 /// The sums recomputed from the stored bills, claim by claim.
 async fn recomputed(db: &huimin_store::Store, region: RegionCode, period: Period) -> huimin_store::ClaimSums {
     let mut s = huimin_store::ClaimSums::default();
-    let mut persons = std::collections::HashSet::new();
     for c in db.settled_claims(region, period.from, period.to).await.unwrap() {
         s.claims += 1;
-        persons.insert(c.person_id);
         s.total += c.bill.total.fen();
         s.in_policy += c.bill.buckets[0].fen();
         s.funds_total += c.bill.funds_total.fen();
@@ -36,7 +35,19 @@ async fn recomputed(db: &huimin_store::Store, region: RegionCode, period: Period
             s.funds[Fund::ALL.iter().position(|f| *f == l.fund).unwrap()] += l.total.fen();
         }
     }
-    s.persons = persons.len() as i64;
+    s
+}
+
+/// The sums of a region and period as the dashboard reads them (from the rollup for whole
+/// months), after checking the rollup against a recomputation from the claims, cell by cell.
+async fn sums(db: &huimin_store::Store, region: RegionCode, period: Period) -> huimin_store::ClaimSums {
+    let width = region.prefix().len() + 3;
+    let cells = db.claim_cells(region, period, width).await.unwrap();
+    assert_eq!(cells, db.claim_cells_from_claims(region, period, width).await.unwrap(), "the rollup equals a recomputation");
+    let mut s = huimin_store::ClaimSums::default();
+    for c in &cells {
+        s.add(&c.sums);
+    }
     s
 }
 
@@ -59,26 +70,41 @@ both_backends! {
         }
         let county = region("371302");
         let year = Period::parse("2024").unwrap();
-        let sums = db.claim_sums(county, year, None).await.unwrap();
-        assert_eq!(sums, recomputed(&db, county, year).await);
-        assert_eq!((sums.claims, sums.persons), (5, 4));
-        assert_eq!(sums.funds_total + sums.patient_total, sums.total, "every fen is paid by a fund or the patient");
-        assert_eq!(sums.funds.iter().sum::<i64>(), sums.funds_total);
+        let all = sums(&db, county, year).await;
+        assert_eq!(all, recomputed(&db, county, year).await);
+        assert_eq!(all.claims, 5);
+        assert_eq!(all.funds_total + all.patient_total, all.total, "every fen is paid by a fund or the patient");
+        assert_eq!(all.funds.iter().sum::<i64>(), all.funds_total);
 
-        // By month and by township: the parts add up to the whole.
-        let by_month = db.claim_sums_by(county, year, huimin_store::SumsBy::Month).await.unwrap();
-        assert_eq!(by_month.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(), ["2024-03", "2024-06", "2024-07", "2024-09"]);
-        assert_eq!(by_month.iter().map(|(_, s)| s.total).sum::<i64>(), sums.total);
-        let by_region = db.claim_sums_by(county, year, huimin_store::SumsBy::Region(9)).await.unwrap();
-        assert_eq!(by_region.iter().map(|(k, s)| (k.as_str(), s.claims)).collect::<Vec<_>>(), [("371302001", 4), ("371302002", 1)]);
-        assert_eq!(db.claim_sums(region("371302002"), year, None).await.unwrap(), recomputed(&db, region("371302002"), year).await);
-        assert_eq!(db.claim_sums(county, Period::parse("2024-06").unwrap(), None).await.unwrap().claims, 2);
+        // By month and by township, from the rollup: the parts add up to the whole.
+        let cells = db.claim_cells(county, year, 9).await.unwrap();
+        let mut months: Vec<&str> = cells.iter().map(|c| c.month.as_str()).collect();
+        months.sort();
+        months.dedup();
+        assert_eq!(months, ["2024-03", "2024-06", "2024-07", "2024-09"]);
+        assert_eq!(cells.iter().map(|c| c.sums.total).sum::<i64>(), all.total);
+        let claims_in = |child: &str| cells.iter().filter(|c| c.child == child).map(|c| c.sums.claims).sum::<i64>();
+        assert_eq!((claims_in("371302001"), claims_in("371302002")), (4, 1));
+        assert_eq!(sums(&db, region("371302002"), year).await, recomputed(&db, region("371302002"), year).await);
+        assert_eq!(sums(&db, county, Period::parse("2024-06").unwrap()).await.claims, 2);
+        // A span of days that is not whole months is summed from the claims themselves.
+        let span = Period::parse("2024-06-05..2024-07-31").unwrap();
+        assert_eq!(sums(&db, county, span).await, recomputed(&db, county, span).await);
+        assert_eq!(sums(&db, county, span).await.claims, 3, "R2 (out on 06-05), R3 and R4");
 
-        // A reversal leaves the sums; they still agree with a recomputation.
+        // A batch goes into the rollup once, summed in memory.
+        let batch = [stay("B1", p[1], "2024-06-20", [4000, 0, 0, 0]), stay("B2", p[2], "2024-11-02", [60000, 9000, 5000, 0]), stay("R1", p[2], "2024-11-03", [1, 0, 0, 0])];
+        let out = settlement::settle_batch(&db, &set, &batch, "jsck", &audit("batch")).await.unwrap();
+        assert_eq!((out.settled, out.refused.len()), (2, 1), "R1 is already settled");
+        assert_eq!(sums(&db, county, year).await, recomputed(&db, county, year).await);
+        assert_eq!(db.claim_persons(county, year, 6, "inpatient").await.unwrap(), [("371302".to_string(), 4)]);
+
+        // A reversal takes its claim out of the rollup; it still agrees with a recomputation.
         settlement::reverse_claim(&db, "R2", "重复录入", "jsck", &audit("reverse")).await.unwrap();
-        let after = db.claim_sums(county, year, None).await.unwrap();
+        settlement::reverse_claim(&db, "B1", "重复录入", "jsck", &audit("reverse")).await.unwrap();
+        let after = sums(&db, county, year).await;
         assert_eq!(after, recomputed(&db, county, year).await);
-        assert_eq!(after.claims, 4);
+        assert_eq!(after.claims, 5);
 
         // Reconciliation: for each fund, the hospital's amount is the sum of that fund's lines on the settled bills.
         let month = db.claim("R1").await.unwrap().unwrap().settled_at[..7].to_string();
@@ -111,7 +137,7 @@ both_backends! {
         let sheet = open_workbook_auto(&file).unwrap().worksheet_range("结算情况").unwrap();
         let last = sheet.rows().last().unwrap();
         assert_eq!(last[0].to_string(), "合计");
-        assert_eq!(last[1].get_float(), Some(4.0));
+        assert_eq!(last[1].get_float(), Some(5.0));
         assert_eq!((last[2].get_float().unwrap() * 100.0).round() as i64, after.total);
     }
 
@@ -124,9 +150,32 @@ both_backends! {
         settlement::settle_claim(&db, &set, &stay("T1", p[0], "2024-03-01", [20000, 8000, 2000, 1000]), "jsck", &audit("settle")).await.unwrap();
         let catalog = huimin_app::health::catalog(&db).await.unwrap();
         let county = region("371302");
-        let ind = indicators::compute(&db, &catalog, county, Period::parse("2024").unwrap(), d("2024-12-31")).await.unwrap();
-        assert_eq!((ind.registry.households, ind.registry.persons, ind.inpatient.claims), (3, 4, 1));
-        assert_eq!(ind.contracts, (4, 0));
+        let year = Period::parse("2024").unwrap();
+        let ind = indicators::compute(&db, &catalog, county, year, d("2024-12-31")).await.unwrap();
+        assert_eq!((ind.population.households, ind.population.persons, ind.inpatient.claims), (3, 4, 1));
+        assert_eq!(ind.population.contracts, [4, 0]);
+        assert_eq!(ind.population_as_of, None, "a county is computed from its persons");
+        assert_eq!(ind.children.iter().map(|c| (c.region.name.as_str(), c.persons, c.claims.claims)).collect::<Vec<_>>(), [("一镇", 3, 1), ("二镇", 1, 0)]);
+
+        // The city sums its counties' stored figures: the same as the county's own.
+        let city = indicators::compute(&db, &catalog, region("3713"), year, d("2024-12-31")).await.unwrap();
+        assert_eq!(city.population, ind.population);
+        assert_eq!(city.population_as_of.as_deref(), Some("2024-12-31"));
+        assert_eq!((city.claims.clone(), city.children.len(), city.children[0].persons), (ind.claims.clone(), 1, 4));
+        // Stored figures stay as computed until refreshed; claims are always live.
+        let team = db.create_team("一镇家庭医生团队", "H2", region("371302001"), &audit("team")).await.unwrap();
+        let contract = huimin_store::NewContract {
+            person_id: p[0], team_id: team, year: 2024, starts_on: d("2024-01-01"), ends_on: d("2024-12-31"),
+            services: vec![Service::ALL[0]], signed_by: "李医生".into(), signed_on: d("2024-01-01"), renewed_from: None,
+        };
+        db.sign_contracts(&[contract], &audit("contract.sign")).await.unwrap();
+        settlement::settle_claim(&db, &set, &stay("T2", p[3], "2024-05-01", [1000, 0, 0, 0]), "jsck", &audit("settle")).await.unwrap();
+        let stale = indicators::compute(&db, &catalog, region("3713"), year, d("2024-12-31")).await.unwrap();
+        assert_eq!((stale.population.contracts, stale.inpatient.claims), ([4, 0], 2));
+        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02")).await.unwrap(), 1);
+        let fresh = indicators::compute(&db, &catalog, region("3713"), year, d("2025-01-02")).await.unwrap();
+        assert_eq!((fresh.population.contracts, fresh.population_as_of.as_deref()), ([4, 1], Some("2025-01-02")));
+        assert_eq!(fresh.population, indicators::compute(&db, &catalog, county, year, d("2025-01-02")).await.unwrap().population);
         // The worked example's first stay: 1,440.50 of 30,000 yuan = 4.80% self-pay, within 10%.
         let checks = indicators::checks(&ind, &db.targets().await.unwrap());
         let self_pay = checks.iter().find(|c| c.indicator == "self_pay_ratio").unwrap();

@@ -47,6 +47,13 @@ impl Period {
         Period::parse(&y.to_string()).unwrap_or(Period { from: Date::MIN, to: Date::MAX })
     }
 
+    /// The first and last months (`YYYY-MM`) when the period is whole months, else `None`.
+    pub fn whole_months(&self) -> Option<(String, String)> {
+        let next = self.to.succ_opt()?;
+        (chrono::Datelike::day(&self.from) == 1 && chrono::Datelike::day(&next) == 1)
+            .then(|| (self.from.format("%Y-%m").to_string(), self.to.format("%Y-%m").to_string()))
+    }
+
     /// How the period is written back (`2025`, `2025-03`, `2025-Q1` or the span).
     pub fn label(&self) -> String {
         use chrono::Datelike;
@@ -70,6 +77,15 @@ mod tests {
 
     fn d(s: &str) -> Date {
         Date::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn whole_months_only_for_periods_of_whole_months() {
+        assert_eq!(Period::parse("2025").unwrap().whole_months(), Some(("2025-01".into(), "2025-12".into())));
+        assert_eq!(Period::parse("2024-02").unwrap().whole_months(), Some(("2024-02".into(), "2024-02".into())));
+        assert_eq!(Period::parse("2025-02-01..2025-04-30").unwrap().whole_months(), Some(("2025-02".into(), "2025-04".into())));
+        assert_eq!(Period::parse("2025-01-02..2025-04-30").unwrap().whole_months(), None);
+        assert_eq!(Period::parse("2025-01-01..2025-04-29").unwrap().whole_months(), None);
     }
 
     #[test]

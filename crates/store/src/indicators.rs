@@ -25,7 +25,6 @@ pub(crate) fn region_range(region: RegionCode) -> (String, String) {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ClaimSums {
     pub claims: i64,
-    pub persons: i64,
     pub total: i64,
     /// The policy-range bucket P (政策范围内).
     pub in_policy: i64,
@@ -41,33 +40,63 @@ impl ClaimSums {
     pub fn fund(&self, fund: Fund) -> i64 {
         Fund::ALL.iter().position(|f| *f == fund).map_or(0, |i| self.funds[i])
     }
+
+    pub fn add(&mut self, s: &ClaimSums) {
+        self.claims += s.claims;
+        self.total += s.total;
+        self.in_policy += s.in_policy;
+        self.funds_total += s.funds_total;
+        self.patient_total += s.patient_total;
+        self.over_ceiling += s.over_ceiling;
+        for (a, b) in self.funds.iter_mut().zip(s.funds) {
+            *a += b;
+        }
+    }
 }
 
-const SUMS: &str = "COUNT(*) AS claims, COUNT(DISTINCT person_id) AS persons, \
-     CAST(COALESCE(SUM(total), 0) AS BIGINT) AS total, CAST(COALESCE(SUM(in_policy), 0) AS BIGINT) AS in_policy, \
-     CAST(COALESCE(SUM(funds_total), 0) AS BIGINT) AS funds_total, CAST(COALESCE(SUM(patient_total), 0) AS BIGINT) AS patient_total, \
-     CAST(COALESCE(SUM(fund_310101), 0) AS BIGINT) AS f0, CAST(COALESCE(SUM(fund_390101), 0) AS BIGINT) AS f1, \
-     CAST(COALESCE(SUM(fund_390201), 0) AS BIGINT) AS f2, CAST(COALESCE(SUM(fund_390401), 0) AS BIGINT) AS f3, \
-     CAST(COALESCE(SUM(fund_610101), 0) AS BIGINT) AS f4, CAST(COALESCE(SUM(fund_620101), 0) AS BIGINT) AS f5, \
-     CAST(COALESCE(SUM(fund_630101), 0) AS BIGINT) AS f6, CAST(COALESCE(SUM(fund_640101), 0) AS BIGINT) AS f7, \
-     CAST(COALESCE(SUM(fund_999996), 0) AS BIGINT) AS f8, \
-     CAST(COALESCE(SUM(CASE WHEN patient_total * 10 > total THEN 1 ELSE 0 END), 0) AS BIGINT) AS over_ceiling";
+/// The sums of one child region, discharge month and visit type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimCell {
+    /// The first digits of the persons' region codes (the child region's prefix).
+    pub child: String,
+    /// `YYYY-MM`
+    pub month: String,
+    /// `inpatient`, `outpatient_chronic`, `outpatient_general`
+    pub visit: String,
+    pub sums: ClaimSums,
+}
 
-fn sums_from_row(r: &AnyRow) -> Result<ClaimSums> {
+const FUND_COLUMNS: [&str; 9] = ["fund_310101", "fund_390101", "fund_390201", "fund_390401", "fund_610101", "fund_620101", "fund_630101", "fund_640101", "fund_999996"];
+
+fn cell_from_row(r: &AnyRow) -> Result<ClaimCell> {
     let mut funds = [0; 9];
     for (i, f) in funds.iter_mut().enumerate() {
-        *f = r.try_get(format!("f{i}").as_str())?;
+        *f = r.try_get(FUND_COLUMNS[i])?;
     }
-    Ok(ClaimSums {
-        claims: r.try_get("claims")?,
-        persons: r.try_get("persons")?,
-        total: r.try_get("total")?,
-        in_policy: r.try_get("in_policy")?,
-        funds_total: r.try_get("funds_total")?,
-        patient_total: r.try_get("patient_total")?,
-        funds,
-        over_ceiling: r.try_get("over_ceiling")?,
+    Ok(ClaimCell {
+        child: r.try_get("child")?,
+        month: r.try_get("month")?,
+        visit: r.try_get("visit_type")?,
+        sums: ClaimSums {
+            claims: r.try_get("claims")?,
+            total: r.try_get("total")?,
+            in_policy: r.try_get("in_policy")?,
+            funds_total: r.try_get("funds_total")?,
+            patient_total: r.try_get("patient_total")?,
+            funds,
+            over_ceiling: r.try_get("over_ceiling")?,
+        },
     })
+}
+
+/// `SUM(column) AS column` for the summed columns, `count` being how a row counts claims.
+fn sums_select(count: &str, over_ceiling: &str) -> String {
+    let mut cols = vec![format!("CAST({count} AS BIGINT) AS claims")];
+    for c in ["total", "in_policy", "funds_total", "patient_total"].iter().chain(FUND_COLUMNS.iter()) {
+        cols.push(format!("CAST(SUM({c}) AS BIGINT) AS {c}"));
+    }
+    cols.push(format!("CAST(SUM({over_ceiling}) AS BIGINT) AS over_ceiling"));
+    cols.join(", ")
 }
 
 /// A claim behind a figure.
@@ -109,35 +138,38 @@ fn fund_column(fund: Fund) -> String {
 }
 
 impl Store {
-    /// Sums of the settled claims of persons inside `region` discharged in the period;
-    /// `visit` narrows to one visit type (`inpatient`, `outpatient_chronic`…).
-    pub async fn claim_sums(&self, region: RegionCode, period: Period, visit: Option<&str>) -> Result<ClaimSums> {
+    /// The sums of the settled claims of persons inside `region` discharged in the period, by
+    /// child region (the first `width` digits of the code), month and visit type. A period of
+    /// whole months reads the rollup; any other span sums the claims themselves.
+    pub async fn claim_cells(&self, region: RegionCode, period: Period, width: usize) -> Result<Vec<ClaimCell>> {
+        let Some((first, last)) = period.whole_months() else { return self.claim_cells_from_claims(region, period, width).await };
         let (lo, hi) = region_range(region);
-        let row = sqlx::query(&format!(
-            "SELECT {SUMS} FROM claims WHERE status = 'settled' AND region_code >= $1 AND region_code < $2 \
-             AND discharge_date >= $3 AND discharge_date <= $4 AND ($5 = '' OR visit_type = $5)"
+        let rows = sqlx::query(&format!(
+            "SELECT SUBSTR(region_code, 1, {w}) AS child, month, visit_type, {sums} FROM claim_rollup \
+             WHERE region_code >= $1 AND region_code < $2 AND month >= $3 AND month <= $4 \
+             GROUP BY SUBSTR(region_code, 1, {w}), month, visit_type HAVING SUM(claims) <> 0 ORDER BY 1, 2, 3",
+            w = width.clamp(2, 12),
+            sums = sums_select("SUM(claims)", "over_ceiling"),
         ))
         .bind(lo)
         .bind(hi)
-        .bind(date_text(period.from))
-        .bind(date_text(period.to))
-        .bind(visit.unwrap_or(""))
-        .fetch_one(&self.pool)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
         .await?;
-        sums_from_row(&row)
+        rows.iter().map(cell_from_row).collect()
     }
 
-    /// The same sums grouped by discharge month (`YYYY-MM`) or by child region (the code prefix
-    /// of `width` digits).
-    pub async fn claim_sums_by(&self, region: RegionCode, period: Period, by: SumsBy) -> Result<Vec<(String, ClaimSums)>> {
+    /// The same sums computed from the claims themselves: any span of days, and the recomputation
+    /// the rollup is checked against.
+    pub async fn claim_cells_from_claims(&self, region: RegionCode, period: Period, width: usize) -> Result<Vec<ClaimCell>> {
         let (lo, hi) = region_range(region);
-        let key = match by {
-            SumsBy::Month => "SUBSTR(discharge_date, 1, 7)".to_string(),
-            SumsBy::Region(width) => format!("SUBSTR(region_code, 1, {})", width.clamp(2, 12)),
-        };
         let rows = sqlx::query(&format!(
-            "SELECT {key} AS k, {SUMS} FROM claims WHERE status = 'settled' AND region_code >= $1 AND region_code < $2 \
-             AND discharge_date >= $3 AND discharge_date <= $4 GROUP BY {key} ORDER BY {key}"
+            "SELECT SUBSTR(region_code, 1, {w}) AS child, SUBSTR(discharge_date, 1, 7) AS month, visit_type, {sums} FROM claims \
+             WHERE status = 'settled' AND region_code >= $1 AND region_code < $2 AND discharge_date >= $3 AND discharge_date <= $4 \
+             GROUP BY SUBSTR(region_code, 1, {w}), SUBSTR(discharge_date, 1, 7), visit_type ORDER BY 1, 2, 3",
+            w = width.clamp(2, 12),
+            sums = sums_select("COUNT(*)", "CASE WHEN patient_total * 10 > total THEN 1 ELSE 0 END"),
         ))
         .bind(lo)
         .bind(hi)
@@ -145,7 +177,26 @@ impl Store {
         .bind(date_text(period.to))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get("k")?, sums_from_row(r)?))).collect()
+        rows.iter().map(cell_from_row).collect()
+    }
+
+    /// Distinct persons with a settled claim of `visit` type in the period, by child region.
+    pub async fn claim_persons(&self, region: RegionCode, period: Period, width: usize, visit: &str) -> Result<Vec<(String, i64)>> {
+        let (lo, hi) = region_range(region);
+        let rows = sqlx::query(&format!(
+            "SELECT SUBSTR(region_code, 1, {w}) AS child, COUNT(DISTINCT person_id) AS persons FROM claims \
+             WHERE status = 'settled' AND region_code >= $1 AND region_code < $2 AND discharge_date >= $3 AND discharge_date <= $4 \
+             AND visit_type = $5 GROUP BY SUBSTR(region_code, 1, {w}) ORDER BY 1",
+            w = width.clamp(2, 12),
+        ))
+        .bind(lo)
+        .bind(hi)
+        .bind(date_text(period.from))
+        .bind(date_text(period.to))
+        .bind(visit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("child")?, r.try_get("persons")?))).collect()
     }
 
     /// Settled claims of the period whose patient paid more than 10% of the total, highest share first.
@@ -210,6 +261,49 @@ impl Store {
         rows.iter().map(claim_line).collect()
     }
 
+    /// The counties inside `region` (itself if it is one) with their stored figures for `year`:
+    /// (county, as_of, computed_at, figures), the last three `None` where nothing is stored.
+    pub async fn county_figures(&self, region: RegionCode, year: i32) -> Result<Vec<(RegionCode, Option<(String, String, String)>)>> {
+        let (lo, hi) = region_range(region);
+        let rows = sqlx::query(
+            "SELECT r.code, f.as_of, f.computed_at, f.figures FROM regions r LEFT JOIN county_figures f ON f.region_code = r.code AND f.year = $1 \
+             WHERE r.code >= $2 AND r.code < $3 AND r.level = $4 ORDER BY r.code",
+        )
+        .bind(i64::from(year))
+        .bind(lo)
+        .bind(hi)
+        .bind(huimin_domain::RegionLevel::County as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let code = RegionCode::parse(&r.try_get::<String, _>("code")?).map_err(|e| corrupt("region", e))?;
+                let stored = match r.try_get::<Option<String>, _>("as_of")? {
+                    Some(as_of) => Some((as_of, r.try_get("computed_at")?, r.try_get("figures")?)),
+                    None => None,
+                };
+                Ok((code, stored))
+            })
+            .collect()
+    }
+
+    /// Stores a county's figures for a year as computed on `as_of` (derived data: not audited).
+    pub async fn save_county_figures(&self, county: RegionCode, year: i32, as_of: &str, figures: &str) -> Result<()> {
+        let _gate = self.write_gate().await;
+        sqlx::query(
+            "INSERT INTO county_figures (region_code, year, as_of, computed_at, figures) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (region_code, year) DO UPDATE SET as_of = excluded.as_of, computed_at = excluded.computed_at, figures = excluded.figures",
+        )
+        .bind(county.to_string())
+        .bind(i64::from(year))
+        .bind(as_of)
+        .bind(now())
+        .bind(figures)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn targets(&self) -> Result<Vec<Target>> {
         let rows = sqlx::query("SELECT * FROM targets ORDER BY region_code, indicator").fetch_all(&self.pool).await?;
         rows.iter()
@@ -247,14 +341,6 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// How `claim_sums_by` groups.
-#[derive(Debug, Clone, Copy)]
-pub enum SumsBy {
-    Month,
-    /// By the first `n` digits of the region code.
-    Region(usize),
 }
 
 fn claim_line(r: &AnyRow) -> Result<ClaimLine> {

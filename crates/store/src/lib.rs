@@ -9,6 +9,7 @@ mod contracts;
 mod health;
 mod indicators;
 mod registry;
+mod rollup;
 mod settlement;
 mod sqlite_writer;
 pub mod testing;
@@ -83,6 +84,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (5, "health", include_str!("../migrations/sqlite/0005_health.sql"), include_str!("../migrations/postgres/0005_health.sql")),
     (6, "contracts", include_str!("../migrations/sqlite/0006_contracts.sql"), include_str!("../migrations/postgres/0006_contracts.sql")),
     (7, "indicators", include_str!("../migrations/sqlite/0007_indicators.sql"), include_str!("../migrations/postgres/0007_indicators.sql")),
+    (8, "rollups", include_str!("../migrations/sqlite/0008_rollups.sql"), include_str!("../migrations/postgres/0008_rollups.sql")),
 ];
 
 #[derive(Clone)]

@@ -17,6 +17,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::access::append_audit_in;
 use crate::batch::Val;
 use crate::bill_text::{self, BillRow};
+use crate::rollup::RollupDelta;
 use crate::{AuditEntry, Result, Store, StoreError, now, sqlite_writer};
 
 #[derive(Debug, Clone, Serialize)]
@@ -158,7 +159,7 @@ fn claim_row(record: &ClaimRecord, bill: &Bill, settled_by: &str) -> Result<Vec<
     Ok(row)
 }
 
-fn bind_vals<'q>(mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>, vals: &'q [Val<'q>]) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+pub(crate) fn bind_vals<'q>(mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>, vals: &'q [Val<'q>]) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
     for v in vals {
         q = match v {
             Val::Int(i) => q.bind(*i),
@@ -331,6 +332,7 @@ impl Store {
                 let mut out = BatchOutcome::default();
                 let mut accs: HashMap<(i64, i32), YearAccumulators> = HashMap::new();
                 let mut seen: HashSet<String> = HashSet::new();
+                let mut rollup = RollupDelta::default();
                 loop {
                     let items = match feed.blocking_recv() {
                         Some(BatchChunk::Claims(items)) => items,
@@ -352,6 +354,7 @@ impl Store {
                             Err(why) => out.refused.push((c.claim_no.clone(), why.to_string())),
                             Ok(bill) => {
                                 sqlite_writer::execute_row(conn, INSERT_CLAIM, &claim_row(record, &bill, &settled_by)?)?;
+                                rollup.add(record.region, c, &bill, 1);
                                 out.add(&bill);
                             }
                         }
@@ -360,6 +363,7 @@ impl Store {
                 for ((person, year), acc) in &accs {
                     write_accumulators_sqlite(conn, *person, *year, acc)?;
                 }
+                rollup.write_sqlite(conn)?;
                 audit.detail = format!("batch: {} settled, {} refused", out.settled, out.refused.len());
                 sqlite_writer::append_audit(conn, &audit)?;
                 Ok(out)
@@ -435,6 +439,9 @@ impl Store {
                     let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
                     sqlite_writer::execute_row(conn, INSERT_CLAIM, &claim_row(&record, &bill, &settled_by)?)?;
                     write_accumulators_sqlite(conn, record.person_id, year, &after)?;
+                    let mut rollup = RollupDelta::default();
+                    rollup.add(record.region, &record.claim, &bill, 1);
+                    rollup.write_sqlite(conn)?;
                     sqlite_writer::append_audit(conn, &audit)?;
                     Ok(bill)
                 })
@@ -451,6 +458,9 @@ impl Store {
         let row = claim_row(&record, &bill, &settled_by)?;
         bind_vals(sqlx::query(INSERT_CLAIM), &row).execute(&mut *tx).await?;
         write_accumulators(&mut tx, record.person_id, year, &after).await?;
+        let mut rollup = RollupDelta::default();
+        rollup.add(record.region, &record.claim, &bill, 1);
+        rollup.write(&mut tx).await?;
         append_audit_in(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(bill)
@@ -482,6 +492,9 @@ impl Store {
             .bind(claim_no)
             .execute(&mut *tx)
             .await?;
+        let mut rollup = RollupDelta::default();
+        rollup.add(claim.region, &claim.claim, &claim.bill, -1);
+        rollup.write(&mut tx).await?;
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(StoredClaim { status: ClaimStatus::Reversed, reversed_by: Some(reversed_by.into()), reversed_at: Some(at), reversal_reason: Some(reason.into()), ..claim })

@@ -62,14 +62,11 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
     let ind = indicators::compute(&state.store, &catalog, region, period, today()).await?;
     let targets = state.store.targets().await?;
     let checks = indicators::checks(&ind, &targets);
-    let width = child_width(region);
-    let (by_month, by_child) = indicators::breakdowns(&state.store, region, period, width).await?;
-    let children = state.store.region_children_counts(region).await?;
-    let rates = state.store.contract_rates(region, chrono::Datelike::year(&period.to)).await?;
     let path = state.store.region_path(region).await?;
     let self_pay_target = indicators::target_for(&targets, region, "self_pay_ratio").0;
     let pl = period.label();
     let c = &ind.claims;
+    let p = &ind.population;
     let claims_link = ctx.can(Permission::ViewClaims);
     let body = html! {
         nav.breadcrumb {
@@ -96,13 +93,31 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
             } } }
         }
         section.stats {
-            div.stat { span.value { (num(ind.registry.households)) } span.label { (ctx.t("建档立卡户", "Households")) } }
-            div.stat { span.value { (num(ind.registry.persons)) } span.label { (ctx.t("建档立卡人口", "Persons")) } }
-            div.stat { span.value { (percent(ppm(ind.registry.illness_households, ind.registry.households))) } span.label { (ctx.t("因病致贫率", "Poor because of illness")) } }
-            div.stat { span.value { (num(ind.sick_persons as i64)) } span.label { (ctx.t("患病人数", "Sick persons")) } }
-            div.stat { span.value { (ind.batches[0]) " / " (ind.batches[1]) " / " (ind.batches[2]) } span.label { (ctx.t("三个一批（大病/慢病/兜底）", "Three batches")) } }
-            div.stat { span.value { (ind.treatment.1) " / " (ind.treatment.0) } span.label { (ctx.t("大病已救治 / 确认", "Treated / identified")) } }
-            div.stat { span.value { (ind.follow_ups.2) } span.label { (ctx.t("随访逾期人数", "Late follow-ups")) } }
+            div.stat { span.value { (num(p.households)) } span.label { (ctx.t("建档立卡户", "Households")) } }
+            div.stat { span.value { (num(p.persons)) } span.label { (ctx.t("建档立卡人口", "Persons")) } }
+            div.stat { span.value { (percent(ppm(p.illness_households, p.households))) } span.label { (ctx.t("因病致贫率", "Poor because of illness")) } }
+            div.stat { span.value { (num(p.sick_persons)) } span.label { (ctx.t("患病人数", "Sick persons")) } }
+            div.stat { span.value { (num(p.batches[0])) " / " (num(p.batches[1])) " / " (num(p.batches[2])) } span.label { (ctx.t("三个一批（大病/慢病/兜底）", "Three batches")) } }
+            div.stat { span.value { (num(p.treatment[1])) " / " (num(p.treatment[0])) } span.label { (ctx.t("大病已救治 / 确认", "Treated / identified")) } }
+            div.stat { span.value { (num(p.follow_ups[2])) } span.label { (ctx.t("随访逾期人数", "Late follow-ups")) } }
+        }
+        p.small.muted {
+            @if let Some(as_of) = &ind.population_as_of {
+                (ctx.t("人口、筛查、签约与随访数据为各县 ", "Population, screening, contract and follow-up figures: the counties' figures of ")) (as_of)
+                (ctx.t(" 的统计（每晚更新）；费用数据为实时。", " (updated nightly); costs are live."))
+                @if ctx.can(Permission::SetTargets) {
+                    " "
+                    form.inline method="post" action="/dashboard/refresh" {
+                        (csrf(&ctx))
+                        input type="hidden" name="region" value=(region);
+                        input type="hidden" name="period" value=(pl);
+                        button type="submit" { (ctx.t("立即重新统计", "Recompute now")) }
+                    }
+                }
+            } @else {
+                (ctx.t("全部数据为实时统计。", "All figures are live."))
+            }
+            @if let Some(c) = &ind.screening_campaign { " " (ctx.t("筛查：", "Screening: ")) (c) }
         }
         h2 { (ctx.t("医疗费用与报销", "Costs and reimbursement")) " · " (pl) }
         section.stats {
@@ -113,35 +128,34 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
             div.stat { span.value {
                 @if claims_link { a href=(format!("/dashboard/over-ceiling?region={region}&period={pl}")) { (num(c.over_ceiling)) } } @else { (num(c.over_ceiling)) }
             } span.label { (ctx.t("自付超 10% 人次", "Claims over 10% self-pay")) } }
-            div.stat { span.value { (num(ind.outpatient_chronic.persons)) " / " (num(ind.outpatient_chronic.claims)) } span.label { (ctx.t("慢性病门诊人数 / 人次", "Chronic outpatients / visits")) } }
+            div.stat { span.value { (num(ind.outpatient_chronic.claims)) } span.label { (ctx.t("慢性病门诊人次", "Chronic outpatient visits")) } }
             div.stat { span.value { (yuan(c.fund(Fund::FiscalBackstop))) } span.label { (ctx.t("财政兜底支付（元）", "Fiscal backstop (yuan)")) } }
         }
         div.charts {
             (charts::columns(ctx.t("按月：总费用与各基金支付（元）", "By month: cost and funds (yuan)"),
-                &by_month.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
-                &[(ctx.t("总费用", "Cost"), by_month.iter().map(|(_, s)| s.total / 100).collect()), (ctx.t("各基金支付", "Funds"), by_month.iter().map(|(_, s)| s.funds_total / 100).collect()), (ctx.t("个人自付", "Patient"), by_month.iter().map(|(_, s)| s.patient_total / 100).collect())],
+                &ind.by_month.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
+                &[(ctx.t("总费用", "Cost"), ind.by_month.iter().map(|(_, s)| s.total / 100).collect()), (ctx.t("各基金支付", "Funds"), ind.by_month.iter().map(|(_, s)| s.funds_total / 100).collect()), (ctx.t("个人自付", "Patient"), ind.by_month.iter().map(|(_, s)| s.patient_total / 100).collect())],
                 "元"))
             (charts::shares(ctx.t("费用由谁支付", "Who paid the costs"), &fund_parts(c)))
             (charts::ratios(ctx.t("各区划住院个人自付比例", "Inpatient self-pay by region"),
-                &children.iter().map(|ch| (ch.region.name.clone(), by_child.iter().find(|(k, _)| *k == ch.region.code.prefix()).and_then(|(_, s)| ppm(s.patient_total, s.total)))).collect::<Vec<_>>(),
+                &ind.children.iter().map(|ch| (ch.region.name.clone(), ppm(ch.claims.patient_total, ch.claims.total))).collect::<Vec<_>>(),
                 Some(self_pay_target)))
         }
-        @if !children.is_empty() {
+        @if !ind.children.is_empty() {
             h2 { (ctx.t("下级区划", "Regions below")) }
             table.card {
                 thead { tr {
                     th { (ctx.t("区划", "Region")) } th.num { (ctx.t("人口", "Persons")) } th.num { (ctx.t("因病致贫率", "Illness")) } th.num { (ctx.t("签约率", "Contracts")) }
                     th.num { (ctx.t("住院人次", "Stays")) } th.num { (ctx.t("总费用（元）", "Cost")) } th.num { (ctx.t("报销比例", "Reimbursed")) } th.num { (ctx.t("自付比例", "Self-pay")) } th.num { (ctx.t("超 10% 人次", "Over 10%")) }
                 } }
-                tbody { @for ch in &children {
-                    @let s = by_child.iter().find(|(k, _)| *k == ch.region.code.prefix()).map(|(_, s)| s.clone()).unwrap_or_default();
-                    @let r = rates.iter().find(|r| r.region == ch.region.code);
+                tbody { @for ch in &ind.children {
+                    @let s = &ch.claims;
                     @let self_pay = ppm(s.patient_total, s.total);
                     tr {
                         td { a href=(format!("/dashboard?region={}&period={pl}", ch.region.code)) { (ch.region.name) } }
                         td.num { (num(ch.persons)) }
                         td.num { (percent(ppm(ch.illness_households, ch.households))) }
-                        td.num { (percent(r.and_then(|r| ppm(r.signed, r.persons)))) }
+                        td.num { (percent(ppm(ch.contracts[1], ch.contracts[0]))) }
                         td.num { (num(s.claims)) } td.num { (yuan(s.total)) } td.num { (percent(ppm(s.funds_total, s.total))) }
                         td.num class=(if self_pay.is_some_and(|v| v > self_pay_target) { "miss" } else { "" }) { (percent(self_pay)) }
                         td.num { (num(s.over_ceiling)) }
@@ -208,6 +222,49 @@ pub async fn over_ceiling(state: State, ctx: Ctx, Query(q): Query<DashQuery>) ->
         }
     };
     Ok(layout::page(&ctx, ctx.t("个人自付超过 10% 的结算单", "Claims over 10% self-pay"), "/dashboard", body))
+}
+
+#[derive(Deserialize)]
+pub struct RefreshForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    region: String,
+    period: String,
+}
+
+/// Recomputes the stored county figures under a region now instead of waiting for the night.
+pub async fn refresh(state: State, ctx: Ctx, Form(f): Form<RefreshForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::SetTargets)?;
+    let q = DashQuery { region: Some(f.region), period: Some(f.period) };
+    let (region, period) = region_and_period(&ctx, &q)?;
+    let catalog = state.catalog.read().await.clone();
+    let n = indicators::refresh_figures(&state.store, &catalog, region, chrono::Datelike::year(&period.to), today()).await?;
+    tracing::info!(region = %region, counties = n, "county figures recomputed on demand");
+    Ok(Redirect::to(&format!("/dashboard?region={region}&period={}", period.label())).into_response())
+}
+
+/// Recomputes the stored county figures of the current year every night at 01:00, and once
+/// when the server starts.
+pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>) {
+    loop {
+        let day = today();
+        let catalog = state.catalog.read().await.clone();
+        match state.store.root_regions().await {
+            Ok(roots) => {
+                for root in roots {
+                    match indicators::refresh_figures(&state.store, &catalog, root.code, chrono::Datelike::year(&day), day).await {
+                        Ok(n) => tracing::info!(region = %root.code, counties = n, "county figures recomputed"),
+                        Err(e) => tracing::error!(region = %root.code, error = %e, "county figures not recomputed"),
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "county figures not recomputed"),
+        }
+        let now = chrono::Local::now().naive_local();
+        let next = (now.date() + chrono::Duration::days(1)).and_hms_opt(1, 0, 0).unwrap_or(now);
+        tokio::time::sleep((next - now).to_std().unwrap_or(std::time::Duration::from_secs(3600))).await;
+    }
 }
 
 // ----- targets -----

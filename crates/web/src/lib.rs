@@ -58,7 +58,9 @@ pub struct Server {
 impl Server {
     pub async fn build(store: Store, config: Config) -> anyhow::Result<Server> {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
-        Ok(Server { listener, router: app(store, config).await? })
+        let state = app_state(store, config).await?;
+        tokio::spawn(dashboard_page::nightly_figures(state.clone()));
+        Ok(Server { listener, router: router(state) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -73,10 +75,13 @@ impl Server {
 /// The whole application as a router (for tests that drive it without a socket, they must add
 /// a `ConnectInfo<SocketAddr>` extension to each request).
 pub async fn app(store: Store, config: Config) -> anyhow::Result<Router> {
+    Ok(router(app_state(store, config).await?))
+}
+
+async fn app_state(store: Store, config: Config) -> anyhow::Result<Arc<AppState>> {
     let policies = tokio::sync::RwLock::new(huimin_app::settlement::PolicySet::load(&store).await?);
     let catalog = tokio::sync::RwLock::new(huimin_app::health::catalog(&store).await?);
-    let state = Arc::new(AppState { store, config, policies, catalog });
-    Ok(router(state))
+    Ok(Arc::new(AppState { store, config, policies, catalog }))
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -116,6 +121,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/worklist", get(contract_page::api_worklist))
         .route("/dashboard", get(dashboard_page::dashboard))
         .route("/dashboard/method", get(dashboard_page::method))
+        .route("/dashboard/refresh", post(dashboard_page::refresh))
         .route("/dashboard/over-ceiling", get(dashboard_page::over_ceiling))
         .route("/dashboard/targets", get(dashboard_page::targets).post(dashboard_page::set_target))
         .route("/reports/claims.xlsx", get(dashboard_page::claims_report))

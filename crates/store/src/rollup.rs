@@ -1,0 +1,77 @@
+//! The claim rollup (`claim_rollup`): settled claims summed by the person's village, discharge
+//! month and visit type. Settling adds a claim, reversing takes it away, always in the transaction
+//! that stores the claim, so the rollup equals a recomputation from the claims at every commit
+//! (tested in tests/store.rs). A batch sums its claims in memory and writes each key once.
+
+use std::collections::HashMap;
+
+use huimin_domain::RegionCode;
+use huimin_policy::{Bill, Claim, Fund};
+use sqlx::{Any, Transaction};
+
+use crate::Result;
+use crate::batch::Val;
+use crate::sqlite_writer;
+
+/// The summed columns, in the order of the table: claims, total, in_policy, funds_total,
+/// patient_total, the nine funds of `Fund::ALL`, over_ceiling.
+pub(crate) const SUMMED: usize = 15;
+
+const UPSERT: &str = "INSERT INTO claim_rollup (region_code, month, visit_type, claims, total, in_policy, funds_total, patient_total, \
+     fund_310101, fund_390101, fund_390201, fund_390401, fund_610101, fund_620101, fund_630101, fund_640101, fund_999996, over_ceiling) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+     ON CONFLICT (region_code, month, visit_type) DO UPDATE SET claims = claim_rollup.claims + excluded.claims, \
+     total = claim_rollup.total + excluded.total, in_policy = claim_rollup.in_policy + excluded.in_policy, \
+     funds_total = claim_rollup.funds_total + excluded.funds_total, patient_total = claim_rollup.patient_total + excluded.patient_total, \
+     fund_310101 = claim_rollup.fund_310101 + excluded.fund_310101, fund_390101 = claim_rollup.fund_390101 + excluded.fund_390101, \
+     fund_390201 = claim_rollup.fund_390201 + excluded.fund_390201, fund_390401 = claim_rollup.fund_390401 + excluded.fund_390401, \
+     fund_610101 = claim_rollup.fund_610101 + excluded.fund_610101, fund_620101 = claim_rollup.fund_620101 + excluded.fund_620101, \
+     fund_630101 = claim_rollup.fund_630101 + excluded.fund_630101, fund_640101 = claim_rollup.fund_640101 + excluded.fund_640101, \
+     fund_999996 = claim_rollup.fund_999996 + excluded.fund_999996, over_ceiling = claim_rollup.over_ceiling + excluded.over_ceiling";
+
+/// Changes to the rollup, summed by key before they are written.
+#[derive(Default)]
+pub(crate) struct RollupDelta {
+    sums: HashMap<(String, String, &'static str), [i64; SUMMED]>,
+}
+
+impl RollupDelta {
+    /// Adds (`sign` 1) or takes away (`sign` -1) a claim and its bill.
+    pub(crate) fn add(&mut self, region: RegionCode, claim: &Claim, bill: &Bill, sign: i64) {
+        let key = (region.to_string(), claim.discharge.format("%Y-%m").to_string(), claim.visit.code());
+        let s = self.sums.entry(key).or_insert([0; SUMMED]);
+        let patient = bill.patient_total.fen();
+        let total = bill.total.fen();
+        s[0] += sign;
+        s[1] += sign * total;
+        s[2] += sign * bill.buckets[0].fen();
+        s[3] += sign * bill.funds_total.fen();
+        s[4] += sign * patient;
+        for (i, fund) in Fund::ALL.iter().enumerate() {
+            s[5 + i] += sign * bill.lines.iter().filter(|l| l.fund == *fund).map(|l| l.total.fen()).sum::<i64>();
+        }
+        s[SUMMED - 1] += sign * i64::from(patient * 10 > total);
+    }
+
+    fn rows(&self) -> impl Iterator<Item = Vec<Val<'_>>> {
+        self.sums.iter().map(|((region, month, visit), s)| {
+            let mut row = vec![Val::from(region.as_str()), Val::from(month.as_str()), Val::from(*visit)];
+            row.extend(s.iter().map(|v| Val::from(*v)));
+            row
+        })
+    }
+
+    pub(crate) fn write_sqlite(&self, conn: &rusqlite::Connection) -> Result<()> {
+        for row in self.rows() {
+            sqlite_writer::execute_row(conn, UPSERT, &row)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn write(&self, tx: &mut Transaction<'static, Any>) -> Result<()> {
+        for row in self.rows() {
+            crate::settlement::bind_vals(sqlx::query(UPSERT), &row).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
