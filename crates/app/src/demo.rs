@@ -60,7 +60,7 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
     }
     let today = chrono::Local::now().date_naive();
     if store.contracts(county, chrono::Datelike::year(&today)).await?.is_empty() {
-        load_demo_contracts(store, today).await?;
+        load_contracts(store, county, today).await?;
     }
     let hash = hash_password(PASSWORD);
     for (username, display_name, role, region, facility) in USERS {
@@ -142,14 +142,13 @@ async fn load_demo_health(store: &Store, work_dir: &Path) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// A family-doctor team per township (the demo village doctor and team are members of the first),
-/// this year's contracts for all but one person in eighty (Maojian reached 98.80%), and the
-/// follow-ups done so far: most windows that have ended have one, some are late.
-async fn load_demo_contracts(store: &Store, today: Date) -> anyhow::Result<()> {
+/// A family-doctor team per township of `county` (the demo village doctor and team are members of
+/// the first), this year's contracts for all but one person in eighty (Maojian reached 98.80%),
+/// and the follow-ups done so far: most windows that have ended have one, some are late.
+pub async fn load_contracts(store: &Store, county: RegionCode, today: Date) -> anyhow::Result<()> {
     use chrono::Datelike;
     use huimin_domain::{Adherence, FollowUpMode, FollowUpReadings, Service, schedule};
     use rand::{Rng, SeedableRng};
-    let county = RegionCode::parse(COUNTY)?;
     let audit = |action: &str| AuditEntry { username: "demo".into(), ip: "cli".into(), action: action.into(), ..Default::default() };
     let year = today.year();
     let facilities = store.all_facilities().await?;

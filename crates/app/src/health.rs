@@ -206,20 +206,9 @@ pub async fn batches(store: &Store, catalog: &DiseaseCatalog, region: RegionCode
     let paid = store.own_payments(region, year).await?;
     let mut overrides = store.batch_overrides(region).await?;
     let known: std::collections::HashSet<i64> = sick.iter().map(|p| p.person_id).collect();
-    for (&id, &own) in &paid {
-        if own >= HIGH_COST_FEN && !known.contains(&id) {
-            if let Some(p) = store.person(id).await? {
-                let h = store.household(&p.person.household_no).await?;
-                sick.push(SickPerson {
-                    person_id: id,
-                    name: p.person.name.as_str().to_string(),
-                    household_no: p.person.household_no.as_str().to_string(),
-                    region: h.map_or(region, |h| h.household.region),
-                    diseases: Vec::new(),
-                });
-            }
-        }
-    }
+    let mut high_cost: Vec<i64> = paid.iter().filter(|(id, own)| **own >= HIGH_COST_FEN && !known.contains(*id)).map(|(id, _)| *id).collect();
+    high_cost.sort_unstable();
+    sick.extend(store.persons_without_cards(&high_cost).await?);
     Ok(sick
         .into_iter()
         .map(|person| {

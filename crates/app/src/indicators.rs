@@ -22,8 +22,8 @@ pub const INDICATORS: [(&str, &str, bool, i64, &str); 4] = [
 ];
 
 /// The population figures of a region: registry, screening, the three batches, treatment,
-/// contracts and follow-ups. Every field is a count, so a city's figures are the sum of its
-/// counties'.
+/// contracts and follow-ups. Every field is a count, so a county's figures are the sum of its
+/// townships'.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Population {
     pub households: i64,
@@ -75,10 +75,10 @@ pub struct Indicators {
     pub region: RegionCode,
     pub period: Period,
     pub population: Population,
-    /// Above the county, the population figures are the sum of the counties' stored figures:
+    /// From a county up, the population figures are the sum of the townships' stored figures:
     /// the oldest day they were computed on. `None`: computed now.
     pub population_as_of: Option<String>,
-    /// The screening campaign counted (a county or below).
+    /// The screening campaign counted (a township or a village).
     pub screening_campaign: Option<String>,
     pub claims: ClaimSums,
     pub inpatient: ClaimSums,
@@ -153,12 +153,12 @@ pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, 
     Ok((p, campaign))
 }
 
-/// A county's population figures for the period's year as stored, computed and stored first
+/// A township's population figures for the period's year as stored, computed and stored first
 /// if nothing is stored yet, or if `refresh` and they were not computed today.
-async fn county_population(
+async fn township_population(
     store: &Store,
     catalog: &huimin_domain::DiseaseCatalog,
-    county: RegionCode,
+    township: RegionCode,
     stored: Option<(String, String, String)>,
     period: Period,
     today: Date,
@@ -170,30 +170,30 @@ async fn county_population(
             return Ok((p, as_of));
         }
     }
-    let (p, _) = population(store, catalog, county, period, today).await?;
+    let (p, _) = population(store, catalog, township, period, today).await?;
     let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.save_county_figures(county, chrono::Datelike::year(&period.to), &today_text, &json).await?;
+    store.save_township_figures(township, chrono::Datelike::year(&period.to), &today_text, &json).await?;
     Ok((p, today_text))
 }
 
-/// Recomputes the stored figures of every county inside `region` not computed today (the
-/// server does it each night; `huimin figures refresh` and the dashboard's button on demand).
-/// Returns how many counties were computed.
+/// Recomputes the stored figures of every township inside `region` not computed today (the
+/// server does it each night, the dashboard's button on demand). Returns how many townships
+/// were computed.
 pub async fn refresh_figures(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, year: i32, today: Date) -> Result<usize, StoreError> {
     let period = Period::year(year);
     let mut n = 0;
-    for (county, stored) in store.county_figures(region, year).await? {
+    for (township, stored) in store.township_figures(region, year).await? {
         if stored.as_ref().is_some_and(|(as_of, ..)| *as_of == today.to_string()) {
             continue;
         }
-        county_population(store, catalog, county, stored, period, today, true).await?;
+        township_population(store, catalog, township, stored, period, today, true).await?;
         n += 1;
     }
     Ok(n)
 }
 
-/// Every figure of the dashboard for a region and period. A county or anything below is
-/// computed from its persons; a city or the province sums its counties' stored population
+/// Every figure of the dashboard for a region and period. A township or a village is computed
+/// from its persons; a county, a city or the province sums its townships' stored population
 /// figures (see [`refresh_figures`]). Claim figures always come from the claims as they stand.
 pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period, today: Date) -> Result<Indicators, StoreError> {
     let children_regions = store.child_regions(region).await?;
@@ -202,16 +202,16 @@ pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, reg
         .into_iter()
         .map(|r| ChildFigures { region: r, households: 0, persons: 0, illness_households: 0, contracts: [0; 2], claims: ClaimSums::default() })
         .collect();
-    let (population, population_as_of, screening_campaign) = if region.level() < huimin_domain::RegionLevel::County {
+    let (population, population_as_of, screening_campaign) = if region.level() <= huimin_domain::RegionLevel::County {
         let mut total = Population::default();
         let mut oldest: Option<String> = None;
-        for (county, stored) in store.county_figures(region, chrono::Datelike::year(&period.to)).await? {
-            let (p, as_of) = county_population(store, catalog, county, stored, period, today, false).await?;
+        for (township, stored) in store.township_figures(region, chrono::Datelike::year(&period.to)).await? {
+            let (p, as_of) = township_population(store, catalog, township, stored, period, today, false).await?;
             total.add(&p);
             if oldest.as_ref().is_none_or(|o| as_of < *o) {
                 oldest = Some(as_of);
             }
-            if let Some(ch) = children.iter_mut().find(|c| c.region.code.contains(county)) {
+            if let Some(ch) = children.iter_mut().find(|c| c.region.code.contains(township)) {
                 ch.households += p.households;
                 ch.persons += p.persons;
                 ch.illness_households += p.illness_households;

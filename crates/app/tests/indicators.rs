@@ -154,28 +154,13 @@ both_backends! {
         let ind = indicators::compute(&db, &catalog, county, year, d("2024-12-31")).await.unwrap();
         assert_eq!((ind.population.households, ind.population.persons, ind.inpatient.claims), (3, 4, 1));
         assert_eq!(ind.population.contracts, [4, 0]);
-        assert_eq!(ind.population_as_of, None, "a county is computed from its persons");
+        // A county sums its townships' stored figures: the same as computing it from its persons.
+        assert_eq!(ind.population_as_of.as_deref(), Some("2024-12-31"));
+        assert_eq!(ind.population, indicators::population(&db, &catalog, county, year, d("2024-12-31")).await.unwrap().0);
         assert_eq!(ind.children.iter().map(|c| (c.region.name.as_str(), c.persons, c.claims.claims)).collect::<Vec<_>>(), [("一镇", 3, 1), ("二镇", 1, 0)]);
-
-        // The city sums its counties' stored figures: the same as the county's own.
         let city = indicators::compute(&db, &catalog, region("3713"), year, d("2024-12-31")).await.unwrap();
-        assert_eq!(city.population, ind.population);
-        assert_eq!(city.population_as_of.as_deref(), Some("2024-12-31"));
-        assert_eq!((city.claims.clone(), city.children.len(), city.children[0].persons), (ind.claims.clone(), 1, 4));
-        // Stored figures stay as computed until refreshed; claims are always live.
-        let team = db.create_team("一镇家庭医生团队", "H2", region("371302001"), &audit("team")).await.unwrap();
-        let contract = huimin_store::NewContract {
-            person_id: p[0], team_id: team, year: 2024, starts_on: d("2024-01-01"), ends_on: d("2024-12-31"),
-            services: vec![Service::ALL[0]], signed_by: "李医生".into(), signed_on: d("2024-01-01"), renewed_from: None,
-        };
-        db.sign_contracts(&[contract], &audit("contract.sign")).await.unwrap();
-        settlement::settle_claim(&db, &set, &stay("T2", p[3], "2024-05-01", [1000, 0, 0, 0]), "jsck", &audit("settle")).await.unwrap();
-        let stale = indicators::compute(&db, &catalog, region("3713"), year, d("2024-12-31")).await.unwrap();
-        assert_eq!((stale.population.contracts, stale.inpatient.claims), ([4, 0], 2));
-        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02")).await.unwrap(), 1);
-        let fresh = indicators::compute(&db, &catalog, region("3713"), year, d("2025-01-02")).await.unwrap();
-        assert_eq!((fresh.population.contracts, fresh.population_as_of.as_deref()), ([4, 1], Some("2025-01-02")));
-        assert_eq!(fresh.population, indicators::compute(&db, &catalog, county, year, d("2025-01-02")).await.unwrap().population);
+        assert_eq!((city.population.clone(), city.claims.clone(), city.children.len(), city.children[0].persons), (ind.population.clone(), ind.claims.clone(), 1, 4));
+
         // The worked example's first stay: 1,440.50 of 30,000 yuan = 4.80% self-pay, within 10%.
         let checks = indicators::checks(&ind, &db.targets().await.unwrap());
         let self_pay = checks.iter().find(|c| c.indicator == "self_pay_ratio").unwrap();
@@ -186,5 +171,21 @@ both_backends! {
         db.set_target(&huimin_store::Target { region: county, indicator: "self_pay_ratio".into(), value_ppm: 40_000, at_most: true, source: "县考核办法".into() }, &audit("target.set")).await.unwrap();
         let checks = indicators::checks(&ind, &db.targets().await.unwrap());
         assert!(!checks.iter().find(|c| c.indicator == "self_pay_ratio").unwrap().met, "4.80% is above a 4% target");
+        // Stored figures stay as computed until refreshed; a township is live, and claims always are.
+        let team = db.create_team("一镇家庭医生团队", "H2", region("371302001"), &audit("team")).await.unwrap();
+        let contract = huimin_store::NewContract {
+            person_id: p[0], team_id: team, year: 2024, starts_on: d("2024-01-01"), ends_on: d("2024-12-31"),
+            services: vec![Service::ALL[0]], signed_by: "李医生".into(), signed_on: d("2024-01-01"), renewed_from: None,
+        };
+        db.sign_contracts(&[contract], &audit("contract.sign")).await.unwrap();
+        settlement::settle_claim(&db, &set, &stay("T2", p[3], "2024-05-01", [1000, 0, 0, 0]), "jsck", &audit("settle")).await.unwrap();
+        let stale = indicators::compute(&db, &catalog, region("3713"), year, d("2024-12-31")).await.unwrap();
+        assert_eq!((stale.population.contracts, stale.inpatient.claims), ([4, 0], 2));
+        let township = indicators::compute(&db, &catalog, region("371302001"), year, d("2024-12-31")).await.unwrap();
+        assert_eq!((township.population.contracts, township.population_as_of), ([3, 1], None));
+        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02")).await.unwrap(), 2);
+        let fresh = indicators::compute(&db, &catalog, region("3713"), year, d("2025-01-02")).await.unwrap();
+        assert_eq!((fresh.population.contracts, fresh.population_as_of.as_deref()), ([4, 1], Some("2025-01-02")));
+        assert_eq!(fresh.population, indicators::population(&db, &catalog, county, year, d("2025-01-02")).await.unwrap().0);
     }
 }

@@ -135,6 +135,21 @@ enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// The supervision dashboard on a generated province: builds the database at --db unless it
+    /// exists (N persons, M claims of 2024 settled in batches, disease cards, the contracts and
+    /// follow-ups of county 371302), stores every township's figures (the nightly job, timed),
+    /// then times the figures of a township (computed from its persons), of the county and of
+    /// the province (summed from the stored township figures and the claim rollup).
+    Dashboard {
+        #[arg(long, default_value_t = 5_000_000)]
+        persons: u64,
+        #[arg(long, default_value_t = 10_000_000)]
+        claims: u64,
+        #[arg(long, default_value = "data/bench-dashboard.db")]
+        db: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// The settlement engine alone on one core: N claims of 100,000 persons under a six-layer policy.
     Engine {
         #[arg(long, default_value_t = 1_000_000)]
@@ -327,6 +342,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench { what: BenchWhat::Import { persons, runs } } => bench_import(persons, runs).await?,
         Command::Bench { what: BenchWhat::Engine { claims, runs } } => bench_engine(claims, runs)?,
         Command::Bench { what: BenchWhat::Batch { claims, runs } } => bench_batch(claims, runs).await?,
+        Command::Bench { what: BenchWhat::Dashboard { persons, claims, db, runs } } => bench_dashboard(persons, claims, &db, runs).await?,
         Command::Policy { what: PolicyWhat::Check { file } } => {
             let policy = load_policy(&file)?;
             println!("{}（{}）：{}，{} 至 {}，{} 层", policy.name, policy.id, policy.region, policy.effective_from, policy.effective_to, policy.layers.len());
@@ -526,6 +542,106 @@ async fn bench_batch(n: u64, runs: usize) -> Result<()> {
     }
     rates.sort_by(f64::total_cmp);
     println!("median: {:.0} claims/s (batch settlement into SQLite, {} runs)", rates[rates.len() / 2], rates.len());
+    Ok(())
+}
+
+/// Settles `n` generated claims of 2024 for persons 1..=`persons` in batches of a million.
+async fn settle_generated(store: &Store, n: u64, persons: u64) -> Result<()> {
+    use huimin_app::settlement::{self, PolicySet, SettleRequest};
+    let set = PolicySet::load(store).await?;
+    let policy = set.get("demo-county").context("demo policy")?;
+    let facilities: Vec<String> = store.all_facilities().await?.into_values().filter(|f| f.kind != "村卫生室").map(|f| f.code).collect();
+    let audit = AuditEntry { username: "bench".into(), ip: "cli".into(), action: "settlement.batch".into(), ..Default::default() };
+    let jan1 = Date::from_ymd_opt(2024, 1, 1).expect("date");
+    let mut done = 0u64;
+    while done < n {
+        let size = (n - done).min(1_000_000);
+        let t = Instant::now();
+        let requests: Vec<SettleRequest> = synthetic::claims(policy, size, persons, 11 + done)
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                // Into 2024, keeping the length of stay.
+                let admission = jan1 + chrono::Duration::days((c.admission - policy.effective_from).num_days() % 350);
+                SettleRequest {
+                    claim_no: format!("G{}", done + i as u64),
+                    person_id: c.person[1..].parse::<i64>().unwrap_or(0) + 1,
+                    facility_code: facilities[(done as usize + i) % facilities.len()].clone(),
+                    visit: c.visit,
+                    admission,
+                    discharge: admission + (c.discharge - c.admission),
+                    diseases: c.diseases,
+                    cat_a: c.cat_a,
+                    cat_b: c.cat_b,
+                    out_of_catalogue: c.out_of_catalogue,
+                    necessary: c.necessary,
+                }
+            })
+            .collect();
+        let out = settlement::settle_batch(store, &set, &requests, "bench", &audit).await?;
+        done += size;
+        println!("  settled {done} claims ({} refused in this batch, {:.0} claims/s)", out.refused.len(), size as f64 / t.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+async fn bench_dashboard(persons: u64, claims: u64, db: &Path, runs: usize) -> Result<()> {
+    use huimin_app::indicators;
+    use huimin_domain::Period;
+    let today = Date::from_ymd_opt(2024, 12, 31).expect("date");
+    let county = RegionCode::parse("371302")?;
+    let province = RegionCode::parse("37")?;
+    let fresh = !db.exists();
+    if let Some(dir) = db.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let store = Store::connect(&format!("sqlite://{}", db.display())).await?;
+    if fresh {
+        let t = Instant::now();
+        let gen_dir = tempfile::tempdir()?;
+        let sum = synthetic::generate(GenSpec { persons, seed: 7, year: 2024 }, gen_dir.path())?;
+        import::import_regions(&store, &gen_dir.path().join("regions.csv")).await?;
+        import::import_facilities(&store, &gen_dir.path().join("facilities.csv")).await?;
+        import::import_roster(&store, &gen_dir.path().join("roster.csv"), &RosterImport::new("bench", Date::from_ymd_opt(2024, 1, 1).expect("date"))).await?;
+        println!("registry: {} persons ({:.0} s)", sum.persons, t.elapsed().as_secs_f64());
+        let catalog = health::catalog(&store).await?;
+        let audit = |action: &str| AuditEntry { username: "bench".into(), ip: "cli".into(), action: action.into(), ..Default::default() };
+        let report = health::import_diseases(&store, &catalog, &gen_dir.path().join("diseases.csv"), "bench", Date::from_ymd_opt(2024, 6, 1).expect("date"), &audit("health.import")).await?;
+        println!("disease cards: {} ({:.0} s)", report.applied, t.elapsed().as_secs_f64());
+        let policy = huimin_app::demo::demo_policy().replace(r#"region = "371302""#, r#"region = "37""#);
+        huimin_app::settlement::load_policy(&store, "demo.toml", &policy, false, &audit("policy.load")).await?;
+        settle_generated(&store, claims, sum.persons).await?;
+        huimin_app::demo::load_contracts(&store, county, today).await?;
+        println!("database built in {:.0} s: {}", t.elapsed().as_secs_f64(), db.display());
+    }
+    let catalog = health::catalog(&store).await?;
+    let year = Period::year(2024);
+    let t = Instant::now();
+    let n = indicators::refresh_figures(&store, &catalog, province, 2024, today).await?;
+    println!("township figures stored for {n} townships in {:.1} s (the nightly job)", t.elapsed().as_secs_f64());
+    for (label, region) in [("township 371302001", RegionCode::parse("371302001")?), ("county 371302", county), ("province 37", province)] {
+        let mut times = Vec::new();
+        let mut ind = None;
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            let i = indicators::compute(&store, &catalog, region, year, today).await?;
+            let targets = store.targets().await?;
+            let _ = indicators::checks(&i, &targets);
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            ind = Some(i);
+        }
+        let ind = ind.expect("one run");
+        let shown: Vec<String> = times.iter().map(|t| format!("{t:.0}")).collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{label}: {} persons, {} claims, {} children; runs (ms) {} → median {:.0} ms",
+            ind.population.persons,
+            ind.claims.claims,
+            ind.children.len(),
+            shown.join(" · "),
+            times[times.len() / 2]
+        );
+    }
     Ok(())
 }
 

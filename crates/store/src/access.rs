@@ -258,8 +258,8 @@ impl Store {
 
     /// Users whose region lies inside `region`.
     pub async fn users_within(&self, region: RegionCode) -> Result<Vec<User>> {
-        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE region_code LIKE $1 ORDER BY region_code, role, username"))
-            .bind(format!("{}%", region.prefix()))
+        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE region_code >= $1 AND region_code < $1 || ':' ORDER BY region_code, role, username"))
+            .bind(region.prefix())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(user_from_row).collect()

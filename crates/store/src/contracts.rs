@@ -319,7 +319,7 @@ impl Store {
     /// Contracts of `year` of persons in the programme inside `region`.
     pub async fn contracts(&self, region: RegionCode, year: i32) -> Result<Vec<ContractRow>> {
         let rows = sqlx::query(&format!(
-            "{CONTRACT_SELECT} WHERE c.year = $1 AND p.in_programme = 1 AND h.region_code LIKE $2 ORDER BY h.region_code, p.household_no, p.id"
+            "{CONTRACT_SELECT} WHERE c.year = $1 AND p.in_programme = 1 AND h.region_code >= $2 AND h.region_code < $2 || ':' ORDER BY h.region_code, p.household_no, p.id"
         ))
         .bind(i64::from(year))
         .bind(within(region))
@@ -348,7 +348,7 @@ impl Store {
              CAST(SUM(CASE WHEN c.id IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS signed \
              FROM persons p JOIN households h ON h.household_no = p.household_no \
              LEFT JOIN contracts c ON c.person_id = p.id AND c.year = $1 \
-             WHERE p.in_programme = 1 AND h.region_code LIKE $2 GROUP BY SUBSTR(h.region_code, 1, {width})"
+             WHERE p.in_programme = 1 AND h.region_code >= $2 AND h.region_code < $2 || ':' GROUP BY SUBSTR(h.region_code, 1, {width})"
         ))
         .bind(i64::from(year))
         .bind(within(region))
@@ -372,7 +372,7 @@ impl Store {
     pub async fn unsigned_persons(&self, region: RegionCode, year: i32, limit: i64) -> Result<Vec<(i64, String, String)>> {
         let rows = sqlx::query(
             "SELECT p.id, p.name, p.household_no FROM persons p JOIN households h ON h.household_no = p.household_no \
-             WHERE p.in_programme = 1 AND h.region_code LIKE $1 \
+             WHERE p.in_programme = 1 AND h.region_code >= $1 AND h.region_code < $1 || ':' \
              AND NOT EXISTS (SELECT 1 FROM contracts c WHERE c.person_id = p.id AND c.year = $2) \
              ORDER BY h.region_code, p.household_no, p.id LIMIT $3",
         )
@@ -408,7 +408,7 @@ impl Store {
     pub async fn key_group_additions(&self, region: RegionCode) -> Result<HashMap<i64, Vec<KeyGroup>>> {
         let rows = sqlx::query(
             "SELECT k.person_id, k.key_group FROM key_group_additions k JOIN persons p ON p.id = k.person_id \
-             JOIN households h ON h.household_no = p.household_no WHERE h.region_code LIKE $1",
+             JOIN households h ON h.household_no = p.household_no WHERE h.region_code >= $1 AND h.region_code < $1 || ':'",
         )
         .bind(within(region))
         .fetch_all(&self.pool)
@@ -425,7 +425,7 @@ impl Store {
     pub async fn diagnoses(&self, region: RegionCode) -> Result<HashMap<i64, Vec<String>>> {
         let rows = sqlx::query(
             "SELECT c.person_id, c.disease_code FROM disease_cards c JOIN persons p ON p.id = c.person_id \
-             JOIN households h ON h.household_no = p.household_no WHERE h.region_code LIKE $1",
+             JOIN households h ON h.household_no = p.household_no WHERE h.region_code >= $1 AND h.region_code < $1 || ':'",
         )
         .bind(within(region))
         .fetch_all(&self.pool)
@@ -478,7 +478,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT f.contract_id, f.followed_on FROM follow_ups f JOIN contracts c ON c.id = f.contract_id \
              JOIN persons p ON p.id = c.person_id JOIN households h ON h.household_no = p.household_no \
-             WHERE c.year = $1 AND h.region_code LIKE $2",
+             WHERE c.year = $1 AND h.region_code >= $2 AND h.region_code < $2 || ':'",
         )
         .bind(i64::from(year))
         .bind(within(region))
@@ -506,7 +506,7 @@ impl Store {
     pub async fn abnormal_follow_ups(&self, region: RegionCode, from: Date) -> Result<Vec<StoredFollowUp>> {
         let rows = sqlx::query(&format!(
             "{FOLLOW_UP_SELECT} JOIN households h ON h.household_no = p.household_no \
-             WHERE f.abnormal <> '' AND f.followed_on >= $1 AND h.region_code LIKE $2 ORDER BY f.followed_on DESC, f.id DESC LIMIT 1000"
+             WHERE f.abnormal <> '' AND f.followed_on >= $1 AND h.region_code >= $2 AND h.region_code < $2 || ':' ORDER BY f.followed_on DESC, f.id DESC LIMIT 1000"
         ))
         .bind(date_text(from))
         .bind(within(region))

@@ -423,7 +423,7 @@ impl Store {
              CAST(SUM(CASE WHEN s.household_no IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS screened, \
              CAST(SUM(CASE WHEN s.illness_poor = 1 THEN 1 ELSE 0 END) AS BIGINT) AS ill \
              FROM households h LEFT JOIN screenings s ON s.household_no = h.household_no AND s.campaign_id = $1 \
-             WHERE h.in_programme = 1 AND h.region_code LIKE $2 GROUP BY SUBSTR(h.region_code, 1, {width})"
+             WHERE h.in_programme = 1 AND h.region_code >= $2 AND h.region_code < $2 || ':' GROUP BY SUBSTR(h.region_code, 1, {width})"
         ))
         .bind(campaign_id)
         .bind(within(region))
@@ -448,7 +448,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT h.household_no, h.head_name, s.screened_on, s.screened_by, s.result, s.illness_poor FROM households h \
              LEFT JOIN screenings s ON s.household_no = h.household_no AND s.campaign_id = $1 \
-             WHERE h.in_programme = 1 AND h.region_code LIKE $2 ORDER BY h.household_no LIMIT $3",
+             WHERE h.in_programme = 1 AND h.region_code >= $2 AND h.region_code < $2 || ':' ORDER BY h.household_no LIMIT $3",
         )
         .bind(campaign_id)
         .bind(within(region))
@@ -479,7 +479,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT p.id, p.name, p.household_no, h.region_code, c.disease_code, c.disease_name, c.confidential \
              FROM disease_cards c JOIN persons p ON p.id = c.person_id JOIN households h ON h.household_no = p.household_no \
-             WHERE p.in_programme = 1 AND h.region_code LIKE $1 ORDER BY h.region_code, p.household_no, p.id, c.disease_code",
+             WHERE p.in_programme = 1 AND h.region_code >= $1 AND h.region_code < $1 || ':' ORDER BY h.region_code, p.household_no, p.id, c.disease_code",
         )
         .bind(within(region))
         .fetch_all(&self.pool)
@@ -504,21 +504,40 @@ impl Store {
 
     /// What each person inside `region` paid themselves for settled claims discharged in `year` (fen).
     pub async fn own_payments(&self, region: RegionCode, year: i32) -> Result<HashMap<i64, i64>> {
+        let (lo, hi) = crate::indicators::region_range(region);
         let rows = sqlx::query(
             "SELECT person_id, CAST(SUM(patient_total) AS BIGINT) AS paid FROM claims \
-             WHERE status = 'settled' AND year = $1 AND region_code LIKE $2 GROUP BY person_id",
+             WHERE status = 'settled' AND year = $1 AND region_code >= $2 AND region_code < $3 GROUP BY person_id",
         )
         .bind(i64::from(year))
-        .bind(within(region))
+        .bind(lo)
+        .bind(hi)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((r.try_get("person_id")?, r.try_get::<Option<i64>, _>("paid")?.unwrap_or(0)))).collect()
     }
 
+    /// The persons with these ids as sick persons without cards (name, household, region).
+    pub async fn persons_without_cards(&self, ids: &[i64]) -> Result<Vec<SickPerson>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(5000) {
+            let list = crate::batch::placeholders(self.backend, 1, chunk.len());
+            let sql = format!("SELECT p.id, p.name, p.household_no, h.region_code FROM persons p JOIN households h ON h.household_no = p.household_no WHERE p.id IN ({list}) ORDER BY p.id");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in &q.fetch_all(&self.pool).await? {
+                out.push(SickPerson { person_id: r.try_get("id")?, name: r.try_get("name")?, household_no: r.try_get("household_no")?, region: region_col(r, "region_code")?, diseases: Vec::new() });
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn batch_overrides(&self, region: RegionCode) -> Result<HashMap<i64, BatchOverride>> {
         let rows = sqlx::query(
             "SELECT o.* FROM batch_overrides o JOIN persons p ON p.id = o.person_id JOIN households h ON h.household_no = p.household_no \
-             WHERE h.region_code LIKE $1",
+             WHERE h.region_code >= $1 AND h.region_code < $1 || ':'",
         )
         .bind(within(region))
         .fetch_all(&self.pool)
@@ -561,7 +580,7 @@ impl Store {
     /// The ledger inside `region`, optionally of one status, oldest identification first.
     pub async fn treatments(&self, region: RegionCode, status: Option<TreatmentStatus>) -> Result<Vec<Treatment>> {
         let rows = sqlx::query(&format!(
-            "{TREATMENT_SELECT} WHERE h.region_code LIKE $1 AND ($2 = '' OR t.status = $2) ORDER BY t.identified_on, t.id"
+            "{TREATMENT_SELECT} WHERE h.region_code >= $1 AND h.region_code < $1 || ':' AND ($2 = '' OR t.status = $2) ORDER BY t.identified_on, t.id"
         ))
         .bind(within(region))
         .bind(status.map_or("", |s| s.code()))

@@ -5,7 +5,7 @@
 //! after the digits) so that the claims' (region_code, discharge_date) index serves the query on
 //! both backends; LIKE does not use an index on SQLite.
 
-use huimin_domain::{Period, RegionCode};
+use huimin_domain::{Period, RegionCode, RegionLevel};
 use huimin_policy::Fund;
 use serde::Serialize;
 use sqlx::Row;
@@ -139,16 +139,18 @@ fn fund_column(fund: Fund) -> String {
 
 impl Store {
     /// The sums of the settled claims of persons inside `region` discharged in the period, by
-    /// child region (the first `width` digits of the code), month and visit type. A period of
-    /// whole months reads the rollup; any other span sums the claims themselves.
+    /// child region (the first `width` digits of the code), month and visit type. A county or
+    /// above, for whole months and children no finer than townships, reads the rollup; anything
+    /// else sums the claims themselves (a township's are few).
     pub async fn claim_cells(&self, region: RegionCode, period: Period, width: usize) -> Result<Vec<ClaimCell>> {
-        let Some((first, last)) = period.whole_months() else { return self.claim_cells_from_claims(region, period, width).await };
+        let months = period.whole_months().filter(|_| region.level() <= RegionLevel::County && width <= 9);
+        let Some((first, last)) = months else { return self.claim_cells_from_claims(region, period, width).await };
         let (lo, hi) = region_range(region);
         let rows = sqlx::query(&format!(
-            "SELECT SUBSTR(region_code, 1, {w}) AS child, month, visit_type, {sums} FROM claim_rollup \
-             WHERE region_code >= $1 AND region_code < $2 AND month >= $3 AND month <= $4 \
-             GROUP BY SUBSTR(region_code, 1, {w}), month, visit_type HAVING SUM(claims) <> 0 ORDER BY 1, 2, 3",
-            w = width.clamp(2, 12),
+            "SELECT SUBSTR(township, 1, {w}) AS child, month, visit_type, {sums} FROM claim_rollup \
+             WHERE township >= $1 AND township < $2 AND month >= $3 AND month <= $4 \
+             GROUP BY SUBSTR(township, 1, {w}), month, visit_type HAVING SUM(claims) <> 0 ORDER BY 1, 2, 3",
+            w = width.clamp(2, 9),
             sums = sums_select("SUM(claims)", "over_ceiling"),
         ))
         .bind(lo)
@@ -261,18 +263,18 @@ impl Store {
         rows.iter().map(claim_line).collect()
     }
 
-    /// The counties inside `region` (itself if it is one) with their stored figures for `year`:
-    /// (county, as_of, computed_at, figures), the last three `None` where nothing is stored.
-    pub async fn county_figures(&self, region: RegionCode, year: i32) -> Result<Vec<(RegionCode, Option<(String, String, String)>)>> {
+    /// The townships inside `region` (itself if it is one) with their stored figures for `year`:
+    /// (township, as_of, computed_at, figures), the last three `None` where nothing is stored.
+    pub async fn township_figures(&self, region: RegionCode, year: i32) -> Result<Vec<(RegionCode, Option<(String, String, String)>)>> {
         let (lo, hi) = region_range(region);
         let rows = sqlx::query(
-            "SELECT r.code, f.as_of, f.computed_at, f.figures FROM regions r LEFT JOIN county_figures f ON f.region_code = r.code AND f.year = $1 \
+            "SELECT r.code, f.as_of, f.computed_at, f.figures FROM regions r LEFT JOIN township_figures f ON f.region_code = r.code AND f.year = $1 \
              WHERE r.code >= $2 AND r.code < $3 AND r.level = $4 ORDER BY r.code",
         )
         .bind(i64::from(year))
         .bind(lo)
         .bind(hi)
-        .bind(huimin_domain::RegionLevel::County as i64)
+        .bind(RegionLevel::Township as i64)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -287,14 +289,14 @@ impl Store {
             .collect()
     }
 
-    /// Stores a county's figures for a year as computed on `as_of` (derived data: not audited).
-    pub async fn save_county_figures(&self, county: RegionCode, year: i32, as_of: &str, figures: &str) -> Result<()> {
+    /// Stores a township's figures for a year as computed on `as_of` (derived data: not audited).
+    pub async fn save_township_figures(&self, township: RegionCode, year: i32, as_of: &str, figures: &str) -> Result<()> {
         let _gate = self.write_gate().await;
         sqlx::query(
-            "INSERT INTO county_figures (region_code, year, as_of, computed_at, figures) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO township_figures (region_code, year, as_of, computed_at, figures) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (region_code, year) DO UPDATE SET as_of = excluded.as_of, computed_at = excluded.computed_at, figures = excluded.figures",
         )
-        .bind(county.to_string())
+        .bind(township.to_string())
         .bind(i64::from(year))
         .bind(as_of)
         .bind(now())

@@ -140,9 +140,11 @@ pub(crate) fn parse_date(s: &str) -> Result<Date> {
     Date::parse_from_str(s, "%Y-%m-%d").map_err(|e| corrupt("date", e))
 }
 
-/// `LIKE` pattern matching every code inside `region`.
+/// The prefix of every code inside `region`, bound as `$n` in `region_code >= $n AND
+/// region_code < $n || ':'` (':' sorts after the digits): a range the region index serves on
+/// both backends, where `LIKE 'prefix%'` would scan the whole table on SQLite.
 pub(crate) fn within(region: RegionCode) -> String {
-    format!("{}%", region.prefix())
+    region.prefix()
 }
 
 fn household_from_row(row: &AnyRow) -> Result<StoredHousehold> {
@@ -290,7 +292,7 @@ impl Store {
     pub async fn facilities(&self, region: RegionCode) -> Result<Vec<Facility>> {
         let rows = sqlx::query(
             "SELECT code, name, level, kind, region_code, designated, poverty_beds FROM facilities \
-             WHERE region_code LIKE $1 ORDER BY level DESC, code",
+             WHERE region_code >= $1 AND region_code < $1 || ':' ORDER BY level DESC, code",
         )
         .bind(within(region))
         .fetch_all(&self.pool)
@@ -305,7 +307,7 @@ impl Store {
     pub async fn registry_snapshot(&self, scope: &[RegionCode], also_persons: &[IdNumber]) -> Result<RegistrySnapshot> {
         let mut snap = RegistrySnapshot::default();
         for region in scope {
-            let rows = sqlx::query(&format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE region_code LIKE $1"))
+            let rows = sqlx::query(&format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE region_code >= $1 AND region_code < $1 || ':'"))
                 .bind(within(*region))
                 .fetch_all(&self.pool)
                 .await?;
@@ -315,7 +317,7 @@ impl Store {
             }
             let rows = sqlx::query(&format!(
                 "SELECT p.id, p.id_number, p.household_no, p.name, p.relation, p.ethnicity, p.phone, p.in_programme \
-                 FROM persons p JOIN households h ON h.household_no = p.household_no WHERE h.region_code LIKE $1"
+                 FROM persons p JOIN households h ON h.household_no = p.household_no WHERE h.region_code >= $1 AND h.region_code < $1 || ':'"
             ))
             .bind(within(*region))
             .fetch_all(&self.pool)
@@ -594,7 +596,7 @@ impl Store {
     pub async fn search_persons(&self, region: RegionCode, query: &str, limit: i64) -> Result<Vec<PersonHit>> {
         let Some((cond, arg)) = person_match(query, 2) else { return Ok(Vec::new()) };
         let base = "SELECT p.id, p.name, p.id_number, p.household_no, h.region_code, h.category, p.in_programme \
-                    FROM persons p JOIN households h ON h.household_no = p.household_no WHERE h.region_code LIKE $1 AND ";
+                    FROM persons p JOIN households h ON h.household_no = p.household_no WHERE h.region_code >= $1 AND h.region_code < $1 || ':' AND ";
         let rows = sqlx::query(&format!("{base}{cond} ORDER BY p.in_programme DESC, p.name, p.id LIMIT $3"))
             .bind(within(region))
             .bind(arg)
@@ -622,7 +624,7 @@ impl Store {
         let mut counts = RegistryCounts::default();
         let rows = sqlx::query(
             "SELECT category, COUNT(*) AS n, CAST(SUM(CASE WHEN cause = 'illness' THEN 1 ELSE 0 END) AS BIGINT) AS ill \
-             FROM households WHERE in_programme = 1 AND region_code LIKE $1 GROUP BY category ORDER BY category",
+             FROM households WHERE in_programme = 1 AND region_code >= $1 AND region_code < $1 || ':' GROUP BY category ORDER BY category",
         )
         .bind(within(region))
         .fetch_all(&self.pool)
@@ -636,7 +638,7 @@ impl Store {
         }
         counts.persons = sqlx::query_scalar(
             "SELECT COUNT(*) FROM persons p JOIN households h ON h.household_no = p.household_no \
-             WHERE p.in_programme = 1 AND h.region_code LIKE $1",
+             WHERE p.in_programme = 1 AND h.region_code >= $1 AND h.region_code < $1 || ':'",
         )
         .bind(within(region))
         .fetch_one(&self.pool)
@@ -741,7 +743,7 @@ fn person_match(query: &str, param: usize) -> Option<(String, String)> {
 impl Store {
     /// A page of the households inside `region` that pass the filter, and how many pass in all.
     pub async fn list_households(&self, region: RegionCode, f: &HouseholdFilter, limit: i64, offset: i64) -> Result<(Vec<HouseholdRow>, i64)> {
-        let mut cond = String::from("h.region_code LIKE $1");
+        let mut cond = String::from("h.region_code >= $1 AND h.region_code < $1 || ':'");
         let mut args = vec![within(region)];
         if !f.include_exited {
             cond.push_str(" AND h.in_programme = 1");
@@ -806,7 +808,7 @@ impl Store {
             "SELECT SUBSTR(h.region_code, 1, {width}) AS child, COUNT(*) AS households, \
              CAST(SUM(CASE WHEN h.cause = 'illness' THEN 1 ELSE 0 END) AS BIGINT) AS ill, \
              CAST(SUM((SELECT COUNT(*) FROM persons p WHERE p.household_no = h.household_no AND p.in_programme = 1)) AS BIGINT) AS persons \
-             FROM households h WHERE h.in_programme = 1 AND h.region_code LIKE $1 GROUP BY SUBSTR(h.region_code, 1, {width})"
+             FROM households h WHERE h.in_programme = 1 AND h.region_code >= $1 AND h.region_code < $1 || ':' GROUP BY SUBSTR(h.region_code, 1, {width})"
         ))
         .bind(within(region))
         .fetch_all(&self.pool)

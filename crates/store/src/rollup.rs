@@ -1,4 +1,4 @@
-//! The claim rollup (`claim_rollup`): settled claims summed by the person's village, discharge
+//! The claim rollup (`claim_rollup`): settled claims summed by the person's township, discharge
 //! month and visit type. Settling adds a claim, reversing takes it away, always in the transaction
 //! that stores the claim, so the rollup equals a recomputation from the claims at every commit
 //! (tested in tests/store.rs). A batch sums its claims in memory and writes each key once.
@@ -17,10 +17,10 @@ use crate::sqlite_writer;
 /// patient_total, the nine funds of `Fund::ALL`, over_ceiling.
 pub(crate) const SUMMED: usize = 15;
 
-const UPSERT: &str = "INSERT INTO claim_rollup (region_code, month, visit_type, claims, total, in_policy, funds_total, patient_total, \
+const UPSERT: &str = "INSERT INTO claim_rollup (township, month, visit_type, claims, total, in_policy, funds_total, patient_total, \
      fund_310101, fund_390101, fund_390201, fund_390401, fund_610101, fund_620101, fund_630101, fund_640101, fund_999996, over_ceiling) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-     ON CONFLICT (region_code, month, visit_type) DO UPDATE SET claims = claim_rollup.claims + excluded.claims, \
+     ON CONFLICT (township, month, visit_type) DO UPDATE SET claims = claim_rollup.claims + excluded.claims, \
      total = claim_rollup.total + excluded.total, in_policy = claim_rollup.in_policy + excluded.in_policy, \
      funds_total = claim_rollup.funds_total + excluded.funds_total, patient_total = claim_rollup.patient_total + excluded.patient_total, \
      fund_310101 = claim_rollup.fund_310101 + excluded.fund_310101, fund_390101 = claim_rollup.fund_390101 + excluded.fund_390101, \
@@ -38,7 +38,7 @@ pub(crate) struct RollupDelta {
 impl RollupDelta {
     /// Adds (`sign` 1) or takes away (`sign` -1) a claim and its bill.
     pub(crate) fn add(&mut self, region: RegionCode, claim: &Claim, bill: &Bill, sign: i64) {
-        let key = (region.to_string(), claim.discharge.format("%Y-%m").to_string(), claim.visit.code());
+        let key = (region.to_string()[..9].to_string(), claim.discharge.format("%Y-%m").to_string(), claim.visit.code());
         let s = self.sums.entry(key).or_insert([0; SUMMED]);
         let patient = bill.patient_total.fen();
         let total = bill.total.fen();

@@ -517,8 +517,8 @@ impl Store {
 
     /// The newest claims of persons inside `region`, settled or reversed.
     pub async fn claims_in_region(&self, region: RegionCode, limit: i64) -> Result<Vec<StoredClaim>> {
-        let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE region_code LIKE $1 ORDER BY settled_at DESC LIMIT $2"))
-            .bind(format!("{}%", region.prefix()))
+        let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE region_code >= $1 AND region_code < $1 || ':' ORDER BY settled_at DESC LIMIT $2"))
+            .bind(region.prefix())
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
@@ -529,10 +529,10 @@ impl Store {
     /// the order they were settled.
     pub async fn settled_claims(&self, region: RegionCode, from: Date, to: Date) -> Result<Vec<StoredClaim>> {
         let rows = sqlx::query(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM claims WHERE status = 'settled' AND region_code LIKE $1 \
+            "SELECT {CLAIM_COLUMNS} FROM claims WHERE status = 'settled' AND region_code >= $1 AND region_code < $1 || ':' \
              AND discharge_date >= $2 AND discharge_date <= $3 ORDER BY settled_at, claim_no"
         ))
-        .bind(format!("{}%", region.prefix()))
+        .bind(region.prefix())
         .bind(date_text(from))
         .bind(date_text(to))
         .fetch_all(&self.pool)

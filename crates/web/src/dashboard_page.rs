@@ -103,7 +103,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
         }
         p.small.muted {
             @if let Some(as_of) = &ind.population_as_of {
-                (ctx.t("人口、筛查、签约与随访数据为各县 ", "Population, screening, contract and follow-up figures: the counties' figures of ")) (as_of)
+                (ctx.t("人口、筛查、签约与随访数据为各乡镇 ", "Population, screening, contract and follow-up figures: the townships' figures of ")) (as_of)
                 (ctx.t(" 的统计（每晚更新）；费用数据为实时。", " (updated nightly); costs are live."))
                 @if ctx.can(Permission::SetTargets) {
                     " "
@@ -232,7 +232,7 @@ pub struct RefreshForm {
     period: String,
 }
 
-/// Recomputes the stored county figures under a region now instead of waiting for the night.
+/// Recomputes the stored township figures under a region now instead of waiting for the night.
 pub async fn refresh(state: State, ctx: Ctx, Form(f): Form<RefreshForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
     ctx.require(Permission::SetTargets)?;
@@ -240,11 +240,11 @@ pub async fn refresh(state: State, ctx: Ctx, Form(f): Form<RefreshForm>) -> WebR
     let (region, period) = region_and_period(&ctx, &q)?;
     let catalog = state.catalog.read().await.clone();
     let n = indicators::refresh_figures(&state.store, &catalog, region, chrono::Datelike::year(&period.to), today()).await?;
-    tracing::info!(region = %region, counties = n, "county figures recomputed on demand");
+    tracing::info!(region = %region, townships = n, "township figures recomputed on demand");
     Ok(Redirect::to(&format!("/dashboard?region={region}&period={}", period.label())).into_response())
 }
 
-/// Recomputes the stored county figures of the current year every night at 01:00, and once
+/// Recomputes the stored township figures of the current year every night at 01:00, and once
 /// when the server starts.
 pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>) {
     loop {
@@ -254,12 +254,12 @@ pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>) {
             Ok(roots) => {
                 for root in roots {
                     match indicators::refresh_figures(&state.store, &catalog, root.code, chrono::Datelike::year(&day), day).await {
-                        Ok(n) => tracing::info!(region = %root.code, counties = n, "county figures recomputed"),
-                        Err(e) => tracing::error!(region = %root.code, error = %e, "county figures not recomputed"),
+                        Ok(n) => tracing::info!(region = %root.code, townships = n, "township figures recomputed"),
+                        Err(e) => tracing::error!(region = %root.code, error = %e, "township figures not recomputed"),
                     }
                 }
             }
-            Err(e) => tracing::error!(error = %e, "county figures not recomputed"),
+            Err(e) => tracing::error!(error = %e, "township figures not recomputed"),
         }
         let now = chrono::Local::now().naive_local();
         let next = (now.date() + chrono::Duration::days(1)).and_hms_opt(1, 0, 0).unwrap_or(now);
