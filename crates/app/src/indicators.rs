@@ -257,6 +257,68 @@ pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, reg
     Ok(Indicators { region, period, population, population_as_of, screening_campaign, claims, inpatient, outpatient_chronic, by_month, children })
 }
 
+/// A person whose accumulated payments of a year reached an annual cap: a layer that pays no
+/// more this year (`out_of_pocket` false), or the patient's own payment at an annual
+/// out-of-pocket cap (true).
+#[derive(Debug, Clone, Serialize)]
+pub struct CapReached {
+    pub person_id: i64,
+    pub person_name: String,
+    pub household_no: String,
+    pub region: RegionCode,
+    pub layer: String,
+    pub fund: Fund,
+    pub out_of_pocket: bool,
+    pub cap: i64,
+    pub amount: i64,
+}
+
+/// The persons inside `region` at an annual cap in `year`, largest amount first. Each layer's cap
+/// is the one that applied to the person's latest settled claim of the year (a variant may give
+/// a category its own cap); the amounts are the accumulators as they stand.
+pub async fn persons_at_cap(store: &Store, policies: &crate::settlement::PolicySet, region: RegionCode, year: i32) -> Result<Vec<CapReached>, StoreError> {
+    use huimin_policy::Rule;
+    use huimin_policy::policy::Params;
+    let (from, to) = (Period::year(year).from, Period::year(year).to);
+    let mut latest: std::collections::HashMap<i64, huimin_store::StoredClaim> = std::collections::HashMap::new();
+    for c in store.settled_claims(region, from, to).await? {
+        let newer = latest.get(&c.person_id).is_none_or(|l| l.claim.discharge <= c.claim.discharge);
+        if newer {
+            latest.insert(c.person_id, c);
+        }
+    }
+    let accumulators = store.accumulators_in(region, year).await?;
+    let mut out = Vec::new();
+    for (person_id, claim) in &latest {
+        let (Some(policy), Some(acc)) = (policies.get(&claim.policy_id), accumulators.get(person_id)) else { continue };
+        for layer in &policy.layers {
+            let at = acc.get(&layer.id);
+            let (cap, amount, out_of_pocket) = match &layer.rule {
+                Rule::Share { base, variants } => match Params::resolve(base, variants, &claim.claim, &policy.disease_groups).cap {
+                    Some(cap) => (cap, at.paid, false),
+                    None => continue,
+                },
+                Rule::AnnualOutOfPocketCap { cap } => (*cap, at.base, true),
+                _ => continue,
+            };
+            if amount >= cap {
+                out.push(CapReached { person_id: *person_id, person_name: String::new(), household_no: String::new(), region: claim.region, layer: layer.name.to_string(), fund: layer.fund, out_of_pocket, cap: cap.fen(), amount: amount.fen() });
+            }
+        }
+    }
+    let mut ids: Vec<i64> = out.iter().map(|c| c.person_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let persons: std::collections::HashMap<i64, huimin_store::SickPerson> = store.persons_without_cards(&ids).await?.into_iter().map(|p| (p.person_id, p)).collect();
+    for c in &mut out {
+        if let Some(p) = persons.get(&c.person_id) {
+            (c.person_name, c.household_no) = (p.name.clone(), p.household_no.clone());
+        }
+    }
+    out.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.person_id.cmp(&b.person_id)).then(a.layer.cmp(&b.layer)));
+    Ok(out)
+}
+
 /// The target for an indicator in a region: the most specific region's, else the default.
 pub fn target_for(targets: &[Target], region: RegionCode, indicator: &str) -> (i64, bool, String) {
     let default = INDICATORS.iter().find(|(code, ..)| *code == indicator).map(|(_, _, at_most, v, src)| (*v, *at_most, src.to_string())).unwrap_or((0, false, String::new()));

@@ -189,3 +189,25 @@ both_backends! {
         assert_eq!(fresh.population, indicators::population(&db, &catalog, county, year, d("2025-01-02")).await.unwrap().0);
     }
 }
+
+both_backends! {
+    persons_at_an_annual_cap_with_the_cap_of_their_category(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = setup(&db, dir.path()).await;
+        let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/worked-example.toml")).unwrap();
+        settlement::load_policy(&db, "worked-example.toml", &policy, false, &audit("policy.load")).await.unwrap();
+        let set = PolicySet::load(&db).await.unwrap();
+        // p[0] is 低保: basic insurance stops at 150,000 yuan, assistance at the 低保 cap of 30,000 (not the base 20,000).
+        settlement::settle_claim(&db, &set, &stay("C1", p[0], "2024-02-01", [5_000_000, 0, 0, 0]), "jsck", &audit("settle")).await.unwrap();
+        settlement::settle_claim(&db, &set, &stay("C2", p[2], "2024-02-01", [3000, 0, 0, 0]), "jsck", &audit("settle")).await.unwrap();
+        let list = indicators::persons_at_cap(&db, &set, region("371302"), 2024).await.unwrap();
+        let rows: Vec<(i64, &str, i64, i64)> = list.iter().map(|c| (c.person_id, c.fund.code(), c.cap, c.amount)).collect();
+        assert!(rows.contains(&(p[0], "390101", 15_000_000, 15_000_000)), "{rows:?}");
+        assert!(rows.contains(&(p[0], "610101", 3_000_000, 3_000_000)), "{rows:?}");
+        assert!(list.iter().all(|c| c.person_id == p[0] && c.amount >= c.cap && c.person_name == "张三"), "{rows:?}");
+        // Outside the region, nobody; after the reversal, nobody.
+        assert!(indicators::persons_at_cap(&db, &set, region("371302002"), 2024).await.unwrap().is_empty());
+        settlement::reverse_claim(&db, "C1", "录入错误", "jsck", &audit("reverse")).await.unwrap();
+        assert!(indicators::persons_at_cap(&db, &set, region("371302"), 2024).await.unwrap().is_empty());
+    }
+}

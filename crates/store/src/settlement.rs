@@ -525,6 +525,19 @@ impl Store {
         rows.iter().map(claim_from_row).collect()
     }
 
+    /// The accumulators of `year` of every person inside `region` who has any.
+    pub async fn accumulators_in(&self, region: RegionCode, year: i32) -> Result<HashMap<i64, YearAccumulators>> {
+        let rows = sqlx::query(
+            "SELECT a.person_id, a.layers FROM accumulators a JOIN persons p ON p.id = a.person_id JOIN households h ON h.household_no = p.household_no \
+             WHERE a.year = $1 AND a.layers <> '' AND h.region_code >= $2 AND h.region_code < $2 || ':'",
+        )
+        .bind(i64::from(year))
+        .bind(region.prefix())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("person_id")?, decode_accumulators(&r.try_get::<String, _>("layers")?)?))).collect()
+    }
+
     /// Settled (not reversed) claims of persons inside `region` discharged between the dates, in
     /// the order they were settled.
     pub async fn settled_claims(&self, region: RegionCode, from: Date, to: Date) -> Result<Vec<StoredClaim>> {

@@ -167,7 +167,10 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
         p.noprint {
             a.button href=(format!("/reports/claims.xlsx?region={region}&period={pl}")) { (ctx.t("结算情况表（XLSX）", "Claims report (XLSX)")) } " "
             @if region.level() == RegionLevel::County { a.button href=(format!("/reports/monthly.xlsx?region={region}&period={pl}")) { (ctx.t("县月度进展表（XLSX）", "County monthly report (XLSX)")) } " " }
-            @if ctx.can(Permission::ViewClaims) { a.button href=(format!("/reconciliation?region={region}")) { (ctx.t("基金对账", "Fund reconciliation")) } " " }
+            @if claims_link {
+                a.button href=(format!("/reconciliation?region={region}")) { (ctx.t("基金对账", "Fund reconciliation")) } " "
+                a.button href=(format!("/dashboard/caps?region={region}&period={pl}")) { (ctx.t("达到年度封顶线的人员", "Persons at an annual cap")) } " "
+            }
             a.button href="/dashboard/targets" { (ctx.t("考核目标", "Targets")) }
         }
     };
@@ -222,6 +225,32 @@ pub async fn over_ceiling(state: State, ctx: Ctx, Query(q): Query<DashQuery>) ->
         }
     };
     Ok(layout::page(&ctx, ctx.t("个人自付超过 10% 的结算单", "Claims over 10% self-pay"), "/dashboard", body))
+}
+
+/// The persons at an annual cap in the period's year (the year of its end).
+pub async fn at_cap(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewClaims)?;
+    if ctx.can(Permission::Settle) {
+        return Err(WebError::Forbidden);
+    }
+    let (region, period) = region_and_period(&ctx, &q)?;
+    let year = chrono::Datelike::year(&period.to);
+    let policies = state.policies.read().await.clone();
+    let list = indicators::persons_at_cap(&state.store, &policies, region, year).await?;
+    let body = html! {
+        p.muted { (region) " · " (year) (ctx.t(" 年 · ", " · ")) (list.len()) (ctx.t(" 条（金额从高到低）。每层的封顶线取本人当年最近一次结算适用的数额；年度自付封顶指个人负担已达封顶线，其后由兜底支付。", " rows (largest first). Each layer's cap is the one that applied to the person's latest claim of the year; an out-of-pocket cap means the backstop pays from there on.")) }
+        table.card.list {
+            thead { tr { th { (ctx.t("患者", "Patient")) } th { (ctx.t("区划", "Region")) } th { (ctx.t("保障层", "Layer")) } th { (ctx.t("基金", "Fund")) } th.num { (ctx.t("封顶线", "Cap")) } th.num { (ctx.t("累计", "So far")) } } }
+            tbody { @for c in &list { tr {
+                td { a href=(format!("/households/{}", c.household_no)) { (c.person_name) } }
+                td.mono { (c.region) }
+                td { (c.layer) @if c.out_of_pocket { " " span.badge.warn { (ctx.t("年度自付封顶", "Out-of-pocket cap")) } } }
+                td { (c.fund.label_zh()) }
+                td.num { (yuan(c.cap)) } td.num { (yuan(c.amount)) }
+            } } }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("达到年度封顶线的人员", "Persons at an annual cap"), "/dashboard", body))
 }
 
 #[derive(Deserialize)]

@@ -123,6 +123,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/dashboard/method", get(dashboard_page::method))
         .route("/dashboard/refresh", post(dashboard_page::refresh))
         .route("/dashboard/over-ceiling", get(dashboard_page::over_ceiling))
+        .route("/dashboard/caps", get(dashboard_page::at_cap))
         .route("/dashboard/targets", get(dashboard_page::targets).post(dashboard_page::set_target))
         .route("/reports/claims.xlsx", get(dashboard_page::claims_report))
         .route("/reports/monthly.xlsx", get(dashboard_page::monthly_report))

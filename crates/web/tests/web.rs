@@ -291,6 +291,8 @@ async fn authorization_matrix() {
             ("reconciliation", "/reconciliation?region=371311".into(), false),
             ("reconciliation", "/reconciliation.xlsx?month=2024-03".into(), true),
             ("reconciliation", "/dashboard/over-ceiling?period=2024".into(), true),
+            ("reconciliation", "/dashboard/caps?period=2024".into(), true),
+            ("reconciliation", "/dashboard/caps?region=371311".into(), false),
             ("followup", format!("/followups/new?contract={contract_out}"), false),
         ];
         // The neighbouring village is inside a township's or county's region, not a village doctor's.
@@ -642,9 +644,20 @@ async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_figures_their_targets_and_the_claims_behind_them() {
     let app = TestApp::new().await;
-    let (cookie, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let (cookie, csrf) = app.login("health_bureau", PASSWORD).await.unwrap();
     let page = app.get("/dashboard?period=2024", &cookie).await;
     assert_eq!(page.status, StatusCode::OK);
+    // A county sums its townships' stored figures; the bureau may recompute them now, a township may not.
+    assert!(page.body.contains("每晚更新") && page.body.contains("立即重新统计"));
+    let form = [("_csrf", csrf.as_str()), ("region", "371302"), ("period", "2024")];
+    let refreshed = app.post("/dashboard/refresh", &cookie, &form).await;
+    assert_eq!((refreshed.status, refreshed.location.as_deref()), (StatusCode::SEE_OTHER, Some("/dashboard?region=371302000000&period=2024")));
+    let (township, township_csrf) = app.login("township_staff", PASSWORD).await.unwrap();
+    let form = [("_csrf", township_csrf.as_str()), ("region", "371302001"), ("period", "2024")];
+    assert_eq!(app.post("/dashboard/refresh", &township, &form).await.status, StatusCode::FORBIDDEN);
+    assert!(app.get("/dashboard?period=2024", &township).await.body.contains("全部数据为实时统计"), "a township is computed live");
+    let caps = app.get("/dashboard/caps?period=2024", &cookie).await;
+    assert!(caps.body.contains("达到年度封顶线的人员") && caps.body.contains("封顶线"));
     for text in ["住院个人自付比例", "家庭医生签约率", "达标", "计算方法", "<svg", "一镇", "/dashboard?region=371302001000&amp;period=2024"] {
         assert!(page.body.contains(text), "{text} missing");
     }
