@@ -183,6 +183,16 @@ fn fund_parts(c: &ClaimSums) -> Vec<(String, i64)> {
     parts
 }
 
+/// The dashboard's figures as JSON: the indicators, each supervised figure against its target.
+pub async fn api_indicators(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+    ctx.require(Permission::ViewProgress)?;
+    let (region, period) = region_and_period(&ctx, &q)?;
+    let catalog = state.catalog.read().await.clone();
+    let ind = indicators::compute(&state.store, &catalog, region, period, today()).await?;
+    let checks = indicators::checks(&ind, &state.store.targets().await?);
+    Ok(axum::Json(serde_json::json!({ "period": period.label(), "indicators": ind, "checks": checks })))
+}
+
 /// How each figure is computed, with its source: what a supervisor checks a number against.
 pub async fn method(ctx: Ctx) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;

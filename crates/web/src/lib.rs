@@ -119,6 +119,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/followups/abnormal", get(contract_page::abnormal))
         .route("/persons/{id}/key-groups", post(contract_page::add_key_group))
         .route("/api/worklist", get(contract_page::api_worklist))
+        .route("/api/indicators", get(dashboard_page::api_indicators))
         .route("/dashboard", get(dashboard_page::dashboard))
         .route("/dashboard/method", get(dashboard_page::method))
         .route("/dashboard/refresh", post(dashboard_page::refresh))

@@ -285,6 +285,8 @@ async fn authorization_matrix() {
             ("progress", "/dashboard?period=2024".into(), true),
             ("progress", "/dashboard?region=371311".into(), false),
             ("progress", "/dashboard/targets".into(), true),
+            ("progress", "/api/indicators?period=2024".into(), true),
+            ("progress", "/api/indicators?region=371311".into(), false),
             ("progress", "/reports/claims.xlsx?period=2024".into(), true),
             ("progress", "/reports/claims.xlsx?region=371311".into(), false),
             ("reconciliation", "/reconciliation?month=2024-03".into(), true),
@@ -656,6 +658,11 @@ async fn the_dashboard_shows_the_figures_their_targets_and_the_claims_behind_the
     let form = [("_csrf", township_csrf.as_str()), ("region", "371302001"), ("period", "2024")];
     assert_eq!(app.post("/dashboard/refresh", &township, &form).await.status, StatusCode::FORBIDDEN);
     assert!(app.get("/dashboard?period=2024", &township).await.body.contains("全部数据为实时统计"), "a township is computed live");
+    let api = app.get("/api/indicators?period=2024", &cookie).await;
+    let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    let cin = app.db.claim("CIN").await.unwrap().unwrap();
+    assert_eq!(json["indicators"]["inpatient"]["total"], cin.bill.total.fen());
+    assert_eq!(json["checks"].as_array().unwrap().len(), 4);
     let caps = app.get("/dashboard/caps?period=2024", &cookie).await;
     assert!(caps.body.contains("达到年度封顶线的人员") && caps.body.contains("封顶线"));
     for text in ["住院个人自付比例", "家庭医生签约率", "达标", "计算方法", "<svg", "一镇", "/dashboard?region=371302001000&amp;period=2024"] {
