@@ -67,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         what: UserWhat,
     },
+    /// API tokens for machine clients: a token acts as its user (role, region, facility).
+    Token {
+        #[command(subcommand)]
+        what: TokenWhat,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -115,6 +120,21 @@ enum UserWhat {
         region: String,
         #[arg(long)]
         facility: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenWhat {
+    /// Make a token for a user and print it (it is stored only as a hash).
+    Add {
+        /// The user the token acts as.
+        #[arg(long)]
+        user: String,
+        /// What the token is for (e.g. "county hospital HIS").
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
     },
 }
 
@@ -330,6 +350,13 @@ async fn run(cli: Cli) -> Result<()> {
             let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), action: "user.create".into(), target: format!("user {username}"), ..Default::default() };
             store.create_user(&user, &audit).await?;
             println!("已创建用户 {username}");
+        }
+        Command::Token { what: TokenWhat::Add { user, name, days } } => {
+            let store = Store::connect(&cli.database_url).await?;
+            let (found, _) = store.user_for_login(&user).await?.with_context(|| format!("用户 {user} 不存在"))?;
+            let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), ..Default::default() };
+            let token = accounts::issue_api_token(&store, &found, &name, days, &audit).await.map_err(anyhow::Error::msg)?;
+            println!("{token}");
         }
         Command::Audit { what: AuditWhat::Verify } => {
             let store = Store::connect(&cli.database_url).await?;

@@ -26,6 +26,18 @@ pub struct User {
     pub locked_until: Option<String>,
 }
 
+/// An API token as listed (never the token itself).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub username: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub username: String,
@@ -317,6 +329,85 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| Ok((user_from_row(&r)?, r.try_get("csrf_token")?))).transpose()
+    }
+
+    /// The active user of an API token that is neither revoked nor expired.
+    pub async fn token_user(&self, token_hash: &str) -> Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.active = 1",
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(token_hash)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Stores a new API token (its hash) for a user.
+    pub async fn create_api_token(&self, user_id: i64, name: &str, token_hash: &str, expires_at: &str, audit: &AuditEntry) -> Result<i64> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (user_id, name, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(&audit.username)
+        .bind(now())
+        .bind(expires_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The API tokens of the users inside `region`, newest first.
+    pub async fn api_tokens(&self, region: RegionCode) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.name, u.username, t.created_by, t.created_at, t.expires_at, t.revoked_at FROM api_tokens t \
+             JOIN users u ON u.id = t.user_id WHERE u.region_code >= $1 AND u.region_code < $1 || ':' ORDER BY t.id DESC",
+        )
+        .bind(region.prefix())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiToken {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    username: r.try_get("username")?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes a token of a user inside `region`; `NotFound` for any other.
+    pub async fn revoke_api_token(&self, id: i64, region: RegionCode, audit: &AuditEntry) -> Result<()> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
+             AND user_id IN (SELECT id FROM users WHERE region_code >= $3 AND region_code < $3 || ':')",
+        )
+        .bind(now())
+        .bind(id)
+        .bind(region.prefix())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("token {id}")));
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn end_session(&self, token_hash: &str, audit: &AuditEntry) -> Result<()> {

@@ -22,7 +22,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::ConnectOptions;
 use sqlx::{AnyPool, Executor};
 
-pub use access::{AuditEntry, AuditFilter, AuditRecord, AuditVerification, NewUser, User};
+pub use access::{ApiToken, AuditEntry, AuditFilter, AuditRecord, AuditVerification, NewUser, User};
 pub use contracts::*;
 pub use health::*;
 pub use indicators::*;
@@ -85,6 +85,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (6, "contracts", include_str!("../migrations/sqlite/0006_contracts.sql"), include_str!("../migrations/postgres/0006_contracts.sql")),
     (7, "indicators", include_str!("../migrations/sqlite/0007_indicators.sql"), include_str!("../migrations/postgres/0007_indicators.sql")),
     (8, "rollups", include_str!("../migrations/sqlite/0008_rollups.sql"), include_str!("../migrations/postgres/0008_rollups.sql")),
+    (9, "api_tokens", include_str!("../migrations/sqlite/0009_api_tokens.sql"), include_str!("../migrations/postgres/0009_api_tokens.sql")),
 ];
 
 #[derive(Clone)]

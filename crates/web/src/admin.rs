@@ -23,6 +23,7 @@ async fn users_page(state: &State, ctx: &Ctx, message: Option<Result<String, Str
     let list = state.store.users_within(ctx.user.region).await?;
     let role_label = |r: Role| if ctx.lang == Lang::En { r.label_en() } else { r.label_zh() };
     let body = html! {
+        p { a href="/admin/tokens" { (ctx.t("API 令牌（机器客户端）", "API tokens (machine clients)")) } }
         @match &message {
             Some(Ok(m)) => p.alert.ok role="status" { (m) },
             Some(Err(m)) => p.alert.error role="alert" { (m) },
@@ -184,4 +185,79 @@ pub async fn update_user(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f): F
         _ => return Err(WebError::BadRequest("unknown action".into())),
     }
     Ok(Redirect::to("/admin/users").into_response())
+}
+
+// ----- API tokens -----
+
+/// API tokens of the users inside the administrator's region: list, make (shown once), revoke.
+pub async fn tokens(state: State, ctx: Ctx) -> WebResult<Markup> {
+    ctx.require(Permission::ManageUsers)?;
+    tokens_page(&state, &ctx, None).await
+}
+
+async fn tokens_page(state: &State, ctx: &Ctx, message: Option<Result<String, String>>) -> WebResult<Markup> {
+    let list = state.store.api_tokens(ctx.user.region).await?;
+    let body = html! {
+        p.muted { (ctx.t("机器客户端（医院信息系统、医保或民政的数据交换）以 Authorization: Bearer 令牌调用 JSON 接口，权限与所属用户的角色、区划完全相同。令牌只在创建时显示一次。",
+            "Machine clients call the JSON API with Authorization: Bearer <token>, with exactly the rights of the token's user. A token is shown once, when made.")) }
+        @match &message {
+            Some(Ok(token)) => div.alert.ok role="status" { (ctx.t("新令牌（请立即复制，关闭后无法再次查看）：", "New token (copy it now, it is not shown again): ")) code.mono { (token) } },
+            Some(Err(m)) => p.alert.error role="alert" { (m) },
+            None => {},
+        }
+        table.card {
+            thead { tr { th { "#" } th { (ctx.t("名称", "Name")) } th { (ctx.t("用户", "User")) } th { (ctx.t("创建", "Made")) } th { (ctx.t("到期", "Expires")) } th { (ctx.t("状态", "State")) } th {} } }
+            tbody { @for t in &list { tr class=(if t.revoked_at.is_some() { "exited" } else { "" }) {
+                td.mono { (t.id) } td { (t.name) } td.mono { (t.username) }
+                td.small { (t.created_by) " " (t.created_at.get(..10).unwrap_or("")) } td.small { (t.expires_at.get(..10).unwrap_or("")) }
+                td { @if t.revoked_at.is_some() { span.badge { (ctx.t("已撤销", "Revoked")) } } @else { span.badge.ok { (ctx.t("有效", "Active")) } } }
+                td.actions { @if t.revoked_at.is_none() {
+                    form.inline method="post" action=(format!("/admin/tokens/{}/revoke", t.id)) { (csrf(ctx)) button { (ctx.t("撤销", "Revoke")) } }
+                } }
+            } } }
+        }
+        h2 { (ctx.t("新建令牌", "New token")) }
+        form.card.grid method="post" action="/admin/tokens" {
+            (csrf(ctx))
+            label { (ctx.t("用户名（令牌代表的用户）", "User name (the token acts as)")) input name="username" required; }
+            label { (ctx.t("名称（用途）", "Name (what it is for)")) input name="name" required maxlength="64"; }
+            label { (ctx.t("有效期（天）", "Valid for (days)")) input name="days" value="365" inputmode="numeric" required; }
+            button.primary type="submit" { (ctx.t("创建", "Create")) }
+        }
+    };
+    Ok(layout::page(ctx, ctx.t("API 令牌", "API tokens"), "/admin/users", body))
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    username: String,
+    name: String,
+    days: String,
+}
+
+pub async fn create_token(state: State, ctx: Ctx, Form(f): Form<TokenForm>) -> WebResult<Markup> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::ManageUsers)?;
+    let user = state.store.users_within(ctx.user.region).await?.into_iter().find(|u| u.username == f.username.trim());
+    let message = match (user, f.days.trim().parse::<i64>()) {
+        (None, _) => Err(format!("用户「{}」不存在或不在您的管辖范围内", f.username.trim())),
+        (_, Err(_)) => Err("有效期应为天数".to_string()),
+        (Some(user), Ok(days)) => accounts::issue_api_token(&state.store, &user, &f.name, days, &ctx.audit("token.create", "", "")).await,
+    };
+    tokens_page(&state, &ctx, Some(message)).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+pub async fn revoke_token(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<CsrfForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::ManageUsers)?;
+    state.store.revoke_api_token(id, ctx.user.region, &ctx.audit("token.revoke", format!("token {id}"), "")).await?;
+    Ok(Redirect::to("/admin/tokens").into_response())
 }

@@ -14,7 +14,6 @@ use huimin_domain::{Permission, RegionCode};
 use huimin_store::{AuditEntry, User};
 use maud::{Markup, html};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::error::{WebError, WebResult};
 use crate::{AppState, State, layout};
@@ -57,9 +56,6 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn client_ip(parts: &Parts) -> String {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into())
@@ -78,6 +74,9 @@ pub struct Ctx {
     pub lang: Lang,
     pub ip: String,
     token_hash: String,
+    /// Authenticated by an API token (`Authorization: Bearer …`), not a session cookie: no
+    /// browser sends it on its own, so there is no cross-site request to guard against.
+    pub bearer: bool,
 }
 
 impl Ctx {
@@ -99,7 +98,7 @@ impl Ctx {
     }
 
     pub fn check_csrf(&self, token: &str) -> WebResult<()> {
-        if same(token, &self.csrf) { Ok(()) } else { Err(WebError::Csrf) }
+        if self.bearer || same(token, &self.csrf) { Ok(()) } else { Err(WebError::Csrf) }
     }
 
     /// A JSON request carries the session's CSRF token in the `X-CSRF-Token` header.
@@ -123,15 +122,26 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            // A machine client: the token alone decides; a bad one is 401, never the login page.
+            let unauthorized = || (axum::http::StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(serde_json::json!({ "error": "API 令牌无效、已过期或已撤销" }))).into_response();
+            let Some(token) = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else { return Err(unauthorized()) };
+            let token_hash = accounts::token_hash(token);
+            return match state.store.token_user(&token_hash).await {
+                Ok(Some(user)) => Ok(Ctx { user, csrf: String::new(), lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), token_hash, bearer: true }),
+                Ok(None) => Err(unauthorized()),
+                Err(e) => Err(WebError::from(e).into_response()),
+            };
+        }
         let to_login = || {
             let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             Redirect::to(&format!("/login?next={}", urlencode(next))).into_response()
         };
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
-        let token_hash = sha256_hex(&token);
+        let token_hash = accounts::token_hash(&token);
         match state.store.session_user(&token_hash).await {
             Ok(Some((user, csrf))) => {
-                Ok(Ctx { user, csrf, lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), token_hash })
+                Ok(Ctx { user, csrf, lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), token_hash, bearer: false })
             }
             Ok(None) => Err(to_login()),
             Err(e) => Err(WebError::from(e).into_response()),
@@ -256,7 +266,7 @@ pub async fn login(
     let expires = (now + chrono::Duration::hours(SESSION_HOURS)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     state
         .store
-        .create_session(user.id, &sha256_hex(&token), &accounts::random_token(), &expires, &audit("login", Some(user.id), ""))
+        .create_session(user.id, &accounts::token_hash(&token), &accounts::random_token(), &expires, &audit("login", Some(user.id), ""))
         .await?;
     let mut res = Redirect::to(&next).into_response();
     res.headers_mut().append(header::SET_COOKIE, cookie_header(&state, SESSION_COOKIE, &token, SESSION_HOURS * 3600).parse().expect("cookie"));

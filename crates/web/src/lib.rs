@@ -156,6 +156,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/static/app.js", get(script))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/users/{id}", post(admin::update_user))
+        .route("/admin/tokens", get(admin::tokens).post(admin::create_token))
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/audit", get(audit_page::search))
         .route("/static/app.css", get(stylesheet))
         .route("/healthz", get(|| async { "ok" }))

@@ -69,6 +69,20 @@ impl TestApp {
         Response { status, location: None, cookies: Vec::new(), body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
+    /// A request of a machine client: an API token, no cookie, no CSRF header.
+    async fn bearer(&self, method: &str, path: &str, token: &str, json: Option<&serde_json::Value>) -> Response {
+        let mut req = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if json.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req.extension(ConnectInfo::<SocketAddr>("10.0.0.9:5000".parse().unwrap()));
+        let res = self.router.clone().oneshot(req.body(json.map_or(Body::empty(), |j| Body::from(j.to_string()))).unwrap()).await.unwrap();
+        let status = res.status();
+        let location = res.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_string());
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        Response { status, location, cookies: Vec::new(), body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
     async fn get(&self, path: &str, cookie: &str) -> Response {
         self.send("GET", path, cookie, None).await
     }
@@ -688,4 +702,43 @@ async fn the_dashboard_shows_the_figures_their_targets_and_the_claims_behind_the
     assert!(xlsx.body.starts_with("PK"), "an XLSX workbook");
     assert_eq!(app.get("/reconciliation?month=2024-13", &cookie).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(app.get("/dashboard?period=last-year", &cookie).await.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_act_as_their_user_until_revoked() {
+    let app = TestApp::new().await;
+    let (admin, csrf) = app.login("admin", PASSWORD).await.unwrap();
+    let made = app.post("/admin/tokens", &admin, &[("_csrf", &csrf), ("username", "settlement_clerk"), ("name", "县医院HIS"), ("days", "30")]).await;
+    assert_eq!(made.status, StatusCode::OK);
+    let at = made.body.find("hm_").expect("the new token is shown once");
+    let token = made.body[at..at + 67].to_string();
+    assert!(token[3..].bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+    let list = app.get("/admin/tokens", &admin).await;
+    assert!(list.body.contains("县医院HIS") && !list.body.contains(&token), "listed, never shown again");
+    assert!(app.db.search_audit(&Default::default()).await.unwrap().iter().any(|e| e.entry.action == "token.create" && !e.entry.detail.contains(&token)));
+
+    // The clerk's token settles at the clerk's facility, with no cookie and no CSRF header.
+    let pid = person_id(&app.db, 1).await;
+    let claim = serde_json::json!({
+        "claim_no": "TOKEN-1", "person_id": pid, "facility_code": "ignored", "visit": "inpatient",
+        "admission": "2024-08-01", "discharge": "2024-08-03", "diseases": [], "cat_a": 50000, "cat_b": 0, "out_of_catalogue": 0, "necessary": 0
+    });
+    let res = app.bearer("POST", "/api/settlements", &token, Some(&claim)).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert_eq!(app.db.claim("TOKEN-1").await.unwrap().unwrap().facility_code, "H37130201");
+    assert_eq!(app.bearer("GET", "/api/settlements/TOKEN-1", &token, None).await.status, StatusCode::OK);
+    // Only what the clerk may do: not the dashboard, not another county's claim.
+    assert_eq!(app.bearer("GET", "/api/indicators", &token, None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.bearer("GET", "/api/settlements/COUT", &token, None).await.status, StatusCode::NOT_FOUND);
+
+    // A wrong token is 401, never the login page.
+    let wrong = app.bearer("GET", "/api/settlements/TOKEN-1", "hm_0000", None).await;
+    assert_eq!((wrong.status, wrong.location), (StatusCode::UNAUTHORIZED, None));
+    // Revoked: 401 from then on.
+    let id = app.db.api_tokens(RegionCode::parse("37").unwrap()).await.unwrap()[0].id;
+    let revoked = app.post(&format!("/admin/tokens/{id}/revoke"), &admin, &[("_csrf", &csrf)]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.bearer("GET", "/api/settlements/TOKEN-1", &token, None).await.status, StatusCode::UNAUTHORIZED);
+    // Revoking needs the form's CSRF token like any page action.
+    assert_ne!(app.post(&format!("/admin/tokens/{id}/revoke"), &admin, &[("_csrf", "x")]).await.status, StatusCode::SEE_OTHER);
 }
