@@ -1,5 +1,6 @@
 pub mod catalog;
 pub mod contracts;
+pub mod fhir;
 pub mod health;
 pub mod indicators;
 pub mod table;

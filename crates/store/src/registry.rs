@@ -530,6 +530,20 @@ impl Store {
     }
 
     /// The history of a household and its persons, oldest first.
+    /// The persons in the programme inside `region`, each with their household's region, by
+    /// household and person.
+    pub async fn persons_in_region(&self, region: RegionCode) -> Result<Vec<(StoredPerson, RegionCode)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {}, h.region_code FROM persons p JOIN households h ON h.household_no = p.household_no \
+             WHERE p.in_programme = 1 AND h.region_code >= $1 AND h.region_code < $1 || ':' ORDER BY h.region_code, p.household_no, p.id",
+            PERSON_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(region.prefix())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((person_from_row(r)?, RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?))).collect()
+    }
+
     pub async fn household_history(&self, no: &HouseholdNo) -> Result<Vec<RegistryEvent>> {
         let rows = sqlx::query(
             "SELECT e.id, e.household_no, e.person_id, p.name AS person_name, e.kind, e.effective_date, e.reason, \

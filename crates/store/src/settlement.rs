@@ -525,6 +525,15 @@ impl Store {
         rows.iter().map(claim_from_row).collect()
     }
 
+    /// A person's claims, settled or reversed, in the order they were settled.
+    pub async fn claims_of_person(&self, person_id: i64) -> Result<Vec<StoredClaim>> {
+        let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE person_id = $1 ORDER BY settled_at, claim_no"))
+            .bind(person_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(claim_from_row).collect()
+    }
+
     /// The accumulators of `year` of every person inside `region` who has any.
     pub async fn accumulators_in(&self, region: RegionCode, year: i32) -> Result<HashMap<i64, YearAccumulators>> {
         let rows = sqlx::query(

@@ -12,6 +12,8 @@ mod charts;
 mod dashboard_page;
 mod contract_page;
 mod error;
+mod fhir_page;
+mod openapi;
 mod health_page;
 mod import_page;
 mod layout;
@@ -118,6 +120,17 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/followups/new", get(contract_page::new_follow_up))
         .route("/followups/abnormal", get(contract_page::abnormal))
         .route("/persons/{id}/key-groups", post(contract_page::add_key_group))
+        .route("/api/openapi.json", get(openapi::serve))
+        .route("/fhir/metadata", get(fhir_page::metadata))
+        .route("/fhir/Patient/{id}", get(fhir_page::patient))
+        .route("/fhir/Patient/{id}/$everything", get(fhir_page::patient_everything))
+        .route("/fhir/Claim/{no}", get(fhir_page::claim))
+        .route("/fhir/ExplanationOfBenefit", get(fhir_page::explanations))
+        .route("/fhir/export", get(fhir_page::export))
+        .route("/api/regions", get(registry::api_regions))
+        .route("/api/households", get(registry::api_households))
+        .route("/api/households/{no}", get(registry::api_household))
+        .route("/api/facilities", get(registry::api_facilities))
         .route("/api/worklist", get(contract_page::api_worklist))
         .route("/api/indicators", get(dashboard_page::api_indicators))
         .route("/dashboard", get(dashboard_page::dashboard))

@@ -2,7 +2,7 @@
 //! and the facility list.
 
 use axum::extract::{Path, Query};
-use axum::Form;
+use axum::{Form, Json};
 use huimin_domain::{HouseholdNo, IdNumber, Permission, PovertyCategory, PovertyStatus, RegionCode};
 use huimin_store::{HouseholdFilter, StoredPerson};
 use maud::{Markup, html};
@@ -166,21 +166,27 @@ pub struct HouseholdQuery {
     exited: Option<String>,
     q: Option<String>,
     page: Option<i64>,
+    /// JSON only: rows per page, at most 1,000.
+    per_page: Option<i64>,
 }
 
 const PER_PAGE: i64 = 50;
 
-pub async fn households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>) -> WebResult<Markup> {
-    ctx.require(Permission::ViewRegistry)?;
-    let region = parse_region(&ctx, q.region.as_deref())?;
+fn household_filter(q: &HouseholdQuery) -> HouseholdFilter {
     let nonempty = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
-    let filter = HouseholdFilter {
+    HouseholdFilter {
         category: nonempty(&q.category).and_then(|c| PovertyCategory::from_code(&c)),
         status: nonempty(&q.status).and_then(|s| PovertyStatus::from_code(&s)),
         illness: q.illness.is_some(),
         include_exited: q.exited.is_some(),
         query: nonempty(&q.q),
-    };
+    }
+}
+
+pub async fn households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewRegistry)?;
+    let region = parse_region(&ctx, q.region.as_deref())?;
+    let filter = household_filter(&q);
     let page = q.page.unwrap_or(1).max(1);
     let (rows, total) = state.store.list_households(region, &filter, PER_PAGE, (page - 1) * PER_PAGE).await?;
     let mut base = format!("/households?region={region}");
@@ -397,4 +403,67 @@ pub async fn facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) ->
         }
     };
     Ok(layout::page(&ctx, ctx.t("医疗机构", "Facilities"), "/facilities", body))
+}
+
+// ----- JSON -----
+
+/// A region with its registry figures and those of each region below.
+pub async fn api_regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewRegistry)?;
+    let code = parse_region(&ctx, q.code.as_deref())?;
+    let region = state.store.region(code).await?.ok_or(WebError::NotFound)?;
+    let totals = state.store.registry_counts(code).await?;
+    let children = state.store.region_children_counts(code).await?;
+    Ok(Json(serde_json::json!({
+        "region": region,
+        "households": totals.households, "persons": totals.persons, "illness_households": totals.illness_households,
+        "children": children,
+    })))
+}
+
+/// A page of the households inside a region, with the list's filters.
+pub async fn api_households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewRegistry)?;
+    let region = parse_region(&ctx, q.region.as_deref())?;
+    let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, 1000);
+    let page = q.page.unwrap_or(1).max(1);
+    let (rows, total) = state.store.list_households(region, &household_filter(&q), per_page, (page - 1) * per_page).await?;
+    let households: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| serde_json::json!({ "household": r.household, "region_name": r.region_name, "members": r.members, "in_programme": r.in_programme }))
+        .collect();
+    Ok(Json(serde_json::json!({ "region": region, "total": total, "page": page, "per_page": per_page, "households": households })))
+}
+
+/// A household's file: the household, its members (ID numbers masked unless the role sees them
+/// whole) and its history. The view is audited like the page's.
+pub async fn api_household(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewRegistry)?;
+    let no = HouseholdNo::parse(&no).map_err(|_| WebError::NotFound)?;
+    let h = state.store.household(&no).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    let full = ctx.can(Permission::ViewFullIdNumber);
+    let members: Vec<serde_json::Value> = state
+        .store
+        .household_members(&no)
+        .await?
+        .iter()
+        .map(|m| {
+            let p = &m.person;
+            serde_json::json!({
+                "id": m.id, "name": p.name, "id_number": if full { p.id_number.as_str().to_string() } else { p.id_number.masked() },
+                "sex": p.id_number.sex(), "birth_date": p.id_number.birth_date(), "relation": p.relation, "ethnicity": p.ethnicity,
+                "phone": p.phone, "in_programme": m.in_programme,
+            })
+        })
+        .collect();
+    let history = state.store.household_history(&no).await?;
+    state.store.append_audit(&ctx.audit("household.view", format!("household {no}"), "api")).await?;
+    Ok(Json(serde_json::json!({ "household": h.household, "in_programme": h.in_programme, "members": members, "history": history })))
+}
+
+pub async fn api_facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewFacilities)?;
+    let region = parse_region(&ctx, q.code.as_deref())?;
+    Ok(Json(serde_json::json!({ "region": region, "facilities": state.store.facilities(region).await? })))
 }

@@ -742,3 +742,134 @@ async fn api_tokens_act_as_their_user_until_revoked() {
     // Revoking needs the form's CSRF token like any page action.
     assert_ne!(app.post(&format!("/admin/tokens/{id}/revoke"), &admin, &[("_csrf", "x")]).await.status, StatusCode::SEE_OTHER);
 }
+
+/// The Python with the independent validators (`scripts/test` makes `target/pyenv`). Without it
+/// the check is skipped loudly, unless HUIMIN_REQUIRE_VALIDATORS=1 (CI).
+fn validate(kind: &str, files: &[std::path::PathBuf]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var("HUIMIN_VALIDATOR_PYTHON").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target/pyenv/bin/python"));
+    if !python.exists() {
+        assert_ne!(std::env::var("HUIMIN_REQUIRE_VALIDATORS").as_deref(), Ok("1"), "validators required but {} is missing", python.display());
+        eprintln!("*** WARNING: {kind} validation SKIPPED: no {} (scripts/test installs it) ***", python.display());
+        return;
+    }
+    let out = std::process::Command::new(&python).arg(root.join("tests/validators/validate.py")).arg(kind).args(files).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{kind} validation failed:\n{text}");
+    assert!(text.contains("0 problem(s)"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_routes_both_ways() {
+    let app = TestApp::new().await;
+    let doc = app.get("/api/openapi.json", "").await;
+    assert_eq!(doc.status, StatusCode::OK, "served without signing in");
+    let spec: serde_json::Value = serde_json::from_str(&doc.body).unwrap();
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.insert((path.clone(), method.to_uppercase()));
+            // Every documented operation exists: unknown routes are 404 and wrong methods 405
+            // before any sign-in check.
+            let concrete: String = path.split('/').map(|s| if s.starts_with('{') { "1" } else { s }).collect::<Vec<_>>().join("/");
+            let res = app.send(&method.to_uppercase(), &concrete, "", None).await;
+            assert!(!matches!(res.status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED), "{method} {path}: {}", res.status);
+        }
+    }
+    // Every /api and /fhir route of the router is documented.
+    let source = include_str!("../src/lib.rs");
+    let mut routed = std::collections::BTreeSet::new();
+    for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"/api") || l.starts_with(".route(\"/fhir")) {
+        let path = line.split('"').nth(1).unwrap().to_string();
+        for (call, method) in [("get(", "GET"), ("post(", "POST")] {
+            if line.contains(call) {
+                routed.insert((path.clone(), method.to_string()));
+            }
+        }
+    }
+    assert!(routed.len() >= 20, "the routes were read: {routed:?}");
+    assert_eq!(routed, documented, "routes and the OpenAPI document differ");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &doc.body).unwrap();
+    validate("openapi", &[file]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_resources_are_valid_r4_and_show_each_role_only_its_part() {
+    let app = TestApp::new().await;
+    let pid = person_id(&app.db, 1).await;
+    let (doctor, csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
+    for code in ["I10", "F20.0"] {
+        assert_eq!(app.post(&format!("/persons/{pid}/cards"), &doctor, &[("_csrf", &csrf), ("code", code), ("diagnosed_on", "2020-05-01")]).await.status, StatusCode::SEE_OTHER);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let mut save = |name: &str, body: &str| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, body).unwrap();
+        files.push(f);
+        serde_json::from_str::<serde_json::Value>(body).unwrap()
+    };
+    let of_type = |bundle: &serde_json::Value, t: &str| -> Vec<serde_json::Value> {
+        bundle["entry"].as_array().unwrap().iter().map(|e| e["resource"].clone()).filter(|r| r["resourceType"] == t).collect()
+    };
+
+    // The health bureau sees everything about its county's person.
+    let (bureau, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let res = app.get(&format!("/fhir/Patient/{pid}/$everything"), &bureau).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let all = save("everything.json", &res.body);
+    let patient = &of_type(&all, "Patient")[0];
+    assert_eq!(patient["identifier"][0]["value"], id(1), "the resident ID number for a role that sees it whole");
+    assert_eq!(patient["identifier"][0]["type"]["coding"][0]["code"], "NI");
+    let coverages = of_type(&all, "Coverage");
+    assert_eq!(coverages.iter().map(|c| c["order"].as_i64().unwrap()).collect::<Vec<_>>(), (1..=coverages.len() as i64).collect::<Vec<_>>(), "order follows the cascade");
+    assert_eq!(coverages[0]["type"]["coding"][0]["code"], "390101");
+    assert_eq!(of_type(&all, "Condition").len(), 1, "the confidential diagnosis is left out for the bureau");
+    assert_eq!(of_type(&all, "CarePlan").len(), 1, "this year's contract");
+    // The claim: one ExplanationOfBenefit per paying fund; their benefits add up to the bill's funds.
+    let bill = app.db.claim("CIN").await.unwrap().unwrap().bill;
+    let eobs = of_type(&all, "ExplanationOfBenefit");
+    let funds: std::collections::BTreeSet<&str> = bill.lines.iter().filter(|l| !l.total.is_zero()).map(|l| l.fund.code()).collect();
+    assert_eq!(eobs.len(), funds.len());
+    let benefit = |e: &serde_json::Value| e["payment"]["amount"]["value"].as_f64().unwrap();
+    assert_eq!((eobs.iter().map(benefit).sum::<f64>() * 100.0).round() as i64, bill.funds_total.fen());
+    assert!(eobs.iter().all(|e| e["insurance"].as_array().unwrap().iter().any(|i| i["focal"] == true)));
+    assert!(eobs[1]["insurance"].as_array().unwrap().iter().any(|i| i["focal"] == false), "the second payer lists the first as prior insurance");
+    let categories: Vec<&str> = eobs[0]["item"][0]["adjudication"].as_array().unwrap().iter().map(|a| a["category"]["coding"][0]["code"].as_str().unwrap()).collect();
+    assert_eq!(categories, ["submitted", "priorpaid", "eligible", "benefit"]);
+    assert_eq!(of_type(&all, "Claim").len(), 1);
+    assert_eq!(of_type(&all, "Encounter")[0]["class"]["code"], "IMP");
+    save("claim.json", &app.get("/fhir/Claim/CIN", &bureau).await.body);
+    save("eob.json", &app.get("/fhir/ExplanationOfBenefit?claim=CIN", &bureau).await.body);
+    save("patient.json", &app.get(&format!("/fhir/Patient/{pid}"), &bureau).await.body);
+    save("metadata.json", &app.get("/fhir/metadata", "").await.body);
+
+    // The village doctor: the confidential diagnosis of a patient in their care, no claims.
+    let res = app.get(&format!("/fhir/Patient/{pid}/$everything"), &doctor).await;
+    let theirs = save("doctor.json", &res.body);
+    assert_eq!(of_type(&theirs, "Condition").len(), 2);
+    assert!(of_type(&theirs, "Claim").is_empty() && of_type(&theirs, "ExplanationOfBenefit").is_empty());
+    assert_eq!(app.get("/fhir/Claim/CIN", &doctor).await.status, StatusCode::FORBIDDEN);
+    // The insurance office: no whole ID number, so no resident-ID identifier at all.
+    let (insurance, _) = app.login("medical_insurance", PASSWORD).await.unwrap();
+    let p = save("insurance-patient.json", &app.get(&format!("/fhir/Patient/{pid}"), &insurance).await.body);
+    assert!(p["identifier"].as_array().unwrap().iter().all(|i| i["system"] != huimin_app::fhir::RESIDENT_ID_SYSTEM));
+    // Outside the region: as if it did not exist.
+    let outside = person_id(&app.db, 5).await;
+    assert_eq!(app.get(&format!("/fhir/Patient/{outside}"), &bureau).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/fhir/Claim/COUT", &bureau).await.status, StatusCode::NOT_FOUND);
+
+    // The county's export for 2024: its persons only, the 2024 claim with its EOBs.
+    let res = app.get("/fhir/export?period=2024", &bureau).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let export = save("export.json", &res.body);
+    assert_eq!(export["type"], "collection");
+    assert_eq!(of_type(&export, "Patient").len(), 2, "张三 and 李四 of the county, not 王五");
+    assert_eq!((of_type(&export, "Claim").len(), of_type(&export, "ExplanationOfBenefit").len()), (1, funds.len()));
+    assert!(export["entry"].as_array().unwrap().iter().all(|e| e["fullUrl"].as_str().unwrap().starts_with("http://")));
+    assert_eq!(app.get("/fhir/export?period=2023", &bureau).await.body.matches("\"Claim\"").count(), 0);
+    assert_eq!(app.get("/fhir/export?region=37", &bureau).await.status, StatusCode::FORBIDDEN, "the province is outside the bureau's county");
+    validate("fhir", &files);
+}

@@ -1,0 +1,328 @@
+//! FHIR R4 (4.0.1) resources built from Huimin's records: Patient, Coverage (one per layer of the
+//! policy, `order` following the cascade), Condition (disease cards), Encounter, Claim and
+//! ExplanationOfBenefit (one per paying fund) for a settled claim, CarePlan for a family-doctor
+//! contract and its follow-ups, and Bundles. Pure: the caller fetches the records and decides
+//! what the user may see. Mapping: docs/fhir.md.
+
+use huimin_domain::{Date, Money};
+use huimin_policy::{Bill, Fund, Policy, VisitType};
+use huimin_domain::RegionCode;
+use huimin_store::{ContractRow, StoredCard, StoredClaim, StoredFollowUp, StoredPerson};
+use serde_json::{Value, json};
+
+/// Our naming systems (URIs, not web addresses).
+pub const RESIDENT_ID_SYSTEM: &str = "urn:huimin:sid:resident-id";
+pub const HOUSEHOLD_SYSTEM: &str = "urn:huimin:sid:household";
+pub const FUND_SYSTEM: &str = "urn:huimin:cs:fund";
+pub const BUCKET_SYSTEM: &str = "urn:huimin:cs:bucket";
+pub const ADJUDICATION_SYSTEM: &str = "urn:huimin:cs:adjudication";
+const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
+const HL7_ADJUDICATION: &str = "http://terminology.hl7.org/CodeSystem/adjudication";
+
+const BUCKETS: [(&str, &str); 4] = [("P", "政策范围内费用"), ("B", "乙类先行自付"), ("N", "目录外必需费用"), ("O", "目录外其他费用")];
+
+/// A FHIR id (`[A-Za-z0-9\-\.]{1,64}`) for one of our keys: itself when it qualifies, else its
+/// bytes in hex (prefixed `x-`, cut to 64).
+pub fn id(key: &str) -> String {
+    if !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+        key.to_string()
+    } else {
+        let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("x-{hex}").chars().take(64).collect()
+    }
+}
+
+/// A FHIR Money in yuan. Amounts are computed in integer fen; only here, at the edge, does one
+/// become a JSON number with two decimals (the shortest text of `fen / 100` is exactly those
+/// digits for any amount below 2⁵³ fen).
+pub fn money(fen: i64) -> Value {
+    json!({ "value": fen as f64 / 100.0, "currency": "CNY" })
+}
+
+fn m(x: Money) -> Value {
+    money(x.fen())
+}
+
+fn date(d: Date) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// A person as a Patient. The resident ID number goes in only when `id_number` is given (the
+/// role sees it whole): a masked number is no identifier.
+pub fn patient(p: &StoredPerson, region: RegionCode, region_path: &str, id_number: bool) -> Value {
+    let person = &p.person;
+    let mut identifiers = vec![json!({ "use": "secondary", "system": HOUSEHOLD_SYSTEM, "value": person.household_no.as_str() })];
+    if id_number {
+        identifiers.insert(0, json!({
+            "use": "official",
+            "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "NI", "display": "National unique individual identifier" }], "text": "居民身份证号码" },
+            "system": RESIDENT_ID_SYSTEM,
+            "value": person.id_number.as_str(),
+        }));
+    }
+    let mut r = json!({
+        "resourceType": "Patient",
+        "id": p.id.to_string(),
+        "identifier": identifiers,
+        "active": p.in_programme,
+        "name": [{ "text": person.name.as_str() }],
+        "gender": if person.id_number.sex() == huimin_domain::Sex::Female { "female" } else { "male" },
+        "birthDate": date(person.id_number.birth_date()),
+        "address": [{ "text": region_path, "district": region.to_string(), "country": "CN" }],
+    });
+    if let Some(phone) = &person.phone {
+        r["telecom"] = json!([{ "system": "phone", "value": phone.as_str() }]);
+    }
+    r
+}
+
+fn coverage_id(person_id: i64, policy: &Policy, layer: &str) -> String {
+    id(&format!("{person_id}-{}-{layer}", policy.id))
+}
+
+/// One Coverage per layer of the policy that settles the person's claims, `order` following
+/// the cascade (1 = the basic insurance).
+pub fn coverages(person_id: i64, policy: &Policy) -> Vec<Value> {
+    policy
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            json!({
+                "resourceType": "Coverage",
+                "id": coverage_id(person_id, policy, &layer.id),
+                "status": "active",
+                "type": { "coding": [{ "system": FUND_SYSTEM, "code": layer.fund.code(), "display": layer.fund.label_zh() }], "text": layer.name.as_ref() },
+                "beneficiary": { "reference": format!("Patient/{person_id}") },
+                "payor": [{ "display": layer.fund.label_zh() }],
+                "order": i + 1,
+                "class": [{
+                    "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "plan" }] },
+                    "value": policy.id.as_ref(),
+                    "name": format!("{}：{}", policy.name, layer.name),
+                }],
+                "period": { "start": date(policy.effective_from), "end": date(policy.effective_to) },
+            })
+        })
+        .collect()
+}
+
+/// A disease card as a Condition.
+pub fn condition(c: &StoredCard) -> Value {
+    let card = &c.card;
+    let mut r = json!({
+        "resourceType": "Condition",
+        "id": format!("card-{}", c.id),
+        "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
+        "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed" }] },
+        "code": { "coding": [{ "system": ICD10, "code": card.disease_code, "display": card.disease_name }], "text": card.disease_name },
+        "subject": { "reference": format!("Patient/{}", card.person_id) },
+        "recordedDate": c.recorded_at.get(..10).unwrap_or(""),
+    });
+    if let Some(d) = card.diagnosed_on {
+        r["onsetDateTime"] = json!(date(d));
+    }
+    if !card.plan.is_empty() {
+        r["note"] = json!([{ "text": card.plan }]);
+    }
+    r
+}
+
+fn facility_ref(c: &StoredClaim, facility_name: &str) -> Value {
+    json!({ "identifier": { "system": "urn:huimin:sid:facility", "value": c.facility_code }, "display": facility_name })
+}
+
+/// The stay or visit of a settled claim as an Encounter.
+pub fn encounter(c: &StoredClaim, facility_name: &str) -> Value {
+    let inpatient = c.claim.visit == VisitType::Inpatient;
+    json!({
+        "resourceType": "Encounter",
+        "id": id(&format!("enc-{}", c.claim_no)),
+        "status": "finished",
+        "class": { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": if inpatient { "IMP" } else { "AMB" }, "display": if inpatient { "inpatient encounter" } else { "ambulatory" } },
+        "subject": { "reference": format!("Patient/{}", c.person_id) },
+        "period": { "start": date(c.claim.admission), "end": date(c.claim.discharge) },
+        "reasonCode": c.claim.diseases.iter().map(|d| json!({ "coding": [{ "system": ICD10, "code": d }] })).collect::<Vec<_>>(),
+        "serviceProvider": facility_ref(c, facility_name),
+    })
+}
+
+fn claim_type(c: &StoredClaim) -> Value {
+    let code = if c.claim.visit == VisitType::Inpatient { "institutional" } else { "professional" };
+    json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": code }] })
+}
+
+fn bucket_items(buckets: &[Money; 4]) -> Vec<(usize, Value)> {
+    BUCKETS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !buckets[*i].is_zero())
+        .map(|(i, (code, name))| (i, json!({ "coding": [{ "system": BUCKET_SYSTEM, "code": code, "display": name }] })))
+        .collect()
+}
+
+/// The paying funds of a bill in cascade order, each with its lines.
+fn funds_of(bill: &Bill) -> Vec<(Fund, Vec<&huimin_policy::BillLine>)> {
+    let mut out: Vec<(Fund, Vec<&huimin_policy::BillLine>)> = Vec::new();
+    for line in bill.lines.iter().filter(|l| !l.total.is_zero()) {
+        match out.iter_mut().find(|(f, _)| *f == line.fund) {
+            Some((_, lines)) => lines.push(line),
+            None => out.push((line.fund, vec![line])),
+        }
+    }
+    out
+}
+
+/// A settled claim as a Claim: its cost by bucket, its diagnoses, and every layer of the policy
+/// as an insurance in cascade order (the first is focal).
+pub fn claim(c: &StoredClaim, policy: &Policy, facility_name: &str) -> Value {
+    let items: Vec<Value> = bucket_items(&c.bill.buckets)
+        .into_iter()
+        .enumerate()
+        .map(|(n, (i, code))| json!({ "sequence": n + 1, "productOrService": code, "net": m(c.bill.buckets[i]) }))
+        .collect();
+    json!({
+        "resourceType": "Claim",
+        "id": id(&c.claim_no),
+        "identifier": [{ "system": "urn:huimin:sid:claim", "value": c.claim_no }],
+        "status": if c.status == huimin_store::ClaimStatus::Reversed { "cancelled" } else { "active" },
+        "type": claim_type(c),
+        "use": "claim",
+        "patient": { "reference": format!("Patient/{}", c.person_id) },
+        "billablePeriod": { "start": date(c.claim.admission), "end": date(c.claim.discharge) },
+        "created": c.settled_at.get(..10).unwrap_or(""),
+        "provider": facility_ref(c, facility_name),
+        "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] },
+        "diagnosis": c.claim.diseases.iter().enumerate().map(|(i, d)| json!({ "sequence": i + 1, "diagnosisCodeableConcept": { "coding": [{ "system": ICD10, "code": d }] } })).collect::<Vec<_>>(),
+        "insurance": policy.layers.iter().enumerate().map(|(i, l)| json!({
+            "sequence": i + 1, "focal": i == 0, "coverage": { "reference": format!("Coverage/{}", coverage_id(c.person_id, policy, &l.id)), "display": l.name.as_ref() }
+        })).collect::<Vec<_>>(),
+        "item": items,
+        "total": m(c.bill.total),
+    })
+}
+
+fn adjudication(code: &str, amount: i64) -> Value {
+    let system = if code == "priorpaid" { ADJUDICATION_SYSTEM } else { HL7_ADJUDICATION };
+    json!({ "category": { "coding": [{ "system": system, "code": code }] }, "amount": money(amount) })
+}
+
+/// One ExplanationOfBenefit per fund that paid, in cascade order: for each bucket what was
+/// submitted, what earlier funds had paid (`priorpaid`), what was left for this fund
+/// (`eligible`) and what it paid (`benefit`); the fund's deductible; its own layers' coverages
+/// focal and the earlier ones' as prior insurance.
+pub fn explanations(c: &StoredClaim, policy: &Policy, facility_name: &str) -> Vec<Value> {
+    let mut prior = [0i64; 4];
+    let mut paid_before: Vec<&huimin_policy::BillLine> = Vec::new();
+    let mut out = Vec::new();
+    for (fund, lines) in funds_of(&c.bill) {
+        let paid: [i64; 4] = std::array::from_fn(|b| lines.iter().map(|l| l.paid[b].fen()).sum());
+        let deductible: i64 = lines.iter().map(|l| l.deductible.fen()).sum();
+        let items: Vec<Value> = bucket_items(&c.bill.buckets)
+            .into_iter()
+            .enumerate()
+            .map(|(n, (b, code))| {
+                let submitted = c.bill.buckets[b].fen();
+                json!({
+                    "sequence": n + 1,
+                    "productOrService": code,
+                    "adjudication": [adjudication("submitted", submitted), adjudication("priorpaid", prior[b]), adjudication("eligible", submitted - prior[b]), adjudication("benefit", paid[b])],
+                })
+            })
+            .collect();
+        let insurance: Vec<Value> = lines
+            .iter()
+            .map(|l| (true, l))
+            .chain(paid_before.iter().map(|l| (false, l)))
+            .map(|(focal, l)| json!({ "focal": focal, "coverage": { "reference": format!("Coverage/{}", coverage_id(c.person_id, policy, &l.layer_id)), "display": l.layer_name.as_ref() } }))
+            .collect();
+        let benefit: i64 = paid.iter().sum();
+        out.push(json!({
+            "resourceType": "ExplanationOfBenefit",
+            "id": id(&format!("{}-{}", c.claim_no, fund.code())),
+            "status": if c.status == huimin_store::ClaimStatus::Reversed { "cancelled" } else { "active" },
+            "type": claim_type(c),
+            "use": "claim",
+            "patient": { "reference": format!("Patient/{}", c.person_id) },
+            "billablePeriod": { "start": date(c.claim.admission), "end": date(c.claim.discharge) },
+            "created": c.settled_at.get(..10).unwrap_or(""),
+            "insurer": { "identifier": { "system": FUND_SYSTEM, "value": fund.code() }, "display": fund.label_zh() },
+            "provider": facility_ref(c, facility_name),
+            "claim": { "reference": format!("Claim/{}", id(&c.claim_no)) },
+            "outcome": "complete",
+            "insurance": insurance,
+            "item": items,
+            "total": [adjudication("submitted", c.bill.total.fen()), adjudication("priorpaid", prior.iter().sum()), adjudication("deductible", deductible), adjudication("benefit", benefit)],
+            "payment": { "amount": money(benefit) },
+        }));
+        for (p, x) in prior.iter_mut().zip(paid) {
+            *p += x;
+        }
+        paid_before.extend(lines);
+    }
+    out
+}
+
+/// A family-doctor contract as a CarePlan: its period, team, services, and one activity per
+/// follow-up window (completed when a follow-up fell in it).
+pub fn care_plan(c: &ContractRow, windows: &[huimin_domain::Window], follow_ups: &[StoredFollowUp], today: Date) -> Value {
+    let k = &c.contract;
+    let activities: Vec<Value> = windows
+        .iter()
+        .map(|w| {
+            let done = follow_ups.iter().find(|f| f.follow_up.contract_id == c.id && f.follow_up.followed_on >= w.start && f.follow_up.followed_on <= w.end);
+            let (status, text) = match done {
+                Some(f) => ("completed", format!("随访 {}", date(f.follow_up.followed_on))),
+                None if w.end < today => ("not-started", "逾期未随访".to_string()),
+                None => ("scheduled", "待随访".to_string()),
+            };
+            json!({ "detail": { "kind": "Appointment", "code": { "text": "家庭医生随访" }, "status": status, "description": text,
+                                 "scheduledPeriod": { "start": date(w.start), "end": date(w.end) } } })
+        })
+        .collect();
+    json!({
+        "resourceType": "CarePlan",
+        "id": format!("contract-{}", c.id),
+        "status": if k.ends_on < today { "completed" } else { "active" },
+        "intent": "plan",
+        "category": [{ "text": "家庭医生签约服务" }],
+        "title": format!("{} 年家庭医生签约服务", k.year),
+        "description": k.services.iter().map(|s| s.label_zh()).collect::<Vec<_>>().join("、"),
+        "subject": { "reference": format!("Patient/{}", k.person_id) },
+        "period": { "start": date(k.starts_on), "end": date(k.ends_on) },
+        "created": date(k.signed_on),
+        "author": { "display": c.team_name },
+        "activity": activities,
+    })
+}
+
+/// A Bundle of resources; `base` (e.g. `http://host/fhir`) gives each entry its full URL.
+pub fn bundle(kind: &str, base: &str, resources: Vec<Value>) -> Value {
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .map(|r| {
+            let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+            json!({ "fullUrl": url, "resource": r })
+        })
+        .collect();
+    json!({ "resourceType": "Bundle", "type": kind, "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "total": entries.len(), "entry": entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_fhir_ids() {
+        assert_eq!(id("DEMO-2025-00001"), "DEMO-2025-00001");
+        assert_eq!(id("A/1"), "x-412f31");
+        assert!(id(&"长".repeat(40)).len() <= 64);
+    }
+
+    #[test]
+    fn money_prints_exact_yuan() {
+        for (fen, text) in [(0, "0.0"), (1, "0.01"), (12345, "123.45"), (100, "1.0"), (999_999_999_99, "999999999.99"), (-250, "-2.5")] {
+            assert_eq!(money(fen)["value"].to_string(), text);
+        }
+    }
+}

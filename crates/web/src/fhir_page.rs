@@ -1,0 +1,237 @@
+//! FHIR R4 read and export (`/fhir/…`, `application/fhir+json`). Each resource type is included
+//! only for roles that see it on the pages: Patient with the registry, Condition and CarePlan with
+//! health data (confidential diagnoses under the same rule), Encounter, Claim and
+//! ExplanationOfBenefit with the claims (a clerk: their facility's). Mapping: docs/fhir.md.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use huimin_app::fhir;
+use huimin_domain::{Period, Permission, RegionCode, RegionLevel};
+use huimin_store::{StoredClaim, StoredPerson};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::Ctx;
+use crate::error::{WebError, WebResult};
+use crate::State;
+
+fn fhir_json(v: Value) -> Response {
+    ([(header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], v.to_string()).into_response()
+}
+
+/// The base of full URLs in bundles: this server as the client reached it.
+fn base(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}/fhir")
+}
+
+fn today() -> huimin_domain::Date {
+    chrono::Local::now().date_naive()
+}
+
+pub async fn metadata() -> Response {
+    let read = |t: &str| json!({ "type": t, "interaction": [{ "code": "read" }] });
+    fhir_json(json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-25",
+        "kind": "instance",
+        "software": { "name": "Huimin", "version": env!("CARGO_PKG_VERSION") },
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Read and export only; role and region rules as on the pages. See docs/fhir.md.",
+            "resource": [read("Patient"), read("Claim"), json!({ "type": "ExplanationOfBenefit", "interaction": [{ "code": "search-type" }], "searchParam": [{ "name": "claim", "type": "reference" }] })],
+            "operation": [{ "name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" }],
+        }],
+    }))
+}
+
+/// A person inside the user's region, with their household's region.
+async fn person_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<(StoredPerson, RegionCode)> {
+    ctx.require(Permission::ViewRegistry)?;
+    let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
+    let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    Ok((p, h.household.region))
+}
+
+fn claim_visible(ctx: &Ctx, c: &StoredClaim) -> bool {
+    ctx.can(Permission::ViewClaims)
+        && match &ctx.user.facility_code {
+            Some(f) if ctx.can(Permission::Settle) => *f == c.facility_code,
+            _ => ctx.user.region.contains(c.region),
+        }
+}
+
+/// Looks up what the resources of several persons need once: facility names, region paths, policies.
+struct Lookups {
+    facilities: HashMap<String, huimin_domain::Facility>,
+    regions: HashMap<RegionCode, String>,
+    policies: huimin_app::settlement::PolicySet,
+}
+
+impl Lookups {
+    async fn load(state: &State) -> WebResult<Lookups> {
+        Ok(Lookups { facilities: state.store.all_facilities().await?, regions: state.store.region_codes().await?, policies: state.policies.read().await.clone() })
+    }
+
+    fn facility_name(&self, code: &str) -> String {
+        self.facilities.get(code).map_or_else(|| code.to_string(), |f| f.name.clone())
+    }
+
+    /// 山东省 临沂市 兰山区 … for a village code.
+    fn path(&self, region: RegionCode) -> String {
+        let mut names = Vec::new();
+        let mut next = Some(region);
+        while let Some(c) = next {
+            if let Some(n) = self.regions.get(&c) {
+                names.push(n.clone());
+            }
+            next = c.parent();
+        }
+        names.reverse();
+        names.join(" ")
+    }
+}
+
+/// Everything about one person the user may see: Patient, Coverage, Condition, Encounter, Claim,
+/// ExplanationOfBenefit, CarePlan; with a period, only the claims discharged in it and the
+/// contracts of its years.
+async fn everything(state: &State, ctx: &Ctx, look: &Lookups, p: &StoredPerson, region: RegionCode, period: Option<Period>) -> WebResult<Vec<Value>> {
+    let mut out = vec![fhir::patient(p, region, &look.path(region), ctx.can(Permission::ViewFullIdNumber))];
+    let claims: Vec<StoredClaim> = if ctx.can(Permission::ViewClaims) {
+        let in_period = |c: &StoredClaim| period.is_none_or(|pd| pd.from <= c.claim.discharge && c.claim.discharge <= pd.to);
+        state.store.claims_of_person(p.id).await?.into_iter().filter(|c| claim_visible(ctx, c) && in_period(c)).collect()
+    } else {
+        Vec::new()
+    };
+    // The coverages of every policy that settled a claim, else of the one in force today.
+    let mut policies: Vec<&huimin_policy::Policy> = Vec::new();
+    for c in &claims {
+        if let Some(pol) = look.policies.get(&c.policy_id) {
+            if !policies.iter().any(|x| x.id == pol.id) {
+                policies.push(pol);
+            }
+        }
+    }
+    if policies.is_empty() {
+        policies.extend(look.policies.in_force(region, today()).map(|p| p.as_ref()));
+    }
+    for pol in &policies {
+        out.extend(fhir::coverages(p.id, pol));
+    }
+    let cards = if ctx.can(Permission::ViewHealth) { state.store.disease_cards(&[p.id]).await? } else { Vec::new() };
+    let see_all = ctx.can(Permission::ViewConfidential);
+    out.extend(cards.iter().filter(|c| see_all || !c.card.confidential).map(fhir::condition));
+    for c in &claims {
+        let Some(pol) = look.policies.get(&c.policy_id) else { continue };
+        let name = look.facility_name(&c.facility_code);
+        out.push(fhir::encounter(c, &name));
+        out.push(fhir::claim(c, pol, &name));
+        out.extend(fhir::explanations(c, pol, &name));
+    }
+    if ctx.can(Permission::ViewHealth) {
+        let follow_ups = state.store.follow_ups_of(p.id).await?;
+        let rules = state.store.follow_up_rules().await?;
+        let diagnoses: Vec<String> = cards.iter().map(|c| c.card.disease_code.clone()).collect();
+        let this = chrono::Datelike::year(&today());
+        let (first, last) = period.map_or((this - 1, this), |pd| (chrono::Datelike::year(&pd.from), chrono::Datelike::year(&pd.to)));
+        for year in first..=last.min(first + 10) {
+            let Some((contract_id, _)) = state.store.contract_of(p.id, year).await? else { continue };
+            let Some(row) = state.store.contract(contract_id).await? else { continue };
+            let groups = huimin_app::contracts::key_groups(row.birth_date, today(), &diagnoses, &[]);
+            let per_year = huimin_app::contracts::rule_for(&rules, row.region).per_year(!groups.is_empty());
+            let windows = huimin_domain::schedule(row.contract.starts_on, row.contract.ends_on, per_year);
+            out.push(fhir::care_plan(&row, &windows, &follow_ups, today()));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn patient(state: State, ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
+    let (p, region) = person_in_reach(&state, &ctx, id).await?;
+    let look = Lookups::load(&state).await?;
+    state.store.append_audit(&ctx.audit("fhir.read", format!("person {id}"), "Patient")).await?;
+    Ok(fhir_json(fhir::patient(&p, region, &look.path(region), ctx.can(Permission::ViewFullIdNumber))))
+}
+
+#[derive(Deserialize)]
+pub struct EverythingQuery {
+    year: Option<i32>,
+}
+
+pub async fn patient_everything(state: State, ctx: Ctx, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<EverythingQuery>) -> WebResult<Response> {
+    // The route is `/fhir/Patient/{id}/$everything`; axum hands the id without the operation.
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
+    let (p, region) = person_in_reach(&state, &ctx, id).await?;
+    let look = Lookups::load(&state).await?;
+    let resources = everything(&state, &ctx, &look, &p, region, q.year.map(Period::year)).await?;
+    state.store.append_audit(&ctx.audit("fhir.read", format!("person {id}"), "$everything")).await?;
+    Ok(fhir_json(fhir::bundle("searchset", &base(&headers), resources)))
+}
+
+async fn claim_in_reach(state: &State, ctx: &Ctx, no: &str) -> WebResult<StoredClaim> {
+    let c = state.store.claim(no).await?.ok_or(WebError::NotFound)?;
+    if !claim_visible(ctx, &c) {
+        return Err(if ctx.can(Permission::ViewClaims) { WebError::NotFound } else { WebError::Forbidden });
+    }
+    Ok(c)
+}
+
+pub async fn claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Response> {
+    let c = claim_in_reach(&state, &ctx, &no).await?;
+    let look = Lookups::load(&state).await?;
+    let policy = look.policies.get(&c.policy_id).ok_or(WebError::NotFound)?;
+    state.store.append_audit(&ctx.audit("fhir.read", format!("claim {no}"), "Claim")).await?;
+    Ok(fhir_json(fhir::claim(&c, policy, &look.facility_name(&c.facility_code))))
+}
+
+#[derive(Deserialize)]
+pub struct EobQuery {
+    claim: Option<String>,
+}
+
+pub async fn explanations(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<EobQuery>) -> WebResult<Response> {
+    let no = q.claim.as_deref().map(|c| c.trim_start_matches("Claim/")).filter(|c| !c.is_empty()).ok_or_else(|| WebError::BadRequest("需要参数 claim（结算单号）".into()))?;
+    let c = claim_in_reach(&state, &ctx, no).await?;
+    let look = Lookups::load(&state).await?;
+    let policy = look.policies.get(&c.policy_id).ok_or(WebError::NotFound)?;
+    state.store.append_audit(&ctx.audit("fhir.read", format!("claim {no}"), "ExplanationOfBenefit")).await?;
+    Ok(fhir_json(fhir::bundle("searchset", &base(&headers), fhir::explanations(&c, policy, &look.facility_name(&c.facility_code)))))
+}
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    region: Option<String>,
+    period: Option<String>,
+}
+
+/// A Bundle of a county (or a region below) for a period: every person in the programme there
+/// with what the user may see of them; claims discharged in the period's years.
+pub async fn export(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ExportQuery>) -> WebResult<Response> {
+    ctx.require(Permission::ViewRegistry)?;
+    let region = match q.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => RegionCode::parse(r).map_err(|e| WebError::BadRequest(e.to_string()))?,
+        None => ctx.user.region,
+    };
+    ctx.require_within(region)?;
+    if region.level() < RegionLevel::County {
+        return Err(WebError::BadRequest("请按县（或乡镇、村）导出".into()));
+    }
+    let period = match q.period.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Period::parse(p).map_err(|e| WebError::BadRequest(e.0))?,
+        None => Period::year(chrono::Datelike::year(&today())),
+    };
+    let look = Lookups::load(&state).await?;
+    let mut resources = Vec::new();
+    for (p, village) in state.store.persons_in_region(region).await? {
+        resources.extend(everything(&state, &ctx, &look, &p, village, Some(period)).await?);
+    }
+    state.store.append_audit(&ctx.audit("fhir.export", format!("region {region}"), period.label())).await?;
+    Ok(fhir_json(fhir::bundle("collection", &base(&headers), resources)))
+}

@@ -1,0 +1,127 @@
+//! The OpenAPI 3 description of the JSON API, served at `/api/openapi.json`. The web tests check
+//! it against the router both ways (every documented operation answers, every `/api` and `/fhir`
+//! route is documented), so it cannot drift from the code.
+
+use serde_json::{Value, json};
+
+/// A query parameter (`?name=`), optional unless `required`.
+fn query(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+}
+
+fn path(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+}
+
+fn ok(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "type": "object" } } } })
+}
+
+/// The answers every operation may give besides its own.
+fn responses(extra: Value) -> Value {
+    let mut r = json!({
+        "401": { "description": "No valid session or API token" },
+        "403": { "description": "The role may not do this" },
+        "404": { "description": "Not found, or outside the user's region" },
+    });
+    if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+fn get(tag: &str, summary: &str, params: Vec<Value>, answer: &str) -> Value {
+    json!({ "tags": [tag], "summary": summary, "parameters": params, "responses": responses(json!({ "200": ok(answer) })) })
+}
+
+fn post(tag: &str, summary: &str, params: Vec<Value>, body: &str, answers: Value) -> Value {
+    json!({
+        "tags": [tag], "summary": summary, "parameters": params,
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{body}") } } } },
+        "responses": responses(answers),
+    })
+}
+
+fn refused() -> Value {
+    json!({ "description": "Refused, with the reason", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+pub fn document() -> Value {
+    let region = || query("region", "Region code (default: the user's region)");
+    let code = || query("code", "Region code (default: the user's region)");
+    let fhir_get = |summary: &str, params: Vec<Value>| {
+        json!({ "tags": ["FHIR R4"], "summary": summary, "parameters": params,
+                "responses": responses(json!({ "200": { "description": "A FHIR R4 resource", "content": { "application/fhir+json": { "schema": { "type": "object" } } } } })) })
+    };
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Huimin (惠民) API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The JSON API of Huimin, the health poverty alleviation information system. Amounts are integers in fen; dates are YYYY-MM-DD. Every call has the rights of its user: role and region rules apply exactly as on the pages, and data outside the user's region answers 404. Machine clients send `Authorization: Bearer <token>` (tokens are made by an administrator and act as one user); a browser session sends its cookie and, on POST, the session's CSRF token in `X-CSRF-Token`. See docs/api.md and docs/fhir.md."
+        },
+        "security": [{ "bearer": [] }, { "session": [] }],
+        "paths": {
+            "/api/openapi.json": { "get": { "tags": ["API"], "summary": "This document", "security": [], "responses": { "200": ok("OpenAPI 3 document") } } },
+            "/api/regions": { "get": get("Registry", "A region, its registry figures and those of each region below", vec![code()], "{region, households, persons, illness_households, children}") },
+            "/api/households": { "get": get("Registry", "A page of the households inside a region", vec![
+                region(), query("category", "一般 general, 低保 dibao, 特困 tekun (codes as in docs/roster-format.md)"), query("status", "Poverty status code"),
+                query("illness", "Only households poor because of illness (any value)"), query("exited", "Include households that left the programme (any value)"),
+                query("q", "Name, pinyin initials, ID number start or household number"), query("page", "From 1"), query("per_page", "At most 1,000 (default 50)"),
+            ], "{region, total, page, per_page, households}") },
+            "/api/households/{no}": { "get": get("Registry", "A household's file: members (ID numbers masked unless the role sees them whole) and history", vec![path("no", "Household number")], "{household, in_programme, members, history}") },
+            "/api/facilities": { "get": get("Registry", "The facilities inside a region", vec![code()], "{region, facilities}") },
+            "/api/households/{no}/health": { "get": get("Health", "A household's health file (confidential diagnoses left out without the right)", vec![path("no", "Household number")], "{household_no, cards, exams, confidential_withheld}") },
+            "/api/persons/{id}/cards": { "post": post("Health", "Record a disease card", vec![path("id", "Person id")], "Card", json!({ "201": ok("The card"), "422": refused() })) },
+            "/api/screening/{id}/progress": { "get": get("Health", "A screening campaign's progress by region below", vec![path("id", "Campaign id"), region()], "{campaign, region, progress}") },
+            "/api/batches": { "get": get("Health", "The three batches: counts, and the persons for health roles", vec![region(), query("year", "Year (default: this year)"), query("batch", "centralised, contract or backstop"), query("page", "From 1")], "{region, year, counts, persons}") },
+            "/api/treatment": { "get": get("Health", "The treatment ledger of the centralised batch", vec![region(), query("status", "identified, in_treatment, treated, not_treated"), query("overdue_days", "Identified and not treated for this many days")], "{region, treatments}") },
+            "/api/worklist": { "get": get("Contracts", "Who is due for a follow-up, who is late, and 履约率", vec![region(), query("year", "Contract year"), query("show", "due (default), overdue or all"), query("sort", "due, overdue, name or village"), query("teams", "all: the whole region rather than one's own teams")], "{region, year, items, completion_by_region, completion_by_team}") },
+            "/api/followups": { "post": post("Contracts", "Record a follow-up once per submission key", vec![], "FollowUp", json!({ "200": ok("Stored before under this key: the same id"), "201": ok("{id, abnormal}"), "422": refused() })) },
+            "/api/indicators": { "get": get("Supervision", "The dashboard's figures and each supervised figure against its target", vec![region(), query("period", "2025, 2025-03, 2025-Q1 or 2025-01-01..2025-06-30 (default: this year)")], "{period, indicators, checks}") },
+            "/api/settlements": { "post": post("Settlement", "Settle a claim at the clerk's facility through the five lines of protection (or preview it)", vec![query("preview", "true: compute the bill, store nothing")], "SettleRequest", json!({ "200": ok("Preview: the bill"), "201": ok("The one bill"), "422": refused() })) },
+            "/api/settlements/{no}": { "get": get("Settlement", "A stored claim with its bill and status", vec![path("no", "Claim number")], "The claim") },
+            "/api/settlements/{no}/reverse": { "post": post("Settlement", "Reverse (冲销) a settled claim", vec![path("no", "Claim number")], "Reversal", json!({ "200": ok("The reversed claim"), "422": refused() })) },
+            "/fhir/metadata": { "get": { "tags": ["FHIR R4"], "summary": "The CapabilityStatement", "security": [], "responses": { "200": ok("CapabilityStatement") } } },
+            "/fhir/Patient/{id}": { "get": fhir_get("A person as a Patient (resident ID number as an identifier, masked unless the role sees it whole)", vec![path("id", "Person id")]) },
+            "/fhir/Patient/{id}/$everything": { "get": fhir_get("A Bundle of everything about a person: Patient, Coverage, Condition, Encounter, Claim, ExplanationOfBenefit, CarePlan", vec![path("id", "Person id"), query("year", "Year of the claims and contracts (default: all)")]) },
+            "/fhir/Claim/{no}": { "get": fhir_get("A settled claim as a Claim", vec![path("no", "Claim number")]) },
+            "/fhir/ExplanationOfBenefit": { "get": fhir_get("A Bundle of the claim's ExplanationOfBenefit, one per paying fund", vec![query("claim", "Claim number")]) },
+            "/fhir/export": { "get": fhir_get("A Bundle of a region for a period: its patients and everything about them", vec![region(), query("period", "As for /api/indicators")]) },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "An API token (hm_…) made by an administrator; it acts as its user" },
+                "session": { "type": "apiKey", "in": "cookie", "name": "huimin_session", "description": "A browser session; POST also needs X-CSRF-Token" }
+            },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string", "description": "Why, in Chinese" } } },
+                "SettleRequest": { "type": "object", "required": ["claim_no", "person_id", "visit", "admission", "discharge", "cat_a", "cat_b", "out_of_catalogue", "necessary"], "properties": {
+                    "claim_no": { "type": "string" }, "person_id": { "type": "integer" }, "facility_code": { "type": "string", "description": "Ignored: always the clerk's facility" },
+                    "visit": { "type": "string", "enum": ["inpatient", "outpatient_chronic", "outpatient_general"] },
+                    "admission": { "type": "string", "format": "date" }, "discharge": { "type": "string", "format": "date" },
+                    "diseases": { "type": "array", "items": { "type": "string", "description": "ICD-10" } },
+                    "cat_a": { "type": "integer", "description": "Fen: class A and in-policy costs" }, "cat_b": { "type": "integer", "description": "Fen: class B" },
+                    "out_of_catalogue": { "type": "integer", "description": "Fen: outside the catalogue" }, "necessary": { "type": "integer", "description": "Fen: of which necessary" }
+                } },
+                "Reversal": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } },
+                "Card": { "type": "object", "required": ["code"], "properties": {
+                    "code": { "type": "string", "description": "ICD-10" }, "name": { "type": "string" }, "diagnosed_on": { "type": "string", "description": "2019 or 2019-05-01" },
+                    "diagnosed_at": { "type": "string" }, "prognosis": { "type": "string" }, "plan": { "type": "string" }
+                } },
+                "FollowUp": { "type": "object", "required": ["contract", "submission_key", "followed_on", "mode"], "properties": {
+                    "contract": { "type": "integer" }, "submission_key": { "type": "string" }, "followed_on": { "type": "string", "format": "date" },
+                    "mode": { "type": "string", "description": "clinic, home, phone, sms, online" }, "systolic": { "type": "string" }, "diastolic": { "type": "string" },
+                    "glucose": { "type": "string" }, "heart_rate": { "type": "string" }, "weight": { "type": "string" },
+                    "adherence": { "type": "string", "description": "regular, irregular, not_taking, not_needed" }, "guidance": { "type": "string" }, "next_on": { "type": "string" }
+                } }
+            }
+        }
+    })
+}
+
+pub async fn serve() -> axum::Json<Value> {
+    axum::Json(document())
+}
