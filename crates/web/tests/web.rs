@@ -258,6 +258,20 @@ async fn authorization_matrix() {
             ("household", "/households/HIN".into(), true),
             ("household", "/households/HOUT".into(), false),
             ("import", "/import".into(), true),
+            ("regions", "/api/regions".into(), true),
+            ("regions", "/api/regions?code=371311".into(), false),
+            ("households", "/api/households".into(), true),
+            ("households", "/api/households?region=371311".into(), false),
+            ("households", "/fhir/export?period=2024".into(), true),
+            ("households", "/fhir/export?region=371311".into(), false),
+            ("household", "/api/households/HIN".into(), true),
+            ("household", "/api/households/HOUT".into(), false),
+            ("household", format!("/fhir/Patient/{inside}"), true),
+            ("household", format!("/fhir/Patient/{outside}"), false),
+            ("facilities", "/api/facilities".into(), true),
+            ("facilities", "/api/facilities?code=371311".into(), false),
+            ("claim", "/fhir/Claim/CIN".into(), true),
+            ("claim", "/fhir/Claim/COUT".into(), false),
             ("users", "/admin/users".into(), true),
             ("audit", "/audit".into(), true),
             ("reveal", format!("POST /persons/{inside}/reveal"), true),
@@ -316,6 +330,7 @@ async fn authorization_matrix() {
         cases.push(("household", "/households/HSIB".into(), sibling_inside));
         cases.push(("reveal", format!("POST /persons/{sibling}/reveal"), sibling_inside));
         cases.push(("health", "/households/HSIB/health".into(), sibling_inside));
+        cases.push(("household", format!("/fhir/Patient/{sibling}"), sibling_inside));
         for (route, request, in_region) in cases {
             let res = match request.strip_prefix("POST ") {
                 Some(path) => app.post(path, &cookie, &reason).await,
