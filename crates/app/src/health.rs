@@ -118,13 +118,14 @@ pub async fn record_card(store: &Store, catalog: &DiseaseCatalog, person_id: i64
     Ok(card)
 }
 
-pub const DISEASE_COLUMNS: [Column; 6] = [
+pub const DISEASE_COLUMNS: [Column; 7] = [
     Column { name: "证件号码", aliases: &["公民身份号码", "身份证号"], required: true },
     Column { name: "疾病编码", aliases: &["ICD-10", "ICD10"], required: true },
     Column { name: "疾病名称", aliases: &["病种名称"], required: false },
     Column { name: "确诊年份", aliases: &["确诊日期"], required: false },
     Column { name: "预后", aliases: &["预后情况"], required: false },
     Column { name: "诊断机构", aliases: &["确诊机构"], required: false },
+    Column { name: "治疗方案", aliases: &["救治方案"], required: false },
 ];
 
 /// Imports diagnosed diseases (one row per person and disease; e.g. the `diseases.csv` of
@@ -163,7 +164,7 @@ pub async fn import_diseases(store: &Store, catalog: &DiseaseCatalog, path: &Pat
             diagnosed_on: cell(3).into(),
             diagnosed_at: cell(5).into(),
             prognosis: cell(4).into(),
-            plan: String::new(),
+            plan: cell(6).into(),
         };
         match check_card(catalog, person_id, &input, today) {
             Ok(card) => cards.push(card),

@@ -9,5 +9,6 @@ pub mod import;
 pub mod synthetic;
 pub mod accounts;
 pub mod demo;
+pub mod exchange;
 pub mod calculator;
 pub mod settlement;

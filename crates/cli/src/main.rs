@@ -9,6 +9,7 @@ use huimin_app::import::{self, Progress, RosterImport, RosterReport, TableReport
 use huimin_app::synthetic::{self, GenSpec};
 use huimin_app::accounts;
 use huimin_app::health;
+use huimin_app::exchange;
 use huimin_domain::{Date, RegionCode, Role};
 use huimin_store::{AuditEntry, NewUser, Store};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,6 +32,18 @@ enum Command {
     Import {
         #[command(subcommand)]
         what: ImportWhat,
+    },
+    /// Export a region's data in the formats the imports read (docs/exchange.md): regions,
+    /// facilities, roster, diseases, contracts, followups or claims; .csv or .xlsx by the name.
+    Export {
+        what: String,
+        /// The region: a code at any level.
+        #[arg(long)]
+        region: String,
+        /// The year of the contracts and follow-ups, and of the claims' discharge.
+        #[arg(long)]
+        year: Option<i32>,
+        file: PathBuf,
     },
     /// Generate a synthetic population (regions.csv, facilities.csv, roster.csv).
     Gen {
@@ -223,8 +236,15 @@ enum ImportWhat {
     Regions { file: PathBuf },
     /// Facilities: 机构编码, 机构名称, 机构等级, 机构类型, 行政区划代码, 是否定点医院, 扶贫病床数.
     Facilities { file: PathBuf },
-    /// Diagnosed diseases, one card per person and disease: 证件号码, 疾病编码, 疾病名称, 确诊年份, 预后, 诊断机构.
+    /// Diagnosed diseases, one card per person and disease: 证件号码, 疾病编码, 疾病名称, 确诊年份, 预后, 诊断机构, 治疗方案.
     Diseases { file: PathBuf },
+    /// Family-doctor contracts (the contracts export's format; teams are made when missing).
+    Contracts { file: PathBuf },
+    /// Follow-ups (the follow-ups export's format), each once per 提交编号.
+    Followups { file: PathBuf },
+    /// Claims (the claims export's format): settled under the policies in force here, then those
+    /// marked 已冲销 reversed; a bill that comes out different from the file's is reported.
+    Claims { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -287,7 +307,31 @@ async fn run(cli: Cli) -> Result<()> {
                     print_table_report("疾病诊断（一病一卡）", &report);
                     error_file(&file, &report.errors, &[])?;
                 }
+                ImportWhat::Contracts { file } => {
+                    let report = exchange::import_contracts(&store, &file, &cli_audit("contract.import")).await?;
+                    print_table_report("家庭医生签约", &report);
+                    error_file(&file, &report.errors, &[])?;
+                }
+                ImportWhat::Followups { file } => {
+                    let report = exchange::import_follow_ups(&store, &file, &cli_audit("followup.import")).await?;
+                    print_table_report("随访记录", &report);
+                    error_file(&file, &report.errors, &[])?;
+                }
+                ImportWhat::Claims { file } => {
+                    let report = exchange::import_claims(&store, &file, "cli", &cli_audit("settlement.import")).await?;
+                    print_table_report("结算单", &report);
+                    error_file(&file, &report.errors, &[])?;
+                }
             }
+        }
+        Command::Export { what, region, year, file } => {
+            let store = Store::connect(&cli.database_url).await?;
+            let kind = exchange::Kind::from_code(&what).with_context(|| format!("不能导出「{what}」：可导出 {}", exchange::Kind::ALL.map(|k| k.code()).join("、")))?;
+            let year = year.unwrap_or_else(|| chrono::Datelike::year(&chrono::Local::now().date_naive()));
+            let sheet = exchange::export(&store, kind, RegionCode::parse(&region)?, year).await?;
+            exchange::write(&sheet, &file)?;
+            store.append_audit(&AuditEntry { action: "export".into(), target: format!("{what} {region} {year}"), ..cli_audit("export") }).await?;
+            println!("已导出 {} 行到 {}", sheet.rows.len(), file.display());
         }
         Command::Catalog { what } => {
             let store = Store::connect(&cli.database_url).await?;
@@ -463,6 +507,10 @@ fn print_roster_report(r: &RosterReport, dry_run: bool) {
         (false, Some(id)) => println!("已写入（导入批次 {id}）。"),
         (false, None) => println!("与登记库一致，无需写入。"),
     }
+}
+
+fn cli_audit(action: &str) -> AuditEntry {
+    AuditEntry { username: "cli".into(), ip: "cli".into(), action: action.into(), ..Default::default() }
 }
 
 fn print_table_report(what: &str, r: &TableReport) {

@@ -461,16 +461,22 @@ impl Store {
         Ok((id, true))
     }
 
-    /// Stores follow-ups recorded elsewhere (a batch from another system, the demo), all or none.
+    /// Stores follow-ups recorded elsewhere (a batch from another system, the demo), all or none;
+    /// a submission key already stored is skipped. Returns how many were stored.
     pub async fn import_follow_ups(&self, items: &[(NewFollowUp, Vec<&str>)], audit: &AuditEntry) -> Result<usize> {
         let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
+        let mut stored = 0;
         for (f, abnormal) in items {
-            insert_follow_up(&mut tx, f, abnormal, &audit.username).await.map_err(|e| fk_message(e, "签约记录不存在"))?;
+            let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM follow_ups WHERE submission_key = $1").bind(&f.submission_key).fetch_optional(&mut *tx).await?;
+            if existing.is_none() {
+                insert_follow_up(&mut tx, f, abnormal, &audit.username).await.map_err(|e| fk_message(e, "签约记录不存在"))?;
+                stored += 1;
+            }
         }
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(items.len())
+        Ok(stored)
     }
 
     /// Follow-up dates of the given contracts.
@@ -489,6 +495,19 @@ impl Store {
             out.entry(r.try_get("contract_id")?).or_default().push(parse_date(&r.try_get::<String, _>("followed_on")?)?);
         }
         Ok(out)
+    }
+
+    /// The follow-ups of `year`'s contracts of persons inside `region`, by person and date.
+    pub async fn follow_ups_in(&self, region: RegionCode, year: i32) -> Result<Vec<StoredFollowUp>> {
+        let rows = sqlx::query(&format!(
+            "{FOLLOW_UP_SELECT} JOIN contracts c ON c.id = f.contract_id JOIN households h ON h.household_no = p.household_no \
+             WHERE c.year = $1 AND h.region_code >= $2 AND h.region_code < $2 || ':' ORDER BY p.household_no, p.id, f.followed_on, f.submission_key"
+        ))
+        .bind(i64::from(year))
+        .bind(region.prefix())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(follow_up_from_row).collect()
     }
 
     /// A person's follow-ups, newest first.

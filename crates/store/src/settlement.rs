@@ -525,6 +525,21 @@ impl Store {
         rows.iter().map(claim_from_row).collect()
     }
 
+    /// The claims of persons inside `region` discharged between the dates, settled or reversed,
+    /// in the order they were settled.
+    pub async fn claims_discharged(&self, region: RegionCode, from: Date, to: Date) -> Result<Vec<StoredClaim>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM claims WHERE region_code >= $1 AND region_code < $1 || ':' \
+             AND discharge_date >= $2 AND discharge_date <= $3 ORDER BY settled_at, claim_no"
+        ))
+        .bind(region.prefix())
+        .bind(date_text(from))
+        .bind(date_text(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(claim_from_row).collect()
+    }
+
     /// A person's claims, settled or reversed, in the order they were settled.
     pub async fn claims_of_person(&self, person_id: i64) -> Result<Vec<StoredClaim>> {
         let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE person_id = $1 ORDER BY settled_at, claim_no"))
