@@ -96,7 +96,7 @@ async fn load_demo_health(store: &Store, work_dir: &Path) -> anyhow::Result<()> 
     let campaign = store
         .create_campaign("2024年建档立卡贫困人口因病致贫筛查", county, Date::from_ymd_opt(2024, 5, 4).expect("date"), Date::from_ymd_opt(2024, 6, 30).expect("date"), "demo", &audit("screening.campaign"))
         .await?;
-    let households = all_households(store, county).await?;
+    let households = crate::exchange::all_households(store, county).await?;
     // Nine households in ten screened; villages further down the list lag behind.
     let screenings: Vec<huimin_store::Screening> = households
         .iter()
@@ -235,19 +235,6 @@ pub async fn load_contracts(store: &Store, county: RegionCode, today: Date) -> a
     Ok(())
 }
 
-/// Every household of the region in the programme (the list comes in pages of 1,000).
-async fn all_households(store: &Store, region: RegionCode) -> anyhow::Result<Vec<huimin_store::HouseholdRow>> {
-    let mut out = Vec::new();
-    loop {
-        let (page, total) = store.list_households(region, &Default::default(), 1000, out.len() as i64).await?;
-        let done = page.is_empty();
-        out.extend(page);
-        if done || out.len() as i64 >= total {
-            return Ok(out);
-        }
-    }
-}
-
 /// About 570 stays of 2025 of the heads of every fifth household, at the county's hospitals, township health
 /// centres and the city hospital (out of the county), settled under the demo policy.
 async fn settle_demo_claims(store: &Store) -> anyhow::Result<()> {
@@ -262,7 +249,7 @@ async fn settle_demo_claims(store: &Store) -> anyhow::Result<()> {
         .map(|f| f.code)
         .collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2025);
-    let households = all_households(store, county).await?;
+    let households = crate::exchange::all_households(store, county).await?;
     let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "settlement.settle".into(), ..Default::default() };
     let diseases = ["I63.9", "I10", "E11.9", "C34.9", "J44.9", "I25.1", "K80.2", "S72.0", "N18.5", "C16.9"];
     let mut requests = Vec::new();

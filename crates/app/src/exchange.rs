@@ -110,17 +110,22 @@ fn yes(b: bool) -> String {
     if b { "是" } else { "否" }.to_string()
 }
 
-/// The households and persons in the programme inside `region`, households in order.
-async fn roster_of(store: &Store, region: RegionCode) -> Result<Vec<(huimin_store::HouseholdRow, Vec<huimin_store::StoredPerson>)>, StoreError> {
-    let mut households = Vec::new();
+/// Every household of the region in the programme (the list comes in pages of 1,000).
+pub async fn all_households(store: &Store, region: RegionCode) -> Result<Vec<huimin_store::HouseholdRow>, StoreError> {
+    let mut out = Vec::new();
     loop {
-        let (page, total) = store.list_households(region, &Default::default(), 1000, households.len() as i64).await?;
+        let (page, total) = store.list_households(region, &Default::default(), 1000, out.len() as i64).await?;
         let done = page.is_empty();
-        households.extend(page);
-        if done || households.len() as i64 >= total {
-            break;
+        out.extend(page);
+        if done || out.len() as i64 >= total {
+            return Ok(out);
         }
     }
+}
+
+/// The households and persons in the programme inside `region`, households in order.
+async fn roster_of(store: &Store, region: RegionCode) -> Result<Vec<(huimin_store::HouseholdRow, Vec<huimin_store::StoredPerson>)>, StoreError> {
+    let mut households = all_households(store, region).await?;
     let mut members: HashMap<String, Vec<huimin_store::StoredPerson>> = HashMap::new();
     for (p, _) in store.persons_in_region(region).await? {
         members.entry(p.person.household_no.as_str().to_string()).or_default().push(p);
@@ -391,7 +396,7 @@ impl Persons<'_> {
 
 /// Imports contracts (the format of the contracts export). A team is found by name and area, or
 /// made (led by the facility given). A person's contract for a year that exists already is left
-/// as it is. Bad rows are reported; the good ones are stored together.
+/// as it is. Bad rows are reported; the good ones of a year are stored in one transaction.
 pub async fn import_contracts(store: &Store, path: &Path, audit: &AuditEntry) -> Result<TableReport, ExchangeError> {
     let rows = read(path, &CONTRACT_COLUMNS)?;
     let mut persons = Persons { store, known: HashMap::new() };
@@ -477,20 +482,28 @@ pub async fn import_contracts(store: &Store, path: &Path, audit: &AuditEntry) ->
         let renewed = cells[10] == "是";
         contracts.push((renewed, NewContract { person_id, team_id, year, starts_on, ends_on, services, signed_by: cells[8].clone(), signed_on, renewed_from: None }));
     }
-    // A renewal points at the person's contract of the year before (stored, or in this file: earlier years first).
+    // One transaction a year, earlier years first: a renewal points at the person's contract of
+    // the year before, stored before or earlier in this file.
     contracts.sort_by_key(|(_, c)| c.year);
     let mut applied = 0;
-    for (renewed, mut c) in contracts {
-        if store.contract_of(c.person_id, c.year).await?.is_some() {
-            continue;
+    for chunk in contracts.chunk_by(|a, b| a.1.year == b.1.year) {
+        let mut year = Vec::new();
+        for (renewed, c) in chunk {
+            if store.contract_of(c.person_id, c.year).await?.is_some() {
+                continue;
+            }
+            let mut c = c.clone();
+            if *renewed {
+                c.renewed_from = store.contract_of(c.person_id, c.year - 1).await?.map(|(id, _)| id);
+            }
+            year.push(c);
         }
-        if renewed {
-            c.renewed_from = store.contract_of(c.person_id, c.year - 1).await?.map(|(id, _)| id);
+        if !year.is_empty() {
+            let mut a = audit.clone();
+            a.action = "contract.import".into();
+            a.target = rows.file.clone();
+            applied += store.sign_contracts(&year, &a).await?;
         }
-        let mut a = audit.clone();
-        a.action = "contract.import".into();
-        a.target = rows.file.clone();
-        applied += store.sign_contracts(&[c], &a).await?;
     }
     Ok(TableReport { file: rows.file, applied, errors })
 }

@@ -147,6 +147,25 @@ pub fn encounter(c: &StoredClaim, facility_name: &str) -> Value {
     })
 }
 
+/// The elements a Claim and an ExplanationOfBenefit share, with `fields` added.
+fn claim_like(resource_type: &str, resource_id: String, c: &StoredClaim, facility_name: &str, fields: Value) -> Value {
+    let mut r = json!({
+        "resourceType": resource_type,
+        "id": resource_id,
+        "status": if c.status == huimin_store::ClaimStatus::Reversed { "cancelled" } else { "active" },
+        "type": claim_type(c),
+        "use": "claim",
+        "patient": { "reference": format!("Patient/{}", c.person_id) },
+        "billablePeriod": { "start": date(c.claim.admission), "end": date(c.claim.discharge) },
+        "created": c.settled_at.get(..10).unwrap_or(""),
+        "provider": facility_ref(c, facility_name),
+    });
+    if let (Some(r), Value::Object(fields)) = (r.as_object_mut(), fields) {
+        r.extend(fields);
+    }
+    r
+}
+
 fn claim_type(c: &StoredClaim) -> Value {
     let code = if c.claim.visit == VisitType::Inpatient { "institutional" } else { "professional" };
     json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": code }] })
@@ -181,17 +200,8 @@ pub fn claim(c: &StoredClaim, policy: &Policy, facility_name: &str) -> Value {
         .enumerate()
         .map(|(n, (i, code))| json!({ "sequence": n + 1, "productOrService": code, "net": m(c.bill.buckets[i]) }))
         .collect();
-    json!({
-        "resourceType": "Claim",
-        "id": id(&c.claim_no),
+    claim_like("Claim", id(&c.claim_no), c, facility_name, json!({
         "identifier": [{ "system": "urn:huimin:sid:claim", "value": c.claim_no }],
-        "status": if c.status == huimin_store::ClaimStatus::Reversed { "cancelled" } else { "active" },
-        "type": claim_type(c),
-        "use": "claim",
-        "patient": { "reference": format!("Patient/{}", c.person_id) },
-        "billablePeriod": { "start": date(c.claim.admission), "end": date(c.claim.discharge) },
-        "created": c.settled_at.get(..10).unwrap_or(""),
-        "provider": facility_ref(c, facility_name),
         "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] },
         "diagnosis": c.claim.diseases.iter().enumerate().map(|(i, d)| json!({ "sequence": i + 1, "diagnosisCodeableConcept": { "coding": [{ "system": ICD10, "code": d }] } })).collect::<Vec<_>>(),
         "insurance": policy.layers.iter().enumerate().map(|(i, l)| json!({
@@ -199,7 +209,7 @@ pub fn claim(c: &StoredClaim, policy: &Policy, facility_name: &str) -> Value {
         })).collect::<Vec<_>>(),
         "item": items,
         "total": m(c.bill.total),
-    })
+    }))
 }
 
 fn adjudication(code: &str, amount: i64) -> Value {
@@ -237,24 +247,15 @@ pub fn explanations(c: &StoredClaim, policy: &Policy, facility_name: &str) -> Ve
             .map(|(focal, l)| json!({ "focal": focal, "coverage": { "reference": format!("Coverage/{}", coverage_id(c.person_id, policy, &l.layer_id)), "display": l.layer_name.as_ref() } }))
             .collect();
         let benefit: i64 = paid.iter().sum();
-        out.push(json!({
-            "resourceType": "ExplanationOfBenefit",
-            "id": id(&format!("{}-{}", c.claim_no, fund.code())),
-            "status": if c.status == huimin_store::ClaimStatus::Reversed { "cancelled" } else { "active" },
-            "type": claim_type(c),
-            "use": "claim",
-            "patient": { "reference": format!("Patient/{}", c.person_id) },
-            "billablePeriod": { "start": date(c.claim.admission), "end": date(c.claim.discharge) },
-            "created": c.settled_at.get(..10).unwrap_or(""),
+        out.push(claim_like("ExplanationOfBenefit", id(&format!("{}-{}", c.claim_no, fund.code())), c, facility_name, json!({
             "insurer": { "identifier": { "system": FUND_SYSTEM, "value": fund.code() }, "display": fund.label_zh() },
-            "provider": facility_ref(c, facility_name),
             "claim": { "reference": format!("Claim/{}", id(&c.claim_no)) },
             "outcome": "complete",
             "insurance": insurance,
             "item": items,
             "total": [adjudication("submitted", c.bill.total.fen()), adjudication("priorpaid", prior.iter().sum()), adjudication("deductible", deductible), adjudication("benefit", benefit)],
             "payment": { "amount": money(benefit) },
-        }));
+        })));
         for (p, x) in prior.iter_mut().zip(paid) {
             *p += x;
         }

@@ -565,15 +565,6 @@ impl Store {
     /// Settled (not reversed) claims of persons inside `region` discharged between the dates, in
     /// the order they were settled.
     pub async fn settled_claims(&self, region: RegionCode, from: Date, to: Date) -> Result<Vec<StoredClaim>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM claims WHERE status = 'settled' AND region_code >= $1 AND region_code < $1 || ':' \
-             AND discharge_date >= $2 AND discharge_date <= $3 ORDER BY settled_at, claim_no"
-        ))
-        .bind(region.prefix())
-        .bind(date_text(from))
-        .bind(date_text(to))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(claim_from_row).collect()
+        Ok(self.claims_discharged(region, from, to).await?.into_iter().filter(|c| c.status == ClaimStatus::Settled).collect())
     }
 }
