@@ -2,6 +2,7 @@
 //! built from them (XLSX): the county's monthly progress, the claims report in the form of seed
 //! 004, screening progress, and fund reconciliation.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use huimin_domain::{Date, Money, Period, RegionCode};
@@ -29,6 +30,10 @@ pub struct Population {
     pub households: i64,
     pub persons: i64,
     pub illness_households: i64,
+    /// Households by poverty category (its code).
+    pub households_by_category: BTreeMap<String, i64>,
+    /// Sick persons by catalogue group (its id): a person counts once in each group of their diseases.
+    pub sick_by_group: BTreeMap<String, i64>,
     /// The latest screening campaign begun by the period's end: households to screen, screened,
     /// found poor because of illness.
     pub screening: [i64; 3],
@@ -49,6 +54,12 @@ impl Population {
         self.persons += o.persons;
         self.illness_households += o.illness_households;
         self.sick_persons += o.sick_persons;
+        for (k, v) in &o.households_by_category {
+            *self.households_by_category.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.sick_by_group {
+            *self.sick_by_group.entry(k.clone()).or_default() += v;
+        }
         for (a, b) in self.screening.iter_mut().chain(&mut self.batches).chain(&mut self.treatment).chain(&mut self.contracts).chain(&mut self.follow_ups).zip(
             o.screening.iter().chain(&o.batches).chain(&o.treatment).chain(&o.contracts).chain(&o.follow_ups),
         ) {
@@ -122,7 +133,13 @@ pub fn percent(ppm: Option<i64>) -> String {
 pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period, today: Date) -> Result<(Population, Option<String>), StoreError> {
     let year = chrono::Datelike::year(&period.to);
     let registry = store.registry_counts(region).await?;
-    let mut p = Population { households: registry.households, persons: registry.persons, illness_households: registry.illness_households, ..Default::default() };
+    let mut p = Population {
+        households: registry.households,
+        persons: registry.persons,
+        illness_households: registry.illness_households,
+        households_by_category: registry.households_by_category.iter().map(|(c, n)| (c.code().to_string(), *n)).collect(),
+        ..Default::default()
+    };
     let mut campaign = None;
     if let Some(c) = store.campaigns(region).await?.into_iter().find(|c| c.starts_on <= period.to) {
         for row in store.screening_progress(c.id, region).await? {
@@ -139,6 +156,14 @@ pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, 
     let counts = health::batch_counts(&rows);
     p.batches = [counts[0].1 as i64, counts[1].1 as i64, counts[2].1 as i64];
     p.sick_persons = rows.len() as i64;
+    for row in &rows {
+        let mut groups: Vec<&str> = row.person.diseases.iter().filter_map(|(code, _, _)| catalog.entry(code)).flat_map(|e| e.groups.iter().map(String::as_str)).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        for g in groups {
+            *p.sick_by_group.entry(g.to_string()).or_default() += 1;
+        }
+    }
     let ledger = store.treatments(region, None).await?;
     p.treatment = [ledger.len() as i64, ledger.iter().filter(|t| t.status == huimin_domain::TreatmentStatus::Treated).count() as i64];
     for r in store.contract_rates(region, year).await? {

@@ -149,9 +149,14 @@ both_backends! {
         let set = PolicySet::load(&db).await.unwrap();
         settlement::settle_claim(&db, &set, &stay("T1", p[0], "2024-03-01", [20000, 8000, 2000, 1000]), "jsck", &audit("settle")).await.unwrap();
         let catalog = huimin_app::health::catalog(&db).await.unwrap();
+        let input = huimin_app::health::CardInput { code: "I10".into(), name: String::new(), diagnosed_on: String::new(), diagnosed_at: String::new(), prognosis: String::new(), plan: String::new() };
+        huimin_app::health::record_card(&db, &catalog, p[0], &input, "cunyi", d("2024-12-31"), &audit("health.card")).await.unwrap();
         let county = region("371302");
         let year = Period::parse("2024").unwrap();
         let ind = indicators::compute(&db, &catalog, county, year, d("2024-12-31")).await.unwrap();
+        let by_category: Vec<(&str, i64)> = ind.population.households_by_category.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(by_category, [("dibao", 1), ("general", 1), ("tekun", 1)]);
+        assert_eq!((ind.population.sick_persons, ind.population.sick_by_group.get("chronic").copied()), (1, Some(1)), "{:?}", ind.population.sick_by_group);
         assert_eq!((ind.population.households, ind.population.persons, ind.inpatient.claims), (3, 4, 1));
         assert_eq!(ind.population.contracts, [4, 0]);
         // A county sums its townships' stored figures: the same as computing it from its persons.

@@ -101,6 +101,17 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
             div.stat { span.value { (num(p.treatment[1])) " / " (num(p.treatment[0])) } span.label { (ctx.t("大病已救治 / 确认", "Treated / identified")) } }
             div.stat { span.value { (num(p.follow_ups[2])) } span.label { (ctx.t("随访逾期人数", "Late follow-ups")) } }
         }
+        p.small {
+            (ctx.t("按贫困户属性：", "By category: "))
+            @for (code, n) in &p.households_by_category {
+                (huimin_domain::PovertyCategory::from_code(code).map_or(code.as_str(), |c| c.label_zh())) " " (num(*n)) (ctx.t(" 户；", " households; "))
+            }
+            br;
+            (ctx.t("患病人员按病种类别：", "Sick persons by disease group: "))
+            @for (group, n) in &p.sick_by_group {
+                (catalog.groups.iter().find(|g| g.id == *group).map_or(group.as_str(), |g| g.name.as_str())) " " (num(*n)) (ctx.t(" 人；", " persons; "))
+            }
+        }
         p.small.muted {
             @if let Some(as_of) = &ind.population_as_of {
                 (ctx.t("人口、筛查、签约与随访数据为各乡镇 ", "Population, screening, contract and follow-up figures: the townships' figures of ")) (as_of)
