@@ -240,27 +240,68 @@ pub async fn contracts_page(state: State, ctx: Ctx, Query(q): Query<ContractQuer
 pub async fn sign(state: State, ctx: Ctx, Form(pairs): Form<Vec<(String, String)>>) -> WebResult<Response> {
     let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or("");
     ctx.check_csrf(get("_csrf"))?;
+    let request = SignRequest {
+        region: Some(get("region").to_string()),
+        team: get("team").parse().map_err(|_| WebError::BadRequest("请选择签约团队".into()))?,
+        persons: pairs.iter().filter(|(k, _)| k == "person").filter_map(|(_, v)| v.parse().ok()).collect(),
+        services: pairs.iter().filter(|(k, _)| k == "services").map(|(_, v)| v.clone()).collect(),
+        starts_on: get("starts_on").to_string(),
+        signed_by: get("signed_by").to_string(),
+    };
+    let (region, year, _) = sign_contracts(&state, &ctx, &request).await?;
+    Ok(Redirect::to(&format!("/contracts?region={region}&year={year}")).into_response())
+}
+
+/// What signing needs: a team, persons, services (codes), the start date and who signed.
+#[derive(Deserialize)]
+pub struct SignRequest {
+    region: Option<String>,
+    team: i64,
+    persons: Vec<i64>,
+    services: Vec<String>,
+    starts_on: String,
+    signed_by: String,
+}
+
+/// `POST /api/contracts`: a `SignRequest` as JSON; 201 `{region, year, signed}`.
+pub async fn api_sign(state: State, ctx: Ctx, headers: HeaderMap, Json(request): Json<SignRequest>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = sign_contracts(&state, &ctx, &request).await.map(|(region, year, signed)| serde_json::json!({ "region": region, "year": year, "signed": signed }));
+    crate::error::json_answer(axum::http::StatusCode::CREATED, r)
+}
+
+/// Signs the persons (each inside the user's region) with a team the user's region touches.
+async fn sign_contracts(state: &State, ctx: &Ctx, r: &SignRequest) -> WebResult<(RegionCode, i32, usize)> {
     ctx.require(Permission::SignContracts)?;
-    let region = region_param(&ctx, Some(get("region")))?;
-    let team: i64 = get("team").parse().map_err(|_| WebError::BadRequest("请选择签约团队".into()))?;
-    let t = state.store.team(team).await?.ok_or(WebError::NotFound)?;
+    let region = region_param(ctx, r.region.as_deref())?;
+    let t = state.store.team(r.team).await?.ok_or(WebError::NotFound)?;
     if !(t.region.contains(ctx.user.region) || ctx.user.region.contains(t.region)) {
         return Err(WebError::NotFound);
     }
-    let persons: Vec<i64> = pairs.iter().filter(|(k, _)| k == "person").filter_map(|(_, v)| v.parse().ok()).collect();
-    for &id in &persons {
+    for &id in &r.persons {
         let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
         let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
         ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
     }
-    let services: Vec<Service> = pairs.iter().filter(|(k, _)| k == "services").filter_map(|(_, v)| Service::from_code(v)).collect();
-    let starts_on = Date::parse_from_str(get("starts_on"), "%Y-%m-%d").map_err(|_| WebError::BadRequest("开始日期应为 YYYY-MM-DD".into()))?;
-    let signed_by = get("signed_by").trim();
+    let services: Vec<Service> = r.services.iter().filter_map(|v| Service::from_code(v)).collect();
+    let starts_on = Date::parse_from_str(r.starts_on.trim(), "%Y-%m-%d").map_err(|_| WebError::BadRequest("开始日期应为 YYYY-MM-DD".into()))?;
+    let signed_by = r.signed_by.trim();
     if signed_by.is_empty() {
         return Err(WebError::BadRequest("请填写签约医生".into()));
     }
-    contracts::sign(&state.store, &persons, team, &services, signed_by, starts_on, &ctx.audit("contract.sign", "", "")).await.map_err(refused)?;
-    Ok(Redirect::to(&format!("/contracts?region={region}&year={}", chrono::Datelike::year(&starts_on))).into_response())
+    let n = contracts::sign(&state.store, &r.persons, r.team, &services, signed_by, starts_on, &ctx.audit("contract.sign", "", "")).await.map_err(refused)?;
+    Ok((region, chrono::Datelike::year(&starts_on), n))
+}
+
+/// `GET /api/contracts?region=&year=`: the contracts of the year with their persons and teams,
+/// and the 签约率 of each region below.
+pub async fn api_contracts(state: State, ctx: Ctx, Query(q): Query<ContractQuery>) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewHealth)?;
+    let region = region_param(&ctx, q.region.as_deref())?;
+    let year = q.year.unwrap_or_else(this_year);
+    let contracts = state.store.contracts(region, year).await?;
+    let rates = state.store.contract_rates(region, year).await?;
+    Ok(Json(serde_json::json!({ "region": region, "year": year, "contracts": contracts, "rates": rates })))
 }
 
 #[derive(Deserialize)]

@@ -204,6 +204,48 @@ pub async fn api_indicators(state: State, ctx: Ctx, Query(q): Query<DashQuery>) 
     Ok(axum::Json(serde_json::json!({ "period": period.label(), "indicators": ind, "checks": checks })))
 }
 
+/// `GET /api/claims/over-ceiling`: the claims of the period above 10% self-pay.
+pub async fn api_over_ceiling(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+    let (region, period) = alert_params(&ctx, &q)?;
+    let claims = state.store.claims_over_ceiling(region, period, 1000).await?;
+    Ok(axum::Json(serde_json::json!({ "region": region, "period": period.label(), "claims": claims })))
+}
+
+/// `GET /api/persons-at-cap`: the persons at an annual cap in the period's year.
+pub async fn api_at_cap(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+    let (region, period) = alert_params(&ctx, &q)?;
+    let year = chrono::Datelike::year(&period.to);
+    let policies = state.policies.read().await.clone();
+    let persons = indicators::persons_at_cap(&state.store, &policies, region, year).await?;
+    Ok(axum::Json(serde_json::json!({ "region": region, "year": year, "persons": persons })))
+}
+
+/// The claim roles other than the clerks, for a region and period.
+fn alert_params(ctx: &Ctx, q: &DashQuery) -> WebResult<(RegionCode, Period)> {
+    ctx.require(Permission::ViewClaims)?;
+    if ctx.can(Permission::Settle) {
+        return Err(WebError::Forbidden);
+    }
+    region_and_period(ctx, q)
+}
+
+/// `GET /api/reconciliation?region=&month=[&fund=&facility=]`: what each fund owes each
+/// hospital for the month, and with a fund and a facility the claims behind the amount.
+pub async fn api_reconciliation(state: State, ctx: Ctx, Query(q): Query<ReconQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+    let (region, month) = recon_params(&ctx, &q)?;
+    let mut owed = Vec::new();
+    for fund in Fund::ALL {
+        for o in state.store.fund_owed(fund, region, &month).await? {
+            owed.push(serde_json::json!({ "fund": fund.code(), "fund_name": fund.label_zh(), "facility_code": o.facility_code, "facility_name": o.facility_name, "claims": o.claims, "amount": o.amount }));
+        }
+    }
+    let claims = match (q.fund.as_deref().and_then(Fund::from_code), q.facility.as_deref()) {
+        (Some(f), Some(code)) => Some(state.store.fund_claims(f, region, &month, code).await?),
+        _ => None,
+    };
+    Ok(axum::Json(serde_json::json!({ "region": region, "month": month, "owed": owed, "claims": claims })))
+}
+
 /// How each figure is computed, with its source: what a supervisor checks a number against.
 pub async fn method(ctx: Ctx) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
@@ -228,11 +270,7 @@ pub async fn method(ctx: Ctx) -> WebResult<Markup> {
 }
 
 pub async fn over_ceiling(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Markup> {
-    ctx.require(Permission::ViewClaims)?;
-    if ctx.can(Permission::Settle) {
-        return Err(WebError::Forbidden);
-    }
-    let (region, period) = region_and_period(&ctx, &q)?;
+    let (region, period) = alert_params(&ctx, &q)?;
     let list = state.store.claims_over_ceiling(region, period, 500).await?;
     let body = html! {
         p.muted { (region) " · " (period.label()) " · " (list.len()) (ctx.t(" 张（最多列 500 张，按自付比例从高到低）", " claims (at most 500, highest share first)")) }
@@ -250,11 +288,7 @@ pub async fn over_ceiling(state: State, ctx: Ctx, Query(q): Query<DashQuery>) ->
 
 /// The persons at an annual cap in the period's year (the year of its end).
 pub async fn at_cap(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Markup> {
-    ctx.require(Permission::ViewClaims)?;
-    if ctx.can(Permission::Settle) {
-        return Err(WebError::Forbidden);
-    }
-    let (region, period) = region_and_period(&ctx, &q)?;
+    let (region, period) = alert_params(&ctx, &q)?;
     let year = chrono::Datelike::year(&period.to);
     let policies = state.policies.read().await.clone();
     let list = indicators::persons_at_cap(&state.store, &policies, region, year).await?;

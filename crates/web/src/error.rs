@@ -50,3 +50,13 @@ impl IntoResponse for WebError {
 }
 
 pub type WebResult<T> = Result<T, WebError>;
+
+/// The answer of a JSON API call: `status` with the value, or 422 `{"error"}` when the request
+/// was refused with a reason the user can act on; other errors as usual.
+pub fn json_answer<T: serde::Serialize>(status: StatusCode, r: WebResult<T>) -> WebResult<Response> {
+    match r {
+        Ok(v) => Ok((status, axum::Json(v)).into_response()),
+        Err(WebError::BadRequest(m)) => Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(serde_json::json!({ "error": m }))).into_response()),
+        Err(e) => Err(e),
+    }
+}

@@ -417,7 +417,7 @@ pub async fn campaign(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Que
 
 #[derive(Deserialize)]
 pub struct ScreeningForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     result: String,
     illness_poor: Option<String>,
@@ -425,9 +425,27 @@ pub struct ScreeningForm {
 
 pub async fn record_screening(state: State, ctx: Ctx, Path((id, no)): Path<(i64, String)>, Form(form): Form<ScreeningForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
+    let region = screen(&state, &ctx, id, &no, &form).await?;
+    Ok(Redirect::to(&format!("/screening/{id}?region={region}")).into_response())
+}
+
+/// `POST /api/screening/{id}/households/{no}`: `{"result", "illness_poor": true|false}`.
+pub async fn api_record_screening(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path((id, no)): Path<(i64, String)>, Json(body): Json<serde_json::Value>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let form = ScreeningForm {
+        csrf: String::new(),
+        result: body["result"].as_str().unwrap_or("").to_string(),
+        illness_poor: body["illness_poor"].as_bool().unwrap_or(false).then(|| "1".to_string()),
+    };
+    let r = screen(&state, &ctx, id, &no, &form).await.map(|region| serde_json::json!({ "campaign": id, "household_no": no, "region": region }));
+    crate::error::json_answer(axum::http::StatusCode::CREATED, r)
+}
+
+/// Records a household's screening; returns the household's region.
+async fn screen(state: &State, ctx: &Ctx, id: i64, no: &str, form: &ScreeningForm) -> WebResult<RegionCode> {
     ctx.require(Permission::Screen)?;
-    let c = campaign_in_reach(&state, &ctx, id).await?;
-    let h = household_in_reach(&state, &ctx, &no).await?;
+    let c = campaign_in_reach(state, ctx, id).await?;
+    let h = household_in_reach(state, ctx, no).await?;
     if !c.region.contains(h.household.region) {
         return Err(WebError::NotFound);
     }
@@ -439,9 +457,9 @@ pub async fn record_screening(state: State, ctx: Ctx, Path((id, no)): Path<(i64,
     if result.is_empty() {
         return Err(WebError::BadRequest("请填写筛查结果".into()));
     }
-    let s = Screening { household_no: no.clone(), screened_on: today, screened_by: ctx.user.display_name.clone(), result: result.into(), illness_poor: form.illness_poor.is_some() };
+    let s = Screening { household_no: no.to_string(), screened_on: today, screened_by: ctx.user.display_name.clone(), result: result.into(), illness_poor: form.illness_poor.is_some() };
     state.store.record_screenings(id, std::slice::from_ref(&s), &ctx.audit("screening.record", format!("household {no}"), "")).await.map_err(store_user_error)?;
-    Ok(Redirect::to(&format!("/screening/{id}?region={}", h.household.region)).into_response())
+    Ok(h.household.region)
 }
 
 pub async fn api_progress(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Query<RegionQuery>) -> WebResult<Json<serde_json::Value>> {
@@ -644,7 +662,7 @@ pub async fn ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> Web
 
 #[derive(Deserialize)]
 pub struct TreatmentForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     status: String,
     #[serde(default)]
@@ -657,6 +675,19 @@ pub struct TreatmentForm {
 
 pub async fn update_treatment(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<TreatmentForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
+    let t = treat(&state, &ctx, id, &form).await?;
+    Ok(Redirect::to(&format!("/treatment?region={}", t.region)).into_response())
+}
+
+/// `POST /api/treatment/{id}`: `{"status", "facility", "plan", "reason"}`; answers the ledger line.
+pub async fn api_update_treatment(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<TreatmentForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = treat(&state, &ctx, id, &form).await;
+    crate::error::json_answer(axum::http::StatusCode::OK, r)
+}
+
+/// Moves a ledger line on; returns it as it now stands.
+async fn treat(state: &State, ctx: &Ctx, id: i64, form: &TreatmentForm) -> WebResult<huimin_store::Treatment> {
     ctx.require(Permission::ManageBatches)?;
     let t = state.store.treatment(id).await?.ok_or(WebError::NotFound)?;
     ctx.require_within(t.region).map_err(|_| WebError::NotFound)?;
@@ -675,7 +706,7 @@ pub async fn update_treatment(state: State, ctx: Ctx, Path(id): Path<i64>, Form(
         on: today(),
     };
     state.store.update_treatment(id, &update, &ctx.user.username, &ctx.audit("treatment.update", format!("person {}", t.person_id), status.code())).await.map_err(store_user_error)?;
-    Ok(Redirect::to(&format!("/treatment?region={}", t.region)).into_response())
+    state.store.treatment(id).await?.ok_or(WebError::NotFound)
 }
 
 pub async fn api_ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> WebResult<Json<serde_json::Value>> {

@@ -81,6 +81,16 @@ pub fn document() -> Value {
             "/api/worklist": { "get": get("Contracts", "Who is due for a follow-up, who is late, and 履约率", vec![region(), query("year", "Contract year"), query("show", "due (default), overdue or all"), query("sort", "due, overdue, name or village"), query("teams", "all: the whole region rather than one's own teams")], "{region, year, items, completion_by_region, completion_by_team}") },
             "/api/followups": { "post": post("Contracts", "Record a follow-up once per submission key", vec![], "FollowUp", json!({ "200": ok("Stored before under this key: the same id"), "201": ok("{id, abnormal}"), "422": refused() })) },
             "/api/indicators": { "get": get("Supervision", "The dashboard's figures and each supervised figure against its target", vec![region(), query("period", "2025, 2025-03, 2025-Q1 or 2025-01-01..2025-06-30 (default: this year)")], "{period, indicators, checks}") },
+            "/api/claims": { "get": get("Settlement", "The newest claims the user may see (a clerk: their facility's)", vec![query("limit", "At most 1,000 (default 200)")], "{claims}") },
+            "/api/claims/over-ceiling": { "get": get("Supervision", "Claims of the period above 10% self-pay, highest share first", vec![region(), query("period", "As for /api/indicators")], "{region, period, claims}") },
+            "/api/persons-at-cap": { "get": get("Supervision", "Persons at an annual cap in the period's year", vec![region(), query("period", "As for /api/indicators")], "{region, year, persons}") },
+            "/api/reconciliation": { "get": get("Supervision", "What each fund owes each hospital for a month (by settlement date), and the claims behind one amount", vec![region(), query("month", "YYYY-MM"), query("fund", "Fund code, with facility: the claims behind"), query("facility", "Facility code")], "{region, month, owed, claims}") },
+            "/api/contracts": {
+                "get": get("Contracts", "The contracts of a year and 签约率 by region below", vec![region(), query("year", "Contract year")], "{region, year, contracts, rates}"),
+                "post": post("Contracts", "Sign contracts for persons with a team", vec![], "Sign", json!({ "201": ok("{region, year, signed}"), "422": refused() })),
+            },
+            "/api/screening/{id}/households/{no}": { "post": post("Health", "Record a household's screening in a campaign", vec![path("id", "Campaign id"), path("no", "Household number")], "Screening", json!({ "201": ok("{campaign, household_no, region}"), "422": refused() })) },
+            "/api/treatment/{id}": { "post": post("Health", "Move a treatment-ledger line on", vec![path("id", "Ledger line id")], "Treatment", json!({ "200": ok("The ledger line"), "422": refused() })) },
             "/api/settlements": { "post": post("Settlement", "Settle a claim at the clerk's facility through the five lines of protection (or preview it)", vec![query("preview", "true: compute the bill, store nothing")], "SettleRequest", json!({ "200": ok("Preview: the bill"), "201": ok("The one bill"), "422": refused() })) },
             "/api/settlements/{no}": { "get": get("Settlement", "A stored claim with its bill and status", vec![path("no", "Claim number")], "The claim") },
             "/api/settlements/{no}/reverse": { "post": post("Settlement", "Reverse (冲销) a settled claim", vec![path("no", "Claim number")], "Reversal", json!({ "200": ok("The reversed claim"), "422": refused() })) },
@@ -105,6 +115,15 @@ pub fn document() -> Value {
                     "diseases": { "type": "array", "items": { "type": "string", "description": "ICD-10" } },
                     "cat_a": { "type": "integer", "description": "Fen: class A and in-policy costs" }, "cat_b": { "type": "integer", "description": "Fen: class B" },
                     "out_of_catalogue": { "type": "integer", "description": "Fen: outside the catalogue" }, "necessary": { "type": "integer", "description": "Fen: of which necessary" }
+                } },
+                "Sign": { "type": "object", "required": ["team", "persons", "services", "starts_on", "signed_by"], "properties": {
+                    "region": { "type": "string" }, "team": { "type": "integer" }, "persons": { "type": "array", "items": { "type": "integer" } },
+                    "services": { "type": "array", "items": { "type": "string", "description": "Service codes (docs/family-doctors.md)" } },
+                    "starts_on": { "type": "string", "format": "date" }, "signed_by": { "type": "string" }
+                } },
+                "Screening": { "type": "object", "required": ["result"], "properties": { "result": { "type": "string" }, "illness_poor": { "type": "boolean" } } },
+                "Treatment": { "type": "object", "required": ["status"], "properties": {
+                    "status": { "type": "string", "enum": ["identified", "in_treatment", "treated", "not_treated"] }, "facility": { "type": "string" }, "plan": { "type": "string" }, "reason": { "type": "string" }
                 } },
                 "Reversal": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } },
                 "Card": { "type": "object", "required": ["code"], "properties": {

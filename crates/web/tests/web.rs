@@ -270,6 +270,14 @@ async fn authorization_matrix() {
             ("household", format!("/fhir/Patient/{outside}"), false),
             ("facilities", "/api/facilities".into(), true),
             ("facilities", "/api/facilities?code=371311".into(), false),
+            ("claims", "/api/claims".into(), true),
+            ("reconciliation", "/api/reconciliation?month=2024-03".into(), true),
+            ("reconciliation", "/api/reconciliation?region=371311".into(), false),
+            ("reconciliation", "/api/claims/over-ceiling?period=2024".into(), true),
+            ("reconciliation", "/api/persons-at-cap?period=2024".into(), true),
+            ("reconciliation", "/api/persons-at-cap?region=371311".into(), false),
+            ("health", "/api/contracts".into(), true),
+            ("health", "/api/contracts?region=371311".into(), false),
             ("claim", "/fhir/Claim/CIN".into(), true),
             ("claim", "/fhir/Claim/COUT".into(), false),
             ("users", "/admin/users".into(), true),
@@ -887,4 +895,62 @@ async fn fhir_resources_are_valid_r4_and_show_each_role_only_its_part() {
     assert_eq!(app.get("/fhir/export?period=2023", &bureau).await.body.matches("\"Claim\"").count(), 0);
     assert_eq!(app.get("/fhir/export?region=37", &bureau).await.status, StatusCode::FORBIDDEN, "the province is outside the bureau's county");
     validate("fhir", &files);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machine_clients_do_the_pages_work_through_the_api() {
+    let app = TestApp::new().await;
+    let token = |user: &'static str| {
+        let db = &app.db;
+        async move {
+            let (u, _) = db.user_for_login(user).await.unwrap().unwrap();
+            huimin_app::accounts::issue_api_token(db, &u, "test", 1, &AuditEntry::default()).await.unwrap()
+        }
+    };
+    let pid = person_id(&app.db, 1).await;
+
+    // The bureau reads the claims, what each fund owes for the month, and the alerts.
+    let bureau = token("health_bureau").await;
+    let claims: serde_json::Value = serde_json::from_str(&app.bearer("GET", "/api/claims", &bureau, None).await.body).unwrap();
+    assert!(claims["claims"].as_array().unwrap().iter().any(|c| c["claim_no"] == "CIN") && !claims.to_string().contains("COUT"));
+    let cin = app.db.claim("CIN").await.unwrap().unwrap();
+    let recon: serde_json::Value = serde_json::from_str(&app.bearer("GET", &format!("/api/reconciliation?month={}", &cin.settled_at[..7]), &bureau, None).await.body).unwrap();
+    assert_eq!(recon["owed"].as_array().unwrap().iter().map(|o| o["amount"].as_i64().unwrap()).sum::<i64>(), cin.bill.funds_total.fen());
+    let line = &recon["owed"][0];
+    let detail = app.bearer("GET", &format!("/api/reconciliation?month={}&fund={}&facility={}", &cin.settled_at[..7], line["fund"].as_str().unwrap(), line["facility_code"].as_str().unwrap()), &bureau, None).await;
+    assert!(detail.body.contains("\"claim_no\":\"CIN\""));
+    assert_eq!(app.bearer("GET", "/api/claims/over-ceiling?period=2024", &bureau, None).await.status, StatusCode::OK);
+    assert_eq!(app.bearer("GET", "/api/persons-at-cap?period=2024", &bureau, None).await.status, StatusCode::OK);
+
+    // The village doctor signs next year's contract and records a screening.
+    let doctor = token("village_doctor").await;
+    let team = app.db.teams(RegionCode::parse("371302001").unwrap()).await.unwrap()[0].id;
+    let next = chrono::Datelike::year(&chrono::Local::now().date_naive()) + 1;
+    let sign = serde_json::json!({ "team": team, "persons": [pid], "services": [Service::ALL[0].code()], "starts_on": format!("{next}-01-01"), "signed_by": "王村医" });
+    let res = app.bearer("POST", "/api/contracts", &doctor, Some(&sign)).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert!(app.db.contract_of(pid, next).await.unwrap().is_some());
+    let mut bad = sign.clone();
+    bad["starts_on"] = "next year".into();
+    assert_eq!(app.bearer("POST", "/api/contracts", &doctor, Some(&bad)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let listed: serde_json::Value = serde_json::from_str(&app.bearer("GET", &format!("/api/contracts?year={next}"), &doctor, None).await.body).unwrap();
+    assert_eq!(listed["contracts"].as_array().unwrap().len(), 1);
+    let campaign = app.db.create_campaign("因病致贫筛查", RegionCode::parse("371302").unwrap(), Date::from_ymd_opt(2024, 1, 1).unwrap(), Date::from_ymd_opt(2030, 12, 31).unwrap(), "x", &AuditEntry::default()).await.unwrap();
+    let res = app.bearer("POST", &format!("/api/screening/{campaign}/households/HIN"), &doctor, Some(&serde_json::json!({ "result": "核实患病", "illness_poor": true }))).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert!(app.db.screening(campaign, "HIN").await.unwrap().is_some_and(|s| s.illness_poor));
+    assert_eq!(app.bearer("POST", &format!("/api/screening/{campaign}/households/HIN"), &doctor, Some(&serde_json::json!({ "result": "" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.bearer("POST", &format!("/api/screening/{campaign}/households/HOUT"), &doctor, Some(&serde_json::json!({ "result": "x" }))).await.status, StatusCode::NOT_FOUND);
+
+    // The township health centre moves a major disease's ledger line on.
+    let (d_cookie, d_csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
+    assert_eq!(app.post(&format!("/persons/{pid}/cards"), &d_cookie, &[("_csrf", &d_csrf), ("code", "C34.9")]).await.status, StatusCode::SEE_OTHER);
+    let line = app.db.treatments(RegionCode::parse("371302").unwrap(), None).await.unwrap()[0].id;
+    let township = token("township_staff").await;
+    let res = app.bearer("POST", &format!("/api/treatment/{line}"), &township, Some(&serde_json::json!({ "status": "treated", "facility": "H37130201" }))).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res.body.contains("\"status\":\"treated\""));
+    let res = app.bearer("POST", &format!("/api/treatment/{line}"), &township, Some(&serde_json::json!({ "status": "not_treated" }))).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "not treated needs a reason");
+    assert_eq!(app.bearer("POST", &format!("/api/treatment/{line}"), &doctor, Some(&serde_json::json!({ "status": "treated", "facility": "H37130201" }))).await.status, StatusCode::FORBIDDEN);
 }
