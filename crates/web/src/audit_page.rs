@@ -23,6 +23,17 @@ pub struct AuditQuery {
 
 const PER_PAGE: i64 = 100;
 
+/// `GET /api/audit?username=&action=&target=&from=&to=&page=`: entries, newest first, with the
+/// result of checking the chain.
+pub async fn api_search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+    ctx.require(Permission::ViewAudit)?;
+    let page = q.page.unwrap_or(1).max(1);
+    let filter = AuditFilter { username: q.username.clone(), action: q.action.clone(), target: q.target.clone(), from: q.from.clone(), to: q.to.clone(), limit: PER_PAGE, offset: (page - 1) * PER_PAGE };
+    let entries = state.store.search_audit(&filter).await?;
+    let chain = state.store.verify_audit().await?;
+    Ok(axum::Json(serde_json::json!({ "page": page, "entries": entries, "chain": chain })))
+}
+
 pub async fn search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewAudit)?;
     let page = q.page.unwrap_or(1).max(1);

@@ -381,7 +381,7 @@ pub async fn targets(state: State, ctx: Ctx) -> WebResult<Markup> {
 
 #[derive(Deserialize)]
 pub struct TargetForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     region: String,
     indicator: String,
@@ -391,6 +391,33 @@ pub struct TargetForm {
 
 pub async fn set_target(state: State, ctx: Ctx, Form(f): Form<TargetForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
+    save_target(&state, &ctx, &f).await?;
+    Ok(Redirect::to("/dashboard/targets").into_response())
+}
+
+/// `GET /api/targets`: the target in force in the user's region for each indicator, and every
+/// region's own targets.
+pub async fn api_targets(state: State, ctx: Ctx) -> WebResult<axum::Json<serde_json::Value>> {
+    ctx.require(Permission::ViewProgress)?;
+    let stored: Vec<Target> = state.store.targets().await?.into_iter().filter(|t| ctx.user.region.contains(t.region) || t.region.contains(ctx.user.region)).collect();
+    let in_force: Vec<serde_json::Value> = INDICATORS
+        .iter()
+        .map(|(code, name, ..)| {
+            let (value_ppm, at_most, source) = indicators::target_for(&stored, ctx.user.region, code);
+            serde_json::json!({ "indicator": code, "name": name, "value_ppm": value_ppm, "at_most": at_most, "source": source })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "region": ctx.user.region, "in_force": in_force, "targets": stored })))
+}
+
+/// `POST /api/targets`: `{"region", "indicator", "percent", "source"}`; 201 with the target.
+pub async fn api_set_target(state: State, ctx: Ctx, headers: axum::http::HeaderMap, axum::Json(f): axum::Json<TargetForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = save_target(&state, &ctx, &f).await;
+    crate::error::json_answer(axum::http::StatusCode::CREATED, r)
+}
+
+async fn save_target(state: &State, ctx: &Ctx, f: &TargetForm) -> WebResult<Target> {
     ctx.require(Permission::SetTargets)?;
     let region = RegionCode::parse(f.region.trim()).map_err(|e| WebError::BadRequest(e.to_string()))?;
     ctx.require_within(region)?;
@@ -401,7 +428,7 @@ pub async fn set_target(state: State, ctx: Ctx, Form(f): Form<TargetForm>) -> We
     }
     let t = Target { region, indicator: f.indicator.clone(), value_ppm: i64::from(value.ppm()), at_most: *at_most, source: f.source.trim().into() };
     state.store.set_target(&t, &ctx.audit("target.set", format!("region {region}"), format!("{} {}", t.indicator, t.value_ppm))).await?;
-    Ok(Redirect::to("/dashboard/targets").into_response())
+    Ok(t)
 }
 
 // ----- reports and reconciliation -----

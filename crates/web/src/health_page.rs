@@ -333,7 +333,7 @@ pub async fn campaigns(state: State, ctx: Ctx) -> WebResult<Markup> {
 
 #[derive(Deserialize)]
 pub struct CampaignForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     name: String,
     region: String,
@@ -343,15 +343,35 @@ pub struct CampaignForm {
 
 pub async fn create_campaign(state: State, ctx: Ctx, Form(form): Form<CampaignForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
+    let id = open_campaign(&state, &ctx, &form).await?;
+    Ok(Redirect::to(&format!("/screening/{id}")).into_response())
+}
+
+/// `GET /api/screening`: the screening campaigns touching the user's region.
+pub async fn api_campaigns(state: State, ctx: Ctx) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewProgress)?;
+    Ok(Json(serde_json::json!({ "campaigns": state.store.campaigns(ctx.user.region).await? })))
+}
+
+/// `POST /api/screening`: `{"name", "region", "starts_on", "ends_on"}`; 201 with the campaign.
+pub async fn api_create_campaign(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Json(form): Json<CampaignForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = match open_campaign(&state, &ctx, &form).await {
+        Ok(id) => state.store.campaign(id).await.map_err(WebError::from),
+        Err(e) => Err(e),
+    };
+    crate::error::json_answer(axum::http::StatusCode::CREATED, r)
+}
+
+async fn open_campaign(state: &State, ctx: &Ctx, form: &CampaignForm) -> WebResult<i64> {
     ctx.require(Permission::ManageScreening)?;
-    let region = region_param(&ctx, Some(&form.region))?;
+    let region = region_param(ctx, Some(&form.region))?;
     let name = form.name.trim();
     if name.is_empty() {
         return Err(WebError::BadRequest("请填写筛查活动名称".into()));
     }
     let (from, to) = (parse_date(&form.starts_on, "开始日期")?, parse_date(&form.ends_on, "结束日期")?);
-    let id = state.store.create_campaign(name, region, from, to, &ctx.user.username, &ctx.audit("screening.campaign", format!("region {region}"), name)).await.map_err(store_user_error)?;
-    Ok(Redirect::to(&format!("/screening/{id}")).into_response())
+    state.store.create_campaign(name, region, from, to, &ctx.user.username, &ctx.audit("screening.campaign", format!("region {region}"), name)).await.map_err(store_user_error)
 }
 
 async fn campaign_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<huimin_store::Campaign> {
@@ -549,7 +569,7 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
 
 #[derive(Deserialize)]
 pub struct OverrideForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     batch: String,
     #[serde(default)]
@@ -558,15 +578,28 @@ pub struct OverrideForm {
 
 pub async fn override_batch(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<OverrideForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
+    let region = set_batch(&state, &ctx, id, &form).await?;
+    Ok(Redirect::to(&format!("/batches?region={region}")).into_response())
+}
+
+/// `POST /api/batches/{person_id}`: `{"batch": "centralised" | "contract" | "backstop" | "none" | "rules", "reason"}`.
+pub async fn api_override_batch(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<OverrideForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = set_batch(&state, &ctx, id, &form).await.map(|region| serde_json::json!({ "person_id": id, "region": region, "batch": form.batch }));
+    crate::error::json_answer(axum::http::StatusCode::OK, r)
+}
+
+/// Sets (or clears) a person's batch by hand; returns their household's region.
+async fn set_batch(state: &State, ctx: &Ctx, id: i64, form: &OverrideForm) -> WebResult<RegionCode> {
     ctx.require(Permission::ManageBatches)?;
-    let (_, h) = person_in_reach(&state, &ctx, id).await?;
+    let (_, h) = person_in_reach(state, ctx, id).await?;
     let (batch, clear) = match form.batch.as_str() {
         "rules" => (None, true),
         "none" => (None, false),
         code => (Some(CareBatch::from_code(code).ok_or_else(|| WebError::BadRequest(format!("救治分类「{code}」不存在")))?), false),
     };
     health::override_batch(&state.store, id, batch, clear, &form.reason, &ctx.user.username, &ctx.audit("batch.override", "", "")).await.map_err(user_error)?;
-    Ok(Redirect::to(&format!("/batches?region={}", h.household.region)).into_response())
+    Ok(h.household.region)
 }
 
 pub async fn api_batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> WebResult<Json<serde_json::Value>> {

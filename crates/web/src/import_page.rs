@@ -80,6 +80,39 @@ fn options<'a>(ctx: &'a Ctx, as_of: Date, dry_run: bool, allow_mass_exit: bool) 
     }
 }
 
+#[derive(Deserialize)]
+pub struct ApiRosterQuery {
+    /// The file's name: its extension (.csv or .xlsx) says how to read the body.
+    file_name: Option<String>,
+    as_of: Option<String>,
+    dry_run: Option<bool>,
+    allow_mass_exit: Option<bool>,
+}
+
+/// `POST /api/roster?file_name=roster.xlsx&as_of=YYYY-MM-DD[&dry_run=true]`: the file as the
+/// body. Answers the report (the difference, every bad row, the households held back); with
+/// `dry_run` nothing is written, as in the page's preview.
+pub async fn api_roster(state: State, ctx: Ctx, headers: axum::http::HeaderMap, axum::extract::Query(q): axum::extract::Query<ApiRosterQuery>, body: axum::body::Bytes) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    ctx.require(Permission::ImportRoster)?;
+    let r = async {
+        let as_of = match q.as_of.as_deref() {
+            Some(d) => Date::parse_from_str(d, "%Y-%m-%d").map_err(|_| WebError::BadRequest(format!("生效日期「{d}」应为 YYYY-MM-DD")))?,
+            None => chrono::Local::now().date_naive(),
+        };
+        let file_name = q.file_name.clone().unwrap_or_else(|| "roster.csv".into());
+        let table = Table::from_bytes(&file_name, body.to_vec()).map_err(|e| WebError::BadRequest(e.to_string()))?;
+        let opts = options(&ctx, as_of, q.dry_run.unwrap_or(false), q.allow_mass_exit.unwrap_or(false));
+        match import::import_roster_table(&state.store, table, &opts).await {
+            Ok(report) => Ok(report),
+            Err(e @ (ImportError::File(_) | ImportError::MassExit { .. })) => Err(WebError::BadRequest(e.to_string())),
+            Err(e) => Err(WebError::Internal(e.into())),
+        }
+    }
+    .await;
+    crate::error::json_answer(axum::http::StatusCode::OK, r)
+}
+
 pub async fn preview(state: State, ctx: Ctx, mut multipart: Multipart) -> WebResult<Response> {
     ctx.require(Permission::ImportRoster)?;
     let (mut csrf_token, mut file_name, mut bytes, mut as_of) = (String::new(), String::new(), Vec::new(), None);

@@ -48,13 +48,82 @@ fn refused() -> Value {
     json!({ "description": "Refused, with the reason", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
 }
 
-pub fn document() -> Value {
+/// Every operation, by path.
+fn paths() -> Value {
     let region = || query("region", "Region code (default: the user's region)");
     let code = || query("code", "Region code (default: the user's region)");
     let fhir_get = |summary: &str, params: Vec<Value>| {
         json!({ "tags": ["FHIR R4"], "summary": summary, "parameters": params,
                 "responses": responses(json!({ "200": { "description": "A FHIR R4 resource", "content": { "application/fhir+json": { "schema": { "type": "object" } } } } })) })
     };
+    let all = [
+        ("/api/openapi.json", json!({ "get": { "tags": ["API"], "summary": "This document", "security": [], "responses": { "200": ok("OpenAPI 3 document") } } })),
+        ("/api/regions", json!({ "get": get("Registry", "A region, its registry figures and those of each region below", vec![code()], "{region, households, persons, illness_households, children}") })),
+        ("/api/households", json!({ "get": get("Registry", "A page of the households inside a region", vec![
+                region(), query("category", "一般 general, 低保 dibao, 特困 tekun (codes as in docs/roster-format.md)"), query("status", "Poverty status code"),
+                query("illness", "Only households poor because of illness (any value)"), query("exited", "Include households that left the programme (any value)"),
+                query("q", "Name, pinyin initials, ID number start or household number"), query("page", "From 1"), query("per_page", "At most 1,000 (default 50)"),
+            ], "{region, total, page, per_page, households}") })),
+        ("/api/roster", json!({ "post": {
+                "tags": ["Registry"], "summary": "Import a roster file (the body): the difference with the registry, every bad row, the households held back; dry_run writes nothing",
+                "parameters": [query("file_name", "roster.csv or roster.xlsx: how to read the body"), query("as_of", "Effective date YYYY-MM-DD (default today)"), query("dry_run", "true: compare and report only"), query("allow_mass_exit", "true: apply even if more than half the households in scope would exit")],
+                "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string", "format": "binary" } }, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": { "schema": { "type": "string", "format": "binary" } } } },
+                "responses": responses(json!({ "200": ok("{file, rows_total, households_accepted, persons_accepted, errors, held_back, scope, diff, import_id}"), "422": refused() })),
+            } })),
+        ("/api/households/{no}", json!({ "get": get("Registry", "A household's file: members (ID numbers masked unless the role sees them whole) and history", vec![path("no", "Household number")], "{household, in_programme, members, history}") })),
+        ("/api/facilities", json!({ "get": get("Registry", "The facilities inside a region", vec![code()], "{region, facilities}") })),
+        ("/api/households/{no}/health", json!({ "get": get("Health", "A household's health file (confidential diagnoses left out without the right)", vec![path("no", "Household number")], "{household_no, cards, exams, confidential_withheld}") })),
+        ("/api/persons/{id}/cards", json!({ "post": post("Health", "Record a disease card", vec![path("id", "Person id")], "Card", json!({ "201": ok("The card"), "422": refused() })) })),
+        ("/api/screening/{id}/progress", json!({ "get": get("Health", "A screening campaign's progress by region below", vec![path("id", "Campaign id"), region()], "{campaign, region, progress}") })),
+        ("/api/batches", json!({ "get": get("Health", "The three batches: counts, and the persons for health roles", vec![region(), query("year", "Year (default: this year)"), query("batch", "centralised, contract or backstop"), query("page", "From 1")], "{region, year, counts, persons}") })),
+        ("/api/treatment", json!({ "get": get("Health", "The treatment ledger of the centralised batch", vec![region(), query("status", "identified, in_treatment, treated, not_treated"), query("overdue_days", "Identified and not treated for this many days")], "{region, treatments}") })),
+        ("/api/worklist", json!({ "get": get("Contracts", "Who is due for a follow-up, who is late, and 履约率", vec![region(), query("year", "Contract year"), query("show", "due (default), overdue or all"), query("sort", "due, overdue, name or village"), query("teams", "all: the whole region rather than one's own teams")], "{region, year, items, completion_by_region, completion_by_team}") })),
+        ("/api/followups", json!({ "post": post("Contracts", "Record a follow-up once per submission key", vec![], "FollowUp", json!({ "200": ok("Stored before under this key: the same id"), "201": ok("{id, abnormal}"), "422": refused() })) })),
+        ("/api/indicators", json!({ "get": get("Supervision", "The dashboard's figures and each supervised figure against its target", vec![region(), query("period", "2025, 2025-03, 2025-Q1 or 2025-01-01..2025-06-30 (default: this year)")], "{period, indicators, checks}") })),
+        ("/api/policies", json!({
+                "get": get("Settlement", "The stored settlement policies with their files", vec![], "{policies}"),
+                "post": {
+                    "tags": ["Settlement"], "summary": "Check and store a policy file (TOML, docs/policy-format.md), or a draft to simulate",
+                    "parameters": [query("name", "The file's name, for the messages"), query("draft", "true: only to simulate")],
+                    "requestBody": { "required": true, "content": { "text/plain": { "schema": { "type": "string" } } } },
+                    "responses": responses(json!({ "201": ok("The stored policy"), "422": refused() })),
+                },
+            })),
+        ("/api/policies/{id}/simulate", json!({ "get": get("Settlement", "What a (draft) policy would have paid for past claims, by fund and region", vec![path("id", "Policy id"), region(), query("from", "Discharged from YYYY-MM-DD"), query("to", "Discharged until YYYY-MM-DD")], "{claims, by_fund, by_region, refused}") })),
+        ("/api/claims", json!({ "get": get("Settlement", "The newest claims the user may see (a clerk: their facility's)", vec![query("limit", "At most 1,000 (default 200)")], "{claims}") })),
+        ("/api/claims/over-ceiling", json!({ "get": get("Supervision", "Claims of the period above 10% self-pay, highest share first", vec![region(), query("period", "As for /api/indicators")], "{region, period, claims}") })),
+        ("/api/persons-at-cap", json!({ "get": get("Supervision", "Persons at an annual cap in the period's year", vec![region(), query("period", "As for /api/indicators")], "{region, year, persons}") })),
+        ("/api/reconciliation", json!({ "get": get("Supervision", "What each fund owes each hospital for a month (by settlement date), and the claims behind one amount", vec![region(), query("month", "YYYY-MM"), query("fund", "Fund code, with facility: the claims behind"), query("facility", "Facility code")], "{region, month, owed, claims}") })),
+        ("/api/contracts", json!({
+                "get": get("Contracts", "The contracts of a year and 签约率 by region below", vec![region(), query("year", "Contract year")], "{region, year, contracts, rates}"),
+                "post": post("Contracts", "Sign contracts for persons with a team", vec![], "Sign", json!({ "201": ok("{region, year, signed}"), "422": refused() })),
+            })),
+        ("/api/screening/{id}/households/{no}", json!({ "post": post("Health", "Record a household's screening in a campaign", vec![path("id", "Campaign id"), path("no", "Household number")], "Screening", json!({ "201": ok("{campaign, household_no, region}"), "422": refused() })) })),
+        ("/api/treatment/{id}", json!({ "post": post("Health", "Move a treatment-ledger line on", vec![path("id", "Ledger line id")], "Treatment", json!({ "200": ok("The ledger line"), "422": refused() })) })),
+        ("/api/targets", json!({
+                "get": get("Supervision", "The target in force for each indicator in the user's region, and the regions' own targets", vec![], "{region, in_force, targets}"),
+                "post": post("Supervision", "Set a region's target for an indicator", vec![], "Target", json!({ "201": ok("The target"), "422": refused() })),
+            })),
+        ("/api/audit", json!({ "get": get("Audit", "Audit entries, newest first, and the check of the hash chain", vec![query("username", "Who"), query("action", "e.g. settlement.settle"), query("target", "Part of the target"), query("from", "From (date)"), query("to", "Until (date)"), query("page", "From 1")], "{page, entries, chain}") })),
+        ("/api/screening", json!({
+                "get": get("Health", "The screening campaigns touching the user's region", vec![], "{campaigns}"),
+                "post": post("Health", "Open a screening campaign", vec![], "Campaign", json!({ "201": ok("The campaign"), "422": refused() })),
+            })),
+        ("/api/batches/{id}", json!({ "post": post("Health", "Set a person's batch by hand (with a reason), or back to the rules", vec![path("id", "Person id")], "BatchOverride", json!({ "200": ok("{person_id, region, batch}"), "422": refused() })) })),
+        ("/api/settlements", json!({ "post": post("Settlement", "Settle a claim at the clerk's facility through the five lines of protection (or preview it)", vec![query("preview", "true: compute the bill, store nothing")], "SettleRequest", json!({ "200": ok("Preview: the bill"), "201": ok("The one bill"), "422": refused() })) })),
+        ("/api/settlements/{no}", json!({ "get": get("Settlement", "A stored claim with its bill and status", vec![path("no", "Claim number")], "The claim") })),
+        ("/api/settlements/{no}/reverse", json!({ "post": post("Settlement", "Reverse (冲销) a settled claim", vec![path("no", "Claim number")], "Reversal", json!({ "200": ok("The reversed claim"), "422": refused() })) })),
+        ("/fhir/metadata", json!({ "get": { "tags": ["FHIR R4"], "summary": "The CapabilityStatement", "security": [], "responses": { "200": ok("CapabilityStatement") } } })),
+        ("/fhir/Patient/{id}", json!({ "get": fhir_get("A person as a Patient (resident ID number as an identifier, masked unless the role sees it whole)", vec![path("id", "Person id")]) })),
+        ("/fhir/Patient/{id}/$everything", json!({ "get": fhir_get("A Bundle of everything about a person: Patient, Coverage, Condition, Encounter, Claim, ExplanationOfBenefit, CarePlan", vec![path("id", "Person id"), query("year", "Year of the claims and contracts (default: all)")]) })),
+        ("/fhir/Claim/{no}", json!({ "get": fhir_get("A settled claim as a Claim", vec![path("no", "Claim number")]) })),
+        ("/fhir/ExplanationOfBenefit", json!({ "get": fhir_get("A Bundle of the claim's ExplanationOfBenefit, one per paying fund", vec![query("claim", "Claim number")]) })),
+        ("/fhir/export", json!({ "get": fhir_get("A Bundle of a region for a period: its patients and everything about them", vec![region(), query("period", "As for /api/indicators")]) })),
+    ];
+    Value::Object(all.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+pub fn document() -> Value {
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -63,50 +132,20 @@ pub fn document() -> Value {
             "description": "The JSON API of Huimin, the health poverty alleviation information system. Amounts are integers in fen; dates are YYYY-MM-DD. Every call has the rights of its user: role and region rules apply exactly as on the pages, and data outside the user's region answers 404. Machine clients send `Authorization: Bearer <token>` (tokens are made by an administrator and act as one user); a browser session sends its cookie and, on POST, the session's CSRF token in `X-CSRF-Token`. See docs/api.md and docs/fhir.md."
         },
         "security": [{ "bearer": [] }, { "session": [] }],
-        "paths": {
-            "/api/openapi.json": { "get": { "tags": ["API"], "summary": "This document", "security": [], "responses": { "200": ok("OpenAPI 3 document") } } },
-            "/api/regions": { "get": get("Registry", "A region, its registry figures and those of each region below", vec![code()], "{region, households, persons, illness_households, children}") },
-            "/api/households": { "get": get("Registry", "A page of the households inside a region", vec![
-                region(), query("category", "一般 general, 低保 dibao, 特困 tekun (codes as in docs/roster-format.md)"), query("status", "Poverty status code"),
-                query("illness", "Only households poor because of illness (any value)"), query("exited", "Include households that left the programme (any value)"),
-                query("q", "Name, pinyin initials, ID number start or household number"), query("page", "From 1"), query("per_page", "At most 1,000 (default 50)"),
-            ], "{region, total, page, per_page, households}") },
-            "/api/households/{no}": { "get": get("Registry", "A household's file: members (ID numbers masked unless the role sees them whole) and history", vec![path("no", "Household number")], "{household, in_programme, members, history}") },
-            "/api/facilities": { "get": get("Registry", "The facilities inside a region", vec![code()], "{region, facilities}") },
-            "/api/households/{no}/health": { "get": get("Health", "A household's health file (confidential diagnoses left out without the right)", vec![path("no", "Household number")], "{household_no, cards, exams, confidential_withheld}") },
-            "/api/persons/{id}/cards": { "post": post("Health", "Record a disease card", vec![path("id", "Person id")], "Card", json!({ "201": ok("The card"), "422": refused() })) },
-            "/api/screening/{id}/progress": { "get": get("Health", "A screening campaign's progress by region below", vec![path("id", "Campaign id"), region()], "{campaign, region, progress}") },
-            "/api/batches": { "get": get("Health", "The three batches: counts, and the persons for health roles", vec![region(), query("year", "Year (default: this year)"), query("batch", "centralised, contract or backstop"), query("page", "From 1")], "{region, year, counts, persons}") },
-            "/api/treatment": { "get": get("Health", "The treatment ledger of the centralised batch", vec![region(), query("status", "identified, in_treatment, treated, not_treated"), query("overdue_days", "Identified and not treated for this many days")], "{region, treatments}") },
-            "/api/worklist": { "get": get("Contracts", "Who is due for a follow-up, who is late, and 履约率", vec![region(), query("year", "Contract year"), query("show", "due (default), overdue or all"), query("sort", "due, overdue, name or village"), query("teams", "all: the whole region rather than one's own teams")], "{region, year, items, completion_by_region, completion_by_team}") },
-            "/api/followups": { "post": post("Contracts", "Record a follow-up once per submission key", vec![], "FollowUp", json!({ "200": ok("Stored before under this key: the same id"), "201": ok("{id, abnormal}"), "422": refused() })) },
-            "/api/indicators": { "get": get("Supervision", "The dashboard's figures and each supervised figure against its target", vec![region(), query("period", "2025, 2025-03, 2025-Q1 or 2025-01-01..2025-06-30 (default: this year)")], "{period, indicators, checks}") },
-            "/api/claims": { "get": get("Settlement", "The newest claims the user may see (a clerk: their facility's)", vec![query("limit", "At most 1,000 (default 200)")], "{claims}") },
-            "/api/claims/over-ceiling": { "get": get("Supervision", "Claims of the period above 10% self-pay, highest share first", vec![region(), query("period", "As for /api/indicators")], "{region, period, claims}") },
-            "/api/persons-at-cap": { "get": get("Supervision", "Persons at an annual cap in the period's year", vec![region(), query("period", "As for /api/indicators")], "{region, year, persons}") },
-            "/api/reconciliation": { "get": get("Supervision", "What each fund owes each hospital for a month (by settlement date), and the claims behind one amount", vec![region(), query("month", "YYYY-MM"), query("fund", "Fund code, with facility: the claims behind"), query("facility", "Facility code")], "{region, month, owed, claims}") },
-            "/api/contracts": {
-                "get": get("Contracts", "The contracts of a year and 签约率 by region below", vec![region(), query("year", "Contract year")], "{region, year, contracts, rates}"),
-                "post": post("Contracts", "Sign contracts for persons with a team", vec![], "Sign", json!({ "201": ok("{region, year, signed}"), "422": refused() })),
-            },
-            "/api/screening/{id}/households/{no}": { "post": post("Health", "Record a household's screening in a campaign", vec![path("id", "Campaign id"), path("no", "Household number")], "Screening", json!({ "201": ok("{campaign, household_no, region}"), "422": refused() })) },
-            "/api/treatment/{id}": { "post": post("Health", "Move a treatment-ledger line on", vec![path("id", "Ledger line id")], "Treatment", json!({ "200": ok("The ledger line"), "422": refused() })) },
-            "/api/settlements": { "post": post("Settlement", "Settle a claim at the clerk's facility through the five lines of protection (or preview it)", vec![query("preview", "true: compute the bill, store nothing")], "SettleRequest", json!({ "200": ok("Preview: the bill"), "201": ok("The one bill"), "422": refused() })) },
-            "/api/settlements/{no}": { "get": get("Settlement", "A stored claim with its bill and status", vec![path("no", "Claim number")], "The claim") },
-            "/api/settlements/{no}/reverse": { "post": post("Settlement", "Reverse (冲销) a settled claim", vec![path("no", "Claim number")], "Reversal", json!({ "200": ok("The reversed claim"), "422": refused() })) },
-            "/fhir/metadata": { "get": { "tags": ["FHIR R4"], "summary": "The CapabilityStatement", "security": [], "responses": { "200": ok("CapabilityStatement") } } },
-            "/fhir/Patient/{id}": { "get": fhir_get("A person as a Patient (resident ID number as an identifier, masked unless the role sees it whole)", vec![path("id", "Person id")]) },
-            "/fhir/Patient/{id}/$everything": { "get": fhir_get("A Bundle of everything about a person: Patient, Coverage, Condition, Encounter, Claim, ExplanationOfBenefit, CarePlan", vec![path("id", "Person id"), query("year", "Year of the claims and contracts (default: all)")]) },
-            "/fhir/Claim/{no}": { "get": fhir_get("A settled claim as a Claim", vec![path("no", "Claim number")]) },
-            "/fhir/ExplanationOfBenefit": { "get": fhir_get("A Bundle of the claim's ExplanationOfBenefit, one per paying fund", vec![query("claim", "Claim number")]) },
-            "/fhir/export": { "get": fhir_get("A Bundle of a region for a period: its patients and everything about them", vec![region(), query("period", "As for /api/indicators")]) },
-        },
+        "paths": paths(),
         "components": {
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "An API token (hm_…) made by an administrator; it acts as its user" },
                 "session": { "type": "apiKey", "in": "cookie", "name": "huimin_session", "description": "A browser session; POST also needs X-CSRF-Token" }
             },
-            "schemas": {
+            "schemas": schemas(),
+        }
+    })
+}
+
+/// The bodies of the requests.
+fn schemas() -> Value {
+    json!({
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string", "description": "Why, in Chinese" } } },
                 "SettleRequest": { "type": "object", "required": ["claim_no", "person_id", "visit", "admission", "discharge", "cat_a", "cat_b", "out_of_catalogue", "necessary"], "properties": {
                     "claim_no": { "type": "string" }, "person_id": { "type": "integer" }, "facility_code": { "type": "string", "description": "Ignored: always the clerk's facility" },
@@ -125,6 +164,16 @@ pub fn document() -> Value {
                 "Treatment": { "type": "object", "required": ["status"], "properties": {
                     "status": { "type": "string", "enum": ["identified", "in_treatment", "treated", "not_treated"] }, "facility": { "type": "string" }, "plan": { "type": "string" }, "reason": { "type": "string" }
                 } },
+                "Target": { "type": "object", "required": ["region", "indicator", "percent", "source"], "properties": {
+                    "region": { "type": "string" }, "indicator": { "type": "string", "enum": ["self_pay_ratio", "contract_rate", "follow_up_rate", "screening_rate"] },
+                    "percent": { "type": "string", "description": "e.g. 10 or 9.5" }, "source": { "type": "string", "description": "The document the target comes from" }
+                } },
+                "Campaign": { "type": "object", "required": ["name", "region", "starts_on", "ends_on"], "properties": {
+                    "name": { "type": "string" }, "region": { "type": "string" }, "starts_on": { "type": "string", "format": "date" }, "ends_on": { "type": "string", "format": "date" }
+                } },
+                "BatchOverride": { "type": "object", "required": ["batch"], "properties": {
+                    "batch": { "type": "string", "enum": ["centralised", "contract", "backstop", "none", "rules"] }, "reason": { "type": "string", "description": "Required (4+ characters) unless back to the rules" }
+                } },
                 "Reversal": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } },
                 "Card": { "type": "object", "required": ["code"], "properties": {
                     "code": { "type": "string", "description": "ICD-10" }, "name": { "type": "string" }, "diagnosed_on": { "type": "string", "description": "2019 or 2019-05-01" },
@@ -136,9 +185,7 @@ pub fn document() -> Value {
                     "glucose": { "type": "string" }, "heart_rate": { "type": "string" }, "weight": { "type": "string" },
                     "adherence": { "type": "string", "description": "regular, irregular, not_taking, not_needed" }, "guidance": { "type": "string" }, "next_on": { "type": "string" }
                 } }
-            }
-        }
-    })
+            })
 }
 
 pub async fn serve() -> axum::Json<Value> {

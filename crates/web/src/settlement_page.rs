@@ -410,19 +410,51 @@ pub async fn upload_policy(state: State, ctx: Ctx, mut multipart: Multipart) -> 
         }
     }
     ctx.check_csrf(&token)?;
-    let message = match settlement::load_policy(&state.store, &name, &body, draft, &ctx.audit("policy.load", name.clone(), "")).await {
-        Ok(p) if !ctx.user.region.contains(p.region) && !p.region.contains(ctx.user.region) => {
-            Err(format!("政策区划 {} 不在您的管辖范围内", p.region))
-        }
-        Ok(p) => {
-            let reloaded = PolicySet::load(&state.store).await.map_err(WebError::Internal)?;
-            *state.policies.write().await = reloaded;
-            Ok(format!("{}{}（{}）", ctx.t("已载入 ", "Loaded "), p.name, p.id))
-        }
-        Err(SettleError::Store(e)) => return Err(WebError::Internal(e.into())),
-        Err(e) => Err(e.to_string()),
+    let message = match load_policy(&state, &ctx, &name, &body, draft).await {
+        Ok(p) => Ok(format!("{}{}（{}）", ctx.t("已载入 ", "Loaded "), p.name, p.id)),
+        Err(WebError::BadRequest(m)) => Err(m),
+        Err(e) => return Err(e),
     };
     policies_page(&state, &ctx, Some(message)).await
+}
+
+/// Checks a policy file (its region must touch the user's) and stores it; the policies in use
+/// are reloaded. Nothing is stored when anything is wrong.
+async fn load_policy(state: &State, ctx: &Ctx, name: &str, body: &str, draft: bool) -> WebResult<huimin_store::StoredPolicy> {
+    ctx.require(Permission::ManagePolicies)?;
+    let parsed = huimin_policy::parse_policy(name, body).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    if !ctx.user.region.contains(parsed.region) && !parsed.region.contains(ctx.user.region) {
+        return Err(WebError::BadRequest(format!("政策区划 {} 不在您的管辖范围内", parsed.region)));
+    }
+    let p = match settlement::load_policy(&state.store, name, body, draft, &ctx.audit("policy.load", name.to_string(), "")).await {
+        Ok(p) => p,
+        Err(SettleError::Store(e)) => return Err(WebError::Internal(e.into())),
+        Err(e) => return Err(WebError::BadRequest(e.to_string())),
+    };
+    *state.policies.write().await = PolicySet::load(&state.store).await.map_err(WebError::Internal)?;
+    state.store.policies().await?.into_iter().find(|s| s.id == *p.id).ok_or(WebError::NotFound)
+}
+
+#[derive(Deserialize)]
+pub struct ApiPolicyQuery {
+    name: Option<String>,
+    draft: Option<bool>,
+}
+
+/// `GET /api/policies`: the stored policies (with their files).
+pub async fn api_policies(state: State, ctx: Ctx) -> WebResult<Json<serde_json::Value>> {
+    if !ctx.can(Permission::ManagePolicies) {
+        ctx.require(Permission::ViewClaims)?;
+    }
+    Ok(Json(serde_json::json!({ "policies": state.store.policies().await? })))
+}
+
+/// `POST /api/policies?name=county-2025.toml[&draft=true]`: the policy file (TOML) as the body.
+pub async fn api_load_policy(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ApiPolicyQuery>, body: String) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let name = q.name.unwrap_or_else(|| "policy.toml".into());
+    let r = load_policy(&state, &ctx, &name, &body, q.draft.unwrap_or(false)).await;
+    crate::error::json_answer(StatusCode::CREATED, r)
 }
 
 #[derive(Deserialize, Default)]
@@ -432,10 +464,16 @@ pub struct SimulateQuery {
     region: Option<String>,
 }
 
-pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): Query<SimulateQuery>) -> WebResult<Markup> {
+/// `GET /api/policies/{id}/simulate?from=&to=&region=`: what the draft would have paid.
+pub async fn api_simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): Query<SimulateQuery>) -> WebResult<Json<settlement::Simulation>> {
+    Ok(Json(run_simulation(&state, &ctx, &id, &q).await?.0))
+}
+
+/// Settles the claims of a region and span again under a policy; the region and dates used.
+async fn run_simulation(state: &State, ctx: &Ctx, id: &str, q: &SimulateQuery) -> WebResult<(settlement::Simulation, RegionCode, Date, Date)> {
     ctx.require(Permission::ManagePolicies)?;
     let set = state.policies.read().await.clone();
-    let draft = set.get(&id).ok_or(WebError::NotFound)?.clone();
+    let draft = set.get(id).ok_or(WebError::NotFound)?.clone();
     let region = match q.region.as_deref().filter(|r| !r.is_empty()) {
         Some(r) => RegionCode::parse(r).map_err(|e| WebError::BadRequest(e.to_string()))?,
         None => ctx.user.region,
@@ -446,6 +484,12 @@ pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): 
     let from = parse(q.from.as_deref(), Date::from_ymd_opt(year, 1, 1).unwrap_or_default());
     let to = parse(q.to.as_deref(), Date::from_ymd_opt(year, 12, 31).unwrap_or_default());
     let sim = settlement::simulate(&state.store, &draft, region, from, to).await.map_err(|e| WebError::Internal(e.into()))?;
+    Ok((sim, region, from, to))
+}
+
+pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): Query<SimulateQuery>) -> WebResult<Markup> {
+    let (sim, region, from, to) = run_simulation(&state, &ctx, &id, &q).await?;
+    let name = state.policies.read().await.get(&id).map(|p| p.name.clone()).unwrap_or_default();
     let diff = |a: Money, s: Money| {
         let d = s.fen() - a.fen();
         format!("{}{}", if d < 0 { "−" } else { "+" }, Money::from_fen(d.abs()).unwrap_or_default())
@@ -475,7 +519,7 @@ pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): 
             ul.small { @for (no, why) in &sim.refused { li { (no) "：" (why) } } }
         }
     };
-    Ok(layout::page(&ctx, &format!("{} · {}", ctx.t("政策模拟", "Policy simulation"), draft.name), "/policies", body))
+    Ok(layout::page(&ctx, &format!("{} · {}", ctx.t("政策模拟", "Policy simulation"), name), "/policies", body))
 }
 
 // ----- JSON API -----

@@ -271,6 +271,10 @@ async fn authorization_matrix() {
             ("facilities", "/api/facilities".into(), true),
             ("facilities", "/api/facilities?code=371311".into(), false),
             ("claims", "/api/claims".into(), true),
+            ("policies", "/api/policies".into(), true),
+            ("audit", "/api/audit".into(), true),
+            ("progress", "/api/targets".into(), true),
+            ("progress", "/api/screening".into(), true),
             ("reconciliation", "/api/reconciliation?month=2024-03".into(), true),
             ("reconciliation", "/api/reconciliation?region=371311".into(), false),
             ("reconciliation", "/api/claims/over-ceiling?period=2024".into(), true),
@@ -942,11 +946,44 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
     assert_eq!(app.bearer("POST", &format!("/api/screening/{campaign}/households/HIN"), &doctor, Some(&serde_json::json!({ "result": "" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.bearer("POST", &format!("/api/screening/{campaign}/households/HOUT"), &doctor, Some(&serde_json::json!({ "result": "x" }))).await.status, StatusCode::NOT_FOUND);
 
+    // The township health centre opens a campaign and sets a batch by hand, with a reason.
+    let township = token("township_staff").await;
+    let res = app.bearer("POST", "/api/screening", &township, Some(&serde_json::json!({ "name": "复核", "region": "371302001", "starts_on": "2024-01-01", "ends_on": "2024-12-31" }))).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert_eq!(app.bearer("POST", "/api/screening", &township, Some(&serde_json::json!({ "name": "", "region": "371302001", "starts_on": "2024-01-01", "ends_on": "2024-12-31" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.bearer("POST", &format!("/api/batches/{pid}"), &township, Some(&serde_json::json!({ "batch": "backstop", "reason": "家庭无力负担自付" }))).await.status, StatusCode::OK);
+    assert_eq!(app.bearer("POST", &format!("/api/batches/{pid}"), &township, Some(&serde_json::json!({ "batch": "backstop" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY, "a reason is required");
+
+    // The bureau: a roster dry run, policies and a simulation, a target; the supervisor reads the audit log.
+    let roster = format!("户编号,户主姓名,与户主关系,姓名,证件号码,民族,行政区划代码,贫困户属性,脱贫状态,主要致贫原因\nHNEW,赵七,户主,赵七,{},汉族,{V1},一般贫困户,未脱贫,因病\n", id(7));
+    let req = Request::post("/api/roster?file_name=r.csv&as_of=2024-06-01&dry_run=true").header(header::AUTHORIZATION, format!("Bearer {bureau}")).extension(ConnectInfo::<SocketAddr>("10.0.0.9:5000".parse().unwrap())).body(Body::from(roster)).unwrap();
+    let res = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let report: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!((report["persons_accepted"].as_i64(), report["import_id"].is_null()), (Some(1), true), "{report}");
+    assert!(app.db.person_by_id_number(&IdNumber::parse(&id(7)).unwrap()).await.unwrap().is_none(), "a dry run writes nothing");
+    let policies: serde_json::Value = serde_json::from_str(&app.bearer("GET", "/api/policies", &bureau, None).await.body).unwrap();
+    assert!(policies["policies"].as_array().unwrap().iter().any(|p| p["id"] == "worked-example"));
+    let sim = app.bearer("GET", "/api/policies/worked-example/simulate?from=2024-01-01&to=2024-12-31", &bureau, None).await;
+    assert_eq!(sim.status, StatusCode::OK);
+    assert!(sim.body.contains("by_fund"));
+    let outside = include_str!("../../../policies/worked-example.toml").replace(r#"id = "worked-example""#, r#"id = "elsewhere""#).replace(r#"region = "371302""#, r#"region = "371311""#);
+    let req = Request::post("/api/policies?name=elsewhere.toml").header(header::AUTHORIZATION, format!("Bearer {bureau}")).extension(ConnectInfo::<SocketAddr>("10.0.0.9:5000".parse().unwrap())).body(Body::from(outside)).unwrap();
+    assert_eq!(app.router.clone().oneshot(req).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(app.db.policies().await.unwrap().iter().all(|p| p.id != "elsewhere"), "a policy for another county is not stored");
+    let target = serde_json::json!({ "region": "371302", "indicator": "self_pay_ratio", "percent": "9", "source": "县考核办法" });
+    assert_eq!(app.bearer("POST", "/api/targets", &bureau, Some(&target)).await.status, StatusCode::CREATED);
+    let targets: serde_json::Value = serde_json::from_str(&app.bearer("GET", "/api/targets", &bureau, None).await.body).unwrap();
+    assert_eq!(targets["in_force"][0]["value_ppm"], 90_000);
+    let supervisor = token("supervisor").await;
+    let audit: serde_json::Value = serde_json::from_str(&app.bearer("GET", "/api/audit?action=target.set", &supervisor, None).await.body).unwrap();
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
+    assert!(audit["chain"]["broken_at"].is_null(), "{}", audit["chain"]);
+
     // The township health centre moves a major disease's ledger line on.
     let (d_cookie, d_csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
     assert_eq!(app.post(&format!("/persons/{pid}/cards"), &d_cookie, &[("_csrf", &d_csrf), ("code", "C34.9")]).await.status, StatusCode::SEE_OTHER);
     let line = app.db.treatments(RegionCode::parse("371302").unwrap(), None).await.unwrap()[0].id;
-    let township = token("township_staff").await;
     let res = app.bearer("POST", &format!("/api/treatment/{line}"), &township, Some(&serde_json::json!({ "status": "treated", "facility": "H37130201" }))).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert!(res.body.contains("\"status\":\"treated\""));
