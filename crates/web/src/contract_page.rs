@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::State;
+use crate::error::json_answer;
 use crate::auth::Ctx;
 use crate::error::{WebError, WebResult};
 use crate::layout::{self, csrf, dash, num, percent};
@@ -107,7 +108,7 @@ pub async fn teams(state: State, ctx: Ctx) -> WebResult<Markup> {
 
 #[derive(Deserialize)]
 pub struct TeamForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     name: String,
     facility: String,
@@ -116,18 +117,57 @@ pub struct TeamForm {
 
 pub async fn create_team(state: State, ctx: Ctx, Form(f): Form<TeamForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
+    new_team(&state, &ctx, &f).await?;
+    Ok(Redirect::to("/teams").into_response())
+}
+
+async fn new_team(state: &State, ctx: &Ctx, f: &TeamForm) -> WebResult<i64> {
     ctx.require(Permission::ManageTeams)?;
-    let region = region_param(&ctx, Some(&f.region))?;
+    let region = region_param(ctx, Some(&f.region))?;
     if f.name.trim().is_empty() {
         return Err(WebError::BadRequest("请填写团队名称".into()));
     }
-    state.store.create_team(f.name.trim(), f.facility.trim(), region, &ctx.audit("team.create", format!("region {region}"), f.name.trim())).await.map_err(refused)?;
-    Ok(Redirect::to("/teams").into_response())
+    state.store.create_team(f.name.trim(), f.facility.trim(), region, &ctx.audit("team.create", format!("region {region}"), f.name.trim())).await.map_err(refused)
+}
+
+/// `GET /api/teams`: the teams serving the user's region, with their members and the follow-up rule.
+pub async fn api_teams(state: State, ctx: Ctx) -> WebResult<Json<serde_json::Value>> {
+    ctx.require(Permission::ViewProgress)?;
+    let rules = state.store.follow_up_rules().await?;
+    let rule = contracts::rule_for(&rules, ctx.user.region);
+    Ok(Json(serde_json::json!({ "teams": state.store.teams(ctx.user.region).await?, "rule": { "key_per_year": rule.key_per_year, "other_per_year": rule.other_per_year } })))
+}
+
+/// `POST /api/teams`: `{"name", "facility", "region"}`; 201 with the team.
+pub async fn api_create_team(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Json<TeamForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = match new_team(&state, &ctx, &f).await {
+        Ok(id) => state.store.team(id).await.map_err(WebError::from),
+        Err(e) => Err(e),
+    };
+    json_answer(StatusCode::CREATED, r)
+}
+
+/// `POST /api/teams/{id}/members`: `{"name", "duty", "phone", "facility", "username"}`.
+pub async fn api_add_member(state: State, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, Json(f): Json<MemberForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = match new_member(&state, &ctx, id, &f).await {
+        Ok(()) => state.store.team(id).await.map_err(WebError::from),
+        Err(e) => Err(e),
+    };
+    json_answer(StatusCode::CREATED, r)
+}
+
+/// `POST /api/teams/rule`: `{"region", "key_per_year", "other_per_year"}`.
+pub async fn api_set_rule(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Json<RuleForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = save_rule(&state, &ctx, &f).await.map(|region| serde_json::json!({ "region": region, "key_per_year": f.key_per_year, "other_per_year": f.other_per_year }));
+    json_answer(StatusCode::OK, r)
 }
 
 #[derive(Deserialize)]
 pub struct MemberForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     name: String,
     duty: String,
@@ -141,6 +181,11 @@ pub struct MemberForm {
 
 pub async fn add_member(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<MemberForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
+    new_member(&state, &ctx, id, &f).await?;
+    Ok(Redirect::to("/teams").into_response())
+}
+
+async fn new_member(state: &State, ctx: &Ctx, id: i64, f: &MemberForm) -> WebResult<()> {
     ctx.require(Permission::ManageTeams)?;
     let team = state.store.team(id).await?.ok_or(WebError::NotFound)?;
     ctx.require_within(team.region).map_err(|_| WebError::NotFound)?;
@@ -150,12 +195,12 @@ pub async fn add_member(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f): Fo
     let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let m = TeamMember { id: 0, name: f.name.trim().into(), duty: f.duty.trim().into(), phone: f.phone.trim().into(), facility_code: opt(&f.facility), username: opt(&f.username) };
     state.store.add_team_member(id, &m, &ctx.audit("team.member", format!("team {id}"), m.name.clone())).await.map_err(refused)?;
-    Ok(Redirect::to("/teams").into_response())
+    Ok(())
 }
 
 #[derive(Deserialize)]
 pub struct RuleForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     region: String,
     key_per_year: u8,
@@ -164,11 +209,16 @@ pub struct RuleForm {
 
 pub async fn set_rule(state: State, ctx: Ctx, Form(f): Form<RuleForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
+    save_rule(&state, &ctx, &f).await?;
+    Ok(Redirect::to("/teams").into_response())
+}
+
+async fn save_rule(state: &State, ctx: &Ctx, f: &RuleForm) -> WebResult<RegionCode> {
     ctx.require(Permission::ManageTeams)?;
-    let region = region_param(&ctx, Some(&f.region))?;
+    let region = region_param(ctx, Some(&f.region))?;
     let rule = FollowUpRule::new(f.key_per_year, f.other_per_year).map_err(|e| WebError::BadRequest(e.0))?;
     state.store.set_follow_up_rule(region, rule, &ctx.audit("followup.rule", format!("region {region}"), format!("{}/{}", rule.key_per_year, rule.other_per_year))).await.map_err(refused)?;
-    Ok(Redirect::to("/teams").into_response())
+    Ok(region)
 }
 
 // ----- contracts -----
@@ -267,7 +317,7 @@ pub struct SignRequest {
 pub async fn api_sign(state: State, ctx: Ctx, headers: HeaderMap, Json(request): Json<SignRequest>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let r = sign_contracts(&state, &ctx, &request).await.map(|(region, year, signed)| serde_json::json!({ "region": region, "year": year, "signed": signed }));
-    crate::error::json_answer(axum::http::StatusCode::CREATED, r)
+    json_answer(StatusCode::CREATED, r)
 }
 
 /// Signs the persons (each inside the user's region) with a team the user's region touches.
@@ -306,7 +356,7 @@ pub async fn api_contracts(state: State, ctx: Ctx, Query(q): Query<ContractQuery
 
 #[derive(Deserialize)]
 pub struct RenewForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     region: String,
     year: i32,
@@ -314,10 +364,22 @@ pub struct RenewForm {
 
 pub async fn renew(state: State, ctx: Ctx, Form(f): Form<RenewForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
-    ctx.require(Permission::SignContracts)?;
-    let region = region_param(&ctx, Some(&f.region))?;
-    contracts::renew(&state.store, region, f.year, &ctx.user.display_name, &ctx.audit("contract.renew", "", "")).await.map_err(refused)?;
+    let (region, _) = renew_contracts(&state, &ctx, &f).await?;
     Ok(Redirect::to(&format!("/contracts?region={region}&year={}", f.year + 1)).into_response())
+}
+
+/// `POST /api/contracts/renew`: `{"region", "year"}`: every contract of the year renewed for the next.
+pub async fn api_renew(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Json<RenewForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = renew_contracts(&state, &ctx, &f).await.map(|(region, n)| serde_json::json!({ "region": region, "year": f.year + 1, "renewed": n }));
+    json_answer(StatusCode::CREATED, r)
+}
+
+async fn renew_contracts(state: &State, ctx: &Ctx, f: &RenewForm) -> WebResult<(RegionCode, usize)> {
+    ctx.require(Permission::SignContracts)?;
+    let region = region_param(ctx, Some(&f.region))?;
+    let n = contracts::renew(&state.store, region, f.year, &ctx.user.display_name, &ctx.audit("contract.renew", "", "")).await.map_err(refused)?;
+    Ok((region, n))
 }
 
 // ----- the worklist -----
@@ -622,7 +684,7 @@ pub async fn abnormal(state: State, ctx: Ctx, Query(q): Query<AbnormalQuery>) ->
 /// Key groups added by hand (pregnancy, disability): the registry does not hold them.
 #[derive(Deserialize)]
 pub struct KeyGroupForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     group: String,
     reason: String,
@@ -630,6 +692,19 @@ pub struct KeyGroupForm {
 
 pub async fn add_key_group(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<KeyGroupForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
+    let household_no = key_group(&state, &ctx, id, &f).await?;
+    Ok(Redirect::to(&format!("/households/{household_no}/health")).into_response())
+}
+
+/// `POST /api/persons/{id}/key-groups`: `{"group", "reason"}`.
+pub async fn api_add_key_group(state: State, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, Json(f): Json<KeyGroupForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = key_group(&state, &ctx, id, &f).await.map(|_| serde_json::json!({ "person_id": id, "group": f.group }));
+    json_answer(StatusCode::CREATED, r)
+}
+
+/// Adds a person to a key group by hand; returns their household number.
+async fn key_group(state: &State, ctx: &Ctx, id: i64, f: &KeyGroupForm) -> WebResult<String> {
     ctx.require(Permission::SignContracts)?;
     let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
     let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
@@ -639,5 +714,5 @@ pub async fn add_key_group(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f):
         return Err(WebError::BadRequest("请填写纳入重点人群的依据".into()));
     }
     state.store.add_key_group(id, group, f.reason.trim(), &ctx.audit("keygroup.add", format!("person {id}"), group.code())).await.map_err(refused)?;
-    Ok(Redirect::to(&format!("/households/{}/health", p.person.household_no)).into_response())
+    Ok(p.person.household_no.as_str().to_string())
 }

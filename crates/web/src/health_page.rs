@@ -249,7 +249,7 @@ pub async fn api_save_card(state: State, ctx: Ctx, headers: axum::http::HeaderMa
 
 #[derive(Deserialize)]
 pub struct ExamForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     exam_date: String,
     #[serde(default)]
@@ -270,8 +270,21 @@ pub struct ExamForm {
 
 pub async fn save_exam(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<ExamForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
+    let household_no = record_exam(&state, &ctx, id, &form).await?;
+    Ok(Redirect::to(&format!("/households/{household_no}/health")).into_response())
+}
+
+/// `POST /api/persons/{id}/exams`: the exam form's fields as JSON; 201.
+pub async fn api_save_exam(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<ExamForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = record_exam(&state, &ctx, id, &form).await.map(|_| serde_json::json!({ "person_id": id, "exam_date": form.exam_date }));
+    crate::error::json_answer(axum::http::StatusCode::CREATED, r)
+}
+
+/// Records a physical examination; returns the person's household number.
+async fn record_exam(state: &State, ctx: &Ctx, id: i64, form: &ExamForm) -> WebResult<String> {
     ctx.require(Permission::EditHealth)?;
-    let (p, _) = person_in_reach(&state, &ctx, id).await?;
+    let (p, _) = person_in_reach(state, ctx, id).await?;
     let date = parse_date(&form.exam_date, ctx.t("体检日期", "Exam date"))?;
     if date > today() {
         return Err(WebError::BadRequest(format!("体检日期 {date} 晚于今天")));
@@ -282,7 +295,7 @@ pub async fn save_exam(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): 
         .record_exam(id, date, &readings, form.findings.trim(), form.examined_at.trim(), &ctx.user.username, &ctx.audit("health.exam", format!("person {id}"), ""))
         .await
         .map_err(store_user_error)?;
-    Ok(Redirect::to(&format!("/households/{}/health", p.person.household_no)).into_response())
+    Ok(p.person.household_no.as_str().to_string())
 }
 
 /// Break the glass: one person's confidential diagnoses, with the reason logged.

@@ -98,6 +98,15 @@ fn paths() -> Value {
                 "get": get("Contracts", "The contracts of a year and 签约率 by region below", vec![region(), query("year", "Contract year")], "{region, year, contracts, rates}"),
                 "post": post("Contracts", "Sign contracts for persons with a team", vec![], "Sign", json!({ "201": ok("{region, year, signed}"), "422": refused() })),
             })),
+        ("/api/contracts/renew", json!({ "post": post("Contracts", "Renew every contract of a year for the next", vec![], "Renewal", json!({ "201": ok("{region, year, renewed}"), "422": refused() })) })),
+        ("/api/teams", json!({
+            "get": get("Contracts", "The teams serving the user's region, their members, the follow-up rule", vec![], "{teams, rule}"),
+            "post": post("Contracts", "Form a family-doctor team", vec![], "Team", json!({ "201": ok("The team"), "422": refused() })),
+        })),
+        ("/api/teams/rule", json!({ "post": post("Contracts", "Set a region's follow-ups a year (key groups, others)", vec![], "Rule", json!({ "200": ok("{region, key_per_year, other_per_year}"), "422": refused() })) })),
+        ("/api/teams/{id}/members", json!({ "post": post("Contracts", "Add a member to a team", vec![path("id", "Team id")], "Member", json!({ "201": ok("The team"), "422": refused() })) })),
+        ("/api/persons/{id}/key-groups", json!({ "post": post("Contracts", "Add a person to a key group by hand, with the grounds", vec![path("id", "Person id")], "KeyGroup", json!({ "201": ok("{person_id, group}"), "422": refused() })) })),
+        ("/api/persons/{id}/exams", json!({ "post": post("Health", "Record a physical examination", vec![path("id", "Person id")], "Exam", json!({ "201": ok("{person_id, exam_date}"), "422": refused() })) })),
         ("/api/screening/{id}/households/{no}", json!({ "post": post("Health", "Record a household's screening in a campaign", vec![path("id", "Campaign id"), path("no", "Household number")], "Screening", json!({ "201": ok("{campaign, household_no, region}"), "422": refused() })) })),
         ("/api/treatment/{id}", json!({ "post": post("Health", "Move a treatment-ledger line on", vec![path("id", "Ledger line id")], "Treatment", json!({ "200": ok("The ledger line"), "422": refused() })) })),
         ("/api/targets", json!({
@@ -174,7 +183,16 @@ fn schemas() -> Value {
                 "BatchOverride": { "type": "object", "required": ["batch"], "properties": {
                     "batch": { "type": "string", "enum": ["centralised", "contract", "backstop", "none", "rules"] }, "reason": { "type": "string", "description": "Required (4+ characters) unless back to the rules" }
                 } },
-                "Reversal": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } },
+                "Renewal": { "type": "object", "required": ["region", "year"], "properties": { "region": { "type": "string" }, "year": { "type": "integer", "description": "The year renewed from" } } },
+        "Team": { "type": "object", "required": ["name", "facility", "region"], "properties": { "name": { "type": "string" }, "facility": { "type": "string", "description": "Lead facility code" }, "region": { "type": "string", "description": "The area served" } } },
+        "Rule": { "type": "object", "required": ["region", "key_per_year", "other_per_year"], "properties": { "region": { "type": "string" }, "key_per_year": { "type": "integer", "enum": [1, 2, 3, 4, 6, 12] }, "other_per_year": { "type": "integer", "enum": [1, 2, 3, 4, 6, 12] } } },
+        "Member": { "type": "object", "required": ["name", "duty"], "properties": { "name": { "type": "string" }, "duty": { "type": "string" }, "phone": { "type": "string" }, "facility": { "type": "string" }, "username": { "type": "string", "description": "Links the member to a login (their worklist)" } } },
+        "KeyGroup": { "type": "object", "required": ["group", "reason"], "properties": { "group": { "type": "string" }, "reason": { "type": "string" } } },
+        "Exam": { "type": "object", "required": ["exam_date"], "properties": {
+            "exam_date": { "type": "string", "format": "date" }, "systolic": { "type": "string" }, "diastolic": { "type": "string" }, "glucose": { "type": "string" },
+            "height": { "type": "string" }, "weight": { "type": "string" }, "findings": { "type": "string" }, "examined_at": { "type": "string" }
+        } },
+        "Reversal": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } },
                 "Card": { "type": "object", "required": ["code"], "properties": {
                     "code": { "type": "string", "description": "ICD-10" }, "name": { "type": "string" }, "diagnosed_on": { "type": "string", "description": "2019 or 2019-05-01" },
                     "diagnosed_at": { "type": "string" }, "prognosis": { "type": "string" }, "plan": { "type": "string" }

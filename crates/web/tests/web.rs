@@ -275,6 +275,7 @@ async fn authorization_matrix() {
             ("audit", "/api/audit".into(), true),
             ("progress", "/api/targets".into(), true),
             ("progress", "/api/screening".into(), true),
+            ("progress", "/api/teams".into(), true),
             ("reconciliation", "/api/reconciliation?month=2024-03".into(), true),
             ("reconciliation", "/api/reconciliation?region=371311".into(), false),
             ("reconciliation", "/api/claims/over-ceiling?period=2024".into(), true),
@@ -953,6 +954,24 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
     assert_eq!(app.bearer("POST", "/api/screening", &township, Some(&serde_json::json!({ "name": "", "region": "371302001", "starts_on": "2024-01-01", "ends_on": "2024-12-31" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.bearer("POST", &format!("/api/batches/{pid}"), &township, Some(&serde_json::json!({ "batch": "backstop", "reason": "家庭无力负担自付" }))).await.status, StatusCode::OK);
     assert_eq!(app.bearer("POST", &format!("/api/batches/{pid}"), &township, Some(&serde_json::json!({ "batch": "backstop" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY, "a reason is required");
+
+    // Teams, the follow-up rule, renewals, key groups and examinations.
+    let res = app.bearer("POST", "/api/teams", &township, Some(&serde_json::json!({ "name": "二队", "facility": "H37130201", "region": "371302001" }))).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let team_id = serde_json::from_str::<serde_json::Value>(&res.body).unwrap()["id"].as_i64().unwrap();
+    let res = app.bearer("POST", &format!("/api/teams/{team_id}/members"), &township, Some(&serde_json::json!({ "name": "刘医生", "duty": "全科医生" }))).await;
+    assert!(res.status == StatusCode::CREATED && res.body.contains("刘医生"), "{}", res.body);
+    assert_eq!(app.bearer("POST", "/api/teams/rule", &township, Some(&serde_json::json!({ "region": "371302001", "key_per_year": 12, "other_per_year": 5 }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.bearer("POST", "/api/teams/rule", &township, Some(&serde_json::json!({ "region": "371302001", "key_per_year": 12, "other_per_year": 6 }))).await.status, StatusCode::OK);
+    let teams: serde_json::Value = serde_json::from_str(&app.bearer("GET", "/api/teams", &township, None).await.body).unwrap();
+    assert_eq!(teams["rule"]["other_per_year"], 6);
+    let res = app.bearer("POST", "/api/contracts/renew", &doctor, Some(&serde_json::json!({ "region": V1, "year": next }))).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert!(app.db.contract_of(pid, next + 1).await.unwrap().is_some_and(|(_, c)| c.renewed_from.is_some()));
+    assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/key-groups"), &doctor, Some(&serde_json::json!({ "group": "hypertension", "reason": "" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/key-groups"), &doctor, Some(&serde_json::json!({ "group": "hypertension", "reason": "血压长期偏高" }))).await.status, StatusCode::CREATED);
+    assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/exams"), &doctor, Some(&serde_json::json!({ "exam_date": "2024-04-01", "systolic": "150", "diastolic": "95" }))).await.status, StatusCode::CREATED);
+    assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/exams"), &doctor, Some(&serde_json::json!({ "exam_date": "2024-04-01", "systolic": "90", "diastolic": "120" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // The bureau: a roster dry run, policies and a simulation, a target; the supervisor reads the audit log.
     let roster = format!("户编号,户主姓名,与户主关系,姓名,证件号码,民族,行政区划代码,贫困户属性,脱贫状态,主要致贫原因\nHNEW,赵七,户主,赵七,{},汉族,{V1},一般贫困户,未脱贫,因病\n", id(7));
