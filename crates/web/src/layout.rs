@@ -29,6 +29,7 @@ const NAV: &[(&str, &str, &str, Option<Permission>)] = &[
     ("/regions", "区划", "Regions", Some(Permission::ViewRegistry)),
     ("/households", "建档立卡户", "Households", Some(Permission::ViewRegistry)),
     ("/import", "名单导入", "Roster import", Some(Permission::ImportRoster)),
+    ("/exchange", "数据交换", "Data exchange", Some(Permission::ImportRoster)),
     ("/screening", "因病致贫筛查", "Screening", Some(Permission::ViewProgress)),
     ("/batches", "三个一批", "Three batches", Some(Permission::ViewProgress)),
     ("/treatment", "大病救治台账", "Treatment ledger", Some(Permission::ViewHealth)),

@@ -12,6 +12,7 @@ mod charts;
 mod dashboard_page;
 mod contract_page;
 mod error;
+mod exchange_page;
 mod fhir_page;
 mod openapi;
 mod health_page;
@@ -130,6 +131,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/regions", get(registry::api_regions))
         .route("/api/households", get(registry::api_households))
         .route("/api/roster", post(import_page::api_roster))
+        .route("/api/exchange/{kind}", get(exchange_page::download))
+        .route("/exchange", get(exchange_page::page))
         .route("/api/households/{no}", get(registry::api_household))
         .route("/api/facilities", get(registry::api_facilities))
         .route("/api/worklist", get(contract_page::api_worklist))

@@ -70,6 +70,11 @@ fn paths() -> Value {
                 "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string", "format": "binary" } }, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": { "schema": { "type": "string", "format": "binary" } } } },
                 "responses": responses(json!({ "200": ok("{file, rows_total, households_accepted, persons_accepted, errors, held_back, scope, diff, import_id}"), "422": refused() })),
             } })),
+        ("/api/exchange/{kind}", json!({ "get": {
+            "tags": ["Registry"], "summary": "A region's data in the format the imports read (docs/exchange.md): regions, facilities, roster, diseases, contracts, followups or claims. Whole ID numbers: the roster-import roles only; audited",
+            "parameters": [path("kind", "regions, facilities, roster, diseases, contracts, followups, claims"), region(), query("year", "Year of the contracts, follow-ups and claims"), query("format", "xlsx (default) or csv")],
+            "responses": responses(json!({ "200": { "description": "The file", "content": { "text/csv": { "schema": { "type": "string", "format": "binary" } }, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": { "schema": { "type": "string", "format": "binary" } } } } })),
+        } })),
         ("/api/households/{no}", json!({ "get": get("Registry", "A household's file: members (ID numbers masked unless the role sees them whole) and history", vec![path("no", "Household number")], "{household, in_programme, members, history}") })),
         ("/api/facilities", json!({ "get": get("Registry", "The facilities inside a region", vec![code()], "{region, facilities}") })),
         ("/api/households/{no}/health", json!({ "get": get("Health", "A household's health file (confidential diagnoses left out without the right)", vec![path("no", "Household number")], "{household_no, cards, exams, confidential_withheld}") })),

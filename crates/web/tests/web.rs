@@ -258,6 +258,10 @@ async fn authorization_matrix() {
             ("household", "/households/HIN".into(), true),
             ("household", "/households/HOUT".into(), false),
             ("import", "/import".into(), true),
+            ("import", "/exchange".into(), true),
+            ("import", "/exchange?region=371311".into(), false),
+            ("import", "/api/exchange/roster?format=csv".into(), true),
+            ("import", "/api/exchange/claims?region=371311".into(), false),
             ("regions", "/api/regions".into(), true),
             ("regions", "/api/regions?code=371311".into(), false),
             ("households", "/api/households".into(), true),
@@ -972,6 +976,13 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
     assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/key-groups"), &doctor, Some(&serde_json::json!({ "group": "hypertension", "reason": "血压长期偏高" }))).await.status, StatusCode::CREATED);
     assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/exams"), &doctor, Some(&serde_json::json!({ "exam_date": "2024-04-01", "systolic": "150", "diastolic": "95" }))).await.status, StatusCode::CREATED);
     assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/exams"), &doctor, Some(&serde_json::json!({ "exam_date": "2024-04-01", "systolic": "90", "diastolic": "120" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The bureau takes its county's roster in the import format; the download is audited.
+    let file = app.bearer("GET", "/api/exchange/roster?format=csv", &bureau, None).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(file.body.contains(&id(1)) && !file.body.contains(&id(5)), "its own county only, whole ID numbers");
+    assert!(app.db.search_audit(&Default::default()).await.unwrap().iter().any(|e| e.entry.action == "export" && e.entry.target.starts_with("roster")));
+    assert_eq!(app.bearer("GET", "/api/exchange/bills", &bureau, None).await.status, StatusCode::NOT_FOUND);
 
     // The bureau: a roster dry run, policies and a simulation, a target; the supervisor reads the audit log.
     let roster = format!("户编号,户主姓名,与户主关系,姓名,证件号码,民族,行政区划代码,贫困户属性,脱贫状态,主要致贫原因\nHNEW,赵七,户主,赵七,{},汉族,{V1},一般贫困户,未脱贫,因病\n", id(7));

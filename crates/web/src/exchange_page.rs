@@ -1,0 +1,90 @@
+//! Bulk exchange in the browser and for machine clients: a region's data as CSV or XLSX in the
+//! formats the imports read (docs/exchange.md). The files carry whole ID numbers, so only the
+//! roles that import rosters (the health bureau, the poverty office) may take them, for their
+//! own region, and every download is audited.
+
+use axum::extract::{Path, Query};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use huimin_app::exchange::{self, Kind};
+use huimin_domain::{Permission, RegionCode};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::State;
+use crate::auth::Ctx;
+use crate::error::{WebError, WebResult};
+use crate::layout;
+
+#[derive(Deserialize)]
+pub struct ExchangeQuery {
+    region: Option<String>,
+    year: Option<i32>,
+}
+
+fn this_year() -> i32 {
+    chrono::Datelike::year(&chrono::Local::now().date_naive())
+}
+
+fn region_of(ctx: &Ctx, q: &ExchangeQuery) -> WebResult<RegionCode> {
+    ctx.require(Permission::ImportRoster)?;
+    let region = match q.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => RegionCode::parse(r).map_err(|e| WebError::BadRequest(e.to_string()))?,
+        None => ctx.user.region,
+    };
+    ctx.require_within(region)?;
+    Ok(region)
+}
+
+const LABELS: [(&str, &str); 7] = [("区划", "Regions"), ("医疗机构", "Facilities"), ("建档立卡名单", "Roster"), ("疾病诊断（一病一卡）", "Diseases"), ("家庭医生签约", "Contracts"), ("随访记录", "Follow-ups"), ("结算单", "Claims")];
+
+pub async fn page(ctx: Ctx, Query(q): Query<ExchangeQuery>) -> WebResult<Markup> {
+    let region = region_of(&ctx, &q)?;
+    let year = q.year.unwrap_or_else(this_year);
+    let body = html! {
+        p { (ctx.t("导出本区划的数据，格式与导入相同，可导入另一套惠民系统（见 docs/exchange.md）。文件含完整身份证号，请妥善保管；每次导出都记入审计日志。",
+                   "Export this region's data in the formats the imports read, for another Huimin installation (docs/exchange.md). The files hold whole ID numbers; every export is audited.")) }
+        form.filters.card method="get" action="/exchange" {
+            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            label { (ctx.t("年度（签约、随访、结算）", "Year (contracts, follow-ups, claims)")) input name="year" value=(year) inputmode="numeric" size="4"; }
+            button.primary type="submit" { (ctx.t("确定", "Set")) }
+        }
+        table.card {
+            tbody { @for (kind, (zh, en)) in Kind::ALL.iter().zip(LABELS) { tr {
+                td { (ctx.t(zh, en)) }
+                td { a.button href=(format!("/api/exchange/{}?region={region}&year={year}&format=xlsx", kind.code())) { "XLSX" } " "
+                     a.button href=(format!("/api/exchange/{}?region={region}&year={year}&format=csv", kind.code())) { "CSV" } }
+            } } }
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("数据交换", "Data exchange"), "/exchange", body))
+}
+
+#[derive(Deserialize)]
+pub struct DownloadQuery {
+    region: Option<String>,
+    year: Option<i32>,
+    format: Option<String>,
+}
+
+/// `GET /api/exchange/{kind}?region=&year=&format=csv|xlsx`: one export file.
+pub async fn download(state: State, ctx: Ctx, Path(kind): Path<String>, Query(q): Query<DownloadQuery>) -> WebResult<Response> {
+    let region = region_of(&ctx, &ExchangeQuery { region: q.region.clone(), year: q.year })?;
+    let kind = Kind::from_code(&kind).ok_or(WebError::NotFound)?;
+    let year = q.year.unwrap_or_else(this_year);
+    let ext = match q.format.as_deref().unwrap_or("xlsx") {
+        "csv" => "csv",
+        "xlsx" => "xlsx",
+        other => return Err(WebError::BadRequest(format!("格式「{other}」应为 csv 或 xlsx"))),
+    };
+    let sheet = exchange::export(&state.store, kind, region, year).await?;
+    let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.into()))?;
+    let path = dir.path().join(format!("export.{ext}"));
+    exchange::write(&sheet, &path).map_err(|e| WebError::Internal(e.into()))?;
+    let bytes = std::fs::read(&path).map_err(|e| WebError::Internal(e.into()))?;
+    state.store.append_audit(&ctx.audit("export", format!("{} {region} {year}", kind.code()), format!("{} rows", sheet.rows.len()))).await?;
+    let name = format!("{}-{region}-{year}.{ext}", kind.code());
+    let content_type = if ext == "csv" { "text/csv; charset=utf-8" } else { "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" };
+    let disposition = format!("attachment; filename=\"{name}\"");
+    Ok(([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+}
