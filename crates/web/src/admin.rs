@@ -88,7 +88,7 @@ async fn users_page(state: &State, ctx: &Ctx, message: Option<Result<String, Str
 
 #[derive(Deserialize)]
 pub struct NewUserForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     username: String,
     display_name: String,
@@ -114,6 +114,37 @@ pub async fn create_user(state: State, ctx: Ctx, Form(f): Form<NewUserForm>) -> 
         }
     };
     users_page(&state, &ctx, Some(message)).await
+}
+
+/// `GET /api/users`: the users inside the administrator's region.
+pub async fn api_users(state: State, ctx: Ctx) -> WebResult<axum::Json<serde_json::Value>> {
+    ctx.require(Permission::ManageUsers)?;
+    let users: Vec<serde_json::Value> = state
+        .store
+        .users_within(ctx.user.region)
+        .await?
+        .into_iter()
+        .map(|u| serde_json::json!({ "id": u.id, "username": u.username, "display_name": u.display_name, "role": u.role.code(), "region": u.region, "facility_code": u.facility_code, "active": u.active, "locked_until": u.locked_until }))
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "users": users })))
+}
+
+/// `POST /api/users`: `{"username", "display_name", "role", "region", "facility", "password"}`.
+pub async fn api_create_user(state: State, ctx: Ctx, headers: axum::http::HeaderMap, axum::Json(f): axum::Json<NewUserForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    ctx.require(Permission::ManageUsers)?;
+    let r = match validate_new_user(&state, &ctx, &f).await {
+        Err(m) => Err(WebError::BadRequest(m)),
+        Ok(new) => {
+            let audit = ctx.audit("user.create", format!("user {}", new.username), format!("role {} region {}", new.role.code(), new.region));
+            match state.store.create_user(&new, &audit).await {
+                Ok(id) => Ok(serde_json::json!({ "id": id, "username": new.username, "role": new.role.code(), "region": new.region })),
+                Err(StoreError::Conflict(m)) => Err(WebError::BadRequest(m)),
+                Err(e) => Err(e.into()),
+            }
+        }
+    };
+    crate::error::json_answer(axum::http::StatusCode::CREATED, r)
 }
 
 async fn validate_new_user(state: &State, ctx: &Ctx, f: &NewUserForm) -> Result<NewUser, String> {

@@ -306,6 +306,49 @@ pub async fn reveal_health(state: State, ctx: Ctx, Path(id): Path<i64>, Form(for
     render_health(state, ctx, p.person.household_no.as_str(), Some(id)).await
 }
 
+/// `POST /api/persons/{id}/reveal-health`: `{"reason"}`; the person's confidential cards, logged
+/// like the page's break-the-glass.
+pub async fn api_reveal_health(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(mut form): Json<RevealForm>) -> WebResult<Response> {
+    form.set_csrf(&headers);
+    let r = async {
+        let reason = form.reason(&ctx, Permission::BreakGlassConfidential)?;
+        person_in_reach(&state, &ctx, id).await?;
+        state.store.append_audit(&ctx.audit("health.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
+        let cards: Vec<_> = state.store.disease_cards(&[id]).await?.into_iter().filter(|c| c.card.confidential).collect();
+        Ok(serde_json::json!({ "person_id": id, "cards": cards }))
+    }
+    .await;
+    crate::error::json_answer(axum::http::StatusCode::OK, r)
+}
+
+/// `GET /api/catalog`: the disease catalogue in force (groups and entries).
+pub async fn api_catalog(state: State, ctx: Ctx) -> WebResult<Json<huimin_domain::DiseaseCatalog>> {
+    ctx.require(Permission::ViewProgress)?;
+    Ok(Json(state.catalog.read().await.clone()))
+}
+
+#[derive(Deserialize)]
+pub struct CatalogQuery {
+    name: Option<String>,
+}
+
+/// `POST /api/catalog?name=county.toml`: a county's catalogue file (TOML) as the body.
+pub async fn api_load_catalog(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Query(q): Query<CatalogQuery>, body: String) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    ctx.require(Permission::ManageCatalog)?;
+    let name = q.name.unwrap_or_else(|| "catalog.toml".into());
+    let r = match health::load_catalog_file(&state.store, &name, &body, &ctx.user.username, &ctx.audit("catalog.load", name.clone(), "api")).await {
+        Ok(c) => {
+            let entries = c.entries.len();
+            *state.catalog.write().await = c;
+            Ok(serde_json::json!({ "loaded": name, "entries": entries }))
+        }
+        Err(HealthError::Store(e)) => Err(e.into()),
+        Err(e) => Err(WebError::BadRequest(e.to_string())),
+    };
+    crate::error::json_answer(axum::http::StatusCode::CREATED, r)
+}
+
 fn parse_date(s: &str, label: &str) -> WebResult<Date> {
     Date::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| WebError::BadRequest(format!("{label}「{s}」应为 YYYY-MM-DD")))
 }

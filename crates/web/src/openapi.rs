@@ -112,6 +112,21 @@ fn paths() -> Value {
         ("/api/teams/{id}/members", json!({ "post": post("Contracts", "Add a member to a team", vec![path("id", "Team id")], "Member", json!({ "201": ok("The team"), "422": refused() })) })),
         ("/api/persons/{id}/key-groups", json!({ "post": post("Contracts", "Add a person to a key group by hand, with the grounds", vec![path("id", "Person id")], "KeyGroup", json!({ "201": ok("{person_id, group}"), "422": refused() })) })),
         ("/api/persons/{id}/exams", json!({ "post": post("Health", "Record a physical examination", vec![path("id", "Person id")], "Exam", json!({ "201": ok("{person_id, exam_date}"), "422": refused() })) })),
+        ("/api/persons/{id}/reveal", json!({ "post": post("Registry", "Break the glass: a person's whole ID number, with a reason (logged without the number)", vec![path("id", "Person id")], "Reason", json!({ "200": ok("{person_id, id_number}"), "422": refused() })) })),
+        ("/api/persons/{id}/reveal-health", json!({ "post": post("Health", "Break the glass: a person's confidential diagnoses, with a reason (logged)", vec![path("id", "Person id")], "Reason", json!({ "200": ok("{person_id, cards}"), "422": refused() })) })),
+        ("/api/catalog", json!({
+            "get": get("Health", "The disease catalogue in force", vec![], "{groups, entries}"),
+            "post": {
+                "tags": ["Health"], "summary": "Add a county's catalogue file (TOML, docs/disease-catalog.md) to the catalogue in force",
+                "parameters": [query("name", "The file's name, for the messages")],
+                "requestBody": { "required": true, "content": { "text/plain": { "schema": { "type": "string" } } } },
+                "responses": responses(json!({ "201": ok("{loaded, entries}"), "422": refused() })),
+            },
+        })),
+        ("/api/users", json!({
+            "get": get("Administration", "The users inside the administrator's region", vec![], "{users}"),
+            "post": post("Administration", "Add a user", vec![], "NewUser", json!({ "201": ok("{id, username, role, region}"), "422": refused() })),
+        })),
         ("/api/screening/{id}/households/{no}", json!({ "post": post("Health", "Record a household's screening in a campaign", vec![path("id", "Campaign id"), path("no", "Household number")], "Screening", json!({ "201": ok("{campaign, household_no, region}"), "422": refused() })) })),
         ("/api/treatment/{id}", json!({ "post": post("Health", "Move a treatment-ledger line on", vec![path("id", "Ledger line id")], "Treatment", json!({ "200": ok("The ledger line"), "422": refused() })) })),
         ("/api/targets", json!({
@@ -196,6 +211,11 @@ fn schemas() -> Value {
         "Exam": { "type": "object", "required": ["exam_date"], "properties": {
             "exam_date": { "type": "string", "format": "date" }, "systolic": { "type": "string" }, "diastolic": { "type": "string" }, "glucose": { "type": "string" },
             "height": { "type": "string" }, "weight": { "type": "string" }, "findings": { "type": "string" }, "examined_at": { "type": "string" }
+        } },
+        "Reason": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string", "description": "Why (4+ characters)" } } },
+        "NewUser": { "type": "object", "required": ["username", "display_name", "role", "region", "password"], "properties": {
+            "username": { "type": "string" }, "display_name": { "type": "string" }, "role": { "type": "string" }, "region": { "type": "string" },
+            "facility": { "type": "string", "description": "Settlement clerks: their facility" }, "password": { "type": "string", "description": "8+ characters, not only digits" }
         } },
         "Reversal": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } },
                 "Card": { "type": "object", "required": ["code"], "properties": {

@@ -350,12 +350,17 @@ fn member_row(ctx: &Ctx, m: &StoredPerson, revealed: bool, today: chrono::NaiveD
 /// A break-the-glass request: the reason the user gives for seeing what their role hides.
 #[derive(Deserialize)]
 pub struct RevealForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     reason: String,
 }
 
 impl RevealForm {
+    /// A JSON request carries the session's token in its header, not in the body.
+    pub fn set_csrf(&mut self, headers: &axum::http::HeaderMap) {
+        self.csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    }
+
     /// Checks the form's token, the permission to break the glass, and that a reason was given.
     pub fn reason(&self, ctx: &Ctx, permission: Permission) -> WebResult<&str> {
         ctx.check_csrf(&self.csrf)?;
@@ -377,6 +382,22 @@ pub async fn reveal_id_number(state: State, ctx: Ctx, Path(id): Path<i64>, Form(
     ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
     state.store.append_audit(&ctx.audit("id.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
     render_household(state, ctx, p.person.household_no.as_str(), Some(id)).await
+}
+
+/// `POST /api/persons/{id}/reveal`: `{"reason"}` (4+ characters); the whole ID number, with the
+/// same rights and the same audit entry as the page.
+pub async fn api_reveal_id_number(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(mut form): Json<RevealForm>) -> WebResult<axum::response::Response> {
+    form.set_csrf(&headers);
+    let r = async {
+        let reason = form.reason(&ctx, Permission::BreakGlassIdNumber)?;
+        let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
+        let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
+        ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+        state.store.append_audit(&ctx.audit("id.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
+        Ok(serde_json::json!({ "person_id": id, "id_number": p.person.id_number.as_str() }))
+    }
+    .await;
+    crate::error::json_answer(axum::http::StatusCode::OK, r)
 }
 
 pub async fn facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Markup> {

@@ -280,6 +280,8 @@ async fn authorization_matrix() {
             ("progress", "/api/targets".into(), true),
             ("progress", "/api/screening".into(), true),
             ("progress", "/api/teams".into(), true),
+            ("progress", "/api/catalog".into(), true),
+            ("users", "/api/users".into(), true),
             ("reconciliation", "/api/reconciliation?month=2024-03".into(), true),
             ("reconciliation", "/api/reconciliation?region=371311".into(), false),
             ("reconciliation", "/api/claims/over-ceiling?period=2024".into(), true),
@@ -976,6 +978,23 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
     assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/key-groups"), &doctor, Some(&serde_json::json!({ "group": "hypertension", "reason": "血压长期偏高" }))).await.status, StatusCode::CREATED);
     assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/exams"), &doctor, Some(&serde_json::json!({ "exam_date": "2024-04-01", "systolic": "150", "diastolic": "95" }))).await.status, StatusCode::CREATED);
     assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/exams"), &doctor, Some(&serde_json::json!({ "exam_date": "2024-04-01", "systolic": "90", "diastolic": "120" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Breaking the glass through the API: a reason is required, the number is not logged.
+    let insurance = token("medical_insurance").await;
+    assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/reveal"), &insurance, Some(&serde_json::json!({ "reason": "" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let shown = app.bearer("POST", &format!("/api/persons/{pid}/reveal"), &insurance, Some(&serde_json::json!({ "reason": "核对参保身份" }))).await;
+    assert!(shown.status == StatusCode::OK && shown.body.contains(&id(1)), "{}", shown.body);
+    assert!(app.db.search_audit(&Default::default()).await.unwrap().iter().any(|e| e.entry.action == "id.reveal" && !e.entry.detail.contains(&id(1))));
+    assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/reveal-health"), &township, Some(&serde_json::json!({ "reason": "核实救治分类" }))).await.status, StatusCode::OK);
+    assert_eq!(app.bearer("POST", &format!("/api/persons/{pid}/reveal-health"), &insurance, Some(&serde_json::json!({ "reason": "核实救治分类" }))).await.status, StatusCode::FORBIDDEN);
+    assert!(app.bearer("GET", "/api/catalog", &township, None).await.body.contains("\"entries\""));
+    // The administrator adds a user through the API.
+    let admin = token("admin").await;
+    let user = serde_json::json!({ "username": "his-h37130201", "display_name": "县医院HIS", "role": "settlement_clerk", "region": "371302", "facility": "H37130201", "password": "a-long-pass" });
+    let res = app.bearer("POST", "/api/users", &admin, Some(&user)).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert_eq!(app.bearer("POST", "/api/users", &admin, Some(&user)).await.status, StatusCode::UNPROCESSABLE_ENTITY, "the name is taken");
+    assert!(app.bearer("GET", "/api/users", &admin, None).await.body.contains("his-h37130201"));
 
     // The bureau takes its county's roster in the import format; the download is audited.
     let file = app.bearer("GET", "/api/exchange/roster?format=csv", &bureau, None).await;
