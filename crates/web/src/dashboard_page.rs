@@ -310,7 +310,7 @@ pub async fn at_cap(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebRe
 
 #[derive(Deserialize)]
 pub struct RefreshForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     region: String,
     period: String,
@@ -319,13 +319,25 @@ pub struct RefreshForm {
 /// Recomputes the stored township figures under a region now instead of waiting for the night.
 pub async fn refresh(state: State, ctx: Ctx, Form(f): Form<RefreshForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
+    let (region, period, _) = recompute(&state, &ctx, &f).await?;
+    Ok(Redirect::to(&format!("/dashboard?region={region}&period={}", period.label())).into_response())
+}
+
+/// `POST /api/dashboard/refresh`: `{"region", "period"}`; how many townships were recomputed.
+pub async fn api_refresh(state: State, ctx: Ctx, headers: axum::http::HeaderMap, axum::Json(f): axum::Json<RefreshForm>) -> WebResult<axum::Json<serde_json::Value>> {
+    ctx.check_api_csrf(&headers)?;
+    let (region, period, n) = recompute(&state, &ctx, &f).await?;
+    Ok(axum::Json(serde_json::json!({ "region": region, "period": period.label(), "townships": n })))
+}
+
+async fn recompute(state: &State, ctx: &Ctx, f: &RefreshForm) -> WebResult<(RegionCode, Period, usize)> {
     ctx.require(Permission::SetTargets)?;
-    let q = DashQuery { region: Some(f.region), period: Some(f.period) };
-    let (region, period) = region_and_period(&ctx, &q)?;
+    let q = DashQuery { region: Some(f.region.clone()), period: Some(f.period.clone()) };
+    let (region, period) = region_and_period(ctx, &q)?;
     let catalog = state.catalog.read().await.clone();
     let n = indicators::refresh_figures(&state.store, &catalog, region, chrono::Datelike::year(&period.to), today()).await?;
     tracing::info!(region = %region, townships = n, "township figures recomputed on demand");
-    Ok(Redirect::to(&format!("/dashboard?region={region}&period={}", period.label())).into_response())
+    Ok((region, period, n))
 }
 
 /// Recomputes the stored township figures of the current year every night at 01:00, and once

@@ -137,6 +137,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/facilities", get(registry::api_facilities))
         .route("/api/worklist", get(contract_page::api_worklist))
         .route("/api/indicators", get(dashboard_page::api_indicators))
+        .route("/api/dashboard/refresh", post(dashboard_page::api_refresh))
         .route("/api/targets", get(dashboard_page::api_targets).post(dashboard_page::api_set_target))
         .route("/api/audit", get(audit_page::api_search))
         .route("/api/screening", get(health_page::api_campaigns).post(health_page::api_create_campaign))

@@ -129,6 +129,7 @@ fn paths() -> Value {
         })),
         ("/api/screening/{id}/households/{no}", json!({ "post": post("Health", "Record a household's screening in a campaign", vec![path("id", "Campaign id"), path("no", "Household number")], "Screening", json!({ "201": ok("{campaign, household_no, region}"), "422": refused() })) })),
         ("/api/treatment/{id}", json!({ "post": post("Health", "Move a treatment-ledger line on", vec![path("id", "Ledger line id")], "Treatment", json!({ "200": ok("The ledger line"), "422": refused() })) })),
+        ("/api/dashboard/refresh", json!({ "post": post("Supervision", "Recompute the stored township figures of a region now (else nightly)", vec![], "Refresh", json!({ "200": ok("{region, period, townships}") })) })),
         ("/api/targets", json!({
                 "get": get("Supervision", "The target in force for each indicator in the user's region, and the regions' own targets", vec![], "{region, in_force, targets}"),
                 "post": post("Supervision", "Set a region's target for an indicator", vec![], "Target", json!({ "201": ok("The target"), "422": refused() })),
@@ -212,6 +213,7 @@ fn schemas() -> Value {
             "exam_date": { "type": "string", "format": "date" }, "systolic": { "type": "string" }, "diastolic": { "type": "string" }, "glucose": { "type": "string" },
             "height": { "type": "string" }, "weight": { "type": "string" }, "findings": { "type": "string" }, "examined_at": { "type": "string" }
         } },
+        "Refresh": { "type": "object", "required": ["region", "period"], "properties": { "region": { "type": "string" }, "period": { "type": "string" } } },
         "Reason": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string", "description": "Why (4+ characters)" } } },
         "NewUser": { "type": "object", "required": ["username", "display_name", "role", "region", "password"], "properties": {
             "username": { "type": "string" }, "display_name": { "type": "string" }, "role": { "type": "string" }, "region": { "type": "string" },

@@ -1020,6 +1020,8 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
     let req = Request::post("/api/policies?name=elsewhere.toml").header(header::AUTHORIZATION, format!("Bearer {bureau}")).extension(ConnectInfo::<SocketAddr>("10.0.0.9:5000".parse().unwrap())).body(Body::from(outside)).unwrap();
     assert_eq!(app.router.clone().oneshot(req).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(app.db.policies().await.unwrap().iter().all(|p| p.id != "elsewhere"), "a policy for another county is not stored");
+    let refreshed = app.bearer("POST", "/api/dashboard/refresh", &bureau, Some(&serde_json::json!({ "region": "371302", "period": "2024" }))).await;
+    assert!(refreshed.status == StatusCode::OK && refreshed.body.contains("\"townships\":1"), "{}", refreshed.body);
     let target = serde_json::json!({ "region": "371302", "indicator": "self_pay_ratio", "percent": "9", "source": "县考核办法" });
     assert_eq!(app.bearer("POST", "/api/targets", &bureau, Some(&target)).await.status, StatusCode::CREATED);
     let targets: serde_json::Value = serde_json::from_str(&app.bearer("GET", "/api/targets", &bureau, None).await.body).unwrap();
