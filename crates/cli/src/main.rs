@@ -587,23 +587,8 @@ async fn bench_batch(n: u64, runs: usize) -> Result<()> {
         let set = PolicySet::load(&store).await?;
         let facilities: Vec<String> = store.all_facilities().await?.into_values().filter(|f| f.kind != "村卫生室").map(|f| f.code).collect();
         let engine_claims = huimin_app::synthetic::claims(set.get("demo-county").expect("loaded"), n, sum.persons, 11);
-        let requests: Vec<SettleRequest> = engine_claims
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| SettleRequest {
-                claim_no: format!("BATCH-{i}"),
-                person_id: c.person[1..].parse::<i64>().unwrap_or(0) + 1,
-                facility_code: facilities[i % facilities.len()].clone(),
-                visit: c.visit,
-                admission: c.admission,
-                discharge: c.discharge,
-                diseases: c.diseases,
-                cat_a: c.cat_a,
-                cat_b: c.cat_b,
-                out_of_catalogue: c.out_of_catalogue,
-                necessary: c.necessary,
-            })
-            .collect();
+        let requests: Vec<SettleRequest> =
+            engine_claims.into_iter().enumerate().map(|(i, c)| generated_request(c, format!("BATCH-{i}"), facilities[i % facilities.len()].clone(), None)).collect();
         let t = Instant::now();
         let out = settlement::settle_batch(&store, &set, &requests, "bench", &audit).await?;
         let secs = t.elapsed().as_secs_f64();
@@ -618,6 +603,25 @@ async fn bench_batch(n: u64, runs: usize) -> Result<()> {
     rates.sort_by(f64::total_cmp);
     println!("median: {:.0} claims/s (batch settlement into SQLite, {} runs)", rates[rates.len() / 2], rates.len());
     Ok(())
+}
+
+/// A generated claim (person `pN` is the N+1th person imported) as a settlement request, moved
+/// to start on `admission` if given.
+fn generated_request(c: huimin_policy::Claim, claim_no: String, facility_code: String, admission: Option<Date>) -> huimin_app::settlement::SettleRequest {
+    let admission_on = admission.unwrap_or(c.admission);
+    huimin_app::settlement::SettleRequest {
+        claim_no,
+        person_id: c.person[1..].parse::<i64>().unwrap_or(0) + 1,
+        facility_code,
+        visit: c.visit,
+        admission: admission_on,
+        discharge: admission_on + (c.discharge - c.admission),
+        diseases: c.diseases,
+        cat_a: c.cat_a,
+        cat_b: c.cat_b,
+        out_of_catalogue: c.out_of_catalogue,
+        necessary: c.necessary,
+    }
 }
 
 /// Settles `n` generated claims of 2024 for persons 1..=`persons` in batches of a million.
@@ -638,19 +642,7 @@ async fn settle_generated(store: &Store, n: u64, persons: u64) -> Result<()> {
             .map(|(i, c)| {
                 // Into 2024, keeping the length of stay.
                 let admission = jan1 + chrono::Duration::days((c.admission - policy.effective_from).num_days() % 350);
-                SettleRequest {
-                    claim_no: format!("G{}", done + i as u64),
-                    person_id: c.person[1..].parse::<i64>().unwrap_or(0) + 1,
-                    facility_code: facilities[(done as usize + i) % facilities.len()].clone(),
-                    visit: c.visit,
-                    admission,
-                    discharge: admission + (c.discharge - c.admission),
-                    diseases: c.diseases,
-                    cat_a: c.cat_a,
-                    cat_b: c.cat_b,
-                    out_of_catalogue: c.out_of_catalogue,
-                    necessary: c.necessary,
-                }
+                generated_request(c, format!("G{}", done + i as u64), facilities[(done as usize + i) % facilities.len()].clone(), Some(admission))
             })
             .collect();
         let out = settlement::settle_batch(store, &set, &requests, "bench", &audit).await?;
