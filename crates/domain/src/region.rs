@@ -121,6 +121,11 @@ impl RegionCode {
     }
 
     /// The digits that identify this region: a prefix shared by every code inside it.
+    /// The twelve digits as a number (for keys that must be cheap to build).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
     pub fn prefix(&self) -> String {
         let s = self.to_string();
         s[..self.level().digits()].to_string()

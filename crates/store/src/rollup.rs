@@ -29,16 +29,19 @@ const UPSERT: &str = "INSERT INTO claim_rollup (township, month, visit_type, cla
      fund_630101 = claim_rollup.fund_630101 + excluded.fund_630101, fund_640101 = claim_rollup.fund_640101 + excluded.fund_640101, \
      fund_999996 = claim_rollup.fund_999996 + excluded.fund_999996, over_ceiling = claim_rollup.over_ceiling + excluded.over_ceiling";
 
-/// Changes to the rollup, summed by key before they are written.
+/// Changes to the rollup, summed by key before they are written. The key is kept as numbers
+/// (township = the code's first nine digits, year, month) and written as text only at the end:
+/// a batch adds a million claims.
 #[derive(Default)]
 pub(crate) struct RollupDelta {
-    sums: HashMap<(String, String, &'static str), [i64; SUMMED]>,
+    sums: HashMap<(u64, i32, u32, &'static str), [i64; SUMMED]>,
 }
 
 impl RollupDelta {
     /// Adds (`sign` 1) or takes away (`sign` -1) a claim and its bill.
     pub(crate) fn add(&mut self, region: RegionCode, claim: &Claim, bill: &Bill, sign: i64) {
-        let key = (region.to_string()[..9].to_string(), claim.discharge.format("%Y-%m").to_string(), claim.visit.code());
+        use chrono::Datelike;
+        let key = (region.as_u64() / 1000, claim.discharge.year(), claim.discharge.month(), claim.visit.code());
         let s = self.sums.entry(key).or_insert([0; SUMMED]);
         let patient = bill.patient_total.fen();
         let total = bill.total.fen();
@@ -54,8 +57,8 @@ impl RollupDelta {
     }
 
     fn rows(&self) -> impl Iterator<Item = Vec<Val<'_>>> {
-        self.sums.iter().map(|((region, month, visit), s)| {
-            let mut row = vec![Val::from(region.as_str()), Val::from(month.as_str()), Val::from(*visit)];
+        self.sums.iter().map(|((township, year, month, visit), s)| {
+            let mut row = vec![Val::from(format!("{township:09}")), Val::from(format!("{year:04}-{month:02}")), Val::from(*visit)];
             row.extend(s.iter().map(|v| Val::from(*v)));
             row
         })
