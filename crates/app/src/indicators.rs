@@ -230,8 +230,10 @@ pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, reg
     let (population, population_as_of, screening_campaign) = if region.level() <= huimin_domain::RegionLevel::County {
         let mut total = Population::default();
         let mut oldest: Option<String> = None;
-        for (township, stored) in store.township_figures(region, chrono::Datelike::year(&period.to)).await? {
-            let (p, as_of) = township_population(store, catalog, township, stored, period, today, false).await?;
+        // Stored per township and year: the year of the period, whatever part of it is shown.
+        let year = chrono::Datelike::year(&period.to);
+        for (township, stored) in store.township_figures(region, year).await? {
+            let (p, as_of) = township_population(store, catalog, township, stored, Period::year(year), today, false).await?;
             total.add(&p);
             if oldest.as_ref().is_none_or(|o| as_of < *o) {
                 oldest = Some(as_of);
