@@ -73,11 +73,17 @@ struct Lookups {
     facilities: HashMap<String, huimin_domain::Facility>,
     regions: HashMap<RegionCode, String>,
     policies: huimin_app::settlement::PolicySet,
+    rules: Vec<(RegionCode, huimin_domain::FollowUpRule)>,
 }
 
 impl Lookups {
     async fn load(state: &State) -> WebResult<Lookups> {
-        Ok(Lookups { facilities: state.store.all_facilities().await?, regions: state.store.region_codes().await?, policies: state.policies.read().await.clone() })
+        Ok(Lookups {
+            facilities: state.store.all_facilities().await?,
+            regions: state.store.region_codes().await?,
+            policies: state.policies.read().await.clone(),
+            rules: state.store.follow_up_rules().await?,
+        })
     }
 
     fn facility_name(&self, code: &str) -> String {
@@ -137,7 +143,6 @@ async fn everything(state: &State, ctx: &Ctx, look: &Lookups, p: &StoredPerson, 
     }
     if ctx.can(Permission::ViewHealth) {
         let follow_ups = state.store.follow_ups_of(p.id).await?;
-        let rules = state.store.follow_up_rules().await?;
         let diagnoses: Vec<String> = cards.iter().map(|c| c.card.disease_code.clone()).collect();
         let this = chrono::Datelike::year(&today());
         let (first, last) = period.map_or((this - 1, this), |pd| (chrono::Datelike::year(&pd.from), chrono::Datelike::year(&pd.to)));
@@ -145,7 +150,7 @@ async fn everything(state: &State, ctx: &Ctx, look: &Lookups, p: &StoredPerson, 
             let Some((contract_id, _)) = state.store.contract_of(p.id, year).await? else { continue };
             let Some(row) = state.store.contract(contract_id).await? else { continue };
             let groups = huimin_app::contracts::key_groups(row.birth_date, today(), &diagnoses, &[]);
-            let per_year = huimin_app::contracts::rule_for(&rules, row.region).per_year(!groups.is_empty());
+            let per_year = huimin_app::contracts::rule_for(&look.rules, row.region).per_year(!groups.is_empty());
             let windows = huimin_domain::schedule(row.contract.starts_on, row.contract.ends_on, per_year);
             out.push(fhir::care_plan(&row, &windows, &follow_ups, today()));
         }
