@@ -365,3 +365,46 @@ test('a supervisor reads the dashboard, drills down to a township and downloads 
   assert.equal(readFileSync(await download.path()).subarray(0, 2).toString(), 'PK');
   await context.close();
 });
+
+test('an administrator makes an API token; a hospital system settles with it; the bureau downloads the county roster', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  await login(page, 'admin');
+  await page.goto(`${base}/admin/tokens`);
+  await page.fill('input[name=username]', 'jsck');
+  await page.fill('input[name=name]', '县医院HIS');
+  await page.click('form.grid button.primary');
+  const token = (await page.locator('.alert.ok code').textContent()).trim();
+  assert.match(token, /^hm_[0-9a-f]{64}$/);
+  await shot(page, '24-api-tokens', false);
+  await page.reload();
+  assert.ok(!(await page.content()).includes(token), 'shown once');
+
+  // The hospital system: the real binary over HTTP, no cookie, no CSRF token.
+  const auth = { Authorization: `Bearer ${token}` };
+  const spec = await (await fetch(`${base}/api/openapi.json`)).json();
+  assert.ok(spec.paths['/api/settlements'].post, 'the OpenAPI document lists the settlement call');
+  const people = await (await fetch(`${base}/api/claims?limit=1`, { headers: auth })).json();
+  const personId = people.claims[0].person_id;
+  const res = await fetch(`${base}/api/settlements?preview=true`, {
+    method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ claim_no: 'HIS-E2E-1', person_id: personId, facility_code: '', visit: 'inpatient', admission: '2025-06-01', discharge: '2025-06-05', diseases: ['I10'], cat_a: 800000, cat_b: 100000, out_of_catalogue: 50000, necessary: 0 }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  const bill = await res.json();
+  assert.equal(bill.funds_total + bill.patient_total, bill.total, 'every fen accounted for');
+  assert.equal((await fetch(`${base}/api/indicators`, { headers: auth })).status, 403, 'only what a clerk may do');
+  assert.equal((await fetch(`${base}/api/claims`, { headers: { Authorization: 'Bearer hm_wrong' } })).status, 401);
+  await context.close();
+
+  // The county health bureau takes the roster from the data-exchange page.
+  const bureau = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true })).newPage();
+  await login(bureau, 'wjj');
+  await bureau.click('nav.side >> text=数据交换');
+  await shot(bureau, '25-exchange', false);
+  const [download] = await Promise.all([bureau.waitForEvent('download'), bureau.locator('table.card tr', { hasText: '建档立卡名单' }).locator('text=CSV').click()]);
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.match(csv.split('\n')[0], /户编号,户主姓名,与户主关系,姓名,证件号码/);
+  assert.ok(csv.split('\n').length > 1000, 'the demo county has thousands of persons');
+  await bureau.context().close();
+});
