@@ -122,10 +122,11 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
-            // A machine client: the token alone decides; a bad one is 401, never the login page.
+        // A machine client: a bearer token alone decides, and a bad one is 401, never the login
+        // page. Other schemes (a proxy's Basic authentication) are left to the proxy.
+        let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+        if let Some(token) = bearer {
             let unauthorized = || (axum::http::StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(serde_json::json!({ "error": "API 令牌无效、已过期或已撤销" }))).into_response();
-            let Some(token) = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else { return Err(unauthorized()) };
             let token_hash = accounts::token_hash(token);
             return match state.store.token_user(&token_hash).await {
                 Ok(Some(user)) => Ok(Ctx { user, csrf: String::new(), lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), token_hash, bearer: true }),
