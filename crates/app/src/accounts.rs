@@ -52,7 +52,7 @@ pub async fn issue_api_token(store: &huimin_store::Store, user: &huimin_store::U
         return Err(format!("用户 {} 已停用", user.username));
     }
     let token = format!("hm_{}", random_token());
-    let expires = (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let expires = (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let mut audit = by.clone();
     audit.action = "token.create".into();
     audit.target = format!("user {}", user.username);

@@ -53,7 +53,7 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
         crate::settlement::load_policy(store, "demo-county.toml", &demo_policy(), false, &audit).await?;
     }
     if store.claims_in_region(county, 1).await?.is_empty() {
-        settle_demo_claims(store).await?;
+        settle_demo_claims(store, chrono::Local::now().date_naive()).await?;
     }
     if store.sick_persons(county).await?.is_empty() && work_dir.join("diseases.csv").exists() {
         load_demo_health(store, work_dir).await?;
@@ -236,8 +236,9 @@ pub async fn load_contracts(store: &Store, county: RegionCode, today: Date) -> a
 }
 
 /// About 570 stays of 2025 of the heads of every fifth household, at the county's hospitals, township health
-/// centres and the city hospital (out of the county), settled under the demo policy.
-async fn settle_demo_claims(store: &Store) -> anyhow::Result<()> {
+/// centres and the city hospital (out of the county), and as many again in the current year up to
+/// three weeks ago (so that the dashboard's default year has costs too), settled under the demo policy.
+async fn settle_demo_claims(store: &Store, today: Date) -> anyhow::Result<()> {
     use rand::{Rng, SeedableRng};
     let set = crate::settlement::PolicySet::load(store).await?;
     let county = RegionCode::parse(COUNTY)?;
@@ -253,25 +254,35 @@ async fn settle_demo_claims(store: &Store) -> anyhow::Result<()> {
     let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "settlement.settle".into(), ..Default::default() };
     let diseases = ["I63.9", "I10", "E11.9", "C34.9", "J44.9", "I25.1", "K80.2", "S72.0", "N18.5", "C16.9"];
     let mut requests = Vec::new();
+    let jan1 = |y: i32| Date::from_ymd_opt(y, 1, 1).expect("date");
+    // (year, days of it to be admitted in): 2025, and this year up to three weeks ago.
+    let this_year = chrono::Datelike::year(&today);
+    let recent = (today - jan1(this_year)).num_days() - 21;
+    let mut years = vec![(2025, 340)];
+    if this_year > 2025 && recent > 0 {
+        years.push((this_year, recent));
+    }
     for (i, h) in households.iter().enumerate().filter(|(i, _)| i % 5 == 0) {
         let members = store.household_members(&h.household.no).await?;
         let Some(person) = members.first() else { continue };
-        for k in 0..rng.random_range(1..=2) {
-            let admission = Date::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Duration::days(rng.random_range(0..340));
-            let cat_a = rng.random_range(2_000..60_000) * 100;
-            requests.push(crate::settlement::SettleRequest {
-                claim_no: format!("DEMO-2025-{:05}", requests.len() + 1),
-                person_id: person.id,
-                facility_code: facilities[rng.random_range(0..facilities.len())].clone(),
-                visit: huimin_policy::VisitType::Inpatient,
-                admission,
-                discharge: admission + chrono::Duration::days(rng.random_range(2..21)),
-                diseases: vec![diseases[(i + k) % diseases.len()].to_string()],
-                cat_a: Money::from_fen(cat_a)?,
-                cat_b: Money::from_fen(cat_a / 4)?,
-                out_of_catalogue: Money::from_fen(cat_a / 10)?,
-                necessary: Money::from_fen(cat_a / 25)?,
-            });
+        for &(year, days) in &years {
+            for k in 0..rng.random_range(1..=2) {
+                let admission = jan1(year) + chrono::Duration::days(rng.random_range(0..days));
+                let cat_a = rng.random_range(2_000..60_000) * 100;
+                requests.push(crate::settlement::SettleRequest {
+                    claim_no: format!("DEMO-{year}-{:05}", requests.len() + 1),
+                    person_id: person.id,
+                    facility_code: facilities[rng.random_range(0..facilities.len())].clone(),
+                    visit: huimin_policy::VisitType::Inpatient,
+                    admission,
+                    discharge: admission + chrono::Duration::days(rng.random_range(2..21)),
+                    diseases: vec![diseases[(i + k) % diseases.len()].to_string()],
+                    cat_a: Money::from_fen(cat_a)?,
+                    cat_b: Money::from_fen(cat_a / 4)?,
+                    out_of_catalogue: Money::from_fen(cat_a / 10)?,
+                    necessary: Money::from_fen(cat_a / 25)?,
+                });
+            }
         }
     }
     let out = crate::settlement::settle_batch(store, &set, &requests, "demo", &audit).await?;

@@ -699,8 +699,9 @@ pub async fn import_claims(store: &Store, path: &Path, settled_by: &str, audit: 
         };
         events.push((settled_at, r.row, Event::Settle(Box::new(request))));
     }
-    // Without times, every settlement comes first (in file order) and then the reversals ("~" sorts after digits).
-    events.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    // Without times, every settlement comes first (in file order) and then the reversals ("~" sorts
+    // after digits); at the same instant a settlement goes before a reversal.
+    events.sort_by(|a, b| (&a.0, matches!(a.2, Event::Reverse(..)), a.1).cmp(&(&b.0, matches!(b.2, Event::Reverse(..)), b.1)));
     let set = crate::settlement::PolicySet::load(store).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut a = audit.clone();
     a.action = "settlement.import".into();

@@ -212,7 +212,9 @@ impl Store {
     }
 }
 
-/// The current time as RFC 3339 text, as stored in `*_at` columns.
+/// The current time as RFC 3339 text, as stored in `*_at` columns. Microseconds: the order of
+/// settlements and reversals is replayed from these times (bulk exchange), and several happen
+/// within a millisecond.
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
