@@ -41,6 +41,19 @@ impl Kind {
         }
     }
 
+    /// What the file holds, in Chinese and in English.
+    pub fn label(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Regions => ("区划", "Regions"),
+            Kind::Facilities => ("医疗机构", "Facilities"),
+            Kind::Roster => ("建档立卡名单", "Roster"),
+            Kind::Diseases => ("疾病诊断（一病一卡）", "Diseases"),
+            Kind::Contracts => ("家庭医生签约", "Contracts"),
+            Kind::FollowUps => ("随访记录", "Follow-ups"),
+            Kind::Claims => ("结算单", "Claims"),
+        }
+    }
+
     pub fn from_code(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.code() == s)
     }
@@ -183,9 +196,8 @@ pub async fn export(store: &Store, kind: Kind, region: RegionCode, year: i32) ->
         }
         Kind::Diseases => {
             let mut sheet = Sheet::new(&["证件号码", "疾病编码", "疾病名称", "确诊日期", "预后", "诊断机构", "治疗方案"]);
-            let persons = store.persons_in_region(region).await?;
-            let ids: Vec<i64> = persons.iter().map(|(p, _)| p.id).collect();
-            let id_numbers: HashMap<i64, String> = persons.iter().map(|(p, _)| (p.id, p.person.id_number.as_str().to_string())).collect();
+            let id_numbers = id_numbers(store, region).await?;
+            let ids: Vec<i64> = id_numbers.keys().copied().collect();
             let mut cards = store.disease_cards(&ids).await?;
             cards.sort_by(|a, b| (id_numbers.get(&a.card.person_id), &a.card.disease_code).cmp(&(id_numbers.get(&b.card.person_id), &b.card.disease_code)));
             for c in cards {
@@ -348,7 +360,7 @@ pub const CLAIM_COLUMNS: [Column; 13] = [
     Column { name: "冲销原因", aliases: &[], required: false },
 ];
 
-/// Reads a table and hands each row's cells (by the columns' order) to `row`.
+/// A file's rows as (row number, the cells of the format's columns in their order).
 struct Rows {
     file: String,
     rows: Vec<(u64, Vec<String>)>,
@@ -357,12 +369,13 @@ struct Rows {
 fn read(path: &Path, columns: &[Column]) -> Result<Rows, ImportError> {
     let table = Table::read(path)?;
     let cols = table.columns(columns)?;
-    let rows = table
-        .rows
-        .iter()
-        .map(|r| (r.row, cols.iter().map(|c| c.and_then(|i| r.cells.get(i)).map(|s| s.trim().to_string()).unwrap_or_default()).collect()))
-        .collect();
+    let rows = table.rows.iter().map(|r| (r.row, cells(&cols, &r.cells))).collect();
     Ok(Rows { file: table.file, rows })
+}
+
+/// The cells at the given column positions (empty where a column is absent), trimmed.
+fn cells(cols: &[Option<usize>], row: &[String]) -> Vec<String> {
+    cols.iter().map(|c| c.and_then(|i| row.get(i)).map(|s| s.trim().to_string()).unwrap_or_default()).collect()
 }
 
 fn row_error(columns: &[Column], row: u64, cells: &[String], col: usize, reason: impl Into<String>) -> RowError {
@@ -629,9 +642,8 @@ async fn settle_pending(
 pub async fn import_claims(store: &Store, path: &Path, settled_by: &str, audit: &AuditEntry) -> Result<TableReport, ExchangeError> {
     let table = Table::read(path).map_err(ImportError::from)?;
     let cols = table.columns(&CLAIM_COLUMNS).map_err(ImportError::from)?;
-    let extra = |h: &str| table.headers.iter().position(|x| x == h);
-    let totals: Vec<Option<usize>> = ["总费用", "基金支付合计", "个人负担"].iter().map(|h| extra(h)).collect();
-    let (settled_col, reversed_col) = (extra("结算时间"), extra("冲销时间"));
+    // Optional columns of the export: the times to replay in, and the bill to compare with.
+    let extra: Vec<Option<usize>> = ["结算时间", "冲销时间", "总费用", "基金支付合计", "个人负担"].iter().map(|h| table.headers.iter().position(|x| x == h)).collect();
     let mut persons = Persons { store, known: HashMap::new() };
     let mut errors = Vec::new();
     // Settlements and reversals replayed in the order they happened there (file order without
@@ -639,8 +651,8 @@ pub async fn import_claims(store: &Store, path: &Path, settled_by: &str, audit: 
     let mut events: Vec<(String, u64, Event)> = Vec::new();
     let mut expected: HashMap<String, (u64, [Option<String>; 3])> = HashMap::new();
     for r in &table.rows {
-        let cells: Vec<String> = cols.iter().map(|c| c.and_then(|i| r.cells.get(i)).map(|s| s.trim().to_string()).unwrap_or_default()).collect();
-        let at = |c: Option<usize>| c.and_then(|i| r.cells.get(i)).map(|s| s.trim().to_string()).unwrap_or_default();
+        let [settled_at, reversed_at, total, funds, patient]: [String; 5] = cells(&extra, &r.cells).try_into().unwrap_or_default();
+        let cells = cells(&cols, &r.cells);
         let err = |col: usize, reason: String| row_error(&CLAIM_COLUMNS, r.row, &cells, col, reason);
         let person_id = match persons.id(&cells[1]).await? {
             Ok(p) => p,
@@ -677,13 +689,11 @@ pub async fn import_claims(store: &Store, path: &Path, settled_by: &str, audit: 
             continue;
         }
         let diseases = cells[6].split('|').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
-        let settled_at = at(settled_col);
         if cells[11] == "已冲销" {
             let reason = if cells[12].is_empty() { "导入：原系统已冲销".to_string() } else { cells[12].clone() };
-            let when = at(reversed_col);
-            events.push((if when.is_empty() { "~".into() } else { when }, r.row, Event::Reverse(cells[0].clone(), reason)));
+            events.push((if reversed_at.is_empty() { "~".into() } else { reversed_at }, r.row, Event::Reverse(cells[0].clone(), reason)));
         }
-        expected.insert(cells[0].clone(), (r.row, std::array::from_fn(|i| totals[i].and_then(|c| r.cells.get(c)).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))));
+        expected.insert(cells[0].clone(), (r.row, [total, funds, patient].map(|t| Some(t).filter(|s| !s.is_empty()))));
         let request = crate::settlement::SettleRequest {
             claim_no: cells[0].clone(),
             person_id,

@@ -209,7 +209,7 @@ pub async fn batches(store: &Store, catalog: &DiseaseCatalog, region: RegionCode
     let known: std::collections::HashSet<i64> = sick.iter().map(|p| p.person_id).collect();
     let mut high_cost: Vec<i64> = paid.iter().filter(|(id, own)| **own >= HIGH_COST_FEN && !known.contains(*id)).map(|(id, _)| *id).collect();
     high_cost.sort_unstable();
-    sick.extend(store.persons_without_cards(&high_cost).await?);
+    sick.extend(store.persons_by_id(&high_cost).await?);
     Ok(sick
         .into_iter()
         .map(|person| {

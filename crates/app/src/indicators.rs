@@ -128,9 +128,17 @@ pub fn percent(ppm: Option<i64>) -> String {
     }
 }
 
-/// The population figures of a region computed from the registry, health files and contracts,
-/// with the name of the screening campaign counted.
-pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period, today: Date) -> Result<(Population, Option<String>), StoreError> {
+/// The population figures of a region computed from its persons, as [`population`] returns them.
+pub struct Counted {
+    pub population: Population,
+    /// The screening campaign counted.
+    pub campaign: Option<String>,
+    /// The 签约率 of each region below (their sum is `population.contracts`).
+    pub contract_rates: Vec<huimin_store::ContractRate>,
+}
+
+/// The population figures of a region computed from the registry, health files and contracts.
+pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period, today: Date) -> Result<Counted, StoreError> {
     let year = chrono::Datelike::year(&period.to);
     let registry = store.registry_counts(region).await?;
     let mut p = Population {
@@ -166,7 +174,8 @@ pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, 
     }
     let ledger = store.treatments(region, None).await?;
     p.treatment = [ledger.len() as i64, ledger.iter().filter(|t| t.status == huimin_domain::TreatmentStatus::Treated).count() as i64];
-    for r in store.contract_rates(region, year).await? {
+    let contract_rates = store.contract_rates(region, year).await?;
+    for r in &contract_rates {
         p.contracts[0] += r.persons;
         p.contracts[1] += r.signed;
     }
@@ -175,43 +184,40 @@ pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, 
         p.follow_ups[1] += i64::from(w.state.due);
         p.follow_ups[2] += i64::from(w.overdue_days > 0);
     }
-    Ok((p, campaign))
+    Ok(Counted { population: p, campaign, contract_rates })
 }
 
-/// A township's population figures for the period's year as stored, computed and stored first
-/// if nothing is stored yet, or if `refresh` and they were not computed today.
+/// A township's population figures for a year: as stored (with the day they were computed
+/// on), or computed now and stored when nothing (readable) is stored.
 async fn township_population(
     store: &Store,
     catalog: &huimin_domain::DiseaseCatalog,
     township: RegionCode,
-    stored: Option<(String, String, String)>,
-    period: Period,
+    stored: Option<(String, String)>,
+    year: i32,
     today: Date,
-    refresh: bool,
 ) -> Result<(Population, String), StoreError> {
-    let today_text = today.to_string();
-    if let Some((as_of, _, json)) = stored.filter(|(as_of, ..)| !refresh || *as_of == today_text) {
+    if let Some((as_of, json)) = stored {
         if let Ok(p) = serde_json::from_str::<Population>(&json) {
             return Ok((p, as_of));
         }
     }
-    let (p, _) = population(store, catalog, township, period, today).await?;
+    let p = population(store, catalog, township, Period::year(year), today).await?.population;
     let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.save_township_figures(township, chrono::Datelike::year(&period.to), &today_text, &json).await?;
-    Ok((p, today_text))
+    store.save_township_figures(township, year, &today.to_string(), &json).await?;
+    Ok((p, today.to_string()))
 }
 
 /// Recomputes the stored figures of every township inside `region` not computed today (the
 /// server does it each night, the dashboard's button on demand). Returns how many townships
 /// were computed.
 pub async fn refresh_figures(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, year: i32, today: Date) -> Result<usize, StoreError> {
-    let period = Period::year(year);
     let mut n = 0;
     for (township, stored) in store.township_figures(region, year).await? {
-        if stored.as_ref().is_some_and(|(as_of, ..)| *as_of == today.to_string()) {
+        if stored.is_some_and(|(as_of, _)| as_of == today.to_string()) {
             continue;
         }
-        township_population(store, catalog, township, stored, period, today, true).await?;
+        township_population(store, catalog, township, None, year, today).await?;
         n += 1;
     }
     Ok(n)
@@ -233,7 +239,7 @@ pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, reg
         // Stored per township and year: the year of the period, whatever part of it is shown.
         let year = chrono::Datelike::year(&period.to);
         for (township, stored) in store.township_figures(region, year).await? {
-            let (p, as_of) = township_population(store, catalog, township, stored, Period::year(year), today, false).await?;
+            let (p, as_of) = township_population(store, catalog, township, stored, year, today).await?;
             total.add(&p);
             if oldest.as_ref().is_none_or(|o| as_of < *o) {
                 oldest = Some(as_of);
@@ -248,18 +254,17 @@ pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, reg
         }
         (total, oldest, None)
     } else {
-        let (p, campaign) = population(store, catalog, region, period, today).await?;
+        let counted = population(store, catalog, region, period, today).await?;
         let counts = store.region_children_counts(region).await?;
-        let rates = store.contract_rates(region, chrono::Datelike::year(&period.to)).await?;
         for ch in &mut children {
             if let Some(c) = counts.iter().find(|c| c.region.code == ch.region.code) {
                 (ch.households, ch.persons, ch.illness_households) = (c.households, c.persons, c.illness_households);
             }
-            if let Some(r) = rates.iter().find(|r| r.region == ch.region.code) {
+            if let Some(r) = counted.contract_rates.iter().find(|r| r.region == ch.region.code) {
                 ch.contracts = [r.persons, r.signed];
             }
         }
-        (p, None, campaign)
+        (counted.population, None, counted.campaign)
     };
     let mut claims = ClaimSums::default();
     let mut inpatient = ClaimSums::default();
@@ -306,9 +311,9 @@ pub struct CapReached {
 pub async fn persons_at_cap(store: &Store, policies: &crate::settlement::PolicySet, region: RegionCode, year: i32) -> Result<Vec<CapReached>, StoreError> {
     use huimin_policy::Rule;
     use huimin_policy::policy::Params;
-    let (from, to) = (Period::year(year).from, Period::year(year).to);
+    let whole_year = Period::year(year);
     let mut latest: std::collections::HashMap<i64, huimin_store::StoredClaim> = std::collections::HashMap::new();
-    for c in store.settled_claims(region, from, to).await? {
+    for c in store.settled_claims(region, whole_year.from, whole_year.to).await? {
         let newer = latest.get(&c.person_id).is_none_or(|l| l.claim.discharge <= c.claim.discharge);
         if newer {
             latest.insert(c.person_id, c);
@@ -336,7 +341,7 @@ pub async fn persons_at_cap(store: &Store, policies: &crate::settlement::PolicyS
     let mut ids: Vec<i64> = out.iter().map(|c| c.person_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let persons: std::collections::HashMap<i64, huimin_store::SickPerson> = store.persons_without_cards(&ids).await?.into_iter().map(|p| (p.person_id, p)).collect();
+    let persons: std::collections::HashMap<i64, huimin_store::SickPerson> = store.persons_by_id(&ids).await?.into_iter().map(|p| (p.person_id, p)).collect();
     for c in &mut out {
         if let Some(p) = persons.get(&c.person_id) {
             (c.person_name, c.household_no) = (p.name.clone(), p.household_no.clone());
@@ -452,23 +457,19 @@ pub async fn write_reconciliation(store: &Store, region: RegionCode, month: &str
         summary.write_with_format(2, c as u16, *h, &bold)?;
     }
     let mut row = 3u32;
-    let mut details = Vec::new();
-    for fund in Fund::ALL {
-        let owed = store.fund_owed(fund, region, month).await?;
-        for o in &owed {
-            summary.write(row, 0, fund.label_zh())?;
-            summary.write_string(row, 1, fund.code())?;
-            summary.write_string(row, 2, &o.facility_code)?;
-            summary.write(row, 3, &o.facility_name)?;
-            summary.write(row, 4, o.claims as f64)?;
-            summary.write_with_format(row, 5, yuan(o.amount), &money)?;
-            row += 1;
-            details.push((fund, o.facility_code.clone()));
-        }
+    let owed = store.owed_by_fund(region, month).await?;
+    for (fund, o) in &owed {
+        summary.write(row, 0, fund.label_zh())?;
+        summary.write_string(row, 1, fund.code())?;
+        summary.write_string(row, 2, &o.facility_code)?;
+        summary.write(row, 3, &o.facility_name)?;
+        summary.write(row, 4, o.claims as f64)?;
+        summary.write_with_format(row, 5, yuan(o.amount), &money)?;
+        row += 1;
     }
     summary.set_column_width(0, 22)?.set_column_width(1, 10)?.set_column_width(2, 16)?.set_column_width(3, 24)?.set_column_width(5, 16)?;
     for fund in Fund::ALL {
-        let facilities: Vec<&String> = details.iter().filter(|(f, _)| *f == fund).map(|(_, c)| c).collect();
+        let facilities: Vec<&String> = owed.iter().filter(|(f, _)| *f == fund).map(|(_, o)| &o.facility_code).collect();
         if facilities.is_empty() {
             continue;
         }

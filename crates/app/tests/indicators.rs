@@ -161,7 +161,7 @@ both_backends! {
         assert_eq!(ind.population.contracts, [4, 0]);
         // A county sums its townships' stored figures: the same as computing it from its persons.
         assert_eq!(ind.population_as_of.as_deref(), Some("2024-12-31"));
-        assert_eq!(ind.population, indicators::population(&db, &catalog, county, year, d("2024-12-31")).await.unwrap().0);
+        assert_eq!(ind.population, indicators::population(&db, &catalog, county, year, d("2024-12-31")).await.unwrap().population);
         assert_eq!(ind.children.iter().map(|c| (c.region.name.as_str(), c.persons, c.claims.claims)).collect::<Vec<_>>(), [("一镇", 3, 1), ("二镇", 1, 0)]);
         let city = indicators::compute(&db, &catalog, region("3713"), year, d("2024-12-31")).await.unwrap();
         assert_eq!((city.population.clone(), city.claims.clone(), city.children.len(), city.children[0].persons), (ind.population.clone(), ind.claims.clone(), 1, 4));
@@ -191,7 +191,7 @@ both_backends! {
         assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02")).await.unwrap(), 2);
         let fresh = indicators::compute(&db, &catalog, region("3713"), year, d("2025-01-02")).await.unwrap();
         assert_eq!((fresh.population.contracts, fresh.population_as_of.as_deref()), ([4, 1], Some("2025-01-02")));
-        assert_eq!(fresh.population, indicators::population(&db, &catalog, county, year, d("2025-01-02")).await.unwrap().0);
+        assert_eq!(fresh.population, indicators::population(&db, &catalog, county, year, d("2025-01-02")).await.unwrap().population);
     }
 }
 

@@ -309,17 +309,17 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 ImportWhat::Contracts { file } => {
                     let report = exchange::import_contracts(&store, &file, &cli_audit("contract.import")).await?;
-                    print_table_report("家庭医生签约", &report);
+                    print_table_report(exchange::Kind::Contracts.label().0, &report);
                     error_file(&file, &report.errors, &[])?;
                 }
                 ImportWhat::Followups { file } => {
                     let report = exchange::import_follow_ups(&store, &file, &cli_audit("followup.import")).await?;
-                    print_table_report("随访记录", &report);
+                    print_table_report(exchange::Kind::FollowUps.label().0, &report);
                     error_file(&file, &report.errors, &[])?;
                 }
                 ImportWhat::Claims { file } => {
                     let report = exchange::import_claims(&store, &file, "cli", &cli_audit("settlement.import")).await?;
-                    print_table_report("结算单", &report);
+                    print_table_report(exchange::Kind::Claims.label().0, &report);
                     error_file(&file, &report.errors, &[])?;
                 }
             }
@@ -398,8 +398,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token { what: TokenWhat::Add { user, name, days } } => {
             let store = Store::connect(&cli.database_url).await?;
             let (found, _) = store.user_for_login(&user).await?.with_context(|| format!("用户 {user} 不存在"))?;
-            let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), ..Default::default() };
-            let token = accounts::issue_api_token(&store, &found, &name, days, &audit).await.map_err(anyhow::Error::msg)?;
+            let token = accounts::issue_api_token(&store, &found, &name, days, &cli_audit("token.create")).await.map_err(anyhow::Error::msg)?;
             println!("{token}");
         }
         Command::Audit { what: AuditWhat::Verify } => {

@@ -120,12 +120,12 @@ impl RegionCode {
         (level <= self.level()).then(|| self.truncated(level.digits()))
     }
 
-    /// The digits that identify this region: a prefix shared by every code inside it.
     /// The twelve digits as a number (for keys that must be cheap to build).
     pub fn as_u64(self) -> u64 {
         self.0
     }
 
+    /// The digits that identify this region: a prefix shared by every code inside it.
     pub fn prefix(&self) -> String {
         let s = self.to_string();
         s[..self.level().digits()].to_string()

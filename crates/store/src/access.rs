@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::registry::within;
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -271,7 +272,7 @@ impl Store {
     /// Users whose region lies inside `region`.
     pub async fn users_within(&self, region: RegionCode) -> Result<Vec<User>> {
         let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE region_code >= $1 AND region_code < $1 || ':' ORDER BY region_code, role, username"))
-            .bind(region.prefix())
+            .bind(within(region))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(user_from_row).collect()
@@ -371,7 +372,7 @@ impl Store {
             "SELECT t.id, t.name, u.username, t.created_by, t.created_at, t.expires_at, t.revoked_at FROM api_tokens t \
              JOIN users u ON u.id = t.user_id WHERE u.region_code >= $1 AND u.region_code < $1 || ':' ORDER BY t.id DESC",
         )
-        .bind(region.prefix())
+        .bind(within(region))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -399,7 +400,7 @@ impl Store {
         )
         .bind(now())
         .bind(id)
-        .bind(region.prefix())
+        .bind(within(region))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

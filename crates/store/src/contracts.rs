@@ -504,7 +504,7 @@ impl Store {
              WHERE c.year = $1 AND h.region_code >= $2 AND h.region_code < $2 || ':' ORDER BY p.household_no, p.id, f.followed_on, f.submission_key"
         ))
         .bind(i64::from(year))
-        .bind(region.prefix())
+        .bind(within(region))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(follow_up_from_row).collect()

@@ -319,15 +319,22 @@ impl Store {
         Ok(cards.len())
     }
 
-    /// The cards of the given persons, by person then code.
+    /// The cards of the given persons, in the order of `person_ids`, then by code. One query
+    /// per 5,000 persons (an export reads a whole county's).
     pub async fn disease_cards(&self, person_ids: &[i64]) -> Result<Vec<StoredCard>> {
         let mut out = Vec::new();
-        for id in person_ids {
-            let rows = sqlx::query("SELECT * FROM disease_cards WHERE person_id = $1 ORDER BY disease_code").bind(id).fetch_all(&self.pool).await?;
-            for r in &rows {
+        for chunk in person_ids.chunks(5000) {
+            let sql = format!("SELECT * FROM disease_cards WHERE person_id IN ({})", crate::batch::placeholders(self.backend, 1, chunk.len()));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in &q.fetch_all(&self.pool).await? {
                 out.push(card_from_row(r)?);
             }
         }
+        let position: HashMap<i64, usize> = person_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        out.sort_by(|a, b| (position.get(&a.card.person_id), &a.card.disease_code).cmp(&(position.get(&b.card.person_id), &b.card.disease_code)));
         Ok(out)
     }
 
@@ -504,21 +511,19 @@ impl Store {
 
     /// What each person inside `region` paid themselves for settled claims discharged in `year` (fen).
     pub async fn own_payments(&self, region: RegionCode, year: i32) -> Result<HashMap<i64, i64>> {
-        let (lo, hi) = crate::indicators::region_range(region);
         let rows = sqlx::query(
             "SELECT person_id, CAST(SUM(patient_total) AS BIGINT) AS paid FROM claims \
-             WHERE status = 'settled' AND year = $1 AND region_code >= $2 AND region_code < $3 GROUP BY person_id",
+             WHERE status = 'settled' AND year = $1 AND region_code >= $2 AND region_code < $2 || ':' GROUP BY person_id",
         )
         .bind(i64::from(year))
-        .bind(lo)
-        .bind(hi)
+        .bind(within(region))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((r.try_get("person_id")?, r.try_get::<Option<i64>, _>("paid")?.unwrap_or(0)))).collect()
     }
 
-    /// The persons with these ids as sick persons without cards (name, household, region).
-    pub async fn persons_without_cards(&self, ids: &[i64]) -> Result<Vec<SickPerson>> {
+    /// The persons with these ids, each with their household and its region (no diseases filled in).
+    pub async fn persons_by_id(&self, ids: &[i64]) -> Result<Vec<SickPerson>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(5000) {
             let list = crate::batch::placeholders(self.backend, 1, chunk.len());

@@ -12,12 +12,12 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::access::append_audit_in;
-use crate::registry::{corrupt, date_text, fk_message};
+use crate::registry::{corrupt, date_text, fk_message, within};
 use crate::{AuditEntry, Result, Store, now};
 
-/// The codes inside a region as a half-open range of text.
+/// The codes inside a region as a half-open range of text: `within`'s range with both ends bound.
 pub(crate) fn region_range(region: RegionCode) -> (String, String) {
-    let p = region.prefix();
+    let p = within(region);
     (p.clone(), format!("{p}:"))
 }
 
@@ -243,6 +243,15 @@ impl Store {
             .collect()
     }
 
+    /// What every fund owes each hospital for `month`, fund by fund in the order of `Fund::ALL`.
+    pub async fn owed_by_fund(&self, region: RegionCode, month: &str) -> Result<Vec<(Fund, Owed)>> {
+        let mut out = Vec::new();
+        for fund in Fund::ALL {
+            out.extend(self.fund_owed(fund, region, month).await?.into_iter().map(|o| (fund, o)));
+        }
+        Ok(out)
+    }
+
     /// The claims behind one reconciliation amount.
     pub async fn fund_claims(&self, fund: Fund, region: RegionCode, month: &str, facility_code: &str) -> Result<Vec<ClaimLine>> {
         let (lo, hi) = region_range(region);
@@ -264,11 +273,11 @@ impl Store {
     }
 
     /// The townships inside `region` (itself if it is one) with their stored figures for `year`:
-    /// (township, as_of, computed_at, figures), the last three `None` where nothing is stored.
-    pub async fn township_figures(&self, region: RegionCode, year: i32) -> Result<Vec<(RegionCode, Option<(String, String, String)>)>> {
+    /// the day they were computed on and the figures, `None` where nothing is stored.
+    pub async fn township_figures(&self, region: RegionCode, year: i32) -> Result<Vec<(RegionCode, Option<(String, String)>)>> {
         let (lo, hi) = region_range(region);
         let rows = sqlx::query(
-            "SELECT r.code, f.as_of, f.computed_at, f.figures FROM regions r LEFT JOIN township_figures f ON f.region_code = r.code AND f.year = $1 \
+            "SELECT r.code, f.as_of, f.figures FROM regions r LEFT JOIN township_figures f ON f.region_code = r.code AND f.year = $1 \
              WHERE r.code >= $2 AND r.code < $3 AND r.level = $4 ORDER BY r.code",
         )
         .bind(i64::from(year))
@@ -281,7 +290,7 @@ impl Store {
             .map(|r| {
                 let code = RegionCode::parse(&r.try_get::<String, _>("code")?).map_err(|e| corrupt("region", e))?;
                 let stored = match r.try_get::<Option<String>, _>("as_of")? {
-                    Some(as_of) => Some((as_of, r.try_get("computed_at")?, r.try_get("figures")?)),
+                    Some(as_of) => Some((as_of, r.try_get("figures")?)),
                     None => None,
                 };
                 Ok((code, stored))

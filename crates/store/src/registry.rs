@@ -538,7 +538,7 @@ impl Store {
              WHERE p.in_programme = 1 AND h.region_code >= $1 AND h.region_code < $1 || ':' ORDER BY h.region_code, p.household_no, p.id",
             PERSON_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ")
         ))
-        .bind(region.prefix())
+        .bind(within(region))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((person_from_row(r)?, RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?))).collect()

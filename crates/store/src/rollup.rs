@@ -1,7 +1,7 @@
 //! The claim rollup (`claim_rollup`): settled claims summed by the person's township, discharge
 //! month and visit type. Settling adds a claim, reversing takes it away, always in the transaction
 //! that stores the claim, so the rollup equals a recomputation from the claims at every commit
-//! (tested in tests/store.rs). A batch sums its claims in memory and writes each key once.
+//! (tested in crates/app/tests/indicators.rs). A batch sums its claims in memory and writes each key once.
 
 use std::collections::HashMap;
 

@@ -15,6 +15,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::access::append_audit_in;
+use crate::registry::within;
 use crate::batch::Val;
 use crate::bill_text::{self, BillRow};
 use crate::rollup::RollupDelta;
@@ -528,7 +529,7 @@ impl Store {
     /// The newest claims of persons inside `region`, settled or reversed.
     pub async fn claims_in_region(&self, region: RegionCode, limit: i64) -> Result<Vec<StoredClaim>> {
         let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE region_code >= $1 AND region_code < $1 || ':' ORDER BY settled_at DESC LIMIT $2"))
-            .bind(region.prefix())
+            .bind(within(region))
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
@@ -542,7 +543,7 @@ impl Store {
             "SELECT {CLAIM_COLUMNS} FROM claims WHERE region_code >= $1 AND region_code < $1 || ':' \
              AND discharge_date >= $2 AND discharge_date <= $3 ORDER BY settled_at, claim_no"
         ))
-        .bind(region.prefix())
+        .bind(within(region))
         .bind(date_text(from))
         .bind(date_text(to))
         .fetch_all(&self.pool)
@@ -566,7 +567,7 @@ impl Store {
              WHERE a.year = $1 AND a.layers <> '' AND h.region_code >= $2 AND h.region_code < $2 || ':'",
         )
         .bind(i64::from(year))
-        .bind(region.prefix())
+        .bind(within(region))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((r.try_get("person_id")?, decode_accumulators(&r.try_get::<String, _>("layers")?)?))).collect()

@@ -17,6 +17,7 @@ use crate::error::json_answer;
 use crate::auth::Ctx;
 use crate::error::{WebError, WebResult};
 use crate::layout::{self, csrf, dash, num, percent};
+use crate::registry::person_in_reach;
 
 fn today() -> Date {
     chrono::Local::now().date_naive()
@@ -329,9 +330,7 @@ async fn sign_contracts(state: &State, ctx: &Ctx, r: &SignRequest) -> WebResult<
         return Err(WebError::NotFound);
     }
     for &id in &r.persons {
-        let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
-        let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
-        ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+        person_in_reach(state, ctx, id).await?;
     }
     let services: Vec<Service> = r.services.iter().filter_map(|v| Service::from_code(v)).collect();
     let starts_on = Date::parse_from_str(r.starts_on.trim(), "%Y-%m-%d").map_err(|_| WebError::BadRequest("开始日期应为 YYYY-MM-DD".into()))?;
@@ -706,9 +705,7 @@ pub async fn api_add_key_group(state: State, ctx: Ctx, headers: HeaderMap, Path(
 /// Adds a person to a key group by hand; returns their household number.
 async fn key_group(state: &State, ctx: &Ctx, id: i64, f: &KeyGroupForm) -> WebResult<String> {
     ctx.require(Permission::SignContracts)?;
-    let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
-    let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
-    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    let (p, _) = person_in_reach(state, ctx, id).await?;
     let group = KeyGroup::parse(&f.group).map_err(|e| WebError::BadRequest(e.0))?;
     if f.reason.trim().is_empty() {
         return Err(WebError::BadRequest("请填写纳入重点人群的依据".into()));

@@ -233,12 +233,13 @@ fn alert_params(ctx: &Ctx, q: &DashQuery) -> WebResult<(RegionCode, Period)> {
 /// hospital for the month, and with a fund and a facility the claims behind the amount.
 pub async fn api_reconciliation(state: State, ctx: Ctx, Query(q): Query<ReconQuery>) -> WebResult<axum::Json<serde_json::Value>> {
     let (region, month) = recon_params(&ctx, &q)?;
-    let mut owed = Vec::new();
-    for fund in Fund::ALL {
-        for o in state.store.fund_owed(fund, region, &month).await? {
-            owed.push(serde_json::json!({ "fund": fund.code(), "fund_name": fund.label_zh(), "facility_code": o.facility_code, "facility_name": o.facility_name, "claims": o.claims, "amount": o.amount }));
-        }
-    }
+    let owed: Vec<serde_json::Value> = state
+        .store
+        .owed_by_fund(region, &month)
+        .await?
+        .into_iter()
+        .map(|(fund, o)| serde_json::json!({ "fund": fund.code(), "fund_name": fund.label_zh(), "facility_code": o.facility_code, "facility_name": o.facility_name, "claims": o.claims, "amount": o.amount }))
+        .collect();
     let claims = match (q.fund.as_deref().and_then(Fund::from_code), q.facility.as_deref()) {
         (Some(f), Some(code)) => Some(state.store.fund_claims(f, region, &month, code).await?),
         _ => None,
@@ -509,12 +510,7 @@ fn recon_params(ctx: &Ctx, q: &ReconQuery) -> WebResult<(RegionCode, String)> {
 
 pub async fn reconciliation(state: State, ctx: Ctx, Query(q): Query<ReconQuery>) -> WebResult<Markup> {
     let (region, month) = recon_params(&ctx, &q)?;
-    let mut rows = Vec::new();
-    for fund in Fund::ALL {
-        for o in state.store.fund_owed(fund, region, &month).await? {
-            rows.push((fund, o));
-        }
-    }
+    let rows = state.store.owed_by_fund(region, &month).await?;
     let fund = q.fund.as_deref().and_then(Fund::from_code);
     let detail = match (fund, q.facility.as_deref()) {
         (Some(f), Some(code)) => Some((f, code.to_string(), state.store.fund_claims(f, region, &month, code).await?)),

@@ -36,8 +36,6 @@ fn region_of(ctx: &Ctx, q: &ExchangeQuery) -> WebResult<RegionCode> {
     Ok(region)
 }
 
-const LABELS: [(&str, &str); 7] = [("区划", "Regions"), ("医疗机构", "Facilities"), ("建档立卡名单", "Roster"), ("疾病诊断（一病一卡）", "Diseases"), ("家庭医生签约", "Contracts"), ("随访记录", "Follow-ups"), ("结算单", "Claims")];
-
 pub async fn page(ctx: Ctx, Query(q): Query<ExchangeQuery>) -> WebResult<Markup> {
     let region = region_of(&ctx, &q)?;
     let year = q.year.unwrap_or_else(this_year);
@@ -50,7 +48,7 @@ pub async fn page(ctx: Ctx, Query(q): Query<ExchangeQuery>) -> WebResult<Markup>
             button.primary type="submit" { (ctx.t("确定", "Set")) }
         }
         table.card {
-            tbody { @for (kind, (zh, en)) in Kind::ALL.iter().zip(LABELS) { tr {
+            tbody { @for kind in Kind::ALL { @let (zh, en) = kind.label(); tr {
                 td { (ctx.t(zh, en)) }
                 td { a.button href=(format!("/api/exchange/{}?region={region}&year={year}&format=xlsx", kind.code())) { "XLSX" } " "
                      a.button href=(format!("/api/exchange/{}?region={region}&year={year}&format=csv", kind.code())) { "CSV" } }

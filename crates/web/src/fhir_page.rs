@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use crate::auth::Ctx;
 use crate::error::{WebError, WebResult};
 use crate::State;
+use crate::registry::person_in_reach;
+use crate::settlement_page::{claim_visible, require_claim_access};
 
 fn fhir_json(v: Value) -> Response {
     ([(header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], v.to_string()).into_response()
@@ -52,20 +54,10 @@ pub async fn metadata() -> Response {
 }
 
 /// A person inside the user's region, with their household's region.
-async fn person_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<(StoredPerson, RegionCode)> {
+async fn patient_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<(StoredPerson, RegionCode)> {
     ctx.require(Permission::ViewRegistry)?;
-    let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
-    let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
-    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    let (p, h) = person_in_reach(state, ctx, id).await?;
     Ok((p, h.household.region))
-}
-
-fn claim_visible(ctx: &Ctx, c: &StoredClaim) -> bool {
-    ctx.can(Permission::ViewClaims)
-        && match &ctx.user.facility_code {
-            Some(f) if ctx.can(Permission::Settle) => *f == c.facility_code,
-            _ => ctx.user.region.contains(c.region),
-        }
 }
 
 /// Looks up what the resources of several persons need once: facility names, region paths, policies.
@@ -159,7 +151,7 @@ async fn everything(state: &State, ctx: &Ctx, look: &Lookups, p: &StoredPerson, 
 }
 
 pub async fn patient(state: State, ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
-    let (p, region) = person_in_reach(&state, &ctx, id).await?;
+    let (p, region) = patient_in_reach(&state, &ctx, id).await?;
     let look = Lookups::load(&state).await?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("person {id}"), "Patient")).await?;
     Ok(fhir_json(fhir::patient(&p, region, &look.path(region), ctx.can(Permission::ViewFullIdNumber))))
@@ -173,7 +165,7 @@ pub struct EverythingQuery {
 pub async fn patient_everything(state: State, ctx: Ctx, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<EverythingQuery>) -> WebResult<Response> {
     // The route is `/fhir/Patient/{id}/$everything`; axum hands the id without the operation.
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
-    let (p, region) = person_in_reach(&state, &ctx, id).await?;
+    let (p, region) = patient_in_reach(&state, &ctx, id).await?;
     let look = Lookups::load(&state).await?;
     let resources = everything(&state, &ctx, &look, &p, region, q.year.map(Period::year)).await?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("person {id}"), "$everything")).await?;
@@ -182,9 +174,7 @@ pub async fn patient_everything(state: State, ctx: Ctx, headers: HeaderMap, Path
 
 async fn claim_in_reach(state: &State, ctx: &Ctx, no: &str) -> WebResult<StoredClaim> {
     let c = state.store.claim(no).await?.ok_or(WebError::NotFound)?;
-    if !claim_visible(ctx, &c) {
-        return Err(if ctx.can(Permission::ViewClaims) { WebError::NotFound } else { WebError::Forbidden });
-    }
+    require_claim_access(ctx, &c)?;
     Ok(c)
 }
 

@@ -11,7 +11,7 @@ use axum::extract::{Multipart, Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use huimin_app::health::{self, BatchRow, CardInput, HealthError};
-use huimin_domain::{CareBatch, Date, DiseaseCatalog, ExamReadings, HouseholdNo, Permission, Prognosis, RegionCode, TreatmentStatus};
+use huimin_domain::{CareBatch, Date, DiseaseCatalog, ExamReadings, Permission, Prognosis, RegionCode, TreatmentStatus};
 use huimin_store::{Screening, StoredHousehold, StoredPerson, TreatmentUpdate};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use crate::State;
 use crate::auth::Ctx;
 use crate::error::{WebError, WebResult};
 use crate::layout::{self, csrf, dash, num, percent};
-use crate::registry::RevealForm;
+use crate::registry::{RevealForm, given_reason, household_in_reach, person_in_reach};
 
 fn today() -> Date {
     chrono::Local::now().date_naive()
@@ -47,21 +47,6 @@ fn region_param(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
     };
     ctx.require_within(code)?;
     Ok(code)
-}
-
-/// A household the user may see, or 404.
-async fn household_in_reach(state: &State, ctx: &Ctx, no: &str) -> WebResult<StoredHousehold> {
-    let no = HouseholdNo::parse(no).map_err(|_| WebError::NotFound)?;
-    let h = state.store.household(&no).await?.ok_or(WebError::NotFound)?;
-    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
-    Ok(h)
-}
-
-/// A person the user may see, with their household, or 404.
-async fn person_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<(StoredPerson, StoredHousehold)> {
-    let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
-    let h = household_in_reach(state, ctx, p.person.household_no.as_str()).await?;
-    Ok((p, h))
 }
 
 fn disease_label(ctx: &Ctx, code: &str, name: &str, confidential: bool, opened: bool) -> Markup {
@@ -300,20 +285,25 @@ async fn record_exam(state: &State, ctx: &Ctx, id: i64, form: &ExamForm) -> WebR
 
 /// Break the glass: one person's confidential diagnoses, with the reason logged.
 pub async fn reveal_health(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
-    let reason = form.reason(&ctx, Permission::BreakGlassConfidential)?;
-    let (p, _) = person_in_reach(&state, &ctx, id).await?;
-    state.store.append_audit(&ctx.audit("health.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
+    ctx.check_csrf(&form.csrf)?;
+    let p = break_glass_health(&state, &ctx, id, &form.reason).await?;
     render_health(state, ctx, p.person.household_no.as_str(), Some(id)).await
+}
+
+/// Opens one person's confidential diagnoses to a role that may only with a reason; logged.
+async fn break_glass_health(state: &State, ctx: &Ctx, id: i64, reason: &str) -> WebResult<StoredPerson> {
+    let reason = given_reason(ctx, Permission::BreakGlassConfidential, reason)?;
+    let (p, _) = person_in_reach(state, ctx, id).await?;
+    state.store.append_audit(&ctx.audit("health.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
+    Ok(p)
 }
 
 /// `POST /api/persons/{id}/reveal-health`: `{"reason"}`; the person's confidential cards, logged
 /// like the page's break-the-glass.
-pub async fn api_reveal_health(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(mut form): Json<RevealForm>) -> WebResult<Response> {
-    form.set_csrf(&headers);
+pub async fn api_reveal_health(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<RevealForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
     let r = async {
-        let reason = form.reason(&ctx, Permission::BreakGlassConfidential)?;
-        person_in_reach(&state, &ctx, id).await?;
-        state.store.append_audit(&ctx.audit("health.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
+        break_glass_health(&state, &ctx, id, &form.reason).await?;
         let cards: Vec<_> = state.store.disease_cards(&[id]).await?.into_iter().filter(|c| c.card.confidential).collect();
         Ok(serde_json::json!({ "person_id": id, "cards": cards }))
     }

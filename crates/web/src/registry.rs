@@ -4,7 +4,7 @@
 use axum::extract::{Path, Query};
 use axum::{Form, Json};
 use huimin_domain::{HouseholdNo, IdNumber, Permission, PovertyCategory, PovertyStatus, RegionCode};
-use huimin_store::{HouseholdFilter, StoredPerson};
+use huimin_store::{HouseholdFilter, StoredHousehold, StoredPerson};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -347,57 +347,63 @@ fn member_row(ctx: &Ctx, m: &StoredPerson, revealed: bool, today: chrono::NaiveD
     }
 }
 
-/// A break-the-glass request: the reason the user gives for seeing what their role hides.
+/// A household the user may see, or 404.
+pub(crate) async fn household_in_reach(state: &State, ctx: &Ctx, no: &str) -> WebResult<StoredHousehold> {
+    let no = HouseholdNo::parse(no).map_err(|_| WebError::NotFound)?;
+    let h = state.store.household(&no).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    Ok(h)
+}
+
+/// A person the user may see, with their household, or 404.
+pub(crate) async fn person_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<(StoredPerson, StoredHousehold)> {
+    let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
+    let h = household_in_reach(state, ctx, p.person.household_no.as_str()).await?;
+    Ok((p, h))
+}
+
+/// A break-the-glass request: the reason the user gives for seeing what their role hides (the
+/// form's `_csrf`; JSON requests carry the token in their header instead).
 #[derive(Deserialize)]
 pub struct RevealForm {
     #[serde(rename = "_csrf", default)]
-    csrf: String,
-    reason: String,
+    pub csrf: String,
+    pub reason: String,
 }
 
-impl RevealForm {
-    /// A JSON request carries the session's token in its header, not in the body.
-    pub fn set_csrf(&mut self, headers: &axum::http::HeaderMap) {
-        self.csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+/// The permission to break the glass, and a reason of at least 4 characters.
+pub(crate) fn given_reason<'a>(ctx: &Ctx, permission: Permission, reason: &'a str) -> WebResult<&'a str> {
+    ctx.require(permission)?;
+    let reason = reason.trim();
+    if reason.chars().count() < 4 {
+        return Err(WebError::BadRequest(ctx.t("请填写查看原因（至少 4 个字）", "Give a reason (at least 4 characters)").into()));
     }
-
-    /// Checks the form's token, the permission to break the glass, and that a reason was given.
-    pub fn reason(&self, ctx: &Ctx, permission: Permission) -> WebResult<&str> {
-        ctx.check_csrf(&self.csrf)?;
-        ctx.require(permission)?;
-        let reason = self.reason.trim();
-        if reason.chars().count() < 4 {
-            return Err(WebError::BadRequest(ctx.t("请填写查看原因（至少 4 个字）", "Give a reason (at least 4 characters)").into()));
-        }
-        Ok(reason)
-    }
+    Ok(reason)
 }
 
 /// Break the glass: show one person's full ID number to a role that may see it only with a
 /// reason, and record who, why and when.
 pub async fn reveal_id_number(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
-    let reason = form.reason(&ctx, Permission::BreakGlassIdNumber)?;
-    let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
-    let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
-    ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
-    state.store.append_audit(&ctx.audit("id.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
+    ctx.check_csrf(&form.csrf)?;
+    let p = break_glass_id(&state, &ctx, id, &form.reason).await?;
     render_household(state, ctx, p.person.household_no.as_str(), Some(id)).await
 }
 
 /// `POST /api/persons/{id}/reveal`: `{"reason"}` (4+ characters); the whole ID number, with the
 /// same rights and the same audit entry as the page.
-pub async fn api_reveal_id_number(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(mut form): Json<RevealForm>) -> WebResult<axum::response::Response> {
-    form.set_csrf(&headers);
-    let r = async {
-        let reason = form.reason(&ctx, Permission::BreakGlassIdNumber)?;
-        let p = state.store.person(id).await?.ok_or(WebError::NotFound)?;
-        let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
-        ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
-        state.store.append_audit(&ctx.audit("id.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
-        Ok(serde_json::json!({ "person_id": id, "id_number": p.person.id_number.as_str() }))
-    }
-    .await;
+pub async fn api_reveal_id_number(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<RevealForm>) -> WebResult<axum::response::Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = break_glass_id(&state, &ctx, id, &form.reason).await.map(|p| serde_json::json!({ "person_id": id, "id_number": p.person.id_number.as_str() }));
     crate::error::json_answer(axum::http::StatusCode::OK, r)
+}
+
+/// The person whose ID number is revealed, after the checks; the audit entry names the person
+/// and the reason, never the number.
+async fn break_glass_id(state: &State, ctx: &Ctx, id: i64, reason: &str) -> WebResult<StoredPerson> {
+    let reason = given_reason(ctx, Permission::BreakGlassIdNumber, reason)?;
+    let (p, _) = person_in_reach(state, ctx, id).await?;
+    state.store.append_audit(&ctx.audit("id.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
+    Ok(p)
 }
 
 pub async fn facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Markup> {

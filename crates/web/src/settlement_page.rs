@@ -25,13 +25,18 @@ fn clerk_facility(ctx: &Ctx) -> WebResult<String> {
 }
 
 /// A claim may be seen by the clerks of its facility, and by the other claim roles of its region.
-fn require_claim_access(ctx: &Ctx, c: &StoredClaim) -> WebResult<()> {
+pub(crate) fn claim_visible(ctx: &Ctx, c: &StoredClaim) -> bool {
+    ctx.can(Permission::ViewClaims)
+        && match &ctx.user.facility_code {
+            Some(f) if ctx.can(Permission::Settle) => *f == c.facility_code,
+            _ => ctx.user.region.contains(c.region),
+        }
+}
+
+/// `claim_visible`, or 403 for a role without claims and 404 for a claim outside one's reach.
+pub(crate) fn require_claim_access(ctx: &Ctx, c: &StoredClaim) -> WebResult<()> {
     ctx.require(Permission::ViewClaims)?;
-    let ok = match &ctx.user.facility_code {
-        Some(f) if ctx.can(Permission::Settle) => *f == c.facility_code,
-        _ => ctx.user.region.contains(c.region),
-    };
-    if ok { Ok(()) } else { Err(WebError::NotFound) }
+    if claim_visible(ctx, c) { Ok(()) } else { Err(WebError::NotFound) }
 }
 
 #[derive(Deserialize, Default)]
