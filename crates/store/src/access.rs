@@ -9,7 +9,8 @@ use huimin_domain::{RegionCode, Role};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
+use crate::tx::WriteTx;
 
 use crate::registry::within;
 use crate::{Result, Store, StoreError, now};
@@ -103,7 +104,7 @@ pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at, user_id, 
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 pub(crate) const AUDIT_HEAD: &str = "UPDATE audit_head SET hash = $1 WHERE id = 1";
 
-pub(crate) async fn append_audit_in(tx: &mut Transaction<'static, Any>, e: &AuditEntry) -> Result<i64> {
+pub(crate) async fn append_audit_in(tx: &mut WriteTx, e: &AuditEntry) -> Result<i64> {
     let row = sqlx::query(AUDIT_ADVANCE)
         .fetch_one(&mut **tx)
         .await?;
@@ -147,8 +148,7 @@ fn user_from_row(r: &AnyRow) -> Result<User> {
 
 impl Store {
     pub async fn append_audit(&self, e: &AuditEntry) -> Result<i64> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let seq = append_audit_in(&mut tx, e).await?;
         tx.commit().await?;
         Ok(seq)
@@ -222,8 +222,7 @@ impl Store {
 
     /// Creates a user and records who did it, in one transaction.
     pub async fn create_user(&self, u: &NewUser, audit: &AuditEntry) -> Result<i64> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(&u.username)
             .fetch_optional(&mut *tx)
@@ -281,8 +280,7 @@ impl Store {
     /// Counts a failed login; locks the account until `lock_until` once `lock_after` failures
     /// follow each other. Returns the number of consecutive failures.
     pub async fn record_login_failure(&self, user_id: i64, lock_after: i64, lock_until: &str, audit: &AuditEntry) -> Result<i64> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n: i64 = sqlx::query_scalar("UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = $1 RETURNING failed_attempts")
             .bind(user_id)
             .fetch_one(&mut *tx)
@@ -301,8 +299,7 @@ impl Store {
 
     /// Starts a session after a successful login.
     pub async fn create_session(&self, user_id: i64, token_hash: &str, csrf: &str, expires_at: &str, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now()).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
@@ -348,8 +345,7 @@ impl Store {
 
     /// Stores a new API token (its hash) for a user.
     pub async fn create_api_token(&self, user_id: i64, name: &str, token_hash: &str, expires_at: &str, audit: &AuditEntry) -> Result<i64> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_tokens (user_id, name, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
@@ -392,8 +388,7 @@ impl Store {
 
     /// Revokes a token of a user inside `region`; `NotFound` for any other.
     pub async fn revoke_api_token(&self, id: i64, region: RegionCode, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
              AND user_id IN (SELECT id FROM users WHERE region_code >= $3 AND region_code < $3 || ':')",
@@ -412,8 +407,7 @@ impl Store {
     }
 
     pub async fn end_session(&self, token_hash: &str, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *tx).await?;
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
@@ -423,8 +417,7 @@ impl Store {
     /// Activates or deactivates a user, sets a new password hash, or unlocks; ends their sessions
     /// when access is taken away or the password changes.
     pub async fn update_user(&self, id: i64, active: Option<bool>, password_hash: Option<&str>, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE users SET active = COALESCE($1, active), password_hash = COALESCE($2, password_hash), \
              failed_attempts = 0, locked_until = NULL WHERE id = $3",

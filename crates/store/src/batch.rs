@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
+use crate::tx::WriteTx;
 
 use crate::Backend;
 
@@ -72,7 +72,7 @@ pub fn placeholders(backend: Backend, first: usize, n: usize) -> String {
 /// Inserts `rows` into `table`; `suffix` is appended to each
 /// statement (an ON CONFLICT clause and/or RETURNING). Returns the rows RETURNING produced.
 pub(crate) async fn insert_rows<'a>(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     backend: Backend,
     table: &str,
     columns: &[&str],

@@ -166,7 +166,7 @@ fn contract_row(r: &AnyRow) -> Result<ContractRow> {
 
 const FOLLOW_UP_SELECT: &str = "SELECT f.*, p.name AS person_name, p.household_no FROM follow_ups f JOIN persons p ON p.id = f.person_id";
 
-async fn insert_follow_up(tx: &mut sqlx::Transaction<'static, sqlx::Any>, f: &NewFollowUp, abnormal: &[&str], by: &str) -> std::result::Result<i64, sqlx::Error> {
+async fn insert_follow_up(tx: &mut crate::tx::WriteTx, f: &NewFollowUp, abnormal: &[&str], by: &str) -> std::result::Result<i64, sqlx::Error> {
     let v = |x: Option<u16>| x.map(i64::from);
     sqlx::query_scalar(
         "INSERT INTO follow_ups (submission_key, person_id, contract_id, followed_on, mode, systolic, diastolic, glucose_tenths, \
@@ -195,8 +195,7 @@ async fn insert_follow_up(tx: &mut sqlx::Transaction<'static, sqlx::Any>, f: &Ne
 
 impl Store {
     pub async fn create_team(&self, name: &str, facility_code: &str, region: RegionCode, audit: &AuditEntry) -> Result<i64> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar("INSERT INTO teams (name, facility_code, region_code, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(name)
             .bind(facility_code)
@@ -212,8 +211,7 @@ impl Store {
     }
 
     pub async fn add_team_member(&self, team_id: i64, m: &TeamMember, audit: &AuditEntry) -> Result<i64> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO team_members (team_id, name, duty, phone, facility_code, username) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
@@ -276,8 +274,7 @@ impl Store {
 
     /// Signs contracts, all or none: a person who already has a contract for the year is refused.
     pub async fn sign_contracts(&self, contracts: &[NewContract], audit: &AuditEntry) -> Result<usize> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         for c in contracts {
             if c.ends_on < c.starts_on {
@@ -385,8 +382,7 @@ impl Store {
     }
 
     pub async fn add_key_group(&self, person_id: i64, group: KeyGroup, reason: &str, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO key_group_additions (person_id, key_group, reason, added_by, added_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (person_id, key_group) DO UPDATE SET reason = excluded.reason, added_by = excluded.added_by, added_at = excluded.added_at",
@@ -439,8 +435,7 @@ impl Store {
 
     /// Records a follow-up once per submission key: `(id, false)` if the key was already stored.
     pub async fn record_follow_up(&self, f: &NewFollowUp, abnormal: &[&str], audit: &AuditEntry) -> Result<(i64, bool)> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM follow_ups WHERE submission_key = $1").bind(&f.submission_key).fetch_optional(&mut *tx).await?;
         if let Some(id) = existing {
             return Ok((id, false));
@@ -464,8 +459,7 @@ impl Store {
     /// Stores follow-ups recorded elsewhere (a batch from another system, the demo), all or none;
     /// a submission key already stored is skipped. Returns how many were stored.
     pub async fn import_follow_ups(&self, items: &[(NewFollowUp, Vec<&str>)], audit: &AuditEntry) -> Result<usize> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut stored = 0;
         for (f, abnormal) in items {
             let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM follow_ups WHERE submission_key = $1").bind(&f.submission_key).fetch_optional(&mut *tx).await?;
@@ -547,8 +541,7 @@ impl Store {
     }
 
     pub async fn set_follow_up_rule(&self, region: RegionCode, rule: FollowUpRule, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO follow_up_rules (region_code, key_per_year, other_per_year, set_by, set_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (region_code) DO UPDATE SET key_per_year = excluded.key_per_year, other_per_year = excluded.other_per_year, \

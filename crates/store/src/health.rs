@@ -219,8 +219,7 @@ impl Store {
     }
 
     pub async fn add_catalog_file(&self, file_name: &str, body: &str, loaded_by: &str, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO catalog_files (file_name, body, loaded_by, loaded_at) VALUES ($1, $2, $3, $4)")
             .bind(file_name)
             .bind(body)
@@ -234,8 +233,7 @@ impl Store {
     }
 
     pub async fn record_exam(&self, person_id: i64, date: Date, readings: &ExamReadings, findings: &str, examined_at: &str, by: &str, audit: &AuditEntry) -> Result<i64> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let v = |x: Option<u16>| x.map(i64::from);
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO exams (person_id, exam_date, systolic, diastolic, glucose_tenths, height_cm, weight_tenths, findings, \
@@ -276,8 +274,7 @@ impl Store {
     /// `identify_for_treatment`, the patient also enters the treatment ledger (once) as identified
     /// on `today`.
     pub async fn save_disease_cards(&self, cards: &[(DiseaseCard, bool)], by: &str, today: Date, audit: &AuditEntry) -> Result<usize> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         for (c, identify) in cards {
             sqlx::query(
@@ -342,8 +339,7 @@ impl Store {
         if ends_on < starts_on {
             return Err(StoreError::Refused(format!("结束日期 {ends_on} 早于开始日期 {starts_on}")));
         }
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO screening_campaigns (name, region_code, starts_on, ends_on, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -376,8 +372,7 @@ impl Store {
 
     /// Records (or corrects) households' screenings in a campaign, all or none.
     pub async fn record_screenings(&self, campaign_id: i64, screenings: &[Screening], audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let at = now();
         for s in screenings {
             sqlx::query(
@@ -558,8 +553,7 @@ impl Store {
 
     /// Sets a person's batch by hand (`None`: in no batch), or with `clear` returns them to the rules.
     pub async fn set_batch_override(&self, person_id: i64, batch: Option<CareBatch>, clear: bool, reason: &str, by: &str, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if clear {
             sqlx::query("DELETE FROM batch_overrides WHERE person_id = $1").bind(person_id).execute(&mut *tx).await?;
         } else {
@@ -601,8 +595,7 @@ impl Store {
 
     /// Moves a ledger line on; a move the ledger does not allow is refused with the reason.
     pub async fn update_treatment(&self, id: i64, u: &TreatmentUpdate, by: &str, audit: &AuditEntry) -> Result<Treatment> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let current: Option<String> = sqlx::query_scalar("SELECT status FROM treatments WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
         let current = current.ok_or_else(|| StoreError::NotFound(format!("treatment {id}")))?;
         let current = TreatmentStatus::from_code(&current).ok_or_else(|| corrupt("treatment status", &current))?;
@@ -622,7 +615,6 @@ impl Store {
             .map_err(|e| fk_message(e, &format!("医疗机构 {} 不存在", u.facility_code.as_deref().unwrap_or(""))))?;
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
-        drop(_gate);
         self.treatment(id).await?.ok_or_else(|| StoreError::NotFound(format!("treatment {id}")))
     }
 }

@@ -331,8 +331,7 @@ impl Store {
     }
 
     pub async fn set_target(&self, t: &Target, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO targets (region_code, indicator, value_ppm, at_most, source, set_by, set_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (region_code, indicator) DO UPDATE SET value_ppm = excluded.value_ppm, at_most = excluded.at_most, \

@@ -12,6 +12,7 @@ mod registry;
 mod rollup;
 mod settlement;
 mod sqlite_writer;
+mod tx;
 pub mod testing;
 
 use std::path::Path;
@@ -97,6 +98,8 @@ pub struct Store {
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// SQLite only: the thread that writes settlements (see `sqlite_writer`).
     writer: Option<sqlite_writer::Writer>,
+    /// SQLite only: the database file.
+    sqlite_path: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -109,9 +112,11 @@ impl Store {
     /// Opens (creating a SQLite file and its folder if needed) and migrates the database.
     pub async fn connect(url: &str) -> Result<Store> {
         install_default_drivers();
-        // SQLite's durability: NORMAL (default) survives a crash of the program; FULL
-        // (`sqlite://PATH?synchronous=full`) also a power cut, at an fsync per commit.
-        let mut synchronous = "NORMAL";
+        // SQLite's durability: FULL (default) makes every commit survive a power cut, at an
+        // fsync per commit (settlements share one per group); NORMAL
+        // (`sqlite://PATH?synchronous=normal`) survives a crash of the program but may lose the
+        // last commits on a power cut.
+        let mut synchronous = "FULL";
         let mut sqlite_path = None;
         let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -143,7 +148,9 @@ impl Store {
                         // WAL lets readers go on while one writer writes.
                         let pragmas = format!(
                             "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                             PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; {}",
+                             PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; \
+                             PRAGMA journal_size_limit = {}; {}",
+                            sqlite_writer::WAL_LIMIT,
                             // With a writer thread, its checkpointer keeps the WAL short.
                             if checkpointed { "PRAGMA wal_autocheckpoint = 0;" } else { "" }
                         );
@@ -154,12 +161,41 @@ impl Store {
             })
             .connect_with(AnyConnectOptions::from_str(&url)?.disable_statement_logging())
             .await?;
-        let mut store = Store { pool, backend, write_gate: Default::default(), writer: None };
+        let mut store = Store { pool, backend, write_gate: Default::default(), writer: None, sqlite_path: sqlite_path.clone() };
         store.migrate().await?;
         if let Some(path) = sqlite_path.filter(|p| p != ":memory:") {
             store.writer = Some(sqlite_writer::Writer::open(&path, synchronous, store.write_gate.clone())?);
         }
         Ok(store)
+    }
+
+    /// Checks that every write can be stored, before a server says it has started: the database
+    /// file, its WAL and shared-memory files and their folder can be written (SQLite maps the
+    /// shared-memory file: one it cannot write would end the process with SIGBUS), and a write
+    /// transaction succeeds. The error says what is wrong.
+    pub async fn check_writable(&self) -> Result<()> {
+        if let Some(path) = self.sqlite_path.as_deref().filter(|p| *p != ":memory:") {
+            let refuse = |what: String, e: std::io::Error| StoreError::Refused(format!("{what}不可写（{e}）：请检查磁盘和文件权限"));
+            for file in [path.to_string(), format!("{path}-wal"), format!("{path}-shm")] {
+                match std::fs::OpenOptions::new().write(true).open(&file) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(refuse(format!("数据库文件 {file} "), e)),
+                }
+            }
+            let dir = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            tempfile::tempfile_in(dir).map_err(|e| refuse(format!("数据库所在目录 {} ", dir.display()), e))?;
+        }
+        let mut tx = self.begin_write().await.map_err(|e| StoreError::Refused(format!("数据库不可写：{e}")))?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(-1_i64)
+            .bind("write check")
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::Refused(format!("数据库不可写：{e}")))?;
+        drop(tx);
+        Ok(())
     }
 
     /// Held for the length of a write transaction on SQLite; nothing on PostgreSQL.
@@ -187,8 +223,7 @@ impl Store {
         .await?;
         let mut ran = 0;
         for (version, name, sqlite, postgres) in MIGRATIONS {
-            let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                 .bind(*version)
                 .fetch_optional(&mut *tx)

@@ -199,8 +199,7 @@ impl Store {
                 ]
             })
             .collect();
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_rows(
             &mut tx,
             self.backend,
@@ -264,8 +263,7 @@ impl Store {
                 ]
             })
             .collect();
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_rows(
             &mut tx,
             self.backend,
@@ -351,8 +349,7 @@ impl Store {
         let at = now();
         let effective = date_text(changes.effective_date.unwrap_or_else(|| chrono::Utc::now().date_naive()));
         let actor = changes.actor.clone();
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let import_id: i64 = sqlx::query_scalar(
             "INSERT INTO imports (kind, file_name, actor, recorded_at, effective_date, summary) \
              VALUES ('roster', $1, $2, $3, $4, $5) RETURNING id",
@@ -561,8 +558,7 @@ impl Store {
         if kind == EventKind::Change {
             return Err(StoreError::Conflict("a change is recorded with the changed data".into()));
         }
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let household_no: Option<String> = sqlx::query_scalar("SELECT household_no FROM persons WHERE id = $1")
             .bind(person_id)
             .fetch_optional(&mut *tx)

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use huimin_domain::RegionCode;
 use huimin_policy::{Bill, Claim, Fund};
-use sqlx::{Any, Transaction};
+use crate::tx::WriteTx;
 
 use crate::Result;
 use crate::batch::Val;
@@ -71,7 +71,7 @@ impl RollupDelta {
         Ok(())
     }
 
-    pub(crate) async fn write(&self, tx: &mut Transaction<'static, Any>) -> Result<()> {
+    pub(crate) async fn write(&self, tx: &mut WriteTx) -> Result<()> {
         for row in self.rows() {
             crate::settlement::bind_vals(sqlx::query(UPSERT), &row).execute(&mut **tx).await?;
         }

@@ -12,7 +12,8 @@ use huimin_domain::{Date, Money, RegionCode};
 use huimin_policy::{Bill, Claim, Fund, Policy, YearAccumulators};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Row};
+use crate::tx::WriteTx;
 
 use crate::access::append_audit_in;
 use crate::registry::within;
@@ -173,12 +174,12 @@ pub(crate) fn bind_vals<'q>(mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArg
 }
 
 /// Locks the person's year and reads their accumulators (sqlx path).
-async fn lock_and_read(tx: &mut Transaction<'static, Any>, person_id: i64, year: i32) -> Result<YearAccumulators> {
+async fn lock_and_read(tx: &mut WriteTx, person_id: i64, year: i32) -> Result<YearAccumulators> {
     let layers: String = sqlx::query_scalar(LOCK_AND_READ).bind(person_id).bind(i64::from(year)).fetch_one(&mut **tx).await?;
     decode_accumulators(&layers)
 }
 
-async fn write_accumulators(tx: &mut Transaction<'static, Any>, person_id: i64, year: i32, acc: &YearAccumulators) -> Result<()> {
+async fn write_accumulators(tx: &mut WriteTx, person_id: i64, year: i32, acc: &YearAccumulators) -> Result<()> {
     sqlx::query(WRITE_ACCUMULATORS).bind(encode_accumulators(acc)).bind(person_id).bind(i64::from(year)).execute(&mut **tx).await?;
     Ok(())
 }
@@ -199,6 +200,10 @@ fn write_accumulators_sqlite(conn: &rusqlite::Connection, person_id: i64, year: 
 fn claim_exists_sqlite(conn: &rusqlite::Connection, claim_no: &str) -> Result<bool> {
     let e = sqlite_writer::db_err;
     conn.prepare_cached(CLAIM_STATUS).map_err(e)?.exists([claim_no]).map_err(e)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
 
 fn duplicate(claim_no: &str) -> StoreError {
@@ -385,8 +390,7 @@ impl Store {
     /// Stores (or replaces) a policy file; a policy that has settled claims keeps its numbers:
     /// replacing it is refused, load the change under a new id.
     pub async fn save_policy(&self, p: &StoredPolicy, audit: &AuditEntry) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM claims WHERE policy_id = $1").bind(&p.id).fetch_one(&mut *tx).await?;
         let existing: Option<String> = sqlx::query_scalar("SELECT body FROM policies WHERE id = $1").bind(&p.id).fetch_optional(&mut *tx).await?;
         if used > 0 && existing.as_deref() != Some(p.body.as_str()) {
@@ -458,8 +462,7 @@ impl Store {
                 })
                 .await;
         }
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let acc = lock_and_read(&mut tx, record.person_id, year).await?;
         let taken: Option<String> = sqlx::query_scalar(CLAIM_STATUS).bind(&record.claim.claim_no).fetch_optional(&mut *tx).await?;
         if taken.is_some() {
@@ -467,7 +470,12 @@ impl Store {
         }
         let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
         let row = claim_row(&record, &bill, &settled_by)?;
-        bind_vals(sqlx::query(INSERT_CLAIM), &row).execute(&mut *tx).await?;
+        // The same number settled at this moment for another person or year (whose lock this
+        // one does not wait for) is caught by the key.
+        bind_vals(sqlx::query(INSERT_CLAIM), &row)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { duplicate(&record.claim.claim_no) } else { e.into() })?;
         write_accumulators(&mut tx, record.person_id, year, &after).await?;
         let mut rollup = RollupDelta::default();
         rollup.add(record.region, &record.claim, &bill, 1);
@@ -480,8 +488,7 @@ impl Store {
     /// Reverses (冲销) a settled claim: its contribution leaves the accumulators exactly, the claim
     /// stays on record as reversed, with who, when and why.
     pub async fn reverse_claim(&self, claim_no: &str, reason: &str, reversed_by: &str, audit: &AuditEntry) -> Result<StoredClaim> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE claim_no = $1"))
             .bind(claim_no)
             .fetch_optional(&mut *tx)

@@ -19,10 +19,16 @@ use crate::{AuditEntry, Result, StoreError, now};
 
 /// Runs after the batch's commit with its outcome (`None`: committed).
 type Finish = Box<dyn FnOnce(Option<String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+/// A job runs inside the group's transaction; `false` beside its answer means it could not undo
+/// its own writes, and the whole group must be rolled back.
+type Job = Box<dyn FnOnce(&Connection) -> (Finish, bool) + Send>;
 
 /// How many waiting settlements one transaction takes at most.
 const GROUP: usize = 64;
+
+/// Above this size the WAL is checkpointed to its end and truncated, with the writers held off
+/// for the moment it takes; below it, checkpoints run beside them.
+pub(crate) const WAL_LIMIT: u64 = 64 << 20;
 
 #[derive(Clone)]
 pub(crate) struct Writer {
@@ -33,18 +39,47 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Corrupt(format!("sqlite: {e}"))
 }
 
+/// The writer's and checkpointer's connection, with the pool's settings.
+fn open_connection(path: &str, synchronous: &str) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(db_err)?;
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+         PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA journal_size_limit = {WAL_LIMIT};"
+    ))
+    .map_err(db_err)?;
+    Ok(conn)
+}
+
+/// Ends whatever transaction `conn` is still in. A connection that cannot leave it (the rollback
+/// itself failed) is replaced: closing it releases the write lock it holds.
+fn ensure_no_transaction(conn: &mut Connection, path: &str, synchronous: &str) {
+    if conn.is_autocommit() {
+        return;
+    }
+    let _ = conn.execute_batch("ROLLBACK");
+    if conn.is_autocommit() {
+        return;
+    }
+    tracing::error!("the SQLite writer could not roll back: reopening its connection");
+    match open_connection(path, synchronous) {
+        Ok(fresh) => drop(std::mem::replace(conn, fresh)),
+        Err(e) => tracing::error!(error = %e, "reopening the SQLite writer's connection failed"),
+    }
+}
+
 impl Writer {
     pub(crate) fn open(path: &str, synchronous: &str, gate: Arc<tokio::sync::Mutex<()>>) -> Result<Writer> {
-        let conn = Connection::open(path).map_err(db_err)?;
-        conn.execute_batch(&format!(
-            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-             PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;"
-        ))
-        .map_err(db_err)?;
+        let mut conn = open_connection(path, synchronous)?;
         // Checkpoints run beside the writers, not inside a commit (where an automatic one would
-        // stall every settlement waiting in that group): PASSIVE never blocks them.
+        // stall every settlement waiting in that group): PASSIVE never blocks them. When the WAL
+        // has grown past WAL_LIMIT anyway (writers faster than the checkpoint), one TRUNCATE
+        // checkpoint, under the write gate, brings it back to nothing.
         // It stops when the writer does (the writer thread holds `_stop` until it ends).
-        let checkpointer = Connection::open(path).map_err(db_err)?;
+        let checkpointer = open_connection(path, synchronous)?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(2)).map_err(db_err)?;
+        let wal = format!("{path}-wal");
+        let checkpoint_gate = gate.clone();
         let (_stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("huimin-sqlite-checkpoint".into())
@@ -53,10 +88,17 @@ impl Writer {
                     if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
                         tracing::warn!(error = %e, "WAL checkpoint failed");
                     }
+                    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT) {
+                        let _gate = checkpoint_gate.blocking_lock();
+                        if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+                            tracing::warn!(error = %e, "WAL truncation failed");
+                        }
+                    }
                 }
             })
             .map_err(|e| StoreError::Corrupt(format!("checkpoint thread: {e}")))?;
         let (jobs, rx) = mpsc::channel::<Job>();
+        let (path, synchronous) = (path.to_string(), synchronous.to_string());
         std::thread::Builder::new()
             .name("huimin-sqlite-writer".into())
             .spawn(move || {
@@ -70,16 +112,31 @@ impl Writer {
                         }
                     }
                     let _gate = gate.blocking_lock();
-                    if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+                    ensure_no_transaction(&mut conn, &path, &synchronous);
+                    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                        tracing::error!(error = %e, "the SQLite writer could not begin a transaction");
                         // Dropping the jobs unrun answers each of them with an error.
                         drop(batch);
                         continue;
                     }
-                    let finishers: Vec<Finish> = batch.into_iter().map(|job| job(&conn)).collect();
-                    let outcome = conn.execute_batch("COMMIT").err().map(|e| {
-                        let _ = conn.execute_batch("ROLLBACK");
-                        e.to_string()
-                    });
+                    let mut healthy = true;
+                    let finishers: Vec<Finish> = batch
+                        .into_iter()
+                        .map(|job| {
+                            let (finish, ok) = job(&conn);
+                            healthy &= ok;
+                            finish
+                        })
+                        .collect();
+                    let outcome = if healthy {
+                        conn.execute_batch("COMMIT").err().map(|e| e.to_string())
+                    } else {
+                        Some("a settlement of this group could not be undone on its own".to_string())
+                    };
+                    if let Some(e) = &outcome {
+                        tracing::error!(error = %e, "a group of settlements was not committed");
+                        ensure_no_transaction(&mut conn, &path, &synchronous);
+                    }
                     for f in finishers {
                         f(outcome.clone());
                     }
@@ -90,23 +147,30 @@ impl Writer {
     }
 
     /// Runs `work` on the writer thread inside a savepoint of the current group transaction and
-    /// returns its result once the transaction has committed.
+    /// returns its result once the transaction has committed (an error if it did not).
     pub(crate) async fn run<R: Send + 'static>(&self, work: impl FnOnce(&Connection) -> Result<R> + Send + 'static) -> Result<R> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = conn.execute_batch("SAVEPOINT job").map_err(db_err).and_then(|_| work(conn));
-            let undo = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-            let result = match conn.execute_batch(undo) {
-                Ok(()) => result,
-                Err(e) => Err(db_err(e)),
+            // An I/O error can end the group's transaction under an earlier job (SQLite rolls
+            // back by itself); a savepoint outside it would commit on its own.
+            let (result, healthy) = if conn.is_autocommit() {
+                (Err(StoreError::Corrupt("the group's transaction has ended".into())), false)
+            } else {
+                let result = conn.execute_batch("SAVEPOINT job").map_err(db_err).and_then(|_| work(conn));
+                let undo = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                match conn.execute_batch(undo) {
+                    Ok(()) => (result, !conn.is_autocommit()),
+                    Err(e) => (Err(db_err(e)), false),
+                }
             };
-            Box::new(move |commit_error: Option<String>| {
+            let finish: Finish = Box::new(move |commit_error: Option<String>| {
                 let result = match (result, commit_error) {
                     (Ok(_), Some(e)) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
                     (r, _) => r,
                 };
                 let _ = reply.send(result);
-            })
+            });
+            (finish, healthy)
         });
         self.jobs.send(job).map_err(|_| StoreError::Corrupt("the SQLite writer has stopped".into()))?;
         answer.await.map_err(|_| StoreError::Corrupt("the SQLite writer dropped a job".into()))?

@@ -34,6 +34,15 @@ pub async fn sqlite() -> TestDb {
 
 /// A fresh PostgreSQL database, or `None` (after a warning) when no server is configured.
 pub async fn postgres() -> Option<TestDb> {
+    let url = postgres_url().await?;
+    let store = Store::connect(&url).await.expect("open PostgreSQL test database");
+    assert_eq!(store.backend(), Backend::Postgres);
+    Some(TestDb { store, _dir: None })
+}
+
+/// The URL of a fresh, empty PostgreSQL database (for tests that run the binary), or `None`
+/// (after a warning) when no server is configured.
+pub async fn postgres_url() -> Option<String> {
     let Ok(admin_url) = std::env::var("HUIMIN_TEST_POSTGRES") else {
         if std::env::var("HUIMIN_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
             panic!("HUIMIN_REQUIRE_POSTGRES=1 but HUIMIN_TEST_POSTGRES is not set");
@@ -53,9 +62,7 @@ pub async fn postgres() -> Option<TestDb> {
     admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
     admin.close().await;
     let (base, _) = admin_url.rsplit_once('/').expect("URL with a database name");
-    let store = Store::connect(&format!("{base}/{name}")).await.expect("open PostgreSQL test database");
-    assert_eq!(store.backend(), Backend::Postgres);
-    Some(TestDb { store, _dir: None })
+    Some(format!("{base}/{name}"))
 }
 
 /// Runs an async test body once on SQLite and once on PostgreSQL (when configured).
