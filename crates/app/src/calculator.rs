@@ -89,7 +89,7 @@ pub fn settle_table(policy: &Policy, table: &Table) -> Result<Vec<Outcome>, File
 /// Writes the outcomes as CSV: one row per input row; amounts in yuan, reversals negative; one
 /// column per layer of the policy.
 pub fn write_bills_csv(policy: &Policy, outcomes: &[Outcome], path: &Path) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_path(path)?;
+    let mut w = csv::Writer::from_writer(crate::files::AtomicFile::create(path)?);
     let mut header: Vec<String> = ["row", "claim_no", "action", "status", "error", "person_id", "year", "total", "P", "B", "N", "O"]
         .map(String::from)
         .to_vec();
@@ -121,5 +121,5 @@ pub fn write_bills_csv(policy: &Policy, outcomes: &[Outcome], path: &Path) -> st
         }
         w.write_record(&rec)?;
     }
-    w.flush()
+    w.into_inner().map_err(|e| e.into_error())?.commit()
 }

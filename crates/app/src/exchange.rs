@@ -2,7 +2,7 @@
 //! of a region written as CSV or XLSX in the formats the imports read, and the imports of
 //! contracts, follow-ups and claims, so that exporting and importing again loses nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use huimin_domain::{Adherence, Date, FollowUpMode, FollowUpReadings, IdNumber, Money, Period, RegionCode, Service};
@@ -89,14 +89,14 @@ pub fn write(sheet: &Sheet, path: &Path) -> Result<(), ExchangeError> {
     let fail = |e: &dyn std::fmt::Display| ExchangeError::Write { file: file.clone(), reason: e.to_string() };
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("csv") => {
-            let mut out = std::fs::File::create(path).map_err(|e| fail(&e))?;
+            let mut out = crate::files::AtomicFile::create(path).map_err(|e| fail(&e))?;
             std::io::Write::write_all(&mut out, b"\xEF\xBB\xBF").map_err(|e| fail(&e))?;
             let mut w = csv::Writer::from_writer(out);
             w.write_record(&sheet.headers).map_err(|e| fail(&e))?;
             for r in &sheet.rows {
                 w.write_record(r).map_err(|e| fail(&e))?;
             }
-            w.flush().map_err(|e| fail(&e))
+            w.into_inner().map_err(|e| fail(&e))?.commit().map_err(|e| fail(&e))
         }
         Some("xlsx") => {
             let mut book = Workbook::new();
@@ -109,7 +109,7 @@ pub fn write(sheet: &Sheet, path: &Path) -> Result<(), ExchangeError> {
                     ws.write_string(r as u32 + 1, c as u16, v).map_err(|e| fail(&e))?;
                 }
             }
-            book.save(path).map_err(|e| fail(&e))
+            crate::files::save_workbook(&mut book, path).map_err(|e| fail(&e))
         }
         _ => Err(ExchangeError::Write { file, reason: "请使用 .csv 或 .xlsx".into() }),
     }
@@ -518,7 +518,7 @@ pub async fn import_contracts(store: &Store, path: &Path, audit: &AuditEntry) ->
             applied += store.sign_contracts(&year, &a).await?;
         }
     }
-    Ok(TableReport { file: rows.file, applied, errors })
+    Ok(TableReport { file: rows.file, applied, already: 0, errors })
 }
 
 /// Imports follow-ups (the format of the follow-ups export), each once per 提交编号.
@@ -599,7 +599,7 @@ pub async fn import_follow_ups(store: &Store, path: &Path, audit: &AuditEntry) -
     a.action = "followup.import".into();
     a.target = rows.file.clone();
     let applied = store.import_follow_ups(&items, &a).await?;
-    Ok(TableReport { file: rows.file, applied, errors })
+    Ok(TableReport { file: rows.file, applied, already: 0, errors })
 }
 
 /// A step of replaying claims.
@@ -608,30 +608,77 @@ enum Event {
     Reverse(String, String),
 }
 
-/// Settles the claims waiting, in one batch.
-#[allow(clippy::too_many_arguments)]
-async fn settle_pending(
-    store: &Store,
-    set: &crate::settlement::PolicySet,
-    pending: &mut Vec<crate::settlement::SettleRequest>,
-    settled_by: &str,
-    audit: &AuditEntry,
-    applied: &mut usize,
-    refused: &mut Vec<String>,
-    errors: &mut Vec<RowError>,
-    row_of: &dyn Fn(&str) -> u64,
-) -> Result<(), ExchangeError> {
-    if pending.is_empty() {
-        return Ok(());
+/// Where a claims import stands.
+struct Replay<'a> {
+    store: &'a Store,
+    set: crate::settlement::PolicySet,
+    settled_by: &'a str,
+    audit: AuditEntry,
+    /// Settlements waiting to be settled together.
+    pending: Vec<crate::settlement::SettleRequest>,
+    applied: usize,
+    already: usize,
+    /// Claims of the file not settled here: their reversals are not applied either.
+    refused: HashSet<String>,
+    errors: Vec<RowError>,
+}
+
+impl Replay<'_> {
+    /// Settles the claims waiting, in one batch. A claim refused because its number is stored
+    /// already, with the same stay and amounts, was settled by an earlier run of this file.
+    async fn settle_pending(&mut self, row_of: &dyn Fn(&str) -> u64) -> Result<(), ExchangeError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let out = crate::settlement::settle_batch(self.store, &self.set, &self.pending, self.settled_by, &self.audit)
+            .await
+            .map_err(|e| StoreError::Refused(e.to_string()))?;
+        self.applied += out.settled;
+        let requests: HashMap<&str, &crate::settlement::SettleRequest> = self.pending.iter().map(|r| (r.claim_no.as_str(), r)).collect();
+        for (no, why) in out.refused {
+            let req = requests.get(no.as_str());
+            let stored = self.store.claim(&no).await?;
+            if let (Some(req), Some(stored)) = (req, stored) {
+                if same_stay(req, &stored) {
+                    self.already += 1;
+                    continue;
+                }
+            }
+            self.errors.push(RowError { row: row_of(&no), column: "结算单号".into(), value: no.clone(), reason: why });
+            self.refused.insert(no);
+        }
+        self.pending.clear();
+        Ok(())
     }
-    let out = crate::settlement::settle_batch(store, set, pending, settled_by, audit).await.map_err(|e| StoreError::Refused(e.to_string()))?;
-    pending.clear();
-    *applied += out.settled;
-    for (no, why) in out.refused {
-        errors.push(RowError { row: row_of(&no), column: "结算单号".into(), value: no.clone(), reason: why });
-        refused.push(no);
+
+    /// Reverses a claim of the file, unless it was not settled here or an earlier run of this
+    /// file reversed it already.
+    async fn reverse(&mut self, no: &str, reason: &str, row_of: &dyn Fn(&str) -> u64) -> Result<(), ExchangeError> {
+        if self.refused.contains(no) {
+            return Ok(());
+        }
+        if self.store.claim(no).await?.is_some_and(|c| c.status == huimin_store::ClaimStatus::Reversed) {
+            self.already += 1;
+            return Ok(());
+        }
+        let mut ra = self.audit.clone();
+        ra.action = "settlement.reverse".into();
+        if let Err(e) = crate::settlement::reverse_claim(self.store, no, reason, self.settled_by, &ra).await {
+            self.errors.push(RowError { row: row_of(no), column: "状态".into(), value: "已冲销".into(), reason: e.to_string() });
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Whether a stored claim is the stay a request describes (same person, dates, visit, facility
+/// and amounts).
+fn same_stay(req: &crate::settlement::SettleRequest, c: &huimin_store::StoredClaim) -> bool {
+    let k = &c.claim;
+    c.person_id == req.person_id
+        && c.facility_code == req.facility_code
+        && k.visit == req.visit
+        && (k.admission, k.discharge) == (req.admission, req.discharge)
+        && [k.cat_a, k.cat_b, k.out_of_catalogue, k.necessary] == [req.cat_a, req.cat_b, req.out_of_catalogue, req.necessary]
 }
 
 /// Imports claims (the format of the claims export): each is settled under the policy in force
@@ -717,29 +764,21 @@ pub async fn import_claims(store: &Store, path: &Path, settled_by: &str, audit: 
     a.action = "settlement.import".into();
     a.target = table.file.clone();
     let row_of = |no: &str| expected.get(no).map_or(0, |(r, _)| *r);
-    let mut applied = 0;
-    let mut refused: Vec<String> = Vec::new();
-    let mut pending: Vec<crate::settlement::SettleRequest> = Vec::new();
-    let mut events = events.into_iter().peekable();
-    while let Some((_, _, event)) = events.next() {
+    // Each batch of settlements and each reversal commits on its own, in the file's order, so an
+    // interrupted run has applied a beginning of it; a run again skips what is stored already
+    // and applies the rest: the same end as one run.
+    let mut replay = Replay { store, set, settled_by, audit: a, pending: Vec::new(), applied: 0, already: 0, refused: HashSet::new(), errors };
+    for (_, _, event) in events {
         match event {
-            Event::Settle(req) => pending.push(*req),
+            Event::Settle(req) => replay.pending.push(*req),
             Event::Reverse(no, reason) => {
-                settle_pending(store, &set, &mut pending, settled_by, &a, &mut applied, &mut refused, &mut errors, &row_of).await?;
-                if refused.contains(&no) {
-                    continue;
-                }
-                let mut ra = audit.clone();
-                ra.action = "settlement.reverse".into();
-                if let Err(e) = crate::settlement::reverse_claim(store, &no, &reason, settled_by, &ra).await {
-                    errors.push(RowError { row: row_of(&no), column: "状态".into(), value: "已冲销".into(), reason: e.to_string() });
-                }
+                replay.settle_pending(&row_of).await?;
+                replay.reverse(&no, &reason, &row_of).await?;
             }
         }
-        if events.peek().is_none() {
-            settle_pending(store, &set, &mut pending, settled_by, &a, &mut applied, &mut refused, &mut errors, &row_of).await?;
-        }
     }
+    replay.settle_pending(&row_of).await?;
+    let Replay { applied, already, mut errors, .. } = replay;
     for (no, (row, amounts)) in &expected {
         let Some(c) = store.claim(no).await? else { continue };
         let ours = [yuan(c.bill.total), yuan(c.bill.funds_total), yuan(c.bill.patient_total)];
@@ -753,5 +792,5 @@ pub async fn import_claims(store: &Store, path: &Path, settled_by: &str, audit: 
         }
     }
     errors.sort_by_key(|e| e.row);
-    Ok(TableReport { file: table.file, applied, errors })
+    Ok(TableReport { file: table.file, applied, already, errors })
 }

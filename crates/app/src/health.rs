@@ -178,7 +178,7 @@ pub async fn import_diseases(store: &Store, catalog: &DiseaseCatalog, path: &Pat
     audit.target = format!("file {}", table.file);
     audit.detail = format!("{} cards, {} bad rows", cards.len(), errors.len());
     store.save_disease_cards(&cards, by, today, &audit).await?;
-    Ok(TableReport { file: table.file, applied: cards.len(), errors })
+    Ok(TableReport { file: table.file, applied: cards.len(), already: 0, errors })
 }
 
 /// A sick person and their batch: by the rules, and as decided (an override wins).

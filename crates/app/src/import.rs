@@ -168,7 +168,7 @@ pub fn write_error_report(errors: &[RowError], held_back: &[HeldBack], path: &Pa
         }
         sheet.set_column_width(0, 22)?.set_column_width(1, 24)?.set_column_width(2, 16)?.set_column_width(3, 50)?;
     }
-    book.save(path)
+    crate::files::save_workbook(&mut book, path)
 }
 
 /// The result of importing a reference table (regions or facilities): rows applied and bad rows.
@@ -176,6 +176,9 @@ pub fn write_error_report(errors: &[RowError], held_back: &[HeldBack], path: &Pa
 pub struct TableReport {
     pub file: String,
     pub applied: usize,
+    /// Rows found already applied by an earlier run of the same file (an interrupted import
+    /// run again carries on where it stopped).
+    pub already: usize,
     pub errors: Vec<RowError>,
 }
 
@@ -231,7 +234,7 @@ pub async fn import_regions(store: &Store, path: &Path) -> Result<TableReport, I
     }
     store.upsert_regions(&good).await?;
     errors.sort_by_key(|e| e.row);
-    Ok(TableReport { file: table.file, applied: good.len(), errors })
+    Ok(TableReport { file: table.file, applied: good.len(), already: 0, errors })
 }
 
 pub const FACILITY_COLUMNS: [Column; 7] = [
@@ -308,5 +311,5 @@ pub async fn import_facilities(store: &Store, path: &Path) -> Result<TableReport
         }
     }
     store.upsert_facilities(&good).await?;
-    Ok(TableReport { file: table.file, applied: good.len(), errors })
+    Ok(TableReport { file: table.file, applied: good.len(), already: 0, errors })
 }

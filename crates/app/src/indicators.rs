@@ -89,6 +89,9 @@ pub struct Indicators {
     /// From a county up, the population figures are the sum of the townships' stored figures:
     /// the oldest day they were computed on. `None`: computed now.
     pub population_as_of: Option<String>,
+    /// Townships whose figures for the year were not stored and were computed for this answer
+    /// (the caller may ask the job that stores them to run).
+    pub unstored_townships: usize,
     /// The screening campaign counted (a township or a village).
     pub screening_campaign: Option<String>,
     pub claims: ClaimSums,
@@ -188,7 +191,8 @@ pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, 
 }
 
 /// A township's population figures for a year: as stored (with the day they were computed
-/// on), or computed now and stored when nothing (readable) is stored.
+/// on), or computed now when nothing (readable) is stored. Reading never writes: the figures are
+/// stored only by [`refresh_figures`], so a dashboard still answers when the disk is full.
 async fn township_population(
     store: &Store,
     catalog: &huimin_domain::DiseaseCatalog,
@@ -203,8 +207,6 @@ async fn township_population(
         }
     }
     let p = population(store, catalog, township, Period::year(year), today).await?.population;
-    let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.save_township_figures(township, year, &today.to_string(), &json).await?;
     Ok((p, today.to_string()))
 }
 
@@ -217,7 +219,9 @@ pub async fn refresh_figures(store: &Store, catalog: &huimin_domain::DiseaseCata
         if stored.is_some_and(|(as_of, _)| as_of == today.to_string()) {
             continue;
         }
-        township_population(store, catalog, township, None, year, today).await?;
+        let (p, _) = township_population(store, catalog, township, None, year, today).await?;
+        let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        store.save_township_figures(township, year, &today.to_string(), &json).await?;
         n += 1;
     }
     Ok(n)
@@ -233,12 +237,14 @@ pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, reg
         .into_iter()
         .map(|r| ChildFigures { region: r, households: 0, persons: 0, illness_households: 0, contracts: [0; 2], claims: ClaimSums::default() })
         .collect();
+    let mut unstored = 0;
     let (population, population_as_of, screening_campaign) = if region.level() <= huimin_domain::RegionLevel::County {
         let mut total = Population::default();
         let mut oldest: Option<String> = None;
         // Stored per township and year: the year of the period, whatever part of it is shown.
         let year = chrono::Datelike::year(&period.to);
         for (township, stored) in store.township_figures(region, year).await? {
+            unstored += usize::from(stored.is_none());
             let (p, as_of) = township_population(store, catalog, township, stored, year, today).await?;
             total.add(&p);
             if oldest.as_ref().is_none_or(|o| as_of < *o) {
@@ -286,7 +292,7 @@ pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, reg
         }
     }
     by_month.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(Indicators { region, period, population, population_as_of, screening_campaign, claims, inpatient, outpatient_chronic, by_month, children })
+    Ok(Indicators { region, period, population, population_as_of, unstored_townships: unstored, screening_campaign, claims, inpatient, outpatient_chronic, by_month, children })
 }
 
 /// A person whose accumulated payments of a year reached an annual cap: a layer that pays no
@@ -441,7 +447,7 @@ pub async fn write_claims_report(store: &Store, region: RegionCode, period: Peri
     for c in 1..heads.len() as u16 {
         sheet.set_column_width(c, 16)?;
     }
-    book.save(path)?;
+    crate::files::save_workbook(&mut book, path)?;
     Ok(())
 }
 
@@ -490,7 +496,7 @@ pub async fn write_reconciliation(store: &Store, region: RegionCode, month: &str
         }
         sheet.set_column_width(0, 16)?.set_column_width(1, 24)?.set_column_width(2, 12)?.set_column_width(3, 14)?.set_column_width(4, 16)?;
     }
-    book.save(path)?;
+    crate::files::save_workbook(&mut book, path)?;
     Ok(())
 }
 
@@ -525,7 +531,7 @@ pub async fn write_screening_report(store: &Store, campaign_id: i64, region: Reg
     sheet.write(r, 5, ill as f64)?;
     sheet.write(r, 6, percent(ppm(ill, b)))?;
     sheet.set_column_width(0, 14)?.set_column_width(1, 16)?;
-    book.save(path)?;
+    crate::files::save_workbook(&mut book, path)?;
     Ok(())
 }
 
@@ -576,7 +582,7 @@ pub async fn write_monthly_report(store: &Store, catalog: &huimin_domain::Diseas
         }
     }
     sheet.set_column_width(0, 14)?;
-    book.save(path)?;
+    crate::files::save_workbook(&mut book, path)?;
     Ok(())
 }
 

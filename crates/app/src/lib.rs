@@ -10,5 +10,6 @@ pub mod synthetic;
 pub mod accounts;
 pub mod demo;
 pub mod exchange;
+pub mod files;
 pub mod calculator;
 pub mod settlement;

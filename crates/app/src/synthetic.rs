@@ -8,8 +8,9 @@
 //! about 100 registered poor persons a village, 12 villages a township, 12 townships a county.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
+
+use crate::files::AtomicFile;
 use std::path::Path;
 
 use chrono::{Datelike, NaiveDate};
@@ -127,8 +128,8 @@ fn birth_date(rng: &mut ChaCha8Rng, year: i32, age: i32) -> NaiveDate {
     NaiveDate::from_yo_opt(y, rng.random_range(1..=365)).expect("day of year")
 }
 
-fn csv_writer(path: &Path) -> std::io::Result<csv::Writer<BufWriter<File>>> {
-    let mut f = BufWriter::with_capacity(1 << 20, File::create(path)?);
+fn csv_writer(path: &Path) -> std::io::Result<csv::Writer<AtomicFile>> {
+    let mut f = AtomicFile::create(path)?;
     f.write_all(b"\xEF\xBB\xBF")?; // so Excel opens the UTF-8 file correctly
     Ok(csv::Writer::from_writer(f))
 }
@@ -221,16 +222,15 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
             }
         }
     }
-    regions.flush()?;
-    facilities.flush()?;
-    roster.flush()?;
-    diseases.flush()?;
+    for w in [regions, facilities, roster, diseases] {
+        w.into_inner().map_err(|e| e.into_error())?.commit()?;
+    }
     Ok(sum)
 }
 
 struct Out<'a> {
-    roster: &'a mut csv::Writer<BufWriter<File>>,
-    diseases: &'a mut csv::Writer<BufWriter<File>>,
+    roster: &'a mut csv::Writer<AtomicFile>,
+    diseases: &'a mut csv::Writer<AtomicFile>,
 }
 
 /// Writes one household's rows and its members' diagnoses; returns the number of diagnoses.
