@@ -153,6 +153,11 @@ both_backends! {
         huimin_app::health::record_card(&db, &catalog, p[0], &input, "cunyi", d("2024-12-31"), &audit("health.card")).await.unwrap();
         let county = region("371302");
         let year = Period::parse("2024").unwrap();
+        // Nothing stored yet: the county's figures are computed for the answer, and not stored
+        // by it (only the job stores them).
+        let live = indicators::compute(&db, &catalog, county, year, d("2024-12-31")).await.unwrap();
+        assert_eq!((live.unstored_townships, live.population.persons), (2, 4));
+        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2024-12-31")).await.unwrap(), 2, "nothing was stored by reading");
         let ind = indicators::compute(&db, &catalog, county, year, d("2024-12-31")).await.unwrap();
         let by_category: Vec<(&str, i64)> = ind.population.households_by_category.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(by_category, [("dibao", 1), ("general", 1), ("tekun", 1)]);
@@ -160,7 +165,7 @@ both_backends! {
         assert_eq!((ind.population.households, ind.population.persons, ind.inpatient.claims), (3, 4, 1));
         assert_eq!(ind.population.contracts, [4, 0]);
         // A county sums its townships' stored figures: the same as computing it from its persons.
-        assert_eq!(ind.population_as_of.as_deref(), Some("2024-12-31"));
+        assert_eq!((ind.population_as_of.as_deref(), ind.unstored_townships), (Some("2024-12-31"), 0));
         assert_eq!(ind.population, indicators::population(&db, &catalog, county, year, d("2024-12-31")).await.unwrap().population);
         assert_eq!(ind.children.iter().map(|c| (c.region.name.as_str(), c.persons, c.claims.claims)).collect::<Vec<_>>(), [("一镇", 3, 1), ("二镇", 1, 0)]);
         let city = indicators::compute(&db, &catalog, region("3713"), year, d("2024-12-31")).await.unwrap();

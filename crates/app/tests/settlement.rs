@@ -167,6 +167,31 @@ both_backends! {
         assert_eq!(db.accumulators(p1, 2024).await.unwrap().get("basic").paid.fen(), 150_000_00);
     }
 
+    one_claim_number_sent_at_once_for_different_persons_is_settled_once_and_refused_otherwise(db) {
+        let (set, p1, p2) = setup(&db).await;
+        // Different persons take different locks: only the claim number's key stops the second.
+        for round in 0..10 {
+            let mut tasks = Vec::new();
+            for i in 0..12 {
+                let (store, set) = (db.store.clone(), set.clone());
+                let person = if i % 2 == 0 { p1 } else { p2 };
+                tasks.push(tokio::spawn(async move {
+                    let req = stay(&format!("SAME-{round}"), person, "H2", "2024-03-01", ["1000", "0", "0", "0"]);
+                    settlement::settle_claim(&store, &set, &req, "jsck", &audit()).await
+                }));
+            }
+            let mut settled = 0;
+            for t in tasks {
+                match t.await.unwrap() {
+                    Ok(_) => settled += 1,
+                    Err(SettleError::Refused(m)) => assert!(m.contains("已结算过"), "{m}"),
+                    Err(e) => panic!("round {round}: a duplicate claim number must be refused, not fail: {e:?}"),
+                }
+            }
+            assert_eq!(settled, 1, "round {round}");
+        }
+    }
+
     a_batch_settles_in_order_and_reports_each_refusal(db) {
         let (set, p1, p2) = setup(&db).await;
         settlement::settle_claim(&db, &set, &stay("OLD", p2, "H2", "2024-02-01", ["100", "0", "0", "0"]), "jsck", &audit()).await.unwrap();

@@ -17,9 +17,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Parser)]
 #[command(name = "huimin", version, about = "惠民 — 健康扶贫信息系统 (health poverty alleviation)")]
 struct Cli {
-    /// sqlite://PATH (default, embedded) or postgres://USER@HOST/DB
-    #[arg(long, env = "HUIMIN_DATABASE_URL", default_value = "sqlite://data/huimin.db", global = true)]
-    database_url: String,
+    /// sqlite://PATH (embedded; default sqlite://data/huimin.db, for `demo` sqlite://data/demo.db)
+    /// or postgres://USER@HOST/DB. SQLite commits survive a power cut; add ?synchronous=normal for
+    /// faster commits that survive a crash of the program only.
+    #[arg(long, env = "HUIMIN_DATABASE_URL", global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -257,6 +259,7 @@ enum CatalogWhat {
 
 #[tokio::main]
 async fn main() {
+    guard_signals();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HUIMIN_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -267,7 +270,29 @@ async fn main() {
     }
 }
 
+/// Signals that would end the process without a word. A file-size limit (`ulimit -f`) reached
+/// by a write answers that write with an error, like a full disk, instead of killing the server;
+/// SIGBUS (SQLite's shared-memory file, mapped, became unreadable: its disk is full or it was
+/// truncated) still ends the process, but says why first.
+fn guard_signals() {
+    extern "C" fn on_sigbus(_: libc::c_int) {
+        const WHY: &str = "错误：SIGBUS：数据库的共享内存文件（*.db-shm）无法访问，进程终止。请检查磁盘空间和文件权限后重新启动。\n";
+        // Only async-signal-safe calls here; the default action follows when this returns.
+        unsafe { libc::write(2, WHY.as_ptr().cast(), WHY.len()) };
+    }
+    // SAFETY: process-wide dispositions set once at start; the SIGBUS handler only writes.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigbus as extern "C" fn(libc::c_int) as usize;
+        action.sa_flags = libc::SA_RESETHAND;
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+    }
+}
+
 async fn run(cli: Cli) -> Result<()> {
+    let database_url = cli.database_url.clone().unwrap_or_else(|| "sqlite://data/huimin.db".into());
+    let cli = CliDb { database_url, command: cli.command, demo_url: cli.database_url };
     match cli.command {
         Command::Migrate => {
             let store = Store::connect(&cli.database_url).await?;
@@ -370,7 +395,7 @@ async fn run(cli: Cli) -> Result<()> {
             let store = Store::connect(&cli.database_url).await?;
             serve(store, addr, secure_cookies, Path::new("data/uploads")).await?;
         }
-        Command::Demo { fresh, addr, no_serve } => demo(fresh, addr, no_serve).await?,
+        Command::Demo { fresh, addr, no_serve } => demo(cli.demo_url.as_deref().unwrap_or(DEMO_URL), fresh, addr, no_serve).await?,
         Command::User { what: UserWhat::Add { username, name, role, region, facility } } => {
             let store = Store::connect(&cli.database_url).await?;
             let password = match std::env::var("HUIMIN_PASSWORD") {
@@ -514,6 +539,9 @@ fn cli_audit(action: &str) -> AuditEntry {
 
 fn print_table_report(what: &str, r: &TableReport) {
     println!("文件 {}：已导入{what} {} 条", r.file, r.applied);
+    if r.already > 0 {
+        println!("  另有 {} 条此前已导入（同一文件再次导入时跳过）", r.already);
+    }
     for e in r.errors.iter().take(20) {
         println!("  第 {} 行，列「{}」：{}", e.row, e.column, e.reason);
     }
@@ -539,7 +567,30 @@ fn load_policy(path: &Path) -> Result<huimin_policy::Policy> {
 
 const DEMO_URL: &str = "sqlite://data/demo.db";
 
+/// A database URL without its password, for printing.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or(user);
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The parsed command line with the database chosen.
+struct CliDb {
+    database_url: String,
+    /// The URL given, if one was (`demo` has its own default).
+    demo_url: Option<String>,
+    command: Command,
+}
+
 async fn serve(store: Store, addr: std::net::SocketAddr, secure_cookies: bool, upload_dir: &Path) -> Result<()> {
+    // Started only if every write can be stored: a server that says it runs must not answer
+    // each write with an error.
+    store.check_writable().await.context("无法启动")?;
     let config = huimin_web::Config { addr, upload_dir: upload_dir.to_path_buf(), secure_cookies };
     let server = huimin_web::Server::build(store, config).await.with_context(|| format!("无法监听 {addr}"))?;
     println!("惠民已启动：http://{}", server.local_addr());
@@ -547,17 +598,20 @@ async fn serve(store: Store, addr: std::net::SocketAddr, secure_cookies: bool, u
     Ok(())
 }
 
-async fn demo(fresh: bool, addr: std::net::SocketAddr, no_serve: bool) -> Result<()> {
+async fn demo(url: &str, fresh: bool, addr: std::net::SocketAddr, no_serve: bool) -> Result<()> {
     if fresh {
+        let Some(path) = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p)) else {
+            bail!("--fresh 只用于 SQLite 演示库；PostgreSQL 请换一个空数据库");
+        };
         for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("data/demo.db{suffix}"));
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
     }
-    let store = Store::connect(DEMO_URL).await?;
+    let store = Store::connect(url).await?;
     println!("正在准备演示县（兰山区，约 5,000 名建档立卡人员）……");
     huimin_app::demo::load(&store, Path::new("data/demo")).await?;
     let counts = store.registry_counts(RegionCode::parse(huimin_app::demo::COUNTY)?).await?;
-    println!("兰山区：建档立卡 {} 户 {} 人，其中因病致贫 {} 户（数据库 {DEMO_URL}）", counts.households, counts.persons, counts.illness_households);
+    println!("兰山区：建档立卡 {} 户 {} 人，其中因病致贫 {} 户（数据库 {}）", counts.households, counts.persons, counts.illness_households, redacted(url));
     println!("演示账号（密码均为 {}）：", huimin_app::demo::PASSWORD);
     for (username, _, role, region, _) in huimin_app::demo::USERS {
         println!("  {username:<8} {}（{region}）", role.label_zh());

@@ -59,7 +59,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
     ctx.require(Permission::ViewProgress)?;
     let (region, period) = region_and_period(&ctx, &q)?;
     let catalog = state.catalog.read().await.clone();
-    let ind = indicators::compute(&state.store, &catalog, region, period, today()).await?;
+    let ind = figures(&state, &catalog, region, period).await?;
     let targets = state.store.targets().await?;
     let checks = indicators::checks(&ind, &targets);
     let path = state.store.region_path(region).await?;
@@ -199,7 +199,7 @@ pub async fn api_indicators(state: State, ctx: Ctx, Query(q): Query<DashQuery>) 
     ctx.require(Permission::ViewProgress)?;
     let (region, period) = region_and_period(&ctx, &q)?;
     let catalog = state.catalog.read().await.clone();
-    let ind = indicators::compute(&state.store, &catalog, region, period, today()).await?;
+    let ind = figures(&state, &catalog, region, period).await?;
     let checks = indicators::checks(&ind, &state.store.targets().await?);
     Ok(axum::Json(serde_json::json!({ "period": period.label(), "indicators": ind, "checks": checks })))
 }
@@ -341,26 +341,50 @@ async fn recompute(state: &State, ctx: &Ctx, f: &RefreshForm) -> WebResult<(Regi
     Ok((region, period, n))
 }
 
-/// Recomputes the stored township figures of the current year every night at 01:00, and once
-/// when the server starts.
-pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>) {
+/// The dashboard's figures. Reading stores nothing; where a year's township figures were not
+/// stored yet, the job that stores them is asked to (see [`nightly_figures`]).
+async fn figures(state: &State, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period) -> WebResult<indicators::Indicators> {
+    let ind = indicators::compute(&state.store, catalog, region, period, today()).await?;
+    if ind.unstored_townships > 0 {
+        // Full or no job running (tests without a server): the next reader asks again.
+        let _ = state.figures_wanted.try_send((region, chrono::Datelike::year(&period.to)));
+    }
+    Ok(ind)
+}
+
+/// Recomputes the stored township figures of the current year every night at 01:00 and once
+/// when the server starts, and a region's figures of a year when a reader found them missing.
+pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>, mut wanted: tokio::sync::mpsc::Receiver<(RegionCode, i32)>) {
+    let refresh = |region: RegionCode, year: i32| {
+        let state = state.clone();
+        async move {
+            let catalog = state.catalog.read().await.clone();
+            match indicators::refresh_figures(&state.store, &catalog, region, year, today()).await {
+                Ok(n) => tracing::info!(region = %region, year, townships = n, "township figures recomputed"),
+                Err(e) => tracing::error!(region = %region, year, error = %e, "township figures not recomputed"),
+            }
+        }
+    };
     loop {
         let day = today();
-        let catalog = state.catalog.read().await.clone();
         match state.store.root_regions().await {
             Ok(roots) => {
                 for root in roots {
-                    match indicators::refresh_figures(&state.store, &catalog, root.code, chrono::Datelike::year(&day), day).await {
-                        Ok(n) => tracing::info!(region = %root.code, townships = n, "township figures recomputed"),
-                        Err(e) => tracing::error!(region = %root.code, error = %e, "township figures not recomputed"),
-                    }
+                    refresh(root.code, chrono::Datelike::year(&day)).await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "township figures not recomputed"),
         }
         let now = chrono::Local::now().naive_local();
         let next = (now.date() + chrono::Duration::days(1)).and_hms_opt(1, 0, 0).unwrap_or(now);
-        tokio::time::sleep((next - now).to_std().unwrap_or(std::time::Duration::from_secs(3600))).await;
+        let night = tokio::time::sleep((next - now).to_std().unwrap_or(std::time::Duration::from_secs(3600)));
+        tokio::pin!(night);
+        loop {
+            tokio::select! {
+                _ = &mut night => break,
+                Some((region, year)) = wanted.recv() => refresh(region, year).await,
+            }
+        }
     }
 }
 

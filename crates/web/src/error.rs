@@ -45,8 +45,53 @@ impl IntoResponse for WebError {
                 body.error-page { main.card { h1 { (status.as_u16()) } p { (zh) } p.muted { (en) } p { a href="/" { "返回首页 / Home" } } } }
             }
         };
-        (status, body).into_response()
+        let mut res = (status, body).into_response();
+        res.extensions_mut().insert(ErrorMessage(zh));
+        res
     }
+}
+
+/// The user's message of an error answered as a page, for [`machine_errors`].
+#[derive(Clone)]
+struct ErrorMessage(String);
+
+/// Every error under `/api` is `{"error": "…"}` and every error under `/fhir` an
+/// OperationOutcome, whatever produced it: a handler's error, an extractor's refusal (a body that
+/// is not JSON), the fallback's 404, or a missing sign-in (401 rather than the login page).
+pub(crate) async fn machine_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    let fhir = path == "/fhir" || path.starts_with("/fhir/");
+    if !fhir && !path.starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let res = next.run(req).await;
+    let status = res.status();
+    let json = res.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("json"));
+    if json || !(status.is_client_error() || status.is_server_error() || status.is_redirection()) {
+        return res;
+    }
+    let (status, message) = if status.is_redirection() {
+        (StatusCode::UNAUTHORIZED, "请先登录，或使用 API 令牌（Authorization: Bearer）".to_string())
+    } else if let Some(ErrorMessage(m)) = res.extensions().get::<ErrorMessage>() {
+        (status, m.clone())
+    } else {
+        let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
+        (status, String::from_utf8_lossy(&body).trim().to_string())
+    };
+    let body = if fhir {
+        let code = match status {
+            StatusCode::NOT_FOUND => "not-found",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::UNAUTHORIZED => "login",
+            s if s.is_server_error() => "exception",
+            _ => "invalid",
+        };
+        serde_json::json!({ "resourceType": "OperationOutcome", "issue": [{ "severity": "error", "code": code, "diagnostics": message }] })
+    } else {
+        serde_json::json!({ "error": message })
+    };
+    let content_type = if fhir { "application/fhir+json; charset=utf-8" } else { "application/json" };
+    (status, [(axum::http::header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
 }
 
 pub type WebResult<T> = Result<T, WebError>;

@@ -144,8 +144,8 @@ pub async fn preview(state: State, ctx: Ctx, mut multipart: Multipart) -> WebRes
     let (data, meta) = paths(&state, &token)?;
     std::fs::create_dir_all(&state.config.upload_dir).map_err(|e| WebError::Internal(e.into()))?;
     let upload = Upload { user_id: ctx.user.id, file_name, as_of };
-    std::fs::write(&data, &bytes).map_err(|e| WebError::Internal(e.into()))?;
-    std::fs::write(&meta, serde_json::to_vec(&upload).map_err(|e| WebError::Internal(e.into()))?).map_err(|e| WebError::Internal(e.into()))?;
+    huimin_app::files::write(&data, &bytes).map_err(|e| WebError::Internal(e.into()))?;
+    huimin_app::files::write(&meta, &serde_json::to_vec(&upload).map_err(|e| WebError::Internal(e.into()))?).map_err(|e| WebError::Internal(e.into()))?;
     let body = html! {
         (report_markup(&ctx, &report, &token))
         @if report.diff.is_empty() {

@@ -49,6 +49,9 @@ pub(crate) struct AppState {
     pub policies: tokio::sync::RwLock<huimin_app::settlement::PolicySet>,
     /// The disease catalogue in force; replaced when a county loads its extension.
     pub catalog: tokio::sync::RwLock<huimin_domain::DiseaseCatalog>,
+    /// Regions and years whose township figures a reader found unstored, for the job that
+    /// stores them (`dashboard_page::nightly_figures`).
+    pub figures_wanted: tokio::sync::mpsc::Sender<(huimin_domain::RegionCode, i32)>,
 }
 
 pub(crate) type State = axum::extract::State<Arc<AppState>>;
@@ -61,8 +64,8 @@ pub struct Server {
 impl Server {
     pub async fn build(store: Store, config: Config) -> anyhow::Result<Server> {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
-        let state = app_state(store, config).await?;
-        tokio::spawn(dashboard_page::nightly_figures(state.clone()));
+        let (state, wanted) = app_state(store, config).await?;
+        tokio::spawn(dashboard_page::nightly_figures(state.clone(), wanted));
         Ok(Server { listener, router: router(state) })
     }
 
@@ -78,13 +81,16 @@ impl Server {
 /// The whole application as a router (for tests that drive it without a socket, they must add
 /// a `ConnectInfo<SocketAddr>` extension to each request).
 pub async fn app(store: Store, config: Config) -> anyhow::Result<Router> {
-    Ok(router(app_state(store, config).await?))
+    Ok(router(app_state(store, config).await?.0))
 }
 
-async fn app_state(store: Store, config: Config) -> anyhow::Result<Arc<AppState>> {
+type FiguresWanted = tokio::sync::mpsc::Receiver<(huimin_domain::RegionCode, i32)>;
+
+async fn app_state(store: Store, config: Config) -> anyhow::Result<(Arc<AppState>, FiguresWanted)> {
     let policies = tokio::sync::RwLock::new(huimin_app::settlement::PolicySet::load(&store).await?);
     let catalog = tokio::sync::RwLock::new(huimin_app::health::catalog(&store).await?);
-    Ok(Arc::new(AppState { store, config, policies, catalog }))
+    let (figures_wanted, wanted) = tokio::sync::mpsc::channel(16);
+    Ok((Arc::new(AppState { store, config, policies, catalog, figures_wanted }), wanted))
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -204,6 +210,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { WebError::NotFound })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(axum::middleware::from_fn(error::machine_errors))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

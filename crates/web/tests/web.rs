@@ -766,8 +766,11 @@ async fn api_tokens_act_as_their_user_until_revoked() {
     assert_eq!(app.bearer("GET", "/api/settlements/COUT", &token, None).await.status, StatusCode::NOT_FOUND);
 
     // A proxy's Basic authentication is not ours: the request goes on as a browser's would.
-    let req = Request::get("/api/claims").header(header::AUTHORIZATION, "Basic dXNlcjpwYXNz").extension(ConnectInfo::<SocketAddr>("10.0.0.9:5000".parse().unwrap())).body(Body::empty()).unwrap();
-    assert_eq!(app.router.clone().oneshot(req).await.unwrap().status(), StatusCode::SEE_OTHER, "to the login page");
+    let basic = |path: &str| Request::get(path).header(header::AUTHORIZATION, "Basic dXNlcjpwYXNz").extension(ConnectInfo::<SocketAddr>("10.0.0.9:5000".parse().unwrap())).body(Body::empty()).unwrap();
+    assert_eq!(app.router.clone().oneshot(basic("/settlement/claims")).await.unwrap().status(), StatusCode::SEE_OTHER, "to the login page");
+    // … and under /api, without a session, the answer is a JSON 401, not the login page.
+    let res = app.router.clone().oneshot(basic("/api/claims")).await.unwrap();
+    assert_eq!((res.status(), res.headers()[header::CONTENT_TYPE].to_str().unwrap()), (StatusCode::UNAUTHORIZED, "application/json"));
     // A wrong token is 401, never the login page.
     let wrong = app.bearer("GET", "/api/settlements/TOKEN-1", "hm_0000", None).await;
     assert_eq!((wrong.status, wrong.location), (StatusCode::UNAUTHORIZED, None));
