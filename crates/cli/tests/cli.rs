@@ -102,3 +102,51 @@ fn settle_writes_bills_and_reports_bad_rows_without_stopping() {
     assert_eq!(json.as_array().unwrap().len(), 5);
     assert_eq!(json[3]["action"], "reverse");
 }
+
+/// Runs the binary as an unprivileged user when the tests run as root (root writes any file).
+fn as_unprivileged(dir: &Path, args: &[&str], url: &str) -> Output {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_huimin")]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_huimin"))
+    };
+    cmd.args(args).current_dir(dir).env("HUIMIN_DATABASE_URL", url).env_remove("HUIMIN_LOG").output().expect("run huimin")
+}
+
+#[test]
+fn serve_refuses_a_database_it_cannot_write_and_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(huimin(d, &["migrate"]).status.success());
+    let db = d.join("db");
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for f in std::fs::read_dir(&db).unwrap() {
+        std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let o = as_unprivileged(d, &["serve", "--addr", "127.0.0.1:0"], "sqlite://db/huimin.db");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!text(&o).contains("惠民已启动"), "{}", text(&o));
+    assert!(text(&o).contains("不可写") && text(&o).contains("huimin.db"), "{}", text(&o));
+}
+
+#[test]
+fn demo_loads_into_the_database_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = Command::new(env!("CARGO_BIN_EXE_huimin"))
+        .args(["demo", "--no-serve", "--database-url", "sqlite://elsewhere/county.db"])
+        .current_dir(d)
+        .env_remove("HUIMIN_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(d.join("elsewhere/county.db").exists() && !d.join("data/demo.db").exists(), "{}", text(&o));
+    assert!(text(&o).contains("sqlite://elsewhere/county.db"), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_huimin")).args(["demo", "--no-serve", "--fresh", "--database-url", "postgres://x@127.0.0.1:1/x"]).current_dir(d).output().unwrap();
+    assert!(!o.status.success() && text(&o).contains("--fresh 只用于 SQLite"), "{}", text(&o));
+}

@@ -132,6 +132,11 @@ impl Store {
                     std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Io(e))?;
                 }
             }
+            // Even reading needs the WAL's shared-memory file: an unwritable file or folder is
+            // said plainly here rather than as the pool's "attempt to write a readonly database".
+            if std::fs::exists(path).unwrap_or(false) {
+                sqlite_files_writable(path)?;
+            }
             sqlite_path = Some(path.to_string());
             (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -174,17 +179,8 @@ impl Store {
     /// shared-memory file: one it cannot write would end the process with SIGBUS), and a write
     /// transaction succeeds. The error says what is wrong.
     pub async fn check_writable(&self) -> Result<()> {
-        if let Some(path) = self.sqlite_path.as_deref().filter(|p| *p != ":memory:") {
-            let refuse = |what: String, e: std::io::Error| StoreError::Refused(format!("{what}不可写（{e}）：请检查磁盘和文件权限"));
-            for file in [path.to_string(), format!("{path}-wal"), format!("{path}-shm")] {
-                match std::fs::OpenOptions::new().write(true).open(&file) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(refuse(format!("数据库文件 {file} "), e)),
-                }
-            }
-            let dir = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            tempfile::tempfile_in(dir).map_err(|e| refuse(format!("数据库所在目录 {} ", dir.display()), e))?;
+        if let Some(path) = self.sqlite_path.as_deref() {
+            sqlite_files_writable(path)?;
         }
         let mut tx = self.begin_write().await.map_err(|e| StoreError::Refused(format!("数据库不可写：{e}")))?;
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
@@ -245,6 +241,24 @@ impl Store {
         }
         Ok(ran)
     }
+}
+
+/// A SQLite database's files and folder can be written (see [`Store::check_writable`]).
+fn sqlite_files_writable(path: &str) -> Result<()> {
+    if path == ":memory:" {
+        return Ok(());
+    }
+    let refuse = |what: String, e: std::io::Error| StoreError::Refused(format!("{what}不可写（{e}）：请检查磁盘和文件权限"));
+    for file in [path.to_string(), format!("{path}-wal"), format!("{path}-shm")] {
+        match std::fs::OpenOptions::new().write(true).open(&file) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(refuse(format!("数据库文件 {file} "), e)),
+        }
+    }
+    let dir = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    tempfile::tempfile_in(dir).map_err(|e| refuse(format!("数据库所在目录 {} ", dir.display()), e))?;
+    Ok(())
 }
 
 /// The current time as RFC 3339 text, as stored in `*_at` columns. Microseconds: the order of
