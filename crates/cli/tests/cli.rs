@@ -132,6 +132,18 @@ fn serve_refuses_a_database_it_cannot_write_and_says_why() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!text(&o).contains("惠民已启动"), "{}", text(&o));
     assert!(text(&o).contains("不可写") && text(&o).contains("huimin.db"), "{}", text(&o));
+
+    // Only the shared-memory file (which SQLite maps: writing through the map would end the
+    // process with SIGBUS) cannot be written.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for f in std::fs::read_dir(&db).unwrap() {
+        std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    std::fs::write(db.join("huimin.db-shm"), vec![0u8; 32768]).unwrap();
+    std::fs::set_permissions(db.join("huimin.db-shm"), std::fs::Permissions::from_mode(0o444)).unwrap();
+    let o = as_unprivileged(d, &["serve", "--addr", "127.0.0.1:0"], "sqlite://db/huimin.db");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("huimin.db-shm") && text(&o).contains("不可写"), "{}", text(&o));
 }
 
 #[test]

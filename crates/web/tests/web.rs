@@ -1048,3 +1048,31 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "not treated needs a reason");
     assert_eq!(app.bearer("POST", &format!("/api/treatment/{line}"), &doctor, Some(&serde_json::json!({ "status": "treated", "facility": "H37130201" }))).await.status, StatusCode::FORBIDDEN);
 }
+
+/// Whatever goes wrong, a machine client reads the answer: JSON under /api, an OperationOutcome
+/// under /fhir; pages keep their HTML error page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_of_the_api_and_fhir_are_json() {
+    let app = TestApp::new().await;
+    let (session, _) = app.login("settlement_clerk", PASSWORD).await.unwrap();
+    let json = |r: &Response| serde_json::from_str::<serde_json::Value>(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body));
+    let cases: [(&str, &str, &str, Option<(&str, Vec<u8>)>, StatusCode); 5] = [
+        ("GET", "/api/no-such-thing", session.as_str(), None, StatusCode::NOT_FOUND),
+        ("GET", "/api/settlements/NO-SUCH-CLAIM", session.as_str(), None, StatusCode::NOT_FOUND),
+        ("POST", "/api/settlements", session.as_str(), Some(("application/json", b"{not json".to_vec())), StatusCode::BAD_REQUEST),
+        ("GET", "/api/indicators", session.as_str(), None, StatusCode::FORBIDDEN),
+        ("GET", "/api/claims", "", None, StatusCode::UNAUTHORIZED),
+    ];
+    for (method, path, cookie, body, status) in cases {
+        let r = app.send(method, path, cookie, body).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.body);
+        assert!(json(&r)["error"].as_str().is_some_and(|m| !m.is_empty()), "{method} {path}: {}", r.body);
+    }
+    for (path, cookie, code) in [("/fhir/Claim/NO-SUCH-CLAIM", session.as_str(), "not-found"), ("/fhir/Patient/1", "", "login")] {
+        let r = app.get(path, cookie).await;
+        let v = json(&r);
+        assert_eq!((v["resourceType"].as_str(), v["issue"][0]["code"].as_str()), (Some("OperationOutcome"), Some(code)), "{path}: {}", r.body);
+    }
+    let page = app.get("/no-such-page", &session).await;
+    assert!(page.status == StatusCode::NOT_FOUND && page.body.contains("<html"), "pages keep their HTML error page");
+}
