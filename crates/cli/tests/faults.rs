@@ -475,22 +475,54 @@ fn a_claims_import_killed_anywhere_and_run_again_ends_as_one_clean_run() {
     eprintln!("{} rounds, {interrupted} interrupted in the middle (a clean run takes {took:?})", rounds());
 }
 
+/// Runs `args` and kills it (SIGKILL) as soon as `now` says so; whether it had finished first.
+fn run_killed_when(dir: &Path, url: &str, args: &[&str], now: impl Fn() -> bool) -> bool {
+    let mut child = Command::new(bin()).args(args).current_dir(dir).env("HUIMIN_DATABASE_URL", url).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        if now() {
+            let _ = child.kill();
+            child.wait().unwrap();
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
 #[test]
 fn an_export_killed_anywhere_leaves_the_previous_file_or_the_whole_new_one() {
     let county = demo_county();
     let d = county.dir.path();
     let mut rng = Rng(seed());
-    // The previous file, and the whole new one to compare with.
-    std::fs::write(d.join("roster.csv"), "previous export\n").unwrap();
-    let started = Instant::now();
-    ok(d, &county.url, &["export", "roster", "--region", "371302", "whole.csv"]);
-    let took = started.elapsed();
-    let whole = std::fs::read(d.join("whole.csv")).unwrap();
-    for round in 0..rounds() * 3 {
-        let after = Duration::from_micros(rng.below(took.as_micros() as u64 * 2));
-        run_killed(d, &county.url, &["export", "roster", "--region", "371302", "roster.csv"], after);
-        let now = std::fs::read(d.join("roster.csv")).unwrap();
-        assert!(now == b"previous export\n" || now == whole, "round {round}, killed after {after:?}: roster.csv is neither the old file nor a whole export ({} bytes)", now.len());
-        std::fs::write(d.join("roster.csv"), "previous export\n").unwrap();
+    const PREVIOUS: &[u8] = b"previous export\n";
+    for name in ["roster.csv", "roster.xlsx"] {
+        let started = Instant::now();
+        ok(d, &county.url, &["export", "roster", "--region", "371302", &format!("whole-{name}")]);
+        let took = started.elapsed();
+        let whole = std::fs::read(d.join(format!("whole-{name}"))).unwrap();
+        let target = d.join(name);
+        let check = |how: &str| {
+            let now = std::fs::read(&target).unwrap();
+            let same = now == PREVIOUS || (name.ends_with(".csv") && now == whole) || (name.ends_with(".xlsx") && now.len() == whole.len() && now.starts_with(b"PK"));
+            assert!(same, "{name}, killed {how}: the file is neither the previous one nor a whole export ({} bytes of {})", now.len(), whole.len());
+            std::fs::write(&target, PREVIOUS).unwrap();
+        };
+        std::fs::write(&target, PREVIOUS).unwrap();
+        for round in 0..rounds() * 2 {
+            // At a random moment…
+            let after = Duration::from_micros(rng.below(took.as_micros() as u64 * 3 / 2));
+            run_killed(d, &county.url, &["export", "roster", "--region", "371302", name], after);
+            check(&format!("after {after:?} (round {round})"));
+            // … and the moment writing begins: the name changes, or a file beside it appears.
+            let prefix = format!(".{name}.");
+            let writing = || {
+                std::fs::read(&target).is_ok_and(|b| b != PREVIOUS)
+                    || std::fs::read_dir(d).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(&prefix))
+            };
+            run_killed_when(d, &county.url, &["export", "roster", "--region", "371302", name], writing);
+            check(&format!("as writing began (round {round})"));
+        }
     }
 }
