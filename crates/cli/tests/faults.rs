@@ -3,7 +3,8 @@
 //! restart; a run again after an interruption must end where one clean run ends.
 //!
 //! The I/O fault is a file-size limit set on the running server (`prlimit --fsize`): every write
-//! past it fails with EFBIG, as writes fail on a full disk, and lifting it is the disk freed.
+//! past it fails with EFBIG (SQLite: a disk I/O error), as writes fail on a full or failing disk,
+//! and lifting it is the disk freed.
 //! `HUIMIN_FAULT_ROUNDS` (default 2) sets how many random kill points each kill test tries; CI
 //! runs the default, a longer run by hand takes e.g. 30. `HUIMIN_FAULT_SEED` replays a run;
 //! `HUIMIN_FAULT_BIN` runs the tests against another build of `huimin` (an older release, say).
@@ -263,10 +264,6 @@ fn run_load(load: &Arc<Load>, workers: usize, until: Instant, seed: u64, start_a
     }
 }
 
-fn file_len(p: &Path) -> u64 {
-    std::fs::metadata(p).map_or(0, |m| m.len())
-}
-
 fn prlimit(pid: &str, limit: &str) {
     let o = Command::new("prlimit").args(["--pid", pid, &format!("--fsize={limit}")]).output().expect("prlimit (util-linux)");
     assert!(o.status.success(), "prlimit: {}", String::from_utf8_lossy(&o.stderr));
@@ -276,7 +273,6 @@ fn prlimit(pid: &str, limit: &str) {
 fn io_errors_under_load_lose_nothing_acknowledged_and_the_server_recovers() {
     let county = demo_county();
     let d = county.dir.path();
-    let db = d.join("huimin.db");
     let mut rng = Rng(seed());
     let server = Server::start(d, &county.url);
     let load = Arc::new(Load {
@@ -294,9 +290,10 @@ fn io_errors_under_load_lose_nothing_acknowledged_and_the_server_recovers() {
         let load = load.clone();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(1500));
-            let limit = file_len(&PathBuf::from(format!("{}-wal", db.display()))) + 128 * 1024;
-            // The soft limit only: raising it again needs no privilege.
-            prlimit(&pid, &format!("{limit}:unlimited"));
+            // Every write past the first MiB of any file fails: appends to the WAL once its
+            // writing position passes it, and checkpoints into the database (so the WAL cannot
+            // start again from the beginning). The soft limit only: raising it needs no privilege.
+            prlimit(&pid, "1048576:unlimited");
             let before = load.log.lock().unwrap().errors;
             std::thread::sleep(Duration::from_secs(4));
             prlimit(&pid, "unlimited:unlimited");
