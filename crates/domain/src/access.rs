@@ -162,7 +162,8 @@ impl Role {
             ManageTeams => matches!(self, TownshipStaff | HealthBureau),
             SignContracts => matches!(self, VillageDoctor | FamilyDoctorTeam | TownshipStaff),
             RecordFollowUp => matches!(self, VillageDoctor | FamilyDoctorTeam | TownshipStaff),
-            SetTargets => matches!(self, HealthBureau | Supervisor),
+            // Supervisors read; the health bureau sets its region's targets.
+            SetTargets => matches!(self, HealthBureau),
             Settle => matches!(self, SettlementClerk),
             ViewClaims => matches!(self, SettlementClerk | HealthBureau | MedicalInsurance | CivilAffairs | PovertyOffice | Supervisor),
             ManagePolicies => matches!(self, MedicalInsurance | HealthBureau),
@@ -187,6 +188,10 @@ mod tests {
         }
         assert!(Role::from_code("root").is_err());
         assert!(!Role::SettlementClerk.can(Permission::ViewRegistry), "a clerk sees only what settlement needs");
-        assert!(!Role::Supervisor.can(Permission::ImportRoster), "supervisors read only");
+        use Permission::*;
+        let writes = [ImportRoster, EditHealth, Screen, ManageScreening, ManageBatches, ManageCatalog, ManageTeams, SignContracts, RecordFollowUp, SetTargets, Settle, ManagePolicies, ManageUsers];
+        for p in writes {
+            assert!(!Role::Supervisor.can(p), "supervisors read only: {p:?}");
+        }
     }
 }

@@ -18,7 +18,7 @@ pub struct AuditQuery {
     target: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    page: Option<i64>,
+    page: Option<crate::params::Page>,
 }
 
 const PER_PAGE: i64 = 100;
@@ -27,7 +27,7 @@ const PER_PAGE: i64 = 100;
 /// result of checking the chain.
 pub async fn api_search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebResult<axum::Json<serde_json::Value>> {
     ctx.require(Permission::ViewAudit)?;
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.map_or(1, |p| p.0);
     let filter = AuditFilter { username: q.username.clone(), action: q.action.clone(), target: q.target.clone(), from: q.from.clone(), to: q.to.clone(), limit: PER_PAGE, offset: (page - 1) * PER_PAGE };
     let entries = state.store.search_audit(&filter).await?;
     let chain = state.store.verify_audit().await?;
@@ -36,7 +36,7 @@ pub async fn api_search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> 
 
 pub async fn search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewAudit)?;
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.map_or(1, |p| p.0);
     let filter = AuditFilter {
         username: q.username.clone(),
         action: q.action.clone(),

@@ -158,11 +158,26 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// Only paths on this site: no scheme, no `//host`.
+/// Only paths on this site: no scheme, no `//host`. Browsers drop tabs and line breaks from a
+/// URL and read `\` as `/` (so `/\t/evil.example/` goes to evil.example): a path with anything
+/// but printable ASCII other than `\` is refused too.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') => n,
         _ => "/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_paths_are_followed() {
+        for bad in ["//evil.example/", "/\t/evil.example/", "/\n/evil.example", "/\\evil.example", "https://evil.example/", "evil", "/ /x", "/\u{3000}/x"] {
+            assert_eq!(super::safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        for good in ["/", "/households?q=%E9%82%B9&page=2", "/settlement/claims/H1-2024"] {
+            assert_eq!(super::safe_next(Some(good)), good);
+        }
     }
 }
 

@@ -227,13 +227,13 @@ async fn save_rule(state: &State, ctx: &Ctx, f: &RuleForm) -> WebResult<RegionCo
 #[derive(Deserialize, Default)]
 pub struct ContractQuery {
     region: Option<String>,
-    year: Option<i32>,
+    year: Option<crate::params::Year>,
 }
 
 pub async fn contracts_page(state: State, ctx: Ctx, Query(q): Query<ContractQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
     let region = region_param(&ctx, q.region.as_deref())?;
-    let year = q.year.unwrap_or_else(this_year);
+    let year = q.year.map_or_else(this_year, |y| y.0);
     let rates = state.store.contract_rates(region, year).await?;
     let (persons, signed) = rates.iter().fold((0, 0), |(a, b), r| (a + r.persons, b + r.signed));
     let sign = ctx.can(Permission::SignContracts);
@@ -347,7 +347,7 @@ async fn sign_contracts(state: &State, ctx: &Ctx, r: &SignRequest) -> WebResult<
 pub async fn api_contracts(state: State, ctx: Ctx, Query(q): Query<ContractQuery>) -> WebResult<Json<serde_json::Value>> {
     ctx.require(Permission::ViewHealth)?;
     let region = region_param(&ctx, q.region.as_deref())?;
-    let year = q.year.unwrap_or_else(this_year);
+    let year = q.year.map_or_else(this_year, |y| y.0);
     let contracts = state.store.contracts(region, year).await?;
     let rates = state.store.contract_rates(region, year).await?;
     Ok(Json(serde_json::json!({ "region": region, "year": year, "contracts": contracts, "rates": rates })))
@@ -386,7 +386,7 @@ async fn renew_contracts(state: &State, ctx: &Ctx, f: &RenewForm) -> WebResult<(
 #[derive(Deserialize, Default)]
 pub struct WorklistQuery {
     region: Option<String>,
-    year: Option<i32>,
+    year: Option<crate::params::Year>,
     /// `due` (default: late or due within 7 days), `overdue`, `all`.
     show: Option<String>,
     /// `due` (default), `overdue`, `name`, `village`.
@@ -402,7 +402,7 @@ pub struct WorklistQuery {
 async fn work_items(state: &State, ctx: &Ctx, q: &WorklistQuery) -> WebResult<(RegionCode, i32, Vec<WorkItem>, bool)> {
     ctx.require(Permission::ViewHealth)?;
     let region = region_param(ctx, q.region.as_deref())?;
-    let year = q.year.unwrap_or_else(this_year);
+    let year = q.year.map_or_else(this_year, |y| y.0);
     let mine = state.store.teams_of(&ctx.user.username).await?;
     let own_teams = !mine.is_empty() && q.teams.as_deref() != Some("all");
     let items = contracts::worklist(&state.store, region, year, own_teams.then_some(mine.as_slice()), today()).await?;
@@ -653,13 +653,13 @@ pub async fn api_record(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Jso
 #[derive(Deserialize, Default)]
 pub struct AbnormalQuery {
     region: Option<String>,
-    days: Option<i64>,
+    days: Option<crate::params::Days>,
 }
 
 pub async fn abnormal(state: State, ctx: Ctx, Query(q): Query<AbnormalQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewHealth)?;
     let region = region_param(&ctx, q.region.as_deref())?;
-    let days = q.days.unwrap_or(90).clamp(1, 3660);
+    let days = q.days.map_or(90, |d| d.0).clamp(1, 3660);
     let list = state.store.abnormal_follow_ups(region, today() - chrono::Duration::days(days)).await?;
     let body = html! {
         p.muted { (ctx.t("最近 ", "The last ")) (days) (ctx.t(" 天随访中血压 ≥ 140/90 mmHg、空腹血糖 ≥ 7.0 mmol/L 或心率 < 50、> 100 次/分的记录", " days: BP ≥ 140/90, fasting glucose ≥ 7.0, heart rate < 50 or > 100")) }

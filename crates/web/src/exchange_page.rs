@@ -19,7 +19,7 @@ use crate::layout;
 #[derive(Deserialize)]
 pub struct ExchangeQuery {
     region: Option<String>,
-    year: Option<i32>,
+    year: Option<crate::params::Year>,
 }
 
 fn this_year() -> i32 {
@@ -38,7 +38,7 @@ fn region_of(ctx: &Ctx, q: &ExchangeQuery) -> WebResult<RegionCode> {
 
 pub async fn page(ctx: Ctx, Query(q): Query<ExchangeQuery>) -> WebResult<Markup> {
     let region = region_of(&ctx, &q)?;
-    let year = q.year.unwrap_or_else(this_year);
+    let year = q.year.map_or_else(this_year, |y| y.0);
     let body = html! {
         p { (ctx.t("导出本区划的数据，格式与导入相同，可导入另一套惠民系统（见 docs/exchange.md）。文件含完整身份证号，请妥善保管；每次导出都记入审计日志。",
                    "Export this region's data in the formats the imports read, for another Huimin installation (docs/exchange.md). The files hold whole ID numbers; every export is audited.")) }
@@ -61,7 +61,7 @@ pub async fn page(ctx: Ctx, Query(q): Query<ExchangeQuery>) -> WebResult<Markup>
 #[derive(Deserialize)]
 pub struct DownloadQuery {
     region: Option<String>,
-    year: Option<i32>,
+    year: Option<crate::params::Year>,
     format: Option<String>,
 }
 
@@ -69,7 +69,7 @@ pub struct DownloadQuery {
 pub async fn download(state: State, ctx: Ctx, Path(kind): Path<String>, Query(q): Query<DownloadQuery>) -> WebResult<Response> {
     let region = region_of(&ctx, &ExchangeQuery { region: q.region.clone(), year: q.year })?;
     let kind = Kind::from_code(&kind).ok_or(WebError::NotFound)?;
-    let year = q.year.unwrap_or_else(this_year);
+    let year = q.year.map_or_else(this_year, |y| y.0);
     let ext = match q.format.as_deref().unwrap_or("xlsx") {
         "csv" => "csv",
         "xlsx" => "xlsx",

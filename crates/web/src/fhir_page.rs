@@ -159,7 +159,7 @@ pub async fn patient(state: State, ctx: Ctx, Path(id): Path<i64>) -> WebResult<R
 
 #[derive(Deserialize)]
 pub struct EverythingQuery {
-    year: Option<i32>,
+    year: Option<crate::params::Year>,
 }
 
 pub async fn patient_everything(state: State, ctx: Ctx, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<EverythingQuery>) -> WebResult<Response> {
@@ -167,7 +167,7 @@ pub async fn patient_everything(state: State, ctx: Ctx, headers: HeaderMap, Path
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
     let (p, region) = patient_in_reach(&state, &ctx, id).await?;
     let look = Lookups::load(&state).await?;
-    let resources = everything(&state, &ctx, &look, &p, region, q.year.map(Period::year)).await?;
+    let resources = everything(&state, &ctx, &look, &p, region, q.year.map(|y| Period::year(y.0))).await?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("person {id}"), "$everything")).await?;
     Ok(fhir_json(fhir::bundle("searchset", &base(&headers), resources)))
 }

@@ -541,16 +541,16 @@ pub async fn api_progress(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q):
 #[derive(Deserialize, Default)]
 pub struct BatchQuery {
     region: Option<String>,
-    year: Option<i32>,
+    year: Option<crate::params::Year>,
     batch: Option<String>,
-    page: Option<i64>,
+    page: Option<crate::params::Page>,
 }
 
 const PER_PAGE: usize = 50;
 
 async fn batch_rows(state: &State, ctx: &Ctx, q: &BatchQuery) -> WebResult<(RegionCode, i32, Vec<BatchRow>)> {
     let region = region_param(ctx, q.region.as_deref())?;
-    let year = q.year.unwrap_or_else(|| chrono::Datelike::year(&today()));
+    let year = q.year.map_or_else(|| chrono::Datelike::year(&today()), |y| y.0);
     let catalog = state.catalog.read().await.clone();
     let rows = health::batches(&state.store, &catalog, region, year).await.map_err(user_error)?;
     Ok((region, year, rows))
@@ -564,7 +564,7 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
     let names = ctx.can(Permission::ViewHealth);
     let manage = ctx.can(Permission::ManageBatches);
     let shown: Vec<&BatchRow> = rows.iter().filter(|r| only.is_none() || r.batch() == only).collect();
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.map_or(1, |p| p.0);
     let base = format!("/batches?region={region}&year={year}{}", only.map(|b| format!("&batch={}", b.code())).unwrap_or_default());
     let body = html! {
         form.filters.card method="get" action="/batches" {
@@ -678,7 +678,7 @@ pub struct LedgerQuery {
     region: Option<String>,
     status: Option<String>,
     /// Identified but not treated after this many days.
-    overdue_days: Option<i64>,
+    overdue_days: Option<crate::params::Days>,
 }
 
 async fn ledger_rows(state: &State, ctx: &Ctx, q: &LedgerQuery) -> WebResult<(RegionCode, Vec<huimin_store::Treatment>)> {
@@ -686,8 +686,8 @@ async fn ledger_rows(state: &State, ctx: &Ctx, q: &LedgerQuery) -> WebResult<(Re
     let region = region_param(ctx, q.region.as_deref())?;
     let status = q.status.as_deref().filter(|s| !s.is_empty()).and_then(TreatmentStatus::from_code);
     let mut rows = state.store.treatments(region, status).await?;
-    if let Some(days) = q.overdue_days {
-        let before = today() - chrono::Duration::days(days.max(0));
+    if let Some(crate::params::Days(days)) = q.overdue_days {
+        let before = today() - chrono::Duration::days(days);
         rows.retain(|t| t.status == TreatmentStatus::Identified && t.identified_on <= before);
     }
     Ok((region, rows))

@@ -15,6 +15,7 @@ mod error;
 mod exchange_page;
 mod fhir_page;
 mod openapi;
+mod params;
 mod health_page;
 mod import_page;
 mod layout;

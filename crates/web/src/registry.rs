@@ -165,9 +165,9 @@ pub struct HouseholdQuery {
     illness: Option<String>,
     exited: Option<String>,
     q: Option<String>,
-    page: Option<i64>,
+    page: Option<crate::params::Page>,
     /// JSON only: rows per page, at most 1,000.
-    per_page: Option<i64>,
+    per_page: Option<crate::params::PerPage>,
 }
 
 const PER_PAGE: i64 = 50;
@@ -187,7 +187,7 @@ pub async fn households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>)
     ctx.require(Permission::ViewRegistry)?;
     let region = parse_region(&ctx, q.region.as_deref())?;
     let filter = household_filter(&q);
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.map_or(1, |p| p.0);
     let (rows, total) = state.store.list_households(region, &filter, PER_PAGE, (page - 1) * PER_PAGE).await?;
     let mut base = format!("/households?region={region}");
     for (k, v) in [("category", &q.category), ("status", &q.status), ("q", &q.q)] {
@@ -452,8 +452,8 @@ pub async fn api_regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -
 pub async fn api_households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>) -> WebResult<Json<serde_json::Value>> {
     ctx.require(Permission::ViewRegistry)?;
     let region = parse_region(&ctx, q.region.as_deref())?;
-    let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, 1000);
-    let page = q.page.unwrap_or(1).max(1);
+    let per_page = q.per_page.map_or(PER_PAGE, |p| p.0);
+    let page = q.page.map_or(1, |p| p.0);
     let (rows, total) = state.store.list_households(region, &household_filter(&q), per_page, (page - 1) * per_page).await?;
     let households: Vec<serde_json::Value> = rows
         .iter()

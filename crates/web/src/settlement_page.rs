@@ -347,13 +347,13 @@ pub async fn claims(state: State, ctx: Ctx) -> WebResult<Markup> {
 
 #[derive(Deserialize)]
 pub struct ClaimsQuery {
-    limit: Option<i64>,
+    limit: Option<crate::params::PerPage>,
 }
 
 /// `GET /api/claims?limit=`: the newest claims a user may see (a clerk: their facility's).
 pub async fn api_claims(state: State, ctx: Ctx, Query(q): Query<ClaimsQuery>) -> WebResult<Json<serde_json::Value>> {
     ctx.require(Permission::ViewClaims)?;
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let limit = q.limit.map_or(200, |l| l.0);
     let list = match (&ctx.user.facility_code, ctx.can(Permission::Settle)) {
         (Some(f), true) => state.store.claims_at_facility(f, limit).await?,
         _ => state.store.claims_in_region(ctx.user.region, limit).await?,

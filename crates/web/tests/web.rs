@@ -1036,6 +1036,9 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
     let audit: serde_json::Value = serde_json::from_str(&app.bearer("GET", "/api/audit?action=target.set", &supervisor, None).await.body).unwrap();
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
     assert!(audit["chain"]["broken_at"].is_null(), "{}", audit["chain"]);
+    // Supervisors read: they neither set targets nor recompute figures.
+    assert_eq!(app.bearer("POST", "/api/targets", &supervisor, Some(&target)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.bearer("POST", "/api/dashboard/refresh", &supervisor, Some(&serde_json::json!({ "region": "3713", "period": "2024" }))).await.status, StatusCode::FORBIDDEN);
 
     // The township health centre moves a major disease's ledger line on.
     let (d_cookie, d_csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
@@ -1075,4 +1078,39 @@ async fn errors_of_the_api_and_fhir_are_json() {
     }
     let page = app.get("/no-such-page", &session).await;
     assert!(page.status == StatusCode::NOT_FOUND && page.body.contains("<html"), "pages keep their HTML error page");
+}
+
+/// Every numeric query parameter at its extremes answers (a 400 or the page), never a panic or a
+/// server error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numeric_query_values_at_their_extremes_never_fail_the_server() {
+    let app = TestApp::new().await;
+    let pid = person_id(&app.db, 1).await;
+    let routes = [
+        "/treatment?overdue_days=N", "/api/treatment?overdue_days=N", "/worklist?year=N", "/api/worklist?year=N",
+        "/api/contracts?year=N", "/contracts?year=N", "/audit?page=N", "/api/audit?page=N", "/households?page=N",
+        "/api/households?page=N&per_page=N", "/api/claims?limit=N", "/settlement/claims?limit=N", "/followups/abnormal?days=N",
+        "/api/exchange/roster?year=N", "/api/exchange/claims?year=N", "/exchange?year=N", "/batches?year=N", "/api/batches?year=N",
+        "/regions/371302001201/cards?page=N", "/followups/new?contract=N", "/api/persons-at-cap?period=N",
+        "/api/indicators?period=N", "/dashboard?period=N", "/api/reconciliation?month=N",
+    ];
+    let extremes = ["9223372036854775807", "-9223372036854775808", "2147483647", "-2147483648", "-1", "0", "99999999999999999999", "1e9"];
+    let mut pages = routes.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+    pages.push(format!("/fhir/Patient/{pid}/$everything?year=N"));
+    let mut answers = std::collections::BTreeMap::new();
+    for user in ["health_bureau", "village_doctor", "supervisor", "admin", "poverty_office"] {
+        let (cookie, _) = app.login(user, PASSWORD).await.unwrap();
+        for route in &pages {
+            for n in extremes {
+                let path = route.replace('N', n);
+                let r = app.get(&path, &cookie).await;
+                assert!(r.status.as_u16() < 500, "{user} GET {path}: {} {}", r.status, r.body.chars().take(300).collect::<String>());
+                *answers.entry(r.status.as_u16()).or_insert(0) += 1;
+            }
+        }
+    }
+    // The values reached the handlers: some were answered, some refused with the reason.
+    assert!(answers.get(&200).is_some_and(|n| *n > 50) && answers.get(&400).is_some_and(|n| *n > 100), "{answers:?}");
+    let r = app.get("/api/treatment?overdue_days=9223372036854775807", &app.login("health_bureau", PASSWORD).await.unwrap().0).await;
+    assert!(r.status == StatusCode::BAD_REQUEST && r.body.contains("天数应在 0 到 36500 之间"), "{}", r.body);
 }
