@@ -117,6 +117,7 @@ pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImpor
             action: "roster.import".into(),
             target: file.clone(),
             detail: String::new(),
+            region: opts.allowed_region,
         });
         changes.effective_date = Some(opts.effective);
         import_id = Some(store.apply_roster(changes).await?);

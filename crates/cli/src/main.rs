@@ -209,8 +209,12 @@ enum PolicyWhat {
 
 #[derive(Subcommand)]
 enum AuditWhat {
-    /// Recompute the hash chain and report the first entry that was changed, if any.
+    /// Recompute the hash chain, check every entry's MAC under the audit key and every
+    /// checkpoint, and report the first entry that was changed, inserted or deleted, if any.
     Verify,
+    /// Append a checkpoint of the log's head to the checkpoint file beside the audit key and print
+    /// it (keep the line elsewhere: it shows later whether entries up to it were deleted).
+    Checkpoint,
 }
 
 #[derive(Subcommand)]
@@ -430,8 +434,20 @@ async fn run(cli: Cli) -> Result<()> {
             let store = Store::connect(&cli.database_url).await?;
             let v = store.verify_audit().await?;
             match v.broken_at {
-                None => println!("审计日志完整：{} 条记录，哈希链无误", v.entries),
+                None => println!(
+                    "审计日志完整：{} 条记录，哈希链无误{}",
+                    v.entries,
+                    store.audit_key_path().map(|p| format!("，校验码与检查点无误（密钥 {}）", p.display())).unwrap_or_else(|| "（未设审计密钥：不能发现重新计算的链）".into())
+                ),
                 Some((seq, why)) => bail!("审计日志在第 {seq} 条处被改动：{why}（共 {} 条）", v.entries),
+            }
+        }
+        Command::Audit { what: AuditWhat::Checkpoint } => {
+            let store = Store::connect(&cli.database_url).await?;
+            match store.audit_checkpoint().await? {
+                Some(line) => println!("{line}"),
+                None if store.audit_key_path().is_none() => bail!("未设审计密钥（HUIMIN_AUDIT_KEY_FILE）：没有可签的检查点"),
+                None => println!("自上一个检查点以来没有新记录"),
             }
         }
         Command::Bench { what: BenchWhat::Import { persons, runs } } => bench_import(persons, runs).await?,
@@ -603,7 +619,7 @@ async fn demo(url: &str, fresh: bool, addr: std::net::SocketAddr, no_serve: bool
         let Some(path) = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p)) else {
             bail!("--fresh 只用于 SQLite 演示库；PostgreSQL 请换一个空数据库");
         };
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", ".audit-key", ".audit-key.checkpoints"] {
             let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
     }

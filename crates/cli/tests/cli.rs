@@ -162,3 +162,34 @@ fn demo_loads_into_the_database_given() {
     let o = Command::new(env!("CARGO_BIN_EXE_huimin")).args(["demo", "--no-serve", "--fresh", "--database-url", "postgres://x@127.0.0.1:1/x"]).current_dir(d).output().unwrap();
     assert!(!o.status.success() && text(&o).contains("--fresh 只用于 SQLite"), "{}", text(&o));
 }
+
+#[test]
+fn the_audit_key_lives_beside_the_database_and_checkpoints_are_printed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("regions.csv"), "区划代码,名称\n37,山东省\n").unwrap();
+    assert!(huimin(d, &["import", "regions", "regions.csv"]).status.success());
+    let o = Command::new(env!("CARGO_BIN_EXE_huimin"))
+        .args(["user", "add", "zhang", "--name", "张三", "--role", "admin", "--region", "37"])
+        .current_dir(d)
+        .env("HUIMIN_DATABASE_URL", "sqlite://db/huimin.db")
+        .env("HUIMIN_PASSWORD", "Lanshan-2024-county")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = huimin(d, &["audit", "checkpoint"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let parts: Vec<&str> = line.split(' ').collect();
+    assert!(parts.len() == 4 && parts[0].parse::<i64>().is_ok() && parts[1].len() == 64 && parts[3].len() == 64, "{line}");
+    let key = d.join("db/huimin.db.audit-key");
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600, "the key is readable by its owner only");
+    assert!(std::fs::read_to_string(d.join("db/huimin.db.audit-key.checkpoints")).unwrap().contains(&line));
+    let o = huimin(d, &["audit", "verify"]);
+    assert!(o.status.success() && text(&o).contains("1 条记录") && text(&o).contains("校验码与检查点无误"), "{}", text(&o));
+    // Without its key the signed log is not opened (a new key would hide a recomputed chain).
+    std::fs::remove_file(&key).unwrap();
+    let o = huimin(d, &["audit", "verify"]);
+    assert!(!o.status.success() && text(&o).contains("审计密钥文件") && text(&o).contains("不见了"), "{}", text(&o));
+}

@@ -399,9 +399,9 @@ fn claims_state(dir: &Path, url: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A copy of the demo database (closed: the WAL folded in) for one round.
+/// A copy of the demo database (with its WAL, and its audit key and checkpoints) for one round.
 fn copy_db(from: &Path, to: &Path) {
-    for suffix in ["", "-wal"] {
+    for suffix in ["", "-wal", ".audit-key", ".audit-key.checkpoints"] {
         let src = PathBuf::from(format!("{}{suffix}", from.display()));
         if src.exists() {
             std::fs::copy(&src, format!("{}{suffix}", to.display())).unwrap();

@@ -13,6 +13,7 @@ use sqlx::Row;
 use crate::tx::WriteTx;
 
 use crate::registry::within;
+use crate::AuditKey;
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,6 +60,9 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     pub detail: String,
+    /// The region the entry concerns (the acting user's); `None` (the command line): seen by
+    /// users of a province only.
+    pub region: Option<RegionCode>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +81,8 @@ pub struct AuditFilter {
     pub from: Option<String>,
     pub to: Option<String>,
     pub target: Option<String>,
+    /// Only entries concerning this region (those without a region: for a province only).
+    pub region: Option<RegionCode>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -92,7 +98,11 @@ pub struct AuditVerification {
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 pub(crate) fn entry_hash(prev: &str, seq: i64, at: &str, e: &AuditEntry) -> String {
-    let fields = serde_json::json!([prev, seq, at, e.user_id, e.username, e.ip, e.action, e.target, e.detail]);
+    let mut fields = serde_json::json!([prev, seq, at, e.user_id, e.username, e.ip, e.action, e.target, e.detail]);
+    // Entries written before entries had a region hash as they did then.
+    if let (Some(region), Some(list)) = (e.region, fields.as_array_mut()) {
+        list.push(serde_json::Value::String(region.to_string()));
+    }
     let digest = Sha256::digest(fields.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -100,8 +110,8 @@ pub(crate) fn entry_hash(prev: &str, seq: i64, at: &str, e: &AuditEntry) -> Stri
 /// Appends an entry inside the caller's transaction, so the record and the write it records
 /// commit together.
 pub(crate) const AUDIT_ADVANCE: &str = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
-pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at, user_id, username, ip, action, target, detail, prev_hash, hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at, user_id, username, ip, action, target, detail, prev_hash, hash, mac, region_code) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 pub(crate) const AUDIT_HEAD: &str = "UPDATE audit_head SET hash = $1 WHERE id = 1";
 
 pub(crate) async fn append_audit_in(tx: &mut WriteTx, e: &AuditEntry) -> Result<i64> {
@@ -123,6 +133,8 @@ pub(crate) async fn append_audit_in(tx: &mut WriteTx, e: &AuditEntry) -> Result<
     .bind(&e.detail)
     .bind(&prev)
     .bind(&hash)
+    .bind(tx.audit_key.as_ref().map(|k| k.entry_mac(&hash)))
+    .bind(e.region.map(|r| r.to_string()))
     .execute(&mut **tx)
     .await?;
     sqlx::query(AUDIT_HEAD).bind(&hash).execute(&mut **tx).await?;
@@ -154,48 +166,117 @@ impl Store {
         Ok(seq)
     }
 
-    /// Recomputes every hash from the first entry on.
+    /// Opens the audit key at `path`, making it when missing — unless entries already carry
+    /// MACs (the key file was removed: a new key would hide a recomputed chain).
+    pub(crate) async fn open_audit_key(&self, path: &std::path::Path) -> Result<AuditKey> {
+        if !path.exists() {
+            let keyed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE mac IS NOT NULL").fetch_one(&self.pool).await?;
+            let mut checkpoints = path.as_os_str().to_owned();
+            checkpoints.push(".checkpoints");
+            if keyed > 0 || std::path::Path::new(&checkpoints).exists() {
+                return Err(StoreError::Refused(format!(
+                    "审计密钥文件 {} 不见了，而审计日志已有 {keyed} 条用密钥签过的记录：请找回密钥文件（或设 HUIMIN_AUDIT_KEY_FILE）",
+                    path.display()
+                )));
+            }
+        }
+        let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        AuditKey::load_or_create(path, head + 1)
+    }
+
+    /// Appends a checkpoint of the audit log's head to the checkpoint file beside the key and
+    /// returns its line (`None`: no key).
+    pub async fn audit_checkpoint(&self) -> Result<Option<String>> {
+        let Some(key) = &self.audit_key else { return Ok(None) };
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        let (seq, hash): (i64, String) = (row.try_get("seq")?, row.try_get("hash")?);
+        if key.checkpoints()?.last().is_some_and(|c| c.seq == seq && c.hash == hash) {
+            return Ok(None);
+        }
+        key.append_checkpoint(seq, &hash, &now()).map(Some)
+    }
+
+    /// Whether the audit log is signed with a key, and where it is.
+    pub fn audit_key_path(&self) -> Option<&std::path::Path> {
+        self.audit_key.as_ref().map(|k| k.path.as_path())
+    }
+
+    /// Recomputes every hash from the first entry on, checks every MAC under the key, and that
+    /// every checkpoint's entry is there with the hash it had.
     pub async fn verify_audit(&self) -> Result<AuditVerification> {
         let rows = sqlx::query(
-            "SELECT seq, at, user_id, username, ip, action, target, detail, prev_hash, hash FROM audit_log ORDER BY seq",
+            "SELECT seq, at, user_id, username, ip, action, target, detail, prev_hash, hash, mac, region_code FROM audit_log ORDER BY seq",
         )
         .fetch_all(&self.pool)
         .await?;
+        let entries = rows.len() as i64;
+        let broken = |seq: i64, why: String| Ok(AuditVerification { entries, broken_at: Some((seq, why)) });
         let mut prev = GENESIS.to_string();
         let mut expected_seq = 1;
+        let mut hashes = Vec::with_capacity(rows.len());
         for r in &rows {
             let rec = audit_from_row(r)?;
             let stored_prev: String = r.try_get("prev_hash")?;
-            let broken = |why: &str| Ok(AuditVerification { entries: rows.len() as i64, broken_at: Some((rec.seq, why.to_string())) });
+            let mac: Option<String> = r.try_get("mac")?;
             if rec.seq != expected_seq {
-                return broken("序号不连续：有记录被删除或插入");
+                return broken(rec.seq, "序号不连续：有记录被删除或插入".into());
             }
             if stored_prev != prev {
-                return broken("与上一条记录的链接不符");
+                return broken(rec.seq, "与上一条记录的链接不符".into());
             }
             if entry_hash(&prev, rec.seq, &rec.at, &rec.entry) != rec.hash {
-                return broken("记录内容被改动");
+                return broken(rec.seq, "记录内容被改动".into());
             }
+            if let Some(key) = &self.audit_key {
+                let signed = rec.seq >= key.from_seq;
+                match (&mac, signed) {
+                    (Some(m), true) if *m == key.entry_mac(&rec.hash) => {}
+                    (None, false) => {}
+                    (Some(_), false) => return broken(rec.seq, "记录带有校验码，但在密钥启用之前：密钥文件被换过".into()),
+                    _ => return broken(rec.seq, "校验码不符：记录被改动后重新计算了哈希链，或被插入".into()),
+                }
+            }
+            hashes.push(rec.hash.clone());
             prev = rec.hash;
             expected_seq += 1;
         }
         let head: String = sqlx::query_scalar("SELECT hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
         if head != prev {
-            return Ok(AuditVerification { entries: rows.len() as i64, broken_at: Some((expected_seq, "末尾的记录被删除".into())) });
+            return broken(expected_seq, "末尾的记录被删除".into());
         }
-        Ok(AuditVerification { entries: rows.len() as i64, broken_at: None })
+        if let Some(key) = &self.audit_key {
+            if key.from_seq > expected_seq {
+                return broken(expected_seq, format!("密钥启用时已有 {} 条记录，现只有 {entries} 条：记录被删除", key.from_seq - 1));
+            }
+            for c in key.checkpoints()? {
+                if !c.valid {
+                    return broken(c.seq, format!("检查点文件第 {} 行被改动", c.line));
+                }
+                match hashes.get((c.seq - 1).max(0) as usize) {
+                    _ if c.seq == 0 => {}
+                    None => return broken(c.seq, format!("检查点（{}）记有第 {} 条，现只有 {entries} 条：记录被删除", c.at, c.seq)),
+                    Some(h) if *h != c.hash => return broken(c.seq, format!("与检查点（{}）不符：记录被改动", c.at)),
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(AuditVerification { entries, broken_at: None })
     }
 
     /// Entries matching the filter, newest first.
     pub async fn search_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut sql = String::from(
-            "SELECT seq, at, user_id, username, ip, action, target, detail, hash FROM audit_log WHERE 1 = 1",
+            "SELECT seq, at, user_id, username, ip, action, target, detail, hash, region_code FROM audit_log WHERE 1 = 1",
         );
         let mut args: Vec<String> = Vec::new();
         let mut add = |cond: &str, v: String| {
             args.push(v);
             sql.push_str(&cond.replace('?', &format!("${}", args.len())));
         };
+        if let Some(region) = f.region {
+            let unassigned = if region.level() == huimin_domain::RegionLevel::Province { " OR region_code IS NULL" } else { "" };
+            add(&format!(" AND ((region_code >= ? AND region_code < ? || ':'){unassigned})"), within(region));
+        }
         if let Some(u) = f.username.as_ref().filter(|s| !s.is_empty()) {
             add(" AND username = ?", u.clone());
         }
@@ -451,6 +532,10 @@ fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {
             action: r.try_get("action")?,
             target: r.try_get("target")?,
             detail: r.try_get("detail")?,
+            region: match r.try_get::<Option<String>, _>("region_code")? {
+                Some(code) => Some(RegionCode::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?),
+                None => None,
+            },
         },
         hash: r.try_get("hash")?,
     })

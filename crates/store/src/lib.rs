@@ -3,6 +3,7 @@
 //! 64-bit, dates are ISO text, flags are 0/1. Each backend has its own embedded migrations.
 
 mod access;
+mod audit_key;
 mod batch;
 mod bill_text;
 mod contracts;
@@ -23,6 +24,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::ConnectOptions;
 use sqlx::{AnyPool, Executor};
 
+pub use audit_key::{AuditKey, Checkpoint};
 pub use access::{ApiToken, AuditEntry, AuditFilter, AuditRecord, AuditVerification, NewUser, User};
 pub use contracts::*;
 pub use health::*;
@@ -87,6 +89,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (7, "indicators", include_str!("../migrations/sqlite/0007_indicators.sql"), include_str!("../migrations/postgres/0007_indicators.sql")),
     (8, "rollups", include_str!("../migrations/sqlite/0008_rollups.sql"), include_str!("../migrations/postgres/0008_rollups.sql")),
     (9, "api_tokens", include_str!("../migrations/sqlite/0009_api_tokens.sql"), include_str!("../migrations/postgres/0009_api_tokens.sql")),
+    (10, "audit_keyed", include_str!("../migrations/sqlite/0010_audit_keyed.sql"), include_str!("../migrations/postgres/0010_audit_keyed.sql")),
 ];
 
 #[derive(Clone)]
@@ -100,6 +103,8 @@ pub struct Store {
     writer: Option<sqlite_writer::Writer>,
     /// SQLite only: the database file.
     sqlite_path: Option<String>,
+    /// The audit log's key (see `audit_key`); `None`: entries carry no MAC.
+    audit_key: Option<std::sync::Arc<AuditKey>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -109,8 +114,17 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating a SQLite file and its folder if needed) and migrates the database.
+    /// Opens (creating a SQLite file and its folder if needed) and migrates the database. The
+    /// audit key is the file `HUIMIN_AUDIT_KEY_FILE` names, or on SQLite `PATH.audit-key`
+    /// beside the database (made when missing); on PostgreSQL without that variable the audit
+    /// log carries no MAC.
     pub async fn connect(url: &str) -> Result<Store> {
+        let key_file = std::env::var_os("HUIMIN_AUDIT_KEY_FILE").map(std::path::PathBuf::from);
+        Store::connect_with_audit_key(url, key_file).await
+    }
+
+    /// [`Store::connect`] with the audit key file given (`None`: the default beside a SQLite file).
+    pub async fn connect_with_audit_key(url: &str, key_file: Option<std::path::PathBuf>) -> Result<Store> {
         install_default_drivers();
         // SQLite's durability: FULL (default) makes every commit survive a power cut, at an
         // fsync per commit (settlements share one per group); NORMAL
@@ -166,10 +180,14 @@ impl Store {
             })
             .connect_with(AnyConnectOptions::from_str(&url)?.disable_statement_logging())
             .await?;
-        let mut store = Store { pool, backend, write_gate: Default::default(), writer: None, sqlite_path: sqlite_path.clone() };
+        let mut store = Store { pool, backend, write_gate: Default::default(), writer: None, sqlite_path: sqlite_path.clone(), audit_key: None };
         store.migrate().await?;
+        let key_file = key_file.or_else(|| sqlite_path.as_deref().filter(|p| *p != ":memory:").map(|p| format!("{p}.audit-key").into()));
+        if let Some(path) = key_file {
+            store.audit_key = Some(std::sync::Arc::new(store.open_audit_key(&path).await?));
+        }
         if let Some(path) = sqlite_path.filter(|p| p != ":memory:") {
-            store.writer = Some(sqlite_writer::Writer::open(&path, synchronous, store.write_gate.clone())?);
+            store.writer = Some(sqlite_writer::Writer::open(&path, synchronous, store.write_gate.clone(), store.audit_key.clone())?);
         }
         Ok(store)
     }

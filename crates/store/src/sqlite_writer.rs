@@ -70,7 +70,7 @@ fn ensure_no_transaction(conn: &mut Connection, path: &str, synchronous: &str) {
 }
 
 impl Writer {
-    pub(crate) fn open(path: &str, synchronous: &str, gate: Arc<tokio::sync::Mutex<()>>) -> Result<Writer> {
+    pub(crate) fn open(path: &str, synchronous: &str, gate: Arc<tokio::sync::Mutex<()>>, audit_key: Option<Arc<crate::AuditKey>>) -> Result<Writer> {
         let mut conn = open_connection(path, synchronous)?;
         // Checkpoints run beside the writers, not inside a commit (where an automatic one would
         // stall every settlement waiting in that group): PASSIVE never blocks them. But while
@@ -107,6 +107,7 @@ impl Writer {
             .name("huimin-sqlite-writer".into())
             .spawn(move || {
                 let _stop = _stop;
+                AUDIT_KEY.set(audit_key);
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     while batch.len() < GROUP {
@@ -198,6 +199,11 @@ pub(crate) fn execute_row(conn: &Connection, sql: &str, row: &[Val<'_>]) -> Resu
     Ok(())
 }
 
+std::thread_local! {
+    /// The audit key of the store whose writer runs on this thread (set when it starts).
+    static AUDIT_KEY: std::cell::RefCell<Option<Arc<crate::AuditKey>>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The audit log's append (see `access::append_audit_in`) on the writer's connection.
 pub(crate) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<i64> {
     let (seq, prev): (i64, String) = conn.prepare_cached(AUDIT_ADVANCE).map_err(db_err)?.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
@@ -205,7 +211,20 @@ pub(crate) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<i64> {
     let hash = entry_hash(&prev, seq, &at, e);
     conn.prepare_cached(AUDIT_INSERT)
         .map_err(db_err)?
-        .execute(rusqlite::params![seq, at, e.user_id, e.username, e.ip, e.action, e.target, e.detail, prev, hash])
+        .execute(rusqlite::params![
+            seq,
+            at,
+            e.user_id,
+            e.username,
+            e.ip,
+            e.action,
+            e.target,
+            e.detail,
+            prev,
+            hash,
+            AUDIT_KEY.with_borrow(|k| k.as_ref().map(|k| k.entry_mac(&hash))),
+            e.region.map(|r| r.to_string()),
+        ])
         .map_err(db_err)?;
     conn.prepare_cached(AUDIT_HEAD).map_err(db_err)?.execute([&hash]).map_err(db_err)?;
     Ok(seq)

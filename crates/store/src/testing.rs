@@ -28,16 +28,18 @@ impl std::ops::Deref for TestDb {
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temporary folder");
     let url = format!("sqlite://{}", dir.path().join("huimin.db").display());
-    let store = Store::connect(&url).await.expect("open SQLite test database");
+    let store = Store::connect_with_audit_key(&url, None).await.expect("open SQLite test database");
     TestDb { store, _dir: Some(dir) }
 }
 
 /// A fresh PostgreSQL database, or `None` (after a warning) when no server is configured.
 pub async fn postgres() -> Option<TestDb> {
     let url = postgres_url().await?;
-    let store = Store::connect(&url).await.expect("open PostgreSQL test database");
+    // The audit key lives outside the database, as in production.
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let store = Store::connect_with_audit_key(&url, Some(dir.path().join("audit.key"))).await.expect("open PostgreSQL test database");
     assert_eq!(store.backend(), Backend::Postgres);
-    Some(TestDb { store, _dir: None })
+    Some(TestDb { store, _dir: Some(dir) })
 }
 
 /// The URL of a fresh, empty PostgreSQL database (for tests that run the binary), or `None`

@@ -23,6 +23,8 @@ use crate::{Backend, Result, Store};
 pub(crate) struct WriteTx {
     conn: Option<PoolConnection<Any>>,
     gate: Option<OwnedMutexGuard<()>>,
+    /// What the audit entries of this transaction are signed with.
+    pub(crate) audit_key: Option<std::sync::Arc<crate::AuditKey>>,
 }
 
 impl Store {
@@ -37,7 +39,7 @@ impl Store {
             discard(conn).await;
             return Err(e.into());
         }
-        Ok(WriteTx { conn: Some(conn), gate })
+        Ok(WriteTx { conn: Some(conn), gate, audit_key: self.audit_key.clone() })
     }
 }
 

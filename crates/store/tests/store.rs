@@ -202,7 +202,52 @@ fn audit(action: &str, target: &str) -> huimin_store::AuditEntry {
         action: action.into(),
         target: target.into(),
         detail: String::new(),
+        region: None,
     }
+}
+
+/// What an insider with write access to the database, but not the key, can do: remove the
+/// guard, then rewrite entries from `from` on with a correctly recomputed SHA-256 chain and head.
+async fn recompute_chain(db: &Store, from: i64) {
+    use sha2::{Digest, Sha256};
+    let rows = sqlx::query("SELECT seq, at, user_id, username, ip, action, target, detail, prev_hash, region_code FROM audit_log ORDER BY seq").fetch_all(db.pool()).await.unwrap();
+    let mut prev = "0".repeat(64);
+    for r in &rows {
+        use sqlx::Row;
+        let seq: i64 = r.get("seq");
+        if seq >= from {
+            let mut fields = serde_json::json!([prev, seq, r.get::<String, _>("at"), r.get::<Option<i64>, _>("user_id"), r.get::<String, _>("username"), r.get::<String, _>("ip"), r.get::<String, _>("action"), r.get::<String, _>("target"), r.get::<String, _>("detail")]);
+            if let Some(region) = r.get::<Option<String>, _>("region_code") {
+                fields.as_array_mut().unwrap().push(region.into());
+            }
+            let hash: String = Sha256::digest(fields.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3").bind(&prev).bind(&hash).bind(seq).execute(db.pool()).await.unwrap();
+            prev = hash;
+        } else {
+            prev = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1").bind(seq).fetch_one(db.pool()).await.unwrap();
+        }
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").bind(rows.len() as i64).bind(&prev).execute(db.pool()).await.unwrap();
+}
+
+/// Eight entries (the third of a village), a checkpoint, and the database's guard removed.
+async fn keyed_log_without_its_guard(db: &Store) {
+    for i in 0..8 {
+        let region = (i == 2).then(|| code("371302001201"));
+        db.append_audit(&huimin_store::AuditEntry { region, ..audit("view", &format!("household H{i}")) }).await.unwrap();
+    }
+    assert!(db.audit_checkpoint().await.unwrap().is_some_and(|l| l.starts_with("8 ")));
+    assert_eq!(db.audit_checkpoint().await.unwrap(), None, "nothing new since the last checkpoint");
+    assert_eq!(db.verify_audit().await.unwrap().broken_at, None);
+    let drop_guard = match db.backend() {
+        huimin_store::Backend::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+        huimin_store::Backend::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log;",
+    };
+    sqlx::raw_sql(drop_guard).execute(db.pool()).await.unwrap();
+}
+
+fn broken_at(v: huimin_store::AuditVerification) -> (i64, String) {
+    v.broken_at.expect("the tampering is detected")
 }
 
 fn new_user(name: &str, role: Role, region: &str) -> huimin_store::NewUser {
@@ -217,6 +262,68 @@ fn new_user(name: &str, role: Role, region: &str) -> huimin_store::NewUser {
 }
 
 both_backends! {
+    a_recomputed_chain_fails_its_macs(db) {
+        keyed_log_without_its_guard(&db).await;
+        sqlx::query("UPDATE audit_log SET target = 'household H9' WHERE seq = 3").execute(db.pool()).await.unwrap();
+        recompute_chain(&db, 3).await;
+        let (seq, why) = broken_at(db.verify_audit().await.unwrap());
+        assert_eq!(seq, 3, "{why}");
+        assert!(why.contains("校验码不符"), "{why}");
+    }
+
+    entries_deleted_from_the_end_are_missing_from_a_checkpoint(db) {
+        keyed_log_without_its_guard(&db).await;
+        sqlx::query("DELETE FROM audit_log WHERE seq > 6").execute(db.pool()).await.unwrap();
+        recompute_chain(&db, 7).await;
+        let (seq, why) = broken_at(db.verify_audit().await.unwrap());
+        assert_eq!(seq, 8, "{why}");
+        assert!(why.contains("检查点") && why.contains("被删除"), "{why}");
+    }
+
+    a_log_emptied_entirely_is_detected(db) {
+        keyed_log_without_its_guard(&db).await;
+        sqlx::query("DELETE FROM audit_log").execute(db.pool()).await.unwrap();
+        recompute_chain(&db, 1).await;
+        let (seq, why) = broken_at(db.verify_audit().await.unwrap());
+        assert!(seq >= 1 && why.contains("被删除"), "{seq}: {why}");
+    }
+
+    an_inserted_entry_fails_its_mac(db) {
+        keyed_log_without_its_guard(&db).await;
+        // A new entry 4, the old 4..8 moved up by one, the chain recomputed from there.
+        for seq in (4..=8).rev() {
+            sqlx::query("UPDATE audit_log SET seq = seq + 1 WHERE seq = $1").bind(seq).execute(db.pool()).await.unwrap();
+        }
+        sqlx::query("INSERT INTO audit_log (seq, at, user_id, username, ip, action, target, detail, prev_hash, hash) VALUES (4, '2026-01-01T00:00:00Z', NULL, 'admin', '127.0.0.1', 'view', 'household H3b', '', '', '')")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        recompute_chain(&db, 4).await;
+        let (seq, why) = broken_at(db.verify_audit().await.unwrap());
+        assert_eq!(seq, 4, "{why}");
+    }
+
+    a_forged_checkpoint_is_detected(db) {
+        keyed_log_without_its_guard(&db).await;
+        let mut file = db.audit_key_path().unwrap().as_os_str().to_owned();
+        file.push(".checkpoints");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text.replacen("8 ", "5 ", 1)).unwrap();
+        let (_, why) = broken_at(db.verify_audit().await.unwrap());
+        assert!(why.contains("检查点文件第 1 行被改动"), "{why}");
+    }
+
+    audit_entries_are_searched_within_the_users_region(db) {
+        keyed_log_without_its_guard(&db).await;
+        let search = |region: &str| {
+            let db = db.store.clone();
+            let region = code(region);
+            async move { db.search_audit(&huimin_store::AuditFilter { region: Some(region), limit: 100, ..Default::default() }).await.unwrap().len() }
+        };
+        // The village's entry for its county; the entries of the command line (no region) for the province only.
+        assert_eq!((search("371302").await, search("371311").await, search("37").await, search("371302001201").await), (1, 0, 8, 1));
+    }
+
     audit_chain_detects_tampering(db) {
         for i in 0..5 {
             db.append_audit(&audit("view", &format!("household H{i}"))).await.unwrap();

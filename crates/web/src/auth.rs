@@ -113,6 +113,7 @@ impl Ctx {
             action: action.into(),
             target: target.into(),
             detail: detail.into(),
+            region: Some(self.user.region),
         }
     }
 }
@@ -243,13 +244,14 @@ pub async fn login(
     let next = safe_next(form.next.as_deref()).to_string();
     let username = form.username.trim().to_string();
     let ip = peer.ip().to_string();
-    let audit = |action: &str, user_id: Option<i64>, detail: &str| AuditEntry {
-        user_id,
+    let audit = |action: &str, user: Option<&huimin_store::User>, detail: &str| AuditEntry {
+        user_id: user.map(|u| u.id),
         username: username.clone(),
         ip: ip.clone(),
         action: action.into(),
         target: format!("user {username}"),
         detail: detail.into(),
+        region: user.map(|u| u.region),
     };
     let fail = |msg: &str| Ok(login_markup(lang, &form.csrf, &next, Some(msg)).into_response());
     let wrong = lang.t("用户名或密码错误", "Wrong user name or password");
@@ -262,7 +264,7 @@ pub async fn login(
     let now = chrono::Utc::now();
     if let Some(until) = user.locked_until.as_deref().and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok()) {
         if until > now {
-            state.store.append_audit(&audit("login.refused", Some(user.id), "locked")).await?;
+            state.store.append_audit(&audit("login.refused", Some(&user), "locked")).await?;
             let local = until.with_timezone(&chrono::Local).format("%H:%M");
             return fail(&format!("{} {local}", lang.t("登录失败次数过多，账户已锁定至", "Too many failed attempts; locked until")));
         }
@@ -274,14 +276,14 @@ pub async fn login(
     if !ok || !user.active {
         let lock_until = (now + chrono::Duration::minutes(LOCK_MINUTES)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let detail = if user.active { "wrong password" } else { "inactive account" };
-        state.store.record_login_failure(user.id, LOCK_AFTER_FAILURES, &lock_until, &audit("login.failed", Some(user.id), detail)).await?;
+        state.store.record_login_failure(user.id, LOCK_AFTER_FAILURES, &lock_until, &audit("login.failed", Some(&user), detail)).await?;
         return fail(wrong);
     }
     let token = accounts::random_token();
     let expires = (now + chrono::Duration::hours(SESSION_HOURS)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     state
         .store
-        .create_session(user.id, &accounts::token_hash(&token), &accounts::random_token(), &expires, &audit("login", Some(user.id), ""))
+        .create_session(user.id, &accounts::token_hash(&token), &accounts::random_token(), &expires, &audit("login", Some(&user), ""))
         .await?;
     let mut res = Redirect::to(&next).into_response();
     res.headers_mut().append(header::SET_COOKIE, cookie_header(&state, SESSION_COOKIE, &token, SESSION_HOURS * 3600).parse().expect("cookie"));

@@ -67,6 +67,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let (state, wanted) = app_state(store, config).await?;
         tokio::spawn(dashboard_page::nightly_figures(state.clone(), wanted));
+        tokio::spawn(audit_page::checkpoints(state.store.clone()));
         Ok(Server { listener, router: router(state) })
     }
 
