@@ -264,6 +264,10 @@ enum CatalogWhat {
 #[tokio::main]
 async fn main() {
     guard_signals();
+    // Databases, keys, exports, uploads: files Huimin makes are its owner's only (0600, folders
+    // 0700).
+    // SAFETY: sets the process's file-creation mask; no memory involved.
+    unsafe { libc::umask(0o077) };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HUIMIN_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

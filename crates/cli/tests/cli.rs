@@ -185,6 +185,8 @@ fn the_audit_key_lives_beside_the_database_and_checkpoints_are_printed() {
     assert!(parts.len() == 4 && parts[0].parse::<i64>().is_ok() && parts[1].len() == 64 && parts[3].len() == 64, "{line}");
     let key = d.join("db/huimin.db.audit-key");
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600, "the key is readable by its owner only");
+    assert_eq!(std::fs::metadata(d.join("db/huimin.db")).unwrap().permissions().mode() & 0o777, 0o600, "so is the database");
+    assert_eq!(std::fs::metadata(d.join("db")).unwrap().permissions().mode() & 0o777, 0o700, "and its folder");
     assert!(std::fs::read_to_string(d.join("db/huimin.db.audit-key.checkpoints")).unwrap().contains(&line));
     let o = huimin(d, &["audit", "verify"]);
     assert!(o.status.success() && text(&o).contains("1 条记录") && text(&o).contains("校验码与检查点无误"), "{}", text(&o));

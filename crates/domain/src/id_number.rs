@@ -64,6 +64,38 @@ pub(crate) fn check_character(first17: &[u8]) -> char {
     CHECK[(sum % 11) as usize] as char
 }
 
+/// Free text (a reason typed by a user) with every run of 18 characters that looks like an ID
+/// number — 17 digits and a digit or X, standing alone — masked as [`IdNumber::masked`] would,
+/// whether or not its check character is right: a mistyped number is still a person's.
+pub fn mask_id_numbers(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    let id_char = |c: u8| c.is_ascii_digit() || c == b'X' || c == b'x';
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if id_char(b[i]) {
+            let start = i;
+            while i < b.len() && id_char(b[i]) {
+                i += 1;
+            }
+            if i - start == 18 && b[start..i - 1].iter().all(u8::is_ascii_digit) {
+                runs.push(start);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    if runs.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_string();
+    for start in runs {
+        // ASCII only inside the run: byte offsets are character boundaries.
+        out.replace_range(start + 6..start + 14, "********");
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl IdNumber {
     pub fn parse(input: &str) -> Result<Self, IdNumberError> {
         let s = input.trim();
@@ -214,5 +246,29 @@ mod tests {
         fn parse_never_panics(s in "\\PC{0,24}") {
             let _ = IdNumber::parse(&s);
         }
+
+        #[test]
+        fn a_number_in_free_text_is_masked(area in 110000u32..=820000, date in any_date(), seq in 0u16..1000, before in "\\PC{0,12}", after in "\\PC{0,12}") {
+            let id = IdNumber::compose(area, date, seq).unwrap();
+            // Standing alone: not inside a longer run of digits.
+            let before = if before.ends_with(|c: char| c.is_ascii_digit() || c == 'X' || c == 'x') { format!("{before} ") } else { before };
+            let after = if after.starts_with(|c: char| c.is_ascii_digit() || c == 'X' || c == 'x') { format!(" {after}") } else { after };
+            let text = format!("{before}{}{after}", id.as_str());
+            let masked = mask_id_numbers(&text);
+            prop_assert!(!masked.contains(id.as_str()));
+            prop_assert!(masked.contains(&id.masked()), "{}", masked);
+            prop_assert_eq!(mask_id_numbers(&masked), masked.clone(), "masking twice changes nothing");
+        }
+
+        #[test]
+        fn masking_never_panics(s in "\\PC{0,64}") {
+            let _ = mask_id_numbers(&s);
+        }
+    }
+
+    #[test]
+    fn text_without_a_number_is_left_alone() {
+        assert!(matches!(mask_id_numbers("核对重复登记 H37130201-20250301-0001"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(mask_id_numbers("身份证37130219920318000X录错"), "身份证371302********000X录错");
     }
 }

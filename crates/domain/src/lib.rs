@@ -17,7 +17,7 @@ pub use access::{Permission, Role};
 pub use contract::{Adherence, FollowUpMode, FollowUpReadings, FollowUpRule, KeyGroup, ScheduleState, Service, Window, schedule, schedule_state};
 pub use period::Period;
 pub use health::{CareBatch, DiseaseCatalog, DiseaseEntry, DiseaseGroup, ExamReadings, Prognosis, TreatmentStatus, parse_icd10};
-pub use id_number::{IdNumber, IdNumberError, Sex};
+pub use id_number::{IdNumber, IdNumberError, Sex, mask_id_numbers};
 pub use money::{Money, MoneyError};
 pub use region::{RegionCode, RegionCodeError, RegionLevel};
 pub use registry::{

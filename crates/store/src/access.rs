@@ -114,7 +114,16 @@ pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at, user_id, 
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 pub(crate) const AUDIT_HEAD: &str = "UPDATE audit_head SET hash = $1 WHERE id = 1";
 
+/// The entry as stored: a reason typed with an ID number in it is kept with the number masked.
+pub(crate) fn as_stored(e: &AuditEntry) -> std::borrow::Cow<'_, AuditEntry> {
+    match huimin_domain::mask_id_numbers(&e.detail) {
+        std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(e),
+        std::borrow::Cow::Owned(detail) => std::borrow::Cow::Owned(AuditEntry { detail, ..e.clone() }),
+    }
+}
+
 pub(crate) async fn append_audit_in(tx: &mut WriteTx, e: &AuditEntry) -> Result<i64> {
+    let e = &*as_stored(e);
     let row = sqlx::query(AUDIT_ADVANCE)
         .fetch_one(&mut **tx)
         .await?;
@@ -514,6 +523,11 @@ impl Store {
         }
         if active == Some(false) || password_hash.is_some() {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        // Disabled is disabled for good for machine clients: enabling the user again does not
+        // bring back their tokens.
+        if active == Some(false) {
+            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL").bind(now()).bind(id).execute(&mut *tx).await?;
         }
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;

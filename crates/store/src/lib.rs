@@ -150,6 +150,7 @@ impl Store {
             // said plainly here rather than as the pool's "attempt to write a readonly database".
             if std::fs::exists(path).unwrap_or(false) {
                 sqlite_files_writable(path)?;
+                owner_only(path);
             }
             sqlite_path = Some(path.to_string());
             (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
@@ -258,6 +259,21 @@ impl Store {
             ran += 1;
         }
         Ok(ran)
+    }
+}
+
+/// A database file readable by others (made before Huimin made its files owner-only) becomes 0600.
+fn owner_only(path: &str) {
+    #[cfg(unix)]
+    for file in [path.to_string(), format!("{path}-wal"), format!("{path}-shm")] {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(&file) {
+            if m.permissions().mode() & 0o077 != 0 {
+                if let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                    tracing::warn!(file, error = %e, "the database file is readable by others");
+                }
+            }
+        }
     }
 }
 

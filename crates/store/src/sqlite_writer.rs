@@ -206,6 +206,7 @@ std::thread_local! {
 
 /// The audit log's append (see `access::append_audit_in`) on the writer's connection.
 pub(crate) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<i64> {
+    let e = &*crate::access::as_stored(e);
     let (seq, prev): (i64, String) = conn.prepare_cached(AUDIT_ADVANCE).map_err(db_err)?.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
     let at = now();
     let hash = entry_hash(&prev, seq, &at, e);

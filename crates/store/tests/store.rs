@@ -313,6 +313,25 @@ both_backends! {
         assert!(why.contains("检查点文件第 1 行被改动"), "{why}");
     }
 
+    a_reason_typed_with_an_id_number_is_stored_masked(db) {
+        let id = IdNumber::compose(371302, chrono::NaiveDate::from_ymd_opt(1992, 3, 18).unwrap(), 1).unwrap();
+        let e = huimin_store::AuditEntry { detail: format!("reason: 与{}重复登记", id.as_str()), ..audit("reveal", "person 1") };
+        db.append_audit(&e).await.unwrap();
+        let stored = &db.search_audit(&huimin_store::AuditFilter { limit: 1, ..Default::default() }).await.unwrap()[0];
+        assert_eq!(stored.entry.detail, format!("reason: 与{}重复登记", id.masked()));
+        assert_eq!(db.verify_audit().await.unwrap().broken_at, None, "the chain covers what is stored");
+    }
+
+    a_disabled_users_tokens_stay_revoked(db) {
+        seed_regions(&db).await;
+        let id = db.create_user(&new_user("his", Role::SettlementClerk, "371302"), &audit("user.create", "his")).await.unwrap();
+        db.create_api_token(id, "县医院HIS", "tokenhash", "2099-01-01T00:00:00Z", &audit("token.create", "his")).await.unwrap();
+        assert!(db.token_user("tokenhash").await.unwrap().is_some());
+        db.update_user(id, Some(false), None, &audit("user.disable", "his")).await.unwrap();
+        db.update_user(id, Some(true), None, &audit("user.enable", "his")).await.unwrap();
+        assert!(db.token_user("tokenhash").await.unwrap().is_none(), "enabling the user again does not bring the token back");
+    }
+
     audit_entries_are_searched_within_the_users_region(db) {
         keyed_log_without_its_guard(&db).await;
         let search = |region: &str| {

@@ -260,3 +260,21 @@ fn report_markup(ctx: &Ctx, r: &RosterReport, token: &str) -> Markup {
         }
     }
 }
+
+/// Uploaded rosters wait here between preview and confirmation (and for their error report):
+/// removed a day after the upload, checked every hour and at start.
+pub(crate) async fn sweep_uploads(dir: std::path::PathBuf) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(24 * 3600);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            if e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < day_ago) {
+                if let Err(err) = std::fs::remove_file(e.path()) {
+                    tracing::warn!(file = %e.path().display(), error = %err, "an old upload was not removed");
+                }
+            }
+        }
+    }
+}

@@ -68,6 +68,7 @@ impl Server {
         let (state, wanted) = app_state(store, config).await?;
         tokio::spawn(dashboard_page::nightly_figures(state.clone(), wanted));
         tokio::spawn(audit_page::checkpoints(state.store.clone()));
+        tokio::spawn(import_page::sweep_uploads(state.config.upload_dir.clone()));
         Ok(Server { listener, router: router(state) })
     }
 
