@@ -110,7 +110,10 @@ pub fn parse_catalog(file: &str, text: &str, base: Option<&DiseaseCatalog>) -> R
             issue(format!("{field}.source"), format!("来源「{}」未在 [sources] 中列出", d.source));
         }
         let source = raw.sources.get(&d.source).cloned().unwrap_or_default();
-        entries.push(DiseaseEntry { code, name: d.name.trim().to_string(), groups: d.groups.clone(), confidential: d.confidential, source });
+        // A file can only make a code stricter: what the law or the catalogue it extends keeps
+        // confidential stays so, whatever this file says.
+        let confidential = d.confidential || huimin_domain::legally_confidential(&code) || base.is_some_and(|b| b.is_confidential(&code));
+        entries.push(DiseaseEntry { code, name: d.name.trim().to_string(), groups: d.groups.clone(), confidential, source });
     }
     if groups.is_empty() && entries.is_empty() {
         issue("disease".into(), "目录中没有任何病种".into());
@@ -183,5 +186,25 @@ source = "s"
         all.extend(ext);
         assert_eq!(all.batch_for(["K29.5"], false), Some(CareBatch::Contract));
         assert!(parse_catalog("county.toml", "[sources]\nc = \"c\"\n[[disease]]\ncode = \"K29\"\nname = \"x\"\ngroups = [\"chronic\"]\nsource = \"c\"\n", None).is_err());
+    }
+
+    #[test]
+    fn an_extension_can_only_make_codes_stricter() {
+        let base = built_in();
+        // A county redefines HIV and a subdivision of it, and an unlisted psychosis, as not confidential …
+        let ext = "[sources]\nc = \"本县\"\n\
+                   [[disease]]\ncode = \"B24\"\nname = \"艾滋病\"\nconfidential = false\nsource = \"c\"\n\
+                   [[disease]]\ncode = \"B23.0\"\nname = \"急性HIV感染\"\nsource = \"c\"\n\
+                   [[disease]]\ncode = \"F23\"\nname = \"急性短暂性精神病\"\nsource = \"c\"\n\
+                   [[disease]]\ncode = \"K29.5\"\nname = \"慢性胃炎\"\nconfidential = true\nsource = \"c\"\n";
+        let ext = parse_catalog("county.toml", ext, Some(&base)).unwrap();
+        let mut all = base.clone();
+        all.extend(ext);
+        // … and they stay confidential; a code it marks confidential becomes so.
+        for code in ["B24", "B24.0", "B23.0", "F23", "F20.9", "K29.5"] {
+            assert!(all.is_confidential(code), "{code}");
+            assert!(all.entry(code).is_none_or(|e| e.confidential || !huimin_domain::legally_confidential(code)), "{code}");
+        }
+        assert!(!all.is_confidential("K29.1"));
     }
 }

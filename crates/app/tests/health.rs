@@ -88,6 +88,17 @@ both_backends! {
         assert!(health::batches(&db, &catalog, region("371302"), 2023).await.unwrap().is_empty(), "by year");
     }
 
+    confidentiality_follows_the_disease_not_the_catalogue_listing(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = setup(&db, dir.path()).await;
+        let catalog = health::catalog(&db).await.unwrap();
+        assert!(catalog.entry("B23.0").is_none(), "the built-in catalogue does not list acute HIV infection");
+        let input = CardInput { code: "B23.0".into(), name: "急性HIV感染综合征".into(), ..Default::default() };
+        let saved = health::record_card(&db, &catalog, p[0], &input, "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
+        assert!(saved.confidential);
+        assert!(db.disease_cards(&[p[0]]).await.unwrap().iter().all(|c| c.card.confidential));
+    }
+
     the_treatment_ledger_follows_a_major_disease(db) {
         let dir = tempfile::tempdir().unwrap();
         let p = setup(&db, dir.path()).await;

@@ -64,6 +64,24 @@ pub fn parse_icd10(input: &str) -> Result<String, ValueError> {
     if ok { Ok(code) } else { err(format!("疾病编码「{}」不是 ICD-10 编码（如 I10、E11.9）", input.trim())) }
 }
 
+/// Diagnoses the law protects wherever they are recorded, by ICD-10 range, whatever a catalogue
+/// says: HIV and AIDS (传染病防治法, 艾滋病防治条例: B20–B24, Z21, R75, O98.7, Z20.6, Z71.7,
+/// Z83.0) and the severe mental disorders (精神卫生法, 严重精神障碍管理治疗工作规范: F20–F29, F31,
+/// F32.3, F33.3, F06, F70–F79). A catalogue may add codes; it can never take one of these out.
+pub fn legally_confidential(code: &str) -> bool {
+    let code = code.trim().to_ascii_uppercase();
+    let category = code.get(..3).unwrap_or("");
+    let in_range = |letter: char, from: u8, to: u8| {
+        category.starts_with(letter) && category[1..].parse::<u8>().is_ok_and(|n| (from..=to).contains(&n))
+    };
+    let exact = |prefix: &str| code == prefix || code.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_digit()));
+    in_range('B', 20, 24)
+        || ["Z21", "R75", "F31", "F06"].contains(&category)
+        || ["O98.7", "Z20.6", "Z71.7", "Z83.0", "F32.3", "F33.3"].iter().any(|p| exact(p))
+        || in_range('F', 20, 29)
+        || in_range('F', 70, 79)
+}
+
 /// A group of catalogue diseases that a policy or a batch refers to (e.g. the 15 major diseases).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiseaseGroup {
@@ -107,9 +125,10 @@ impl DiseaseCatalog {
         self.groups.iter().find(|g| g.id == id)
     }
 
-    /// Whether a diagnosis with this code is confidential.
+    /// Whether a diagnosis with this code is confidential: by law (see [`legally_confidential`])
+    /// or because the catalogue says so.
     pub fn is_confidential(&self, code: &str) -> bool {
-        self.entry(code).is_some_and(|e| e.confidential)
+        legally_confidential(code) || self.entry(code).is_some_and(|e| e.confidential)
     }
 
     /// The batches the code's groups lead to.
@@ -245,6 +264,14 @@ mod tests {
         assert!(c.entry("E11.2").is_none());
         assert_eq!(c.entry("I10.X").unwrap().code, "I10");
         assert!(c.is_confidential("F20.0") && !c.is_confidential("I10"));
+        // By law, whatever the catalogue lists.
+        let empty = DiseaseCatalog::default();
+        for code in ["B20", "B23.0", "B24", "Z21", "R75", "O98.7", "Z20.6", "Z71.7", "Z83.0", "F20.9", "F25.1", "F29", "F31.2", "F32.3", "F33.3", "F06.8", "F72", "f20.0"] {
+            assert!(empty.is_confidential(code), "{code}");
+        }
+        for code in ["B19", "B25", "F19", "F30", "F32.2", "F33.30X", "I10", "Z20.5", "O98.6", "F80", "", "X"] {
+            assert_eq!(empty.is_confidential(code), code == "F33.30X", "{code}");
+        }
     }
 
     #[test]

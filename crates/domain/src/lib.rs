@@ -16,7 +16,7 @@ mod period;
 pub use access::{Permission, Role};
 pub use contract::{Adherence, FollowUpMode, FollowUpReadings, FollowUpRule, KeyGroup, ScheduleState, Service, Window, schedule, schedule_state};
 pub use period::Period;
-pub use health::{CareBatch, DiseaseCatalog, DiseaseEntry, DiseaseGroup, ExamReadings, Prognosis, TreatmentStatus, parse_icd10};
+pub use health::{CareBatch, DiseaseCatalog, DiseaseEntry, DiseaseGroup, ExamReadings, Prognosis, TreatmentStatus, legally_confidential, parse_icd10};
 pub use id_number::{IdNumber, IdNumberError, Sex, mask_id_numbers};
 pub use money::{Money, MoneyError};
 pub use region::{RegionCode, RegionCodeError, RegionLevel};

@@ -164,7 +164,8 @@ fn card_from_row(r: &AnyRow) -> Result<StoredCard> {
             diagnosed_at: r.try_get("diagnosed_at")?,
             prognosis: Prognosis::from_code(&prognosis).ok_or_else(|| corrupt("prognosis", &prognosis))?,
             plan: r.try_get("plan")?,
-            confidential: r.try_get::<i64, _>("confidential")? != 0,
+            // Cards stored before the law's ranges were applied are confidential by them too.
+            confidential: r.try_get::<i64, _>("confidential")? != 0 || huimin_domain::legally_confidential(&r.try_get::<String, _>("disease_code")?),
         },
         recorded_by: r.try_get("recorded_by")?,
         recorded_at: r.try_get("recorded_at")?,
@@ -192,7 +193,7 @@ fn treatment_from_row(r: &AnyRow) -> Result<Treatment> {
         region: region_col(r, "region_code")?,
         disease_code: r.try_get("disease_code")?,
         disease_name: r.try_get::<Option<String>, _>("disease_name")?.unwrap_or_default(),
-        confidential: r.try_get::<Option<i64>, _>("confidential")?.unwrap_or(0) != 0,
+        confidential: r.try_get::<Option<i64>, _>("confidential")?.unwrap_or(0) != 0 || huimin_domain::legally_confidential(&r.try_get::<String, _>("disease_code")?),
         facility_code: r.try_get("facility_code")?,
         facility_name: r.try_get("facility_name")?,
         plan: r.try_get("plan")?,
@@ -489,7 +490,9 @@ impl Store {
         let mut out: Vec<SickPerson> = Vec::new();
         for r in &rows {
             let id: i64 = r.try_get("id")?;
-            let disease = (r.try_get("disease_code")?, r.try_get("disease_name")?, r.try_get::<i64, _>("confidential")? != 0);
+            let code: String = r.try_get("disease_code")?;
+            let confidential = r.try_get::<i64, _>("confidential")? != 0 || huimin_domain::legally_confidential(&code);
+            let disease = (code, r.try_get("disease_name")?, confidential);
             match out.last_mut() {
                 Some(last) if last.person_id == id => last.diseases.push(disease),
                 _ => out.push(SickPerson {
