@@ -4,15 +4,46 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-/// At least 8 characters, not only digits.
-pub fn check_password_strength(password: &str) -> Result<(), String> {
-    if password.chars().count() < 8 {
-        return Err("密码至少 8 位".into());
+/// Passwords guessed first: the most common ones, and this system's own demo password.
+const COMMON: &[&str] = &[
+    "password", "passw0rd", "password1", "password123", "1234567890", "12345678", "123456789", "qwertyuiop",
+    "1q2w3e4r5t", "qwerty123", "abc123456", "a123456789", "iloveyou", "11111111", "88888888", "66666666",
+    "aaaaaaaaaa", "woaini1314", "admin123", "admin12345", "administrator", "huimin2024", "huimin123", "changeme",
+    "welcome1", "letmein", "zxcvbnm123", "qazwsxedc",
+];
+
+/// What a password must be: 10 to 128 characters, not only digits, not one character repeated,
+/// not containing the user name, not a common password.
+pub fn check_password_strength(password: &str, username: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if !(10..=128).contains(&n) {
+        return Err("密码应为 10–128 位".into());
     }
     if password.chars().all(|c| c.is_ascii_digit()) {
         return Err("密码不能全是数字".into());
     }
+    let lower = password.to_lowercase();
+    if lower.chars().all(|c| Some(c) == lower.chars().next()) {
+        return Err("密码不能是同一个字符".into());
+    }
+    let name = username.trim().to_lowercase();
+    if name.len() >= 3 && lower.contains(&name) {
+        return Err("密码不能包含用户名".into());
+    }
+    // A common password with digits or "!" added at the end is as easily guessed.
+    let bases = [lower.as_str(), lower.trim_end_matches('!'), lower.trim_end_matches(|ch: char| ch.is_ascii_digit() || ch == '!')];
+    if COMMON.iter().any(|c| bases.contains(c)) {
+        return Err("这是常见密码，很容易被猜到，请换一个".into());
+    }
     Ok(())
+}
+
+/// Checks a password against a fixed hash, for a user name that does not exist: the same work
+/// and the same time as for one that does, so that timing does not tell which names exist.
+pub fn verify_password_of_nobody(password: &str) {
+    static NOBODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = NOBODY.get_or_init(|| hash_password("no user has this password"));
+    let _ = verify_password(password, hash);
 }
 
 /// An argon2id hash in PHC string form (salt and parameters included).
@@ -72,9 +103,12 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("x", "not a hash"));
-        assert!(check_password_strength("1234567").is_err());
-        assert!(check_password_strength("12345678").is_err());
-        assert!(check_password_strength("huimin2024").is_ok());
+        for weak in ["1234567", "12345678901", "password", "Password123", "aaaaaaaaaaaa", "zhangsan-2024", "huimin2024", "Huimin2024!"] {
+            assert!(check_password_strength(weak, "zhangsan").is_err(), "{weak}");
+        }
+        for fine in ["兰山区卫健局2024年", "correct horse battery", "Lanshan-2024-county"] {
+            assert!(check_password_strength(fine, "zhangsan").is_ok(), "{fine}");
+        }
         assert_ne!(random_token(), random_token());
         assert_eq!(random_token().len(), 64);
     }

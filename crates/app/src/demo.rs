@@ -71,6 +71,7 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
             region: RegionCode::parse(region)?,
             facility_code: facility.map(str::to_string),
             password_hash: hash.clone(),
+            must_change_password: false,
         };
         let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "user.create".into(), target: format!("user {username}"), ..Default::default() };
         match store.create_user(&user, &audit).await {

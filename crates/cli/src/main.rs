@@ -415,7 +415,7 @@ async fn run(cli: Cli) -> Result<()> {
                     line.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            accounts::check_password_strength(&password).map_err(anyhow::Error::msg)?;
+            accounts::check_password_strength(&password, &username).map_err(anyhow::Error::msg)?;
             let user = NewUser {
                 username: username.clone(),
                 display_name: name,
@@ -423,6 +423,8 @@ async fn run(cli: Cli) -> Result<()> {
                 region: RegionCode::parse(&region)?,
                 facility_code: facility,
                 password_hash: accounts::hash_password(&password),
+                // The first administrator chooses their own password on the command line.
+                must_change_password: false,
             };
             let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), action: "user.create".into(), target: format!("user {username}"), ..Default::default() };
             store.create_user(&user, &audit).await?;

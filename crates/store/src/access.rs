@@ -27,6 +27,8 @@ pub struct User {
     pub active: bool,
     pub failed_attempts: i64,
     pub locked_until: Option<String>,
+    /// The password was set by an administrator: its user changes it before anything else.
+    pub must_change_password: bool,
 }
 
 /// An API token as listed (never the token itself).
@@ -49,6 +51,8 @@ pub struct NewUser {
     pub region: RegionCode,
     pub facility_code: Option<String>,
     pub password_hash: String,
+    /// Set by an administrator (not chosen by the user): to be changed at the first login.
+    pub must_change_password: bool,
 }
 
 /// Who did what to what, from where. `detail` never holds a full ID number or a diagnosis.
@@ -150,7 +154,7 @@ pub(crate) async fn append_audit_in(tx: &mut WriteTx, e: &AuditEntry) -> Result<
     Ok(seq)
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, role, region_code, facility_code, active, failed_attempts, locked_until";
+const USER_COLUMNS: &str = "id, username, display_name, role, region_code, facility_code, active, failed_attempts, locked_until, must_change_password";
 
 fn user_from_row(r: &AnyRow) -> Result<User> {
     let role: String = r.try_get("role")?;
@@ -164,6 +168,7 @@ fn user_from_row(r: &AnyRow) -> Result<User> {
         active: r.try_get::<i64, _>("active")? != 0,
         failed_attempts: r.try_get("failed_attempts")?,
         locked_until: r.try_get("locked_until")?,
+        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
     })
 }
 
@@ -321,8 +326,8 @@ impl Store {
             return Err(StoreError::Conflict(format!("用户名「{}」已被使用", u.username)));
         }
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, display_name, role, region_code, facility_code, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO users (username, display_name, role, region_code, facility_code, password_hash, created_at, must_change_password) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(&u.username)
         .bind(&u.display_name)
@@ -331,6 +336,7 @@ impl Store {
         .bind(&u.facility_code)
         .bind(&u.password_hash)
         .bind(now())
+        .bind(i64::from(u.must_change_password))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match &e {
@@ -369,19 +375,15 @@ impl Store {
 
     /// Counts a failed login; locks the account until `lock_until` once `lock_after` failures
     /// follow each other. Returns the number of consecutive failures.
-    pub async fn record_login_failure(&self, user_id: i64, lock_after: i64, lock_until: &str, audit: &AuditEntry) -> Result<i64> {
+    /// Counts a failed login (shown to administrators) and records it. Accounts are not locked:
+    /// the web layer slows down guessing per user name and address instead, so that nobody can
+    /// lock someone else out.
+    pub async fn record_login_failure(&self, user_id: i64, audit: &AuditEntry) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let n: i64 = sqlx::query_scalar("UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = $1 RETURNING failed_attempts")
             .bind(user_id)
             .fetch_one(&mut *tx)
             .await?;
-        if n >= lock_after {
-            sqlx::query("UPDATE users SET locked_until = $1, failed_attempts = 0 WHERE id = $2")
-                .bind(lock_until)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-        }
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(n)
@@ -506,10 +508,23 @@ impl Store {
 
     /// Activates or deactivates a user, sets a new password hash, or unlocks; ends their sessions
     /// when access is taken away or the password changes.
+    /// A user changes their own password: no change is asked for any more, and their other
+    /// sessions end (the one `keep` stays).
+    pub async fn change_own_password(&self, id: i64, password_hash: &str, keep_session: &str, audit: &AuditEntry) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = 0 WHERE id = $2").bind(password_hash).bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2").bind(id).bind(keep_session).execute(&mut *tx).await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Enables or disables a user, or sets a password for them (which they must then change).
     pub async fn update_user(&self, id: i64, active: Option<bool>, password_hash: Option<&str>, audit: &AuditEntry) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE users SET active = COALESCE($1, active), password_hash = COALESCE($2, password_hash), \
+             must_change_password = CASE WHEN $2 IS NULL THEN must_change_password ELSE 1 END, \
              failed_attempts = 0, locked_until = NULL WHERE id = $3",
         )
         .bind(active.map(i64::from))

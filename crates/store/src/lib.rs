@@ -90,6 +90,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (8, "rollups", include_str!("../migrations/sqlite/0008_rollups.sql"), include_str!("../migrations/postgres/0008_rollups.sql")),
     (9, "api_tokens", include_str!("../migrations/sqlite/0009_api_tokens.sql"), include_str!("../migrations/postgres/0009_api_tokens.sql")),
     (10, "audit_keyed", include_str!("../migrations/sqlite/0010_audit_keyed.sql"), include_str!("../migrations/postgres/0010_audit_keyed.sql")),
+    (11, "password_change", include_str!("../migrations/sqlite/0011_password_change.sql"), include_str!("../migrations/postgres/0011_password_change.sql")),
 ];
 
 #[derive(Clone)]

@@ -258,6 +258,7 @@ fn new_user(name: &str, role: Role, region: &str) -> huimin_store::NewUser {
         region: code(region),
         facility_code: None,
         password_hash: "$argon2id$test".into(),
+        must_change_password: false,
     }
 }
 
@@ -405,25 +406,24 @@ both_backends! {
         assert_eq!(db.users_within(code(COUNTY)).await.unwrap().len(), 1);
         assert!(db.users_within(code("371302104204")).await.unwrap().is_empty());
 
-        for n in 1..=4 {
-            assert_eq!(db.record_login_failure(id, 5, "2099-01-01T00:00:00Z", &audit("login.failed", "cunyi")).await.unwrap(), n);
+        for n in 1..=6 {
+            assert_eq!(db.record_login_failure(id, &audit("login.failed", "cunyi")).await.unwrap(), n);
         }
-        db.record_login_failure(id, 5, "2099-01-01T00:00:00Z", &audit("login.failed", "cunyi")).await.unwrap();
-        let locked = db.user(id).await.unwrap().unwrap();
-        assert_eq!((locked.failed_attempts, locked.locked_until.as_deref()), (0, Some("2099-01-01T00:00:00Z")));
+        let counted = db.user(id).await.unwrap().unwrap();
+        assert_eq!((counted.failed_attempts, counted.locked_until.as_deref()), (6, None), "counted, never locked");
 
         db.create_session(id, "tokenhash", "csrf", "2099-01-01T00:00:00Z", &audit("login", "cunyi")).await.unwrap();
         let (u, csrf) = db.session_user("tokenhash").await.unwrap().unwrap();
         assert_eq!((u.id, csrf.as_str()), (id, "csrf"));
-        assert!(u.locked_until.is_none(), "a successful login clears the lock");
+        assert_eq!((u.failed_attempts, u.locked_until.as_deref()), (0, None), "a successful login clears the count");
         db.create_session(id, "old", "c", "2000-01-01T00:00:00Z", &audit("login", "cunyi")).await.unwrap();
         assert!(db.session_user("old").await.unwrap().is_none(), "expired");
 
         db.update_user(id, Some(false), None, &audit("user.disable", "cunyi")).await.unwrap();
         assert!(db.session_user("tokenhash").await.unwrap().is_none(), "disabling ends sessions");
         assert!(!db.user(id).await.unwrap().unwrap().active);
-        // Created, 5 failures, 2 logins, disabled; the refused creations left no entry.
-        assert_eq!(db.verify_audit().await.unwrap().entries, 9);
+        // Created, 6 failures, 2 logins, disabled; the refused creations left no entry.
+        assert_eq!(db.verify_audit().await.unwrap().entries, 10);
     }
 }
 

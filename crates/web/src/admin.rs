@@ -171,7 +171,7 @@ async fn validate_new_user(state: &State, ctx: &Ctx, f: &NewUserForm) -> Result<
         // A clerk checks patients of the facility's county.
         region = fac.region.ancestor(huimin_domain::RegionLevel::County).unwrap_or(fac.region);
     }
-    accounts::check_password_strength(&f.password)?;
+    accounts::check_password_strength(&f.password, username)?;
     let password = f.password.clone();
     let password_hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password)).await.map_err(|e| e.to_string())?;
     Ok(NewUser {
@@ -181,6 +181,8 @@ async fn validate_new_user(state: &State, ctx: &Ctx, f: &NewUserForm) -> Result<
         region,
         facility_code: facility,
         password_hash,
+        // The administrator chose it: its user changes it at the first login.
+        must_change_password: true,
     })
 }
 
@@ -207,7 +209,7 @@ pub async fn update_user(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f): F
         "unlock" => state.store.update_user(id, None, None, &audit).await?,
         "reset" => {
             let password = f.password.unwrap_or_default();
-            if let Err(m) = accounts::check_password_strength(&password) {
+            if let Err(m) = accounts::check_password_strength(&password, &target.username) {
                 return Ok(users_page(&state, &ctx, Some(Err(m))).await?.into_response());
             }
             let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password)).await.map_err(|e| WebError::Internal(e.into()))?;

@@ -22,8 +22,44 @@ pub const SESSION_COOKIE: &str = "huimin_session";
 const LOGIN_COOKIE: &str = "huimin_login";
 const LANG_COOKIE: &str = "huimin_lang";
 const SESSION_HOURS: i64 = 12;
-const LOCK_AFTER_FAILURES: i64 = 5;
-const LOCK_MINUTES: i64 = 15;
+/// Wrong passwords for one user name from one address that are answered at once; after them
+/// each try waits twice as long as the one before (1 s, 2 s, 4 s … up to 15 minutes). Guessing
+/// is slowed where it comes from, and nobody can lock someone else out from elsewhere.
+const FREE_FAILURES: u32 = 5;
+const MAX_WAIT_SECS: u64 = 15 * 60;
+
+/// Failed logins by (user name, address), in memory.
+#[derive(Default)]
+pub(crate) struct LoginThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<(String, String), (u32, std::time::Instant)>>,
+}
+
+impl LoginThrottle {
+    /// Seconds before `name` may be tried again from `ip` (0: now).
+    fn wait(&self, name: &str, ip: &str) -> u64 {
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((count, last)) = map.get(&(name.to_string(), ip.to_string())) else { return 0 };
+        if *count < FREE_FAILURES {
+            return 0;
+        }
+        let delay = 1u64.checked_shl(count - FREE_FAILURES).unwrap_or(MAX_WAIT_SECS).min(MAX_WAIT_SECS);
+        delay.saturating_sub(last.elapsed().as_secs())
+    }
+
+    fn failed(&self, name: &str, ip: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: names tried long ago are forgotten once the table is large.
+        if map.len() > 10_000 {
+            map.retain(|_, (_, last)| last.elapsed().as_secs() < MAX_WAIT_SECS);
+        }
+        let e = map.entry((name.to_string(), ip.to_string())).or_insert((0, std::time::Instant::now()));
+        *e = (e.0.saturating_add(1), std::time::Instant::now());
+    }
+
+    fn succeeded(&self, name: &str, ip: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&(name.to_string(), ip.to_string()));
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -142,6 +178,15 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
         let token_hash = accounts::token_hash(&token);
         match state.store.session_user(&token_hash).await {
             Ok(Some((user, csrf))) => {
+                // A password an administrator set is changed before anything else is done.
+                let path = parts.uri.path();
+                if user.must_change_password && !["/account/password", "/api/account/password", "/logout"].contains(&path) && !path.starts_with("/static/") {
+                    return Err(if path.starts_with("/api/") || path.starts_with("/fhir/") {
+                        (axum::http::StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": "请先修改管理员为您设置的密码（/account/password）" }))).into_response()
+                    } else {
+                        Redirect::to("/account/password").into_response()
+                    });
+                }
                 Ok(Ctx { user, csrf, lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), token_hash, bearer: false })
             }
             Ok(None) => Err(to_login()),
@@ -256,29 +301,45 @@ pub async fn login(
     let fail = |msg: &str| Ok(login_markup(lang, &form.csrf, &next, Some(msg)).into_response());
     let wrong = lang.t("用户名或密码错误", "Wrong user name or password");
 
-    let Some((user, hash)) = state.store.user_for_login(&username).await? else {
-        // Same answer as a wrong password, so names cannot be probed; still recorded.
-        state.store.append_audit(&audit("login.failed", None, "unknown user")).await?;
-        return fail(wrong);
-    };
-    let now = chrono::Utc::now();
-    if let Some(until) = user.locked_until.as_deref().and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok()) {
-        if until > now {
-            state.store.append_audit(&audit("login.refused", Some(&user), "locked")).await?;
-            let local = until.with_timezone(&chrono::Local).format("%H:%M");
-            return fail(&format!("{} {local}", lang.t("登录失败次数过多，账户已锁定至", "Too many failed attempts; locked until")));
-        }
+    let wait = state.login_throttle.wait(&username, &ip);
+    if wait > 0 {
+        state.store.append_audit(&audit("login.refused", None, "throttled")).await?;
+        return fail(&format!("{} {wait} {}", lang.t("尝试过于频繁，请", "Too many attempts: try again in"), lang.t("秒后再试", "s")));
     }
+    let found = state.store.user_for_login(&username).await?;
     let password = form.password.clone();
-    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash))
-        .await
-        .map_err(|e| WebError::Internal(e.into()))?;
-    if !ok || !user.active {
-        let lock_until = (now + chrono::Duration::minutes(LOCK_MINUTES)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let detail = if user.active { "wrong password" } else { "inactive account" };
-        state.store.record_login_failure(user.id, LOCK_AFTER_FAILURES, &lock_until, &audit("login.failed", Some(&user), detail)).await?;
-        return fail(wrong);
-    }
+    // The same work whether or not the name exists, so that timing does not tell.
+    let (user, ok) = match found {
+        Some((user, hash)) => {
+            let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash)).await.map_err(|e| WebError::Internal(e.into()))?;
+            (Some(user), ok)
+        }
+        None => {
+            tokio::task::spawn_blocking(move || accounts::verify_password_of_nobody(&password)).await.map_err(|e| WebError::Internal(e.into()))?;
+            (None, false)
+        }
+    };
+    let user = match user {
+        Some(u) if ok && u.active => u,
+        other => {
+            state.login_throttle.failed(&username, &ip);
+            match other {
+                Some(u) => {
+                    let detail = if u.active { "wrong password" } else { "inactive account" };
+                    state.store.record_login_failure(u.id, &audit("login.failed", Some(&u), detail)).await?;
+                }
+                // Same answer as a wrong password, so names cannot be probed; still recorded.
+                None => {
+                    state.store.append_audit(&audit("login.failed", None, "unknown user")).await?;
+                }
+            }
+            return fail(wrong);
+        }
+    };
+    state.login_throttle.succeeded(&username, &ip);
+    let now = chrono::Utc::now();
+    // A password an administrator set is changed first.
+    let next = if user.must_change_password { "/account/password".to_string() } else { next };
     let token = accounts::random_token();
     let expires = (now + chrono::Duration::hours(SESSION_HOURS)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     state
@@ -308,4 +369,82 @@ pub async fn set_lang(state: State, Path(lang): Path<String>, Query(q): Query<Ne
     let next = safe_next(q.next.as_deref()).to_string();
     // Not HttpOnly-sensitive, but kept to the same attributes as the other cookies.
     ([(header::SET_COOKIE, cookie_header(&state, LANG_COOKIE, value, 365 * 24 * 3600))], Redirect::to(&next)).into_response()
+}
+
+// ----- one's own password -----
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    current: String,
+    new: String,
+    #[serde(default)]
+    repeat: Option<String>,
+}
+
+/// `GET /account/password`: change one's own password (first, when an administrator set it).
+pub async fn password_page(ctx: Ctx) -> Markup {
+    password_markup(&ctx, None)
+}
+
+fn password_markup(ctx: &Ctx, message: Option<Result<&str, &str>>) -> Markup {
+    let body = html! {
+        @if ctx.user.must_change_password {
+            p.alert { (ctx.t("这个密码是管理员为您设置的，请先换成只有您知道的密码。", "An administrator set this password: choose one only you know first.")) }
+        }
+        @match message {
+            Some(Ok(m)) => p.alert.ok role="status" { (m) },
+            Some(Err(m)) => p.alert.error role="alert" { (m) },
+            None => {},
+        }
+        form.card method="post" action="/account/password" {
+            (layout::csrf(ctx))
+            label { (ctx.t("当前密码", "Current password")) input name="current" type="password" autocomplete="current-password" required; }
+            label { (ctx.t("新密码（10 位以上，不含用户名，不用常见密码）", "New password (10+ characters, not your user name, not a common one)")) input name="new" type="password" autocomplete="new-password" minlength="10" maxlength="128" required; }
+            label { (ctx.t("再输一遍新密码", "New password again")) input name="repeat" type="password" autocomplete="new-password" required; }
+            button.primary type="submit" { (ctx.t("修改密码", "Change password")) }
+        }
+    };
+    layout::page(ctx, ctx.t("修改密码", "Change password"), "/account/password", body)
+}
+
+/// Checks the current password and the new one, and stores it; the user's other sessions end.
+async fn change_own_password(state: &State, ctx: &Ctx, f: &PasswordForm) -> WebResult<()> {
+    if ctx.bearer {
+        return Err(WebError::Forbidden);
+    }
+    if f.repeat.as_deref().is_some_and(|r| r != f.new) {
+        return Err(WebError::BadRequest(ctx.t("两次输入的新密码不一致", "The new passwords differ").into()));
+    }
+    let Some((_, hash)) = state.store.user_for_login(&ctx.user.username).await? else { return Err(WebError::NotFound) };
+    let (current, new) = (f.current.clone(), f.new.clone());
+    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&current, &hash)).await.map_err(|e| WebError::Internal(e.into()))?;
+    if !ok {
+        return Err(WebError::BadRequest(ctx.t("当前密码不对", "The current password is wrong").into()));
+    }
+    if f.new == f.current {
+        return Err(WebError::BadRequest(ctx.t("新密码不能与当前密码相同", "The new password must differ from the current one").into()));
+    }
+    accounts::check_password_strength(&f.new, &ctx.user.username).map_err(WebError::BadRequest)?;
+    let new_hash = tokio::task::spawn_blocking(move || accounts::hash_password(&new)).await.map_err(|e| WebError::Internal(e.into()))?;
+    state.store.change_own_password(ctx.user.id, &new_hash, &ctx.token_hash, &ctx.audit("user.password", format!("user {}", ctx.user.username), "")).await?;
+    Ok(())
+}
+
+/// `POST /account/password`.
+pub async fn change_password(state: State, ctx: Ctx, Form(f): Form<PasswordForm>) -> WebResult<Response> {
+    ctx.check_csrf(&f.csrf)?;
+    match change_own_password(&state, &ctx, &f).await {
+        Ok(()) => Ok(Redirect::to("/").into_response()),
+        Err(WebError::BadRequest(m)) => Ok(password_markup(&ctx, Some(Err(&m))).into_response()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /api/account/password`: `{"current", "new"}`; `200 {"changed": true}`.
+pub async fn api_change_password(state: State, ctx: Ctx, headers: HeaderMap, axum::Json(f): axum::Json<PasswordForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = change_own_password(&state, &ctx, &f).await.map(|()| serde_json::json!({ "changed": true }));
+    crate::error::json_answer(axum::http::StatusCode::OK, r)
 }

@@ -60,6 +60,7 @@ pub fn page(ctx: &Ctx, title: &str, current: &str, body: Markup) -> Markup {
                     a.lang href=(format!("/lang/{}?next={}", if ctx.lang == Lang::En { "zh" } else { "en" }, urlencode(current))) {
                         (ctx.t("English", "中文"))
                     }
+                    a href="/account/password" { (ctx.t("修改密码", "Password")) }
                     form.inline method="post" action="/logout" {
                         (csrf(ctx))
                         button.link type="submit" { (ctx.t("退出", "Sign out")) }

@@ -53,6 +53,7 @@ pub(crate) struct AppState {
     /// Regions and years whose township figures a reader found unstored, for the job that
     /// stores them (`dashboard_page::nightly_figures`).
     pub figures_wanted: tokio::sync::mpsc::Sender<(huimin_domain::RegionCode, i32)>,
+    pub login_throttle: auth::LoginThrottle,
 }
 
 pub(crate) type State = axum::extract::State<Arc<AppState>>;
@@ -93,7 +94,7 @@ async fn app_state(store: Store, config: Config) -> anyhow::Result<(Arc<AppState
     let policies = tokio::sync::RwLock::new(huimin_app::settlement::PolicySet::load(&store).await?);
     let catalog = tokio::sync::RwLock::new(huimin_app::health::catalog(&store).await?);
     let (figures_wanted, wanted) = tokio::sync::mpsc::channel(16);
-    Ok((Arc::new(AppState { store, config, policies, catalog, figures_wanted }), wanted))
+    Ok((Arc::new(AppState { store, config, policies, catalog, figures_wanted, login_throttle: Default::default() }), wanted))
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -102,6 +103,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/lang/{lang}", get(auth::set_lang))
+        .route("/account/password", get(auth::password_page).post(auth::change_password))
+        .route("/api/account/password", post(auth::api_change_password))
         .route("/regions", get(registry::regions))
         .route("/households", get(registry::households))
         .route("/households/{no}", get(registry::household_file))

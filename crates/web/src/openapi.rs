@@ -123,6 +123,7 @@ fn paths() -> Value {
                 "responses": responses(json!({ "201": ok("{loaded, entries}"), "422": refused() })),
             },
         })),
+        ("/api/account/password", json!({ "post": post("Administration", "Change one's own password (sessions only; first, when an administrator set it)", vec![], "PasswordChange", json!({ "200": ok("{changed}"), "422": refused() })) })),
         ("/api/users", json!({
             "get": get("Administration", "The users inside the administrator's region", vec![], "{users}"),
             "post": post("Administration", "Add a user", vec![], "NewUser", json!({ "201": ok("{id, username, role, region}"), "422": refused() })),
@@ -215,9 +216,11 @@ fn schemas() -> Value {
         } },
         "Refresh": { "type": "object", "required": ["region", "period"], "properties": { "region": { "type": "string" }, "period": { "type": "string" } } },
         "Reason": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string", "description": "Why (4+ characters)" } } },
+        "PasswordChange": { "type": "object", "required": ["current", "new"], "properties": {
+            "current": { "type": "string" }, "new": { "type": "string", "minLength": 10, "maxLength": 128 } } },
         "NewUser": { "type": "object", "required": ["username", "display_name", "role", "region", "password"], "properties": {
             "username": { "type": "string" }, "display_name": { "type": "string" }, "role": { "type": "string" }, "region": { "type": "string" },
-            "facility": { "type": "string", "description": "Settlement clerks: their facility" }, "password": { "type": "string", "description": "8+ characters, not only digits" }
+            "facility": { "type": "string", "description": "Settlement clerks: their facility" }, "password": { "type": "string", "description": "10–128 characters, not only digits, not the user name, not a common password; the user changes it at the first login" }
         } },
         "Reversal": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } },
                 "Card": { "type": "object", "required": ["code"], "properties": {

@@ -41,6 +41,10 @@ impl TestApp {
     }
 
     async fn send(&self, method: &str, path: &str, cookie: &str, body: Option<(&str, Vec<u8>)>) -> Response {
+        self.send_from("10.0.0.7", method, path, cookie, body).await
+    }
+
+    async fn send_from(&self, ip: &str, method: &str, path: &str, cookie: &str, body: Option<(&str, Vec<u8>)>) -> Response {
         let mut req = Request::builder().method(method).uri(path).header(header::COOKIE, cookie);
         let body = match body {
             Some((content_type, bytes)) => {
@@ -50,7 +54,7 @@ impl TestApp {
             None => Body::empty(),
         };
         let mut req = req.body(body).unwrap();
-        req.extensions_mut().insert(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap()));
+        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(format!("{ip}:5000").parse().unwrap()));
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let location = res.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_string());
@@ -92,12 +96,23 @@ impl TestApp {
         self.send("POST", path, cookie, Some(("application/x-www-form-urlencoded", body.into_bytes()))).await
     }
 
-    /// Logs in through the login form; returns the session cookie and the session's CSRF token.
-    async fn login(&self, username: &str, password: &str) -> Result<(String, String), Response> {
+    /// Posts the login form from an address; the answer (a session cookie and a redirect when
+    /// it succeeded).
+    async fn sign_in_from(&self, ip: &str, username: &str, password: &str) -> Response {
         let page = self.get("/login", "").await;
         let login_cookie = cookie_pair(&page.cookies, "huimin_login").unwrap();
         let csrf = csrf_of(&page.body);
-        let res = self.post("/login", &login_cookie, &[("_csrf", &csrf), ("username", username), ("password", password), ("next", "/")]).await;
+        let body = [("_csrf", csrf.as_str()), ("username", username), ("password", password), ("next", "/")]
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send_from(ip, "POST", "/login", &login_cookie, Some(("application/x-www-form-urlencoded", body.into_bytes()))).await
+    }
+
+    /// Logs in through the login form; returns the session cookie and the session's CSRF token.
+    async fn login(&self, username: &str, password: &str) -> Result<(String, String), Response> {
+        let res = self.sign_in_from("10.0.0.7", username, password).await;
         let Some(session) = cookie_pair(&res.cookies, "huimin_session") else { return Err(res) };
         let home = self.get("/", &session).await;
         assert_eq!(home.status, StatusCode::OK);
@@ -184,6 +199,7 @@ async fn fixture(store: &Store) {
             region: RegionCode::parse(region).unwrap(),
             facility_code: role.needs_facility().then(|| "H37130201".to_string()),
             password_hash: hash.clone(),
+            must_change_password: false,
         };
         store.create_user(&user, &AuditEntry { username: "fixture".into(), action: "user.create".into(), ..Default::default() }).await.unwrap();
     }
@@ -377,8 +393,17 @@ async fn login_lockout_logout_and_the_audit_trail() {
     for _ in 0..4 {
         app.login("health_bureau", "still-wrong").await.unwrap_err();
     }
-    let locked = app.login("health_bureau", PASSWORD).await.unwrap_err();
-    assert!(locked.body.contains("已锁定"), "five failures lock the account even for the right password");
+    // Five failures slow down this name from this address, even with the right password …
+    let slowed = app.login("health_bureau", PASSWORD).await.unwrap_err();
+    assert!(slowed.body.contains("尝试过于频繁") && slowed.body.contains("秒后再试"), "{}", slowed.body);
+    // … but lock nobody out: the bureau signs in from its own office.
+    let elsewhere = app.sign_in_from("10.0.0.8", "health_bureau", PASSWORD).await;
+    assert!(cookie_pair(&elsewhere.cookies, "huimin_session").is_some(), "no account lock: {}", elsewhere.body);
+    // An unknown name is slowed down the same way (the answers do not tell names apart).
+    for _ in 0..5 {
+        app.login("nobody-at-all", "guess-guess").await.unwrap_err();
+    }
+    assert!(app.login("nobody-at-all", "guess-guess").await.unwrap_err().body.contains("尝试过于频繁"));
 
     let (cookie, csrf) = app.login("poverty_office", PASSWORD).await.unwrap();
     let session = app.db.session_user(&sha256(&cookie["huimin_session=".len()..])).await.unwrap();
@@ -399,7 +424,10 @@ async fn login_lockout_logout_and_the_audit_trail() {
     let actions: Vec<&str> = log.iter().rev().filter(|r| r.entry.username != "fixture").map(|r| r.entry.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["login.failed", "login.failed", "login.failed", "login.failed", "login.failed", "login.failed", "login.refused", "login", "household.view", "logout"]
+        [
+            ["login.failed"; 6].as_slice(), &["login.refused", "login"], &["login.failed"; 5], &["login.refused", "login", "household.view", "logout"]
+        ]
+        .concat()
     );
     let view = log.iter().find(|r| r.entry.action == "household.view").unwrap();
     assert_eq!((view.entry.username.as_str(), view.entry.ip.as_str(), view.entry.target.as_str()), ("poverty_office", "10.0.0.7", "household HIN"));
@@ -500,12 +528,33 @@ async fn admin_creates_and_disables_users_inside_their_region() {
     assert!(create("far", "village_doctor", OUT_VILLAGE, "").await.body.contains("不在您的管辖范围内"));
     assert!(create("clerk2", "settlement_clerk", "371302", "").await.body.contains("必须指定所属医疗机构"));
     assert!(create("newdoc", "admin", "371302", "").await.body.contains("已被使用"));
-    let (doc_cookie, _) = app.login("newdoc", "new-pass-123").await.unwrap();
+    // The administrator chose the password: its user changes it before anything else.
+    let first = app.sign_in_from("10.0.0.7", "newdoc", "new-pass-123").await;
+    assert_eq!(first.location.as_deref(), Some("/account/password"));
+    let doc_cookie = cookie_pair(&first.cookies, "huimin_session").unwrap();
+    assert_eq!(app.get("/households", &doc_cookie).await.location.as_deref(), Some("/account/password"), "every page waits for the change");
+    assert_eq!(app.get("/api/households", &doc_cookie).await.status, StatusCode::FORBIDDEN);
+    let page = app.get("/account/password", &doc_cookie).await;
+    let doc_csrf = csrf_of(&page.body);
+    for (current, new, why) in [("wrong-pass-123", "Lanshan-2024-village", "当前密码不对"), ("new-pass-123", "password123", "常见密码"), ("new-pass-123", "newdoc-2024-x", "用户名"), ("new-pass-123", "short", "10–128")] {
+        let r = app.post("/account/password", &doc_cookie, &[("_csrf", &doc_csrf), ("current", current), ("new", new), ("repeat", new)]).await;
+        assert!(r.status == StatusCode::OK && r.body.contains(why), "{why}: {}", r.body);
+    }
+    let changed = app.post("/account/password", &doc_cookie, &[("_csrf", &doc_csrf), ("current", "new-pass-123"), ("new", "Lanshan-2024-village"), ("repeat", "Lanshan-2024-village")]).await;
+    assert_eq!(changed.location.as_deref(), Some("/"));
+    assert_eq!(app.get("/households", &doc_cookie).await.status, StatusCode::OK, "the same session goes on");
+    assert!(app.login("newdoc", "new-pass-123").await.is_err());
+    let (doc_cookie, _) = app.login("newdoc", "Lanshan-2024-village").await.unwrap();
+    // Weak passwords are refused when an administrator sets them too.
+    for weak in ["password", "aaaaaaaaaa", "newuser-123456"] {
+        let r = app.post_json("/api/users", &cookie, &csrf, &serde_json::json!({ "username": "newuser", "display_name": "新", "role": "village_doctor", "region": V2, "password": weak })).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{weak}: {}", r.body);
+    }
     let users = app.db.users_within(RegionCode::parse(V2).unwrap()).await.unwrap();
     let res = app.post(&format!("/admin/users/{}", users[0].id), &cookie, &[("_csrf", &csrf), ("action", "disable")]).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(app.get("/", &doc_cookie).await.status, StatusCode::SEE_OTHER, "disabling ends the user's sessions");
-    assert!(app.login("newdoc", "new-pass-123").await.is_err());
+    assert!(app.login("newdoc", "Lanshan-2024-village").await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,2 @@
+-- A password an administrator set (a new user's, a reset) is changed by its user at the next login.
+ALTER TABLE users ADD COLUMN must_change_password BIGINT NOT NULL DEFAULT 0;
