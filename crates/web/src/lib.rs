@@ -97,6 +97,11 @@ async fn app_state(store: Store, config: Config) -> anyhow::Result<(Arc<AppState
     Ok((Arc::new(AppState { store, config, policies, catalog, figures_wanted, login_throttle: Default::default() }), wanted))
 }
 
+/// The largest request body: a form, a JSON request, a policy or catalogue file.
+const BODY_LIMIT: usize = 1 << 20;
+/// A roster file (uploaded on the import page or to `POST /api/roster`).
+const ROSTER_LIMIT: usize = 64 << 20;
+
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(registry::home))
@@ -142,7 +147,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/fhir/export", get(fhir_page::export))
         .route("/api/regions", get(registry::api_regions))
         .route("/api/households", get(registry::api_households))
-        .route("/api/roster", post(import_page::api_roster))
+        .route("/api/roster", post(import_page::api_roster).layer(axum::extract::DefaultBodyLimit::max(ROSTER_LIMIT)))
         .route("/api/exchange/{kind}", get(exchange_page::download))
         .route("/exchange", get(exchange_page::page))
         .route("/api/households/{no}", get(registry::api_household))
@@ -191,7 +196,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/batches", get(health_page::api_batches))
         .route("/api/treatment", get(health_page::api_ledger))
         .route("/facilities", get(registry::facilities))
-        .route("/import", get(import_page::form).post(import_page::preview))
+        .route("/import", get(import_page::form).post(import_page::preview).layer(axum::extract::DefaultBodyLimit::max(ROSTER_LIMIT)))
         .route("/import/{token}/apply", post(import_page::apply))
         .route("/import/{token}/errors.xlsx", get(import_page::error_report))
         .route("/settlement", get(settlement_page::window))
@@ -215,7 +220,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/static/app.css", get(stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { WebError::NotFound })
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::machine_errors))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

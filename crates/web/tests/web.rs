@@ -1127,6 +1127,14 @@ async fn errors_of_the_api_and_fhir_are_json() {
     }
     let page = app.get("/no-such-page", &session).await;
     assert!(page.status == StatusCode::NOT_FOUND && page.body.contains("<html"), "pages keep their HTML error page");
+    // A body past 1 MiB (a 2 MiB "guidance") is refused before it is read, except a roster file.
+    let huge = serde_json::json!({ "contract": 1, "submission_key": "huge-body-1", "followed_on": "2024-06-01", "mode": "home", "guidance": "x".repeat(2 << 20) }).to_string();
+    let r = app.send("POST", "/api/followups", &session, Some(("application/json", huge.into_bytes()))).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body.chars().take(200).collect::<String>());
+    assert!(json(&r)["error"].is_string());
+    let roster = format!("户编号,姓名\n{}", "H1,张三\n".repeat(200_000));
+    let r = app.send("POST", "/api/roster?file_name=r.csv&dry_run=true", &session, Some(("text/csv", roster.into_bytes()))).await;
+    assert_ne!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "a roster may be larger");
 }
 
 /// Every numeric query parameter at its extremes answers (a 400 or the page), never a panic or a
