@@ -173,7 +173,7 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   const page = await context.newPage();
   await login(page, 'jsck');
   await page.click('nav.side >> text=一站式结算');
-  await page.fill('input[name=q]', 'oyxy');
+  await page.fill('input[name=q]', idNumber('371302', '19580307', 11)); // 欧阳修远, imported above
   await page.click('button:has-text("查找")');
   await page.click('table >> text=结算');
   await page.waitForSelector('input[name=claim_no]');

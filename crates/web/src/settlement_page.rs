@@ -46,22 +46,37 @@ pub struct WindowQuery {
 
 pub async fn window(state: State, ctx: Ctx, Query(q): Query<WindowQuery>) -> WebResult<Markup> {
     let facility = clerk_facility(&ctx)?;
-    let query = q.q.unwrap_or_default();
-    let hits = if query.trim().is_empty() { Vec::new() } else { state.store.search_persons(ctx.user.region, &query, 20).await? };
+    let query = q.q.unwrap_or_default().trim().to_string();
+    // A clerk finds the patient in front of them by the whole ID number, never by browsing
+    // names: the window is not a way into the registry.
+    let (hits, not_found) = match huimin_domain::IdNumber::parse(&query) {
+        _ if query.is_empty() => (Vec::new(), None),
+        Ok(id) => {
+            let hits: Vec<_> = state.store.search_persons(ctx.user.region, id.as_str(), 20).await?.into_iter().filter(|h| h.id_number == id).collect();
+            let none = hits.is_empty().then(|| ctx.t("未找到：此人不在本地区建档立卡名单中，不能按贫困人口结算", "Not in this region's registry").to_string());
+            (hits, none)
+        }
+        Err(huimin_domain::IdNumberError::CheckCharacter { expected, found }) => (
+            Vec::new(),
+            Some(format!("{}{expected}{}{found}{}", ctx.t("证件号码有误：校验码应为 ", "The ID number is mistyped: its check character should be "), ctx.t("，输入的是 ", ", not "), ctx.t("。请核对证件后重新输入。", ". Check the card and type it again."))),
+        ),
+        Err(_) => (Vec::new(), Some(ctx.t("请输入患者完整的 18 位证件号码（不按姓名查找）", "Type the patient's whole 18-character ID number (names are not searched)").to_string())),
+    };
     let recent = state.store.claims_at_facility(&facility, 10).await?;
     let body = html! {
+        // The number typed is shown again only to be corrected; a patient found is listed masked.
         form.card.search method="get" action="/settlement" {
-            label { (ctx.t("患者：证件号码、姓名或拼音首字母", "Patient: ID number, name or pinyin initials")) input name="q" type="search" value=(query) autofocus; }
+            label { (ctx.t("患者的证件号码（18 位）", "The patient's ID number (18 characters)")) input name="q" type="search" value=(if not_found.is_some() { query.as_str() } else { "" }) inputmode="text" autocomplete="off" autofocus; }
             button.primary type="submit" { (ctx.t("查找", "Find")) }
         }
-        @if !query.trim().is_empty() {
-            @if hits.is_empty() {
-                (layout::empty_state(ctx.t("未找到：此人不在本地区建档立卡名单中，不能按贫困人口结算", "Not in this region's registry")))
+        @if !query.is_empty() {
+            @if let Some(why) = &not_found {
+                (layout::empty_state(why))
             } @else {
                 table.card {
                     thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("证件号码", "ID number")) } th { (ctx.t("贫困户属性", "Category")) } th { (ctx.t("状态", "Status")) } th {} } }
                     tbody { @for h in &hits { tr {
-                        td { (h.name) } td.mono { (h.id_number.as_str()) } td { (h.category.label_zh()) }
+                        td { (h.name) } td.mono { (h.id_number.masked()) } td { (h.category.label_zh()) }
                         td { @if h.in_programme { span.badge.ok { (ctx.t("在册", "In programme")) } } @else { span.badge { (ctx.t("已退出", "Exited")) } } }
                         td { a.button.primary href=(format!("/settlement/new?person={}", h.person_id)) { (ctx.t("结算", "Settle")) } }
                     } } }

@@ -581,6 +581,18 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     let found = app.get(&format!("/settlement?q={}", id(3)), &cookie).await;
     let pid = person_id(&app.db, 3).await;
     assert!(found.body.contains(&format!("/settlement/new?person={pid}")), "the clerk finds the patient by ID number");
+    assert!(!found.body.contains(&id(3)) && found.body.contains(&IdNumber::parse(&id(3)).unwrap().masked()), "shown masked");
+    // Not by name, initials or part of a number: the window is no way into the registry.
+    for q in ["张", "zs", &id(3)[..10]] {
+        let r = app.get(&format!("/settlement?q={}", enc(q)), &cookie).await;
+        assert!(!r.body.contains("/settlement/new?person=") && r.body.contains("完整的 18 位证件号码"), "{q}");
+    }
+    // A mistyped check character is said as such, not as "not registered".
+    let mut typo = id(3);
+    let last = typo.pop().unwrap();
+    typo.push(if last == '0' { '1' } else { '0' });
+    let r = app.get(&format!("/settlement?q={typo}"), &cookie).await;
+    assert!(r.body.contains("校验码应为") && !r.body.contains("不在本地区建档立卡名单中"), "{}", r.body);
     let form = [
         ("_csrf", csrf.as_str()), ("person_id", &pid.to_string()), ("claim_no", "W-1"), ("visit", "inpatient"),
         ("admission", "2024-06-01"), ("discharge", "2024-06-20"), ("diseases", ""), ("cat_a", "90000"), ("cat_b", "20000"),
