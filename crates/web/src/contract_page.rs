@@ -171,9 +171,9 @@ pub struct MemberForm {
     #[serde(rename = "_csrf", default)]
     csrf: String,
     name: String,
-    duty: String,
+    duty: crate::params::Short,
     #[serde(default)]
-    phone: String,
+    phone: crate::params::Short,
     #[serde(default)]
     facility: String,
     #[serde(default)]
@@ -297,7 +297,7 @@ pub async fn sign(state: State, ctx: Ctx, Form(pairs): Form<Vec<(String, String)
         persons: pairs.iter().filter(|(k, _)| k == "person").filter_map(|(_, v)| v.parse().ok()).collect(),
         services: pairs.iter().filter(|(k, _)| k == "services").map(|(_, v)| v.clone()).collect(),
         starts_on: get("starts_on").to_string(),
-        signed_by: get("signed_by").to_string(),
+        signed_by: crate::params::Text::new(get("signed_by")).map_err(WebError::BadRequest)?,
     };
     let (region, year, _) = sign_contracts(&state, &ctx, &request).await?;
     Ok(Redirect::to(&format!("/contracts?region={region}&year={year}")).into_response())
@@ -311,7 +311,7 @@ pub struct SignRequest {
     persons: Vec<i64>,
     services: Vec<String>,
     starts_on: String,
-    signed_by: String,
+    signed_by: crate::params::Short,
 }
 
 /// `POST /api/contracts`: a `SignRequest` as JSON; 201 `{region, year, signed}`.
@@ -587,7 +587,7 @@ pub struct FollowUpForm {
     #[serde(default)]
     adherence: String,
     #[serde(default)]
-    guidance: String,
+    guidance: crate::params::Paragraph,
     #[serde(default)]
     next_on: String,
 }
@@ -686,7 +686,7 @@ pub struct KeyGroupForm {
     #[serde(rename = "_csrf", default)]
     csrf: String,
     group: String,
-    reason: String,
+    reason: crate::params::Reason,
 }
 
 pub async fn add_key_group(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<KeyGroupForm>) -> WebResult<Response> {

@@ -423,7 +423,7 @@ pub struct TargetForm {
     region: String,
     indicator: String,
     percent: String,
-    source: String,
+    source: crate::params::Reason,
 }
 
 pub async fn set_target(state: State, ctx: Ctx, Form(f): Form<TargetForm>) -> WebResult<Response> {

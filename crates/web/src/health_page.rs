@@ -188,11 +188,11 @@ pub struct CardForm {
     #[serde(default)]
     diagnosed_on: String,
     #[serde(default)]
-    diagnosed_at: String,
+    diagnosed_at: crate::params::Short,
     #[serde(default)]
     prognosis: String,
     #[serde(default)]
-    plan: String,
+    plan: crate::params::Paragraph,
 }
 
 impl CardForm {
@@ -201,9 +201,9 @@ impl CardForm {
             code: self.code.clone(),
             name: self.name.clone(),
             diagnosed_on: self.diagnosed_on.clone(),
-            diagnosed_at: self.diagnosed_at.clone(),
+            diagnosed_at: self.diagnosed_at.0.clone(),
             prognosis: self.prognosis.clone(),
-            plan: self.plan.clone(),
+            plan: self.plan.0.clone(),
         }
     }
 }
@@ -248,9 +248,9 @@ pub struct ExamForm {
     #[serde(default)]
     weight: String,
     #[serde(default)]
-    findings: String,
+    findings: crate::params::Paragraph,
     #[serde(default)]
-    examined_at: String,
+    examined_at: crate::params::Short,
 }
 
 pub async fn save_exam(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<ExamForm>) -> WebResult<Response> {
@@ -619,7 +619,7 @@ pub struct OverrideForm {
     csrf: String,
     batch: String,
     #[serde(default)]
-    reason: String,
+    reason: crate::params::Reason,
 }
 
 pub async fn override_batch(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<OverrideForm>) -> WebResult<Response> {
@@ -747,9 +747,9 @@ pub struct TreatmentForm {
     #[serde(default)]
     facility: String,
     #[serde(default)]
-    plan: String,
+    plan: crate::params::Paragraph,
     #[serde(default)]
-    reason: String,
+    reason: crate::params::Reason,
 }
 
 pub async fn update_treatment(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<TreatmentForm>) -> WebResult<Response> {

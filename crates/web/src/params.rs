@@ -45,3 +45,36 @@ bounded!(
     /// A number of days back from today.
     Days(i64), 0, 36_500, "天数"
 );
+
+/// Free text typed by a user (a reason, a plan, guidance), at most `N` characters: a longer one
+/// is refused when the form or JSON is read, before it is stored and shown everywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Text<const N: usize>(pub String);
+
+impl<'de, const N: usize> Deserialize<'de> for Text<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Text::new(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+impl<const N: usize> Text<N> {
+    /// The same check for text read by hand (a form of repeated fields).
+    pub fn new(s: &str) -> Result<Self, String> {
+        let n = s.chars().count();
+        if n > N { Err(format!("填写的内容最长 {N} 字，实为 {n} 字")) } else { Ok(Text(s.to_string())) }
+    }
+}
+
+impl<const N: usize> std::ops::Deref for Text<N> {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+/// A reason (for a reversal, a reveal, a batch set by hand).
+pub type Reason = Text<500>;
+/// A plan, guidance, findings: a paragraph.
+pub type Paragraph = Text<2000>;
+/// A name, a place, a phone number, who signed.
+pub type Short = Text<100>;

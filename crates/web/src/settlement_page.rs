@@ -332,7 +332,7 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>) -> WebRes
 pub struct ReverseForm {
     #[serde(rename = "_csrf")]
     csrf: String,
-    reason: String,
+    reason: crate::params::Reason,
 }
 
 pub async fn reverse(state: State, ctx: Ctx, Path(no): Path<String>, Form(f): Form<ReverseForm>) -> WebResult<Response> {
@@ -580,7 +580,7 @@ pub async fn api_claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebRes
 
 #[derive(Deserialize)]
 pub struct ApiReverse {
-    reason: String,
+    reason: crate::params::Reason,
 }
 
 pub async fn api_reverse(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Path<String>, Json(body): Json<ApiReverse>) -> WebResult<Response> {

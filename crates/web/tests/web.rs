@@ -1144,6 +1144,10 @@ async fn errors_of_the_api_and_fhir_are_json() {
     let r = app.send("POST", "/api/followups", &session, Some(("application/json", huge.into_bytes()))).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body.chars().take(200).collect::<String>());
     assert!(json(&r)["error"].is_string());
+    // Free text has a length: a 2,001-character plan is refused with the limit, not stored.
+    let long = serde_json::json!({ "code": "I10", "plan": "治".repeat(2001) }).to_string();
+    let r = app.send("POST", "/api/persons/1/cards", &session, Some(("application/json", long.into_bytes()))).await;
+    assert!(r.status.is_client_error() && json(&r)["error"].as_str().is_some_and(|m| m.contains("最长 2000 字")), "{} {}", r.status, r.body);
     let roster = format!("户编号,姓名\n{}", "H1,张三\n".repeat(200_000));
     let r = app.send("POST", "/api/roster?file_name=r.csv&dry_run=true", &session, Some(("text/csv", roster.into_bytes()))).await;
     assert_ne!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "a roster may be larger");
