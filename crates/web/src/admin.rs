@@ -91,7 +91,7 @@ pub struct NewUserForm {
     #[serde(rename = "_csrf", default)]
     csrf: String,
     username: String,
-    display_name: String,
+    display_name: crate::params::Short,
     role: String,
     region: String,
     facility: Option<String>,

@@ -111,7 +111,7 @@ pub async fn teams(state: State, ctx: Ctx) -> WebResult<Markup> {
 pub struct TeamForm {
     #[serde(rename = "_csrf", default)]
     csrf: String,
-    name: String,
+    name: crate::params::Short,
     facility: String,
     region: String,
 }

@@ -381,7 +381,7 @@ pub async fn campaigns(state: State, ctx: Ctx) -> WebResult<Markup> {
 pub struct CampaignForm {
     #[serde(rename = "_csrf", default)]
     csrf: String,
-    name: String,
+    name: crate::params::Short,
     region: String,
     starts_on: String,
     ends_on: String,

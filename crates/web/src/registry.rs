@@ -368,7 +368,7 @@ pub(crate) async fn person_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebRes
 pub struct RevealForm {
     #[serde(rename = "_csrf", default)]
     pub csrf: String,
-    pub reason: String,
+    pub reason: crate::params::Reason,
 }
 
 /// The permission to break the glass, and a reason of at least 4 characters.
