@@ -60,6 +60,12 @@ labelled_enum!(
 );
 
 impl KeyGroup {
+    /// Whether belonging to the group discloses a confidential diagnosis (a severe mental
+    /// disorder): shown only to those who may see confidential diagnoses.
+    pub fn discloses_a_diagnosis(self) -> bool {
+        self == KeyGroup::SevereMental
+    }
+
     /// The groups that show in a person's age on `on`: 65 and over, 0–6.
     pub fn by_age(birth: Date, on: Date) -> Option<KeyGroup> {
         let age = on.years_since(birth)?;

@@ -405,7 +405,14 @@ async fn work_items(state: &State, ctx: &Ctx, q: &WorklistQuery) -> WebResult<(R
     let year = q.year.map_or_else(this_year, |y| y.0);
     let mine = state.store.teams_of(&ctx.user.username).await?;
     let own_teams = !mine.is_empty() && q.teams.as_deref() != Some("all");
-    let items = contracts::worklist(&state.store, region, year, own_teams.then_some(mine.as_slice()), today()).await?;
+    let mut items = contracts::worklist(&state.store, region, year, own_teams.then_some(mine.as_slice()), today()).await?;
+    // The worklist of the page and of /api/worklist: a group that names a confidential
+    // diagnosis is left out for those who may not see one (township and county staff).
+    if !ctx.can(Permission::ViewConfidential) {
+        for w in &mut items {
+            w.key_groups.retain(|g| !g.discloses_a_diagnosis());
+        }
+    }
     Ok((region, year, items, own_teams))
 }
 

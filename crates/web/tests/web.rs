@@ -1187,3 +1187,24 @@ async fn numeric_query_values_at_their_extremes_never_fail_the_server() {
     let r = app.get("/api/treatment?overdue_days=9223372036854775807", &app.login("health_bureau", PASSWORD).await.unwrap().0).await;
     assert!(r.status == StatusCode::BAD_REQUEST && r.body.contains("天数应在 0 到 36500 之间"), "{}", r.body);
 }
+
+/// A key group that names a diagnosis (严重精神障碍) is on the worklist of those who care for the
+/// person, not of township or county staff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worklist_names_a_severe_mental_disorder_only_to_carers() {
+    let app = TestApp::new().await;
+    let pid = person_id(&app.db, 1).await;
+    let (doctor, doctor_csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
+    assert_eq!(app.post(&format!("/persons/{pid}/cards"), &doctor, &[("_csrf", &doctor_csrf), ("code", "F20.0")]).await.status, StatusCode::SEE_OTHER);
+    let groups_of = |body: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        let items = v["items"].as_array().or_else(|| v["worklist"].as_array()).unwrap_or_else(|| panic!("{body}"));
+        let item = items.iter().find(|w| w["contract"]["contract"]["person_id"] == pid).unwrap_or_else(|| panic!("{body}"));
+        item["key_groups"].as_array().unwrap().iter().map(|g| g.as_str().unwrap().to_string()).collect()
+    };
+    assert!(groups_of(&app.get("/api/worklist?show=all&teams=all", &doctor).await.body).contains(&"severe_mental".to_string()));
+    let (township, _) = app.login("township_staff", PASSWORD).await.unwrap();
+    let page = app.get("/api/worklist?show=all&teams=all", &township).await;
+    assert!(!groups_of(&page.body).contains(&"severe_mental".to_string()), "{}", page.body);
+    assert!(!app.get("/worklist?show=all&teams=all", &township).await.body.contains("严重精神障碍"));
+}
