@@ -53,12 +53,12 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
         crate::settlement::load_policy(store, "demo-county.toml", &demo_policy(), false, &audit).await?;
     }
     if store.claims_in_region(county, 1).await?.is_empty() {
-        settle_demo_claims(store, chrono::Local::now().date_naive()).await?;
+        settle_demo_claims(store, crate::clock::today()).await?;
     }
     if store.sick_persons(county).await?.is_empty() && work_dir.join("diseases.csv").exists() {
         load_demo_health(store, work_dir).await?;
     }
-    let today = chrono::Local::now().date_naive();
+    let today = crate::clock::today();
     if store.contracts(county, chrono::Datelike::year(&today)).await?.is_empty() {
         load_contracts(store, county, today).await?;
     }

@@ -1,4 +1,5 @@
 pub mod catalog;
+pub mod clock;
 pub mod contracts;
 pub mod fhir;
 pub mod health;

@@ -27,7 +27,7 @@ const POLICY: &str = include_str!("../../../policies/worked-example.toml");
 /// and after a reversal, contracts (one a renewal) and follow-ups with readings.
 async fn fill(db: &Store, p: &[i64]) {
     let catalog = huimin_app::health::catalog(db).await.unwrap();
-    let today = chrono::Local::now().date_naive();
+    let today = huimin_app::clock::today();
     for (person, code, plan) in [(p[0], "I10", "规律服药，每月随访"), (p[0], "E11.9", ""), (p[3], "F20.0", "")] {
         let input = huimin_app::health::CardInput { code: code.into(), name: String::new(), diagnosed_on: "2019-05-01".into(), diagnosed_at: "县医院".into(), prognosis: String::new(), plan: plan.into() };
         huimin_app::health::record_card(db, &catalog, person, &input, "cunyi", today, &audit("health.card")).await.unwrap();
@@ -98,7 +98,7 @@ both_backends! {
         let roster = import::import_roster(&target, &files[2], &RosterImport::new("exchange", d("2024-01-01"))).await.unwrap();
         assert!(roster.errors.is_empty(), "{:?}", roster.errors);
         let catalog = huimin_app::health::catalog(&target).await.unwrap();
-        let today = chrono::Local::now().date_naive();
+        let today = huimin_app::clock::today();
         let cards = huimin_app::health::import_diseases(&target, &catalog, &files[3], "exchange", today, &audit("health.import")).await.unwrap();
         assert!(cards.errors.is_empty(), "{:?}", cards.errors);
         settlement::load_policy(&target, "worked-example.toml", POLICY, false, &audit("policy.load")).await.unwrap();

@@ -313,7 +313,7 @@ async fn run(cli: Cli) -> Result<()> {
                     let scope = scope
                         .map(|s| s.iter().map(|c| RegionCode::parse(c)).collect::<Result<Vec<_>, _>>())
                         .transpose()?;
-                    let effective = as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
+                    let effective = as_of.unwrap_or_else(|| huimin_app::clock::today());
                     let bar = ProgressBar::hidden();
                     let progress = |p: Progress| show_progress(&bar, p);
                     let opts = RosterImport { scope, dry_run, allow_mass_exit, progress: &progress, ..RosterImport::new(&actor, effective) };
@@ -336,7 +336,7 @@ async fn run(cli: Cli) -> Result<()> {
                 ImportWhat::Diseases { file } => {
                     let catalog = health::catalog(&store).await?;
                     let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), action: "health.import".into(), ..Default::default() };
-                    let report = health::import_diseases(&store, &catalog, &file, "cli", chrono::Local::now().date_naive(), &audit).await?;
+                    let report = health::import_diseases(&store, &catalog, &file, "cli", huimin_app::clock::today(), &audit).await?;
                     print_table_report("疾病诊断（一病一卡）", &report);
                     error_file(&file, &report.errors, &[])?;
                 }
@@ -360,7 +360,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Export { what, region, year, file } => {
             let store = Store::connect(&cli.database_url).await?;
             let kind = exchange::Kind::from_code(&what).with_context(|| format!("不能导出「{what}」：可导出 {}", exchange::Kind::ALL.map(|k| k.code()).join("、")))?;
-            let year = year.unwrap_or_else(|| chrono::Datelike::year(&chrono::Local::now().date_naive()));
+            let year = year.unwrap_or_else(|| huimin_app::clock::this_year());
             let sheet = exchange::export(&store, kind, RegionCode::parse(&region)?, year).await?;
             exchange::write(&sheet, &file)?;
             store.append_audit(&AuditEntry { action: "export".into(), target: format!("{what} {region} {year}"), ..cli_audit("export") }).await?;

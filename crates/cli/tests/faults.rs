@@ -146,7 +146,7 @@ fn demo_county() -> County {
     let token = |user: &str| ok(dir.path(), &url, &["token", "add", "--user", user, "--name", "fault test"]).trim().to_string();
     let (clerk, doctor) = (token("jsck"), token("cunyi"));
     let server = Server::start(dir.path(), &url);
-    let year = chrono_year();
+    let year = huimin_app::clock::this_year();
     let (status, body) = http(&server.addr, "GET", &format!("/api/contracts?region=371302001201&year={year}"), &doctor, None).expect("contracts");
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("contracts JSON");
@@ -159,12 +159,6 @@ fn demo_county() -> County {
     assert!(contracts.len() >= 5, "the demo village has contracts");
     server.kill();
     County { dir, url, clerk, doctor, contracts }
-}
-
-/// This year, as the demo's contracts are dated.
-fn chrono_year() -> i32 {
-    let out = Command::new("date").arg("+%Y").output().expect("date");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("year")
 }
 
 // ----- I/O errors under load -----
@@ -280,7 +274,7 @@ fn io_errors_under_load_lose_nothing_acknowledged_and_the_server_recovers() {
         clerk: county.clerk.clone(),
         doctor: county.doctor.clone(),
         contracts: county.contracts.clone(),
-        year: chrono_year(),
+        year: huimin_app::clock::this_year(),
         log: Mutex::new(Log::default()),
     });
     let pid = server.pid();
@@ -344,7 +338,7 @@ fn io_errors_under_load_lose_nothing_acknowledged_and_the_server_recovers() {
         }
     }
     server.kill();
-    let year = chrono_year().to_string();
+    let year = huimin_app::clock::this_year().to_string();
     ok(d, &county.url, &["export", "followups", "--region", "371302", "--year", &year, "followups.csv"]);
     let stored = std::fs::read_to_string(d.join("followups.csv")).unwrap();
     let stored: HashSet<&str> = stored.lines().filter_map(|l| l.split(',').next()).collect();
@@ -364,7 +358,7 @@ fn claims_file(dir: &Path, claims: usize) -> PathBuf {
     let header: Vec<&str> = lines.next().unwrap().trim_start_matches('\u{feff}').split(',').collect();
     let id = header.iter().position(|h| *h == "证件号码").unwrap();
     let ids: Vec<String> = lines.map(|l| l.split(',').nth(id).unwrap_or_default().to_string()).filter(|s| s.len() == 18).collect();
-    let year = chrono_year();
+    let year = huimin_app::clock::this_year();
     let mut out = String::from("结算单号,证件号码,机构编码,就诊类型,入院日期,出院日期,疾病编码,甲类及政策范围内费用,乙类费用,目录外费用,其中目录外必需费用,状态,冲销原因,结算时间,冲销时间\n");
     for i in 0..claims {
         let month = 1 + i % 10;
@@ -384,7 +378,7 @@ fn claims_file(dir: &Path, claims: usize) -> PathBuf {
 
 /// The claims of the county as exported, without the times of this run (结算时间, 冲销时间).
 fn claims_state(dir: &Path, url: &str) -> BTreeMap<String, String> {
-    let year = chrono_year().to_string();
+    let year = huimin_app::clock::this_year().to_string();
     ok(dir, url, &["export", "claims", "--region", "371302", "--year", &year, "state.csv"]);
     let text = std::fs::read_to_string(dir.join("state.csv")).unwrap();
     let mut lines = text.lines();

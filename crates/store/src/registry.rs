@@ -347,7 +347,7 @@ impl Store {
     /// Applies a roster import in one transaction and returns the import's id.
     pub async fn apply_roster(&self, changes: RosterChanges) -> Result<i64> {
         let at = now();
-        let effective = date_text(changes.effective_date.unwrap_or_else(|| chrono::Utc::now().date_naive()));
+        let effective = date_text(changes.effective_date.unwrap_or_else(|| huimin_domain::local_date(chrono::Utc::now())));
         let actor = changes.actor.clone();
         let mut tx = self.begin_write().await?;
         let import_id: i64 = sqlx::query_scalar(

@@ -19,13 +19,7 @@ use crate::error::{WebError, WebResult};
 use crate::layout::{self, csrf, dash, num, percent};
 use crate::registry::person_in_reach;
 
-fn today() -> Date {
-    chrono::Local::now().date_naive()
-}
-
-fn this_year() -> i32 {
-    chrono::Datelike::year(&today())
-}
+use huimin_app::clock::{this_year, today};
 
 fn refused(e: StoreError) -> WebError {
     match e {

@@ -19,9 +19,7 @@ use crate::charts;
 use crate::error::{WebError, WebResult};
 use crate::layout::{self, csrf, num};
 
-fn today() -> huimin_domain::Date {
-    chrono::Local::now().date_naive()
-}
+use huimin_app::clock::today;
 
 fn yuan(fen: i64) -> String {
     Money::from_fen(fen).map(|m| m.to_string()).unwrap_or_default()
@@ -375,7 +373,8 @@ pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>, mut 
             }
             Err(e) => tracing::error!(error = %e, "township figures not recomputed"),
         }
-        let now = chrono::Local::now().naive_local();
+        // 01:00 Beijing time, whatever the server's zone.
+        let now = huimin_app::clock::now();
         let next = (now.date() + chrono::Duration::days(1)).and_hms_opt(1, 0, 0).unwrap_or(now);
         let night = tokio::time::sleep((next - now).to_std().unwrap_or(std::time::Duration::from_secs(3600)));
         tokio::pin!(night);

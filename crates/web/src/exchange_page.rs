@@ -22,9 +22,7 @@ pub struct ExchangeQuery {
     year: Option<crate::params::Year>,
 }
 
-fn this_year() -> i32 {
-    chrono::Datelike::year(&chrono::Local::now().date_naive())
-}
+use huimin_app::clock::this_year;
 
 fn region_of(ctx: &Ctx, q: &ExchangeQuery) -> WebResult<RegionCode> {
     ctx.require(Permission::ImportRoster)?;

@@ -30,9 +30,7 @@ fn base(headers: &HeaderMap) -> String {
     format!("http://{host}/fhir")
 }
 
-fn today() -> huimin_domain::Date {
-    chrono::Local::now().date_naive()
-}
+use huimin_app::clock::today;
 
 pub async fn metadata() -> Response {
     let read = |t: &str| json!({ "type": t, "interaction": [{ "code": "read" }] });

@@ -22,9 +22,7 @@ use crate::error::{WebError, WebResult};
 use crate::layout::{self, csrf, dash, num, percent};
 use crate::registry::{RevealForm, given_reason, household_in_reach, person_in_reach};
 
-fn today() -> Date {
-    chrono::Local::now().date_naive()
-}
+use huimin_app::clock::today;
 
 /// What the user did wrong is shown to them; anything else is an internal error.
 fn user_error(e: HealthError) -> WebError {

@@ -50,7 +50,7 @@ pub async fn form(ctx: Ctx) -> WebResult<Markup> {
 }
 
 fn upload_form(ctx: &Ctx, error: Option<&str>) -> Markup {
-    let today = chrono::Local::now().date_naive();
+    let today = huimin_app::clock::today();
     html! {
         @if let Some(e) = error { p.alert.error role="alert" { (e) } }
         form.card.upload method="post" action="/import" enctype="multipart/form-data" {
@@ -98,7 +98,7 @@ pub async fn api_roster(state: State, ctx: Ctx, headers: axum::http::HeaderMap, 
     let r = async {
         let as_of = match q.as_of.as_deref() {
             Some(d) => Date::parse_from_str(d, "%Y-%m-%d").map_err(|_| WebError::BadRequest(format!("生效日期「{d}」应为 YYYY-MM-DD")))?,
-            None => chrono::Local::now().date_naive(),
+            None => huimin_app::clock::today(),
         };
         let file_name = q.file_name.clone().unwrap_or_else(|| "roster.csv".into());
         let table = Table::from_bytes(&file_name, body.to_vec()).map_err(|e| WebError::BadRequest(e.to_string()))?;

@@ -268,7 +268,7 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
     let path = state.store.region_path(h.household.region).await?;
     state.store.append_audit(&ctx.audit("household.view", format!("household {no}"), "")).await?;
     let hh = &h.household;
-    let today = chrono::Local::now().date_naive();
+    let today = huimin_app::clock::today();
     let body = html! {
         p.muted { @for (i, r) in path.iter().enumerate() { @if i > 0 { " › " } (r.name) } }
         p.noprint {

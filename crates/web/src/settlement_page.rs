@@ -193,7 +193,7 @@ fn claim_form(ctx: &Ctx, f: &ClaimForm, error: Option<&str>) -> Markup {
 pub async fn new_claim(state: State, ctx: Ctx, Query(q): Query<NewQuery>) -> WebResult<Markup> {
     let facility = clerk_facility(&ctx)?;
     let header = patient_header(&state, &ctx, q.person).await?;
-    let today = chrono::Local::now().date_naive();
+    let today = huimin_app::clock::today();
     let form = ClaimForm {
         claim_no: format!("{facility}-{}-{}", today.format("%Y%m%d"), &huimin_app::accounts::random_token()[..6]),
         person_id: q.person,

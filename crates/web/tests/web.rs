@@ -179,7 +179,7 @@ async fn fixture(store: &Store) {
         huimin_app::settlement::settle_claim(store, &set, &req, "fixture", &a).await.unwrap();
     }
     // A family-doctor team on each side of the county line, each with this year's contract of its person.
-    let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
+    let year = huimin_app::clock::this_year();
     for (seq, facility, area) in [(1, "H37130201", "371302001"), (5, "H37131101", "371311")] {
         let team = store.create_team(&format!("{area}团队"), facility, RegionCode::parse(area).unwrap(), &a).await.unwrap();
         let person_id = store.person_by_id_number(&IdNumber::parse(&id(seq)).unwrap()).await.unwrap().unwrap().id;
@@ -255,7 +255,7 @@ async fn authorization_matrix() {
     let inside = person_id(&app.db, 1).await;
     let sibling = person_id(&app.db, 3).await;
     let outside = person_id(&app.db, 5).await;
-    let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
+    let year = huimin_app::clock::this_year();
     let contract_in = app.db.contract_of(inside, year).await.unwrap().unwrap().0;
     let contract_out = app.db.contract_of(outside, year).await.unwrap().unwrap().0;
     let mut failures = Vec::new();
@@ -700,7 +700,7 @@ async fn the_health_file_keeps_confidential_diagnoses_confidential() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
     let app = TestApp::new().await;
-    let today = chrono::Local::now().date_naive();
+    let today = huimin_app::clock::today();
     let year = chrono::Datelike::year(&today);
     let pid = person_id(&app.db, 1).await;
     let contract = app.db.contract_of(pid, year).await.unwrap().unwrap().0;
@@ -1003,7 +1003,7 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
     // The village doctor signs next year's contract and records a screening.
     let doctor = token("village_doctor").await;
     let team = app.db.teams(RegionCode::parse("371302001").unwrap()).await.unwrap()[0].id;
-    let next = chrono::Datelike::year(&chrono::Local::now().date_naive()) + 1;
+    let next = huimin_app::clock::this_year() + 1;
     let sign = serde_json::json!({ "team": team, "persons": [pid], "services": [Service::ALL[0].code()], "starts_on": format!("{next}-01-01"), "signed_by": "王村医" });
     let res = app.bearer("POST", "/api/contracts", &doctor, Some(&sign)).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
