@@ -299,15 +299,14 @@ fn guard_signals() {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let database_url = cli.database_url.clone().unwrap_or_else(|| "sqlite://data/huimin.db".into());
-    let cli = CliDb { database_url, command: cli.command, demo_url: cli.database_url };
+    let database_url = cli.database_url.as_deref().unwrap_or("sqlite://data/huimin.db");
     match cli.command {
         Command::Migrate => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             println!("数据库已是最新结构（{:?}）", store.backend());
         }
         Command::Import { what } => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             match what {
                 ImportWhat::Roster { file, as_of, scope, dry_run, allow_mass_exit, actor } => {
                     let scope = scope
@@ -358,7 +357,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Export { what, region, year, file } => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             let kind = exchange::Kind::from_code(&what).with_context(|| format!("不能导出「{what}」：可导出 {}", exchange::Kind::ALL.map(|k| k.code()).join("、")))?;
             let year = year.unwrap_or_else(|| huimin_app::clock::this_year());
             let sheet = exchange::export(&store, kind, RegionCode::parse(&region)?, year).await?;
@@ -367,7 +366,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("已导出 {} 行到 {}", sheet.rows.len(), file.display());
         }
         Command::Catalog { what } => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             let (file, load) = match what {
                 CatalogWhat::Check { file } => (file, false),
                 CatalogWhat::Load { file } => (file, true),
@@ -400,12 +399,12 @@ async fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Serve { addr, secure_cookies } => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             serve(store, addr, secure_cookies, Path::new("data/uploads")).await?;
         }
-        Command::Demo { fresh, addr, no_serve } => demo(cli.demo_url.as_deref().unwrap_or(DEMO_URL), fresh, addr, no_serve).await?,
+        Command::Demo { fresh, addr, no_serve } => demo(cli.database_url.as_deref().unwrap_or(DEMO_URL), fresh, addr, no_serve).await?,
         Command::User { what: UserWhat::Add { username, name, role, region, facility } } => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             let password = match std::env::var("HUIMIN_PASSWORD") {
                 Ok(p) => p,
                 Err(_) => {
@@ -431,13 +430,13 @@ async fn run(cli: Cli) -> Result<()> {
             println!("已创建用户 {username}");
         }
         Command::Token { what: TokenWhat::Add { user, name, days } } => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             let (found, _) = store.user_for_login(&user).await?.with_context(|| format!("用户 {user} 不存在"))?;
             let token = accounts::issue_api_token(&store, &found, &name, days, &cli_audit("token.create")).await.map_err(anyhow::Error::msg)?;
             println!("{token}");
         }
         Command::Audit { what: AuditWhat::Verify } => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             let v = store.verify_audit().await?;
             match v.broken_at {
                 None => println!(
@@ -449,7 +448,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Audit { what: AuditWhat::Checkpoint } => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             match store.audit_checkpoint().await? {
                 Some(line) => println!("{line}"),
                 None if store.audit_key_path().is_none() => bail!("未设审计密钥（HUIMIN_AUDIT_KEY_FILE）：没有可签的检查点"),
@@ -474,7 +473,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Policy { what: PolicyWhat::Load { file, draft } } => {
-            let store = Store::connect(&cli.database_url).await?;
+            let store = Store::connect(database_url).await?;
             let body = std::fs::read_to_string(&file).with_context(|| format!("无法读取政策文件 {}", file.display()))?;
             let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), action: "policy.load".into(), target: file.display().to_string(), ..Default::default() };
             let p = huimin_app::settlement::load_policy(&store, &file.display().to_string(), &body, draft, &audit).await?;
@@ -601,14 +600,6 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// The parsed command line with the database chosen.
-struct CliDb {
-    database_url: String,
-    /// The URL given, if one was (`demo` has its own default).
-    demo_url: Option<String>,
-    command: Command,
-}
-
 async fn serve(store: Store, addr: std::net::SocketAddr, secure_cookies: bool, upload_dir: &Path) -> Result<()> {
     // Started only if every write can be stored: a server that says it runs must not answer
     // each write with an error.
@@ -622,11 +613,11 @@ async fn serve(store: Store, addr: std::net::SocketAddr, secure_cookies: bool, u
 
 async fn demo(url: &str, fresh: bool, addr: std::net::SocketAddr, no_serve: bool) -> Result<()> {
     if fresh {
-        let Some(path) = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p)) else {
+        let Some(files) = huimin_store::sqlite_files(url) else {
             bail!("--fresh 只用于 SQLite 演示库；PostgreSQL 请换一个空数据库");
         };
-        for suffix in ["", "-wal", "-shm", ".audit-key", ".audit-key.checkpoints"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        for file in files {
+            let _ = std::fs::remove_file(file);
         }
     }
     let store = Store::connect(url).await?;

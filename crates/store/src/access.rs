@@ -10,11 +10,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+
 use crate::tx::WriteTx;
 
 use crate::registry::within;
-use crate::AuditKey;
-use crate::{Result, Store, StoreError, now};
+use crate::{AuditKey, Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
@@ -185,11 +185,9 @@ impl Store {
     pub(crate) async fn open_audit_key(&self, path: &std::path::Path) -> Result<AuditKey> {
         if !path.exists() {
             let keyed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE mac IS NOT NULL").fetch_one(&self.pool).await?;
-            let mut checkpoints = path.as_os_str().to_owned();
-            checkpoints.push(".checkpoints");
-            if keyed > 0 || std::path::Path::new(&checkpoints).exists() {
+            if keyed > 0 || crate::audit_key::checkpoints_of(path).exists() {
                 return Err(StoreError::Refused(format!(
-                    "审计密钥文件 {} 不见了，而审计日志已有 {keyed} 条用密钥签过的记录：请找回密钥文件（或设 HUIMIN_AUDIT_KEY_FILE）",
+                    "审计密钥文件 {} 不见了，而审计日志已用它签过（{keyed} 条记录带校验码，或已有检查点）：请找回密钥文件（或设 HUIMIN_AUDIT_KEY_FILE）",
                     path.display()
                 )));
             }
@@ -199,15 +197,12 @@ impl Store {
     }
 
     /// Appends a checkpoint of the audit log's head to the checkpoint file beside the key and
-    /// returns its line (`None`: no key).
+    /// returns its line (`None`: no key, or no entry since the last checkpoint).
     pub async fn audit_checkpoint(&self) -> Result<Option<String>> {
         let Some(key) = &self.audit_key else { return Ok(None) };
         let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
         let (seq, hash): (i64, String) = (row.try_get("seq")?, row.try_get("hash")?);
-        if key.checkpoints()?.last().is_some_and(|c| c.seq == seq && c.hash == hash) {
-            return Ok(None);
-        }
-        key.append_checkpoint(seq, &hash, &now()).map(Some)
+        key.append_checkpoint(seq, &hash, &now())
     }
 
     /// Whether the audit log is signed with a key, and where it is.
@@ -225,9 +220,19 @@ impl Store {
         .await?;
         let entries = rows.len() as i64;
         let broken = |seq: i64, why: String| Ok(AuditVerification { entries, broken_at: Some((seq, why)) });
+        let checkpoints = match &self.audit_key {
+            Some(key) => key.checkpoints()?,
+            None => Vec::new(),
+        };
+        if let Some(c) = checkpoints.iter().find(|c| !c.valid) {
+            return broken(c.seq, format!("检查点文件第 {} 行被改动", c.line));
+        }
+        let mut checkpoint_at: std::collections::HashMap<i64, Vec<&crate::Checkpoint>> = std::collections::HashMap::new();
+        for c in &checkpoints {
+            checkpoint_at.entry(c.seq).or_default().push(c);
+        }
         let mut prev = GENESIS.to_string();
         let mut expected_seq = 1;
-        let mut hashes = Vec::with_capacity(rows.len());
         for r in &rows {
             let rec = audit_from_row(r)?;
             let stored_prev: String = r.try_get("prev_hash")?;
@@ -250,7 +255,9 @@ impl Store {
                     _ => return broken(rec.seq, "校验码不符：记录被改动后重新计算了哈希链，或被插入".into()),
                 }
             }
-            hashes.push(rec.hash.clone());
+            if let Some(c) = checkpoint_at.get(&rec.seq).and_then(|cs| cs.iter().find(|c| c.hash != rec.hash)) {
+                return broken(rec.seq, format!("与检查点（{}）不符：记录被改动", c.at));
+            }
             prev = rec.hash;
             expected_seq += 1;
         }
@@ -262,17 +269,9 @@ impl Store {
             if key.from_seq > expected_seq {
                 return broken(expected_seq, format!("密钥启用时已有 {} 条记录，现只有 {entries} 条：记录被删除", key.from_seq - 1));
             }
-            for c in key.checkpoints()? {
-                if !c.valid {
-                    return broken(c.seq, format!("检查点文件第 {} 行被改动", c.line));
-                }
-                match hashes.get((c.seq - 1).max(0) as usize) {
-                    _ if c.seq == 0 => {}
-                    None => return broken(c.seq, format!("检查点（{}）记有第 {} 条，现只有 {entries} 条：记录被删除", c.at, c.seq)),
-                    Some(h) if *h != c.hash => return broken(c.seq, format!("与检查点（{}）不符：记录被改动", c.at)),
-                    Some(_) => {}
-                }
-            }
+        }
+        if let Some(c) = checkpoints.iter().filter(|c| c.seq > entries).max_by_key(|c| c.seq) {
+            return broken(c.seq, format!("检查点（{}）记有第 {} 条，现只有 {entries} 条：记录被删除", c.at, c.seq));
         }
         Ok(AuditVerification { entries, broken_at: None })
     }
@@ -373,8 +372,6 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
-    /// Counts a failed login; locks the account until `lock_until` once `lock_after` failures
-    /// follow each other. Returns the number of consecutive failures.
     /// Counts a failed login (shown to administrators) and records it. Accounts are not locked:
     /// the web layer slows down guessing per user name and address instead, so that nobody can
     /// lock someone else out.
@@ -506,8 +503,6 @@ impl Store {
         Ok(())
     }
 
-    /// Activates or deactivates a user, sets a new password hash, or unlocks; ends their sessions
-    /// when access is taken away or the password changes.
     /// A user changes their own password: no change is asked for any more, and their other
     /// sessions end (the one `keep` stays).
     pub async fn change_own_password(&self, id: i64, password_hash: &str, keep_session: &str, audit: &AuditEntry) -> Result<()> {
@@ -519,7 +514,9 @@ impl Store {
         Ok(())
     }
 
-    /// Enables or disables a user, or sets a password for them (which they must then change).
+    /// Enables or disables a user, sets a password for them (which they must then change), or
+    /// clears their failure count; ends their sessions when access is taken away or the password
+    /// changes.
     pub async fn update_user(&self, id: i64, active: Option<bool>, password_hash: Option<&str>, audit: &AuditEntry) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(

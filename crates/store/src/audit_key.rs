@@ -23,6 +23,8 @@ pub struct AuditKey {
     /// The first entry under the key (entries before it were written without one).
     pub from_seq: i64,
     pub path: PathBuf,
+    /// The head of the last checkpoint written (read from the file once, at opening).
+    last_checkpoint: std::sync::Mutex<Option<(i64, String)>>,
 }
 
 /// A checkpoint read back: the entry it names and whether its MAC holds.
@@ -33,6 +35,13 @@ pub struct Checkpoint {
     pub hash: String,
     pub at: String,
     pub valid: bool,
+}
+
+/// The checkpoint file of a key file: beside it, `KEYFILE.checkpoints`.
+pub(crate) fn checkpoints_of(key: &Path) -> PathBuf {
+    let mut p = key.as_os_str().to_owned();
+    p.push(".checkpoints");
+    PathBuf::from(p)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -58,7 +67,9 @@ impl AuditKey {
                 for (i, b) in key.iter_mut().enumerate() {
                     *b = u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).map_err(|_| corrupt(path, "key 应为 64 位十六进制"))?;
                 }
-                Ok(AuditKey { key, from_seq, path: path.to_path_buf() })
+                let k = AuditKey { key, from_seq, path: path.to_path_buf(), last_checkpoint: Default::default() };
+                *k.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()) = k.checkpoints()?.pop().map(|c| (c.seq, c.hash));
+                Ok(k)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
@@ -76,7 +87,7 @@ impl AuditKey {
                 let mut f = options.open(path).map_err(|e| corrupt(path, &e.to_string()))?;
                 f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| corrupt(path, &e.to_string()))?;
                 tracing::info!(path = %path.display(), "audit key created");
-                Ok(AuditKey { key, from_seq: next_seq, path: path.to_path_buf() })
+                Ok(AuditKey { key, from_seq: next_seq, path: path.to_path_buf(), last_checkpoint: Default::default() })
             }
             Err(e) => Err(corrupt(path, &e.to_string())),
         }
@@ -99,13 +110,16 @@ impl AuditKey {
 
     /// Where the checkpoints are appended.
     pub fn checkpoint_path(&self) -> PathBuf {
-        let mut p = self.path.clone().into_os_string();
-        p.push(".checkpoints");
-        PathBuf::from(p)
+        checkpoints_of(&self.path)
     }
 
-    /// Appends a checkpoint of the head (synced) and returns its line.
-    pub fn append_checkpoint(&self, seq: i64, hash: &str, at: &str) -> Result<String> {
+    /// Appends a checkpoint of the head (synced) and returns its line; `None` when the head has
+    /// not moved since the last one.
+    pub fn append_checkpoint(&self, seq: i64, hash: &str, at: &str) -> Result<Option<String>> {
+        let mut last = self.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_ref().is_some_and(|(s, h)| *s == seq && h == hash) {
+            return Ok(None);
+        }
         let line = format!("{seq} {hash} {at} {}", self.checkpoint_mac(seq, hash, at));
         let path = self.checkpoint_path();
         let mut options = std::fs::OpenOptions::new();
@@ -114,7 +128,8 @@ impl AuditKey {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut f = options.open(&path).map_err(|e| corrupt(&path, &e.to_string()))?;
         f.write_all(format!("{line}\n").as_bytes()).and_then(|_| f.sync_all()).map_err(|e| corrupt(&path, &e.to_string()))?;
-        Ok(line)
+        *last = Some((seq, hash.to_string()));
+        Ok(Some(line))
     }
 
     /// The checkpoints written so far, each with whether its MAC holds.

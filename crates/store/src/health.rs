@@ -154,18 +154,20 @@ fn exam_from_row(r: &AnyRow) -> Result<StoredExam> {
 
 fn card_from_row(r: &AnyRow) -> Result<StoredCard> {
     let prognosis: String = r.try_get("prognosis")?;
+    let code: String = r.try_get("disease_code")?;
+    // Cards stored before the law's ranges were applied are confidential by them too.
+    let confidential = r.try_get::<i64, _>("confidential")? != 0 || huimin_domain::legally_confidential(&code);
     Ok(StoredCard {
         id: r.try_get("id")?,
         card: DiseaseCard {
             person_id: r.try_get("person_id")?,
-            disease_code: r.try_get("disease_code")?,
+            disease_code: code,
             disease_name: r.try_get("disease_name")?,
             diagnosed_on: r.try_get::<Option<String>, _>("diagnosed_on")?.as_deref().map(parse_date).transpose()?,
             diagnosed_at: r.try_get("diagnosed_at")?,
             prognosis: Prognosis::from_code(&prognosis).ok_or_else(|| corrupt("prognosis", &prognosis))?,
             plan: r.try_get("plan")?,
-            // Cards stored before the law's ranges were applied are confidential by them too.
-            confidential: r.try_get::<i64, _>("confidential")? != 0 || huimin_domain::legally_confidential(&r.try_get::<String, _>("disease_code")?),
+            confidential,
         },
         recorded_by: r.try_get("recorded_by")?,
         recorded_at: r.try_get("recorded_at")?,

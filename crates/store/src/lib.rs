@@ -102,8 +102,6 @@ pub struct Store {
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// SQLite only: the thread that writes settlements (see `sqlite_writer`).
     writer: Option<sqlite_writer::Writer>,
-    /// SQLite only: the database file.
-    sqlite_path: Option<String>,
     /// The audit log's key (see `audit_key`); `None`: entries carry no MAC.
     audit_key: Option<std::sync::Arc<AuditKey>>,
 }
@@ -133,8 +131,7 @@ impl Store {
         // last commits on a power cut.
         let mut synchronous = "FULL";
         let mut sqlite_path = None;
-        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (backend, url) = if let Some((path, query)) = sqlite_parts(url) {
             for param in query.split('&').filter(|p| !p.is_empty()) {
                 match param.to_ascii_lowercase().as_str() {
                     "synchronous=full" => synchronous = "FULL",
@@ -182,9 +179,9 @@ impl Store {
             })
             .connect_with(AnyConnectOptions::from_str(&url)?.disable_statement_logging())
             .await?;
-        let mut store = Store { pool, backend, write_gate: Default::default(), writer: None, sqlite_path: sqlite_path.clone(), audit_key: None };
+        let mut store = Store { pool, backend, write_gate: Default::default(), writer: None, audit_key: None };
         store.migrate().await?;
-        let key_file = key_file.or_else(|| sqlite_path.as_deref().filter(|p| *p != ":memory:").map(|p| format!("{p}.audit-key").into()));
+        let key_file = key_file.or_else(|| sqlite_path.as_deref().filter(|p| *p != ":memory:").map(default_audit_key));
         if let Some(path) = key_file {
             store.audit_key = Some(std::sync::Arc::new(store.open_audit_key(&path).await?));
         }
@@ -194,14 +191,10 @@ impl Store {
         Ok(store)
     }
 
-    /// Checks that every write can be stored, before a server says it has started: the database
-    /// file, its WAL and shared-memory files and their folder can be written (SQLite maps the
-    /// shared-memory file: one it cannot write would end the process with SIGBUS), and a write
-    /// transaction succeeds. The error says what is wrong.
+    /// Checks that every write can be stored, before a server says it has started: a write
+    /// transaction succeeds. (The files of a SQLite database were checked when it was opened.)
+    /// The error says what is wrong.
     pub async fn check_writable(&self) -> Result<()> {
-        if let Some(path) = self.sqlite_path.as_deref() {
-            sqlite_files_writable(path)?;
-        }
         let mut tx = self.begin_write().await.map_err(|e| StoreError::Refused(format!("数据库不可写：{e}")))?;
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(-1_i64)
@@ -261,6 +254,26 @@ impl Store {
         }
         Ok(ran)
     }
+}
+
+/// The path and the options of a SQLite URL (`sqlite://PATH?…` or `sqlite:PATH`); `None` for
+/// any other.
+fn sqlite_parts(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split_once('?').unwrap_or((rest, "")))
+}
+
+/// The audit key of a SQLite database, beside it.
+fn default_audit_key(db_path: &str) -> std::path::PathBuf {
+    format!("{db_path}.audit-key").into()
+}
+
+/// Every file of the SQLite database a URL names — the database, its WAL and shared memory, its
+/// audit key and checkpoints (to start afresh or to back up); `None` for PostgreSQL.
+pub fn sqlite_files(url: &str) -> Option<Vec<std::path::PathBuf>> {
+    let (path, _) = sqlite_parts(url)?;
+    let key = default_audit_key(path);
+    Some(vec![path.into(), format!("{path}-wal").into(), format!("{path}-shm").into(), audit_key::checkpoints_of(&key), key])
 }
 
 /// A database file readable by others (made before Huimin made its files owner-only) becomes 0600.

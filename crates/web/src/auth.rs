@@ -181,7 +181,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
                 // A password an administrator set is changed before anything else is done.
                 let path = parts.uri.path();
                 if user.must_change_password && !["/account/password", "/api/account/password", "/logout"].contains(&path) && !path.starts_with("/static/") {
-                    return Err(if path.starts_with("/api/") || path.starts_with("/fhir/") {
+                    return Err(if crate::error::for_machines(path) {
                         (axum::http::StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": "请先修改管理员为您设置的密码（/account/password）" }))).into_response()
                     } else {
                         Redirect::to("/account/password").into_response()

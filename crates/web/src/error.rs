@@ -51,6 +51,11 @@ impl IntoResponse for WebError {
     }
 }
 
+/// Whether a path is answered to machine clients (JSON), not to people (pages).
+pub(crate) fn for_machines(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/fhir" || path.starts_with("/fhir/")
+}
+
 /// The user's message of an error answered as a page, for [`machine_errors`].
 #[derive(Clone)]
 struct ErrorMessage(String);
@@ -61,7 +66,7 @@ struct ErrorMessage(String);
 pub(crate) async fn machine_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let path = req.uri().path();
     let fhir = path == "/fhir" || path.starts_with("/fhir/");
-    if !fhir && !path.starts_with("/api/") {
+    if !for_machines(path) {
         return next.run(req).await;
     }
     let res = next.run(req).await;

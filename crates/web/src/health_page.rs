@@ -548,7 +548,7 @@ const PER_PAGE: usize = 50;
 
 async fn batch_rows(state: &State, ctx: &Ctx, q: &BatchQuery) -> WebResult<(RegionCode, i32, Vec<BatchRow>)> {
     let region = region_param(ctx, q.region.as_deref())?;
-    let year = q.year.map_or_else(|| chrono::Datelike::year(&today()), |y| y.0);
+    let year = q.year.map_or_else(huimin_app::clock::this_year, |y| y.0);
     let catalog = state.catalog.read().await.clone();
     let rows = health::batches(&state.store, &catalog, region, year).await.map_err(user_error)?;
     Ok((region, year, rows))
