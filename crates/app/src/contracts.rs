@@ -31,6 +31,15 @@ pub struct WorkItem {
     pub last_follow_up: Option<Date>,
 }
 
+impl huimin_domain::Disclose for WorkItem {
+    /// A key group derived from a diagnosis shows only to those who may see the diagnosis. Not
+    /// counted as withheld: the only confidential group would be named by the count.
+    fn disclose(mut self, sight: &huimin_domain::Sight<'_>) -> Option<(Self, usize)> {
+        self.key_groups.retain(|g| sight.shows_key_group(*g));
+        Some((self, 0))
+    }
+}
+
 /// The contracts of `year` inside `region` (of the given teams, if any) with where each
 /// person's follow-up schedule stands on `today`.
 pub async fn worklist(store: &Store, region: RegionCode, year: i32, teams: Option<&[i64]>, today: Date) -> Result<Vec<WorkItem>, StoreError> {

@@ -5,9 +5,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use huimin_domain::{Adherence, Date, FollowUpMode, FollowUpReadings, IdNumber, Money, Period, RegionCode, Service};
+use huimin_domain::{Adherence, Concerns, Date, Disclosed, FollowUpMode, FollowUpReadings, IdNumber, Money, Period, Record, RegionCode, Service, Viewer};
 use huimin_policy::{Fund, VisitType};
-use huimin_store::{AuditEntry, NewContract, NewFollowUp, Store, StoreError};
+use huimin_store::{AuditEntry, NewContract, NewFollowUp, Store, StoreError, StoredCard};
 use rust_xlsxwriter::Workbook;
 
 use crate::import::{ImportError, TableReport};
@@ -152,7 +152,11 @@ async fn roster_of(store: &Store, region: RegionCode) -> Result<Vec<(huimin_stor
 
 /// The contents of one export: of `region`; contracts and follow-ups of `year`, claims
 /// discharged in `year`.
-pub async fn export(store: &Store, kind: Kind, region: RegionCode, year: i32) -> Result<Sheet, StoreError> {
+///
+/// Every person's data goes through `viewer` (the disclosure rule): ID numbers whole or masked,
+/// diagnoses, health files and follow-ups as the viewer may see them. Only the command line on
+/// the server (`Viewer::whole_database`) writes everything, for a faithful copy.
+pub async fn export(store: &Store, viewer: &Viewer, kind: Kind, region: RegionCode, year: i32) -> Result<Sheet, StoreError> {
     Ok(match kind {
         Kind::Regions => {
             let mut sheet = Sheet::new(&["区划代码", "名称"]);
@@ -176,13 +180,14 @@ pub async fn export(store: &Store, kind: Kind, region: RegionCode, year: i32) ->
             for (h, members) in roster_of(store, region).await? {
                 let hh = &h.household;
                 for p in members {
+                    let sight = viewer.sight(Record::Person { id: p.id, region: hh.region });
                     let phone = p.person.phone.as_ref().or(hh.phone.as_ref().filter(|_| p.person.relation == huimin_domain::Relation::Head));
                     sheet.rows.push(vec![
                         hh.no.as_str().to_string(),
                         hh.head_name.as_str().to_string(),
                         p.person.relation.label_zh().to_string(),
                         p.person.name.as_str().to_string(),
-                        p.person.id_number.as_str().to_string(),
+                        sight.id_number(&p.person.id_number),
                         p.person.ethnicity.as_str().to_string(),
                         hh.region.prefix(),
                         hh.category.label_zh().to_string(),
@@ -196,20 +201,20 @@ pub async fn export(store: &Store, kind: Kind, region: RegionCode, year: i32) ->
         }
         Kind::Diseases => {
             let mut sheet = Sheet::new(&["证件号码", "疾病编码", "疾病名称", "确诊日期", "预后", "诊断机构", "治疗方案"]);
-            let id_numbers = id_numbers(store, region).await?;
-            let ids: Vec<i64> = id_numbers.keys().copied().collect();
-            let mut cards = store.disease_cards(&ids).await?;
-            cards.sort_by(|a, b| (id_numbers.get(&a.card.person_id), &a.card.disease_code).cmp(&(id_numbers.get(&b.card.person_id), &b.card.disease_code)));
+            let persons = persons(store, viewer, region).await?;
+            let ids: Vec<i64> = persons.keys().copied().collect();
+            let mut cards: Vec<Disclosed<StoredCard>> = store.disease_cards(&ids).await?.into_iter().filter_map(|c| viewer.show(persons.about(c.card.person_id)?, c)).collect();
+            cards.sort_by(|a, b| (persons.id_number(a.card.person_id), &a.card.disease_code).cmp(&(persons.id_number(b.card.person_id), &b.card.disease_code)));
             for c in cards {
-                let k = c.card;
+                let k = &c.card;
                 sheet.rows.push(vec![
-                    id_numbers.get(&k.person_id).cloned().unwrap_or_default(),
-                    k.disease_code,
-                    k.disease_name,
+                    persons.id_number(k.person_id),
+                    k.disease_code.clone(),
+                    k.disease_name.clone(),
                     k.diagnosed_on.map(|d| d.to_string()).unwrap_or_default(),
                     k.prognosis.label_zh().to_string(),
-                    k.diagnosed_at,
-                    k.plan,
+                    k.diagnosed_at.clone(),
+                    k.plan.clone(),
                 ]);
             }
             sheet
@@ -217,13 +222,13 @@ pub async fn export(store: &Store, kind: Kind, region: RegionCode, year: i32) ->
         Kind::Contracts => {
             let mut sheet = Sheet::new(&CONTRACT_COLUMNS.map(|c| c.name));
             let teams: HashMap<i64, huimin_store::Team> = store.teams(region).await?.into_iter().map(|t| (t.id, t)).collect();
-            let id_numbers = id_numbers(store, region).await?;
+            let persons = persons(store, viewer, region).await?;
             let mut rows = Vec::new();
             for c in store.contracts(region, year).await? {
                 let k = &c.contract;
                 let Some(team) = teams.get(&k.team_id) else { continue };
                 rows.push(vec![
-                    id_numbers.get(&k.person_id).cloned().unwrap_or_default(),
+                    persons.id_number(k.person_id),
                     k.year.to_string(),
                     team.name.clone(),
                     team.facility_code.clone(),
@@ -242,15 +247,16 @@ pub async fn export(store: &Store, kind: Kind, region: RegionCode, year: i32) ->
         }
         Kind::FollowUps => {
             let mut sheet = Sheet::new(&FOLLOW_UP_COLUMNS.map(|c| c.name));
-            let id_numbers = id_numbers(store, region).await?;
+            let persons = persons(store, viewer, region).await?;
             let tenths = |v: Option<u16>| v.map(|t| format!("{}.{}", t / 10, t % 10)).unwrap_or_default();
             let whole = |v: Option<u16>| v.map(|x| x.to_string()).unwrap_or_default();
             let mut rows = Vec::new();
             for s in store.follow_ups_in(region, year).await? {
+                let Some(s) = persons.about(s.follow_up.person_id).and_then(|about| viewer.show(about, s)) else { continue };
                 let f = &s.follow_up;
                 rows.push(vec![
                     f.submission_key.clone(),
-                    id_numbers.get(&f.person_id).cloned().unwrap_or_default(),
+                    persons.id_number(f.person_id),
                     year.to_string(),
                     f.followed_on.to_string(),
                     f.mode.label_zh().to_string(),
@@ -274,13 +280,15 @@ pub async fn export(store: &Store, kind: Kind, region: RegionCode, year: i32) ->
             let fund_headers: Vec<String> = Fund::ALL.iter().map(|f| format!("基金{}", f.code())).collect();
             headers.extend(fund_headers.iter().map(String::as_str));
             let mut sheet = Sheet::new(&headers);
-            let id_numbers = id_numbers(store, region).await?;
+            let persons = persons(store, viewer, region).await?;
             let period = Period::year(year);
             for c in store.claims_discharged(region, period.from, period.to).await? {
+                let id_number = persons.raw(c.person_id).map(|id| viewer.sight(c.concerns()).id_number(id)).unwrap_or_default();
+                let Some(c) = viewer.show_own(c) else { continue };
                 let k = &c.claim;
                 let mut row = vec![
                     c.claim_no.clone(),
-                    id_numbers.get(&c.person_id).cloned().unwrap_or_default(),
+                    id_number,
                     c.facility_code.clone(),
                     k.visit.code().to_string(),
                     k.admission.to_string(),
@@ -309,9 +317,40 @@ pub async fn export(store: &Store, kind: Kind, region: RegionCode, year: i32) ->
     })
 }
 
-/// ID numbers of the persons in the programme inside `region`, by person id.
-async fn id_numbers(store: &Store, region: RegionCode) -> Result<HashMap<i64, String>, StoreError> {
-    Ok(store.persons_in_region(region).await?.into_iter().map(|(p, _)| (p.id, p.person.id_number.as_str().to_string())).collect())
+/// The persons in the programme inside `region` by person id: their village and their ID number
+/// as the viewer may see it.
+struct Shown(HashMap<i64, (RegionCode, IdNumber, String)>);
+
+impl Shown {
+    fn keys(&self) -> impl Iterator<Item = &i64> {
+        self.0.keys()
+    }
+
+    fn about(&self, id: i64) -> Option<Record<'static>> {
+        self.0.get(&id).map(|(region, _, _)| Record::Person { id, region: *region })
+    }
+
+    fn id_number(&self, id: i64) -> String {
+        self.0.get(&id).map(|(_, _, shown)| shown.clone()).unwrap_or_default()
+    }
+
+    fn raw(&self, id: i64) -> Option<&IdNumber> {
+        self.0.get(&id).map(|(_, id_number, _)| id_number)
+    }
+}
+
+async fn persons(store: &Store, viewer: &Viewer, region: RegionCode) -> Result<Shown, StoreError> {
+    Ok(Shown(
+        store
+            .persons_in_region(region)
+            .await?
+            .into_iter()
+            .map(|(p, village)| {
+                let shown = viewer.sight(Record::Person { id: p.id, region: village }).id_number(&p.person.id_number);
+                (p.id, (village, p.person.id_number, shown))
+            })
+            .collect(),
+    ))
 }
 
 pub const CONTRACT_COLUMNS: [Column; 11] = [

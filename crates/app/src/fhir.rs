@@ -4,7 +4,7 @@
 //! contract and its follow-ups, and Bundles. Pure: the caller fetches the records and decides
 //! what the user may see. Mapping: docs/fhir.md.
 
-use huimin_domain::{Date, Money};
+use huimin_domain::{Date, Disclosed, Money, Sight};
 use huimin_policy::{Bill, Fund, Policy, VisitType};
 use huimin_domain::RegionCode;
 use huimin_store::{ContractRow, StoredCard, StoredClaim, StoredFollowUp, StoredPerson};
@@ -47,12 +47,12 @@ fn date(d: Date) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-/// A person as a Patient. The resident ID number goes in only when `id_number` is given (the
-/// role sees it whole): a masked number is no identifier.
-pub fn patient(p: &StoredPerson, region: RegionCode, region_path: &str, id_number: bool) -> Value {
+/// A person as a Patient. The resident ID number goes in only when the viewer sees it whole: a
+/// masked number is no identifier.
+pub fn patient(p: &StoredPerson, region: RegionCode, region_path: &str, sight: &Sight<'_>) -> Value {
     let person = &p.person;
     let mut identifiers = vec![json!({ "use": "secondary", "system": HOUSEHOLD_SYSTEM, "value": person.household_no.as_str() })];
-    if id_number {
+    if sight.whole_id {
         identifiers.insert(0, json!({
             "use": "official",
             "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "NI", "display": "National unique individual identifier" }], "text": "居民身份证号码" },
@@ -108,7 +108,7 @@ pub fn coverages(person_id: i64, policy: &Policy) -> Vec<Value> {
 }
 
 /// A disease card as a Condition.
-pub fn condition(c: &StoredCard) -> Value {
+pub fn condition(c: &Disclosed<StoredCard>) -> Value {
     let card = &c.card;
     let mut r = json!({
         "resourceType": "Condition",
@@ -132,10 +132,18 @@ fn facility_ref(c: &StoredClaim, facility_name: &str) -> Value {
     json!({ "identifier": { "system": "urn:huimin:sid:facility", "value": c.facility_code }, "display": facility_name })
 }
 
+/// Marks a resource from which diagnoses were left out that the viewer may open with a reason.
+fn redacted(mut r: Value, withheld: usize) -> Value {
+    if withheld > 0 {
+        r["meta"] = json!({ "security": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "REDACTED", "display": "redacted" }] });
+    }
+    r
+}
+
 /// The stay or visit of a settled claim as an Encounter.
-pub fn encounter(c: &StoredClaim, facility_name: &str) -> Value {
+pub fn encounter(c: &Disclosed<StoredClaim>, facility_name: &str) -> Value {
     let inpatient = c.claim.visit == VisitType::Inpatient;
-    json!({
+    redacted(json!({
         "resourceType": "Encounter",
         "id": id(&format!("enc-{}", c.claim_no)),
         "status": "finished",
@@ -144,7 +152,7 @@ pub fn encounter(c: &StoredClaim, facility_name: &str) -> Value {
         "period": { "start": date(c.claim.admission), "end": date(c.claim.discharge) },
         "reasonCode": c.claim.diseases.iter().map(|d| json!({ "coding": [{ "system": ICD10, "code": d }] })).collect::<Vec<_>>(),
         "serviceProvider": facility_ref(c, facility_name),
-    })
+    }), c.diagnoses_withheld())
 }
 
 /// The elements a Claim and an ExplanationOfBenefit share, with `fields` added.
@@ -194,13 +202,13 @@ fn funds_of(bill: &Bill) -> Vec<(Fund, Vec<&huimin_policy::BillLine>)> {
 
 /// A settled claim as a Claim: its cost by bucket, its diagnoses, and every layer of the policy
 /// as an insurance in cascade order (the first is focal).
-pub fn claim(c: &StoredClaim, policy: &Policy, facility_name: &str) -> Value {
+pub fn claim(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: &str) -> Value {
     let items: Vec<Value> = bucket_items(&c.bill.buckets)
         .into_iter()
         .enumerate()
         .map(|(n, (i, code))| json!({ "sequence": n + 1, "productOrService": code, "net": m(c.bill.buckets[i]) }))
         .collect();
-    claim_like("Claim", id(&c.claim_no), c, facility_name, json!({
+    let r = claim_like("Claim", id(&c.claim_no), c, facility_name, json!({
         "identifier": [{ "system": "urn:huimin:sid:claim", "value": c.claim_no }],
         "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] },
         "diagnosis": c.claim.diseases.iter().enumerate().map(|(i, d)| json!({ "sequence": i + 1, "diagnosisCodeableConcept": { "coding": [{ "system": ICD10, "code": d }] } })).collect::<Vec<_>>(),
@@ -209,7 +217,8 @@ pub fn claim(c: &StoredClaim, policy: &Policy, facility_name: &str) -> Value {
         })).collect::<Vec<_>>(),
         "item": items,
         "total": m(c.bill.total),
-    }))
+    }));
+    redacted(r, c.diagnoses_withheld())
 }
 
 fn adjudication(code: &str, amount: i64) -> Value {
@@ -221,7 +230,7 @@ fn adjudication(code: &str, amount: i64) -> Value {
 /// submitted, what earlier funds had paid (`priorpaid`), what was left for this fund
 /// (`eligible`) and what it paid (`benefit`); the fund's deductible; its own layers' coverages
 /// focal and the earlier ones' as prior insurance.
-pub fn explanations(c: &StoredClaim, policy: &Policy, facility_name: &str) -> Vec<Value> {
+pub fn explanations(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: &str) -> Vec<Value> {
     let mut prior = [0i64; 4];
     let mut paid_before: Vec<&huimin_policy::BillLine> = Vec::new();
     let mut out = Vec::new();
@@ -266,7 +275,7 @@ pub fn explanations(c: &StoredClaim, policy: &Policy, facility_name: &str) -> Ve
 
 /// A family-doctor contract as a CarePlan: its period, team, services, and one activity per
 /// follow-up window (completed when a follow-up fell in it).
-pub fn care_plan(c: &ContractRow, windows: &[huimin_domain::Window], follow_ups: &[StoredFollowUp], today: Date) -> Value {
+pub fn care_plan(c: &ContractRow, windows: &[huimin_domain::Window], follow_ups: &[Disclosed<StoredFollowUp>], today: Date) -> Value {
     let k = &c.contract;
     let activities: Vec<Value> = windows
         .iter()

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use huimin_domain::{CareBatch, Date, DiseaseCatalog, IdNumber, Prognosis, RegionCode, parse_icd10};
+use huimin_domain::{CareBatch, Catalogues, Date, DiseaseCatalog, IdNumber, Prognosis, RegionCode, parse_icd10};
 use huimin_store::{AuditEntry, BatchOverride, DiseaseCard, SickPerson, Store, StoreError};
 use serde::Serialize;
 
@@ -28,23 +28,32 @@ pub enum HealthError {
     Store(#[from] StoreError),
 }
 
-/// The catalogue in force: the built-in file, then each loaded extension in order.
-pub async fn catalog(store: &Store) -> Result<DiseaseCatalog, HealthError> {
-    let mut c = catalog::built_in();
-    for (name, body) in store.catalog_files().await? {
-        c.extend(catalog::parse_catalog(&name, &body, Some(&c))?);
+/// The catalogues in force: the built-in file, then each loaded extension in order, each inside
+/// the region that loaded it.
+pub async fn catalog(store: &Store) -> Result<Catalogues, HealthError> {
+    let mut c = Catalogues::new(catalog::built_in());
+    for (name, body, region) in store.catalog_files().await? {
+        let ext = catalog::parse_catalog(&name, &body, Some(region.map_or(c.base(), |r| c.for_region(r))))?;
+        c.add(region, ext);
     }
     Ok(c)
 }
 
-/// Checks and stores a county's catalogue file; returns the catalogue now in force.
-pub async fn load_catalog_file(store: &Store, file_name: &str, text: &str, by: &str, audit: &AuditEntry) -> Result<DiseaseCatalog, HealthError> {
+/// Checks a catalogue file for `region` against the catalogue in force there.
+pub fn check_catalog_file(catalogues: &Catalogues, region: RegionCode, file_name: &str, text: &str) -> Result<DiseaseCatalog, CatalogError> {
+    catalog::parse_catalog(file_name, text, Some(catalogues.for_region(region)))
+}
+
+/// Checks and stores a county's catalogue file, applying inside `region` only; returns the
+/// catalogues now in force.
+pub async fn load_catalog_file(store: &Store, region: RegionCode, file_name: &str, text: &str, by: &str, audit: &AuditEntry) -> Result<Catalogues, HealthError> {
     let mut c = catalog(store).await?;
-    let ext = catalog::parse_catalog(file_name, text, Some(&c))?;
+    let ext = check_catalog_file(&c, region, file_name, text)?;
     let mut audit = audit.clone();
+    audit.target = format!("region {region}");
     audit.detail = format!("{file_name}: {} groups, {} diseases", ext.groups.len(), ext.entries.len());
-    store.add_catalog_file(file_name, text, by, &audit).await?;
-    c.extend(ext);
+    store.add_catalog_file(file_name, text, region, by, &audit).await?;
+    c.add(Some(region), ext);
     Ok(c)
 }
 
@@ -131,12 +140,13 @@ pub const DISEASE_COLUMNS: [Column; 7] = [
 /// Imports diagnosed diseases (one row per person and disease; e.g. the `diseases.csv` of
 /// `huimin gen`). Bad rows are reported (row, column, value, reason); the good rows are stored
 /// in one transaction.
-pub async fn import_diseases(store: &Store, catalog: &DiseaseCatalog, path: &Path, by: &str, today: Date, audit: &AuditEntry) -> Result<TableReport, ImportError> {
+pub async fn import_diseases(store: &Store, catalogues: &Catalogues, path: &Path, by: &str, today: Date, audit: &AuditEntry) -> Result<TableReport, ImportError> {
     let table = Table::read(path)?;
     let cols = table.columns(&DISEASE_COLUMNS)?;
     let mut errors = Vec::new();
     let mut cards = Vec::new();
-    let mut persons: HashMap<String, Option<i64>> = HashMap::new();
+    // Each person once: their id and their household's region (whose catalogue judges the code).
+    let mut persons: HashMap<String, Option<(i64, RegionCode)>> = HashMap::new();
     for r in &table.rows {
         let cell = |c: usize| cols[c].and_then(|i| r.cells.get(i)).map(String::as_str).unwrap_or("").trim();
         let err = |c: usize, reason: String| RowError { row: r.row, column: DISEASE_COLUMNS[c].name.into(), value: cell(c).into(), reason };
@@ -148,13 +158,16 @@ pub async fn import_diseases(store: &Store, catalog: &DiseaseCatalog, path: &Pat
             Ok(id) => match persons.get(id.as_str()) {
                 Some(p) => *p,
                 None => {
-                    let p = store.person_by_id_number(&id).await?.map(|p| p.id);
+                    let p = match store.person_by_id_number(&id).await? {
+                        Some(p) => store.household(&p.person.household_no).await?.map(|h| (p.id, h.household.region)),
+                        None => None,
+                    };
                     persons.insert(id.as_str().to_string(), p);
                     p
                 }
             },
         };
-        let Some(person_id) = person else {
+        let Some((person_id, region)) = person else {
             errors.push(err(0, "此人不在建档立卡名单中".into()));
             continue;
         };
@@ -166,7 +179,7 @@ pub async fn import_diseases(store: &Store, catalog: &DiseaseCatalog, path: &Pat
             prognosis: cell(4).into(),
             plan: cell(6).into(),
         };
-        match check_card(catalog, person_id, &input, today) {
+        match check_card(catalogues.for_region(region), person_id, &input, today) {
             Ok(card) => cards.push(card),
             Err(reason) => {
                 let column = if reason.contains("确诊日期") { 3 } else if reason.contains("预后") { 4 } else { 1 };
@@ -200,9 +213,22 @@ impl BatchRow {
     }
 }
 
+impl huimin_domain::Disclose for BatchRow {
+    /// Names and diagnoses for the health roles only; confidential diagnoses by the rule.
+    fn disclose(mut self, sight: &huimin_domain::Sight<'_>) -> Option<(Self, usize)> {
+        if !sight.shows_health() {
+            return None;
+        }
+        let before = self.person.diseases.len();
+        self.person.diseases.retain(|(code, _, confidential)| sight.shows_card(code, *confidential));
+        let withheld = before - self.person.diseases.len();
+        Some((self, withheld))
+    }
+}
+
 /// Every sick person of the region with their batch for `year`. Persons with no card but high
 /// own payments are included (the backstop batch).
-pub async fn batches(store: &Store, catalog: &DiseaseCatalog, region: RegionCode, year: i32) -> Result<Vec<BatchRow>, HealthError> {
+pub async fn batches(store: &Store, catalogues: &Catalogues, region: RegionCode, year: i32) -> Result<Vec<BatchRow>, HealthError> {
     let mut sick = store.sick_persons(region).await?;
     let paid = store.own_payments(region, year).await?;
     let mut overrides = store.batch_overrides(region).await?;
@@ -214,7 +240,7 @@ pub async fn batches(store: &Store, catalog: &DiseaseCatalog, region: RegionCode
         .into_iter()
         .map(|person| {
             let own_payment = paid.get(&person.person_id).copied().unwrap_or(0);
-            let by_rules = catalog.batch_for(person.diseases.iter().map(|(c, _, _)| c.as_str()), own_payment >= HIGH_COST_FEN);
+            let by_rules = catalogues.for_region(person.region).batch_for(person.diseases.iter().map(|(c, _, _)| c.as_str()), own_payment >= HIGH_COST_FEN);
             let overridden = overrides.remove(&person.person_id);
             BatchRow { person, by_rules, overridden, own_payment }
         })

@@ -141,7 +141,7 @@ pub struct Counted {
 }
 
 /// The population figures of a region computed from the registry, health files and contracts.
-pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period, today: Date) -> Result<Counted, StoreError> {
+pub async fn population(store: &Store, catalogues: &huimin_domain::Catalogues, region: RegionCode, period: Period, today: Date) -> Result<Counted, StoreError> {
     let year = chrono::Datelike::year(&period.to);
     let registry = store.registry_counts(region).await?;
     let mut p = Population {
@@ -160,7 +160,7 @@ pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, 
         }
         campaign = Some(c.name);
     }
-    let rows = health::batches(store, catalog, region, year).await.map_err(|e| match e {
+    let rows = health::batches(store, catalogues, region, year).await.map_err(|e| match e {
         health::HealthError::Store(e) => e,
         e => StoreError::Corrupt(e.to_string()),
     })?;
@@ -168,7 +168,7 @@ pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, 
     p.batches = [counts[0].1 as i64, counts[1].1 as i64, counts[2].1 as i64];
     p.sick_persons = rows.len() as i64;
     for row in &rows {
-        let mut groups: Vec<&str> = row.person.diseases.iter().filter_map(|(code, _, _)| catalog.entry(code)).flat_map(|e| e.groups.iter().map(String::as_str)).collect();
+        let mut groups: Vec<&str> = row.person.diseases.iter().filter_map(|(code, _, _)| catalogues.for_region(row.person.region).entry(code)).flat_map(|e| e.groups.iter().map(String::as_str)).collect();
         groups.sort_unstable();
         groups.dedup();
         for g in groups {
@@ -195,7 +195,7 @@ pub async fn population(store: &Store, catalog: &huimin_domain::DiseaseCatalog, 
 /// stored only by [`refresh_figures`], so a dashboard still answers when the disk is full.
 async fn township_population(
     store: &Store,
-    catalog: &huimin_domain::DiseaseCatalog,
+    catalogues: &huimin_domain::Catalogues,
     township: RegionCode,
     stored: Option<(String, String)>,
     year: i32,
@@ -206,20 +206,20 @@ async fn township_population(
             return Ok((p, as_of));
         }
     }
-    let p = population(store, catalog, township, Period::year(year), today).await?.population;
+    let p = population(store, catalogues, township, Period::year(year), today).await?.population;
     Ok((p, today.to_string()))
 }
 
 /// Recomputes the stored figures of every township inside `region` not computed today (the
 /// server does it each night, the dashboard's button on demand). Returns how many townships
 /// were computed.
-pub async fn refresh_figures(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, year: i32, today: Date) -> Result<usize, StoreError> {
+pub async fn refresh_figures(store: &Store, catalogues: &huimin_domain::Catalogues, region: RegionCode, year: i32, today: Date) -> Result<usize, StoreError> {
     let mut n = 0;
     for (township, stored) in store.township_figures(region, year).await? {
         if stored.is_some_and(|(as_of, _)| as_of == today.to_string()) {
             continue;
         }
-        let (p, _) = township_population(store, catalog, township, None, year, today).await?;
+        let (p, _) = township_population(store, catalogues, township, None, year, today).await?;
         let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         store.save_township_figures(township, year, &today.to_string(), &json).await?;
         n += 1;
@@ -230,7 +230,7 @@ pub async fn refresh_figures(store: &Store, catalog: &huimin_domain::DiseaseCata
 /// Every figure of the dashboard for a region and period. A township or a village is computed
 /// from its persons; a county, a city or the province sums its townships' stored population
 /// figures (see [`refresh_figures`]). Claim figures always come from the claims as they stand.
-pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period, today: Date) -> Result<Indicators, StoreError> {
+pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, region: RegionCode, period: Period, today: Date) -> Result<Indicators, StoreError> {
     let children_regions = store.child_regions(region).await?;
     let width = children_regions.first().map_or(region.prefix().len(), |c| c.code.prefix().len());
     let mut children: Vec<ChildFigures> = children_regions
@@ -245,7 +245,7 @@ pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, reg
         let year = chrono::Datelike::year(&period.to);
         for (township, stored) in store.township_figures(region, year).await? {
             unstored += usize::from(stored.is_none());
-            let (p, as_of) = township_population(store, catalog, township, stored, year, today).await?;
+            let (p, as_of) = township_population(store, catalogues, township, stored, year, today).await?;
             total.add(&p);
             if oldest.as_ref().is_none_or(|o| as_of < *o) {
                 oldest = Some(as_of);
@@ -260,7 +260,7 @@ pub async fn compute(store: &Store, catalog: &huimin_domain::DiseaseCatalog, reg
         }
         (total, oldest, None)
     } else {
-        let counted = population(store, catalog, region, period, today).await?;
+        let counted = population(store, catalogues, region, period, today).await?;
         let counts = store.region_children_counts(region).await?;
         for ch in &mut children {
             if let Some(c) = counts.iter().find(|c| c.region.code == ch.region.code) {
@@ -536,7 +536,7 @@ pub async fn write_screening_report(store: &Store, campaign_id: i64, region: Reg
 }
 
 /// The monthly progress report of a county: every indicator for the month, by township.
-pub async fn write_monthly_report(store: &Store, catalog: &huimin_domain::DiseaseCatalog, county: RegionCode, month: Period, today: Date, path: &Path) -> Result<(), ReportError> {
+pub async fn write_monthly_report(store: &Store, catalogues: &huimin_domain::Catalogues, county: RegionCode, month: Period, today: Date, path: &Path) -> Result<(), ReportError> {
     let targets = store.targets().await?;
     let mut regions = vec![(county, "全县".to_string())];
     regions.extend(store.child_regions(county).await?.into_iter().map(|r| (r.code, r.name)));
@@ -552,7 +552,7 @@ pub async fn write_monthly_report(store: &Store, catalog: &huimin_domain::Diseas
         sheet.write_with_format(2, c as u16, *h, &bold)?;
     }
     for (i, (code, name)) in regions.iter().enumerate() {
-        let ind = compute(store, catalog, *code, month, today).await?;
+        let ind = compute(store, catalogues, *code, month, today).await?;
         let misses: Vec<&str> = checks(&ind, &targets).iter().filter(|c| !c.met).map(|c| c.name).collect();
         let p = &ind.population;
         let r = 3 + i as u32;

@@ -47,7 +47,7 @@ both_backends! {
 
         // Key groups: hypertension from a card, pregnancy by hand, nobody else.
         let catalog = health::catalog(&db).await.unwrap();
-        health::record_card(&db, &catalog, p[0], &CardInput { code: "I10".into(), ..Default::default() }, "doc", d("2024-01-05"), &audit("card")).await.unwrap();
+        health::record_card(&db, catalog.base(), p[0], &CardInput { code: "I10".into(), ..Default::default() }, "doc", d("2024-01-05"), &audit("card")).await.unwrap();
         db.add_key_group(p[1], KeyGroup::Pregnant, "孕 12 周", &audit("keygroup.add")).await.unwrap();
 
         // By 2024-05-20: key persons owe a follow-up a month (Jan–Apr due), others a quarter (Q1 due).

@@ -30,7 +30,7 @@ async fn fill(db: &Store, p: &[i64]) {
     let today = huimin_app::clock::today();
     for (person, code, plan) in [(p[0], "I10", "规律服药，每月随访"), (p[0], "E11.9", ""), (p[3], "F20.0", "")] {
         let input = huimin_app::health::CardInput { code: code.into(), name: String::new(), diagnosed_on: "2019-05-01".into(), diagnosed_at: "县医院".into(), prognosis: String::new(), plan: plan.into() };
-        huimin_app::health::record_card(db, &catalog, person, &input, "cunyi", today, &audit("health.card")).await.unwrap();
+        huimin_app::health::record_card(db, catalog.base(), person, &input, "cunyi", today, &audit("health.card")).await.unwrap();
     }
     settlement::load_policy(db, "worked-example.toml", POLICY, false, &audit("policy.load")).await.unwrap();
     let set = PolicySet::load(db).await.unwrap();
@@ -55,11 +55,16 @@ async fn fill(db: &Store, p: &[i64]) {
     }
 }
 
+/// What the command line on the server exports: everything.
+async fn whole(db: &Store) -> huimin_domain::Viewer {
+    huimin_domain::Viewer::whole_database(region("37"), std::sync::Arc::new(huimin_app::health::catalog(db).await.unwrap()))
+}
+
 /// The sheets of one store, by kind.
 async fn sheets(db: &Store) -> Vec<(Kind, exchange::Sheet)> {
     let mut out = Vec::new();
     for kind in Kind::ALL {
-        let mut sheet = exchange::export(db, kind, region("37"), 2024).await.unwrap();
+        let mut sheet = exchange::export(db, &whole(db).await, kind, region("37"), 2024).await.unwrap();
         if kind == Kind::Claims {
             // The times are this installation's: when each claim was settled or reversed here.
             for row in &mut sheet.rows {
@@ -85,7 +90,7 @@ both_backends! {
         let mut files = Vec::new();
         for (i, kind) in Kind::ALL.into_iter().enumerate() {
             let file = dir.path().join(format!("{}.{}", kind.code(), if i % 2 == 0 { "csv" } else { "xlsx" }));
-            exchange::write(&exchange::export(&db, kind, region("37"), 2024).await.unwrap(), &file).unwrap();
+            exchange::write(&exchange::export(&db, &whole(&db).await, kind, region("37"), 2024).await.unwrap(), &file).unwrap();
             files.push(file);
         }
 
@@ -104,7 +109,7 @@ both_backends! {
         settlement::load_policy(&target, "worked-example.toml", POLICY, false, &audit("policy.load")).await.unwrap();
         // A renewal links to the year before when that year is imported first.
         let contracts_2023 = dir.path().join("contracts-2023.csv");
-        exchange::write(&exchange::export(&db, Kind::Contracts, region("37"), 2023).await.unwrap(), &contracts_2023).unwrap();
+        exchange::write(&exchange::export(&db, &whole(&db).await, Kind::Contracts, region("37"), 2023).await.unwrap(), &contracts_2023).unwrap();
         assert_eq!(exchange::import_contracts(&target, &contracts_2023, &audit("contract.import")).await.unwrap().applied, 2);
         let contracts = exchange::import_contracts(&target, &files[4], &audit("contract.import")).await.unwrap();
         assert_eq!((contracts.applied, contracts.errors.len()), (2, 0), "{:?}", contracts.errors);
@@ -117,7 +122,7 @@ both_backends! {
         for ((kind, a), (_, b)) in before.iter().zip(&after) {
             assert_eq!(a, b, "{} differs after the round trip", kind.code());
         }
-        assert_eq!(exchange::export(&db, Kind::Contracts, region("37"), 2023).await.unwrap(), exchange::export(&target, Kind::Contracts, region("37"), 2023).await.unwrap());
+        assert_eq!(exchange::export(&db, &whole(&db).await, Kind::Contracts, region("37"), 2023).await.unwrap(), exchange::export(&target, &whole(&target).await, Kind::Contracts, region("37"), 2023).await.unwrap());
         // Importing the same files again adds nothing.
         assert_eq!(exchange::import_follow_ups(&target, &files[5], &audit("followup.import")).await.unwrap().applied, 0);
         assert_eq!(exchange::import_contracts(&target, &files[4], &audit("contract.import")).await.unwrap().applied, 0);
@@ -131,7 +136,7 @@ both_backends! {
         let p = setup(&db, dir.path()).await;
         fill(&db, &p).await;
         let file = dir.path().join("followups.csv");
-        let good = exchange::export(&db, Kind::FollowUps, region("37"), 2024).await.unwrap();
+        let good = exchange::export(&db, &whole(&db).await, Kind::FollowUps, region("37"), 2024).await.unwrap();
         let mut sheet = exchange::Sheet { headers: good.headers.clone(), rows: vec![good.rows[0].clone(), good.rows[0].clone(), good.rows[0].clone()] };
         sheet.rows[0][0] = "new-1".into();
         sheet.rows[1][0] = "new-2".into();

@@ -92,9 +92,9 @@ both_backends! {
         let dir = tempfile::tempdir().unwrap();
         let p = setup(&db, dir.path()).await;
         let catalog = health::catalog(&db).await.unwrap();
-        assert!(catalog.entry("B23.0").is_none(), "the built-in catalogue does not list acute HIV infection");
+        assert!(catalog.base().entry("B23.0").is_none(), "the built-in catalogue does not list acute HIV infection");
         let input = CardInput { code: "B23.0".into(), name: "急性HIV感染综合征".into(), ..Default::default() };
-        let saved = health::record_card(&db, &catalog, p[0], &input, "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
+        let saved = health::record_card(&db, catalog.base(), p[0], &input, "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
         assert!(saved.confidential);
         assert!(db.disease_cards(&[p[0]]).await.unwrap().iter().all(|c| c.card.confidential));
     }
@@ -103,18 +103,18 @@ both_backends! {
         let dir = tempfile::tempdir().unwrap();
         let p = setup(&db, dir.path()).await;
         let catalog = health::catalog(&db).await.unwrap();
-        health::record_card(&db, &catalog, p[1], &card("c16.9"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
-        health::record_card(&db, &catalog, p[0], &card("I10"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
-        let e = health::record_card(&db, &catalog, p[0], &CardInput { code: "I10".into(), diagnosed_on: "2099-01-01".into(), ..Default::default() }, "doc", d("2024-03-01"), &audit("card.save")).await.unwrap_err();
+        health::record_card(&db, catalog.base(), p[1], &card("c16.9"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
+        health::record_card(&db, catalog.base(), p[0], &card("I10"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
+        let e = health::record_card(&db, catalog.base(), p[0], &CardInput { code: "I10".into(), diagnosed_on: "2099-01-01".into(), ..Default::default() }, "doc", d("2024-03-01"), &audit("card.save")).await.unwrap_err();
         assert!(e.to_string().contains("晚于今天"), "{e}");
-        assert!(health::record_card(&db, &catalog, p[0], &card("K29.9"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap_err().to_string().contains("请填写疾病名称"));
+        assert!(health::record_card(&db, catalog.base(), p[0], &card("K29.9"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap_err().to_string().contains("请填写疾病名称"));
 
         let ledger = db.treatments(region("371302"), None).await.unwrap();
         assert_eq!(ledger.len(), 1, "only the major disease enters the ledger");
         let t = &ledger[0];
         assert_eq!((t.person_id, t.status, t.identified_on), (p[1], TreatmentStatus::Identified, d("2024-03-01")));
         // Recording the card again does not identify the patient twice.
-        health::record_card(&db, &catalog, p[1], &card("C16.9"), "doc", d("2024-04-01"), &audit("card.save")).await.unwrap();
+        health::record_card(&db, catalog.base(), p[1], &card("C16.9"), "doc", d("2024-04-01"), &audit("card.save")).await.unwrap();
         assert_eq!(db.treatments(region("371302"), None).await.unwrap().len(), 1);
 
         let update = |status, facility: Option<&str>| TreatmentUpdate { status, facility_code: facility.map(str::to_string), plan: "胃癌根治术＋化疗".into(), reason: String::new(), on: d("2024-04-10") };
@@ -165,10 +165,16 @@ both_backends! {
 async fn a_county_extends_the_catalogue() {
     let db = huimin_store::testing::sqlite().await;
     let ext = "[sources]\ncounty = \"本县慢性病目录\"\n[[disease]]\ncode = \"K29.5\"\nname = \"慢性胃炎\"\ngroups = [\"chronic\"]\nsource = \"county\"\n";
-    assert!(health::load_catalog_file(&db, "bad.toml", "[[disease]]\ncode = \"K29.5\"\nname = \"x\"\ngroups = [\"nope\"]\nsource = \"s\"\n", "bureau", &audit("catalog.load")).await.is_err());
+    let county = huimin_domain::RegionCode::parse("371302").unwrap();
+    assert!(health::load_catalog_file(&db, county, "bad.toml", "[[disease]]\ncode = \"K29.5\"\nname = \"x\"\ngroups = [\"nope\"]\nsource = \"s\"\n", "bureau", &audit("catalog.load")).await.is_err());
     assert!(db.catalog_files().await.unwrap().is_empty(), "a bad file is not stored");
-    health::load_catalog_file(&db, "county.toml", ext, "bureau", &audit("catalog.load")).await.unwrap();
-    let c = health::catalog(&db).await.unwrap();
+    health::load_catalog_file(&db, county, "county.toml", ext, "bureau", &audit("catalog.load")).await.unwrap();
+    let all = health::catalog(&db).await.unwrap();
+    let c = all.for_region(huimin_domain::RegionCode::parse("371302001001").unwrap());
     assert_eq!(c.batch_for(["K29.5"], false), Some(CareBatch::Contract));
     assert_eq!(c.batch_for(["C34.9"], false), Some(CareBatch::Centralised), "the built-in entries stay");
+    // The next county keeps the catalogue it had.
+    let next = all.for_region(huimin_domain::RegionCode::parse("371311001001").unwrap());
+    assert_eq!(next.batch_for(["K29.5"], false), None);
+    assert_eq!(db.catalog_files().await.unwrap()[0].2, Some(county));
 }

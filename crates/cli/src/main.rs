@@ -255,10 +255,20 @@ enum ImportWhat {
 
 #[derive(Subcommand)]
 enum CatalogWhat {
-    /// Check a county's catalogue file against the catalogue in force; write nothing.
-    Check { file: PathBuf },
-    /// Check the file and add it to the catalogue in force (its entries replace those with the same code).
-    Load { file: PathBuf },
+    /// Check a county's catalogue file against the catalogue in force there; write nothing.
+    Check {
+        file: PathBuf,
+        /// The county (or region) the file is for: it applies there only.
+        #[arg(long)]
+        region: String,
+    },
+    /// Check the file and add it to the catalogue in force in the region (its entries replace
+    /// those with the same code there).
+    Load {
+        file: PathBuf,
+        #[arg(long)]
+        region: String,
+    },
 }
 
 #[tokio::main]
@@ -360,26 +370,29 @@ async fn run(cli: Cli) -> Result<()> {
             let store = Store::connect(database_url).await?;
             let kind = exchange::Kind::from_code(&what).with_context(|| format!("不能导出「{what}」：可导出 {}", exchange::Kind::ALL.map(|k| k.code()).join("、")))?;
             let year = year.unwrap_or_else(|| huimin_app::clock::this_year());
-            let sheet = exchange::export(&store, kind, RegionCode::parse(&region)?, year).await?;
+            // The command line holds the database itself: the export is whole, for a faithful copy.
+            let region = RegionCode::parse(&region)?;
+            let viewer = huimin_domain::Viewer::whole_database(region, std::sync::Arc::new(health::catalog(&store).await?));
+            let sheet = exchange::export(&store, &viewer, kind, region, year).await?;
             exchange::write(&sheet, &file)?;
             store.append_audit(&AuditEntry { action: "export".into(), target: format!("{what} {region} {year}"), ..cli_audit("export") }).await?;
             println!("已导出 {} 行到 {}", sheet.rows.len(), file.display());
         }
         Command::Catalog { what } => {
             let store = Store::connect(database_url).await?;
-            let (file, load) = match what {
-                CatalogWhat::Check { file } => (file, false),
-                CatalogWhat::Load { file } => (file, true),
+            let (file, region, load) = match what {
+                CatalogWhat::Check { file, region } => (file, region, false),
+                CatalogWhat::Load { file, region } => (file, region, true),
             };
+            let region = RegionCode::parse(&region)?;
             let text = std::fs::read_to_string(&file).with_context(|| format!("读取 {}", file.display()))?;
             let name = file.file_name().unwrap_or_default().to_string_lossy().to_string();
-            let base = health::catalog(&store).await?;
-            let ext = huimin_app::catalog::parse_catalog(&name, &text, Some(&base))?;
+            let ext = health::check_catalog_file(&health::catalog(&store).await?, region, &name, &text)?;
             println!("{name}：{} 个病种组，{} 个病种编码，检查通过", ext.groups.len(), ext.entries.len());
             if load {
                 let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), action: "catalog.load".into(), target: name.clone(), ..Default::default() };
-                health::load_catalog_file(&store, &name, &text, "cli", &audit).await?;
-                println!("已载入病种目录");
+                health::load_catalog_file(&store, region, &name, &text, "cli", &audit).await?;
+                println!("已载入病种目录，在 {region} 范围内生效");
             }
         }
         Command::Gen { persons, seed, year, out } => {

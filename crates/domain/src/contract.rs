@@ -60,10 +60,17 @@ labelled_enum!(
 );
 
 impl KeyGroup {
-    /// Whether belonging to the group discloses a confidential diagnosis (a severe mental
-    /// disorder): shown only to those who may see confidential diagnoses.
-    pub fn discloses_a_diagnosis(self) -> bool {
-        self == KeyGroup::SevereMental
+    /// A diagnosis that belonging to the group discloses (a code of it), if any: a viewer sees
+    /// the group only if they may see that diagnosis (see `disclosure`).
+    pub fn diagnosis(self) -> Option<&'static str> {
+        match self {
+            KeyGroup::Hypertension => Some("I10"),
+            KeyGroup::Diabetes => Some("E11"),
+            KeyGroup::Tuberculosis => Some("A15"),
+            KeyGroup::SevereMental => Some("F20"),
+            KeyGroup::Pregnant => Some("Z33"),
+            KeyGroup::Elderly | KeyGroup::Child | KeyGroup::Disabled => None,
+        }
     }
 
     /// The groups that show in a person's age on `on`: 65 and over, 0–6.
@@ -261,6 +268,13 @@ mod tests {
         assert_eq!(KeyGroup::by_diagnosis("I10"), Some(KeyGroup::Hypertension));
         assert_eq!(KeyGroup::by_diagnosis("E11.9"), Some(KeyGroup::Diabetes));
         assert_eq!(KeyGroup::by_diagnosis("F20.0"), Some(KeyGroup::SevereMental));
+        // The diagnosis a group discloses is one that leads to it.
+        for g in KeyGroup::ALL.iter().filter(|g| **g != KeyGroup::Pregnant) {
+            if let Some(code) = g.diagnosis() {
+                assert_eq!(KeyGroup::by_diagnosis(code), Some(*g));
+            }
+        }
+        assert!(crate::legally_confidential(KeyGroup::SevereMental.diagnosis().unwrap()));
         assert_eq!(KeyGroup::by_diagnosis("I25"), None);
         assert_eq!(KeyGroup::by_diagnosis("I"), None);
     }

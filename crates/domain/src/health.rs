@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::region::RegionCode;
 use crate::registry::{ValueError, err};
 
 labelled_enum!(
@@ -173,6 +174,53 @@ impl DiseaseCatalog {
     }
 }
 
+/// The catalogue of every place: the built-in one, and the extensions a region loaded applying
+/// inside that region only (a county's file changes nothing in the next county).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalogues {
+    base: DiseaseCatalog,
+    /// For each region that loaded a file: the base with every file whose region contains it,
+    /// in the order loaded.
+    scoped: Vec<(RegionCode, DiseaseCatalog)>,
+}
+
+impl Catalogues {
+    pub fn new(base: DiseaseCatalog) -> Catalogues {
+        Catalogues { base, scoped: Vec::new() }
+    }
+
+    /// The built-in catalogue with the files loaded for everywhere.
+    pub fn base(&self) -> &DiseaseCatalog {
+        &self.base
+    }
+
+    /// The catalogue in force in `region`: that of the smallest region containing it that loaded
+    /// a file, else the base.
+    pub fn for_region(&self, region: RegionCode) -> &DiseaseCatalog {
+        self.scoped.iter().filter(|(r, _)| r.contains(region)).max_by_key(|(r, _)| r.level()).map_or(&self.base, |(_, c)| c)
+    }
+
+    /// Adds a file loaded for `region` (`None`: everywhere).
+    pub fn add(&mut self, region: Option<RegionCode>, file: DiseaseCatalog) {
+        let Some(region) = region else {
+            self.base.extend(file.clone());
+            for (_, c) in &mut self.scoped {
+                c.extend(file.clone());
+            }
+            return;
+        };
+        if !self.scoped.iter().any(|(r, _)| *r == region) {
+            let merged = self.for_region(region).clone();
+            self.scoped.push((region, merged));
+        }
+        for (r, c) in &mut self.scoped {
+            if region.contains(*r) {
+                c.extend(file.clone());
+            }
+        }
+    }
+}
+
 /// A free physical examination's readings (免费健康体检), checked for plausible ranges. Tenths
 /// are kept as integers: glucose in 0.1 mmol/L, weight in 0.1 kg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -252,6 +300,26 @@ mod tests {
             groups: vec![g("major", Some(CareBatch::Centralised)), g("chronic", Some(CareBatch::Contract)), g("class_1", None)],
             entries: vec![e("C34", &["major"], false), e("I10", &["chronic"], false), e("F20", &["chronic"], true), e("C", &["class_1"], false), e("E11.9", &["chronic"], false)],
         }
+    }
+
+    #[test]
+    fn an_extension_applies_inside_its_region_only() {
+        let r = |c: &str| RegionCode::parse(c).unwrap();
+        let file = |code: &str| DiseaseCatalog {
+            groups: vec![],
+            entries: vec![DiseaseEntry { code: code.into(), name: code.into(), groups: vec!["major".into()], confidential: true, source: "t".into() }],
+        };
+        let mut all = Catalogues::new(catalog());
+        all.add(Some(r("371302")), file("K29"));
+        all.add(Some(r("3713")), file("N18"));
+        all.add(None, file("L40"));
+        let (here, next, city_only) = (all.for_region(r("371302001001")), all.for_region(r("371311001001")), all.for_region(r("371312")));
+        assert!(here.is_confidential("K29.5") && here.is_confidential("N18") && here.is_confidential("L40"));
+        assert!(!next.is_confidential("K29.5"), "the county's file stays in the county");
+        assert!(next.is_confidential("N18") && next.is_confidential("L40") && city_only.is_confidential("N18"));
+        assert!(!all.for_region(r("3714")).is_confidential("N18") && all.for_region(r("3714")).is_confidential("L40"));
+        assert_eq!(here.batches("K29"), [CareBatch::Centralised]);
+        assert!(all.for_region(r("41")).batches("K29").is_empty());
     }
 
     #[test]

@@ -215,17 +215,24 @@ const TREATMENT_SELECT: &str = "SELECT t.id, t.person_id, p.name AS person_name,
      LEFT JOIN facilities f ON f.code = t.facility_code";
 
 impl Store {
-    /// The catalogue files loaded so far, oldest first: (file name, text).
-    pub async fn catalog_files(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT file_name, body FROM catalog_files ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((r.try_get("file_name")?, r.try_get("body")?))).collect()
+    /// The catalogue files loaded so far, oldest first: (file name, text, the region it applies
+    /// in; `None`: everywhere).
+    pub async fn catalog_files(&self) -> Result<Vec<(String, String, Option<RegionCode>)>> {
+        let rows = sqlx::query("SELECT file_name, body, region_code FROM catalog_files ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let region = r.try_get::<Option<String>, _>("region_code")?.map(|c| RegionCode::parse(&c).map_err(|e| corrupt("catalog_files.region_code", e))).transpose()?;
+                Ok((r.try_get("file_name")?, r.try_get("body")?, region))
+            })
+            .collect()
     }
 
-    pub async fn add_catalog_file(&self, file_name: &str, body: &str, loaded_by: &str, audit: &AuditEntry) -> Result<()> {
+    pub async fn add_catalog_file(&self, file_name: &str, body: &str, region: RegionCode, loaded_by: &str, audit: &AuditEntry) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO catalog_files (file_name, body, loaded_by, loaded_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO catalog_files (file_name, body, region_code, loaded_by, loaded_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(file_name)
             .bind(body)
+            .bind(region.to_string())
             .bind(loaded_by)
             .bind(now())
             .execute(&mut *tx)

@@ -7,6 +7,7 @@ mod audit_key;
 mod batch;
 mod bill_text;
 mod contracts;
+mod disclose;
 mod health;
 mod indicators;
 mod registry;
@@ -91,6 +92,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (9, "api_tokens", include_str!("../migrations/sqlite/0009_api_tokens.sql"), include_str!("../migrations/postgres/0009_api_tokens.sql")),
     (10, "audit_keyed", include_str!("../migrations/sqlite/0010_audit_keyed.sql"), include_str!("../migrations/postgres/0010_audit_keyed.sql")),
     (11, "password_change", include_str!("../migrations/sqlite/0011_password_change.sql"), include_str!("../migrations/postgres/0011_password_change.sql")),
+    (12, "catalog_scope", include_str!("../migrations/sqlite/0012_catalog_scope.sql"), include_str!("../migrations/postgres/0012_catalog_scope.sql")),
 ];
 
 #[derive(Clone)]

@@ -119,6 +119,12 @@ impl Ctx {
         self.lang.t(zh, en)
     }
 
+    /// The user as the disclosure rule sees them (`huimin_domain::Viewer`): what every output
+    /// of a person's data goes through.
+    pub async fn viewer(&self, state: &crate::AppState) -> huimin_domain::Viewer {
+        huimin_domain::Viewer::new(self.user.role, self.user.region, self.user.facility_code.clone(), state.catalogues().await)
+    }
+
     pub fn can(&self, p: Permission) -> bool {
         self.user.role.can(p)
     }

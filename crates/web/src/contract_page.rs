@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use huimin_app::contracts::{self, WorkItem};
-use huimin_domain::{Adherence, Date, FollowUpMode, FollowUpReadings, FollowUpRule, KeyGroup, Permission, RegionCode, RegionLevel, Service};
+use huimin_domain::{Adherence, Date, Disclosed, Record, FollowUpMode, FollowUpReadings, FollowUpRule, KeyGroup, Permission, RegionCode, RegionLevel, Service};
 use huimin_store::{NewFollowUp, StoreError, TeamMember};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -399,18 +399,15 @@ async fn work_items(state: &State, ctx: &Ctx, q: &WorklistQuery) -> WebResult<(R
     let year = q.year.map_or_else(this_year, |y| y.0);
     let mine = state.store.teams_of(&ctx.user.username).await?;
     let own_teams = !mine.is_empty() && q.teams.as_deref() != Some("all");
-    let mut items = contracts::worklist(&state.store, region, year, own_teams.then_some(mine.as_slice()), today()).await?;
-    // The worklist of the page and of /api/worklist: a group that names a confidential
-    // diagnosis is left out for those who may not see one (township and county staff).
-    if !ctx.can(Permission::ViewConfidential) {
-        for w in &mut items {
-            w.key_groups.retain(|g| !g.discloses_a_diagnosis());
-        }
-    }
+    let items = contracts::worklist(&state.store, region, year, own_teams.then_some(mine.as_slice()), today()).await?;
     Ok((region, year, items, own_teams))
 }
 
-fn select_and_sort(mut items: Vec<WorkItem>, q: &WorklistQuery) -> Vec<WorkItem> {
+/// The rows shown (page and /api/worklist): as the viewer may see each person, then chosen and
+/// sorted by the query.
+fn select_and_sort(viewer: &huimin_domain::Viewer, items: Vec<WorkItem>, q: &WorklistQuery) -> Vec<Disclosed<WorkItem>> {
+    let mut items: Vec<Disclosed<WorkItem>> =
+        items.into_iter().filter_map(|w| viewer.show(Record::Person { id: w.contract.contract.person_id, region: w.contract.region }, w)).collect();
     let week = today() + chrono::Duration::days(7);
     match q.show.as_deref() {
         Some("all") => {}
@@ -430,7 +427,7 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
     let (region, year, items, own_teams) = work_items(&state, &ctx, &q).await?;
     let (by_region, by_team) = contracts::completion(&items, child_width(region));
     let names = state.store.child_regions(region).await?;
-    let shown = select_and_sort(items, &q);
+    let shown = select_and_sort(&ctx.viewer(&state).await, items, &q);
     let link = |k: &str, v: &str| {
         let mut parts = vec![format!("region={region}"), format!("year={year}")];
         for (key, val) in [("show", q.show.as_deref()), ("sort", q.sort.as_deref()), ("teams", q.teams.as_deref())] {
@@ -497,7 +494,7 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
 pub async fn api_worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) -> WebResult<Json<serde_json::Value>> {
     let (region, year, items, _) = work_items(&state, &ctx, &q).await?;
     let (by_region, by_team) = contracts::completion(&items, child_width(region));
-    let items = select_and_sort(items, &q);
+    let items = select_and_sort(&ctx.viewer(&state).await, items, &q);
     Ok(Json(serde_json::json!({ "region": region, "year": year, "items": items, "completion_by_region": by_region, "completion_by_team": by_team })))
 }
 

@@ -56,7 +56,7 @@ fn region_and_period(ctx: &Ctx, q: &DashQuery) -> WebResult<(RegionCode, Period)
 pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
     let (region, period) = region_and_period(&ctx, &q)?;
-    let catalog = state.catalog.read().await.clone();
+    let catalog = state.catalogues().await;
     let ind = figures(&state, &catalog, region, period).await?;
     let targets = state.store.targets().await?;
     let checks = indicators::checks(&ind, &targets);
@@ -107,7 +107,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
             br;
             (ctx.t("患病人员按病种类别：", "Sick persons by disease group: "))
             @for (group, n) in &p.sick_by_group {
-                (catalog.groups.iter().find(|g| g.id == *group).map_or(group.as_str(), |g| g.name.as_str())) " " (num(*n)) (ctx.t(" 人；", " persons; "))
+                (catalog.for_region(region).groups.iter().find(|g| g.id == *group).map_or(group.as_str(), |g| g.name.as_str())) " " (num(*n)) (ctx.t(" 人；", " persons; "))
             }
         }
         p.small.muted {
@@ -196,7 +196,7 @@ fn fund_parts(c: &ClaimSums) -> Vec<(String, i64)> {
 pub async fn api_indicators(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<serde_json::Value>> {
     ctx.require(Permission::ViewProgress)?;
     let (region, period) = region_and_period(&ctx, &q)?;
-    let catalog = state.catalog.read().await.clone();
+    let catalog = state.catalogues().await;
     let ind = figures(&state, &catalog, region, period).await?;
     let checks = indicators::checks(&ind, &state.store.targets().await?);
     Ok(axum::Json(serde_json::json!({ "period": period.label(), "indicators": ind, "checks": checks })))
@@ -333,7 +333,7 @@ async fn recompute(state: &State, ctx: &Ctx, f: &RefreshForm) -> WebResult<(Regi
     ctx.require(Permission::SetTargets)?;
     let q = DashQuery { region: Some(f.region.clone()), period: Some(f.period.clone()) };
     let (region, period) = region_and_period(ctx, &q)?;
-    let catalog = state.catalog.read().await.clone();
+    let catalog = state.catalogues().await;
     let n = indicators::refresh_figures(&state.store, &catalog, region, chrono::Datelike::year(&period.to), today()).await?;
     tracing::info!(region = %region, townships = n, "township figures recomputed on demand");
     Ok((region, period, n))
@@ -341,7 +341,7 @@ async fn recompute(state: &State, ctx: &Ctx, f: &RefreshForm) -> WebResult<(Regi
 
 /// The dashboard's figures. Reading stores nothing; where a year's township figures were not
 /// stored yet, the job that stores them is asked to (see [`nightly_figures`]).
-async fn figures(state: &State, catalog: &huimin_domain::DiseaseCatalog, region: RegionCode, period: Period) -> WebResult<indicators::Indicators> {
+async fn figures(state: &State, catalog: &huimin_domain::Catalogues, region: RegionCode, period: Period) -> WebResult<indicators::Indicators> {
     let ind = indicators::compute(&state.store, catalog, region, period, today()).await?;
     if ind.unstored_townships > 0 {
         // Full or no job running (tests without a server): the next reader asks again.
@@ -356,7 +356,7 @@ pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>, mut 
     let refresh = |region: RegionCode, year: i32| {
         let state = state.clone();
         async move {
-            let catalog = state.catalog.read().await.clone();
+            let catalog = state.catalogues().await;
             match indicators::refresh_figures(&state.store, &catalog, region, year, today()).await {
                 Ok(n) => tracing::info!(region = %region, year, townships = n, "township figures recomputed"),
                 Err(e) => tracing::error!(region = %region, year, error = %e, "township figures not recomputed"),
@@ -498,7 +498,7 @@ pub async fn monthly_report(state: State, ctx: Ctx, Query(q): Query<DashQuery>) 
     if region.level() != RegionLevel::County {
         return Err(WebError::BadRequest("月度进展表按县生成：请选择一个县".into()));
     }
-    let catalog = state.catalog.read().await.clone();
+    let catalog = state.catalogues().await;
     let store = state.store.clone();
     let bytes = workbook(|p| async move { indicators::write_monthly_report(&store, &catalog, region, period, today(), &p).await }).await?;
     state.store.append_audit(&ctx.audit("export", format!("region {region}"), format!("monthly report {}", period.label()))).await?;

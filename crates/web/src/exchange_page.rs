@@ -1,7 +1,8 @@
 //! Bulk exchange in the browser and for machine clients: a region's data as CSV or XLSX in the
-//! formats the imports read (docs/exchange.md). The files carry whole ID numbers, so only the
-//! roles that import rosters (the health bureau, the poverty office) may take them, for their
-//! own region, and every download is audited.
+//! formats the imports read (docs/exchange.md). Only the roles that import rosters (the health
+//! bureau, the poverty office) may take them, for their own region; what the files hold follows
+//! the disclosure rule (the poverty office: no health data; the health bureau: no confidential
+//! diagnoses), and every download is audited.
 
 use axum::extract::{Path, Query};
 use axum::http::header;
@@ -73,7 +74,11 @@ pub async fn download(state: State, ctx: Ctx, Path(kind): Path<String>, Query(q)
         "xlsx" => "xlsx",
         other => return Err(WebError::BadRequest(format!("格式「{other}」应为 csv 或 xlsx"))),
     };
-    let sheet = exchange::export(&state.store, kind, region, year).await?;
+    if matches!(kind, Kind::Diseases | Kind::FollowUps) && !ctx.can(Permission::ViewHealth) {
+        // Health files and follow-ups are the health roles'; nothing of them would be left.
+        return Err(WebError::Forbidden);
+    }
+    let sheet = exchange::export(&state.store, &ctx.viewer(&state).await, kind, region, year).await?;
     let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.into()))?;
     let path = dir.path().join(format!("export.{ext}"));
     exchange::write(&sheet, &path).map_err(|e| WebError::Internal(e.into()))?;

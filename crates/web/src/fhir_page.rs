@@ -9,7 +9,7 @@ use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use huimin_app::fhir;
-use huimin_domain::{Period, Permission, RegionCode, RegionLevel};
+use huimin_domain::{Disclosed, Period, Permission, Record, RegionCode, RegionLevel, Viewer};
 use huimin_store::{StoredClaim, StoredPerson};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -64,11 +64,13 @@ struct Lookups {
     regions: HashMap<RegionCode, String>,
     policies: huimin_app::settlement::PolicySet,
     rules: Vec<(RegionCode, huimin_domain::FollowUpRule)>,
+    viewer: Viewer,
 }
 
 impl Lookups {
-    async fn load(state: &State) -> WebResult<Lookups> {
+    async fn load(state: &State, ctx: &Ctx) -> WebResult<Lookups> {
         Ok(Lookups {
+            viewer: ctx.viewer(state).await,
             facilities: state.store.all_facilities().await?,
             regions: state.store.region_codes().await?,
             policies: state.policies.read().await.clone(),
@@ -99,10 +101,12 @@ impl Lookups {
 /// ExplanationOfBenefit, CarePlan; with a period, only the claims discharged in it and the
 /// contracts of its years.
 async fn everything(state: &State, ctx: &Ctx, look: &Lookups, p: &StoredPerson, region: RegionCode, period: Option<Period>) -> WebResult<Vec<Value>> {
-    let mut out = vec![fhir::patient(p, region, &look.path(region), ctx.can(Permission::ViewFullIdNumber))];
-    let claims: Vec<StoredClaim> = if ctx.can(Permission::ViewClaims) {
+    let about = Record::Person { id: p.id, region };
+    let mut out = vec![fhir::patient(p, region, &look.path(region), &look.viewer.sight(about))];
+    let claims: Vec<Disclosed<StoredClaim>> = if ctx.can(Permission::ViewClaims) {
         let in_period = |c: &StoredClaim| period.is_none_or(|pd| pd.from <= c.claim.discharge && c.claim.discharge <= pd.to);
-        state.store.claims_of_person(p.id).await?.into_iter().filter(|c| claim_visible(ctx, c) && in_period(c)).collect()
+        let mine = state.store.claims_of_person(p.id).await?.into_iter().filter(|c| claim_visible(ctx, c) && in_period(c));
+        mine.filter_map(|c| look.viewer.show_own(c)).collect()
     } else {
         Vec::new()
     };
@@ -122,8 +126,8 @@ async fn everything(state: &State, ctx: &Ctx, look: &Lookups, p: &StoredPerson, 
         out.extend(fhir::coverages(p.id, pol));
     }
     let cards = if ctx.can(Permission::ViewHealth) { state.store.disease_cards(&[p.id]).await? } else { Vec::new() };
-    let see_all = ctx.can(Permission::ViewConfidential);
-    out.extend(cards.iter().filter(|c| see_all || !c.card.confidential).map(fhir::condition));
+    let diagnoses: Vec<String> = cards.iter().map(|c| c.card.disease_code.clone()).collect();
+    out.extend(cards.into_iter().filter_map(|c| look.viewer.show(about, c)).map(|c| fhir::condition(&c)));
     for c in &claims {
         let Some(pol) = look.policies.get(&c.policy_id) else { continue };
         let name = look.facility_name(&c.facility_code);
@@ -132,8 +136,7 @@ async fn everything(state: &State, ctx: &Ctx, look: &Lookups, p: &StoredPerson, 
         out.extend(fhir::explanations(c, pol, &name));
     }
     if ctx.can(Permission::ViewHealth) {
-        let follow_ups = state.store.follow_ups_of(p.id).await?;
-        let diagnoses: Vec<String> = cards.iter().map(|c| c.card.disease_code.clone()).collect();
+        let follow_ups: Vec<_> = state.store.follow_ups_of(p.id).await?.into_iter().filter_map(|f| look.viewer.show(about, f)).collect();
         let this = chrono::Datelike::year(&today());
         let (first, last) = period.map_or((this - 1, this), |pd| (chrono::Datelike::year(&pd.from), chrono::Datelike::year(&pd.to)));
         for year in first..=last.min(first + 10) {
@@ -150,9 +153,9 @@ async fn everything(state: &State, ctx: &Ctx, look: &Lookups, p: &StoredPerson, 
 
 pub async fn patient(state: State, ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
     let (p, region) = patient_in_reach(&state, &ctx, id).await?;
-    let look = Lookups::load(&state).await?;
+    let look = Lookups::load(&state, &ctx).await?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("person {id}"), "Patient")).await?;
-    Ok(fhir_json(fhir::patient(&p, region, &look.path(region), ctx.can(Permission::ViewFullIdNumber))))
+    Ok(fhir_json(fhir::patient(&p, region, &look.path(region), &look.viewer.sight(Record::Person { id, region }))))
 }
 
 #[derive(Deserialize)]
@@ -164,21 +167,22 @@ pub async fn patient_everything(state: State, ctx: Ctx, headers: HeaderMap, Path
     // The route is `/fhir/Patient/{id}/$everything`; axum hands the id without the operation.
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
     let (p, region) = patient_in_reach(&state, &ctx, id).await?;
-    let look = Lookups::load(&state).await?;
+    let look = Lookups::load(&state, &ctx).await?;
     let resources = everything(&state, &ctx, &look, &p, region, q.year.map(|y| Period::year(y.0))).await?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("person {id}"), "$everything")).await?;
     Ok(fhir_json(fhir::bundle("searchset", &base(&headers), resources)))
 }
 
-async fn claim_in_reach(state: &State, ctx: &Ctx, no: &str) -> WebResult<StoredClaim> {
+/// A claim the user may see, as they may see it.
+async fn claim_in_reach(state: &State, ctx: &Ctx, look: &Lookups, no: &str) -> WebResult<Disclosed<StoredClaim>> {
     let c = state.store.claim(no).await?.ok_or(WebError::NotFound)?;
     require_claim_access(ctx, &c)?;
-    Ok(c)
+    look.viewer.show_own(c).ok_or(WebError::NotFound)
 }
 
 pub async fn claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Response> {
-    let c = claim_in_reach(&state, &ctx, &no).await?;
-    let look = Lookups::load(&state).await?;
+    let look = Lookups::load(&state, &ctx).await?;
+    let c = claim_in_reach(&state, &ctx, &look, &no).await?;
     let policy = look.policies.get(&c.policy_id).ok_or(WebError::NotFound)?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("claim {no}"), "Claim")).await?;
     Ok(fhir_json(fhir::claim(&c, policy, &look.facility_name(&c.facility_code))))
@@ -191,8 +195,8 @@ pub struct EobQuery {
 
 pub async fn explanations(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<EobQuery>) -> WebResult<Response> {
     let no = q.claim.as_deref().map(|c| c.trim_start_matches("Claim/")).filter(|c| !c.is_empty()).ok_or_else(|| WebError::BadRequest("需要参数 claim（结算单号）".into()))?;
-    let c = claim_in_reach(&state, &ctx, no).await?;
-    let look = Lookups::load(&state).await?;
+    let look = Lookups::load(&state, &ctx).await?;
+    let c = claim_in_reach(&state, &ctx, &look, no).await?;
     let policy = look.policies.get(&c.policy_id).ok_or(WebError::NotFound)?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("claim {no}"), "ExplanationOfBenefit")).await?;
     Ok(fhir_json(fhir::bundle("searchset", &base(&headers), fhir::explanations(&c, policy, &look.facility_name(&c.facility_code)))))
@@ -220,7 +224,7 @@ pub async fn export(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<
         Some(p) => Period::parse(p).map_err(|e| WebError::BadRequest(e.0))?,
         None => Period::year(chrono::Datelike::year(&today())),
     };
-    let look = Lookups::load(&state).await?;
+    let look = Lookups::load(&state, &ctx).await?;
     let mut resources = Vec::new();
     for (p, village) in state.store.persons_in_region(region).await? {
         resources.extend(everything(&state, &ctx, &look, &p, village, Some(period)).await?);

@@ -11,8 +11,8 @@ use axum::extract::{Multipart, Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use huimin_app::health::{self, BatchRow, CardInput, HealthError};
-use huimin_domain::{CareBatch, Date, DiseaseCatalog, ExamReadings, Permission, Prognosis, RegionCode, TreatmentStatus};
-use huimin_store::{Screening, StoredHousehold, StoredPerson, TreatmentUpdate};
+use huimin_domain::{CareBatch, Date, Disclosed, DiseaseCatalog, ExamReadings, Permission, Prognosis, Record, RegionCode, TreatmentStatus};
+use huimin_store::{Screening, StoredCard, StoredExam, StoredHousehold, StoredPerson, TreatmentUpdate};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
@@ -47,12 +47,14 @@ fn region_param(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
     Ok(code)
 }
 
-fn disease_label(ctx: &Ctx, code: &str, name: &str, confidential: bool, opened: bool) -> Markup {
-    if confidential && !opened && !ctx.can(Permission::ViewConfidential) {
-        html! { span.badge { (ctx.t("保密病种", "Confidential")) } }
-    } else {
-        html! { span.mono { (code) } " " (name) @if confidential { " " span.badge { (ctx.t("保密", "Confidential")) } } }
-    }
+/// A diagnosis the viewer may see (a `Disclosed` record's), marked if it is confidential.
+fn disease_label(ctx: &Ctx, code: &str, name: &str, confidential: bool) -> Markup {
+    html! { span.mono { (code) } " " (name) @if confidential { " " span.badge { (ctx.t("保密", "Confidential")) } } }
+}
+
+/// In place of diagnoses the viewer may not see.
+fn withheld_label(ctx: &Ctx) -> Markup {
+    html! { span.badge { (ctx.t("保密病种", "Confidential")) } }
 }
 
 // ----- the household's health file -----
@@ -66,36 +68,44 @@ async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>) ->
     let h = household_in_reach(&state, &ctx, no).await?;
     let members = state.store.household_members(&h.household.no).await?;
     let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
-    let cards = state.store.disease_cards(&ids).await?;
-    let exams = state.store.exams(&ids).await?;
+    let (cards, exams) = (state.store.disease_cards(&ids).await?, state.store.exams(&ids).await?);
     state.store.append_audit(&ctx.audit("health.view", format!("household {}", h.household.no), "")).await?;
+    let viewer = match opened {
+        Some(id) => ctx.viewer(&state).await.opened_health(id),
+        None => ctx.viewer(&state).await,
+    };
+    let region = h.household.region;
+    let about = |id: i64| Record::Person { id, region };
+    let card_count = |id: i64| cards.iter().filter(|c| c.card.person_id == id).count();
+    let shown: Vec<Disclosed<StoredCard>> = cards.iter().cloned().filter_map(|c| viewer.show(about(c.card.person_id), c)).collect();
+    let exams: Vec<Disclosed<StoredExam>> = exams.into_iter().filter_map(|e| viewer.show(about(e.person_id), e)).collect();
     let edit = ctx.can(Permission::EditHealth);
     let today = today();
     let body = html! {
         p { a href=(format!("/households/{}", h.household.no)) { "← " (ctx.t("一户一档", "Household file")) } " · "
             a href=(format!("/households/{}/card", h.household.no)) { (ctx.t("健康医疗惠民卡", "Benefit card")) } }
         @for m in &members {
+            @let sight = viewer.sight(about(m.id));
             section.card {
                 h2 { (m.person.name.as_str()) " " small.muted { (m.person.relation.label_zh()) " · " (m.person.id_number.age_on(today)) (ctx.t(" 岁", " yrs")) } }
                 h3 { (ctx.t("一病一卡", "One card per disease")) }
-                @let mine: Vec<_> = cards.iter().filter(|c| c.card.person_id == m.id).collect();
-                @if mine.is_empty() { p.muted { (ctx.t("无确诊疾病记录", "No diagnosed disease recorded")) } } @else {
+                @let mine: Vec<_> = shown.iter().filter(|c| c.card.person_id == m.id).collect();
+                @let withheld = card_count(m.id) - mine.len();
+                @if mine.is_empty() && withheld == 0 { p.muted { (ctx.t("无确诊疾病记录", "No diagnosed disease recorded")) } } @else {
                     table {
                         thead { tr { th { (ctx.t("疾病", "Disease")) } th { (ctx.t("确诊日期", "Diagnosed")) } th { (ctx.t("确诊机构", "Where")) } th { (ctx.t("预后", "Prognosis")) } th { (ctx.t("治疗方案", "Plan")) } } }
-                        tbody { @for c in &mine {
-                            @let hidden = c.card.confidential && opened != Some(m.id) && !ctx.can(Permission::ViewConfidential);
-                            tr {
-                                td { (disease_label(&ctx, &c.card.disease_code, &c.card.disease_name, c.card.confidential, opened == Some(m.id))) }
-                                @if hidden { td { (dash()) } td { (dash()) } td { (dash()) } td { (dash()) } } @else {
-                                    td { @if let Some(d) = c.card.diagnosed_on { (d) } @else { (dash()) } }
-                                    td { (c.card.diagnosed_at) }
-                                    td { (c.card.prognosis.label_zh()) }
-                                    td { (c.card.plan) }
-                                }
-                            }
-                        } }
+                        tbody {
+                            @for c in &mine { tr {
+                                td { (disease_label(&ctx, &c.card.disease_code, &c.card.disease_name, c.card.confidential)) }
+                                td { @if let Some(d) = c.card.diagnosed_on { (d) } @else { (dash()) } }
+                                td { (c.card.diagnosed_at) }
+                                td { (c.card.prognosis.label_zh()) }
+                                td { (c.card.plan) }
+                            } }
+                            @if withheld > 0 { tr { td colspan="5" { (withheld_label(&ctx)) } } }
+                        }
                     }
-                    @if mine.iter().any(|c| c.card.confidential) && opened != Some(m.id) && !ctx.can(Permission::ViewConfidential) && ctx.can(Permission::BreakGlassConfidential) {
+                    @if withheld > 0 && sight.offers_break_glass {
                         details.reveal {
                             summary { (ctx.t("查看保密病种", "Open confidential diagnoses")) }
                             form method="post" action=(format!("/persons/{}/reveal-health", m.id)) {
@@ -209,9 +219,9 @@ impl CardForm {
 pub async fn save_card(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<CardForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
     ctx.require(Permission::EditHealth)?;
-    let (p, _) = person_in_reach(&state, &ctx, id).await?;
-    let catalog = state.catalog.read().await.clone();
-    health::record_card(&state.store, &catalog, id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "")).await.map_err(user_error)?;
+    let (p, h) = person_in_reach(&state, &ctx, id).await?;
+    let catalogues = state.catalogues().await;
+    health::record_card(&state.store, catalogues.for_region(h.household.region), id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "")).await.map_err(user_error)?;
     Ok(Redirect::to(&format!("/households/{}/health", p.person.household_no)).into_response())
 }
 
@@ -219,9 +229,9 @@ pub async fn save_card(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): 
 pub async fn api_save_card(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<CardForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     ctx.require(Permission::EditHealth)?;
-    person_in_reach(&state, &ctx, id).await?;
-    let catalog = state.catalog.read().await.clone();
-    match health::record_card(&state.store, &catalog, id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "api")).await {
+    let (_, h) = person_in_reach(&state, &ctx, id).await?;
+    let catalogues = state.catalogues().await;
+    match health::record_card(&state.store, catalogues.for_region(h.household.region), id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "api")).await {
         Ok(card) => Ok((axum::http::StatusCode::CREATED, Json(card)).into_response()),
         Err(e) => match user_error(e) {
             WebError::BadRequest(m) => Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
@@ -284,16 +294,16 @@ async fn record_exam(state: &State, ctx: &Ctx, id: i64, form: &ExamForm) -> WebR
 /// Break the glass: one person's confidential diagnoses, with the reason logged.
 pub async fn reveal_health(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
     ctx.check_csrf(&form.csrf)?;
-    let p = break_glass_health(&state, &ctx, id, &form.reason).await?;
+    let (p, _) = break_glass_health(&state, &ctx, id, &form.reason).await?;
     render_health(state, ctx, p.person.household_no.as_str(), Some(id)).await
 }
 
 /// Opens one person's confidential diagnoses to a role that may only with a reason; logged.
-async fn break_glass_health(state: &State, ctx: &Ctx, id: i64, reason: &str) -> WebResult<StoredPerson> {
+async fn break_glass_health(state: &State, ctx: &Ctx, id: i64, reason: &str) -> WebResult<(StoredPerson, StoredHousehold)> {
     let reason = given_reason(ctx, Permission::BreakGlassConfidential, reason)?;
-    let (p, _) = person_in_reach(state, ctx, id).await?;
+    let found = person_in_reach(state, ctx, id).await?;
     state.store.append_audit(&ctx.audit("health.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
-    Ok(p)
+    Ok(found)
 }
 
 /// `POST /api/persons/{id}/reveal-health`: `{"reason"}`; the person's confidential cards, logged
@@ -301,18 +311,20 @@ async fn break_glass_health(state: &State, ctx: &Ctx, id: i64, reason: &str) -> 
 pub async fn api_reveal_health(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<RevealForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let r = async {
-        break_glass_health(&state, &ctx, id, &form.reason).await?;
-        let cards: Vec<_> = state.store.disease_cards(&[id]).await?.into_iter().filter(|c| c.card.confidential).collect();
+        let (_, h) = break_glass_health(&state, &ctx, id, &form.reason).await?;
+        let viewer = ctx.viewer(&state).await.opened_health(id);
+        let about = Record::Person { id, region: h.household.region };
+        let cards: Vec<Disclosed<StoredCard>> = state.store.disease_cards(&[id]).await?.into_iter().filter(|c| c.card.confidential).filter_map(|c| viewer.show(about, c)).collect();
         Ok(serde_json::json!({ "person_id": id, "cards": cards }))
     }
     .await;
     crate::error::json_answer(axum::http::StatusCode::OK, r)
 }
 
-/// `GET /api/catalog`: the disease catalogue in force (groups and entries).
+/// `GET /api/catalog`: the disease catalogue in force in the user's region (groups and entries).
 pub async fn api_catalog(state: State, ctx: Ctx) -> WebResult<Json<huimin_domain::DiseaseCatalog>> {
     ctx.require(Permission::ViewProgress)?;
-    Ok(Json(state.catalog.read().await.clone()))
+    Ok(Json(state.catalogues().await.for_region(ctx.user.region).clone()))
 }
 
 #[derive(Deserialize)]
@@ -325,10 +337,10 @@ pub async fn api_load_catalog(state: State, ctx: Ctx, headers: axum::http::Heade
     ctx.check_api_csrf(&headers)?;
     ctx.require(Permission::ManageCatalog)?;
     let name = q.name.unwrap_or_else(|| "catalog.toml".into());
-    let r = match health::load_catalog_file(&state.store, &name, &body, &ctx.user.username, &ctx.audit("catalog.load", name.clone(), "api")).await {
+    let r = match health::load_catalog_file(&state.store, ctx.user.region, &name, &body, &ctx.user.username, &ctx.audit("catalog.load", name.clone(), "api")).await {
         Ok(c) => {
-            let entries = c.entries.len();
-            *state.catalog.write().await = c;
+            let entries = c.for_region(ctx.user.region).entries.len();
+            *state.catalog.write().await = std::sync::Arc::new(c);
             Ok(serde_json::json!({ "loaded": name, "entries": entries }))
         }
         Err(HealthError::Store(e)) => Err(e.into()),
@@ -549,9 +561,13 @@ const PER_PAGE: usize = 50;
 async fn batch_rows(state: &State, ctx: &Ctx, q: &BatchQuery) -> WebResult<(RegionCode, i32, Vec<BatchRow>)> {
     let region = region_param(ctx, q.region.as_deref())?;
     let year = q.year.map_or_else(huimin_app::clock::this_year, |y| y.0);
-    let catalog = state.catalog.read().await.clone();
+    let catalog = state.catalogues().await;
     let rows = health::batches(&state.store, &catalog, region, year).await.map_err(user_error)?;
     Ok((region, year, rows))
+}
+
+fn batch_record(r: &BatchRow) -> Record<'static> {
+    Record::Person { id: r.person.person_id, region: r.person.region }
 }
 
 pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> WebResult<Markup> {
@@ -561,7 +577,8 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
     let only = q.batch.as_deref().and_then(CareBatch::from_code);
     let names = ctx.can(Permission::ViewHealth);
     let manage = ctx.can(Permission::ManageBatches);
-    let shown: Vec<&BatchRow> = rows.iter().filter(|r| only.is_none() || r.batch() == only).collect();
+    let viewer = ctx.viewer(&state).await;
+    let shown: Vec<Disclosed<BatchRow>> = rows.iter().filter(|r| only.is_none() || r.batch() == only).filter_map(|r| viewer.show(batch_record(r), r.clone())).collect();
     let page = q.page.map_or(1, |p| p.0);
     let base = format!("/batches?region={region}&year={year}{}", only.map(|b| format!("&batch={}", b.code())).unwrap_or_default());
     let body = html! {
@@ -585,7 +602,7 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
                 tbody { @for r in shown.iter().skip((page as usize - 1) * PER_PAGE).take(PER_PAGE) { tr {
                     td { (r.person.name) }
                     td.mono { a href=(format!("/households/{}/health", r.person.household_no)) { (r.person.household_no) } }
-                    td { @for (code, name, conf) in &r.person.diseases { div { (disease_label(&ctx, code, name, *conf, false)) } } }
+                    td { @for (code, name, conf) in &r.person.diseases { div { (disease_label(&ctx, code, name, *conf)) } } @if r.diagnoses_withheld() > 0 { div { (withheld_label(&ctx)) } } }
                     td.num { (huimin_domain::Money::from_fen(r.own_payment).unwrap_or_default()) }
                     td { (r.by_rules.map_or("—", |b| b.label_zh())) }
                     td { (r.batch().map_or("—", |b| b.label_zh())) @if let Some(o) = &r.overridden { br; small.muted { (ctx.t("人工调整：", "Set by hand: ")) (o.reason) } } }
@@ -650,21 +667,21 @@ pub async fn api_batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) ->
     ctx.require(Permission::ViewProgress)?;
     let (region, year, rows) = batch_rows(&state, &ctx, &q).await?;
     let counts: serde_json::Map<String, serde_json::Value> = health::batch_counts(&rows).iter().map(|(b, n)| (b.code().to_string(), (*n).into())).collect();
-    // Persons only for roles that see health data; diseases without the confidential ones.
-    let persons: Vec<serde_json::Value> = if ctx.can(Permission::ViewHealth) {
-        let see_all = ctx.can(Permission::ViewConfidential);
-        rows.iter()
+    // Persons only for roles that see health data, as each may see them.
+    let viewer = ctx.viewer(&state).await;
+    let persons: Vec<serde_json::Value> = {
+        rows.into_iter()
+            .filter_map(|r| viewer.show(batch_record(&r), r))
             .map(|r| {
-                let diseases: Vec<_> = r.person.diseases.iter().filter(|(_, _, c)| see_all || !c).map(|(code, name, _)| serde_json::json!({ "code": code, "name": name })).collect();
+                let diseases: Vec<_> = r.person.diseases.iter().map(|(code, name, _)| serde_json::json!({ "code": code, "name": name })).collect();
                 serde_json::json!({
                     "person_id": r.person.person_id, "name": r.person.name, "household_no": r.person.household_no, "region": r.person.region,
                     "diseases": diseases, "own_payment_fen": r.own_payment,
                     "by_rules": r.by_rules.map(|b| b.code()), "batch": r.batch().map(|b| b.code()), "override_reason": r.overridden.as_ref().map(|o| &o.reason),
+                    "diagnoses_withheld": r.diagnoses_withheld(),
                 })
             })
             .collect()
-    } else {
-        Vec::new()
     };
     Ok(Json(serde_json::json!({ "region": region, "year": year, "counts": counts, "persons": persons })))
 }
@@ -679,7 +696,8 @@ pub struct LedgerQuery {
     overdue_days: Option<crate::params::Days>,
 }
 
-async fn ledger_rows(state: &State, ctx: &Ctx, q: &LedgerQuery) -> WebResult<(RegionCode, Vec<huimin_store::Treatment>)> {
+/// The ledger's lines as the viewer may see each.
+async fn ledger_rows(state: &State, ctx: &Ctx, q: &LedgerQuery) -> WebResult<(RegionCode, Vec<Disclosed<huimin_store::Treatment>>)> {
     ctx.require(Permission::ViewHealth)?;
     let region = region_param(ctx, q.region.as_deref())?;
     let status = q.status.as_deref().filter(|s| !s.is_empty()).and_then(TreatmentStatus::from_code);
@@ -688,7 +706,8 @@ async fn ledger_rows(state: &State, ctx: &Ctx, q: &LedgerQuery) -> WebResult<(Re
         let before = today() - chrono::Duration::days(days);
         rows.retain(|t| t.status == TreatmentStatus::Identified && t.identified_on <= before);
     }
-    Ok((region, rows))
+    let viewer = ctx.viewer(state).await;
+    Ok((region, rows.into_iter().filter_map(|t| viewer.show(Record::Person { id: t.person_id, region: t.region }, t)).collect()))
 }
 
 pub async fn ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> WebResult<Markup> {
@@ -713,7 +732,7 @@ pub async fn ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> Web
                 tbody { @for t in &rows { tr {
                     td { (t.person_name) }
                     td.mono { a href=(format!("/households/{}/health", t.household_no)) { (t.household_no) } }
-                    td { (disease_label(&ctx, &t.disease_code, &t.disease_name, t.confidential, false)) }
+                    td { @if t.diagnoses_withheld() > 0 { (withheld_label(&ctx)) } @else { (disease_label(&ctx, &t.disease_code, &t.disease_name, t.confidential)) } }
                     td { (t.facility_name.as_deref().unwrap_or("—")) }
                     td { (t.plan) }
                     td { (t.status.label_zh()) @if !t.reason.is_empty() { br; small.muted { (t.reason) } } }
@@ -787,13 +806,7 @@ async fn treat(state: &State, ctx: &Ctx, id: i64, form: &TreatmentForm) -> WebRe
 }
 
 pub async fn api_ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> WebResult<Json<serde_json::Value>> {
-    let (region, mut rows) = ledger_rows(&state, &ctx, &q).await?;
-    if !ctx.can(Permission::ViewConfidential) {
-        for t in rows.iter_mut().filter(|t| t.confidential) {
-            t.disease_code = String::new();
-            t.disease_name = "保密病种".into();
-        }
-    }
+    let (region, rows) = ledger_rows(&state, &ctx, &q).await?;
     Ok(Json(serde_json::json!({ "region": region, "treatments": rows })))
 }
 
@@ -878,7 +891,8 @@ pub async fn catalog_page(state: State, ctx: Ctx) -> WebResult<Markup> {
 
 async fn render_catalog(state: &State, ctx: &Ctx, message: Option<Result<String, String>>) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
-    let c: DiseaseCatalog = state.catalog.read().await.clone();
+    let catalogues = state.catalogues().await;
+    let c: &DiseaseCatalog = catalogues.for_region(ctx.user.region);
     let body = html! {
         @match &message { Some(Ok(m)) => p.alert.ok { (m) }, Some(Err(m)) => p.alert.error { (m) }, None => {} }
         @for g in &c.groups {
@@ -889,7 +903,7 @@ async fn render_catalog(state: &State, ctx: &Ctx, message: Option<Result<String,
         }
         @if ctx.can(Permission::ManageCatalog) {
             form.card method="post" action="/catalog" enctype="multipart/form-data" {
-                h2 { (ctx.t("载入本县病种目录（补充或更正）", "Load the county's catalogue (additions or corrections)")) }
+                h2 { (ctx.t("载入本县病种目录（补充或更正，只在本辖区生效）", "Load the county's catalogue (additions or corrections, in force in this region only)")) }
                 (csrf(ctx))
                 input type="file" name="file" accept=".toml" required;
                 button.primary type="submit" { (ctx.t("载入", "Load")) }
@@ -913,9 +927,9 @@ pub async fn upload_catalog(state: State, ctx: Ctx, mut multipart: Multipart) ->
         }
     }
     ctx.check_csrf(&token)?;
-    let message = match health::load_catalog_file(&state.store, &name, &body, &ctx.user.username, &ctx.audit("catalog.load", name.clone(), "")).await {
+    let message = match health::load_catalog_file(&state.store, ctx.user.region, &name, &body, &ctx.user.username, &ctx.audit("catalog.load", name.clone(), "")).await {
         Ok(c) => {
-            *state.catalog.write().await = c;
+            *state.catalog.write().await = std::sync::Arc::new(c);
             Ok(format!("{}{name}", ctx.t("已载入 ", "Loaded ")))
         }
         Err(HealthError::Store(e)) => return Err(e.into()),
@@ -929,9 +943,13 @@ pub async fn api_health(state: State, ctx: Ctx, Path(no): Path<String>) -> WebRe
     let h = household_in_reach(&state, &ctx, &no).await?;
     let members = state.store.household_members(&h.household.no).await?;
     let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
-    let see_all = ctx.can(Permission::ViewConfidential);
-    let cards: Vec<_> = state.store.disease_cards(&ids).await?.into_iter().filter(|c| see_all || !c.card.confidential).collect();
-    let exams = state.store.exams(&ids).await?;
+    let viewer = ctx.viewer(&state).await;
+    let about = |id: i64| Record::Person { id, region: h.household.region };
+    let all = state.store.disease_cards(&ids).await?;
+    let total = all.len();
+    let cards: Vec<Disclosed<StoredCard>> = all.into_iter().filter_map(|c| viewer.show(about(c.card.person_id), c)).collect();
+    let exams: Vec<Disclosed<StoredExam>> = state.store.exams(&ids).await?.into_iter().filter_map(|e| viewer.show(about(e.person_id), e)).collect();
     state.store.append_audit(&ctx.audit("health.view", format!("household {}", h.household.no), "api")).await?;
-    Ok(Json(serde_json::json!({ "household_no": h.household.no, "cards": cards, "exams": exams, "confidential_withheld": !see_all })))
+    let withheld = total - cards.len();
+    Ok(Json(serde_json::json!({ "household_no": h.household.no, "cards": cards, "exams": exams, "confidential_withheld": withheld > 0 })))
 }

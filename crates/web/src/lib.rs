@@ -48,8 +48,8 @@ pub(crate) struct AppState {
     pub config: Config,
     /// The settlement policies, parsed; replaced when a policy is loaded.
     pub policies: tokio::sync::RwLock<huimin_app::settlement::PolicySet>,
-    /// The disease catalogue in force; replaced when a county loads its extension.
-    pub catalog: tokio::sync::RwLock<huimin_domain::DiseaseCatalog>,
+    /// The disease catalogues in force; replaced when a county loads its extension.
+    pub catalog: tokio::sync::RwLock<Arc<huimin_domain::Catalogues>>,
     /// Regions and years whose township figures a reader found unstored, for the job that
     /// stores them (`dashboard_page::nightly_figures`).
     pub figures_wanted: tokio::sync::mpsc::Sender<(huimin_domain::RegionCode, i32)>,
@@ -57,6 +57,12 @@ pub(crate) struct AppState {
 }
 
 pub(crate) type State = axum::extract::State<Arc<AppState>>;
+
+impl AppState {
+    pub async fn catalogues(&self) -> Arc<huimin_domain::Catalogues> {
+        self.catalog.read().await.clone()
+    }
+}
 
 pub struct Server {
     listener: tokio::net::TcpListener,
@@ -92,7 +98,7 @@ type FiguresWanted = tokio::sync::mpsc::Receiver<(huimin_domain::RegionCode, i32
 
 async fn app_state(store: Store, config: Config) -> anyhow::Result<(Arc<AppState>, FiguresWanted)> {
     let policies = tokio::sync::RwLock::new(huimin_app::settlement::PolicySet::load(&store).await?);
-    let catalog = tokio::sync::RwLock::new(huimin_app::health::catalog(&store).await?);
+    let catalog = tokio::sync::RwLock::new(Arc::new(huimin_app::health::catalog(&store).await?));
     let (figures_wanted, wanted) = tokio::sync::mpsc::channel(16);
     Ok((Arc::new(AppState { store, config, policies, catalog, figures_wanted, login_throttle: Default::default() }), wanted))
 }

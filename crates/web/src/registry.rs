@@ -22,11 +22,7 @@ pub async fn home(state: State, ctx: Ctx, Query(q): Query<HomeQuery>) -> WebResu
     let region = state.store.region(ctx.user.region).await?.map(|r| r.name).unwrap_or_default();
     let counts = if ctx.can(Permission::ViewRegistry) { Some(state.store.registry_counts(ctx.user.region).await?) } else { None };
     let query = q.q.unwrap_or_default();
-    let hits = if ctx.can(Permission::CheckEligibility) && !query.trim().is_empty() {
-        state.store.search_persons(ctx.user.region, &query, 20).await?
-    } else {
-        Vec::new()
-    };
+    let (hits, not_found) = if ctx.can(Permission::CheckEligibility) { eligibility(&state, &ctx, query.trim()).await? } else { (Vec::new(), None) };
     let body = html! {
         p.muted { (region) " · " (ctx.user.region) }
         @if let Some(c) = &counts {
@@ -60,14 +56,14 @@ pub async fn home(state: State, ctx: Ctx, Query(q): Query<HomeQuery>) -> WebResu
         }
         @if ctx.can(Permission::CheckEligibility) {
             form.card.search method="get" action="/" {
-                label { (ctx.t("资格核验：输入患者证件号码或姓名", "Eligibility check: the patient's ID number or name"))
-                    input name="q" type="search" value=(query) autofocus;
+                label { (ctx.t("资格核验：输入患者完整的 18 位证件号码", "Eligibility check: the patient's whole 18-character ID number"))
+                    input name="q" type="search" value=(if not_found.is_some() { query.as_str() } else { "" }) autocomplete="off" autofocus;
                 }
                 button.primary type="submit" { (ctx.t("核验", "Check")) }
             }
             @if !query.trim().is_empty() {
-                @if hits.is_empty() {
-                    (layout::empty_state(ctx.t("未找到：此人不在本地区建档立卡名单中", "Not found in this region's registry")))
+                @if let Some(why) = &not_found {
+                    (layout::empty_state(why))
                 } @else {
                     table.card {
                         thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("证件号码", "ID number")) } th { (ctx.t("贫困户属性", "Category")) } th { (ctx.t("状态", "Status")) } } }
@@ -75,9 +71,10 @@ pub async fn home(state: State, ctx: Ctx, Query(q): Query<HomeQuery>) -> WebResu
                             @for h in &hits {
                                 tr {
                                     td { (h.name) }
-                                    td.mono { (id_display(&ctx, &h.id_number)) }
+                                    td.mono { (h.id_number.masked()) }
                                     td { (h.category.label_zh()) }
                                     td { @if h.in_programme { span.badge.ok { (ctx.t("在册", "In programme")) } } @else { span.badge { (ctx.t("已退出", "Exited")) } } }
+                                    @if ctx.can(Permission::Settle) && h.in_programme { td { a.button.primary href=(format!("/settlement/new?person={}", h.person_id)) { (ctx.t("结算", "Settle")) } } }
                                 }
                             }
                         }
@@ -87,6 +84,25 @@ pub async fn home(state: State, ctx: Ctx, Query(q): Query<HomeQuery>) -> WebResu
         }
     };
     Ok(layout::page(&ctx, ctx.t("首页", "Home"), "/", body))
+}
+
+/// The eligibility check (home page, settlement window): a patient is found by the whole ID
+/// number, never by browsing names, so that checking is not a way into the registry; found, they
+/// are listed with the number masked. Else a message: a mistyped check character, not found.
+pub(crate) async fn eligibility(state: &State, ctx: &Ctx, query: &str) -> WebResult<(Vec<huimin_store::PersonHit>, Option<String>)> {
+    Ok(match IdNumber::parse(query) {
+        _ if query.is_empty() => (Vec::new(), None),
+        Ok(id) => {
+            let hits: Vec<_> = state.store.search_persons(ctx.user.region, id.as_str(), 20).await?.into_iter().filter(|h| h.id_number == id).collect();
+            let none = hits.is_empty().then(|| ctx.t("未找到：此人不在本地区建档立卡名单中，不能按贫困人口结算", "Not in this region's registry").to_string());
+            (hits, none)
+        }
+        Err(huimin_domain::IdNumberError::CheckCharacter { expected, found }) => (
+            Vec::new(),
+            Some(format!("{}{expected}{}{found}{}", ctx.t("证件号码有误：校验码应为 ", "The ID number is mistyped: its check character should be "), ctx.t("，输入的是 ", ", not "), ctx.t("。请核对证件后重新输入。", ". Check the card and type it again."))),
+        ),
+        Err(_) => (Vec::new(), Some(ctx.t("请输入患者完整的 18 位证件号码（不按姓名查找）", "Type the patient's whole 18-character ID number (names are not searched)").to_string())),
+    })
 }
 
 /// The full number for roles that need it, masked for everyone else.

@@ -8,7 +8,7 @@ use axum::extract::{Multipart, Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use huimin_app::settlement::{self, PolicySet, SettleError, SettleRequest};
-use huimin_domain::{Date, Money, Permission, RegionCode};
+use huimin_domain::{Date, Disclosed, Money, Permission, RegionCode};
 use huimin_policy::{Bill, Bucket, VisitType};
 use huimin_store::{ClaimStatus, StoredClaim};
 use maud::{Markup, html};
@@ -47,21 +47,7 @@ pub struct WindowQuery {
 pub async fn window(state: State, ctx: Ctx, Query(q): Query<WindowQuery>) -> WebResult<Markup> {
     let facility = clerk_facility(&ctx)?;
     let query = q.q.unwrap_or_default().trim().to_string();
-    // A clerk finds the patient in front of them by the whole ID number, never by browsing
-    // names: the window is not a way into the registry.
-    let (hits, not_found) = match huimin_domain::IdNumber::parse(&query) {
-        _ if query.is_empty() => (Vec::new(), None),
-        Ok(id) => {
-            let hits: Vec<_> = state.store.search_persons(ctx.user.region, id.as_str(), 20).await?.into_iter().filter(|h| h.id_number == id).collect();
-            let none = hits.is_empty().then(|| ctx.t("未找到：此人不在本地区建档立卡名单中，不能按贫困人口结算", "Not in this region's registry").to_string());
-            (hits, none)
-        }
-        Err(huimin_domain::IdNumberError::CheckCharacter { expected, found }) => (
-            Vec::new(),
-            Some(format!("{}{expected}{}{found}{}", ctx.t("证件号码有误：校验码应为 ", "The ID number is mistyped: its check character should be "), ctx.t("，输入的是 ", ", not "), ctx.t("。请核对证件后重新输入。", ". Check the card and type it again."))),
-        ),
-        Err(_) => (Vec::new(), Some(ctx.t("请输入患者完整的 18 位证件号码（不按姓名查找）", "Type the patient's whole 18-character ID number (names are not searched)").to_string())),
-    };
+    let (hits, not_found) = crate::registry::eligibility(&state, &ctx, &query).await?;
     let recent = state.store.claims_at_facility(&facility, 10).await?;
     let body = html! {
         // The number typed is shown again only to be corrected; a patient found is listed masked.
@@ -299,14 +285,20 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>) -> WebRes
     let facility = state.store.facility(&c.facility_code).await?.map(|f| f.name).unwrap_or_default();
     state.store.append_audit(&ctx.audit("claim.view", format!("claim {no}"), "")).await?;
     let set = state.policies.read().await.clone();
+    let viewer = ctx.viewer(&state).await;
+    let id_number = viewer.sight(huimin_domain::Concerns::concerns(&c)).id_number(&person.person.id_number);
+    let c = viewer.show_own(c).ok_or(WebError::NotFound)?;
     let can_reverse = c.status == ClaimStatus::Settled && ctx.can(Permission::Settle) && ctx.user.facility_code.as_deref() == Some(c.facility_code.as_str());
     let body = html! {
         section.card.facts { dl {
             dt { (ctx.t("患者", "Patient")) } dd { (person.person.name.as_str()) }
-            dt { (ctx.t("证件号码", "ID number")) } dd.mono { @if ctx.can(Permission::ViewFullIdNumber) { (person.person.id_number.as_str()) } @else { (person.person.id_number.masked()) } }
+            dt { (ctx.t("证件号码", "ID number")) } dd.mono { (id_number) }
             dt { (ctx.t("贫困户属性", "Category")) } dd { (c.claim.category.label_zh()) }
             dt { (ctx.t("医疗机构", "Facility")) } dd { (facility) " · " (c.claim.level.number()) (ctx.t(" 级", "")) @if !c.claim.in_county { (ctx.t("（县外）", " (out of county)")) } }
             dt { (ctx.t("住院日期", "Stay")) } dd { (c.claim.admission) " — " (c.claim.discharge) }
+            @if !c.claim.diseases.is_empty() || c.diagnoses_withheld() > 0 {
+                dt { (ctx.t("诊断", "Diagnoses")) } dd { span.mono { (c.claim.diseases.join("、")) } @if c.diagnoses_withheld() > 0 { " " span.badge { (ctx.t("保密病种", "Confidential")) } } }
+            }
             dt { (ctx.t("结算", "Settled")) } dd { (c.settled_by) " · " (c.settled_at) }
             @if c.status == ClaimStatus::Reversed {
                 dt { (ctx.t("冲销", "Reversed")) } dd { span.badge { (ctx.t("已冲销", "Reversed")) } " " (c.reversed_by.clone().unwrap_or_default()) " · " (c.reversal_reason.clone().unwrap_or_default()) }
@@ -373,6 +365,8 @@ pub async fn api_claims(state: State, ctx: Ctx, Query(q): Query<ClaimsQuery>) ->
         (Some(f), true) => state.store.claims_at_facility(f, limit).await?,
         _ => state.store.claims_in_region(ctx.user.region, limit).await?,
     };
+    let viewer = ctx.viewer(&state).await;
+    let list: Vec<Disclosed<StoredClaim>> = list.into_iter().filter_map(|c| viewer.show_own(c)).collect();
     Ok(Json(serde_json::json!({ "claims": list })))
 }
 
@@ -571,9 +565,10 @@ pub async fn api_settle(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Qu
     }
 }
 
-pub async fn api_claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<StoredClaim>> {
+pub async fn api_claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<Disclosed<StoredClaim>>> {
     let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
     require_claim_access(&ctx, &c)?;
+    let c = ctx.viewer(&state).await.show_own(c).ok_or(WebError::NotFound)?;
     state.store.append_audit(&ctx.audit("claim.view", format!("claim {no}"), "api")).await?;
     Ok(Json(c))
 }
@@ -591,7 +586,7 @@ pub async fn api_reverse(state: State, ctx: Ctx, headers: HeaderMap, Path(no): P
         return Err(WebError::NotFound);
     }
     match settlement::reverse_claim(&state.store, &no, &body.reason, &ctx.user.username, &ctx.audit("settlement.reverse", "", "api")).await {
-        Ok(c) => Ok(Json(c).into_response()),
+        Ok(c) => Ok(Json(ctx.viewer(&state).await.show_own(c)).into_response()),
         Err(e) => match settle_message(&e) {
             Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
             None => Err(WebError::Internal(e.into())),
