@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query};
 use axum::{Form, Json};
-use huimin_domain::{HouseholdNo, IdNumber, Permission, PovertyCategory, PovertyStatus, RegionCode};
+use huimin_domain::{HouseholdNo, IdNumber, Permission, PovertyCategory, PovertyStatus, Record, RegionCode, Sight};
 use huimin_store::{HouseholdFilter, StoredHousehold, StoredPerson};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -103,11 +103,6 @@ pub(crate) async fn eligibility(state: &State, ctx: &Ctx, query: &str) -> WebRes
         ),
         Err(_) => (Vec::new(), Some(ctx.t("请输入患者完整的 18 位证件号码（不按姓名查找）", "Type the patient's whole 18-character ID number (names are not searched)").to_string())),
     })
-}
-
-/// The full number for roles that need it, masked for everyone else.
-fn id_display(ctx: &Ctx, id: &IdNumber) -> String {
-    if ctx.can(Permission::ViewFullIdNumber) { id.as_str().to_string() } else { id.masked() }
 }
 
 #[derive(Deserialize)]
@@ -285,6 +280,10 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
     state.store.append_audit(&ctx.audit("household.view", format!("household {no}"), "")).await?;
     let hh = &h.household;
     let today = huimin_app::clock::today();
+    let viewer = match revealed {
+        Some(id) => ctx.viewer(&state).await.opened_id(id),
+        None => ctx.viewer(&state).await,
+    };
     let body = html! {
         p.muted { @for (i, r) in path.iter().enumerate() { @if i > 0 { " › " } (r.name) } }
         p.noprint {
@@ -309,7 +308,7 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
                 th.num { (ctx.t("年龄", "Age")) } th { (ctx.t("民族", "Ethnicity")) } th { (ctx.t("证件号码", "ID number")) } th { (ctx.t("状态", "Status")) }
             } }
             tbody {
-                @for m in &members { (member_row(&ctx, m, revealed == Some(m.id), today)) }
+                @for m in &members { (member_row(&ctx, m, &viewer.sight(Record::Person { id: m.id, region: hh.region }), today)) }
             }
         }
         h2 { (ctx.t("准入、退出与变更记录", "Entries, exits and changes")) }
@@ -336,7 +335,7 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
     Ok(layout::page(&ctx, &format!("{} · {}", ctx.t("一户一档", "Household file"), hh.head_name.as_str()), "/households", body))
 }
 
-fn member_row(ctx: &Ctx, m: &StoredPerson, revealed: bool, today: chrono::NaiveDate) -> Markup {
+fn member_row(ctx: &Ctx, m: &StoredPerson, sight: &Sight<'_>, today: chrono::NaiveDate) -> Markup {
     let id = &m.person.id_number;
     html! {
         tr class=(if m.in_programme { "" } else { "exited" }) {
@@ -346,8 +345,8 @@ fn member_row(ctx: &Ctx, m: &StoredPerson, revealed: bool, today: chrono::NaiveD
             td.num { (id.age_on(today)) }
             td { (m.person.ethnicity.as_str()) }
             td.mono {
-                @if revealed { (id.as_str()) } @else { (id_display(ctx, id)) }
-                @if !revealed && !ctx.can(Permission::ViewFullIdNumber) && ctx.can(Permission::BreakGlassIdNumber) {
+                (sight.id_number(id))
+                @if !sight.whole_id && ctx.can(Permission::BreakGlassIdNumber) {
                     details.reveal {
                         summary { (ctx.t("查看完整号码", "Show full number")) }
                         form method="post" action=(format!("/persons/{}/reveal", m.id)) {
@@ -401,7 +400,7 @@ pub(crate) fn given_reason<'a>(ctx: &Ctx, permission: Permission, reason: &'a st
 /// reason, and record who, why and when.
 pub async fn reveal_id_number(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
     ctx.check_csrf(&form.csrf)?;
-    let p = break_glass_id(&state, &ctx, id, &form.reason).await?;
+    let (p, _) = break_glass_id(&state, &ctx, id, &form.reason).await?;
     render_household(state, ctx, p.person.household_no.as_str(), Some(id)).await
 }
 
@@ -409,17 +408,22 @@ pub async fn reveal_id_number(state: State, ctx: Ctx, Path(id): Path<i64>, Form(
 /// same rights and the same audit entry as the page.
 pub async fn api_reveal_id_number(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<RevealForm>) -> WebResult<axum::response::Response> {
     ctx.check_api_csrf(&headers)?;
-    let r = break_glass_id(&state, &ctx, id, &form.reason).await.map(|p| serde_json::json!({ "person_id": id, "id_number": p.person.id_number.as_str() }));
+    let r = async {
+        let (p, h) = break_glass_id(&state, &ctx, id, &form.reason).await?;
+        let viewer = ctx.viewer(&state).await.opened_id(id);
+        Ok(serde_json::json!({ "person_id": id, "id_number": viewer.sight(Record::Person { id, region: h.household.region }).id_number(&p.person.id_number) }))
+    }
+    .await;
     crate::error::json_answer(axum::http::StatusCode::OK, r)
 }
 
 /// The person whose ID number is revealed, after the checks; the audit entry names the person
 /// and the reason, never the number.
-async fn break_glass_id(state: &State, ctx: &Ctx, id: i64, reason: &str) -> WebResult<StoredPerson> {
+async fn break_glass_id(state: &State, ctx: &Ctx, id: i64, reason: &str) -> WebResult<(StoredPerson, huimin_store::StoredHousehold)> {
     let reason = given_reason(ctx, Permission::BreakGlassIdNumber, reason)?;
-    let (p, _) = person_in_reach(state, ctx, id).await?;
+    let found = person_in_reach(state, ctx, id).await?;
     state.store.append_audit(&ctx.audit("id.reveal", format!("person {id}"), format!("reason: {reason}"))).await?;
-    Ok(p)
+    Ok(found)
 }
 
 pub async fn facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Markup> {
@@ -485,7 +489,7 @@ pub async fn api_household(state: State, ctx: Ctx, Path(no): Path<String>) -> We
     let no = HouseholdNo::parse(&no).map_err(|_| WebError::NotFound)?;
     let h = state.store.household(&no).await?.ok_or(WebError::NotFound)?;
     ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
-    let full = ctx.can(Permission::ViewFullIdNumber);
+    let viewer = ctx.viewer(&state).await;
     let members: Vec<serde_json::Value> = state
         .store
         .household_members(&no)
@@ -494,7 +498,7 @@ pub async fn api_household(state: State, ctx: Ctx, Path(no): Path<String>) -> We
         .map(|m| {
             let p = &m.person;
             serde_json::json!({
-                "id": m.id, "name": p.name, "id_number": if full { p.id_number.as_str().to_string() } else { p.id_number.masked() },
+                "id": m.id, "name": p.name, "id_number": viewer.sight(Record::Person { id: m.id, region: h.household.region }).id_number(&p.id_number),
                 "sex": p.id_number.sex(), "birth_date": p.id_number.birth_date(), "relation": p.relation, "ethnicity": p.ethnicity,
                 "phone": p.phone, "in_programme": m.in_programme,
             })
