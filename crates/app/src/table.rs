@@ -26,7 +26,13 @@ pub enum FileError {
     UnknownFormat { file: String },
     #[error("{file}：表头中列「{column}」出现了两次")]
     DuplicateColumn { file: String, column: String },
+    #[error("{file}：第 {row} 行「{column}」有 {chars} 个字，超过每格 {MAX_CELL_CHARS} 个字的上限")]
+    CellTooLong { file: String, row: u64, column: String, chars: usize },
 }
+
+/// The longest cell any import takes (characters): as long as the longest free text of a form
+/// (a treatment plan), so that a file cannot store what the pages refuse.
+pub const MAX_CELL_CHARS: usize = 2000;
 
 /// One data row: its row number in the file and its cells.
 #[derive(Debug)]
@@ -91,7 +97,7 @@ impl Table {
             }
             rows.push(TableRow { row, cells: rec.iter().map(|c| c.trim().to_string()).collect() });
         }
-        Ok(Table { file, headers, rows, encoding })
+        Table { file, headers, rows, encoding }.bounded()
     }
 
     pub fn from_xlsx_bytes(file: &str, bytes: Vec<u8>) -> Result<Table, FileError> {
@@ -122,7 +128,21 @@ impl Table {
             }
             rows.push(TableRow { row: u64::from(first_row) + i as u64 + 2, cells });
         }
-        Ok(Table { file, headers, rows, encoding: "XLSX" })
+        Table { file, headers, rows, encoding: "XLSX" }.bounded()
+    }
+
+    /// The table, or the first cell longer than [`MAX_CELL_CHARS`].
+    fn bounded(self) -> Result<Table, FileError> {
+        for r in &self.rows {
+            for (c, cell) in r.cells.iter().enumerate() {
+                let chars = cell.chars().count();
+                if chars > MAX_CELL_CHARS {
+                    let column = self.headers.get(c).cloned().unwrap_or_else(|| format!("第 {} 列", c + 1));
+                    return Err(FileError::CellTooLong { file: self.file, row: r.row, column, chars });
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// Finds each wanted column (by its name or one of its aliases); a missing required column
@@ -198,6 +218,14 @@ fn sniff(bytes: &[u8]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_longer_than_any_form_field_refuses_the_file() {
+        let long = "药".repeat(MAX_CELL_CHARS + 1);
+        let e = Table::from_csv_bytes("d.csv", format!("证件号码,治疗方案\n1,短\n2,{long}\n").as_bytes()).unwrap_err();
+        assert_eq!(e.to_string(), format!("d.csv：第 3 行「治疗方案」有 {} 个字，超过每格 2000 个字的上限", MAX_CELL_CHARS + 1));
+        assert!(Table::from_csv_bytes("d.csv", format!("a\n{}\n", "x".repeat(MAX_CELL_CHARS)).as_bytes()).is_ok());
+    }
 
     #[test]
     fn gbk_and_utf8_read_the_same() {

@@ -227,11 +227,15 @@ impl Store {
 
     /// Applies the migrations not yet applied; returns how many ran.
     pub async fn migrate(&self) -> Result<usize> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await?;
+        // Created only when missing: the server's PostgreSQL role may not create tables
+        // (crates/store/sql/postgres-app-role.sql), even with IF NOT EXISTS.
+        let exists = match self.backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            Backend::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'",
+        };
+        if sqlx::query_scalar::<_, i64>(exists).fetch_one(&self.pool).await? == 0 {
+            sqlx::query("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)").execute(&self.pool).await?;
+        }
         let mut ran = 0;
         for (version, name, sqlite, postgres) in MIGRATIONS {
             let mut tx = self.begin_write().await?;
@@ -257,6 +261,10 @@ impl Store {
         Ok(ran)
     }
 }
+
+/// What the server's PostgreSQL role may do: read and write, append to the audit log and the
+/// registry's history, never change or delete them (run by the tables' owner).
+pub const POSTGRES_APP_ROLE: &str = include_str!("../sql/postgres-app-role.sql");
 
 /// The path and the options of a SQLite URL (`sqlite://PATH?…` or `sqlite:PATH`); `None` for
 /// any other.

@@ -459,3 +459,39 @@ both_backends! {
         assert_eq!(path.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["山东省", "临沂市", "兰山区", "白沙埠镇", "诸葛村"]);
     }
 }
+
+/// On PostgreSQL the server's role (crates/store/sql/postgres-app-role.sql) appends to the audit
+/// log and cannot change, delete, truncate it or drop its guard; the server starts as that role.
+#[tokio::test]
+async fn the_postgres_app_role_appends_to_the_audit_log_and_cannot_rewrite_it() {
+    let Some(owner_url) = huimin_store::testing::postgres_url().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit.key");
+    let owner = Store::connect_with_audit_key(&owner_url, Some(key.clone())).await.unwrap();
+    owner.append_audit(&huimin_store::AuditEntry { username: "owner".into(), action: "login".into(), ..Default::default() }).await.unwrap();
+    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&owner_url).await.unwrap();
+    sqlx::raw_sql(huimin_store::POSTGRES_APP_ROLE).execute(&pool).await.unwrap();
+    pool.close().await;
+    // The same server and database, signed in as the app role.
+    let (scheme, rest) = owner_url.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    let app_url = format!("{scheme}://huimin_app@{host}");
+    let app = Store::connect_with_audit_key(&app_url, Some(key)).await.expect("the server starts as the app role");
+    app.append_audit(&huimin_store::AuditEntry { username: "clerk".into(), action: "claim.view".into(), ..Default::default() }).await.unwrap();
+    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&app_url).await.unwrap();
+    for sql in [
+        "UPDATE audit_log SET detail = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "DROP TRIGGER audit_log_append_only ON audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "DELETE FROM registry_events",
+        "DELETE FROM schema_migrations",
+        "CREATE TABLE mine (x INTEGER)",
+    ] {
+        let e = sqlx::query(sql).execute(&pool).await.expect_err(sql).to_string();
+        assert!(e.contains("permission denied") || e.contains("must be owner"), "{sql}: {e}");
+    }
+    let v = app.verify_audit().await.unwrap();
+    assert_eq!((v.entries, v.broken_at), (2, None));
+}
