@@ -2,9 +2,9 @@
 //! campaigns and their progress, the three batches, the treatment ledger, the benefit card, the
 //! disease catalogue, and their JSON API.
 //!
-//! Confidential diagnoses (HIV, severe mental disorders) are shown only to roles with
-//! `ViewConfidential`; others see 保密病种, and a role with `BreakGlassConfidential` may open one
-//! person's after giving a reason, which is logged. Lists and exports never show them otherwise.
+//! Every card, examination, batch row and ledger line is rendered as the viewer may see it
+//! (`huimin_domain::disclosure`): confidential diagnoses for those who care for the person, 保密病种
+//! with a form to open them (reason logged) for the other health roles.
 
 use axum::Json;
 use axum::extract::{Multipart, Path, Query};
