@@ -319,9 +319,9 @@ pub async fn export(store: &Store, viewer: &Viewer, kind: Kind, region: RegionCo
 
 /// The persons in the programme inside `region` by person id: their village and their ID number
 /// as the viewer may see it.
-struct Shown(HashMap<i64, (RegionCode, IdNumber, String)>);
+struct RegionPersons(HashMap<i64, (RegionCode, IdNumber, String)>);
 
-impl Shown {
+impl RegionPersons {
     fn keys(&self) -> impl Iterator<Item = &i64> {
         self.0.keys()
     }
@@ -339,8 +339,8 @@ impl Shown {
     }
 }
 
-async fn persons(store: &Store, viewer: &Viewer, region: RegionCode) -> Result<Shown, StoreError> {
-    Ok(Shown(
+async fn persons(store: &Store, viewer: &Viewer, region: RegionCode) -> Result<RegionPersons, StoreError> {
+    Ok(RegionPersons(
         store
             .persons_in_region(region)
             .await?
