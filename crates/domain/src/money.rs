@@ -44,6 +44,65 @@ impl Money {
         self.0
     }
 
+    /// The amount in capitals as on a receipt (人民币大写, after 中国人民银行《正确填写票据和结算凭证
+    /// 的基本规定》): 壹拾万零壹拾元零伍分, 壹佰万元整, 伍角. Exact to the fen.
+    pub fn in_capitals(self) -> String {
+        const DIGITS: [char; 10] = ['零', '壹', '贰', '叁', '肆', '伍', '陆', '柒', '捌', '玖'];
+        const IN_GROUP: [&str; 4] = ["仟", "佰", "拾", ""];
+        const GROUPS: [&str; 4] = ["", "万", "亿", "万亿"];
+        let (yuan, jiao, fen) = (self.0 / 100, (self.0 / 10 % 10) as usize, (self.0 % 10) as usize);
+        let mut out = String::new();
+        // Four-digit groups, highest first; a run of zeros between digits is one 零.
+        let groups: Vec<i64> = (0..4).rev().map(|i| yuan / 10_000i64.pow(i as u32) % 10_000).collect();
+        let mut zero = false;
+        for (i, g) in groups.iter().enumerate() {
+            if *g == 0 {
+                zero |= !out.is_empty();
+                continue;
+            }
+            if !out.is_empty() && (zero || *g < 1000) {
+                out.push('零');
+            }
+            zero = false;
+            let mut gap = false;
+            let mut started = false;
+            for (k, d) in [g / 1000, g / 100 % 10, g / 10 % 10, g % 10].into_iter().enumerate() {
+                if d == 0 {
+                    gap |= started;
+                } else {
+                    if gap {
+                        out.push('零');
+                        gap = false;
+                    }
+                    out.push(DIGITS[d as usize]);
+                    out.push_str(IN_GROUP[k]);
+                    started = true;
+                }
+            }
+            out.push_str(GROUPS[3 - i]);
+        }
+        match (yuan > 0, jiao, fen) {
+            (false, 0, 0) => return "零元整".into(),
+            (true, 0, 0) => return out + "元整",
+            (true, _, _) => {
+                out.push('元');
+                if yuan % 10 == 0 || jiao == 0 {
+                    out.push('零');
+                }
+            }
+            (false, _, _) => {}
+        }
+        if jiao > 0 {
+            out.push(DIGITS[jiao]);
+            out.push('角');
+        }
+        if fen > 0 {
+            out.push(DIGITS[fen]);
+            out.push('分');
+        }
+        out
+    }
+
     /// Parses "1234", "1234.5", "1,234.50" or "¥1234.50" (yuan).
     pub fn parse_yuan(input: &str) -> Result<Self, MoneyError> {
         let s: String = input.trim().trim_start_matches(['¥', '￥']).chars().filter(|c| *c != ',').collect();
@@ -135,6 +194,35 @@ impl From<Money> for i64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn amounts_in_capitals() {
+        let c = |yuan: &str| Money::parse_yuan(yuan).unwrap().in_capitals();
+        for (amount, words) in [
+            ("0", "零元整"),
+            ("0.01", "壹分"),
+            ("0.5", "伍角"),
+            ("0.56", "伍角陆分"),
+            ("10", "壹拾元整"),
+            ("15", "壹拾伍元整"),
+            ("100", "壹佰元整"),
+            ("105.3", "壹佰零伍元叁角"),
+            ("325.04", "叁佰贰拾伍元零肆分"),
+            ("1409.50", "壹仟肆佰零玖元伍角"),
+            ("1680.32", "壹仟陆佰捌拾元零叁角贰分"),
+            ("6007.14", "陆仟零柒元壹角肆分"),
+            ("10500", "壹万零伍佰元整"),
+            ("100010.05", "壹拾万零壹拾元零伍分"),
+            ("107000.53", "壹拾万柒仟元零伍角叁分"),
+            ("1000000", "壹佰万元整"),
+            ("1001000", "壹佰万壹仟元整"), // a zero where 万 is written needs no 零 (the rules allow both)
+            ("100000001", "壹亿零壹元整"),
+            ("230456789.01", "贰亿叁仟零肆拾伍万陆仟柒佰捌拾玖元零壹分"),
+            ("10000000000000", "壹拾万亿元整"),
+        ] {
+            assert_eq!(c(amount), words, "{amount}");
+        }
+    }
 
     #[test]
     fn parses_yuan_exactly() {
