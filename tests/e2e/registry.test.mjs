@@ -176,23 +176,39 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   await page.fill('input[name=q]', idNumber('371302', '19580307', 11)); // 欧阳修远, imported above
   await page.click('button:has-text("查找")');
   await page.click('table >> text=结算');
-  await page.waitForSelector('input[name=claim_no]');
-  await page.fill('input[name=claim_no]', 'E2E-BILL-1');
-  await page.fill('input[name=admission]', '2025-03-02');
-  await page.fill('input[name=discharge]', '2025-03-12');
-  await page.fill('input[name=diseases]', 'I63.9');
-  await page.fill('input[name=cat_a]', '20000');
-  await page.fill('input[name=cat_b]', '8000');
-  await page.fill('input[name=out_of_catalogue]', '2000');
-  await page.fill('input[name=necessary]', '1000');
-  await page.click('button:has-text("预览结算单")');
+  await page.waitForSelector('input[name=visit_no]');
+  const formUrl = page.url();
+  const fillStay = async (visitNo, admission, discharge) => {
+    await page.fill('input[name=visit_no]', visitNo);
+    await page.fill('input[name=admission]', admission);
+    await page.fill('input[name=discharge]', discharge);
+    await page.fill('input[name=diseases]', 'I63.9');
+    await page.fill('input[name=cat_a]', '20000');
+    await page.fill('input[name=cat_b]', '8000');
+    await page.fill('input[name=out_of_catalogue]', '2000');
+    await page.fill('input[name=necessary]', '1000');
+    await page.click('button:has-text("预览结算单")');
+  };
+  await fillStay('E2E-BILL-1', '2025-03-02', '2025-03-12');
   await page.waitForSelector('section.bill');
-  const preview = await page.locator('section.bill').textContent();
+  const preview = await page.locator('main').textContent();
   assert.match(preview, /30000\.00/, 'the total of the stay');
   assert.match(preview, /个人负担/);
+  assert.match(preview, /2025-03-02 至 2025-03-12/, 'the preview shows the stay');
+  assert.match(preview, /脑梗死/, 'and the diagnosis by name');
   await shot(page, '12-settlement-preview');
   await page.click('button:has-text("确认结算")');
-  await page.waitForURL(/\/settlement\/claims\/E2E-BILL-1$/);
+  await page.waitForURL(/\/settlement\/claims\/[A-Z0-9]+-E2E-BILL-1$/);
+  const billUrl = page.url();
+  assert.match(await page.locator('footer.signatures').textContent(), /北京时间/);
+  assert.match(await page.locator('section.amount-due').textContent(), /人民币大写：.+元/);
+  // The same stay again, from a new form and under another number: refused, with the bill.
+  await page.goto(formUrl);
+  await fillStay('E2E-BILL-2', '2025-03-05', '2025-03-08');
+  await page.waitForSelector('.alert.error');
+  assert.match(await page.locator('.alert.error').textContent(), /时间重叠/);
+  await page.click('.alert.error >> text=查看原结算单');
+  await page.waitForURL(billUrl);
   // The bill's parts add up: all funds + the patient = the total.
   const amount = async (locator) => Math.round(Number((await locator.textContent()).trim()) * 100);
   const total = await amount(page.locator('section.bill tr.subtotal').first().locator('strong'));

@@ -267,8 +267,12 @@ async fn settle_demo_claims(store: &Store, today: Date) -> anyhow::Result<()> {
         let members = store.household_members(&h.household.no).await?;
         let Some(person) = members.first() else { continue };
         for &(year, days) in &years {
-            for k in 0..rng.random_range(1..=2) {
-                let admission = jan1(year) + chrono::Duration::days(rng.random_range(0..days));
+            // One stay, or two in the two halves of the time (a stay lasts up to 20 days; stays
+            // of one person never overlap).
+            let stays = if days >= 60 { rng.random_range(1..=2) } else { 1 };
+            for k in 0..stays {
+                let (from, to) = if stays == 1 { (0, days) } else if k == 0 { (0, days / 2 - 21) } else { (days / 2, days) };
+                let admission = jan1(year) + chrono::Duration::days(rng.random_range(from..to));
                 let cat_a = rng.random_range(2_000..60_000) * 100;
                 requests.push(crate::settlement::SettleRequest {
                     claim_no: format!("DEMO-{year}-{:05}", requests.len() + 1),

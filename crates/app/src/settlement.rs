@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use huimin_domain::{Date, Money, RegionCode, RegionLevel};
+use huimin_domain::{Date, Money, RegionCode, RegionLevel, parse_icd10};
 use huimin_policy::{Bill, Claim, Fund, Ledger, Policy, VisitType, parse_policy, settle};
 use huimin_domain::Facility;
 use huimin_store::{AuditEntry, BatchChunk, BatchOutcome, ClaimRecord, SettlementContext, Store, StoreError, StoredClaim, StoredPolicy};
@@ -96,6 +96,9 @@ pub enum SettleError {
     Invalid(String),
     #[error("{0}")]
     Refused(String),
+    /// The stay is settled already: `claim_no` is the bill that holds it.
+    #[error("{message}")]
+    AlreadySettled { claim_no: String, message: String },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -104,11 +107,15 @@ impl From<StoreError> for SettleError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Refused(m) | StoreError::Conflict(m) => SettleError::Refused(m),
+            StoreError::AlreadySettled { claim_no, message } => SettleError::AlreadySettled { claim_no, message },
             StoreError::NotFound(m) => SettleError::Invalid(format!("{m} 不存在")),
             e => SettleError::Store(e),
         }
     }
 }
+
+/// A stay longer than this (days) is a typing error, not a stay.
+const MAX_STAY_DAYS: i64 = 366;
 
 fn check_claim_no(no: &str) -> Result<(), SettleError> {
     let ok = !no.is_empty() && no.len() <= 40 && no.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -126,6 +133,15 @@ pub async fn prepare(store: &Store, set: &PolicySet, req: &SettleRequest) -> Res
 /// facility; shared by single and batch settlement.
 fn build_record(req: &SettleRequest, person: Option<&SettlementContext>, facility: Option<&Facility>, set: &PolicySet) -> Result<(ClaimRecord, Arc<Policy>), SettleError> {
     check_claim_no(&req.claim_no)?;
+    // What the form says of itself comes first: codes, dates.
+    let diseases = req.diseases.iter().filter(|d| !d.trim().is_empty()).map(|d| parse_icd10(d)).collect::<Result<Vec<_>, _>>().map_err(|e| SettleError::Invalid(e.0))?;
+    if req.discharge > crate::clock::today() {
+        return Err(SettleError::Invalid(format!("出院日期 {} 晚于今天，出院后才能结算", req.discharge)));
+    }
+    let days = (req.discharge - req.admission).num_days();
+    if days > MAX_STAY_DAYS {
+        return Err(SettleError::Invalid(format!("入院 {} 至出院 {} 共 {days} 天，超过一年，请核对日期", req.admission, req.discharge)));
+    }
     let person = person.ok_or(SettleError::PersonNotFound)?;
     if !person.in_programme_on(req.admission) {
         return Err(SettleError::NotInProgramme(req.admission));
@@ -141,7 +157,7 @@ fn build_record(req: &SettleRequest, person: Option<&SettlementContext>, facilit
         in_county: county(facility.region).is_some() && county(facility.region) == county(person.region),
         admission: req.admission,
         discharge: req.discharge,
-        diseases: req.diseases.iter().map(|d| d.trim().to_ascii_uppercase()).filter(|d| !d.is_empty()).collect(),
+        diseases,
         cat_a: req.cat_a,
         cat_b: req.cat_b,
         out_of_catalogue: req.out_of_catalogue,
@@ -153,15 +169,18 @@ fn build_record(req: &SettleRequest, person: Option<&SettlementContext>, facilit
     Ok((record, policy.clone()))
 }
 
-/// The bill the claim would get now; nothing is written.
-pub async fn preview(store: &Store, set: &PolicySet, req: &SettleRequest) -> Result<Bill, SettleError> {
+/// The bill the claim would get now, with the claim as checked (diagnoses normalised, the
+/// facility's level, in or out of the county); nothing is written.
+pub async fn preview(store: &Store, set: &PolicySet, req: &SettleRequest) -> Result<(Claim, Bill), SettleError> {
     let (record, policy) = prepare(store, set, req).await?;
     if store.claim(&req.claim_no).await?.is_some() {
-        return Err(SettleError::Refused(format!("结算单号 {} 已结算过，不能重复结算", req.claim_no)));
+        return Err(SettleError::AlreadySettled { claim_no: req.claim_no.clone(), message: format!("结算单号 {} 已结算过，不能重复结算", req.claim_no) });
     }
+    store.check_stay(req.person_id, req.visit, req.admission, req.discharge).await?;
     let year = chrono::Datelike::year(&record.claim.discharge);
     let acc = store.accumulators(req.person_id, year).await?;
-    settle(&policy, &record.claim, &acc).map(|(bill, _)| bill).map_err(|e| SettleError::Invalid(e.to_string()))
+    let bill = settle(&policy, &record.claim, &acc).map(|(bill, _)| bill).map_err(|e| SettleError::Invalid(e.to_string()))?;
+    Ok((record.claim, bill))
 }
 
 /// Settles and stores the claim.

@@ -88,7 +88,7 @@ both_backends! {
     the_worked_example_in_the_system(db) {
         let (set, p1, _) = setup(&db).await;
         let first = stay("C1", p1, "H2", "2024-03-01", ["20000", "8000", "2000", "1000"]);
-        let preview = settlement::preview(&db, &set, &first).await.unwrap();
+        let (_, preview) = settlement::preview(&db, &set, &first).await.unwrap();
         assert_eq!(preview.patient_total.to_string(), "1440.50");
         assert!(db.claim("C1").await.unwrap().is_none(), "a preview writes nothing");
         let bill = settlement::settle_claim(&db, &set, &first, "jsck", &audit()).await.unwrap();
@@ -154,7 +154,9 @@ both_backends! {
             let store = db.store.clone();
             let set = set.clone();
             tasks.push(tokio::spawn(async move {
-                let req = stay(&format!("P{i}"), p1, "H2", "2024-03-01", ["100000", "0", "0", "0"]);
+                // Stays one after another (overlapping ones would be refused).
+                let admission = (d("2024-03-01") + chrono::Duration::days(i * 10)).to_string();
+                let req = stay(&format!("P{i}"), p1, "H2", &admission, ["100000", "0", "0", "0"]);
                 settlement::settle_claim(&store, &set, &req, "jsck", &audit()).await
             }));
         }
@@ -176,7 +178,8 @@ both_backends! {
                 let (store, set) = (db.store.clone(), set.clone());
                 let person = if i % 2 == 0 { p1 } else { p2 };
                 tasks.push(tokio::spawn(async move {
-                    let req = stay(&format!("SAME-{round}"), person, "H2", "2024-03-01", ["1000", "0", "0", "0"]);
+                    let admission = (d("2024-03-01") + chrono::Duration::days(round * 10)).to_string();
+                    let req = stay(&format!("SAME-{round}"), person, "H2", &admission, ["1000", "0", "0", "0"]);
                     settlement::settle_claim(&store, &set, &req, "jsck", &audit()).await
                 }));
             }
@@ -184,12 +187,50 @@ both_backends! {
             for t in tasks {
                 match t.await.unwrap() {
                     Ok(_) => settled += 1,
-                    Err(SettleError::Refused(m)) => assert!(m.contains("已结算过"), "{m}"),
+                    Err(SettleError::AlreadySettled { claim_no, message }) => assert!(claim_no == format!("SAME-{round}") && message.contains("已结算过"), "{message}"),
                     Err(e) => panic!("round {round}: a duplicate claim number must be refused, not fail: {e:?}"),
                 }
             }
             assert_eq!(settled, 1, "round {round}");
         }
+    }
+
+    one_stay_sent_at_once_under_different_numbers_is_settled_once(db) {
+        let (set, p1, _) = setup(&db).await;
+        // Two clerks, two hospitals, the same person's overlapping stays at the same moment.
+        for round in 0..6 {
+            let admission = d("2024-02-01") + chrono::Duration::days(round * 20);
+            let mut tasks = Vec::new();
+            for i in 0..8 {
+                let (store, set) = (db.store.clone(), set.clone());
+                tasks.push(tokio::spawn(async move {
+                    let from = (admission + chrono::Duration::days(i % 3)).to_string();
+                    let req = stay(&format!("R{round}-{i}"), p1, if i % 2 == 0 { "H2" } else { "H3" }, &from, ["1000", "0", "0", "0"]);
+                    settlement::settle_claim(&store, &set, &req, "jsck", &audit()).await.map(|_| req.claim_no)
+                }));
+            }
+            let mut settled = Vec::new();
+            let mut refused = Vec::new();
+            for t in tasks {
+                match t.await.unwrap() {
+                    Ok(no) => settled.push(no),
+                    Err(SettleError::AlreadySettled { claim_no, message }) => {
+                        assert!(message.contains("时间重叠"), "{message}");
+                        refused.push(claim_no);
+                    }
+                    Err(e) => panic!("round {round}: {e:?}"),
+                }
+            }
+            assert_eq!(settled.len(), 1, "round {round}: {settled:?}");
+            assert!(refused.iter().all(|no| *no == settled[0]), "each refusal names the bill that holds the stay");
+        }
+        // Outpatient visits on the same days are not stays: both settle.
+        let mut visit = stay("OUT-1", p1, "H2", "2024-02-02", ["100", "0", "0", "0"]);
+        visit.visit = VisitType::OutpatientGeneral;
+        visit.discharge = visit.admission;
+        settlement::settle_claim(&db, &set, &visit, "jsck", &audit()).await.unwrap();
+        visit.claim_no = "OUT-2".into();
+        settlement::settle_claim(&db, &set, &visit, "jsck", &audit()).await.unwrap();
     }
 
     a_batch_settles_in_order_and_reports_each_refusal(db) {

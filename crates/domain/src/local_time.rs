@@ -23,6 +23,15 @@ pub fn local_datetime(t: DateTime<Utc>) -> NaiveDateTime {
     t.with_timezone(&zone()).naive_local()
 }
 
+/// A time as stored (RFC 3339 in UTC, e.g. `2026-12-01T07:41:48.191843Z`) as people read it:
+/// Beijing time to the minute, `2026-12-01 15:41`. Text that is not such a time is shown as it is.
+pub fn stored_time_text(stored: &str) -> String {
+    match DateTime::parse_from_rfc3339(stored.trim()) {
+        Ok(t) => local_datetime(t.with_timezone(&Utc)).format("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => stored.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,6 +43,9 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2025, 12, 31, 16, 30, 0).unwrap();
         assert_eq!(local_date(t), Date::from_ymd_opt(2026, 1, 1).unwrap());
         assert_eq!(local_datetime(t).to_string(), "2026-01-01 00:30:00");
+        assert_eq!(stored_time_text("2026-12-01T07:41:48.191843Z"), "2026-12-01 15:41");
+        assert_eq!(stored_time_text("2026-12-31T16:05:00+00:00"), "2027-01-01 00:05");
+        assert_eq!(stored_time_text("昨天"), "昨天");
         let t = Utc.with_ymd_and_hms(2026, 6, 1, 15, 59, 59).unwrap();
         assert_eq!(local_date(t), Date::from_ymd_opt(2026, 6, 1).unwrap());
     }

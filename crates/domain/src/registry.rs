@@ -149,6 +149,15 @@ impl FacilityLevel {
     pub fn number(self) -> i64 {
         self as i64
     }
+
+    /// 一级, 二级, 三级.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            FacilityLevel::One => "一级",
+            FacilityLevel::Two => "二级",
+            FacilityLevel::Three => "三级",
+        }
+    }
 }
 
 const ETHNIC_GROUPS: [&str; 56] = [

@@ -349,6 +349,11 @@ impl Store {
         Ok(id)
     }
 
+    /// The name a user signs documents with (the bill's clerk); `None` for an unknown user name.
+    pub async fn display_name(&self, username: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT display_name FROM users WHERE username = $1").bind(username).fetch_optional(&self.pool).await?)
+    }
+
     pub async fn user(&self, id: i64) -> Result<Option<User>> {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()

@@ -45,6 +45,10 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("{0}")]
     Conflict(String),
+    /// The stay is settled already (the same claim, or an overlapping stay of the person):
+    /// `claim_no` is the bill that holds it.
+    #[error("{message}")]
+    AlreadySettled { claim_no: String, message: String },
     #[error("{0} not found")]
     NotFound(String),
     /// A write the domain refused (the message is for the user).
@@ -93,6 +97,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (10, "audit_keyed", include_str!("../migrations/sqlite/0010_audit_keyed.sql"), include_str!("../migrations/postgres/0010_audit_keyed.sql")),
     (11, "password_change", include_str!("../migrations/sqlite/0011_password_change.sql"), include_str!("../migrations/postgres/0011_password_change.sql")),
     (12, "catalog_scope", include_str!("../migrations/sqlite/0012_catalog_scope.sql"), include_str!("../migrations/postgres/0012_catalog_scope.sql")),
+    (13, "claims_by_stay", include_str!("../migrations/sqlite/0013_claims_by_stay.sql"), include_str!("../migrations/postgres/0013_claims_by_stay.sql")),
 ];
 
 #[derive(Clone)]

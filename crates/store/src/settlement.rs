@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use huimin_domain::{Date, Money, RegionCode};
-use huimin_policy::{Bill, Claim, Fund, Policy, YearAccumulators};
+use huimin_policy::{Bill, Claim, Fund, Policy, VisitType, YearAccumulators};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
@@ -207,7 +207,32 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 fn duplicate(claim_no: &str) -> StoreError {
-    StoreError::Conflict(format!("结算单号 {claim_no} 已结算过，不能重复结算"))
+    StoreError::AlreadySettled { claim_no: claim_no.to_string(), message: format!("结算单号 {claim_no} 已结算过，不能重复结算") }
+}
+
+/// A settled inpatient stay of the person that overlaps [admission, discharge]: a day of
+/// discharge may be the next stay's day of admission (a transfer), nothing more.
+const OVERLAPPING_STAY: &str = "SELECT claim_no, admission_date, discharge_date FROM claims WHERE person_id = $1 AND status = 'settled' \
+     AND visit_type = 'inpatient' AND discharge_date > $2 AND admission_date < $3 ORDER BY admission_date LIMIT 1";
+// (The parameters appear in their order: rusqlite numbers `$n` by first appearance.)
+
+fn overlapping(claim_no: String, admission: String, discharge: String) -> StoreError {
+    let message = format!("此人 {admission} 至 {discharge} 的住院已结算（结算单 {claim_no}），与本次住院时间重叠，不能重复结算；如原结算有误，请先冲销");
+    StoreError::AlreadySettled { claim_no, message }
+}
+
+/// Refuses an inpatient stay that overlaps one already settled (SQLite writer thread).
+fn check_overlap_sqlite(conn: &rusqlite::Connection, claim: &Claim, person_id: i64) -> Result<()> {
+    if claim.visit != VisitType::Inpatient {
+        return Ok(());
+    }
+    let e = sqlite_writer::db_err;
+    let mut stmt = conn.prepare_cached(OVERLAPPING_STAY).map_err(e)?;
+    let mut rows = stmt.query(rusqlite::params![person_id, date_text(claim.admission), date_text(claim.discharge)]).map_err(e)?;
+    match rows.next().map_err(e)? {
+        Some(r) => Err(overlapping(r.get(0).map_err(e)?, r.get(1).map_err(e)?, r.get(2).map_err(e)?)),
+        None => Ok(()),
+    }
 }
 
 const CLAIM_COLUMNS: &str = "claim_no, person_id, facility_code, region_code, policy_id, status, bill, category, visit_type, \
@@ -326,7 +351,7 @@ impl Store {
                     let claim = record.claim.clone();
                     match self.settle_claim(record, move |acc| huimin_policy::settle(&policy, &claim, acc).map_err(|e| e.to_string()), &settled_by, &audit).await {
                         Ok(bill) => out.add(&bill),
-                        Err(StoreError::Refused(m) | StoreError::Conflict(m)) => out.refused.push((claim_no, m)),
+                        Err(StoreError::Refused(m) | StoreError::Conflict(m) | StoreError::AlreadySettled { message: m, .. }) => out.refused.push((claim_no, m)),
                         Err(e) => return Err(e),
                     }
                 }
@@ -355,6 +380,11 @@ impl Store {
                         let c = &record.claim;
                         if !seen.insert(c.claim_no.clone()) || exists.exists([&c.claim_no]).map_err(e)? {
                             out.refused.push((c.claim_no.clone(), duplicate(&c.claim_no).to_string()));
+                            continue;
+                        }
+                        // The claims of the batch already inserted count: the transaction sees them.
+                        if let Err(why) = check_overlap_sqlite(conn, c, record.person_id) {
+                            out.refused.push((c.claim_no.clone(), why.to_string()));
                             continue;
                         }
                         let key = (record.person_id, chrono::Datelike::year(&c.discharge));
@@ -451,6 +481,7 @@ impl Store {
                     if claim_exists_sqlite(conn, &record.claim.claim_no)? {
                         return Err(duplicate(&record.claim.claim_no));
                     }
+                    check_overlap_sqlite(conn, &record.claim, record.person_id)?;
                     let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
                     sqlite_writer::execute_row(conn, INSERT_CLAIM, &claim_row(&record, &bill, &settled_by)?)?;
                     write_accumulators_sqlite(conn, record.person_id, year, &after)?;
@@ -468,6 +499,13 @@ impl Store {
         if taken.is_some() {
             return Err(duplicate(&record.claim.claim_no));
         }
+        // Under the person's lock for the year: two clerks cannot settle overlapping stays of one
+        // person at the same moment.
+        if record.claim.visit == VisitType::Inpatient {
+            if let Some(r) = sqlx::query(OVERLAPPING_STAY).bind(record.person_id).bind(date_text(record.claim.admission)).bind(date_text(record.claim.discharge)).fetch_optional(&mut *tx).await? {
+                return Err(overlapping(r.try_get("claim_no")?, r.try_get("admission_date")?, r.try_get("discharge_date")?));
+            }
+        }
         let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
         let row = claim_row(&record, &bill, &settled_by)?;
         // The same number settled at this moment for another person or year (whose lock this
@@ -483,6 +521,18 @@ impl Store {
         append_audit_in(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(bill)
+    }
+
+    /// The settled inpatient stay of the person that overlaps these dates, as the refusal a
+    /// settlement would get (for the preview); `Ok` if none.
+    pub async fn check_stay(&self, person_id: i64, visit: VisitType, admission: Date, discharge: Date) -> Result<()> {
+        if visit != VisitType::Inpatient {
+            return Ok(());
+        }
+        match sqlx::query(OVERLAPPING_STAY).bind(person_id).bind(date_text(admission)).bind(date_text(discharge)).fetch_optional(&self.pool).await? {
+            Some(r) => Err(overlapping(r.try_get("claim_no")?, r.try_get("admission_date")?, r.try_get("discharge_date")?)),
+            None => Ok(()),
+        }
     }
 
     /// Reverses (冲销) a settled claim: its contribution leaves the accumulators exactly, the claim

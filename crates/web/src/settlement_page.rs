@@ -70,28 +70,36 @@ pub async fn window(state: State, ctx: Ctx, Query(q): Query<WindowQuery>) -> Web
             }
         }
         h2 { (ctx.t("本院最近的结算", "Recent settlements here")) }
-        (claims_table(&ctx, &recent))
+        (claims_table(&state, &ctx, &recent).await?)
     };
     Ok(layout::page(&ctx, ctx.t("一站式结算", "One-stop settlement"), "/settlement", body))
 }
 
-fn claims_table(ctx: &Ctx, claims: &[StoredClaim]) -> Markup {
-    html! {
+/// A list of claims, newest first: the patient, the stay, the facility by name, the amounts.
+async fn claims_table(state: &State, ctx: &Ctx, claims: &[StoredClaim]) -> WebResult<Markup> {
+    let mut ids: Vec<i64> = claims.iter().map(|c| c.person_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let names: std::collections::HashMap<i64, String> = state.store.persons_by_id(&ids).await?.into_iter().map(|p| (p.person_id, p.name)).collect();
+    let facilities = state.store.all_facilities().await?;
+    Ok(html! {
         @if claims.is_empty() { (layout::empty_state(ctx.t("还没有结算", "No settlements yet"))) } @else {
-            table.card {
+            table.card.list {
                 thead { tr {
-                    th { (ctx.t("结算单号", "Claim")) } th { (ctx.t("出院日期", "Discharged")) } th { (ctx.t("机构", "Facility")) }
-                    th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("各基金支付", "Funds")) } th.num { (ctx.t("个人负担", "Patient")) } th { (ctx.t("状态", "Status")) }
+                    th { (ctx.t("患者", "Patient")) } th { (ctx.t("入出院日期", "Stay")) } th { (ctx.t("医疗机构", "Facility")) }
+                    th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("各基金支付", "Funds")) } th.num { (ctx.t("个人负担", "Patient pays")) } th { (ctx.t("状态", "Status")) } th { (ctx.t("结算单", "Bill")) }
                 } }
                 tbody { @for c in claims { tr class=(if c.status == ClaimStatus::Reversed { "exited" } else { "" }) {
-                    td.mono { a href=(format!("/settlement/claims/{}", c.claim_no)) { (c.claim_no) } }
-                    td { (c.claim.discharge) } td.mono { (c.facility_code) }
+                    td { (names.get(&c.person_id).map_or("—", String::as_str)) }
+                    td { (c.claim.admission) " 至 " (c.claim.discharge) }
+                    td { (facilities.get(&c.facility_code).map_or(c.facility_code.as_str(), |f| f.name.as_str())) }
                     td.num { (c.bill.total) } td.num { (c.bill.funds_total) } td.num { (c.bill.patient_total) }
                     td { @if c.status == ClaimStatus::Reversed { span.badge { (ctx.t("已冲销", "Reversed")) } } @else { span.badge.ok { (ctx.t("已结算", "Settled")) } } }
+                    td.mono { a href=(format!("/settlement/claims/{}", c.claim_no)) { (c.claim_no) } }
                 } } }
             }
         }
-    }
+    })
 }
 
 #[derive(Deserialize)]
@@ -99,12 +107,24 @@ pub struct NewQuery {
     person: i64,
 }
 
+/// A claim is known by the facility and the hospital's own number of the visit: the same visit
+/// cannot be settled twice, however often the form is opened.
+fn claim_no_of(facility: &str, visit_no: &str) -> String {
+    format!("{facility}-{visit_no}")
+}
+
+/// The hospital's number of the visit of a claim settled at the window.
+fn visit_no_of<'a>(c: &'a StoredClaim) -> &'a str {
+    c.claim_no.strip_prefix(&format!("{}-", c.facility_code)).unwrap_or(&c.claim_no)
+}
+
 /// The fields of the stay, as typed (amounts in yuan).
 #[derive(Deserialize, Clone, Default)]
 pub struct ClaimForm {
     #[serde(rename = "_csrf", default)]
     csrf: String,
-    claim_no: String,
+    /// The hospital's own number of the stay or visit (住院号 / 门诊流水号).
+    visit_no: String,
     person_id: i64,
     visit: String,
     admission: String,
@@ -125,8 +145,12 @@ impl ClaimForm {
     fn request(&self, facility: &str) -> Result<SettleRequest, String> {
         let date = |label: &str, s: &str| Date::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("{label}「{s}」应为 YYYY-MM-DD"));
         let amount = |label: &str, s: &str| if s.trim().is_empty() { Ok(Money::ZERO) } else { Money::parse_yuan(s).map_err(|e| format!("{label}：{e}")) };
+        let visit_no = self.visit_no.trim();
+        if visit_no.is_empty() || visit_no.len() > 30 || !visit_no.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err("住院号（门诊流水号）应为 1–30 位字母、数字、- 或 _，按医院系统打印的填写".into());
+        }
         Ok(SettleRequest {
-            claim_no: self.claim_no.trim().to_string(),
+            claim_no: claim_no_of(facility, visit_no),
             person_id: self.person_id,
             facility_code: facility.to_string(),
             visit: VisitType::parse(&self.visit).ok_or_else(|| "就诊类型无效".to_string())?,
@@ -148,21 +172,21 @@ async fn patient_header(state: &State, ctx: &Ctx, person_id: i64) -> WebResult<M
     Ok(html! {
         section.card.facts { dl {
             dt { (ctx.t("患者", "Patient")) } dd { (p.person.name.as_str()) }
-            dt { (ctx.t("证件号码", "ID number")) } dd.mono { (p.person.id_number.as_str()) }
+            dt { (ctx.t("证件号码", "ID number")) } dd.mono { (p.person.id_number.masked()) }
             dt { (ctx.t("贫困户属性", "Category")) } dd { (h.household.category.label_zh()) }
             dt { (ctx.t("户编号", "Household")) } dd.mono { (h.household.no) }
         } }
     })
 }
 
-fn claim_form(ctx: &Ctx, f: &ClaimForm, error: Option<&str>) -> Markup {
+fn claim_form(ctx: &Ctx, f: &ClaimForm, error: Option<Markup>) -> Markup {
     let visit_opts = [("inpatient", "住院", "Inpatient"), ("outpatient_chronic", "门诊慢特病", "Outpatient chronic/special"), ("outpatient_general", "普通门诊", "General outpatient")];
     html! {
         @if let Some(e) = error { p.alert.error role="alert" { (e) } }
         form.card.grid method="post" action="/settlement/preview" {
             (csrf(ctx))
             input type="hidden" name="person_id" value=(f.person_id);
-            label { (ctx.t("结算单号", "Claim number")) input name="claim_no" value=(f.claim_no) required pattern="[A-Za-z0-9_-]{1,40}"; }
+            label { (ctx.t("住院号（门诊流水号）", "Visit number (as the hospital system prints it)")) input name="visit_no" value=(f.visit_no) required pattern="[A-Za-z0-9_-]{1,30}" autocomplete="off"; }
             label { (ctx.t("就诊类型", "Visit type")) select name="visit" { @for (code, zh, en) in visit_opts { option value=(code) selected[f.visit == code] { (ctx.t(zh, en)) } } } }
             label { (ctx.t("入院日期", "Admission")) input type="date" name="admission" value=(f.admission) required; }
             label { (ctx.t("出院日期", "Discharge")) input type="date" name="discharge" value=(f.discharge) required; }
@@ -180,8 +204,8 @@ pub async fn new_claim(state: State, ctx: Ctx, Query(q): Query<NewQuery>) -> Web
     let facility = clerk_facility(&ctx)?;
     let header = patient_header(&state, &ctx, q.person).await?;
     let today = huimin_app::clock::today();
+    let _ = facility;
     let form = ClaimForm {
-        claim_no: format!("{facility}-{}-{}", today.format("%Y%m%d"), &huimin_app::accounts::random_token()[..6]),
         person_id: q.person,
         visit: "inpatient".into(),
         admission: today.to_string(),
@@ -198,53 +222,134 @@ fn settle_message(e: &SettleError) -> Option<String> {
     }
 }
 
+/// What the bill says of the patient and the stay: on the preview as on the bill.
+struct Stay<'a> {
+    patient: &'a str,
+    id_number: String,
+    category: &'static str,
+    facility: &'a str,
+    claim: &'a huimin_policy::Claim,
+    visit_no: &'a str,
+    /// Codes with their catalogue names; and how many the viewer may not see.
+    diagnoses: Vec<(String, Option<String>)>,
+    withheld: usize,
+}
+
+impl Stay<'_> {
+    fn markup(&self, ctx: &Ctx) -> Markup {
+        let c = self.claim;
+        let days = (c.discharge - c.admission).num_days();
+        let visit = match c.visit {
+            VisitType::Inpatient => ctx.t("住院", "Inpatient"),
+            VisitType::OutpatientChronic => ctx.t("门诊慢特病", "Outpatient chronic/special"),
+            VisitType::OutpatientGeneral => ctx.t("普通门诊", "General outpatient"),
+        };
+        html! {
+            section.card.facts { dl {
+                dt { (ctx.t("患者", "Patient")) } dd { strong { (self.patient) } }
+                dt { (ctx.t("证件号码", "ID number")) } dd.mono { (self.id_number) }
+                dt { (ctx.t("贫困户属性", "Category")) } dd { (self.category) }
+                dt { (ctx.t("医疗机构", "Facility")) } dd { (self.facility) " · " (c.level.label_zh()) @if c.in_county { (ctx.t("（县域内）", " (in the county)")) } @else { (ctx.t("（县域外）", " (out of the county)")) } }
+                dt { (ctx.t("就诊类型", "Visit")) } dd { (visit) " · " (ctx.t("住院号 ", "no. ")) span.mono { (self.visit_no) } }
+                dt { (ctx.t("入出院日期", "Stay")) } dd { (c.admission) " 至 " (c.discharge)
+                    @if c.visit == VisitType::Inpatient { " · " (ctx.t("住院 ", "")) (days.max(1)) (ctx.t(" 天", " days")) } }
+                dt { (ctx.t("诊断", "Diagnoses")) } dd {
+                    @if self.diagnoses.is_empty() && self.withheld == 0 { (crate::layout::dash()) }
+                    @for (i, (code, name)) in self.diagnoses.iter().enumerate() {
+                        @if i > 0 { "；" } span.mono { (code) } @if let Some(n) = name { " " (n) }
+                    }
+                    @if self.withheld > 0 { " " span.badge { (ctx.t("保密病种", "Confidential")) } }
+                }
+            } }
+        }
+    }
+}
+
+/// The catalogue names of diagnosis codes, for the region's catalogue.
+fn named(viewer: &huimin_domain::Viewer, region: RegionCode, codes: &[String]) -> Vec<(String, Option<String>)> {
+    let catalogue = viewer.catalogue(region);
+    codes.iter().map(|c| (c.clone(), catalogue.entry(c).map(|e| e.name.clone()))).collect()
+}
+
+/// A refusal on the form; a stay settled already links to its bill.
+fn refusal(ctx: &Ctx, e: &SettleError) -> Option<Markup> {
+    match e {
+        SettleError::AlreadySettled { claim_no, message } => Some(html! {
+            (message) " " a href=(format!("/settlement/claims/{claim_no}")) { (ctx.t("查看原结算单", "Open that bill")) }
+        }),
+        e => settle_message(e).map(|m| html! { (m) }),
+    }
+}
+
 pub async fn preview(state: State, ctx: Ctx, Form(f): Form<ClaimForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
     let facility = clerk_facility(&ctx)?;
     let header = patient_header(&state, &ctx, f.person_id).await?;
-    let page = |body: Markup| layout::page(&ctx, ctx.t("结算预览", "Bill preview"), "/settlement", html! { (header) (body) });
+    let form_page = |status: StatusCode, error: Markup| (status, layout::page(&ctx, ctx.t("结算", "Settle"), "/settlement", html! { (header) (claim_form(&ctx, &f, Some(error))) })).into_response();
     let req = match f.request(&facility) {
         Ok(r) => r,
-        Err(e) => return Ok((StatusCode::BAD_REQUEST, page(claim_form(&ctx, &f, Some(&e)))).into_response()),
+        Err(e) => return Ok(form_page(StatusCode::BAD_REQUEST, html! { (e) })),
     };
     let set = state.policies.read().await.clone();
-    match settlement::preview(&state.store, &set, &req).await {
-        Ok(bill) => Ok(page(html! {
-            (bill_markup(&ctx, &bill, &set))
-            form.card method="post" action="/settlement/confirm" {
-                (csrf(&ctx))
-                @for (k, v) in [("claim_no", &f.claim_no), ("visit", &f.visit), ("admission", &f.admission), ("discharge", &f.discharge), ("diseases", &f.diseases),
-                                ("cat_a", &f.cat_a), ("cat_b", &f.cat_b), ("out_of_catalogue", &f.out_of_catalogue), ("necessary", &f.necessary)] {
-                    input type="hidden" name=(k) value=(v);
-                }
-                input type="hidden" name="person_id" value=(f.person_id);
-                p { (ctx.t("核对无误后确认：患者只需支付个人负担部分，其余由各基金支付给医院。", "Confirm when correct: the patient pays only their part; the funds pay the rest to the hospital.")) }
-                button.primary type="submit" { (ctx.t("确认结算", "Confirm")) }
+    let (claim, bill) = match settlement::preview(&state.store, &set, &req).await {
+        Ok(found) => found,
+        Err(e) => {
+            return match refusal(&ctx, &e) {
+                Some(m) => Ok(form_page(StatusCode::UNPROCESSABLE_ENTITY, m)),
+                None => Err(WebError::Internal(e.into())),
+            };
+        }
+    };
+    let (person, household) = crate::registry::person_in_reach(&state, &ctx, f.person_id).await?;
+    let facility_name = state.store.facility(&facility).await?.map(|x| x.name).unwrap_or_default();
+    let viewer = ctx.viewer(&state).await;
+    let stay = Stay {
+        patient: person.person.name.as_str(),
+        id_number: person.person.id_number.masked(),
+        category: household.household.category.label_zh(),
+        facility: &facility_name,
+        claim: &claim,
+        visit_no: f.visit_no.trim(),
+        diagnoses: named(&viewer, household.household.region, &claim.diseases),
+        withheld: 0,
+    };
+    Ok(layout::page(&ctx, ctx.t("结算预览", "Bill preview"), "/settlement", html! {
+        p.alert role="status" { (ctx.t("请与患者核对以下信息和金额，无误后确认结算。", "Check these facts and amounts with the patient, then confirm.")) }
+        (stay.markup(&ctx))
+        (bill_markup(&ctx, &bill, &set))
+        form.card method="post" action="/settlement/confirm" {
+            (csrf(&ctx))
+            @for (k, v) in [("visit_no", &f.visit_no), ("visit", &f.visit), ("admission", &f.admission), ("discharge", &f.discharge), ("diseases", &f.diseases),
+                            ("cat_a", &f.cat_a), ("cat_b", &f.cat_b), ("out_of_catalogue", &f.out_of_catalogue), ("necessary", &f.necessary)] {
+                input type="hidden" name=(k) value=(v);
             }
-            details.card { summary { (ctx.t("修改", "Change")) } (claim_form(&ctx, &f, None)) }
-        })
-        .into_response()),
-        Err(e) => match settle_message(&e) {
-            Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, page(claim_form(&ctx, &f, Some(&m)))).into_response()),
-            None => Err(WebError::Internal(e.into())),
-        },
-    }
+            input type="hidden" name="person_id" value=(f.person_id);
+            p { (ctx.t("患者只需支付个人负担部分 ", "The patient pays only ")) strong { "¥" (bill.patient_total) } (ctx.t("，其余由各基金支付给医院。", "; the funds pay the rest to the hospital.")) }
+            button.primary type="submit" { (ctx.t("确认结算", "Confirm")) }
+        }
+        details.card { summary { (ctx.t("修改", "Change")) } (claim_form(&ctx, &f, None)) }
+    })
+    .into_response())
 }
 
+/// Settles and goes to the bill (POST-redirect-GET: Back and reload do not post again). The same
+/// visit confirmed again — a double click, a resubmitted form — opens the bill it got.
 pub async fn confirm(state: State, ctx: Ctx, Form(f): Form<ClaimForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
     let facility = clerk_facility(&ctx)?;
-    patient_header(&state, &ctx, f.person_id).await?;
+    let header = patient_header(&state, &ctx, f.person_id).await?;
     let req = f.request(&facility).map_err(WebError::BadRequest)?;
     let set = state.policies.read().await.clone();
     let audit = ctx.audit("settlement.settle", "", format!("facility {facility}"));
     match settlement::settle_claim(&state.store, &set, &req, &ctx.user.username, &audit).await {
         Ok(_) => Ok(Redirect::to(&format!("/settlement/claims/{}", req.claim_no)).into_response()),
-        Err(e) => match settle_message(&e) {
-            Some(m) => {
-                let header = patient_header(&state, &ctx, f.person_id).await?;
-                Ok((StatusCode::UNPROCESSABLE_ENTITY, layout::page(&ctx, ctx.t("结算", "Settle"), "/settlement", html! { (header) (claim_form(&ctx, &f, Some(&m))) })).into_response())
-            }
+        Err(SettleError::AlreadySettled { claim_no, .. })
+            if claim_no == req.claim_no && state.store.claim(&claim_no).await?.is_some_and(|c| c.person_id == req.person_id) =>
+        {
+            Ok(Redirect::to(&format!("/settlement/claims/{claim_no}?again=1")).into_response())
+        }
+        Err(e) => match refusal(&ctx, &e) {
+            Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, layout::page(&ctx, ctx.t("结算", "Settle"), "/settlement", html! { (header) (claim_form(&ctx, &f, Some(m))) })).into_response()),
             None => Err(WebError::Internal(e.into())),
         },
     }
@@ -256,7 +361,7 @@ fn bill_markup(ctx: &Ctx, bill: &Bill, set: &PolicySet) -> Markup {
     let pct = |part: Money| if bill.total.is_zero() { "—".to_string() } else { format!("{:.2}%", part.fen() as f64 * 100.0 / bill.total.fen() as f64) };
     html! {
         section.card.bill {
-            h2 { (ctx.t("健康扶贫一站式结算单（一张单）", "One-stop settlement bill")) " · " span.mono { (bill.claim_no) } }
+            h2 { (ctx.t("费用与各基金支付明细", "Costs and what each fund paid")) }
             p.muted { (ctx.t("政策：", "Policy: ")) (policy.map(|p| p.name.as_str()).unwrap_or(&bill.policy_id)) " · " (ctx.t("年度 ", "Year ")) (bill.year) }
             table {
                 thead { tr { th { (ctx.t("项目", "Item")) } @for b in Bucket::ALL { th.num { (b.label_zh()) } } th.num { (ctx.t("合计", "Total")) } th.num { (ctx.t("年度累计（前→后）", "Year to date (before → after)")) } } }
@@ -278,33 +383,67 @@ fn bill_markup(ctx: &Ctx, bill: &Bill, set: &PolicySet) -> Markup {
     }
 }
 
-pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Markup> {
+#[derive(Deserialize, Default)]
+pub struct BillQuery {
+    /// The same visit was confirmed again: this is the bill it got the first time.
+    again: Option<u8>,
+}
+
+/// The one bill (一张单) as the patient takes it home: the hospital's name, the patient and the
+/// stay, what each fund paid, the patient's part in figures and in capitals, who settled it and
+/// when (Beijing time), and lines to sign and seal.
+pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): Query<BillQuery>) -> WebResult<Markup> {
     let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
     require_claim_access(&ctx, &c)?;
     let person = state.store.person(c.person_id).await?.ok_or(WebError::NotFound)?;
-    let facility = state.store.facility(&c.facility_code).await?.map(|f| f.name).unwrap_or_default();
+    let facility = state.store.facility(&c.facility_code).await?.map(|f| f.name).unwrap_or_else(|| c.facility_code.clone());
+    let clerk = state.store.display_name(&c.settled_by).await?.unwrap_or_else(|| c.settled_by.clone());
+    let reversed_by = match &c.reversed_by {
+        Some(u) => Some(state.store.display_name(u).await?.unwrap_or_else(|| u.clone())),
+        None => None,
+    };
     state.store.append_audit(&ctx.audit("claim.view", format!("claim {no}"), "")).await?;
     let set = state.policies.read().await.clone();
     let viewer = ctx.viewer(&state).await;
     let id_number = viewer.sight(huimin_domain::Concerns::concerns(&c)).id_number(&person.person.id_number);
     let c = viewer.show_own(c).ok_or(WebError::NotFound)?;
     let can_reverse = c.status == ClaimStatus::Settled && ctx.can(Permission::Settle) && ctx.user.facility_code.as_deref() == Some(c.facility_code.as_str());
+    let stay = Stay {
+        patient: person.person.name.as_str(),
+        id_number,
+        category: c.claim.category.label_zh(),
+        facility: &facility,
+        claim: &c.claim,
+        visit_no: visit_no_of(&c),
+        diagnoses: named(&viewer, c.region, &c.claim.diseases),
+        withheld: c.diagnoses_withheld(),
+    };
+    let settled_at = huimin_domain::stored_time_text(&c.settled_at);
     let body = html! {
-        section.card.facts { dl {
-            dt { (ctx.t("患者", "Patient")) } dd { (person.person.name.as_str()) }
-            dt { (ctx.t("证件号码", "ID number")) } dd.mono { (id_number) }
-            dt { (ctx.t("贫困户属性", "Category")) } dd { (c.claim.category.label_zh()) }
-            dt { (ctx.t("医疗机构", "Facility")) } dd { (facility) " · " (c.claim.level.number()) (ctx.t(" 级", "")) @if !c.claim.in_county { (ctx.t("（县外）", " (out of county)")) } }
-            dt { (ctx.t("住院日期", "Stay")) } dd { (c.claim.admission) " — " (c.claim.discharge) }
-            @if !c.claim.diseases.is_empty() || c.diagnoses_withheld() > 0 {
-                dt { (ctx.t("诊断", "Diagnoses")) } dd { span.mono { (c.claim.diseases.join("、")) } @if c.diagnoses_withheld() > 0 { " " span.badge { (ctx.t("保密病种", "Confidential")) } } }
+        @if q.again.is_some() { p.alert.ok.noprint role="status" { (ctx.t("此次就诊已结算过，以下是原结算单，没有重复结算。", "This visit was settled before: here is its bill; nothing was settled twice.")) } }
+        @if c.status == ClaimStatus::Reversed {
+            p.alert.error role="status" { span.badge { (ctx.t("已冲销", "Reversed")) } " " (reversed_by.clone().unwrap_or_default()) " · "
+                (c.reversed_at.as_deref().map(huimin_domain::stored_time_text).unwrap_or_default()) " · " (c.reversal_reason.clone().unwrap_or_default()) }
+        }
+        article.document {
+            header.letterhead {
+                h1 { (facility) }
+                p { "健康扶贫“一站式”结算单" }
+                p.small.mono { (ctx.t("结算单号 ", "Bill no. ")) (c.claim_no) }
             }
-            dt { (ctx.t("结算", "Settled")) } dd { (c.settled_by) " · " (c.settled_at) }
-            @if c.status == ClaimStatus::Reversed {
-                dt { (ctx.t("冲销", "Reversed")) } dd { span.badge { (ctx.t("已冲销", "Reversed")) } " " (c.reversed_by.clone().unwrap_or_default()) " · " (c.reversal_reason.clone().unwrap_or_default()) }
+            (stay.markup(&ctx))
+            (bill_markup(&ctx, &c.bill, &set))
+            section.card.amount-due {
+                p { (ctx.t("个人负担（患者支付）", "The patient pays")) " " strong.big { "¥" (c.bill.patient_total) } }
+                p { (ctx.t("人民币大写：", "In capitals: ")) strong { (c.bill.patient_total.in_capitals()) } }
+                p.small { (ctx.t("各基金支付合计 ¥", "The funds pay ¥")) (c.bill.funds_total) "（" (c.bill.funds_total.in_capitals()) "）" }
             }
-        } }
-        (bill_markup(&ctx, &c.bill, &set))
+            footer.signatures {
+                p { (ctx.t("结算员：", "Settled by: ")) (clerk) " · " (settled_at) (ctx.t("（北京时间）", " (Beijing time)")) }
+                p { span { (ctx.t("患者（家属）签字：", "Patient (or family): ")) "________________" } " " span { (ctx.t("结算员签字：", "Clerk: ")) "________________" } }
+                p.seal { (ctx.t("（医院结算专用章）", "(the hospital's settlement seal)")) }
+            }
+        }
         p.noprint { button.primary type="button" data-print { (ctx.t("打印结算单", "Print the bill")) } " " a href="/settlement/claims" { (ctx.t("返回列表", "Back to the list")) } }
         @if can_reverse {
             details.card.noprint {
@@ -349,7 +488,8 @@ pub async fn claims(state: State, ctx: Ctx) -> WebResult<Markup> {
         (Some(f), true) => state.store.claims_at_facility(f, 200).await?,
         _ => state.store.claims_in_region(ctx.user.region, 200).await?,
     };
-    Ok(layout::page(&ctx, ctx.t("结算记录", "Settlements"), "/settlement/claims", claims_table(&ctx, &list)))
+    let table = claims_table(&state, &ctx, &list).await?;
+    Ok(layout::page(&ctx, ctx.t("结算记录", "Settlements"), "/settlement/claims", table))
 }
 
 #[derive(Deserialize)]
@@ -552,12 +692,14 @@ pub async fn api_settle(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Qu
     patient_header(&state, &ctx, req.person_id).await?;
     let set = state.policies.read().await.clone();
     let result = if q.preview {
-        settlement::preview(&state.store, &set, &req).await
+        settlement::preview(&state.store, &set, &req).await.map(|(_, bill)| bill)
     } else {
         settlement::settle_claim(&state.store, &set, &req, &ctx.user.username, &ctx.audit("settlement.settle", "", "api")).await
     };
     match result {
         Ok(bill) => Ok((if q.preview { StatusCode::OK } else { StatusCode::CREATED }, Json(bill)).into_response()),
+        // The stay is settled already: 409 with the bill that holds it.
+        Err(SettleError::AlreadySettled { claim_no, message }) => Ok((StatusCode::CONFLICT, Json(serde_json::json!({ "error": message, "claim_no": claim_no }))).into_response()),
         Err(e) => match settle_message(&e) {
             Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
             None => Err(WebError::Internal(e.into())),

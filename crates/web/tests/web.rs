@@ -382,11 +382,18 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     let r = app.get(&format!("/settlement?q={typo}"), &cookie).await;
     assert!(r.body.contains("校验码应为") && !r.body.contains("不在本地区建档立卡名单中"), "{}", r.body);
     let form = [
-        ("_csrf", csrf.as_str()), ("person_id", &pid.to_string()), ("claim_no", "W-1"), ("visit", "inpatient"),
-        ("admission", "2024-06-01"), ("discharge", "2024-06-20"), ("diseases", ""), ("cat_a", "90000"), ("cat_b", "20000"),
+        ("_csrf", csrf.as_str()), ("person_id", &pid.to_string()), ("visit_no", "ZY2024-0601"), ("visit", "inpatient"),
+        ("admission", "2024-06-01"), ("discharge", "2024-06-20"), ("diseases", "I63.9"), ("cat_a", "90000"), ("cat_b", "20000"),
         ("out_of_catalogue", "10000"), ("necessary", "6000"),
     ];
     let form: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let with = |changes: &[(usize, &str)]| {
+        let mut f = form.clone();
+        for (i, v) in changes {
+            f[*i].1 = v.to_string();
+        }
+        f
+    };
     let preview = app.post("/settlement/preview", &cookie, &as_refs(&form)).await;
     assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
     // 李四, 一般贫困户, at a level-2 hospital: basic (108,000 − 400) × 85% = 91,460; critical
@@ -395,26 +402,58 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     for figure in ["91460.00", "6924.00", "14954.40", "528.88", "6132.72"] {
         assert!(preview.body.contains(figure), "the preview shows {figure}");
     }
-    assert!(app.db.claim("W-1").await.unwrap().is_none(), "a preview writes nothing");
+    // The preview shows what the bill will: the stay, its length, the diagnosis by name, the hospital.
+    for fact in ["2024-06-01 至 2024-06-20", "住院 19 天", "I63.9", "脑梗死", "兰山区人民医院", "二级", "ZY2024-0601"] {
+        assert!(preview.body.contains(fact), "the preview shows {fact}");
+    }
+    let no = "H37130201-ZY2024-0601";
+    assert!(app.db.claim(no).await.unwrap().is_none(), "a preview writes nothing");
     let done = app.post("/settlement/confirm", &cookie, &as_refs(&form)).await;
-    assert_eq!(done.location.as_deref(), Some("/settlement/claims/W-1"));
+    assert_eq!(done.location.as_deref(), Some(format!("/settlement/claims/{no}").as_str()), "{}", done.body);
+    // Confirmed again (a double click, Back and resubmit): the bill it got, nothing settled twice.
     let again = app.post("/settlement/confirm", &cookie, &as_refs(&form)).await;
-    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(again.body.contains("已结算过"), "the same claim number is refused");
-    let bill = app.get("/settlement/claims/W-1", &cookie).await;
-    assert!(bill.body.contains("结算单") && bill.body.contains("data-print"), "a printable bill");
-    let mut late = form.clone();
-    late[2].1 = "W-2".into();
-    late[4].1 = "2025-02-01".into();
-    late[5].1 = "2025-02-02".into();
+    assert_eq!(again.location.as_deref(), Some(format!("/settlement/claims/{no}?again=1").as_str()));
+    assert!(app.get(&format!("/settlement/claims/{no}?again=1"), &cookie).await.body.contains("没有重复结算"));
+    // The same visit from a freshly opened form, and an overlapping stay under another number:
+    // refused before the preview, with the bill that holds the stay.
+    let same = app.post("/settlement/preview", &cookie, &as_refs(&form)).await;
+    assert!(same.status == StatusCode::UNPROCESSABLE_ENTITY && same.body.contains("已结算过") && same.body.contains(&format!("/settlement/claims/{no}")), "{}", same.body);
+    let overlapping = with(&[(2, "ZY2024-0610"), (4, "2024-06-10"), (5, "2024-06-25")]);
+    for path in ["/settlement/preview", "/settlement/confirm"] {
+        let r = app.post(path, &cookie, &as_refs(&overlapping)).await;
+        assert!(r.status == StatusCode::UNPROCESSABLE_ENTITY && r.body.contains("时间重叠") && r.body.contains(&format!("/settlement/claims/{no}")), "{path}: {} {:?} {}", r.status, r.location, r.body);
+    }
+    // A transfer: admitted elsewhere on the day of discharge is another stay.
+    let transfer = with(&[(2, "ZY2024-0620"), (4, "2024-06-20"), (5, "2024-06-22")]);
+    assert_eq!(app.post("/settlement/preview", &cookie, &as_refs(&transfer)).await.status, StatusCode::OK);
+    // What the window refuses, with the reason.
+    for (changes, why) in [
+        (vec![(2, "ZY-X"), (6, "XYZ")], "不是 ICD-10 编码"),
+        (vec![(2, "ZY-F"), (4, "2099-01-01"), (5, "2099-01-05")], "晚于今天"),
+        (vec![(2, "ZY-L"), (4, "2022-01-01"), (5, "2024-06-30")], "超过一年"),
+        (vec![(2, "住院 1")], "住院号"),
+    ] {
+        let r = app.post("/settlement/preview", &cookie, &as_refs(&with(&changes))).await;
+        assert!(r.status.is_client_error() && r.body.contains(why), "{why}: {} {}", r.status, r.body.chars().take(200).collect::<String>());
+    }
+    let bill = app.get(&format!("/settlement/claims/{no}"), &cookie).await;
+    let settled = app.db.claim(no).await.unwrap().unwrap();
+    for part in ["兰山区人民医院", "健康扶贫“一站式”结算单", "data-print", "陆仟壹佰叁拾贰元柒角贰分", "¥6132.72", "结算员：结算窗口", "（北京时间）", "患者（家属）签字", "医院结算专用章",
+                 &huimin_domain::stored_time_text(&settled.settled_at)] {
+        assert!(bill.body.contains(part), "the bill shows {part}");
+    }
+    assert!(!bill.body.contains(&settled.settled_at), "no raw UTC time on the bill");
+    let late = with(&[(2, "ZY2025-0201"), (4, "2025-02-01"), (5, "2025-02-02")]);
     let refused = app.post("/settlement/preview", &cookie, &as_refs(&late)).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains("没有适用于区划"), "no policy in force on 2025-02-01");
 
-    let rev = app.post("/settlement/claims/W-1/reverse", &cookie, &[("_csrf", &csrf), ("reason", "录入错误")]).await;
+    let rev = app.post(&format!("/settlement/claims/{no}/reverse"), &cookie, &[("_csrf", &csrf), ("reason", "录入错误")]).await;
     assert_eq!(rev.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.db.claim("W-1").await.unwrap().unwrap().status, huimin_store::ClaimStatus::Reversed);
+    assert_eq!(app.db.claim(no).await.unwrap().unwrap().status, huimin_store::ClaimStatus::Reversed);
     assert!(app.db.accumulators(pid, 2024).await.unwrap().layers.is_empty(), "the accumulators are back to nothing");
+    // Once reversed, the stay can be settled again (under the corrected number).
+    assert_eq!(app.post("/settlement/confirm", &cookie, &as_refs(&overlapping)).await.status, StatusCode::SEE_OTHER);
 
     // The JSON API: CSRF header required, amounts in fen.
     let body = serde_json::json!({
@@ -429,6 +468,10 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     assert_eq!(res.status, StatusCode::CREATED);
     let bill: serde_json::Value = serde_json::from_str(&res.body).unwrap();
     assert_eq!(bill["total"], 100000);
+    // Twice: 409 with the bill that holds the stay.
+    let twice = app.post_json("/api/settlements", &cookie, &csrf, &serde_json::from_str(&body).unwrap()).await;
+    let v: serde_json::Value = serde_json::from_str(&twice.body).unwrap();
+    assert_eq!((twice.status, v["claim_no"].as_str()), (StatusCode::CONFLICT, Some("API-1")), "{}", twice.body);
     assert_eq!(app.db.claim("API-1").await.unwrap().unwrap().facility_code, "H37130201", "always the clerk's own facility");
 }
 
