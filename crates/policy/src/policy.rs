@@ -89,6 +89,54 @@ pub struct Overrides {
     pub cap: Option<Money>,
 }
 
+/// Yuan as people write them on a card: 400 元, 1.5 万元, 2345.50 元.
+fn yuan_zh(m: Money) -> String {
+    let fen = m.fen();
+    if fen % 1_000_000 == 0 && fen >= 1_000_000 {
+        format!("{} 万元", fen / 1_000_000)
+    } else if fen % 100_000 == 0 && fen >= 1_000_000 {
+        format!("{}.{} 万元", fen / 1_000_000, fen / 100_000 % 10)
+    } else if fen % 100 == 0 {
+        format!("{} 元", fen / 100)
+    } else {
+        format!("{m} 元")
+    }
+}
+
+impl Layer {
+    /// What the layer gives, in one line for a benefit card: 报销 85%，起付 400 元，年度最高 15 万元.
+    /// The base numbers; a layer whose numbers differ by hospital or visit says so.
+    pub fn summary_zh(&self) -> String {
+        match &self.rule {
+            Rule::Share { base, variants } => {
+                let mut parts = vec![match &base.rate {
+                    Rate::Flat(r) => format!("报销 {r}"),
+                    Rate::PerBucket(m) => format!("报销 {}", m.values().map(|r| r.to_string()).collect::<Vec<_>>().join("、")),
+                    Rate::Tiers(t) => {
+                        // A first tier at 0% is where the layer starts paying.
+                        let paying: Vec<&(Money, Ratio)> = t.iter().skip_while(|(_, r)| r.is_zero()).collect();
+                        let from = paying.first().map(|(m, _)| *m).filter(|m| !m.is_zero());
+                        format!("{}分段报销 {}", from.map(|m| format!("超过 {} ", yuan_zh(m))).unwrap_or_default(), paying.iter().map(|(_, r)| r.to_string()).collect::<Vec<_>>().join("、"))
+                    }
+                }];
+                if !base.deductible.is_zero() {
+                    parts.push(format!("{}起付 {}", if base.deductible_per_year { "年度" } else { "每次" }, yuan_zh(base.deductible)));
+                }
+                if let Some(cap) = base.cap {
+                    parts.push(format!("年度最高 {}", yuan_zh(cap)));
+                }
+                if !variants.is_empty() {
+                    parts.push("按医院等级等不同".into());
+                }
+                parts.join("，")
+            }
+            Rule::SelfPayCeiling { max_ratio } => format!("个人自付不超过总费用的 {max_ratio}"),
+            Rule::AnnualOutOfPocketCap { cap } => format!("年度个人自付不超过 {}", yuan_zh(*cap)),
+            Rule::MinimumReimbursement { min_ratio } => format!("合规费用报销不低于 {min_ratio}"),
+        }
+    }
+}
+
 impl Filter {
     pub fn matches(&self, claim: &Claim, groups: &BTreeMap<String, Vec<String>>) -> bool {
         self.visits.as_ref().is_none_or(|v| v.contains(&claim.visit))
@@ -605,4 +653,21 @@ pub fn parse_policy(file: &str, text: &str) -> Result<Policy, PolicyError> {
         sources: raw.sources,
         assumptions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_says_what_it_gives_in_one_line() {
+        let p = crate::parse_policy("worked-example.toml", include_str!("../../../policies/worked-example.toml")).unwrap();
+        let lines: Vec<String> = p.layers.iter().map(|l| format!("{}：{}", l.name, l.summary_zh())).collect();
+        assert_eq!(lines[0], "基本医疗保险：报销 85%，每次起付 400 元，年度最高 15 万元，按医院等级等不同");
+        assert!(lines[1].starts_with("大病保险：超过 ") && lines[1].contains("分段报销 60%、70%、80%"), "{lines:#?}");
+        assert_eq!(lines[4], "财政兜底：个人自付不超过总费用的 10%");
+        assert_eq!(yuan_zh(Money::from_yuan(150_000).unwrap()), "15 万元");
+        assert_eq!(yuan_zh(Money::from_yuan(15_000).unwrap()), "1.5 万元");
+        assert_eq!(yuan_zh(Money::from_fen(40_050).unwrap()), "400.50 元");
+    }
 }

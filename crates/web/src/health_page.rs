@@ -843,16 +843,32 @@ pub async fn village_cards(state: State, ctx: Ctx, Path(code): Path<String>) -> 
     Ok(layout::page(&ctx, ctx.t("健康医疗惠民卡（批量）", "Benefit cards"), "/households", body))
 }
 
+/// The household's benefit card (健康医疗惠民卡): who they are, their family doctor and how to
+/// reach them, what the policy in force gives them in figures, and who issued the card.
 async fn card_markup(state: &State, ctx: &Ctx, h: &StoredHousehold) -> WebResult<Markup> {
     let members = state.store.household_members(&h.household.no).await?;
     let today = today();
+    let year = chrono::Datelike::year(&today);
     let policy = state.policies.read().await.in_force(h.household.region, today).cloned();
-    let benefits: Vec<(String, &'static str)> = policy
+    let benefits: Vec<(String, &'static str, String)> = policy
         .iter()
         .flat_map(|p| p.layers.iter())
         .filter(|l| l.filter.categories.as_ref().is_none_or(|c| c.contains(&h.household.category)))
-        .map(|l| (l.name.to_string(), l.fund.label_zh()))
+        .map(|l| (l.name.to_string(), l.fund.label_zh(), l.summary_zh()))
         .collect();
+    // The team that holds this year's contract of a member of the household, and its doctor.
+    let mut team = None;
+    for m in members.iter().filter(|m| m.in_programme) {
+        if let Some((_, c)) = state.store.contract_of(m.id, year).await? {
+            team = state.store.team(c.team_id).await?;
+            break;
+        }
+    }
+    let doctor = team.as_ref().and_then(|t| t.members.iter().find(|m| m.duty.contains("医生") || m.duty.contains("村医")).or(t.members.first()));
+    let county = match h.household.region.ancestor(huimin_domain::RegionLevel::County) {
+        Some(c) => state.store.region(c).await?.map(|r| r.name).unwrap_or_default(),
+        None => String::new(),
+    };
     let qr = qrcode::QrCode::new(h.household.no.as_str().as_bytes())
         .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(120, 120).quiet_zone(true).build())
         .unwrap_or_default();
@@ -866,7 +882,11 @@ async fn card_markup(state: &State, ctx: &Ctx, h: &StoredHousehold) -> WebResult
                 dt { "户编号" } dd.mono { (h.household.no) }
                 dt { "户主" } dd { (h.household.head_name.as_str()) }
                 dt { "贫困户属性" } dd { (h.household.category.label_zh()) }
-                dt { "家庭医生" } dd { "签约后由家庭医生团队填写" }
+                dt { "家庭医生团队" } dd { @match &team { Some(t) => { (t.name) }, None => { "尚未签约（签约后由家庭医生团队填写）" } } }
+                @if let Some(d) = doctor {
+                    dt { "签约医生" } dd { (d.name) @if !d.duty.is_empty() { "（" (d.duty) "）" } }
+                    dt { "联系电话" } dd.mono { @if d.phone.is_empty() { (dash()) } @else { (d.phone) } }
+                }
             }
             table {
                 thead { tr { th { "姓名" } th { "与户主关系" } th { "证件号码" } } }
@@ -875,10 +895,17 @@ async fn card_markup(state: &State, ctx: &Ctx, h: &StoredHousehold) -> WebResult
             h3 { "享受的健康扶贫政策" }
             @if let Some(p) = &policy {
                 p.small { (p.name) "（" (p.effective_from) " 至 " (p.effective_to) "）" }
-                ul { li { "县域内住院“先诊疗后付费”，出院时“一站式”结算，只付个人自付部分" } @for (name, fund) in &benefits { li { (name) " · " (fund) } } li { "每年免费健康体检一次" } }
+                ul {
+                    li { "县域内住院“先诊疗后付费”，出院时“一站式”结算，只付个人自付部分" }
+                    @for (name, fund, what) in &benefits {
+                        li { strong { (name) } @if *name != *fund { "（" (fund) "）" } "：" (what) }
+                    }
+                    li { "每年免费健康体检一次" }
+                }
             } @else {
                 p { (ctx.t("本地区尚未载入结算政策", "No settlement policy loaded for this region")) }
             }
+            p.small.issuer { "发放单位：" (county) "卫生健康局" " · " (today) }
         }
     })
 }

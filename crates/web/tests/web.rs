@@ -1039,3 +1039,32 @@ async fn the_worklist_names_a_severe_mental_disorder_only_to_carers() {
     assert!(!groups_of(&page.body).contains(&"severe_mental".to_string()), "{}", page.body);
     assert!(!app.get("/worklist?show=all&teams=all", &township).await.body.contains("严重精神障碍"));
 }
+
+/// The benefit card names the household's family-doctor team, the doctor and their phone, says
+/// what each layer of the policy gives in figures, and who issued it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benefit_card_names_the_family_doctor_and_the_benefits_in_figures() {
+    let app = TestApp::new().await;
+    let team = app.db.teams(RegionCode::parse("371302001").unwrap()).await.unwrap()[0].id;
+    let member = huimin_store::TeamMember { id: 0, name: "王医生".into(), duty: "全科医生".into(), phone: "13800001111".into(), facility_code: None, username: None };
+    let a = AuditEntry { username: "fixture".into(), action: "team.member".into(), ..Default::default() };
+    app.db.add_team_member(team, &member, &a).await.unwrap();
+    // The card shows the policy in force today.
+    let year = huimin_app::clock::this_year();
+    let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/worked-example.toml")).unwrap()
+        .replace(r#"id = "worked-example""#, r#"id = "this-year""#)
+        .replace("2024-01-01", &format!("{year}-01-01"))
+        .replace("2024-12-31", &format!("{year}-12-31"));
+    huimin_app::settlement::load_policy(&app.db, "this-year.toml", &policy, false, &a).await.unwrap();
+    let config = huimin_web::Config { addr: "127.0.0.1:0".parse().unwrap(), upload_dir: app._uploads.path().to_path_buf(), secure_cookies: false };
+    let app = TestApp { router: huimin_web::app(app.db.store.clone(), config).await.unwrap(), db: app.db, _uploads: app._uploads };
+    let (cookie, _) = app.login("village_doctor", PASSWORD).await.unwrap();
+    let card = app.get("/households/HIN/card", &cookie).await;
+    assert_eq!(card.status, StatusCode::OK);
+    for part in ["371302001团队", "王医生（全科医生）", "13800001111", "基本医疗保险", "报销 85%，每次起付 400 元，年度最高 15 万元", "个人自付不超过总费用的 10%", "发放单位：兰山区卫生健康局"] {
+        assert!(card.body.contains(part), "the card shows {part}");
+    }
+    assert!(!card.body.contains("医疗救助（医疗救助）"), "a layer named after its fund is not named twice");
+    let unsigned = app.get("/households/HSIB/card", &cookie).await;
+    assert!(unsigned.status == StatusCode::NOT_FOUND || unsigned.body.contains("尚未签约"), "{}", unsigned.status);
+}

@@ -21,7 +21,7 @@ pub const OUT_VILLAGE: &str = "371311001201";
 pub struct TestApp {
     pub router: Router,
     pub db: testing::TestDb,
-    _uploads: tempfile::TempDir,
+    pub _uploads: tempfile::TempDir,
 }
 
 #[derive(Debug)]
