@@ -137,13 +137,17 @@ impl VisitType {
 }
 
 /// Where the care was given: the facility level inside the county, or out of the county (which
-/// counts as a level of its own).
+/// counts as a level of its own); a policy's `levels` may also name a level out of the county
+/// (`out-3`: a city or provincial hospital elsewhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Place {
     Level1,
     Level2,
     Level3,
     OutOfCounty,
+    OutLevel1,
+    OutLevel2,
+    OutLevel3,
 }
 
 impl Place {
@@ -162,8 +166,22 @@ impl Place {
             "2" => Place::Level2,
             "3" => Place::Level3,
             "out" => Place::OutOfCounty,
+            "out-1" => Place::OutLevel1,
+            "out-2" => Place::OutLevel2,
+            "out-3" => Place::OutLevel3,
             _ => return None,
         })
+    }
+
+    /// Whether a claim at a facility of `level`, in or out of the county, is at this place.
+    pub fn covers(self, level: FacilityLevel, in_county: bool) -> bool {
+        match self {
+            Place::OutOfCounty => !in_county,
+            Place::OutLevel1 => !in_county && level == FacilityLevel::One,
+            Place::OutLevel2 => !in_county && level == FacilityLevel::Two,
+            Place::OutLevel3 => !in_county && level == FacilityLevel::Three,
+            p => Place::of(level, in_county) == p,
+        }
     }
 }
 
@@ -174,6 +192,9 @@ impl fmt::Display for Place {
             Place::Level2 => "2",
             Place::Level3 => "3",
             Place::OutOfCounty => "out",
+            Place::OutLevel1 => "out-1",
+            Place::OutLevel2 => "out-2",
+            Place::OutLevel3 => "out-3",
         })
     }
 }

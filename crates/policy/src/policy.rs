@@ -141,7 +141,7 @@ impl Filter {
     pub fn matches(&self, claim: &Claim, groups: &BTreeMap<String, Vec<String>>) -> bool {
         self.visits.as_ref().is_none_or(|v| v.contains(&claim.visit))
             && self.categories.as_ref().is_none_or(|c| c.contains(&claim.category))
-            && self.places.as_ref().is_none_or(|p| p.contains(&claim.place()))
+            && self.places.as_ref().is_none_or(|p| p.iter().any(|p| p.covers(claim.level, claim.in_county)))
             && self.diseases.as_ref().is_none_or(|names| {
                 names.iter().filter_map(|n| groups.get(n)).flatten().any(|prefix| {
                     claim.diseases.iter().any(|code| code.trim().to_ascii_uppercase().starts_with(prefix.as_str()))
@@ -404,7 +404,7 @@ impl Checker<'_> {
         }
         if let Some(l) = levels {
             f.places = Some(l.iter().filter_map(|s| Place::parse(s).or_else(|| {
-                self.issue(&format!("{path}.levels"), format!("机构等级「{s}」未知（1、2、3 或 out）"));
+                self.issue(&format!("{path}.levels"), format!("机构等级「{s}」未知（1、2、3，out 为县域外，out-1、out-2、out-3 为县域外某级）"));
                 None
             })).collect());
         }
@@ -669,5 +669,37 @@ mod tests {
         assert_eq!(yuan_zh(Money::from_yuan(150_000).unwrap()), "15 万元");
         assert_eq!(yuan_zh(Money::from_yuan(15_000).unwrap()), "1.5 万元");
         assert_eq!(yuan_zh(Money::from_fen(40_050).unwrap()), "400.50 元");
+    }
+}
+
+#[cfg(test)]
+mod places {
+    use huimin_domain::{Date, FacilityLevel, Money, PovertyCategory};
+
+    use crate::{Claim, VisitType, YearAccumulators, parse_policy, settle};
+
+    /// Out of the county, the ratio may depend on the hospital's level: `out-3` is a level-3
+    /// hospital elsewhere, `out` any hospital elsewhere; the first variant that matches wins.
+    #[test]
+    fn a_variant_can_name_a_level_out_of_the_county() {
+        let text = include_str!("../../../policies/worked-example.toml").replace(
+            "  [[layer.variant]]\n  levels = [\"3\"]",
+            "  [[layer.variant]]\n  levels = [\"out-3\"]\n  ratio = \"50%\"\n\n  [[layer.variant]]\n  levels = [\"out\"]\n  ratio = \"60%\"\n\n  [[layer.variant]]\n  levels = [\"3\"]",
+        );
+        let policy = parse_policy("out.toml", &text).unwrap();
+        let basic = |level, in_county| {
+            let claim = Claim {
+                claim_no: "c".into(), person: "1".into(), category: PovertyCategory::parse("一般贫困户").unwrap(), visit: VisitType::Inpatient, level, in_county,
+                admission: Date::from_ymd_opt(2024, 3, 1).unwrap(), discharge: Date::from_ymd_opt(2024, 3, 5).unwrap(), diseases: vec![],
+                cat_a: Money::from_yuan(10_400).unwrap(), cat_b: Money::ZERO, out_of_catalogue: Money::ZERO, necessary: Money::ZERO,
+            };
+            let (bill, _) = settle(&policy, &claim, &YearAccumulators::default()).unwrap();
+            bill.lines.iter().find(|l| &*l.layer_id == "basic").unwrap().total.to_string()
+        };
+        assert_eq!(basic(FacilityLevel::Three, false), "5000.00", "out of the county at level 3: 50% of 10,000");
+        assert_eq!(basic(FacilityLevel::Two, false), "6000.00", "out of the county at level 2: 60%");
+        assert_eq!(basic(FacilityLevel::Three, true), "6720.00", "in the county at level 3: 70% of 9,600");
+        assert_eq!(basic(FacilityLevel::Two, true), "8500.00", "in the county at level 2: the base 85%");
+        assert!(parse_policy("bad.toml", &text.replace("out-3", "out-4")).unwrap_err().to_string().contains("out-4"));
     }
 }

@@ -583,6 +583,12 @@ impl Store {
         rows.iter().map(claim_from_row).collect()
     }
 
+    /// The latest accumulator year (year of discharge) of a claim inside `region`.
+    pub async fn last_claim_year(&self, region: RegionCode) -> Result<Option<i32>> {
+        let y: Option<i64> = sqlx::query_scalar("SELECT MAX(year) FROM claims WHERE region_code >= $1 AND region_code < $1 || ':'").bind(within(region)).fetch_one(&self.pool).await?;
+        Ok(y.and_then(|y| i32::try_from(y).ok()))
+    }
+
     /// The newest claims of persons inside `region`, settled or reversed.
     pub async fn claims_in_region(&self, region: RegionCode, limit: i64) -> Result<Vec<StoredClaim>> {
         let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE region_code >= $1 AND region_code < $1 || ':' ORDER BY settled_at DESC LIMIT $2"))

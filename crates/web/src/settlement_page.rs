@@ -633,7 +633,11 @@ async fn run_simulation(state: &State, ctx: &Ctx, id: &str, q: &SimulateQuery) -
         None => ctx.user.region,
     };
     ctx.require_within(region)?;
-    let year = draft.effective_from.format("%Y").to_string().parse::<i32>().unwrap_or(2024) - 1;
+    // By default the last year that has claims here (a draft for next year is tried on this one's).
+    let year = match state.store.last_claim_year(region).await? {
+        Some(y) => y,
+        None => chrono::Datelike::year(&draft.effective_from) - 1,
+    };
     let parse = |s: Option<&str>, default: Date| s.and_then(|s| Date::parse_from_str(s, "%Y-%m-%d").ok()).unwrap_or(default);
     let from = parse(q.from.as_deref(), Date::from_ymd_opt(year, 1, 1).unwrap_or_default());
     let to = parse(q.to.as_deref(), Date::from_ymd_opt(year, 12, 31).unwrap_or_default());
@@ -655,21 +659,21 @@ pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): 
             label { (ctx.t("至", "to")) input type="date" name="to" value=(to); }
             button.primary type="submit" { (ctx.t("测算", "Run")) }
         }
-        p { (ctx.t("以草案重新结算已结算的 ", "Settled again under the draft: ")) (sim.claims) (ctx.t(" 笔（每人按原结算顺序，年度累计从零开始）。", " claims (each person in the original order, from empty accumulators).")) }
+        p { (ctx.t("按此政策重新测算已结算的 ", "Settled again under the draft: ")) (sim.claims) (ctx.t(" 笔（每人按原结算顺序，年度累计从零开始）。", " claims (each person in the original order, from empty accumulators).")) }
         h2 { (ctx.t("按基金", "By fund")) }
         table.card {
-            thead { tr { th { (ctx.t("基金", "Fund")) } th.num { (ctx.t("实际支付", "Paid")) } th.num { (ctx.t("草案测算", "Draft")) } th.num { (ctx.t("差额", "Difference")) } } }
+            thead { tr { th { (ctx.t("基金", "Fund")) } th.num { (ctx.t("实际支付", "Paid")) } th.num { (ctx.t("按此政策测算", "Draft")) } th.num { (ctx.t("差额", "Difference")) } } }
             tbody { @for f in &sim.by_fund { tr { td { (f.fund.code()) " " (f.fund.label_zh()) } td.num { (f.actual) } td.num { (f.simulated) } td.num { (diff(f.actual, f.simulated)) } } } }
         }
         h2 { (ctx.t("按区划", "By region")) }
         table.card {
-            thead { tr { th { (ctx.t("区划", "Region")) } th.num { (ctx.t("笔数", "Claims")) } th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("基金实际", "Funds paid")) } th.num { (ctx.t("基金草案", "Funds, draft")) } th.num { (ctx.t("个人实际", "Patients paid")) } th.num { (ctx.t("个人草案", "Patients, draft")) } } }
+            thead { tr { th { (ctx.t("区划", "Region")) } th.num { (ctx.t("笔数", "Claims")) } th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("基金实际", "Funds paid")) } th.num { (ctx.t("基金（测算）", "Funds, draft")) } th.num { (ctx.t("个人实际", "Patients paid")) } th.num { (ctx.t("个人（测算）", "Patients, draft")) } } }
             tbody { @for r in &sim.by_region { tr {
                 td.mono { (r.region) } td.num { (r.claims) } td.num { (r.total) } td.num { (r.actual_funds) } td.num { (r.simulated_funds) } td.num { (r.actual_patient) } td.num { (r.simulated_patient) }
             } } }
         }
         @if !sim.refused.is_empty() {
-            h2 { (ctx.t("草案无法结算的", "Not settled by the draft")) }
+            h2 { (ctx.t("按此政策无法结算的", "Not settled by the draft")) }
             ul.small { @for (no, why) in &sim.refused { li { (no) "：" (why) } } }
         }
     };
