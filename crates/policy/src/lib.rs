@@ -8,5 +8,5 @@ pub mod ratio;
 
 pub use engine::{Bill, BillLine, LayerYear, Ledger, LedgerError, YearAccumulators, reverse, settle, settle_into};
 pub use model::{Bucket, Claim, ClaimError, Fund, Place, VisitType};
-pub use policy::{Issue, Layer, Policy, PolicyError, Rule, parse_policy};
+pub use policy::{Basis, Issue, Layer, Policy, PolicyError, Rule, parse_policy};
 pub use ratio::Ratio;

@@ -103,36 +103,88 @@ fn yuan_zh(m: Money) -> String {
     }
 }
 
+/// A share's numbers in words: 报销 85%，每次起付 400 元，年度最高 15 万元.
+fn share_zh(rate: &Rate, deductible: Money, deductible_per_year: bool, cap: Option<Money>) -> Vec<String> {
+    let mut parts = vec![match rate {
+        Rate::Flat(r) => format!("报销 {r}"),
+        Rate::PerBucket(m) => format!("报销 {}", m.iter().map(|(b, r)| format!("{} {r}", b.label_zh())).collect::<Vec<_>>().join("、")),
+        Rate::Tiers(t) => {
+            // A first tier at 0% is where the layer starts paying.
+            let paying: Vec<&(Money, Ratio)> = t.iter().skip_while(|(_, r)| r.is_zero()).collect();
+            let from = paying.first().map(|(m, _)| *m).filter(|m| !m.is_zero());
+            format!("{}分段报销 {}", from.map(|m| format!("超过 {} ", yuan_zh(m))).unwrap_or_default(), paying.iter().map(|(_, r)| r.to_string()).collect::<Vec<_>>().join("、"))
+        }
+    }];
+    if !deductible.is_zero() {
+        parts.push(format!("{}起付 {}", if deductible_per_year { "年度" } else { "每次" }, yuan_zh(deductible)));
+    }
+    if let Some(cap) = cap {
+        parts.push(format!("年度最高 {}", yuan_zh(cap)));
+    }
+    parts
+}
+
+/// Why a line of a bill is what it is: the layer, the numbers it applied, and the text of the
+/// source those numbers come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Basis {
+    pub layer_id: Arc<str>,
+    pub layer_name: Arc<str>,
+    pub rule: String,
+    pub source: String,
+}
+
+impl Policy {
+    /// The basis of every layer that paid something on `bill`, for `claim`, in cascade order.
+    pub fn basis(&self, claim: &Claim, bill: &crate::Bill) -> Vec<Basis> {
+        bill.lines
+            .iter()
+            .filter(|l| !l.total.is_zero())
+            .filter_map(|l| self.layers.iter().find(|x| x.id == l.layer_id))
+            .map(|layer| Basis {
+                layer_id: layer.id.clone(),
+                layer_name: layer.name.clone(),
+                rule: layer.basis_zh(claim, &self.disease_groups),
+                source: self.sources.get(&layer.source).cloned().unwrap_or_else(|| layer.source.clone()),
+            })
+            .collect()
+    }
+}
+
 impl Layer {
     /// What the layer gives, in one line for a benefit card: 报销 85%，起付 400 元，年度最高 15 万元.
     /// The base numbers; a layer whose numbers differ by hospital or visit says so.
     pub fn summary_zh(&self) -> String {
         match &self.rule {
             Rule::Share { base, variants } => {
-                let mut parts = vec![match &base.rate {
-                    Rate::Flat(r) => format!("报销 {r}"),
-                    Rate::PerBucket(m) => format!("报销 {}", m.values().map(|r| r.to_string()).collect::<Vec<_>>().join("、")),
-                    Rate::Tiers(t) => {
-                        // A first tier at 0% is where the layer starts paying.
-                        let paying: Vec<&(Money, Ratio)> = t.iter().skip_while(|(_, r)| r.is_zero()).collect();
-                        let from = paying.first().map(|(m, _)| *m).filter(|m| !m.is_zero());
-                        format!("{}分段报销 {}", from.map(|m| format!("超过 {} ", yuan_zh(m))).unwrap_or_default(), paying.iter().map(|(_, r)| r.to_string()).collect::<Vec<_>>().join("、"))
-                    }
-                }];
-                if !base.deductible.is_zero() {
-                    parts.push(format!("{}起付 {}", if base.deductible_per_year { "年度" } else { "每次" }, yuan_zh(base.deductible)));
-                }
-                if let Some(cap) = base.cap {
-                    parts.push(format!("年度最高 {}", yuan_zh(cap)));
-                }
+                let mut parts = share_zh(&base.rate, base.deductible, base.deductible_per_year, base.cap);
                 if !variants.is_empty() {
                     parts.push("按医院等级等不同".into());
                 }
                 parts.join("，")
             }
+            rule => Self::guarantee_zh(rule),
+        }
+    }
+
+    /// The numbers this layer applied to `claim` (the variant that matched it), in words: the
+    /// rule an amount of the bill was paid by.
+    pub fn basis_zh(&self, claim: &Claim, groups: &BTreeMap<String, Vec<String>>) -> String {
+        match &self.rule {
+            Rule::Share { base, variants } => {
+                let r = Params::resolve(base, variants, claim, groups);
+                share_zh(r.rate, r.deductible, r.deductible_per_year, r.cap).join("，")
+            }
+            rule => Self::guarantee_zh(rule),
+        }
+    }
+
+    fn guarantee_zh(rule: &Rule) -> String {
+        match rule {
             Rule::SelfPayCeiling { max_ratio } => format!("个人自付不超过总费用的 {max_ratio}"),
             Rule::AnnualOutOfPocketCap { cap } => format!("年度个人自付不超过 {}", yuan_zh(*cap)),
             Rule::MinimumReimbursement { min_ratio } => format!("合规费用报销不低于 {min_ratio}"),
+            Rule::Share { .. } => String::new(),
         }
     }
 }
@@ -701,5 +753,15 @@ mod places {
         assert_eq!(basic(FacilityLevel::Three, true), "6720.00", "in the county at level 3: 70% of 9,600");
         assert_eq!(basic(FacilityLevel::Two, true), "8500.00", "in the county at level 2: the base 85%");
         assert!(parse_policy("bad.toml", &text.replace("out-3", "out-4")).unwrap_err().to_string().contains("out-4"));
+        // Each amount says which numbers paid it, and where they come from.
+        let claim = Claim {
+            claim_no: "c".into(), person: "1".into(), category: PovertyCategory::parse("一般贫困户").unwrap(), visit: VisitType::Inpatient, level: FacilityLevel::Three, in_county: false,
+            admission: Date::from_ymd_opt(2024, 3, 1).unwrap(), discharge: Date::from_ymd_opt(2024, 3, 5).unwrap(), diseases: vec![],
+            cat_a: Money::from_yuan(10_400).unwrap(), cat_b: Money::ZERO, out_of_catalogue: Money::ZERO, necessary: Money::ZERO,
+        };
+        let (bill, _) = settle(&policy, &claim, &YearAccumulators::default()).unwrap();
+        let basis = policy.basis(&claim, &bill);
+        assert_eq!((&*basis[0].layer_id, basis[0].rule.as_str()), ("basic", "报销 50%，每次起付 400 元，年度最高 15 万元"));
+        assert_eq!(basis[0].source, "Huimin domain guide, §3.3 worked example");
     }
 }

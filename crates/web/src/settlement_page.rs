@@ -317,6 +317,7 @@ pub async fn preview(state: State, ctx: Ctx, Form(f): Form<ClaimForm>) -> WebRes
         p.alert role="status" { (ctx.t("请与患者核对以下信息和金额，无误后确认结算。", "Check these facts and amounts with the patient, then confirm.")) }
         (stay.markup(&ctx))
         (bill_markup(&ctx, &bill, &set))
+        (basis_markup(&ctx, &set.get(&bill.policy_id).map(|p| p.basis(&claim, &bill)).unwrap_or_default()))
         form.card method="post" action="/settlement/confirm" {
             (csrf(&ctx))
             @for (k, v) in [("visit_no", &f.visit_no), ("visit", &f.visit), ("admission", &f.admission), ("discharge", &f.discharge), ("diseases", &f.diseases),
@@ -352,6 +353,22 @@ pub async fn confirm(state: State, ctx: Ctx, Form(f): Form<ClaimForm>) -> WebRes
             Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, layout::page(&ctx, ctx.t("结算", "Settle"), "/settlement", html! { (header) (claim_form(&ctx, &f, Some(m))) })).into_response()),
             None => Err(WebError::Internal(e.into())),
         },
+    }
+}
+
+/// Why each amount is what it is (计算依据), on demand: the numbers each layer applied to this
+/// claim and the text of their source.
+fn basis_markup(ctx: &Ctx, basis: &[huimin_policy::Basis]) -> Markup {
+    html! {
+        @if !basis.is_empty() {
+            details.card.basis {
+                summary { (ctx.t("计算依据", "How each amount was reckoned")) }
+                table {
+                    thead { tr { th { (ctx.t("保障", "Layer")) } th { (ctx.t("本次适用", "Applied to this claim")) } th { (ctx.t("政策依据", "Source")) } } }
+                    tbody { @for b in basis { tr { td { (b.layer_name) } td { (b.rule) } td.small { (b.source) } } } }
+                }
+            }
+        }
     }
 }
 
@@ -406,6 +423,8 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>, Query(q):
     let set = state.policies.read().await.clone();
     let viewer = ctx.viewer(&state).await;
     let id_number = viewer.sight(huimin_domain::Concerns::concerns(&c)).id_number(&person.person.id_number);
+    // The numbers the layers applied, from the whole claim: what was paid does not change with who looks.
+    let basis = set.get(&c.policy_id).map(|p| p.basis(&c.claim, &c.bill)).unwrap_or_default();
     let c = viewer.show_own(c).ok_or(WebError::NotFound)?;
     let can_reverse = c.status == ClaimStatus::Settled && ctx.can(Permission::Settle) && ctx.user.facility_code.as_deref() == Some(c.facility_code.as_str());
     let stay = Stay {
@@ -433,6 +452,7 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>, Query(q):
             }
             (stay.markup(&ctx))
             (bill_markup(&ctx, &c.bill, &set))
+            (basis_markup(&ctx, &basis))
             section.card.amount-due {
                 p { (ctx.t("个人负担（患者支付）", "The patient pays")) " " strong.big { "¥" (c.bill.patient_total) } }
                 p { (ctx.t("人民币大写：", "In capitals: ")) strong { (c.bill.patient_total.in_capitals()) } }
@@ -711,12 +731,22 @@ pub async fn api_settle(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Qu
     }
 }
 
-pub async fn api_claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<Disclosed<StoredClaim>>> {
+/// A claim as the API answers it: the claim as the user may see it, and the basis of each amount.
+#[derive(serde::Serialize)]
+pub struct ClaimAnswer {
+    #[serde(flatten)]
+    claim: Disclosed<StoredClaim>,
+    basis: Vec<huimin_policy::Basis>,
+}
+
+pub async fn api_claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<ClaimAnswer>> {
     let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
     require_claim_access(&ctx, &c)?;
-    let c = ctx.viewer(&state).await.show_own(c).ok_or(WebError::NotFound)?;
+    // The basis from the whole claim (a layer for a disease group names the group, not the code).
+    let basis = state.policies.read().await.get(&c.policy_id).map(|p| p.basis(&c.claim, &c.bill)).unwrap_or_default();
+    let claim = ctx.viewer(&state).await.show_own(c).ok_or(WebError::NotFound)?;
     state.store.append_audit(&ctx.audit("claim.view", format!("claim {no}"), "api")).await?;
-    Ok(Json(c))
+    Ok(Json(ClaimAnswer { claim, basis }))
 }
 
 #[derive(Deserialize)]

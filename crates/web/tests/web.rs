@@ -443,6 +443,11 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
         assert!(bill.body.contains(part), "the bill shows {part}");
     }
     assert!(!bill.body.contains(&settled.settled_at), "no raw UTC time on the bill");
+    // Each amount cites its rule: the numbers applied to this claim and their source.
+    assert!(bill.body.contains("计算依据") && bill.body.contains("报销 85%，每次起付 400 元，年度最高 15 万元") && bill.body.contains("Huimin domain guide"), "the bill cites its rules");
+    let json: serde_json::Value = serde_json::from_str(&app.get(&format!("/api/settlements/{no}"), &cookie).await.body).unwrap();
+    assert_eq!(json["basis"][0]["rule"], "报销 85%，每次起付 400 元，年度最高 15 万元", "{json}");
+    assert_eq!(json["claim_no"], no, "the claim itself is there too");
     let late = with(&[(2, "ZY2025-0201"), (4, "2025-02-01"), (5, "2025-02-02")]);
     let refused = app.post("/settlement/preview", &cookie, &as_refs(&late)).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
