@@ -200,6 +200,12 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   await page.click('button:has-text("确认结算")');
   await page.waitForURL(/\/settlement\/claims\/[A-Z0-9]+-E2E-BILL-1$/);
   const billUrl = page.url();
+  // Back from the bill opens the form again, not the browser's "resend the form?".
+  await page.goBack();
+  await page.waitForSelector('input[name=visit_no]');
+  assert.match(page.url(), /\/settlement\/new\?person=\d+$/);
+  await page.goForward();
+  await page.waitForURL(billUrl);
   assert.match(await page.locator('footer.signatures').textContent(), /北京时间/);
   assert.match(await page.locator('section.amount-due').textContent(), /人民币大写：.+元/);
   // The same stay again, from a new form and under another number: refused, with the bill.
@@ -209,6 +215,23 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   assert.match(await page.locator('.alert.error').textContent(), /时间重叠/);
   await page.click('.alert.error >> text=查看原结算单');
   await page.waitForURL(billUrl);
+  // The session expires while a stay is typed: after signing in again the form comes back filled.
+  await page.goto(formUrl);
+  await page.fill('input[name=visit_no]', 'E2E-BILL-3');
+  await page.fill('input[name=admission]', '2025-04-01');
+  await page.fill('input[name=discharge]', '2025-04-03');
+  await page.fill('input[name=cat_a]', '1234.5');
+  await context.clearCookies();
+  await page.click('button:has-text("预览结算单")');
+  await page.waitForURL(/\/login/);
+  await page.fill('input[name=username]', 'jsck');
+  await page.fill('input[name=password]', 'huimin2024');
+  await page.click('button[type=submit]');
+  await page.waitForURL(formUrl);
+  assert.equal(await page.inputValue('input[name=visit_no]'), 'E2E-BILL-3', 'what was typed is back');
+  assert.equal(await page.inputValue('input[name=cat_a]'), '1234.5');
+  assert.match(await page.locator('main').textContent(), /上次填写的内容已恢复/);
+  await page.goto(billUrl);
   // The bill's parts add up: all funds + the patient = the total.
   const amount = async (locator) => Math.round(Number((await locator.textContent()).trim()) * 100);
   const total = await amount(page.locator('section.bill tr.subtotal').first().locator('strong'));

@@ -22,3 +22,29 @@ if (fast) {
 }
 const saved = new URLSearchParams(location.search).get('contract');
 if (saved && new URLSearchParams(location.search).has('saved')) sessionStorage.removeItem(`huimin-followup-${saved}`);
+
+// The settlement form keeps what was typed in this tab's session storage until the stay is
+// settled: after an expired session (signing in brings the clerk back to the form) or a lost
+// connection, the form comes back filled. The bill of the stay forgets it.
+const stay = document.querySelector('form[data-keep]');
+if (stay) {
+  const slot = `huimin-${stay.dataset.keep}`;
+  const kept = JSON.parse(sessionStorage.getItem(slot) || 'null');
+  if (kept && !('filled' in stay.dataset)) {
+    for (const [name, value] of Object.entries(kept)) {
+      if (stay.elements[name] && stay.elements[name].type !== 'hidden') stay.elements[name].value = value;
+    }
+    stay.insertAdjacentHTML('afterbegin', '<p class="alert">上次填写的内容已恢复，请核对后继续。</p>');
+  }
+  stay.addEventListener('submit', () => {
+    const data = {};
+    new FormData(stay).forEach((value, name) => { if (name !== '_csrf') data[name] = value; });
+    sessionStorage.setItem(slot, JSON.stringify(data));
+  });
+}
+document.querySelectorAll('[data-forget]').forEach((el) => sessionStorage.removeItem(`huimin-${el.dataset.forget}`));
+
+// A page that answered a form (the settlement preview) stands in the tab's history under an
+// address that can be opened again, so that Back and reload never resend the form.
+const replace = document.querySelector('[data-replace-url]');
+if (replace) history.replaceState(null, '', replace.dataset.replaceUrl);

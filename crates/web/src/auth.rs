@@ -177,8 +177,15 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
             };
         }
         let to_login = || {
-            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            Redirect::to(&format!("/login?next={}", urlencode(next))).into_response()
+            // After signing in, back to the page: a form sent with an expired session cannot be
+            // sent again by a redirect, so back to the page it was sent from (whose script keeps
+            // what was typed, e.g. the settlement form).
+            let next = if parts.method == axum::http::Method::GET {
+                parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into())
+            } else {
+                referer_path(&parts.headers).unwrap_or_else(|| "/".into())
+            };
+            Redirect::to(&format!("/login?next={}", urlencode(&next))).into_response()
         };
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
         let token_hash = accounts::token_hash(&token);
@@ -213,6 +220,16 @@ pub fn urlencode(s: &str) -> String {
 /// Only paths on this site: no scheme, no `//host`. Browsers drop tabs and line breaks from a
 /// URL and read `\` as `/` (so `/\t/evil.example/` goes to evil.example): a path with anything
 /// but printable ASCII other than `\` is refused too.
+/// The path (and query) of the page a request came from, if it came from this site.
+fn referer_path(headers: &HeaderMap) -> Option<String> {
+    let referer = headers.get(header::REFERER)?.to_str().ok()?;
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let rest = referer.strip_prefix("http://").or_else(|| referer.strip_prefix("https://"))?;
+    let path = rest.strip_prefix(host)?;
+    let path = if path.is_empty() { "/" } else { path };
+    (safe_next(Some(path)) == path).then(|| path.to_string())
+}
+
 fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') => n,

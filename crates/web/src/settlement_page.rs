@@ -183,7 +183,9 @@ fn claim_form(ctx: &Ctx, f: &ClaimForm, error: Option<Markup>) -> Markup {
     let visit_opts = [("inpatient", "住院", "Inpatient"), ("outpatient_chronic", "门诊慢特病", "Outpatient chronic/special"), ("outpatient_general", "普通门诊", "General outpatient")];
     html! {
         @if let Some(e) = error { p.alert.error role="alert" { (e) } }
-        form.card.grid method="post" action="/settlement/preview" {
+        // The tab keeps what was typed until the stay is settled (app.js): an expired session
+        // or a lost connection loses nothing.
+        form.card.grid method="post" action="/settlement/preview" data-keep=(format!("stay-{}", f.person_id)) data-filled[!f.visit_no.is_empty()] {
             (csrf(ctx))
             input type="hidden" name="person_id" value=(f.person_id);
             label { (ctx.t("住院号（门诊流水号）", "Visit number (as the hospital system prints it)")) input name="visit_no" value=(f.visit_no) required pattern="[A-Za-z0-9_-]{1,30}" autocomplete="off"; }
@@ -213,6 +215,11 @@ pub async fn new_claim(state: State, ctx: Ctx, Query(q): Query<NewQuery>) -> Web
         ..Default::default()
     };
     Ok(layout::page(&ctx, ctx.t("结算", "Settle"), "/settlement", html! { (header) (claim_form(&ctx, &form, None)) }))
+}
+
+/// A form's address opened as a page (after signing in again, from history): the window.
+pub async fn back_to_window() -> Redirect {
+    Redirect::to("/settlement")
 }
 
 fn settle_message(e: &SettleError) -> Option<String> {
@@ -314,7 +321,9 @@ pub async fn preview(state: State, ctx: Ctx, Form(f): Form<ClaimForm>) -> WebRes
         withheld: 0,
     };
     Ok(layout::page(&ctx, ctx.t("结算预览", "Bill preview"), "/settlement", html! {
-        p.alert role="status" { (ctx.t("请与患者核对以下信息和金额，无误后确认结算。", "Check these facts and amounts with the patient, then confirm.")) }
+        // In the tab's history this page is the form's address: Back from the bill or a reload
+        // opens the form, never a resent POST (app.js).
+        p.alert role="status" data-replace-url=(format!("/settlement/new?person={}", f.person_id)) { (ctx.t("请与患者核对以下信息和金额，无误后确认结算。", "Check these facts and amounts with the patient, then confirm.")) }
         (stay.markup(&ctx))
         (bill_markup(&ctx, &bill, &set))
         (basis_markup(&ctx, &set.get(&bill.policy_id).map(|p| p.basis(&claim, &bill)).unwrap_or_default()))
@@ -444,7 +453,7 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>, Query(q):
             p.alert.error role="status" { span.badge { (ctx.t("已冲销", "Reversed")) } " " (reversed_by.clone().unwrap_or_default()) " · "
                 (c.reversed_at.as_deref().map(huimin_domain::stored_time_text).unwrap_or_default()) " · " (c.reversal_reason.clone().unwrap_or_default()) }
         }
-        article.document {
+        article.document data-forget=(format!("stay-{}", c.person_id)) {
             header.letterhead {
                 h1 { (facility) }
                 p { "健康扶贫“一站式”结算单" }

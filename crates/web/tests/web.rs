@@ -1073,3 +1073,37 @@ async fn the_benefit_card_names_the_family_doctor_and_the_benefits_in_figures() 
     let unsigned = app.get("/households/HSIB/card", &cookie).await;
     assert!(unsigned.status == StatusCode::NOT_FOUND || unsigned.body.contains("尚未签约"), "{}", unsigned.status);
 }
+
+/// A form sent after the session expired leads, after signing in, back to the page it was sent
+/// from (its script restores what was typed), never to a form address answering 405.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_leads_back_to_the_form() {
+    let app = TestApp::new().await;
+    let pid = person_id(&app.db, 3).await;
+    let form = format!("/settlement/new?person={pid}");
+    let req = axum::http::Request::post("/settlement/preview")
+        .header(header::HOST, "huimin.local")
+        .header(header::REFERER, format!("http://huimin.local{form}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap()))
+        .body(Body::from("visit_no=ZY1&person_id=1"))
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
+    let location = res.headers().get(header::LOCATION).unwrap().to_str().unwrap().to_string();
+    assert_eq!(location, format!("/login?next={}", form.replace('?', "%3F").replace('=', "%3D")));
+    // A referer elsewhere is not followed.
+    let req = axum::http::Request::post("/settlement/preview")
+        .header(header::HOST, "huimin.local")
+        .header(header::REFERER, "http://evil.example/settlement/new")
+        .extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap()))
+        .body(Body::empty())
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
+    assert_eq!(res.headers().get(header::LOCATION).unwrap(), "/login?next=/");
+    let (cookie, _) = app.login("settlement_clerk", PASSWORD).await.unwrap();
+    for path in ["/settlement/preview", "/settlement/confirm"] {
+        assert_eq!(app.get(path, &cookie).await.location.as_deref(), Some("/settlement"), "{path} opened as a page");
+    }
+    let page = app.get(&form, &cookie).await;
+    assert!(page.body.contains(&format!("data-keep=\"stay-{pid}\"")), "the form keeps what is typed");
+}
