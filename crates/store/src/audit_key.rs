@@ -104,6 +104,11 @@ impl AuditKey {
         self.mac_of(&format!("entry|{hash}"))
     }
 
+    /// The MAC of a document's facts (a bill's verification code).
+    pub fn document_mac(&self, facts: &str) -> String {
+        self.mac_of(&format!("document|{facts}"))
+    }
+
     fn checkpoint_mac(&self, seq: i64, hash: &str, at: &str) -> String {
         self.mac_of(&format!("checkpoint|{seq}|{hash}|{at}"))
     }

@@ -169,12 +169,23 @@ async fn patient_header(state: &State, ctx: &Ctx, person_id: i64) -> WebResult<M
     let p = state.store.person(person_id).await?.ok_or(WebError::NotFound)?;
     let h = state.store.household(&p.person.household_no).await?.ok_or(WebError::NotFound)?;
     ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
+    // This year so far (settled stays at any facility: amounts only) and the policy in force.
+    let today = huimin_app::clock::today();
+    let year = chrono::Datelike::year(&today);
+    let settled: Vec<StoredClaim> = state.store.claims_of_person(person_id).await?.into_iter().filter(|c| c.status == ClaimStatus::Settled && c.bill.year == year).collect();
+    let sum = |f: fn(&StoredClaim) -> Money| settled.iter().map(f).sum::<Money>();
+    let policy = state.policies.read().await.in_force(h.household.region, today).cloned();
     Ok(html! {
         section.card.facts { dl {
             dt { (ctx.t("患者", "Patient")) } dd { (p.person.name.as_str()) }
             dt { (ctx.t("证件号码", "ID number")) } dd.mono { (p.person.id_number.masked()) }
             dt { (ctx.t("贫困户属性", "Category")) } dd { (h.household.category.label_zh()) }
             dt { (ctx.t("户编号", "Household")) } dd.mono { (h.household.no) }
+            dt { (year) (ctx.t(" 年已结算", " settled so far")) } dd {
+                (settled.len()) (ctx.t(" 次 · 总费用 ¥", " claims · total ¥")) (sum(|c| c.bill.total))
+                (ctx.t(" · 基金支付 ¥", " · funds ¥")) (sum(|c| c.bill.funds_total)) (ctx.t(" · 个人负担 ¥", " · patient ¥")) (sum(|c| c.bill.patient_total))
+            }
+            dt { (ctx.t("适用政策", "Policy")) } dd { @match &policy { Some(p) => { (p.name) }, None => { (ctx.t("本地区今天没有生效的结算政策", "None in force here today")) } } }
         } }
     })
 }
@@ -418,7 +429,7 @@ pub struct BillQuery {
 /// The one bill (一张单) as the patient takes it home: the hospital's name, the patient and the
 /// stay, what each fund paid, the patient's part in figures and in capitals, who settled it and
 /// when (Beijing time), and lines to sign and seal.
-pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): Query<BillQuery>) -> WebResult<Markup> {
+pub async fn bill_page(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Path<String>, Query(q): Query<BillQuery>) -> WebResult<Markup> {
     let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
     require_claim_access(&ctx, &c)?;
     let person = state.store.person(c.person_id).await?.ok_or(WebError::NotFound)?;
@@ -447,6 +458,13 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>, Query(q):
         withheld: c.diagnoses_withheld(),
     };
     let settled_at = huimin_domain::stored_time_text(&c.settled_at);
+    // The verification code, and a QR code of the address that checks it on this system.
+    let code = state.store.bill_code(&c);
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let check_url = format!("http://{host}/settlement/verify?no={}&code={code}", c.claim_no);
+    let qr = qrcode::QrCode::new(check_url.as_bytes())
+        .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(96, 96).quiet_zone(true).build())
+        .unwrap_or_default();
     let body = html! {
         @if q.again.is_some() { p.alert.ok.noprint role="status" { (ctx.t("此次就诊已结算过，以下是原结算单，没有重复结算。", "This visit was settled before: here is its bill; nothing was settled twice.")) } }
         @if c.status == ClaimStatus::Reversed {
@@ -471,6 +489,10 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>, Query(q):
                 p { (ctx.t("结算员：", "Settled by: ")) (clerk) " · " (settled_at) (ctx.t("（北京时间）", " (Beijing time)")) }
                 p { span { (ctx.t("患者（家属）签字：", "Patient (or family): ")) "________________" } " " span { (ctx.t("结算员签字：", "Clerk: ")) "________________" } }
                 p.seal { (ctx.t("（医院结算专用章）", "(the hospital's settlement seal)")) }
+                div.verify {
+                    div.qr { (maud::PreEscaped(qr)) }
+                    p.small { (ctx.t("核验码 ", "Verification code ")) span.mono { (code) } br; (ctx.t("扫码或在惠民系统“结算单核验”中输入结算单号和核验码，可核对本单金额。", "Scan, or enter the bill number and code in Huimin, to check this bill's amounts.")) }
+                }
             }
         }
         p.noprint { button.primary type="button" data-print { (ctx.t("打印结算单", "Print the bill")) } " " a href="/settlement/claims" { (ctx.t("返回列表", "Back to the list")) } }
@@ -486,6 +508,51 @@ pub async fn bill_page(state: State, ctx: Ctx, Path(no): Path<String>, Query(q):
         }
     };
     Ok(layout::page(&ctx, &format!("{} {}", ctx.t("结算单", "Bill"), no), "/settlement", body))
+}
+
+#[derive(Deserialize, Default)]
+pub struct VerifyQuery {
+    no: Option<crate::params::Short>,
+    code: Option<crate::params::Short>,
+}
+
+/// `GET /settlement/verify?no=&code=`: whether a printed bill is the one the system settled —
+/// its verification code matches — and, if so, its amounts to compare with the paper.
+pub async fn verify(state: State, ctx: Ctx, Query(q): Query<VerifyQuery>) -> WebResult<Markup> {
+    ctx.require(Permission::ViewClaims)?;
+    let no = q.no.as_ref().map_or("", |n| n.0.trim());
+    let code = q.code.as_ref().map(|c| c.0.trim().to_ascii_uppercase()).unwrap_or_default();
+    let found = match no {
+        "" => None,
+        no => state.store.claim(no).await?.filter(|c| claim_visible(&ctx, c)),
+    };
+    let answer = found.as_ref().map(|c| (state.store.bill_code(c) == code, c));
+    if let Some((_, c)) = &answer {
+        state.store.append_audit(&ctx.audit("claim.verify", format!("claim {}", c.claim_no), "")).await?;
+    }
+    let body = html! {
+        form.filters.card method="get" action="/settlement/verify" {
+            label { (ctx.t("结算单号", "Bill number")) input name="no" value=(no) required; }
+            label { (ctx.t("核验码", "Verification code")) input name="code" value=(code) required size="18"; }
+            button.primary type="submit" { (ctx.t("核验", "Check")) }
+        }
+        @match (no.is_empty(), &answer) {
+            (true, _) => {},
+            (false, None) => { p.alert.error role="alert" { (ctx.t("没有这张结算单（或不在您的查看范围内）", "No such bill here (or not yours to see)")) } },
+            (false, Some((false, _))) => { p.alert.error role="alert" { (ctx.t("核验码不符：这张单据不是本系统出具的原样，请勿据此付款或报销", "The code does not match: this paper is not the bill as settled")) } },
+            (false, Some((true, c))) => {
+                p.alert.ok role="status" { (ctx.t("核验通过：本系统出具的结算单，金额如下，请与纸质单据核对。", "Verified: a bill of this system; compare its amounts with the paper.")) }
+                section.card.facts { dl {
+                    dt { (ctx.t("入出院日期", "Stay")) } dd { (c.claim.admission) " 至 " (c.claim.discharge) }
+                    dt { (ctx.t("总费用", "Total")) } dd { "¥" (c.bill.total) }
+                    dt { (ctx.t("各基金支付", "Funds")) } dd { "¥" (c.bill.funds_total) }
+                    dt { (ctx.t("个人负担", "Patient")) } dd { "¥" (c.bill.patient_total) " （" (c.bill.patient_total.in_capitals()) "）" }
+                    dt { (ctx.t("状态", "Status")) } dd { @if c.status == ClaimStatus::Reversed { span.badge { (ctx.t("已冲销", "Reversed")) } } @else { span.badge.ok { (ctx.t("已结算", "Settled")) } } }
+                } }
+            },
+        }
+    };
+    Ok(layout::page(&ctx, ctx.t("结算单核验", "Check a bill"), "/settlement/claims", body))
 }
 
 #[derive(Deserialize)]

@@ -448,6 +448,13 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     let json: serde_json::Value = serde_json::from_str(&app.get(&format!("/api/settlements/{no}"), &cookie).await.body).unwrap();
     assert_eq!(json["basis"][0]["rule"], "报销 85%，每次起付 400 元，年度最高 15 万元", "{json}");
     assert_eq!(json["claim_no"], no, "the claim itself is there too");
+    // The verification code printed on the bill checks it; a changed code does not.
+    let code = app.db.bill_code(&settled);
+    assert!(bill.body.contains(&code) && bill.body.contains("<svg"), "the bill carries its code and a QR code");
+    let ok = app.get(&format!("/settlement/verify?no={no}&code={}", code.to_ascii_lowercase()), &cookie).await;
+    assert!(ok.body.contains("核验通过") && ok.body.contains("陆仟壹佰叁拾贰元柒角贰分"), "{}", ok.body);
+    let forged = app.get(&format!("/settlement/verify?no={no}&code=0000000000000000"), &cookie).await;
+    assert!(forged.body.contains("核验码不符") && !forged.body.contains("核验通过"));
     let late = with(&[(2, "ZY2025-0201"), (4, "2025-02-01"), (5, "2025-02-02")]);
     let refused = app.post("/settlement/preview", &cookie, &as_refs(&late)).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
