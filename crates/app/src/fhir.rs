@@ -209,7 +209,7 @@ pub fn claim(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: &str) -
         .map(|(n, (i, code))| json!({ "sequence": n + 1, "productOrService": code, "net": m(c.bill.buckets[i]) }))
         .collect();
     let r = claim_like("Claim", id(&c.claim_no), c, facility_name, json!({
-        "identifier": [{ "system": "urn:huimin:sid:claim", "value": c.claim_no }],
+        "identifier": claim_identifiers(c),
         "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] },
         "diagnosis": c.claim.diseases.iter().enumerate().map(|(i, d)| json!({ "sequence": i + 1, "diagnosisCodeableConcept": { "coding": [{ "system": ICD10, "code": d }] } })).collect::<Vec<_>>(),
         "insurance": policy.layers.iter().enumerate().map(|(i, l)| json!({
@@ -219,6 +219,16 @@ pub fn claim(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: &str) -
         "total": m(c.bill.total),
     }));
     redacted(r, c.diagnoses_withheld())
+}
+
+/// The claim number, and the hospital's own number of the visit (住院号) under the facility,
+/// when the claim was settled at the window (`{facility}-{visit}`).
+fn claim_identifiers(c: &StoredClaim) -> Vec<Value> {
+    let mut out = vec![json!({ "system": "urn:huimin:sid:claim", "value": c.claim_no })];
+    if let Some(visit) = c.claim_no.strip_prefix(&format!("{}-", c.facility_code)).filter(|v| !v.is_empty()) {
+        out.push(json!({ "type": { "text": "住院号（门诊流水号）" }, "system": format!("urn:huimin:sid:visit:{}", c.facility_code), "value": visit }));
+    }
+    out
 }
 
 fn adjudication(code: &str, amount: i64) -> Value {

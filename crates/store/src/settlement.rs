@@ -55,6 +55,13 @@ pub enum ClaimStatus {
     Reversed,
 }
 
+/// Whose claims a list shows: a facility's (its clerks) or those of the persons of a region.
+#[derive(Debug, Clone, Copy)]
+pub enum ClaimsOf<'a> {
+    Facility(&'a str),
+    Region(RegionCode),
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredClaim {
     pub claim_no: String,
@@ -575,12 +582,12 @@ impl Store {
 
     /// The newest claims settled at a facility.
     pub async fn claims_at_facility(&self, facility_code: &str, limit: i64) -> Result<Vec<StoredClaim>> {
-        let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE facility_code = $1 ORDER BY settled_at DESC LIMIT $2"))
-            .bind(facility_code)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(claim_from_row).collect()
+        Ok(self.claims_page(ClaimsOf::Facility(facility_code), limit, 0).await?.0)
+    }
+
+    /// The newest claims of persons inside `region`, settled or reversed.
+    pub async fn claims_in_region(&self, region: RegionCode, limit: i64) -> Result<Vec<StoredClaim>> {
+        Ok(self.claims_page(ClaimsOf::Region(region), limit, 0).await?.0)
     }
 
     /// A bill's verification code (printed with it, in its QR code): 16 hex digits over the
@@ -604,14 +611,20 @@ impl Store {
         Ok(y.and_then(|y| i32::try_from(y).ok()))
     }
 
-    /// The newest claims of persons inside `region`, settled or reversed.
-    pub async fn claims_in_region(&self, region: RegionCode, limit: i64) -> Result<Vec<StoredClaim>> {
-        let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE region_code >= $1 AND region_code < $1 || ':' ORDER BY settled_at DESC LIMIT $2"))
-            .bind(within(region))
+    /// A page of claims, newest first, and how many there are.
+    pub async fn claims_page(&self, of: ClaimsOf<'_>, limit: i64, offset: i64) -> Result<(Vec<StoredClaim>, i64)> {
+        let (cond, arg) = match of {
+            ClaimsOf::Facility(f) => ("facility_code = $1", f.to_string()),
+            ClaimsOf::Region(r) => ("region_code >= $1 AND region_code < $1 || ':'", within(r)),
+        };
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM claims WHERE {cond}")).bind(&arg).fetch_one(&self.pool).await?;
+        let rows = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE {cond} ORDER BY settled_at DESC, claim_no LIMIT $2 OFFSET $3"))
+            .bind(&arg)
             .bind(limit)
+            .bind(offset)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(claim_from_row).collect()
+        Ok((rows.iter().map(claim_from_row).collect::<Result<_>>()?, total))
     }
 
     /// The claims of persons inside `region` discharged between the dates, settled or reversed,

@@ -578,29 +578,41 @@ pub async fn reverse(state: State, ctx: Ctx, Path(no): Path<String>, Form(f): Fo
     }
 }
 
-pub async fn claims(state: State, ctx: Ctx) -> WebResult<Markup> {
+/// Whose claims the user sees in lists: a clerk their facility's, the others their region's.
+fn claims_of(ctx: &Ctx) -> huimin_store::ClaimsOf<'_> {
+    match (&ctx.user.facility_code, ctx.can(Permission::Settle)) {
+        (Some(f), true) => huimin_store::ClaimsOf::Facility(f),
+        _ => huimin_store::ClaimsOf::Region(ctx.user.region),
+    }
+}
+
+/// `/settlement/claims?page=`: the claims, newest first, a page at a time.
+pub async fn claims(state: State, ctx: Ctx, Query(q): Query<ClaimsQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewClaims)?;
-    let list = match (&ctx.user.facility_code, ctx.can(Permission::Settle)) {
-        (Some(f), true) => state.store.claims_at_facility(f, 200).await?,
-        _ => state.store.claims_in_region(ctx.user.region, 200).await?,
-    };
+    let per_page = q.limit.map_or(50, |l| l.0);
+    let page = q.page.map_or(1, |p| p.0);
+    let (list, total) = state.store.claims_page(claims_of(&ctx), per_page, (page - 1) * per_page).await?;
     let table = claims_table(&state, &ctx, &list).await?;
-    Ok(layout::page(&ctx, ctx.t("结算记录", "Settlements"), "/settlement/claims", table))
+    let body = html! {
+        p.noprint { a href="/settlement/verify" { (ctx.t("结算单核验", "Check a bill")) } }
+        (table)
+        (layout::pager(&ctx, &format!("/settlement/claims?limit={per_page}"), page, per_page, total))
+    };
+    Ok(layout::page(&ctx, ctx.t("结算记录", "Settlements"), "/settlement/claims", body))
 }
 
 #[derive(Deserialize)]
 pub struct ClaimsQuery {
     limit: Option<crate::params::PerPage>,
+    page: Option<crate::params::Page>,
 }
 
 /// `GET /api/claims?limit=`: the newest claims a user may see (a clerk: their facility's).
 pub async fn api_claims(state: State, ctx: Ctx, Query(q): Query<ClaimsQuery>) -> WebResult<Json<serde_json::Value>> {
     ctx.require(Permission::ViewClaims)?;
     let limit = q.limit.map_or(200, |l| l.0);
-    let list = match (&ctx.user.facility_code, ctx.can(Permission::Settle)) {
-        (Some(f), true) => state.store.claims_at_facility(f, limit).await?,
-        _ => state.store.claims_in_region(ctx.user.region, limit).await?,
-    };
+    let page = q.page.map_or(1, |p| p.0);
+    let (list, _) = state.store.claims_page(claims_of(&ctx), limit, (page - 1) * limit).await?;
     let viewer = ctx.viewer(&state).await;
     let list: Vec<Disclosed<StoredClaim>> = list.into_iter().filter_map(|c| viewer.show_own(c)).collect();
     Ok(Json(serde_json::json!({ "claims": list })))

@@ -466,6 +466,11 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     assert!(app.db.accumulators(pid, 2024).await.unwrap().layers.is_empty(), "the accumulators are back to nothing");
     // Once reversed, the stay can be settled again (under the corrected number).
     assert_eq!(app.post("/settlement/confirm", &cookie, &as_refs(&overlapping)).await.status, StatusCode::SEE_OTHER);
+    // The list: newest first, with the patient's name and the hospital's, a page at a time.
+    let first = app.get("/settlement/claims?limit=1", &cookie).await;
+    assert!(first.body.contains("H37130201-ZY2024-0610") && first.body.contains("李四") && first.body.contains("兰山区人民医院") && first.body.contains("page=2"), "{}", first.body);
+    let second = app.get("/settlement/claims?limit=1&page=2", &cookie).await;
+    assert!(second.body.contains(no) && !second.body.contains("H37130201-ZY2024-0610"));
 
     // The JSON API: CSRF header required, amounts in fen.
     let body = serde_json::json!({
@@ -1026,7 +1031,7 @@ async fn numeric_query_values_at_their_extremes_never_fail_the_server() {
         }
     }
     // The values reached the handlers: some were answered, some refused with the reason.
-    assert!(answers.get(&200).is_some_and(|n| *n > 50) && answers.get(&400).is_some_and(|n| *n > 100), "{answers:?}");
+    assert!(answers.get(&200).is_some_and(|n| *n > 30) && answers.get(&400).is_some_and(|n| *n > 100), "{answers:?}");
     let r = app.get("/api/treatment?overdue_days=9223372036854775807", &app.login("health_bureau", PASSWORD).await.unwrap().0).await;
     assert!(r.status == StatusCode::BAD_REQUEST && r.body.contains("天数应在 0 到 36500 之间"), "{}", r.body);
 }
