@@ -176,7 +176,7 @@ pub async fn preview(store: &Store, set: &PolicySet, req: &SettleRequest) -> Res
     if store.claim(&req.claim_no).await?.is_some() {
         return Err(SettleError::AlreadySettled { claim_no: req.claim_no.clone(), message: format!("结算单号 {} 已结算过，不能重复结算", req.claim_no) });
     }
-    store.check_stay(req.person_id, req.visit, req.admission, req.discharge).await?;
+    store.check_stay(req.person_id, &req.facility_code, req.visit, req.admission, req.discharge).await?;
     let year = chrono::Datelike::year(&record.claim.discharge);
     let acc = store.accumulators(req.person_id, year).await?;
     let bill = settle(&policy, &record.claim, &acc).map(|(bill, _)| bill).map_err(|e| SettleError::Invalid(e.to_string()))?;
@@ -191,6 +191,21 @@ pub async fn settle_claim(store: &Store, set: &PolicySet, req: &SettleRequest, s
     let claim = record.claim.clone();
     let bill = store.settle_claim(record, move |acc| settle(&policy, &claim, acc).map_err(|e| e.to_string()), settled_by, &audit).await?;
     Ok(bill)
+}
+
+/// Lets one overlapping stay be settled: the person, the facility and the exact dates, with a
+/// reason of at least four characters (logged with the person, never the diagnosis).
+pub async fn approve_stay_exception(store: &Store, e: &huimin_store::NewStayException, audit: &AuditEntry) -> Result<i64, SettleError> {
+    if e.reason.trim().chars().count() < 4 {
+        return Err(SettleError::Invalid("请填写例外原因（至少 4 个字）".into()));
+    }
+    if e.admission > e.discharge {
+        return Err(SettleError::Invalid(format!("入院日期 {} 晚于出院日期 {}", e.admission, e.discharge)));
+    }
+    let mut audit = audit.clone();
+    audit.target = format!("person {}", e.person_id);
+    audit.detail = format!("facility {} {}..{}; reason: {}", e.facility_code, e.admission, e.discharge, e.reason.trim());
+    Ok(store.approve_stay_exception(e, &audit).await?)
 }
 
 pub async fn reverse_claim(store: &Store, claim_no: &str, reason: &str, by: &str, audit: &AuditEntry) -> Result<StoredClaim, SettleError> {

@@ -312,3 +312,31 @@ async fn a_batch_cut_off_before_its_end_settles_nothing() {
     assert!(db.claim("CUT1").await.unwrap().is_none());
     assert_eq!(db.accumulators(p1, 2024).await.unwrap(), huimin_policy::YearAccumulators::default());
 }
+
+both_backends! {
+    an_overlapping_stay_is_settled_only_with_an_exception_let_for_it(db) {
+        let (set, p1, _) = setup(&db).await;
+        settlement::settle_claim(&db, &set, &stay("FIRST", p1, "H2", "2024-04-01", ["1000", "0", "0", "0"]), "jsck", &audit()).await.unwrap();
+        // Readmitted at the city hospital within the first stay's dates (a record the first
+        // hospital closed late): refused, until the bureau lets that very stay.
+        let second = stay("SECOND", p1, "H3", "2024-04-03", ["2000", "0", "0", "0"]);
+        assert!(matches!(settlement::preview(&db, &set, &second).await, Err(SettleError::AlreadySettled { .. })));
+        let exception = huimin_store::NewStayException {
+            person_id: p1, facility_code: "H3".into(), admission: second.admission, discharge: second.discharge, reason: "转院，首院出院日期登记延后".into(), approved_by: "ybj".into(),
+        };
+        let short = huimin_store::NewStayException { reason: "转院".into(), ..exception.clone() };
+        assert!(settlement::approve_stay_exception(&db, &short, &audit()).await.unwrap_err().to_string().contains("例外原因"));
+        // An exception for another facility or other dates does not let this stay.
+        let elsewhere = huimin_store::NewStayException { facility_code: "H2".into(), ..exception.clone() };
+        settlement::approve_stay_exception(&db, &elsewhere, &audit()).await.unwrap();
+        assert!(matches!(settlement::settle_claim(&db, &set, &second, "jsck", &audit()).await, Err(SettleError::AlreadySettled { .. })));
+        settlement::approve_stay_exception(&db, &exception, &audit()).await.unwrap();
+        assert!(settlement::preview(&db, &set, &second).await.is_ok(), "the preview knows the exception");
+        settlement::settle_claim(&db, &set, &second, "jsck", &audit()).await.unwrap();
+        // Used once: a third overlapping stay with the same dates is refused again.
+        let third = SettleRequest { claim_no: "THIRD".into(), ..second.clone() };
+        assert!(matches!(settlement::settle_claim(&db, &set, &third, "jsck", &audit()).await, Err(SettleError::AlreadySettled { .. })));
+        let listed = db.stay_exceptions(RegionCode::parse("371302").unwrap()).await.unwrap();
+        assert_eq!(listed.iter().filter(|e| e.used_by_claim.as_deref() == Some("SECOND")).count(), 1);
+    }
+}

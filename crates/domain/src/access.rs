@@ -68,6 +68,8 @@ pub enum Permission {
     ViewFacilities,
     ManageUsers,
     ViewAudit,
+    /// Let one overlapping stay be settled, with a reason (a real exception; logged).
+    ApproveStayException,
 }
 
 impl Role {
@@ -170,6 +172,7 @@ impl Role {
             ViewFacilities => true,
             ManageUsers => matches!(self, Admin),
             ViewAudit => matches!(self, Supervisor | Admin),
+            ApproveStayException => matches!(self, MedicalInsurance | HealthBureau),
         }
     }
 }

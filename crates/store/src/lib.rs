@@ -98,6 +98,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (11, "password_change", include_str!("../migrations/sqlite/0011_password_change.sql"), include_str!("../migrations/postgres/0011_password_change.sql")),
     (12, "catalog_scope", include_str!("../migrations/sqlite/0012_catalog_scope.sql"), include_str!("../migrations/postgres/0012_catalog_scope.sql")),
     (13, "claims_by_stay", include_str!("../migrations/sqlite/0013_claims_by_stay.sql"), include_str!("../migrations/postgres/0013_claims_by_stay.sql")),
+    (14, "stay_exceptions", include_str!("../migrations/sqlite/0014_stay_exceptions.sql"), include_str!("../migrations/postgres/0014_stay_exceptions.sql")),
 ];
 
 #[derive(Clone)]

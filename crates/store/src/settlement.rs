@@ -55,6 +55,28 @@ pub enum ClaimStatus {
     Reversed,
 }
 
+/// A stay that may be settled although it overlaps a settled one: a real exception (a
+/// readmission the same day, a correction across hospitals), let with a reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewStayException {
+    pub person_id: i64,
+    pub facility_code: String,
+    pub admission: Date,
+    pub discharge: Date,
+    pub reason: String,
+    pub approved_by: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StayException {
+    pub id: i64,
+    pub stay: NewStayException,
+    pub person_name: String,
+    pub approved_at: String,
+    /// The claim that used it; `None`: not used yet.
+    pub used_by_claim: Option<String>,
+}
+
 /// Whose claims a list shows: a facility's (its clerks) or those of the persons of a region.
 #[derive(Debug, Clone, Copy)]
 pub enum ClaimsOf<'a> {
@@ -224,22 +246,34 @@ const OVERLAPPING_STAY: &str = "SELECT claim_no, admission_date, discharge_date 
 // (The parameters appear in their order: rusqlite numbers `$n` by first appearance.)
 
 fn overlapping(claim_no: String, admission: String, discharge: String) -> StoreError {
-    let message = format!("此人 {admission} 至 {discharge} 的住院已结算（结算单 {claim_no}），与本次住院时间重叠，不能重复结算；如原结算有误，请先冲销");
+    let message = format!("此人 {admission} 至 {discharge} 的住院已结算（结算单 {claim_no}），与本次住院时间重叠，不能重复结算；如原结算有误，请先冲销；确属特殊情况的，由医保局或卫健局登记例外后再结算");
     StoreError::AlreadySettled { claim_no, message }
 }
 
-/// Refuses an inpatient stay that overlaps one already settled (SQLite writer thread).
-fn check_overlap_sqlite(conn: &rusqlite::Connection, claim: &Claim, person_id: i64) -> Result<()> {
+/// Takes the exception let for this very stay, if there is one not used yet (the parameters in
+/// the order they appear).
+const USE_EXCEPTION: &str = "UPDATE stay_exceptions SET used_by_claim = $1 WHERE id = (SELECT id FROM stay_exceptions WHERE person_id = $2 \
+     AND facility_code = $3 AND admission_date = $4 AND discharge_date = $5 AND used_by_claim IS NULL ORDER BY id LIMIT 1)";
+
+/// Refuses an inpatient stay that overlaps one already settled, unless an exception was let for
+/// it (SQLite writer thread).
+fn check_overlap_sqlite(conn: &rusqlite::Connection, record: &ClaimRecord) -> Result<()> {
+    let claim = &record.claim;
     if claim.visit != VisitType::Inpatient {
         return Ok(());
     }
     let e = sqlite_writer::db_err;
-    let mut stmt = conn.prepare_cached(OVERLAPPING_STAY).map_err(e)?;
-    let mut rows = stmt.query(rusqlite::params![person_id, date_text(claim.admission), date_text(claim.discharge)]).map_err(e)?;
-    match rows.next().map_err(e)? {
-        Some(r) => Err(overlapping(r.get(0).map_err(e)?, r.get(1).map_err(e)?, r.get(2).map_err(e)?)),
-        None => Ok(()),
-    }
+    let found = {
+        let mut stmt = conn.prepare_cached(OVERLAPPING_STAY).map_err(e)?;
+        let mut rows = stmt.query(rusqlite::params![record.person_id, date_text(claim.admission), date_text(claim.discharge)]).map_err(e)?;
+        match rows.next().map_err(e)? {
+            Some(r) => Some((r.get::<_, String>(0).map_err(e)?, r.get::<_, String>(1).map_err(e)?, r.get::<_, String>(2).map_err(e)?)),
+            None => None,
+        }
+    };
+    let Some((no, from, to)) = found else { return Ok(()) };
+    let args = rusqlite::params![claim.claim_no, record.person_id, record.facility_code, date_text(claim.admission), date_text(claim.discharge)];
+    if conn.prepare_cached(USE_EXCEPTION).map_err(e)?.execute(args).map_err(e)? == 1 { Ok(()) } else { Err(overlapping(no, from, to)) }
 }
 
 const CLAIM_COLUMNS: &str = "claim_no, person_id, facility_code, region_code, policy_id, status, bill, category, visit_type, \
@@ -390,7 +424,7 @@ impl Store {
                             continue;
                         }
                         // The claims of the batch already inserted count: the transaction sees them.
-                        if let Err(why) = check_overlap_sqlite(conn, c, record.person_id) {
+                        if let Err(why) = check_overlap_sqlite(conn, record) {
                             out.refused.push((c.claim_no.clone(), why.to_string()));
                             continue;
                         }
@@ -488,7 +522,7 @@ impl Store {
                     if claim_exists_sqlite(conn, &record.claim.claim_no)? {
                         return Err(duplicate(&record.claim.claim_no));
                     }
-                    check_overlap_sqlite(conn, &record.claim, record.person_id)?;
+                    check_overlap_sqlite(conn, &record)?;
                     let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
                     sqlite_writer::execute_row(conn, INSERT_CLAIM, &claim_row(&record, &bill, &settled_by)?)?;
                     write_accumulators_sqlite(conn, record.person_id, year, &after)?;
@@ -509,8 +543,12 @@ impl Store {
         // Under the person's lock for the year: two clerks cannot settle overlapping stays of one
         // person at the same moment.
         if record.claim.visit == VisitType::Inpatient {
-            if let Some(r) = sqlx::query(OVERLAPPING_STAY).bind(record.person_id).bind(date_text(record.claim.admission)).bind(date_text(record.claim.discharge)).fetch_optional(&mut *tx).await? {
-                return Err(overlapping(r.try_get("claim_no")?, r.try_get("admission_date")?, r.try_get("discharge_date")?));
+            let (from, to) = (date_text(record.claim.admission), date_text(record.claim.discharge));
+            if let Some(r) = sqlx::query(OVERLAPPING_STAY).bind(record.person_id).bind(&from).bind(&to).fetch_optional(&mut *tx).await? {
+                let used = sqlx::query(USE_EXCEPTION).bind(&record.claim.claim_no).bind(record.person_id).bind(&record.facility_code).bind(&from).bind(&to).execute(&mut *tx).await?;
+                if used.rows_affected() != 1 {
+                    return Err(overlapping(r.try_get("claim_no")?, r.try_get("admission_date")?, r.try_get("discharge_date")?));
+                }
             }
         }
         let (bill, after) = compute(&acc).map_err(StoreError::Refused)?;
@@ -532,14 +570,82 @@ impl Store {
 
     /// The settled inpatient stay of the person that overlaps these dates, as the refusal a
     /// settlement would get (for the preview); `Ok` if none.
-    pub async fn check_stay(&self, person_id: i64, visit: VisitType, admission: Date, discharge: Date) -> Result<()> {
+    pub async fn check_stay(&self, person_id: i64, facility_code: &str, visit: VisitType, admission: Date, discharge: Date) -> Result<()> {
         if visit != VisitType::Inpatient {
             return Ok(());
         }
         match sqlx::query(OVERLAPPING_STAY).bind(person_id).bind(date_text(admission)).bind(date_text(discharge)).fetch_optional(&self.pool).await? {
-            Some(r) => Err(overlapping(r.try_get("claim_no")?, r.try_get("admission_date")?, r.try_get("discharge_date")?)),
-            None => Ok(()),
+            Some(r) if !self.exception_waits(person_id, facility_code, admission, discharge).await? => {
+                Err(overlapping(r.try_get("claim_no")?, r.try_get("admission_date")?, r.try_get("discharge_date")?))
+            }
+            _ => Ok(()),
         }
+    }
+
+    async fn exception_waits(&self, person_id: i64, facility_code: &str, admission: Date, discharge: Date) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM stay_exceptions WHERE person_id = $1 AND facility_code = $2 AND admission_date = $3 AND discharge_date = $4 AND used_by_claim IS NULL",
+        )
+        .bind(person_id)
+        .bind(facility_code)
+        .bind(date_text(admission))
+        .bind(date_text(discharge))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Lets one stay that overlaps a settled one be settled (at that facility, with those
+    /// dates), with the reason; the audit entry says so.
+    pub async fn approve_stay_exception(&self, e: &NewStayException, audit: &AuditEntry) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO stay_exceptions (person_id, facility_code, admission_date, discharge_date, reason, approved_by, approved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(e.person_id)
+        .bind(&e.facility_code)
+        .bind(date_text(e.admission))
+        .bind(date_text(e.discharge))
+        .bind(&e.reason)
+        .bind(&e.approved_by)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|err| if err.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) { StoreError::Refused("人员或医疗机构不存在".into()) } else { err.into() })?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The exceptions let for persons inside `region`, newest first.
+    pub async fn stay_exceptions(&self, region: RegionCode) -> Result<Vec<StayException>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.person_id, p.name, e.facility_code, e.admission_date, e.discharge_date, e.reason, e.approved_by, e.approved_at, e.used_by_claim \
+             FROM stay_exceptions e JOIN persons p ON p.id = e.person_id JOIN households h ON h.household_no = p.household_no \
+             WHERE h.region_code >= $1 AND h.region_code < $1 || ':' ORDER BY e.id DESC LIMIT 500",
+        )
+        .bind(within(region))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StayException {
+                    id: r.try_get("id")?,
+                    stay: NewStayException {
+                        person_id: r.try_get("person_id")?,
+                        facility_code: r.try_get("facility_code")?,
+                        admission: parse_date(&r.try_get::<String, _>("admission_date")?)?,
+                        discharge: parse_date(&r.try_get::<String, _>("discharge_date")?)?,
+                        reason: r.try_get("reason")?,
+                        approved_by: r.try_get("approved_by")?,
+                    },
+                    person_name: r.try_get("name")?,
+                    approved_at: r.try_get("approved_at")?,
+                    used_by_claim: r.try_get("used_by_claim")?,
+                })
+            })
+            .collect()
     }
 
     /// Reverses (冲销) a settled claim: its contribution leaves the accumulators exactly, the claim

@@ -40,6 +40,7 @@ const NAV: &[(&str, &str, &str, Option<Permission>)] = &[
     ("/catalog", "病种目录", "Disease catalogue", Some(Permission::ViewProgress)),
     ("/settlement", "一站式结算", "Settlement", Some(Permission::Settle)),
     ("/settlement/claims", "结算记录", "Settlements", Some(Permission::ViewClaims)),
+    ("/settlement/exceptions", "重叠住院例外", "Overlapping stays", Some(Permission::ApproveStayException)),
     ("/policies", "结算政策", "Policies", Some(Permission::ViewClaims)),
     ("/facilities", "医疗机构", "Facilities", Some(Permission::ViewFacilities)),
     ("/admin/users", "用户管理", "Users", Some(Permission::ManageUsers)),

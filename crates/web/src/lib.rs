@@ -211,6 +211,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/settlement/confirm", post(settlement_page::confirm).get(settlement_page::back_to_window))
         .route("/settlement/claims", get(settlement_page::claims))
         .route("/settlement/verify", get(settlement_page::verify))
+        .route("/settlement/exceptions", get(settlement_page::exceptions).post(settlement_page::approve_exception))
         .route("/settlement/claims/{no}", get(settlement_page::bill_page))
         .route("/settlement/claims/{no}/reverse", post(settlement_page::reverse))
         .route("/policies", get(settlement_page::policies).post(settlement_page::upload_policy))

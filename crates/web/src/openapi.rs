@@ -95,7 +95,7 @@ fn paths() -> Value {
                 },
             })),
         ("/api/policies/{id}/simulate", json!({ "get": get("Settlement", "What a (draft) policy would have paid for past claims, by fund and region", vec![path("id", "Policy id"), region(), query("from", "Discharged from YYYY-MM-DD"), query("to", "Discharged until YYYY-MM-DD")], "{claims, by_fund, by_region, refused}") })),
-        ("/api/claims", json!({ "get": get("Settlement", "The newest claims the user may see (a clerk: their facility's)", vec![query("limit", "At most 1,000 (default 200)")], "{claims}") })),
+        ("/api/claims", json!({ "get": get("Settlement", "The claims the user may see, newest first (a clerk: their facility's; diagnoses under the disclosure rule)", vec![query("limit", "Per page, at most 1,000 (default 200)"), query("page", "From 1 (default 1)")], "{claims}") })),
         ("/api/claims/over-ceiling", json!({ "get": get("Supervision", "Claims of the period above 10% self-pay, highest share first", vec![region(), query("period", "As for /api/indicators")], "{region, period, claims}") })),
         ("/api/persons-at-cap", json!({ "get": get("Supervision", "Persons at an annual cap in the period's year", vec![region(), query("period", "As for /api/indicators")], "{region, year, persons}") })),
         ("/api/reconciliation", json!({ "get": get("Supervision", "What each fund owes each hospital for a month (by settlement date), and the claims behind one amount", vec![region(), query("month", "YYYY-MM"), query("fund", "Fund code, with facility: the claims behind"), query("facility", "Facility code")], "{region, month, owed, claims}") })),

@@ -555,6 +555,87 @@ pub async fn verify(state: State, ctx: Ctx, Query(q): Query<VerifyQuery>) -> Web
     Ok(layout::page(&ctx, ctx.t("结算单核验", "Check a bill"), "/settlement/claims", body))
 }
 
+/// `/settlement/exceptions`: the stays let to be settled although they overlap a settled one,
+/// and the form to let one (the medical insurance bureau, the health bureau).
+pub async fn exceptions(state: State, ctx: Ctx) -> WebResult<Markup> {
+    exceptions_page(&state, &ctx, None).await
+}
+
+async fn exceptions_page(state: &State, ctx: &Ctx, message: Option<Result<String, String>>) -> WebResult<Markup> {
+    ctx.require(Permission::ApproveStayException)?;
+    let list = state.store.stay_exceptions(ctx.user.region).await?;
+    let facilities = state.store.all_facilities().await?;
+    let mut codes: Vec<&huimin_domain::Facility> = facilities.values().collect();
+    codes.sort_by(|a, b| a.code.cmp(&b.code));
+    let body = html! {
+        @match &message { Some(Ok(m)) => p.alert.ok role="status" { (m) }, Some(Err(m)) => p.alert.error role="alert" { (m) }, None => {} }
+        p { (ctx.t("同一人住院时间重叠的结算会被拒绝。确属特殊情况（如转院时首院出院日期登记延后）的，在此登记这一次住院（人员、医疗机构、入出院日期）和原因，结算窗口即可结算一次。每次登记都记入审计日志。",
+                   "A stay overlapping one already settled is refused. For a real exception, let this one stay (person, facility, dates) with the reason; the window may then settle it once. Every exception is audited.")) }
+        form.card.grid method="post" action="/settlement/exceptions" {
+            (csrf(ctx))
+            label { (ctx.t("患者证件号码（18 位）", "Patient's ID number")) input name="id_number" required autocomplete="off"; }
+            label { (ctx.t("医疗机构编码", "Facility code")) input name="facility" required list="facility-codes"; }
+            datalist id="facility-codes" { @for f in &codes { option value=(f.code) { (f.name) } } }
+            label { (ctx.t("入院日期", "Admission")) input type="date" name="admission" required; }
+            label { (ctx.t("出院日期", "Discharge")) input type="date" name="discharge" required; }
+            label.grow { (ctx.t("原因", "Reason")) input name="reason" required minlength="4"; }
+            button.primary type="submit" { (ctx.t("登记例外", "Let this stay")) }
+        }
+        @if list.is_empty() { (layout::empty_state(ctx.t("还没有登记例外", "No exception yet"))) } @else {
+            table.card.list {
+                thead { tr { th { (ctx.t("患者", "Patient")) } th { (ctx.t("医疗机构", "Facility")) } th { (ctx.t("入出院日期", "Stay")) } th { (ctx.t("原因", "Reason")) } th { (ctx.t("登记", "Let by")) } th { (ctx.t("使用", "Used by")) } } }
+                tbody { @for e in &list { tr {
+                    td { (e.person_name) }
+                    td { (facilities.get(&e.stay.facility_code).map_or(e.stay.facility_code.as_str(), |f| f.name.as_str())) }
+                    td { (e.stay.admission) " 至 " (e.stay.discharge) }
+                    td { (e.stay.reason) }
+                    td { (e.stay.approved_by) " · " (huimin_domain::stored_time_text(&e.approved_at)) }
+                    td.mono { @match &e.used_by_claim { Some(no) => { (no) }, None => { span.muted { (ctx.t("未使用", "Not yet")) } } } }
+                } } }
+            }
+        }
+    };
+    Ok(layout::page(ctx, ctx.t("重叠住院例外", "Overlapping stays"), "/settlement/exceptions", body))
+}
+
+#[derive(Deserialize)]
+pub struct ExceptionForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    id_number: crate::params::Short,
+    facility: crate::params::Short,
+    admission: String,
+    discharge: String,
+    reason: crate::params::Reason,
+}
+
+pub async fn approve_exception(state: State, ctx: Ctx, Form(f): Form<ExceptionForm>) -> WebResult<Markup> {
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::ApproveStayException)?;
+    let date = |label: &str, s: &str| Date::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("{label}「{s}」应为 YYYY-MM-DD"));
+    let (id, admission, discharge) = match (huimin_domain::IdNumber::parse(f.id_number.trim()), date("入院日期", &f.admission), date("出院日期", &f.discharge)) {
+        (Ok(id), Ok(a), Ok(d)) => (id, a, d),
+        (Err(e), _, _) => return exceptions_page(&state, &ctx, Some(Err(e.to_string()))).await,
+        (_, Err(e), _) | (_, _, Err(e)) => return exceptions_page(&state, &ctx, Some(Err(e))).await,
+    };
+    let Some(person) = state.store.search_persons(ctx.user.region, id.as_str(), 5).await?.into_iter().find(|h| h.id_number == id) else {
+        return exceptions_page(&state, &ctx, Some(Err("此人不在本地区建档立卡名单中".into()))).await;
+    };
+    let e = huimin_store::NewStayException {
+        person_id: person.person_id,
+        facility_code: f.facility.trim().to_string(),
+        admission,
+        discharge,
+        reason: f.reason.trim().to_string(),
+        approved_by: ctx.user.username.clone(),
+    };
+    let outcome = match settlement::approve_stay_exception(&state.store, &e, &ctx.audit("stay.exception", "", "")).await {
+        Ok(_) => Ok(format!("{}{} {} 至 {}", ctx.t("已登记：", "Let: "), person.name, e.admission, e.discharge)),
+        Err(e) => Err(settle_message(&e).ok_or_else(|| WebError::Internal(e.into()))?),
+    };
+    exceptions_page(&state, &ctx, Some(outcome)).await
+}
+
 #[derive(Deserialize)]
 pub struct ReverseForm {
     #[serde(rename = "_csrf")]

@@ -33,6 +33,7 @@ fn allowed(route: &str) -> Vec<Role> {
         "progress" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
         "followup" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff],
         "reconciliation" => vec![HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
+        "exceptions" => vec![HealthBureau, MedicalInsurance],
         _ => unreachable!(),
     }
 }
@@ -103,6 +104,7 @@ async fn authorization_matrix() {
             ("settlement", format!("/settlement/new?person={inside}"), true),
             ("settlement", format!("/settlement/new?person={outside}"), false),
             ("claims", "/settlement/claims".into(), true),
+            ("exceptions", "/settlement/exceptions".into(), true),
             ("claim", "/settlement/claims/CIN".into(), true),
             ("claim", "/settlement/claims/COUT".into(), false),
             ("claim", "/api/settlements/CIN".into(), true),
@@ -1118,4 +1120,31 @@ async fn an_expired_session_leads_back_to_the_form() {
     }
     let page = app.get(&form, &cookie).await;
     assert!(page.body.contains(&format!("data-keep=\"stay-{pid}\"")), "the form keeps what is typed");
+}
+
+/// An overlapping stay is settled at the window only after the medical insurance bureau let that
+/// very stay, with a reason; the exception is listed with the claim that used it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bureau_lets_one_overlapping_stay_be_settled() {
+    let app = TestApp::new().await;
+    let pid = person_id(&app.db, 3).await;
+    let (clerk, clerk_csrf) = app.login("settlement_clerk", PASSWORD).await.unwrap();
+    let stay = |visit: &str, from: &str, to: &str| -> Vec<(&'static str, String)> {
+        vec![("_csrf", clerk_csrf.clone()), ("person_id", pid.to_string()), ("visit_no", visit.into()), ("visit", "inpatient".into()), ("admission", from.into()),
+             ("discharge", to.into()), ("diseases", "".into()), ("cat_a", "5000".into())]
+    };
+    assert_eq!(app.post("/settlement/confirm", &clerk, &as_refs(&stay("A1", "2024-08-01", "2024-08-10"))).await.status, StatusCode::SEE_OTHER);
+    let second = stay("A2", "2024-08-05", "2024-08-12");
+    assert_eq!(app.post("/settlement/confirm", &clerk, &as_refs(&second)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (bureau, csrf) = app.login("medical_insurance", PASSWORD).await.unwrap();
+    let li = id(3);
+    let let_it = [("_csrf", csrf.as_str()), ("id_number", li.as_str()), ("facility", "H37130201"), ("admission", "2024-08-05"), ("discharge", "2024-08-12"), ("reason", "首院出院日期登记有误")];
+    let page = app.post("/settlement/exceptions", &bureau, &let_it).await;
+    assert!(page.status == StatusCode::OK && page.body.contains("已登记") && page.body.contains("未使用"), "{}", page.body);
+    assert_eq!(app.post("/settlement/confirm", &clerk, &as_refs(&second)).await.status, StatusCode::SEE_OTHER, "settled with the exception");
+    assert!(app.get("/settlement/exceptions", &bureau).await.body.contains("H37130201-A2"), "the exception names the claim that used it");
+    let audit = app.db.search_audit(&huimin_store::AuditFilter { action: Some("stay.exception".into()), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    // The clerk cannot let a stay themselves.
+    assert_eq!(app.post("/settlement/exceptions", &clerk, &[("_csrf", clerk_csrf.as_str()), ("id_number", li.as_str()), ("facility", "H37130201"), ("admission", "2024-08-06"), ("discharge", "2024-08-07"), ("reason", "我自己放行")]).await.status, StatusCode::FORBIDDEN);
 }
