@@ -10,6 +10,7 @@ pub mod import;
 pub mod synthetic;
 pub mod accounts;
 pub mod demo;
+pub mod documents;
 pub mod exchange;
 pub mod files;
 pub mod calculator;
