@@ -213,6 +213,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/settlement/verify", get(settlement_page::verify))
         .route("/settlement/exceptions", get(settlement_page::exceptions).post(settlement_page::approve_exception))
         .route("/settlement/claims/{no}", get(settlement_page::bill_page))
+        .route("/settlement/claims/{no}/bill.pdf", get(settlement_page::bill_pdf))
         .route("/settlement/claims/{no}/reverse", post(settlement_page::reverse))
         .route("/policies", get(settlement_page::policies).post(settlement_page::upload_policy))
         .route("/policies/{id}/simulate", get(settlement_page::simulate))

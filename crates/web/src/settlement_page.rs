@@ -429,9 +429,37 @@ pub struct BillQuery {
 /// The one bill (一张单) as the patient takes it home: the hospital's name, the patient and the
 /// stay, what each fund paid, the patient's part in figures and in capitals, who settled it and
 /// when (Beijing time), and lines to sign and seal.
-pub async fn bill_page(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Path<String>, Query(q): Query<BillQuery>) -> WebResult<Markup> {
-    let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
-    require_claim_access(&ctx, &c)?;
+/// What a bill shows, as the user may see it (the page and the PDF alike); its view is audited.
+struct BillView {
+    c: Disclosed<StoredClaim>,
+    patient: String,
+    id_number: String,
+    facility: String,
+    clerk: String,
+    reversed_by: Option<String>,
+    basis: Vec<huimin_policy::Basis>,
+    diagnoses: Vec<(String, Option<String>)>,
+    code: String,
+}
+
+impl BillView {
+    fn stay(&self) -> Stay<'_> {
+        Stay {
+            patient: &self.patient,
+            id_number: self.id_number.clone(),
+            category: self.c.claim.category.label_zh(),
+            facility: &self.facility,
+            claim: &self.c.claim,
+            visit_no: visit_no_of(&self.c),
+            diagnoses: self.diagnoses.clone(),
+            withheld: self.c.diagnoses_withheld(),
+        }
+    }
+}
+
+async fn load_bill(state: &State, ctx: &Ctx, no: &str, how: &str) -> WebResult<BillView> {
+    let c = state.store.claim(no).await?.ok_or(WebError::NotFound)?;
+    require_claim_access(ctx, &c)?;
     let person = state.store.person(c.person_id).await?.ok_or(WebError::NotFound)?;
     let facility = state.store.facility(&c.facility_code).await?.map(|f| f.name).unwrap_or_else(|| c.facility_code.clone());
     let clerk = state.store.display_name(&c.settled_by).await?.unwrap_or_else(|| c.settled_by.clone());
@@ -439,27 +467,26 @@ pub async fn bill_page(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Pat
         Some(u) => Some(state.store.display_name(u).await?.unwrap_or_else(|| u.clone())),
         None => None,
     };
-    state.store.append_audit(&ctx.audit("claim.view", format!("claim {no}"), "")).await?;
+    state.store.append_audit(&ctx.audit("claim.view", format!("claim {no}"), how)).await?;
     let set = state.policies.read().await.clone();
-    let viewer = ctx.viewer(&state).await;
+    let viewer = ctx.viewer(state).await;
     let id_number = viewer.sight(huimin_domain::Concerns::concerns(&c)).id_number(&person.person.id_number);
     // The numbers the layers applied, from the whole claim: what was paid does not change with who looks.
     let basis = set.get(&c.policy_id).map(|p| p.basis(&c.claim, &c.bill)).unwrap_or_default();
-    let c = viewer.show_own(c).ok_or(WebError::NotFound)?;
-    let can_reverse = c.status == ClaimStatus::Settled && ctx.can(Permission::Settle) && ctx.user.facility_code.as_deref() == Some(c.facility_code.as_str());
-    let stay = Stay {
-        patient: person.person.name.as_str(),
-        id_number,
-        category: c.claim.category.label_zh(),
-        facility: &facility,
-        claim: &c.claim,
-        visit_no: visit_no_of(&c),
-        diagnoses: named(&viewer, c.region, &c.claim.diseases),
-        withheld: c.diagnoses_withheld(),
-    };
-    let settled_at = huimin_domain::stored_time_text(&c.settled_at);
-    // The verification code, and a QR code of the address that checks it on this system.
     let code = state.store.bill_code(&c);
+    let c = viewer.show_own(c).ok_or(WebError::NotFound)?;
+    let diagnoses = named(&viewer, c.region, &c.claim.diseases);
+    Ok(BillView { c, patient: person.person.name.as_str().to_string(), id_number, facility, clerk, reversed_by, basis, diagnoses, code })
+}
+
+pub async fn bill_page(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Path<String>, Query(q): Query<BillQuery>) -> WebResult<Markup> {
+    let view = load_bill(&state, &ctx, &no, "").await?;
+    let set = state.policies.read().await.clone();
+    let BillView { c, clerk, reversed_by, basis, code, facility, .. } = &view;
+    let can_reverse = c.status == ClaimStatus::Settled && ctx.can(Permission::Settle) && ctx.user.facility_code.as_deref() == Some(c.facility_code.as_str());
+    let stay = view.stay();
+    let settled_at = huimin_domain::stored_time_text(&c.settled_at);
+    // A QR code of the address that checks the verification code on this system.
     let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let check_url = format!("http://{host}/settlement/verify?no={}&code={code}", c.claim_no);
     let qr = qrcode::QrCode::new(check_url.as_bytes())
@@ -495,7 +522,10 @@ pub async fn bill_page(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Pat
                 }
             }
         }
-        p.noprint { button.primary type="button" data-print { (ctx.t("打印结算单", "Print the bill")) } " " a href="/settlement/claims" { (ctx.t("返回列表", "Back to the list")) } }
+        p.noprint { button.primary type="button" data-print { (ctx.t("打印结算单", "Print the bill")) } " "
+            a.button href=(format!("/settlement/claims/{}/bill.pdf", c.claim_no)) { "PDF（A4）" } " "
+            a.button href=(format!("/settlement/claims/{}/bill.pdf?paper=a5", c.claim_no)) { "PDF（A5）" } " "
+            a href="/settlement/claims" { (ctx.t("返回列表", "Back to the list")) } }
         @if can_reverse {
             details.card.noprint {
                 summary { (ctx.t("冲销此结算", "Reverse this settlement")) }
@@ -508,6 +538,68 @@ pub async fn bill_page(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Pat
         }
     };
     Ok(layout::page(&ctx, &format!("{} {}", ctx.t("结算单", "Bill"), no), "/settlement", body))
+}
+
+#[derive(Deserialize, Default)]
+pub struct PaperQuery {
+    /// `a4` (default) or `a5`.
+    paper: Option<String>,
+}
+
+/// `GET /settlement/claims/{no}/bill.pdf?paper=a4|a5`: the one bill as a PDF, with what the page
+/// shows (as the user may see it) and the fonts in the file.
+pub async fn bill_pdf(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): Query<PaperQuery>) -> WebResult<Response> {
+    use huimin_app::documents::{self, Block};
+    let paper = match q.paper.as_deref().unwrap_or("a4") {
+        p => documents::Paper::parse(p).ok_or_else(|| WebError::BadRequest(format!("纸张「{p}」应为 a4 或 a5")))?,
+    };
+    let view = load_bill(&state, &ctx, &no, "pdf").await?;
+    let c = &view.c;
+    let stay = view.stay();
+    let text = |t: String| Block::Text { text: t, strong: false };
+    let days = (c.claim.discharge - c.claim.admission).num_days().max(1);
+    let diagnoses: Vec<String> = stay.diagnoses.iter().map(|(code, name)| format!("{code}{}", name.as_ref().map(|n| format!(" {n}")).unwrap_or_default())).collect();
+    let mut blocks = vec![
+        Block::Title(view.facility.clone()),
+        text("健康扶贫“一站式”结算单".into()),
+        text(format!("结算单号 {} · 住院号 {}", c.claim_no, stay.visit_no)),
+        Block::Gap,
+        text(format!("患者 {} · 证件号码 {} · {}", view.patient, view.id_number, stay.category)),
+        text(format!("{}（{}{}）", view.facility, c.claim.level.label_zh(), if c.claim.in_county { "，县域内" } else { "，县域外" })),
+        text(format!("入出院日期 {} 至 {} · 住院 {days} 天", c.claim.admission, c.claim.discharge)),
+        text(format!("诊断 {}{}", if diagnoses.is_empty() { "—".to_string() } else { diagnoses.join("；") }, if stay.withheld > 0 { " 保密病种" } else { "" })),
+        Block::Gap,
+        Block::Row(vec![("项目".into(), 3.0), ("合计".into(), 1.2), ("年度累计（前→后）".into(), 1.8)]),
+        Block::Row(vec![("总费用".into(), 3.0), (c.bill.total.to_string(), 1.2), (String::new(), 1.8)]),
+    ];
+    for l in &c.bill.lines {
+        blocks.push(Block::Row(vec![(format!("{}（{}）", l.layer_name, l.fund.label_zh()), 3.0), (l.total.to_string(), 1.2), (format!("{} → {}", l.before.paid, l.after.paid), 1.8)]));
+    }
+    blocks.push(Block::Row(vec![("各基金合计".into(), 3.0), (c.bill.funds_total.to_string(), 1.2), (String::new(), 1.8)]));
+    blocks.push(Block::Row(vec![("个人负担".into(), 3.0), (c.bill.patient_total.to_string(), 1.2), (String::new(), 1.8)]));
+    blocks.push(Block::Gap);
+    blocks.push(Block::Text { text: format!("个人负担（患者支付） ¥{}", c.bill.patient_total), strong: true });
+    blocks.push(text(format!("人民币大写：{}", c.bill.patient_total.in_capitals())));
+    blocks.push(text(format!("各基金支付合计 ¥{}（{}）", c.bill.funds_total, c.bill.funds_total.in_capitals())));
+    if c.status == ClaimStatus::Reversed {
+        blocks.push(text(format!("已冲销 · {} · {}", view.reversed_by.clone().unwrap_or_default(), c.reversal_reason.clone().unwrap_or_default())));
+    }
+    blocks.push(Block::Gap);
+    blocks.push(text("计算依据".into()));
+    for b in &view.basis {
+        blocks.push(text(format!("{}：{}（{}）", b.layer_name, b.rule, b.source)));
+    }
+    blocks.push(Block::Gap);
+    blocks.push(text(format!("结算员：{} · {}（北京时间）", view.clerk, huimin_domain::stored_time_text(&c.settled_at))));
+    blocks.push(text("患者（家属）签字：________________    结算员签字：________________".into()));
+    blocks.push(text("（医院结算专用章）".into()));
+    blocks.push(text(format!("核验码 {}：在惠民系统“结算单核验”中输入结算单号和核验码，可核对本单金额。", view.code)));
+    let bytes = documents::pdf(&blocks, paper).map_err(|e| match e {
+        documents::DocumentError::NoFont => WebError::BadRequest(e.to_string()),
+        e => WebError::Internal(e.into()),
+    })?;
+    let name = format!("attachment; filename=\"bill-{}.pdf\"", c.claim_no);
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/pdf".to_string()), (axum::http::header::CONTENT_DISPOSITION, name)], bytes).into_response())
 }
 
 #[derive(Deserialize, Default)]

@@ -455,6 +455,23 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     assert!(bill.body.contains(&code) && bill.body.contains("<svg"), "the bill carries its code and a QR code");
     let ok = app.get(&format!("/settlement/verify?no={no}&code={}", code.to_ascii_lowercase()), &cookie).await;
     assert!(ok.body.contains("核验通过") && ok.body.contains("陆仟壹佰叁拾贰元柒角贰分"), "{}", ok.body);
+    // The same bill as a PDF, A4 and A5, reads back with the same facts.
+    if huimin_app::documents::available() {
+        for paper in ["a4", "a5"] {
+            let pdf = app.get(&format!("/settlement/claims/{no}/bill.pdf?paper={paper}"), &cookie).await;
+            assert_eq!(pdf.status, StatusCode::OK);
+            let doc = lopdf::Document::load_mem(&pdf.bytes).unwrap();
+            let text: String = doc.extract_text(&doc.get_pages().keys().copied().collect::<Vec<_>>()).unwrap().chars().filter(|c| !c.is_whitespace()).collect();
+            for part in ["兰山区人民医院", "健康扶贫“一站式”结算单", "陆仟壹佰叁拾贰元柒角贰分", "结算员：结算窗口", "脑梗死", code.as_str()] {
+                assert!(text.contains(part), "{paper}: {part} in {text}");
+            }
+        }
+        assert_eq!(app.get(&format!("/settlement/claims/{no}/bill.pdf?paper=b5"), &cookie).await.status, StatusCode::BAD_REQUEST);
+    } else if std::env::var("HUIMIN_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        panic!("HUIMIN_REQUIRE_BROWSER=1 but no CJK font for PDF documents");
+    } else {
+        eprintln!("\n*** WARNING: the bill's PDF is not checked: no CJK font (apt-get install fonts-noto-cjk) ***\n");
+    }
     let forged = app.get(&format!("/settlement/verify?no={no}&code=0000000000000000"), &cookie).await;
     assert!(forged.body.contains("核验码不符") && !forged.body.contains("核验通过"));
     let late = with(&[(2, "ZY2025-0201"), (4, "2025-02-01"), (5, "2025-02-02")]);
