@@ -844,13 +844,30 @@ pub async fn village_cards(state: State, ctx: Ctx, Path(code): Path<String>) -> 
 }
 
 /// The household's benefit card (健康医疗惠民卡): who they are, their family doctor and how to
-/// reach them, what the policy in force gives them in figures, and who issued the card.
-async fn card_markup(state: &State, ctx: &Ctx, h: &StoredHousehold) -> WebResult<Markup> {
+/// reach them, what the policy in force gives them in figures, and who issued the card. The page
+/// and the PDF show the same.
+struct CardView {
+    household_no: String,
+    head: String,
+    category: &'static str,
+    /// (name, relation, masked ID number) of the members in the programme.
+    members: Vec<(String, &'static str, String)>,
+    team: Option<String>,
+    /// (name, duty, phone) of the contracted doctor.
+    doctor: Option<(String, String, String)>,
+    /// The policy's name and period; each layer's (name, fund, what it gives).
+    policy: Option<(String, String)>,
+    benefits: Vec<(String, &'static str, String)>,
+    issuer: String,
+    issued_on: huimin_domain::Date,
+}
+
+async fn load_card(state: &State, h: &StoredHousehold) -> WebResult<CardView> {
     let members = state.store.household_members(&h.household.no).await?;
     let today = today();
     let year = chrono::Datelike::year(&today);
     let policy = state.policies.read().await.in_force(h.household.region, today).cloned();
-    let benefits: Vec<(String, &'static str, String)> = policy
+    let benefits = policy
         .iter()
         .flat_map(|p| p.layers.iter())
         .filter(|l| l.filter.categories.as_ref().is_none_or(|c| c.contains(&h.household.category)))
@@ -869,7 +886,27 @@ async fn card_markup(state: &State, ctx: &Ctx, h: &StoredHousehold) -> WebResult
         Some(c) => state.store.region(c).await?.map(|r| r.name).unwrap_or_default(),
         None => String::new(),
     };
-    let qr = qrcode::QrCode::new(h.household.no.as_str().as_bytes())
+    Ok(CardView {
+        household_no: h.household.no.as_str().to_string(),
+        head: h.household.head_name.as_str().to_string(),
+        category: h.household.category.label_zh(),
+        members: members.iter().filter(|m| m.in_programme).map(|m| (m.person.name.as_str().to_string(), m.person.relation.label_zh(), m.person.id_number.masked())).collect(),
+        doctor: doctor.map(|d| (d.name.clone(), d.duty.clone(), d.phone.clone())),
+        team: team.map(|t| t.name),
+        policy: policy.map(|p| (p.name.clone(), format!("{} 至 {}", p.effective_from, p.effective_to))),
+        benefits,
+        issuer: format!("{county}卫生健康局"),
+        issued_on: today,
+    })
+}
+
+const UNSIGNED: &str = "尚未签约（签约后由家庭医生团队填写）";
+const FIRST_BENEFIT: &str = "县域内住院“先诊疗后付费”，出院时“一站式”结算，只付个人自付部分";
+const LAST_BENEFIT: &str = "每年免费健康体检一次";
+
+async fn card_markup(state: &State, ctx: &Ctx, h: &StoredHousehold) -> WebResult<Markup> {
+    let v = load_card(state, h).await?;
+    let qr = qrcode::QrCode::new(v.household_no.as_bytes())
         .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(120, 120).quiet_zone(true).build())
         .unwrap_or_default();
     Ok(html! {
@@ -879,35 +916,77 @@ async fn card_markup(state: &State, ctx: &Ctx, h: &StoredHousehold) -> WebResult
                 div.qr { (PreEscaped(qr)) }
             }
             dl {
-                dt { "户编号" } dd.mono { (h.household.no) }
-                dt { "户主" } dd { (h.household.head_name.as_str()) }
-                dt { "贫困户属性" } dd { (h.household.category.label_zh()) }
-                dt { "家庭医生团队" } dd { @match &team { Some(t) => { (t.name) }, None => { "尚未签约（签约后由家庭医生团队填写）" } } }
-                @if let Some(d) = doctor {
-                    dt { "签约医生" } dd { (d.name) @if !d.duty.is_empty() { "（" (d.duty) "）" } }
-                    dt { "联系电话" } dd.mono { @if d.phone.is_empty() { (dash()) } @else { (d.phone) } }
+                dt { "户编号" } dd.mono { (v.household_no) }
+                dt { "户主" } dd { (v.head) }
+                dt { "贫困户属性" } dd { (v.category) }
+                dt { "家庭医生团队" } dd { (v.team.as_deref().unwrap_or(UNSIGNED)) }
+                @if let Some((name, duty, phone)) = &v.doctor {
+                    dt { "签约医生" } dd { (name) @if !duty.is_empty() { "（" (duty) "）" } }
+                    dt { "联系电话" } dd.mono { @if phone.is_empty() { (dash()) } @else { (phone) } }
                 }
             }
             table {
                 thead { tr { th { "姓名" } th { "与户主关系" } th { "证件号码" } } }
-                tbody { @for m in members.iter().filter(|m| m.in_programme) { tr { td { (m.person.name.as_str()) } td { (m.person.relation.label_zh()) } td.mono { (m.person.id_number.masked()) } } } }
+                tbody { @for (name, relation, id) in &v.members { tr { td { (name) } td { (relation) } td.mono { (id) } } } }
             }
             h3 { "享受的健康扶贫政策" }
-            @if let Some(p) = &policy {
-                p.small { (p.name) "（" (p.effective_from) " 至 " (p.effective_to) "）" }
+            @if let Some((name, period)) = &v.policy {
+                p.small { (name) "（" (period) "）" }
                 ul {
-                    li { "县域内住院“先诊疗后付费”，出院时“一站式”结算，只付个人自付部分" }
-                    @for (name, fund, what) in &benefits {
+                    li { (FIRST_BENEFIT) }
+                    @for (name, fund, what) in &v.benefits {
                         li { strong { (name) } @if *name != *fund { "（" (fund) "）" } "：" (what) }
                     }
-                    li { "每年免费健康体检一次" }
+                    li { (LAST_BENEFIT) }
                 }
             } @else {
                 p { (ctx.t("本地区尚未载入结算政策", "No settlement policy loaded for this region")) }
             }
-            p.small.issuer { "发放单位：" (county) "卫生健康局" " · " (today) }
+            p.small.issuer { "发放单位：" (v.issuer) " · " (v.issued_on) }
+            p.noprint { a.button href=(format!("/households/{}/card.pdf", v.household_no)) { "PDF" } }
         }
     })
+}
+
+/// `GET /households/{no}/card.pdf?paper=a5|a4`: the benefit card as a PDF (A5 by default: a card
+/// people keep at home).
+pub async fn benefit_card_pdf(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): Query<crate::params::PaperQuery>) -> WebResult<Response> {
+    use huimin_app::documents::{self, Block};
+    ctx.require(Permission::ViewRegistry)?;
+    let paper = q.paper(documents::Paper::A5)?;
+    let h = household_in_reach(&state, &ctx, &no).await?;
+    let v = load_card(&state, &h).await?;
+    state.store.append_audit(&ctx.audit("card.print", format!("household {}", h.household.no), "pdf")).await?;
+    let text = |t: String| Block::Text { text: t, strong: false };
+    let mut blocks = vec![
+        Block::Title("健康医疗惠民卡".into()),
+        text(format!("户编号 {} · 户主 {} · {}", v.household_no, v.head, v.category)),
+        text(format!("家庭医生团队 {}", v.team.as_deref().unwrap_or(UNSIGNED))),
+    ];
+    if let Some((name, duty, phone)) = &v.doctor {
+        blocks.push(text(format!("签约医生 {name}{} · 联系电话 {}", if duty.is_empty() { String::new() } else { format!("（{duty}）") }, if phone.is_empty() { "—" } else { phone })));
+    }
+    blocks.push(Block::Gap);
+    blocks.push(Block::Row(vec![("姓名".into(), 1.0), ("与户主关系".into(), 1.0), ("证件号码".into(), 2.0)]));
+    for (name, relation, id) in &v.members {
+        blocks.push(Block::Row(vec![(name.clone(), 1.0), (relation.to_string(), 1.0), (id.clone(), 2.0)]));
+    }
+    blocks.push(Block::Gap);
+    blocks.push(Block::Text { text: "享受的健康扶贫政策".into(), strong: true });
+    match &v.policy {
+        Some((name, period)) => {
+            blocks.push(text(format!("{name}（{period}）")));
+            blocks.push(text(format!("· {FIRST_BENEFIT}")));
+            for (name, fund, what) in &v.benefits {
+                blocks.push(text(format!("· {name}{}：{what}", if name == fund { String::new() } else { format!("（{fund}）") })));
+            }
+            blocks.push(text(format!("· {LAST_BENEFIT}")));
+        }
+        None => blocks.push(text("本地区尚未载入结算政策".into())),
+    }
+    blocks.push(Block::Gap);
+    blocks.push(text(format!("发放单位：{} · {}", v.issuer, v.issued_on)));
+    crate::params::pdf_answer(&blocks, paper, &format!("card-{}.pdf", v.household_no))
 }
 
 // ----- the disease catalogue -----

@@ -122,6 +122,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/persons/{id}/reveal", post(registry::reveal_id_number))
         .route("/households/{no}/health", get(health_page::household_health))
         .route("/households/{no}/card", get(health_page::benefit_card))
+        .route("/households/{no}/card.pdf", get(health_page::benefit_card_pdf))
         .route("/regions/{code}/cards", get(health_page::village_cards))
         .route("/persons/{id}/cards", post(health_page::save_card))
         .route("/persons/{id}/exams", post(health_page::save_exam))

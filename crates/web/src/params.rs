@@ -78,3 +78,29 @@ pub type Reason = Text<500>;
 pub type Paragraph = Text<2000>;
 /// A name, a place, a phone number, who signed.
 pub type Short = Text<100>;
+
+/// `?paper=a4|a5` of a document's PDF.
+#[derive(Debug, Deserialize, Default)]
+pub struct PaperQuery {
+    paper: Option<String>,
+}
+
+impl PaperQuery {
+    pub fn paper(&self, default: huimin_app::documents::Paper) -> crate::error::WebResult<huimin_app::documents::Paper> {
+        match self.paper.as_deref() {
+            None => Ok(default),
+            Some(p) => huimin_app::documents::Paper::parse(p).ok_or_else(|| crate::error::WebError::BadRequest(format!("纸张「{p}」应为 a4 或 a5"))),
+        }
+    }
+}
+
+/// A document as a PDF download. Without a CJK font on the server the answer says so.
+pub fn pdf_answer(blocks: &[huimin_app::documents::Block], paper: huimin_app::documents::Paper, file_name: &str) -> crate::error::WebResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let bytes = huimin_app::documents::pdf(blocks, paper).map_err(|e| match e {
+        huimin_app::documents::DocumentError::NoFont => crate::error::WebError::BadRequest(e.to_string()),
+        e => crate::error::WebError::Internal(e.into()),
+    })?;
+    let disposition = format!("attachment; filename=\"{file_name}\"");
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/pdf".to_string()), (axum::http::header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+}

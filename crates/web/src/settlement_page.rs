@@ -540,19 +540,11 @@ pub async fn bill_page(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Pat
     Ok(layout::page(&ctx, &format!("{} {}", ctx.t("结算单", "Bill"), no), "/settlement", body))
 }
 
-#[derive(Deserialize, Default)]
-pub struct PaperQuery {
-    /// `a4` (default) or `a5`.
-    paper: Option<String>,
-}
-
 /// `GET /settlement/claims/{no}/bill.pdf?paper=a4|a5`: the one bill as a PDF, with what the page
 /// shows (as the user may see it) and the fonts in the file.
-pub async fn bill_pdf(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): Query<PaperQuery>) -> WebResult<Response> {
+pub async fn bill_pdf(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): Query<crate::params::PaperQuery>) -> WebResult<Response> {
     use huimin_app::documents::{self, Block};
-    let paper = match q.paper.as_deref().unwrap_or("a4") {
-        p => documents::Paper::parse(p).ok_or_else(|| WebError::BadRequest(format!("纸张「{p}」应为 a4 或 a5")))?,
-    };
+    let paper = q.paper(documents::Paper::A4)?;
     let view = load_bill(&state, &ctx, &no, "pdf").await?;
     let c = &view.c;
     let stay = view.stay();
@@ -594,12 +586,7 @@ pub async fn bill_pdf(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): 
     blocks.push(text("患者（家属）签字：________________    结算员签字：________________".into()));
     blocks.push(text("（医院结算专用章）".into()));
     blocks.push(text(format!("核验码 {}：在惠民系统“结算单核验”中输入结算单号和核验码，可核对本单金额。", view.code)));
-    let bytes = documents::pdf(&blocks, paper).map_err(|e| match e {
-        documents::DocumentError::NoFont => WebError::BadRequest(e.to_string()),
-        e => WebError::Internal(e.into()),
-    })?;
-    let name = format!("attachment; filename=\"bill-{}.pdf\"", c.claim_no);
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/pdf".to_string()), (axum::http::header::CONTENT_DISPOSITION, name)], bytes).into_response())
+    crate::params::pdf_answer(&blocks, paper, &format!("bill-{}.pdf", c.claim_no))
 }
 
 #[derive(Deserialize, Default)]

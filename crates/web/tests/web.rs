@@ -1101,6 +1101,15 @@ async fn the_benefit_card_names_the_family_doctor_and_the_benefits_in_figures() 
         assert!(card.body.contains(part), "the card shows {part}");
     }
     assert!(!card.body.contains("医疗救助（医疗救助）"), "a layer named after its fund is not named twice");
+    if huimin_app::documents::available() {
+        let pdf = app.get("/households/HIN/card.pdf", &cookie).await;
+        assert_eq!(pdf.status, StatusCode::OK);
+        let doc = lopdf::Document::load_mem(&pdf.bytes).unwrap();
+        let text: String = doc.extract_text(&doc.get_pages().keys().copied().collect::<Vec<_>>()).unwrap().chars().filter(|c| !c.is_whitespace()).collect();
+        for part in ["健康医疗惠民卡", "王医生（全科医生）", "13800001111", "报销85%，每次起付400元，年度最高15万元", "发放单位：兰山区卫生健康局"] {
+            assert!(text.contains(part), "the card's PDF shows {part}: {text}");
+        }
+    }
     let unsigned = app.get("/households/HSIB/card", &cookie).await;
     assert!(unsigned.status == StatusCode::NOT_FOUND || unsigned.body.contains("尚未签约"), "{}", unsigned.status);
 }
