@@ -312,19 +312,26 @@ fn write_household(
     Ok(diagnoses)
 }
 
-/// `n` claims for `persons` persons within the policy's period, deterministic for a seed:
-/// mostly inpatient stays at all levels, some outpatient chronic visits, amounts spread from a
-/// few hundred yuan to a few hundred thousand.
+/// `n` claims for `persons` persons within the policy's period up to today, deterministic for a
+/// seed and a day: mostly inpatient stays at all levels, some outpatient chronic visits, amounts
+/// spread from a few hundred yuan to a few hundred thousand. A person's stays never overlap (each
+/// has its own 16-day slot of the period), as the settlement window requires.
 pub fn claims(policy: &huimin_policy::Policy, n: u64, persons: u64, seed: u64) -> Vec<huimin_policy::Claim> {
     use huimin_domain::{FacilityLevel, Money, PovertyCategory};
     use huimin_policy::{Claim, VisitType};
+    const SLOT: i64 = 16;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let days = (policy.effective_to - policy.effective_from).num_days().max(1);
+    let last = policy.effective_to.min(crate::clock::today() - chrono::Duration::days(1)).max(policy.effective_from);
+    let slots = ((last - policy.effective_from).num_days() / SLOT).max(1);
     let categories = [PovertyCategory::General, PovertyCategory::Dibao, PovertyCategory::Tekun];
+    let mut taken = vec![0i64; persons.max(1) as usize];
     (0..n)
         .map(|i| {
             let person = rng.random_range(0..persons.max(1));
-            let admission = policy.effective_from + chrono::Duration::days(rng.random_range(0..days));
+            // The person's next slot, from a random one on; a slot holds one stay of up to 15 days.
+            let slot = (person as i64 * 7 + taken[person as usize]) % slots;
+            taken[person as usize] += 1;
+            let admission = policy.effective_from + chrono::Duration::days(slot * SLOT);
             let visit = if rng.random_bool(0.85) { VisitType::Inpatient } else { VisitType::OutpatientChronic };
             // Roughly log-uniform amounts: most stays cost thousands, a few hundreds of thousands.
             let scale = 10f64.powf(rng.random_range(2.5..5.5));
@@ -339,7 +346,7 @@ pub fn claims(policy: &huimin_policy::Policy, n: u64, persons: u64, seed: u64) -
                 level: FacilityLevel::from_number(rng.random_range(1..=3)).expect("level"),
                 in_county: rng.random_bool(0.9),
                 admission,
-                discharge: (admission + chrono::Duration::days(rng.random_range(0..15))).min(policy.effective_to),
+                discharge: (admission + chrono::Duration::days(rng.random_range(0..15))).min(last),
                 diseases: Vec::new(),
                 cat_a: Money::from_fen(cat_a).expect("amount"),
                 cat_b: Money::from_fen(cat_b).expect("amount"),
