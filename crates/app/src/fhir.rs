@@ -225,7 +225,7 @@ pub fn claim(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: &str) -
 /// when the claim was settled at the window (`{facility}-{visit}`).
 fn claim_identifiers(c: &StoredClaim) -> Vec<Value> {
     let mut out = vec![json!({ "system": "urn:huimin:sid:claim", "value": c.claim_no })];
-    if let Some(visit) = c.claim_no.strip_prefix(&format!("{}-", c.facility_code)).filter(|v| !v.is_empty()) {
+    if let Some(visit) = c.visit_no() {
         out.push(json!({ "type": { "text": "住院号（门诊流水号）" }, "system": format!("urn:huimin:sid:visit:{}", c.facility_code), "value": visit }));
     }
     out

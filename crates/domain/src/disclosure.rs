@@ -109,10 +109,6 @@ impl Viewer {
         self
     }
 
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
     /// The catalogue that judges the codes of `region`.
     pub fn catalogue(&self, region: RegionCode) -> &crate::health::DiseaseCatalog {
         self.catalogues.for_region(region)

@@ -102,6 +102,14 @@ pub struct StoredClaim {
     pub reversal_reason: Option<String>,
 }
 
+impl StoredClaim {
+    /// The hospital's own number of the visit (住院号) of a claim settled at the window, whose
+    /// number is `{facility}-{visit}`; `None` for claims numbered otherwise (imports, batches).
+    pub fn visit_no(&self) -> Option<&str> {
+        self.claim_no.strip_prefix(self.facility_code.as_str())?.strip_prefix('-').filter(|v| !v.is_empty())
+    }
+}
+
 fn date_text(d: Date) -> String {
     d.format("%Y-%m-%d").to_string()
 }

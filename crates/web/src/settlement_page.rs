@@ -113,11 +113,6 @@ fn claim_no_of(facility: &str, visit_no: &str) -> String {
     format!("{facility}-{visit_no}")
 }
 
-/// The hospital's number of the visit of a claim settled at the window.
-fn visit_no_of<'a>(c: &'a StoredClaim) -> &'a str {
-    c.claim_no.strip_prefix(&format!("{}-", c.facility_code)).unwrap_or(&c.claim_no)
-}
-
 /// The fields of the stay, as typed (amounts in yuan).
 #[derive(Deserialize, Clone, Default)]
 pub struct ClaimForm {
@@ -214,10 +209,9 @@ fn claim_form(ctx: &Ctx, f: &ClaimForm, error: Option<Markup>) -> Markup {
 }
 
 pub async fn new_claim(state: State, ctx: Ctx, Query(q): Query<NewQuery>) -> WebResult<Markup> {
-    let facility = clerk_facility(&ctx)?;
+    clerk_facility(&ctx)?;
     let header = patient_header(&state, &ctx, q.person).await?;
     let today = huimin_app::clock::today();
-    let _ = facility;
     let form = ClaimForm {
         person_id: q.person,
         visit: "inpatient".into(),
@@ -450,7 +444,7 @@ impl BillView {
             category: self.c.claim.category.label_zh(),
             facility: &self.facility,
             claim: &self.c.claim,
-            visit_no: visit_no_of(&self.c),
+            visit_no: self.c.visit_no().unwrap_or(&self.c.claim_no),
             diagnoses: self.diagnoses.clone(),
             withheld: self.c.diagnoses_withheld(),
         }

@@ -1110,8 +1110,10 @@ async fn the_benefit_card_names_the_family_doctor_and_the_benefits_in_figures() 
             assert!(text.contains(part), "the card's PDF shows {part}: {text}");
         }
     }
-    let unsigned = app.get("/households/HSIB/card", &cookie).await;
-    assert!(unsigned.status == StatusCode::NOT_FOUND || unsigned.body.contains("尚未签约"), "{}", unsigned.status);
+    // 李四's household (another village, no contract): seen by the township's team.
+    let (team_cookie, _) = app.login("family_doctor_team", PASSWORD).await.unwrap();
+    let unsigned = app.get("/households/HSIB/card", &team_cookie).await;
+    assert!(unsigned.status == StatusCode::OK && unsigned.body.contains("尚未签约") && !unsigned.body.contains("王医生"), "{}", unsigned.status);
 }
 
 /// A form sent after the session expired leads, after signing in, back to the page it was sent
