@@ -339,4 +339,34 @@ both_backends! {
         let listed = db.stay_exceptions(RegionCode::parse("371302").unwrap()).await.unwrap();
         assert_eq!(listed.iter().filter(|e| e.used_by_claim.as_deref() == Some("SECOND")).count(), 1);
     }
+
+    a_batch_refuses_stays_overlapping_settled_ones_and_its_own(db) {
+        let (set, p1, p2) = setup(&db).await;
+        settlement::settle_claim(&db, &set, &stay("EARLIER", p1, "H2", "2024-04-01", ["1000", "0", "0", "0"]), "jsck", &audit()).await.unwrap();
+        let late = stay("LATE", p1, "H3", "2024-04-04", ["500", "0", "0", "0"]);
+        let exception = huimin_store::NewStayException {
+            person_id: p1, facility_code: "H3".into(), admission: late.admission, discharge: late.discharge, reason: "首院出院日期登记有误".into(), approved_by: "ybj".into(),
+        };
+        settlement::approve_stay_exception(&db, &exception, &audit()).await.unwrap();
+        let mut next_day = stay("TRANSFER", p2, "H3", "2024-05-06", ["300", "0", "0", "0"]);
+        next_day.discharge = d("2024-05-08");
+        let batch = vec![
+            stay("AGAIN", p1, "H3", "2024-04-03", ["700", "0", "0", "0"]),  // overlaps EARLIER, stored before the batch
+            stay("NEW", p2, "H2", "2024-05-01", ["900", "0", "0", "0"]),    // 05-01 to 05-06
+            stay("INSIDE", p2, "H3", "2024-05-03", ["800", "0", "0", "0"]), // overlaps NEW, earlier in this batch
+            next_day,                                                      // admitted the day NEW ended: a transfer
+            late,                                                          // overlaps EARLIER, but let by the bureau
+        ];
+        let out = settlement::settle_batch(&db, &set, &batch, "his", &audit()).await.unwrap();
+        let refused: Vec<(&str, &str)> = out.refused.iter().map(|(no, why)| (no.as_str(), why.as_str())).collect();
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(refused[0].0 == "AGAIN" && refused[0].1.contains("EARLIER") && refused[0].1.contains("时间重叠"), "{refused:?}");
+        assert!(refused[1].0 == "INSIDE" && refused[1].1.contains("结算单 NEW"), "{refused:?}");
+        assert_eq!(out.settled, 3);
+        for no in ["NEW", "TRANSFER", "LATE"] {
+            assert!(db.claim(no).await.unwrap().is_some(), "{no} settled");
+        }
+        let listed = db.stay_exceptions(RegionCode::parse("371302").unwrap()).await.unwrap();
+        assert_eq!(listed.iter().filter(|e| e.used_by_claim.as_deref() == Some("LATE")).count(), 1, "the exception is used by the batch's claim");
+    }
 }

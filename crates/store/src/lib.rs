@@ -99,6 +99,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (12, "catalog_scope", include_str!("../migrations/sqlite/0012_catalog_scope.sql"), include_str!("../migrations/postgres/0012_catalog_scope.sql")),
     (13, "claims_by_stay", include_str!("../migrations/sqlite/0013_claims_by_stay.sql"), include_str!("../migrations/postgres/0013_claims_by_stay.sql")),
     (14, "stay_exceptions", include_str!("../migrations/sqlite/0014_stay_exceptions.sql"), include_str!("../migrations/postgres/0014_stay_exceptions.sql")),
+    (15, "no_stay_index", include_str!("../migrations/sqlite/0015_no_stay_index.sql"), include_str!("../migrations/postgres/0015_no_stay_index.sql")),
 ];
 
 #[derive(Clone)]

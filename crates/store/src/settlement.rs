@@ -279,9 +279,68 @@ fn check_overlap_sqlite(conn: &rusqlite::Connection, record: &ClaimRecord) -> Re
             None => None,
         }
     };
-    let Some((no, from, to)) = found else { return Ok(()) };
-    let args = rusqlite::params![claim.claim_no, record.person_id, record.facility_code, date_text(claim.admission), date_text(claim.discharge)];
-    if conn.prepare_cached(USE_EXCEPTION).map_err(e)?.execute(args).map_err(e)? == 1 { Ok(()) } else { Err(overlapping(no, from, to)) }
+    match found {
+        Some((no, from, to)) => use_exception_sqlite(conn, record, || overlapping(no, from, to)),
+        None => Ok(()),
+    }
+}
+
+/// Lets an overlapping stay through if an exception was let for it, using the exception up.
+fn use_exception_sqlite(conn: &rusqlite::Connection, record: &ClaimRecord, refusal: impl FnOnce() -> StoreError) -> Result<()> {
+    let e = sqlite_writer::db_err;
+    let c = &record.claim;
+    let args = rusqlite::params![c.claim_no, record.person_id, record.facility_code, date_text(c.admission), date_text(c.discharge)];
+    if conn.prepare_cached(USE_EXCEPTION).map_err(e)?.execute(args).map_err(e)? == 1 { Ok(()) } else { Err(refusal()) }
+}
+
+/// Gives back the exception a claim took when the claim is refused after all (a batch goes on
+/// in the same transaction, so nothing rolls it back).
+const RELEASE_EXCEPTION: &str = "UPDATE stay_exceptions SET used_by_claim = NULL WHERE used_by_claim = $1";
+
+/// A person's settled inpatient stays (every year), for a batch to check its claims against in
+/// memory: one query the first time the batch meets the person instead of one per claim.
+const SETTLED_STAYS: &str = "SELECT claim_no, admission_date, discharge_date FROM claims WHERE person_id = $1 AND status = 'settled' AND visit_type = 'inpatient'";
+
+/// The settled inpatient stays a batch has seen, per person: read from the database the first
+/// time, then kept up to date with the batch's own claims.
+#[derive(Default)]
+struct BatchStays(HashMap<i64, Vec<(Date, Date, String)>>);
+
+impl BatchStays {
+    /// Refuses the record's stay if it overlaps a settled one (the same rule as
+    /// [`OVERLAPPING_STAY`]: a transfer day may be shared), unless an exception was let for it;
+    /// true when one was used (see [`RELEASE_EXCEPTION`]).
+    fn check(&mut self, conn: &rusqlite::Connection, read: &mut rusqlite::Statement, record: &ClaimRecord) -> Result<bool> {
+        let c = &record.claim;
+        if c.visit != VisitType::Inpatient {
+            return Ok(false);
+        }
+        let stays = match self.0.entry(record.person_id) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let e = sqlite_writer::db_err;
+                let mut found = Vec::new();
+                let mut rows = read.query([record.person_id]).map_err(e)?;
+                while let Some(r) = rows.next().map_err(e)? {
+                    let (from, to): (String, String) = (r.get(1).map_err(e)?, r.get(2).map_err(e)?);
+                    found.push((parse_date(&from)?, parse_date(&to)?, r.get::<_, String>(0).map_err(e)?));
+                }
+                v.insert(found)
+            }
+        };
+        match stays.iter().filter(|(from, to, _)| *to > c.admission && *from < c.discharge).min_by_key(|(from, ..)| *from) {
+            Some((from, to, no)) => use_exception_sqlite(conn, record, || overlapping(no.clone(), date_text(*from), date_text(*to))).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Counts a stay the batch has just settled.
+    fn settled(&mut self, record: &ClaimRecord) {
+        let c = &record.claim;
+        if c.visit == VisitType::Inpatient {
+            self.0.entry(record.person_id).or_default().push((c.admission, c.discharge, c.claim_no.clone()));
+        }
+    }
 }
 
 const CLAIM_COLUMNS: &str = "claim_no, person_id, facility_code, region_code, policy_id, status, bill, category, visit_type, \
@@ -419,6 +478,8 @@ impl Store {
                 let mut insert = conn.prepare(INSERT_CLAIM).map_err(e)?;
                 let mut exists = conn.prepare(CLAIM_STATUS).map_err(e)?;
                 let mut lock = conn.prepare(LOCK_AND_READ).map_err(e)?;
+                let mut read_stays = conn.prepare(SETTLED_STAYS).map_err(e)?;
+                let mut stays = BatchStays::default();
                 loop {
                     let items = match feed.blocking_recv() {
                         Some(BatchChunk::Claims(items)) => items,
@@ -431,11 +492,14 @@ impl Store {
                             out.refused.push((c.claim_no.clone(), duplicate(&c.claim_no).to_string()));
                             continue;
                         }
-                        // The claims of the batch already inserted count: the transaction sees them.
-                        if let Err(why) = check_overlap_sqlite(conn, record) {
-                            out.refused.push((c.claim_no.clone(), why.to_string()));
-                            continue;
-                        }
+                        let excepted = match stays.check(conn, &mut read_stays, record) {
+                            Ok(excepted) => excepted,
+                            Err(StoreError::AlreadySettled { message, .. }) => {
+                                out.refused.push((c.claim_no.clone(), message));
+                                continue;
+                            }
+                            Err(other) => return Err(other),
+                        };
                         let key = (record.person_id, chrono::Datelike::year(&c.discharge));
                         let acc = match accs.entry(key) {
                             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
@@ -445,9 +509,15 @@ impl Store {
                             }
                         };
                         match huimin_policy::settle_into(policy, c, acc) {
-                            Err(why) => out.refused.push((c.claim_no.clone(), why.to_string())),
+                            Err(why) => {
+                                if excepted {
+                                    conn.prepare_cached(RELEASE_EXCEPTION).map_err(e)?.execute([&c.claim_no]).map_err(e)?;
+                                }
+                                out.refused.push((c.claim_no.clone(), why.to_string()));
+                            }
                             Ok(bill) => {
                                 insert.execute(rusqlite::params_from_iter(claim_row(record, &bill, &settled_by)?)).map_err(e)?;
+                                stays.settled(record);
                                 rollup.add(record.region, c, &bill, 1);
                                 out.add(&bill);
                             }
