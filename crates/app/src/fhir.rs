@@ -239,8 +239,10 @@ fn adjudication(code: &str, amount: i64) -> Value {
 /// One ExplanationOfBenefit per fund that paid, in cascade order: for each bucket what was
 /// submitted, what earlier funds had paid (`priorpaid`), what was left for this fund
 /// (`eligible`) and what it paid (`benefit`); the fund's deductible; its own layers' coverages
-/// focal and the earlier ones' as prior insurance.
+/// focal and the earlier ones' as prior insurance; the rule each of its layers applied (the
+/// numbers used and the policy clause's source text) as process notes, as on the bill.
 pub fn explanations(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: &str) -> Vec<Value> {
+    let basis = policy.basis(&c.claim, &c.bill);
     let mut prior = [0i64; 4];
     let mut paid_before: Vec<&huimin_policy::BillLine> = Vec::new();
     let mut out = Vec::new();
@@ -266,6 +268,12 @@ pub fn explanations(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: 
             .map(|(focal, l)| json!({ "focal": focal, "coverage": { "reference": format!("Coverage/{}", coverage_id(c.person_id, policy, &l.layer_id)), "display": l.layer_name.as_ref() } }))
             .collect();
         let benefit: i64 = paid.iter().sum();
+        let notes: Vec<Value> = basis
+            .iter()
+            .filter(|b| lines.iter().any(|l| l.layer_id == b.layer_id))
+            .enumerate()
+            .map(|(n, b)| json!({ "number": n + 1, "type": "print", "text": format!("{}：{}（依据：{}）", b.layer_name, b.rule, b.source) }))
+            .collect();
         out.push(claim_like("ExplanationOfBenefit", id(&format!("{}-{}", c.claim_no, fund.code())), c, facility_name, json!({
             "insurer": { "identifier": { "system": FUND_SYSTEM, "value": fund.code() }, "display": fund.label_zh() },
             "claim": { "reference": format!("Claim/{}", id(&c.claim_no)) },
@@ -274,6 +282,7 @@ pub fn explanations(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: 
             "item": items,
             "total": [adjudication("submitted", c.bill.total.fen()), adjudication("priorpaid", prior.iter().sum()), adjudication("deductible", deductible), adjudication("benefit", benefit)],
             "payment": { "amount": money(benefit) },
+            "processNote": notes,
         })));
         for (p, x) in prior.iter_mut().zip(paid) {
             *p += x;

@@ -807,6 +807,11 @@ async fn fhir_resources_are_valid_r4_and_show_each_role_only_its_part() {
     assert!(eobs[1]["insurance"].as_array().unwrap().iter().any(|i| i["focal"] == false), "the second payer lists the first as prior insurance");
     let categories: Vec<&str> = eobs[0]["item"][0]["adjudication"].as_array().unwrap().iter().map(|a| a["category"]["coding"][0]["code"].as_str().unwrap()).collect();
     assert_eq!(categories, ["submitted", "priorpaid", "eligible", "benefit"]);
+    // Each payer cites the rule its layers applied, as the bill does.
+    let first = eobs[0]["processNote"][0]["text"].as_str().unwrap();
+    let first_layer = bill.lines.iter().find(|l| !l.total.is_zero()).unwrap();
+    assert!(first.starts_with(&format!("{}：", first_layer.layer_name)) && first.contains('%') && first.contains("依据："), "{first}");
+    assert!(eobs.iter().all(|e| e["processNote"].as_array().is_some_and(|n| !n.is_empty())));
     assert_eq!(of_type(&all, "Claim").len(), 1);
     assert_eq!(of_type(&all, "Encounter")[0]["class"]["code"], "IMP");
     save("claim.json", &app.get("/fhir/Claim/CIN", &bureau).await.body);
