@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.HUIMIN_BIN || path.join(root, 'target/debug/huimin');
@@ -27,6 +28,18 @@ function idNumber(area, birth, seq) {
   const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
   const sum = [...first17].reduce((s, d, i) => s + Number(d) * w[i], 0);
   return first17 + '10X98765432'[sum % 11];
+}
+
+// The text and the first page's size (points) of a PDF.
+async function pdfText(bytes) {
+  const doc = await getDocument({ data: new Uint8Array(bytes), useSystemFonts: false, isEvalSupported: false }).promise;
+  let text = '';
+  for (let n = 1; n <= doc.numPages; n++) {
+    const content = await (await doc.getPage(n)).getTextContent();
+    text += content.items.map((i) => i.str).join('');
+  }
+  const [, , width, height] = (await doc.getPage(1)).view;
+  return { text, width, height, pages: doc.numPages };
 }
 
 async function shot(page, name, fullPage = true) {
@@ -173,7 +186,14 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   const page = await context.newPage();
   await login(page, 'jsck');
   await page.click('nav.side >> text=一站式结算');
-  await page.fill('input[name=q]', idNumber('371302', '19580307', 11)); // 欧阳修远, imported above
+  // A mistyped ID number says so; it is not answered as a patient outside the programme.
+  const patientId = idNumber('371302', '19580307', 11); // 欧阳修远, imported above
+  const wrongCheck = patientId.slice(0, 17) + (patientId[17] === '0' ? '1' : '0');
+  await page.fill('input[name=q]', wrongCheck);
+  await page.click('button:has-text("查找")');
+  assert.match(await page.locator('main').textContent(), new RegExp(`校验码应为 ${patientId[17]}`));
+  assert.doesNotMatch(await page.locator('main').textContent(), /不在本地区建档立卡名单/);
+  await page.fill('input[name=q]', patientId);
   await page.click('button:has-text("查找")');
   await page.click('table >> text=结算');
   await page.waitForSelector('input[name=visit_no]');
@@ -189,6 +209,23 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
     await page.fill('input[name=necessary]', '1000');
     await page.click('button:has-text("预览结算单")');
   };
+  // What the form says of itself is checked before anything is computed: the code, the dates.
+  const refusal = async () => (await page.locator('.alert.error').textContent()).trim();
+  const diseases = async (codes) => { await page.fill('input[name=diseases]', codes); await page.click('button:has-text("预览结算单")'); };
+  await page.fill('input[name=visit_no]', 'E2E-BILL-1');
+  await page.fill('input[name=admission]', '2025-03-02');
+  await page.fill('input[name=discharge]', '2025-03-12');
+  await page.fill('input[name=cat_a]', '100');
+  await diseases('XYZ');
+  await page.waitForSelector('.alert.error');
+  assert.match(await refusal(), /XYZ.*不是 ICD-10 编码/);
+  assert.equal(await page.inputValue('input[name=cat_a]'), '100', 'the form keeps what was typed');
+  const tomorrow = new Date(Date.now() + 8 * 3600_000 + 86400_000).toISOString().slice(0, 10);
+  await page.fill('input[name=discharge]', tomorrow);
+  await diseases('I63.9');
+  await page.waitForSelector('.alert.error');
+  assert.match(await refusal(), new RegExp(`出院日期 ${tomorrow} 晚于今天`));
+  await page.goto(formUrl);
   await fillStay('E2E-BILL-1', '2025-03-02', '2025-03-12');
   await page.waitForSelector('section.bill');
   const preview = await page.locator('main').textContent();
@@ -243,6 +280,23 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   await shot(page, '13-bill-print');
   assert.equal(await page.locator('nav.side').isVisible(), false, 'the printed bill has no navigation');
   await page.emulateMedia({ media: 'screen' });
+  // Printed from the browser (to PDF) on A4 and on A5: one page each, the bill's text in it.
+  await page.evaluate(() => { window.print = () => {}; });
+  await page.emulateMedia({ media: null });
+  // Chromium's PDF maps some CJK glyphs to other code points (⼀ for 一, which NFKC folds; ⺠ for
+  // 民 and 戶 for 户, which it does not): compare as NFKC, with words free of the latter.
+  const nfkc = (t) => t.normalize('NFKC').replace(/\s+/g, '');
+  for (const [paper, width, height] of [['a4', 595, 842], ['a5', 420, 595]]) {
+    await page.click(`button[data-print="${paper}"]`);
+    const printed = await pdfText(await page.pdf({ preferCSSPageSize: true, printBackground: true }));
+    assert.deepEqual([Math.round(printed.width), Math.round(printed.height)], [width, height], `${paper} paper`);
+    assert.equal(printed.pages, 1, `the bill fits one ${paper} page`);
+    const text = nfkc(printed.text);
+    for (const part of ['健康扶贫“一站式”结算单', '大写', '北京时间', '核验码', '患者（家属）签字', '2025-03-02至2025-03-12', '脑梗死', '30000.00']) {
+      assert.ok(text.includes(nfkc(part)), `the printed ${paper} bill shows ${part}: ${text.slice(0, 300)}`);
+    }
+    assert.ok(!text.includes(nfkc('修改密码')), 'no navigation in print');
+  }
   await page.click('summary:has-text("冲销此结算")');
   await page.fill('input[name=reason]', '录入错误');
   await page.click('button:has-text("冲销")');

@@ -1,5 +1,9 @@
 // The only script (pages work without it): print buttons, and the follow-up form's safety net.
-document.querySelectorAll('[data-print]').forEach((b) => b.addEventListener('click', () => window.print()));
+// A button's data-print="a5" prints the document on A5 paper (app.css's named page).
+document.querySelectorAll('[data-print]').forEach((b) => b.addEventListener('click', () => {
+  document.documentElement.dataset.paper = b.dataset.print || 'a4';
+  window.print();
+}));
 
 // A follow-up form keeps what was typed, with its submission key, in this tab's session storage
 // until the server confirms it: if the connection drops, going back (or reloading) brings the

@@ -13,6 +13,9 @@ pub enum WebError {
     BadRequest(String),
     #[error("the form has expired")]
     Csrf,
+    /// The server lacks something the request needs (the CJK font of a PDF): 503, with what.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -33,6 +36,7 @@ impl IntoResponse for WebError {
             WebError::Forbidden => (StatusCode::FORBIDDEN, "您无权访问此内容".to_string(), "You may not see this".to_string()),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone(), m.clone()),
             WebError::Csrf => (StatusCode::FORBIDDEN, "表单已过期，请返回后刷新页面再提交".to_string(), "The form has expired; reload and try again".to_string()),
+            WebError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone(), m.clone()),
             WebError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "系统出错，请稍后再试".to_string(), "Something went wrong".to_string())

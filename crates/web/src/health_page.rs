@@ -817,7 +817,7 @@ pub async fn benefit_card(state: State, ctx: Ctx, Path(no): Path<String>) -> Web
     let h = household_in_reach(&state, &ctx, &no).await?;
     let card = card_markup(&state, &ctx, &h).await?;
     state.store.append_audit(&ctx.audit("card.print", format!("household {}", h.household.no), "")).await?;
-    Ok(layout::page(&ctx, ctx.t("健康医疗惠民卡", "Benefit card"), "/households", html! { p.noprint { button.primary type="button" data-print { (ctx.t("打印", "Print")) } } (card) }))
+    Ok(layout::page(&ctx, ctx.t("健康医疗惠民卡", "Benefit card"), "/households", html! { p.noprint { button.primary type="button" data-print="a5" { (ctx.t("打印（A5）", "Print (A5)")) } } (card) }))
 }
 
 /// Every household's card of a village, one per printed page.
@@ -837,7 +837,7 @@ pub async fn village_cards(state: State, ctx: Ctx, Path(code): Path<String>) -> 
     }
     state.store.append_audit(&ctx.audit("card.print", format!("region {region}"), format!("{} households", cards.len()))).await?;
     let body = html! {
-        p.noprint { (cards.len()) (ctx.t(" 户 · ", " households · ")) button.primary type="button" data-print { (ctx.t("全部打印", "Print all")) } }
+        p.noprint { (cards.len()) (ctx.t(" 户 · ", " households · ")) button.primary type="button" data-print="a5" { (ctx.t("全部打印（每户一张 A5）", "Print all (one A5 page each)")) } }
         @for c in &cards { (c) }
     };
     Ok(layout::page(&ctx, ctx.t("健康医疗惠民卡（批量）", "Benefit cards"), "/households", body))

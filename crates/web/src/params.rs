@@ -98,7 +98,7 @@ impl PaperQuery {
 pub fn pdf_answer(blocks: &[huimin_app::documents::Block], paper: huimin_app::documents::Paper, file_name: &str) -> crate::error::WebResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let bytes = huimin_app::documents::pdf(blocks, paper).map_err(|e| match e {
-        huimin_app::documents::DocumentError::NoFont => crate::error::WebError::BadRequest(e.to_string()),
+        huimin_app::documents::DocumentError::NoFont => crate::error::WebError::Unavailable(e.to_string()),
         e => crate::error::WebError::Internal(e.into()),
     })?;
     let disposition = format!("attachment; filename=\"{file_name}\"");

@@ -516,7 +516,8 @@ pub async fn bill_page(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Pat
                 }
             }
         }
-        p.noprint { button.primary type="button" data-print { (ctx.t("打印结算单", "Print the bill")) } " "
+        p.noprint { button.primary type="button" data-print="a4" { (ctx.t("打印结算单（A4）", "Print the bill (A4)")) } " "
+            button type="button" data-print="a5" { (ctx.t("打印（A5）", "Print (A5)")) } " "
             a.button href=(format!("/settlement/claims/{}/bill.pdf", c.claim_no)) { "PDF（A4）" } " "
             a.button href=(format!("/settlement/claims/{}/bill.pdf?paper=a5", c.claim_no)) { "PDF（A5）" } " "
             a href="/settlement/claims" { (ctx.t("返回列表", "Back to the list")) } }
