@@ -42,7 +42,7 @@ pub fn claim_columns() -> Vec<Column> {
 }
 
 pub fn settle_file(policy: &Policy, claims: &Path) -> Result<Vec<Outcome>, FileError> {
-    let table = Table::read(claims)?;
+    let table = Table::read(claims, &claim_columns())?;
     settle_table(policy, &table)
 }
 

@@ -406,7 +406,7 @@ struct Rows {
 }
 
 fn read(path: &Path, columns: &[Column]) -> Result<Rows, ImportError> {
-    let table = Table::read(path)?;
+    let table = Table::read(path, columns)?;
     let cols = table.columns(columns)?;
     let rows = table.rows.iter().map(|r| (r.row, cells(&cols, &r.cells))).collect();
     Ok(Rows { file: table.file, rows })
@@ -726,7 +726,7 @@ fn same_stay(req: &crate::settlement::SettleRequest, c: &huimin_store::StoredCla
 /// file carries the bill's amounts (总费用, 基金支付合计, 个人负担), a bill that comes out
 /// different is reported: the policies here are not the ones that settled it there.
 pub async fn import_claims(store: &Store, path: &Path, settled_by: &str, audit: &AuditEntry) -> Result<TableReport, ExchangeError> {
-    let table = Table::read(path).map_err(ImportError::from)?;
+    let table = Table::read(path, &CLAIM_COLUMNS).map_err(ImportError::from)?;
     let cols = table.columns(&CLAIM_COLUMNS).map_err(ImportError::from)?;
     // Optional columns of the export: the times to replay in, and the bill to compare with.
     let extra: Vec<Option<usize>> = ["结算时间", "冲销时间", "总费用", "基金支付合计", "个人负担"].iter().map(|h| table.headers.iter().position(|x| x == h)).collect();

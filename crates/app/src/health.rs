@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use huimin_domain::{CareBatch, Catalogues, Date, DiseaseCatalog, IdNumber, Prognosis, RegionCode, parse_icd10};
+use huimin_domain::{CareBatch, Catalogues, Date, DiseaseCatalog, Prognosis, RegionCode, parse_icd10};
 use huimin_store::{AuditEntry, BatchOverride, DiseaseCard, SickPerson, Store, StoreError};
 use serde::Serialize;
 
@@ -141,7 +141,7 @@ pub const DISEASE_COLUMNS: [Column; 7] = [
 /// `huimin gen`). Bad rows are reported (row, column, value, reason); the good rows are stored
 /// in one transaction.
 pub async fn import_diseases(store: &Store, catalogues: &Catalogues, path: &Path, by: &str, today: Date, audit: &AuditEntry) -> Result<TableReport, ImportError> {
-    let table = Table::read(path)?;
+    let table = Table::read(path, &DISEASE_COLUMNS)?;
     let cols = table.columns(&DISEASE_COLUMNS)?;
     let mut errors = Vec::new();
     let mut cards = Vec::new();
@@ -150,9 +150,9 @@ pub async fn import_diseases(store: &Store, catalogues: &Catalogues, path: &Path
     for r in &table.rows {
         let cell = |c: usize| cols[c].and_then(|i| r.cells.get(i)).map(String::as_str).unwrap_or("").trim();
         let err = |c: usize, reason: String| RowError { row: r.row, column: DISEASE_COLUMNS[c].name.into(), value: cell(c).into(), reason };
-        let person = match IdNumber::parse(cell(0)) {
+        let person = match crate::table::id_number(cell(0), cols[0].is_some_and(|c| r.is_number(c))) {
             Err(e) => {
-                errors.push(err(0, e.to_string()));
+                errors.push(err(0, e));
                 continue;
             }
             Ok(id) => match persons.get(id.as_str()) {

@@ -87,7 +87,7 @@ pub struct RosterReport {
 }
 
 pub async fn import_roster(store: &Store, path: &Path, opts: &RosterImport<'_>) -> Result<RosterReport, ImportError> {
-    let table = Table::read(path)?;
+    let table = Table::read(path, &crate::roster::ROSTER_COLUMNS)?;
     import_roster_table(store, table, opts).await
 }
 
@@ -194,7 +194,7 @@ pub const REGION_COLUMNS: [Column; 2] = [
 
 /// Imports regions (区划代码, 名称). A region's parent must be in the file or the store.
 pub async fn import_regions(store: &Store, path: &Path) -> Result<TableReport, ImportError> {
-    let table = Table::read(path)?;
+    let table = Table::read(path, &REGION_COLUMNS)?;
     let cols = table.columns(&REGION_COLUMNS)?;
     let known = store.region_codes().await?;
     let mut errors = Vec::new();
@@ -250,7 +250,7 @@ pub const FACILITY_COLUMNS: [Column; 7] = [
 
 /// Imports facilities (see `docs/roster-format.md`).
 pub async fn import_facilities(store: &Store, path: &Path) -> Result<TableReport, ImportError> {
-    let table = Table::read(path)?;
+    let table = Table::read(path, &FACILITY_COLUMNS)?;
     let cols = table.columns(&FACILITY_COLUMNS)?;
     let known = store.region_codes().await?;
     let mut errors = Vec::new();

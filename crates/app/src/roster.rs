@@ -130,7 +130,8 @@ pub fn parse_roster(
         check(HEAD_NAME, ok(PersonName::parse(cell(HEAD_NAME)), &mut head));
         check(RELATION, ok(Relation::parse(cell(RELATION)), &mut relation));
         check(NAME, ok(PersonName::parse(cell(NAME)), &mut name));
-        check(ID_NUMBER, ok(IdNumber::parse(cell(ID_NUMBER)).map_err(|e| format!("证件号码{e}")), &mut id));
+        let id_stored_as_number = cols[ID_NUMBER].is_some_and(|c| r.is_number(c));
+        check(ID_NUMBER, ok(crate::table::id_number(cell(ID_NUMBER), id_stored_as_number), &mut id));
         check(ETHNICITY, ok(Ethnicity::parse(cell(ETHNICITY)), &mut ethnicity));
         check(CATEGORY, ok(PovertyCategory::parse(cell(CATEGORY)), &mut category));
         check(STATUS, ok(PovertyStatus::parse(cell(STATUS)), &mut status));

@@ -495,7 +495,7 @@ fn an_export_killed_anywhere_leaves_the_previous_file_or_the_whole_new_one() {
         let whole = std::fs::read(d.join(format!("whole-{name}"))).unwrap();
         let target = d.join(name);
         // A workbook carries the time it was written: compare what it holds.
-        let cells = |p: &Path| huimin_app::table::Table::read(p).ok().map(|t| (t.headers, t.rows.into_iter().map(|r| r.cells).collect::<Vec<_>>()));
+        let cells = |p: &Path| huimin_app::table::Table::read(p, &[]).ok().map(|t| (t.headers, t.rows.into_iter().map(|r| r.cells).collect::<Vec<_>>()));
         let whole_cells = cells(&d.join(format!("whole-{name}")));
         assert!(whole_cells.as_ref().is_some_and(|(_, rows)| rows.len() > 1000), "the whole export is readable");
         let check = |how: &str| {

@@ -101,7 +101,7 @@ pub async fn api_roster(state: State, ctx: Ctx, headers: axum::http::HeaderMap, 
             None => huimin_app::clock::today(),
         };
         let file_name = q.file_name.clone().unwrap_or_else(|| "roster.csv".into());
-        let table = Table::from_bytes(&file_name, body.to_vec()).map_err(|e| WebError::BadRequest(e.to_string()))?;
+        let table = Table::from_bytes(&file_name, body.to_vec(), &huimin_app::roster::ROSTER_COLUMNS).map_err(|e| WebError::BadRequest(e.to_string()))?;
         let opts = options(&ctx, as_of, q.dry_run.unwrap_or(false), q.allow_mass_exit.unwrap_or(false));
         match import::import_roster_table(&state.store, table, &opts).await {
             Ok(report) => Ok(report),
@@ -129,7 +129,7 @@ pub async fn preview(state: State, ctx: Ctx, mut multipart: Multipart) -> WebRes
     }
     ctx.check_csrf(&csrf_token)?;
     let as_of = as_of.ok_or_else(|| WebError::BadRequest(ctx.t("生效日期无效", "Invalid effective date").into()))?;
-    let table = match Table::from_bytes(&file_name, bytes.clone()) {
+    let table = match Table::from_bytes(&file_name, bytes.clone(), &huimin_app::roster::ROSTER_COLUMNS) {
         Ok(t) => t,
         Err(e) => return Ok(layout::page(&ctx, ctx.t("名单导入", "Roster import"), "/import", upload_form(&ctx, Some(&e.to_string()))).into_response()),
     };
@@ -177,7 +177,7 @@ pub async fn apply(state: State, ctx: Ctx, Path(token): Path<String>, Form(form)
     ctx.check_csrf(&form.csrf)?;
     ctx.require(Permission::ImportRoster)?;
     let (upload, bytes) = load(&state, &ctx, &token)?;
-    let table = Table::from_bytes(&upload.file_name, bytes).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let table = Table::from_bytes(&upload.file_name, bytes, &huimin_app::roster::ROSTER_COLUMNS).map_err(|e| WebError::BadRequest(e.to_string()))?;
     let result = import::import_roster_table(&state.store, table, &options(&ctx, upload.as_of, false, form.allow_mass_exit.is_some())).await;
     let body = match result {
         Ok(report) => html! {
@@ -194,7 +194,7 @@ pub async fn apply(state: State, ctx: Ctx, Path(token): Path<String>, Form(form)
 pub async fn error_report(state: State, ctx: Ctx, Path(token): Path<String>) -> WebResult<Response> {
     ctx.require(Permission::ImportRoster)?;
     let (upload, bytes) = load(&state, &ctx, &token)?;
-    let table = Table::from_bytes(&upload.file_name, bytes).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let table = Table::from_bytes(&upload.file_name, bytes, &huimin_app::roster::ROSTER_COLUMNS).map_err(|e| WebError::BadRequest(e.to_string()))?;
     let report = import::import_roster_table(&state.store, table, &options(&ctx, upload.as_of, true, false))
         .await
         .map_err(|e| WebError::Internal(e.into()))?;

@@ -1,0 +1,197 @@
+//! Files as other tools make them: workbooks with far-away cells, title rows, notes in headers,
+//! the roster on another sheet, ID numbers stored as numbers; CSV with a stray quote, a missing
+//! comma, two encodings pasted together. Each is made here by the test (rust_xlsxwriter writes
+//! real XLSX), and read through the same front door as an upload.
+
+use std::time::Instant;
+
+use huimin_app::import::{self, ImportError, RosterImport};
+use huimin_app::roster::ROSTER_COLUMNS;
+use huimin_app::table::{FileError, ID_STORED_AS_NUMBER, Table};
+use huimin_domain::{Date, IdNumber, RegionCode};
+use rust_xlsxwriter::{Format, Workbook};
+
+const HEADER: [&str; 12] = ["户编号", "户主姓名", "与户主关系", "姓名", "证件号码", "性别", "民族", "行政区划代码", "贫困户属性", "脱贫状态", "主要致贫原因", "联系电话"];
+const VILLAGE: &str = "371302104203";
+
+fn id(seq: u16) -> String {
+    IdNumber::compose(371302, Date::from_ymd_opt(1975, 3, 14).unwrap(), seq).unwrap().as_str().to_string()
+}
+
+/// Household Hn of one person each: n = 1..=count.
+fn rows(count: u16) -> Vec<[String; 12]> {
+    (1..=count)
+        .map(|n| {
+            let name = format!("张{}", ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"][(n as usize - 1) % 10]);
+            [format!("H{n}"), name.clone(), "户主".into(), name, id(n), String::new(), "汉族".into(), VILLAGE.into(), "一般贫困户".into(), "未脱贫".into(), "因病".into(), String::new()]
+        })
+        .collect()
+}
+
+fn xlsx(build: impl FnOnce(&mut Workbook)) -> Vec<u8> {
+    let mut book = Workbook::new();
+    build(&mut book);
+    book.save_to_buffer().unwrap()
+}
+
+fn roster_sheet(sheet: &mut rust_xlsxwriter::Worksheet, first_row: u32, header: &[&str], data: &[[String; 12]]) {
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string(first_row, c as u16, *h).unwrap();
+    }
+    for (r, row) in data.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            if !cell.is_empty() {
+                sheet.write_string(first_row + 1 + r as u32, c as u16, cell).unwrap();
+            }
+        }
+    }
+}
+
+fn read(name: &str, bytes: Vec<u8>) -> Result<Table, FileError> {
+    Table::from_bytes(name, bytes, &ROSTER_COLUMNS)
+}
+
+#[test]
+fn a_cell_at_the_far_corner_is_refused_at_once_and_an_empty_one_is_ignored() {
+    for (row, col) in [(1_048_575u32, 16_383u16), (4_999, 16_383), (2, 300)] {
+        let bytes = xlsx(|b| {
+            let s = b.add_worksheet();
+            roster_sheet(s, 0, &HEADER, &rows(2));
+            s.write_string(row, col, "x").unwrap();
+        });
+        assert!(bytes.len() < 16_384, "a small file: {} bytes", bytes.len());
+        let t = Instant::now();
+        let e = read("corner.xlsx", bytes).unwrap_err();
+        assert!(matches!(e, FileError::TooBig { .. }), "{e}");
+        assert!(e.to_string().contains(&format!("第 {} 行", row + 1)) && e.to_string().contains("256 列"), "{e}");
+        assert!(t.elapsed().as_secs() < 5, "refused before any work proportional to the sheet's extent");
+    }
+    // A formatted but empty cell at the corner (the dimension then claims the whole grid).
+    let bytes = xlsx(|b| {
+        let s = b.add_worksheet();
+        roster_sheet(s, 0, &HEADER, &rows(3));
+        s.write_blank(1_048_575, 16_383, &Format::new().set_bold()).unwrap();
+    });
+    let t = read("blank-corner.xlsx", bytes).unwrap();
+    assert_eq!(t.rows.len(), 3);
+}
+
+#[test]
+fn the_header_is_found_below_a_title_with_notes_and_on_the_second_sheet() {
+    let header: Vec<&str> = HEADER.iter().map(|h| if *h == "证件号码" { "证件号码（必填）" } else if *h == "姓名" { "姓  名" } else { h }).collect();
+    let bytes = xlsx(|b| {
+        let notes = b.add_worksheet().set_name("填表说明").unwrap();
+        notes.write_string(0, 0, "请按模板填写，证件号码列设为文本").unwrap();
+        let s = b.add_worksheet().set_name("花名册").unwrap();
+        s.merge_range(0, 0, 0, 11, "XX县建档立卡贫困人口花名册（2020年）", &Format::new()).unwrap();
+        roster_sheet(s, 2, &header, &rows(4));
+    });
+    let t = read("exported.xlsx", bytes).unwrap();
+    assert_eq!((t.sheet.as_deref(), t.header_row), (Some("花名册"), 3));
+    assert_eq!(t.rows.iter().map(|r| r.row).collect::<Vec<_>>(), [4, 5, 6, 7], "the row numbers Excel shows");
+    let cols = t.columns(&ROSTER_COLUMNS).unwrap();
+    assert_eq!(t.rows[0].cells[cols[4].unwrap()], id(1));
+    // Without the roster's columns anywhere, the refusal names the sheet it looked at.
+    let bytes = xlsx(|b| {
+        b.add_worksheet().set_name("说明").unwrap().write_string(0, 0, "空").unwrap();
+    });
+    let e = read("none.xlsx", bytes).unwrap_err();
+    assert!(e.to_string().contains("缺少必需的列") && e.to_string().contains("说明"), "{e}");
+    // The same title rows in a CSV.
+    let mut text = String::from("XX县建档立卡贫困人口花名册（2020年）,,,,,,,,,,,\n,,,,,,,,,,,\n");
+    text += &header.join(",");
+    for r in rows(2) {
+        text += &format!("\n{}", r.join(","));
+    }
+    let t = Table::from_csv_bytes("title.csv", text.as_bytes(), &ROSTER_COLUMNS).unwrap();
+    assert_eq!((t.header_row, t.rows.len(), t.rows[0].row), (3, 2, 4));
+}
+
+#[tokio::test]
+async fn an_id_number_stored_as_a_number_is_refused_with_its_own_reason() {
+    let db = huimin_store::testing::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    import::import_regions(&db, &write(&dir, "regions.csv", "区划代码,名称\n370000000000,山东省\n371300000000,临沂市\n371302000000,兰山区\n371302104000,白沙埠镇\n371302104203,诸葛村\n")).await.unwrap();
+    let data = rows(11);
+    let bytes = xlsx(|b| {
+        let s = b.add_worksheet();
+        roster_sheet(s, 0, &HEADER, &data);
+        // What Excel keeps of 18 digits typed into a number cell: 15 significant digits.
+        for (r, row) in data.iter().enumerate() {
+            let kept: f64 = format!("{}000", &row[4][..15]).parse().unwrap();
+            s.write_number(1 + r as u32, 4, kept).unwrap();
+        }
+    });
+    let path = dir.path().join("numbers.xlsx");
+    std::fs::write(&path, bytes).unwrap();
+    let report = import::import_roster(&db, &path, &RosterImport::new("县卫健局", Date::from_ymd_opt(2024, 1, 1).unwrap())).await.unwrap();
+    assert_eq!(report.persons_accepted, 0);
+    assert_eq!(report.errors.len(), 11);
+    assert!(report.errors.iter().all(|e| e.reason == ID_STORED_AS_NUMBER), "{:?}", report.errors[0]);
+    // The same in a CSV that Excel saved (scientific notation); full-width digits are read.
+    let mut text = HEADER.join(",");
+    let mut r = rows(2);
+    r[0][4] = "3.71302E+17".into();
+    r[1][4] = r[1][4].chars().map(|c| if c.is_ascii_digit() { char::from_u32(c as u32 - '0' as u32 + '０' as u32).unwrap() } else { c }).collect();
+    for row in &r {
+        text += &format!("\n{}", row.join(","));
+    }
+    let report = import::import_roster(&db, &write(&dir, "excel.csv", &text), &RosterImport::new("县卫健局", Date::from_ymd_opt(2024, 1, 1).unwrap())).await.unwrap();
+    assert_eq!(report.errors.iter().map(|e| (e.row, e.reason.as_str())).collect::<Vec<_>>(), [(2, ID_STORED_AS_NUMBER)]);
+    assert_eq!(report.persons_accepted, 1, "the full-width digits are the same number");
+    assert!(db.person_by_id_number(&IdNumber::parse(&id(2)).unwrap()).await.unwrap().is_some());
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[tokio::test]
+async fn a_stray_quote_refuses_the_file_and_exits_nobody() {
+    let db = huimin_store::testing::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    import::import_regions(&db, &write(&dir, "regions.csv", "区划代码,名称\n370000000000,山东省\n371300000000,临沂市\n371302000000,兰山区\n371302104000,白沙埠镇\n371302104203,诸葛村\n")).await.unwrap();
+    let lines: Vec<String> = rows(40).iter().map(|r| r.join(",")).collect();
+    let good = format!("{}\n{}\n", HEADER.join(","), lines.join("\n"));
+    let as_of = |d| RosterImport::new("县卫健局", Date::parse_from_str(d, "%Y-%m-%d").unwrap());
+    let first = import::import_roster(&db, &write(&dir, "2024.csv", &good), &as_of("2024-01-01")).await.unwrap();
+    assert_eq!(first.persons_accepted, 40);
+    let before = db.registry_counts(RegionCode::parse("371302").unwrap()).await.unwrap();
+    // Next year's file: an unclosed quote on line 31 swallows the nine rows after it.
+    let mut broken = lines.clone();
+    broken[29] = broken[29].replacen(",张", ",\"张", 1);
+    let text = format!("{}\n{}\n", HEADER.join(","), broken.join("\n"));
+    let e = import::import_roster(&db, &write(&dir, "2025.csv", &text), &as_of("2025-01-01")).await.unwrap_err();
+    assert!(matches!(&e, ImportError::File(FileError::UnclosedQuote { row: 31, .. })), "{e}");
+    let after = db.registry_counts(RegionCode::parse("371302").unwrap()).await.unwrap();
+    assert_eq!((after.households, after.persons), (before.households, before.persons), "nothing changed");
+    // A row with a field too many or too few.
+    let mut ragged = lines.clone();
+    ragged[4] = ragged[4].replacen(",汉族", ",汉,族", 1);
+    let e = Table::from_csv_bytes("r.csv", format!("{}\n{}\n", HEADER.join(","), ragged.join("\n")).as_bytes(), &ROSTER_COLUMNS).unwrap_err();
+    assert!(matches!(e, FileError::RaggedRow { row: 6, found: 13, expected: 12, .. }), "{e}");
+    let mut short = lines.clone();
+    short[7] = short[7].replacen(",汉族", "", 1);
+    let e = Table::from_csv_bytes("s.csv", format!("{}\n{}\n", HEADER.join(","), short.join("\n")).as_bytes(), &ROSTER_COLUMNS).unwrap_err();
+    assert!(matches!(e, FileError::RaggedRow { row: 9, found: 11, .. }), "{e}");
+    // A quoted field with a line break inside is fine, and the rows after it keep their numbers.
+    let mut quoted = lines.clone();
+    quoted[2] = quoted[2].replacen(",因病,", ",\"因病\n（慢性病）\",", 1);
+    let t = Table::from_csv_bytes("q.csv", format!("{}\n{}\n", HEADER.join(","), quoted.join("\n")).as_bytes(), &ROSTER_COLUMNS).unwrap();
+    assert_eq!((t.rows[2].row, t.rows[3].row), (4, 6));
+}
+
+#[test]
+fn two_encodings_pasted_together_are_refused() {
+    let mut text: Vec<u8> = format!("{}\n", HEADER.join(",")).into_bytes();
+    for r in rows(10) {
+        text.extend(format!("{}\n", r.join(",")).as_bytes());
+    }
+    let last = rows(11)[10].join(",");
+    let (gbk, _, _) = encoding_rs::GBK.encode(&last);
+    text.extend(gbk.iter());
+    let e = Table::from_csv_bytes("mixed.csv", &text, &ROSTER_COLUMNS).unwrap_err();
+    assert!(matches!(e, FileError::MixedEncoding { row: 12, .. }), "{e}");
+}
