@@ -95,11 +95,13 @@ pub async fn import_roster(store: &Store, path: &Path, opts: &RosterImport<'_>) 
 pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImport<'_>) -> Result<RosterReport, ImportError> {
     let regions = store.region_codes().await?;
     let total = table.rows.len() as u64;
-    let parsed = roster::parse_roster(&table, &regions, opts.allowed_region, &|done| (opts.progress)(Progress::Rows { done, total }))?;
+    let mut parsed = roster::parse_roster(&table, &regions, opts.allowed_region, &|done| (opts.progress)(Progress::Rows { done, total }))?;
     let Table { file, encoding, .. } = table;
     let scope = opts.scope.clone().unwrap_or_else(|| roster::default_scope(&parsed));
-    let ids: Vec<_> = parsed.households.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.id_number.clone())).collect();
+    // Every person the file names, held back or not: where they are now decides what moves.
+    let ids: Vec<_> = parsed.id_numbers.iter().cloned().collect();
     let snapshot = store.registry_snapshot(&scope, &ids).await?;
+    roster::hold_together(&mut parsed, &snapshot);
     let (mut changes, diff) = roster::diff(&parsed, &snapshot, &scope, &file);
     drop(snapshot);
     let exited = diff.exited_households.len();
@@ -165,7 +167,11 @@ pub fn write_error_report(errors: &[RowError], held_back: &[HeldBack], path: &Pa
             sheet.write_string(r, 0, &h.household_no)?;
             sheet.write(r, 1, join(&h.rows))?;
             sheet.write(r, 2, join(&h.bad_rows))?;
-            sheet.write(r, 3, "本户有错误的行，整户暂不导入；改正后重新导入即可")?;
+            let why = match &h.with {
+                None => "本户有错误的行，整户暂不导入；改正后重新导入即可".to_string(),
+                Some(other) => format!("本户与暂缓导入的户 {other} 之间有成员迁入迁出，一并暂缓，以免一户没有户主或一人同属两户；改正户 {other} 后重新导入即可"),
+            };
+            sheet.write(r, 3, why)?;
         }
         sheet.set_column_width(0, 22)?.set_column_width(1, 24)?.set_column_width(2, 16)?.set_column_width(3, 50)?;
     }

@@ -59,12 +59,14 @@ pub struct RowError {
     pub reason: String,
 }
 
-/// A household not applied because one of its rows is bad.
+/// A household not applied because one of its rows is bad, or because a person moves between
+/// it and a household held back (`with`: that household), so that households move as a unit.
 #[derive(Debug, Clone, Serialize)]
 pub struct HeldBack {
     pub household_no: String,
     pub rows: Vec<u64>,
     pub bad_rows: Vec<u64>,
+    pub with: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +78,8 @@ pub struct ParsedRoster {
     pub held_back: Vec<HeldBack>,
     /// Every valid ID number in the file, applied or held back: none of them may be exited.
     pub id_numbers: HashSet<IdNumber>,
+    /// The household each valid ID number is listed in (its first row).
+    pub id_households: HashMap<IdNumber, String>,
     /// Every household number in the file, applied or held back.
     pub household_nos: HashSet<String>,
     /// The counties the file's households lie in: the default scope of a re-import.
@@ -175,6 +179,7 @@ pub fn parse_roster(
                 groups.entry(other).or_default().bad_rows.push(*first_row);
             } else {
                 seen_ids.insert(id.clone(), (r.row, key.clone()));
+                out.id_households.insert(id.clone(), key.clone());
             }
             out.id_numbers.insert(id.clone());
         }
@@ -262,11 +267,52 @@ pub fn parse_roster(
                 out.households.push((household, g.persons.into_iter().map(|(_, p)| p).collect()));
             }
         } else {
-            out.held_back.push(HeldBack { household_no: key, rows: g.rows, bad_rows: g.bad_rows });
+            out.held_back.push(HeldBack { household_no: key, rows: g.rows, bad_rows: g.bad_rows, with: None });
         }
     }
     out.errors.sort_by_key(|e| e.row);
     Ok(out)
+}
+
+/// Holds back, with every held-back household, the households a person moves between: the
+/// registry household of each person listed in it, and the file household of each registry
+/// member of it, until nothing more is added. So no household is exited while one of its members
+/// stays behind in a held-back row, and no head moves out of a household that stays as it was.
+pub fn hold_together(parsed: &mut ParsedRoster, snapshot: &RegistrySnapshot) {
+    let mut members: HashMap<&str, Vec<&IdNumber>> = HashMap::new();
+    for (id, p) in &snapshot.persons {
+        members.entry(p.person.household_no.as_str()).or_default().push(id);
+    }
+    let mut listed: HashMap<&str, Vec<&IdNumber>> = HashMap::new();
+    for (id, h) in &parsed.id_households {
+        listed.entry(h.as_str()).or_default().push(id);
+    }
+    let mut held: HashMap<String, Option<String>> = parsed.held_back.iter().map(|h| (h.household_no.clone(), None)).collect();
+    let mut queue: Vec<String> = held.keys().cloned().collect();
+    while let Some(h) = queue.pop() {
+        let file_members = listed.get(h.as_str()).into_iter().flatten().filter_map(|id| snapshot.persons.get(*id)).map(|p| p.person.household_no.as_str().to_string());
+        let registry_members = members.get(h.as_str()).into_iter().flatten().filter_map(|id| parsed.id_households.get(*id)).cloned();
+        let linked: Vec<String> = file_members.chain(registry_members).filter(|o| *o != h).collect();
+        for other in linked {
+            if !held.contains_key(&other) {
+                held.insert(other.clone(), Some(h.clone()));
+                queue.push(other);
+            }
+        }
+    }
+    let (kept, moved): (Vec<_>, Vec<_>) = std::mem::take(&mut parsed.households).into_iter().partition(|(h, _)| !held.contains_key(h.no.as_str()));
+    parsed.households = kept;
+    for (h, _) in moved {
+        let with = held.get(h.no.as_str()).cloned().flatten();
+        parsed.held_back.push(HeldBack { household_no: h.no.as_str().to_string(), rows: Vec::new(), bad_rows: Vec::new(), with });
+    }
+    // A held household that is not in the file at all (its members moved out of it) is kept too.
+    for (no, with) in held {
+        if !parsed.household_nos.contains(&no) {
+            parsed.household_nos.insert(no.clone());
+            parsed.held_back.push(HeldBack { household_no: no, rows: Vec::new(), bad_rows: Vec::new(), with });
+        }
+    }
 }
 
 /// A field that differs between the registry and the roster: (column, before, after).

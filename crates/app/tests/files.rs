@@ -195,3 +195,120 @@ fn two_encodings_pasted_together_are_refused() {
     let e = Table::from_csv_bytes("mixed.csv", &text, &ROSTER_COLUMNS).unwrap_err();
     assert!(matches!(e, FileError::MixedEncoding { row: 12, .. }), "{e}");
 }
+
+/// Households move as a unit, whatever next year's file does: generated registries and edits
+/// (a person moves to another or a new household, a head moves out, a row is made bad, a
+/// household disappears). After the import every household in the programme has exactly one
+/// head in the programme, every person in the programme is in a household in the programme, and
+/// nobody the file lists is exited.
+mod households_move_as_a_unit {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Move { person: usize, to: usize },
+        Bad { person: usize },
+        Drop { household: usize },
+    }
+
+    fn edits(persons: usize, households: usize) -> impl Strategy<Value = Vec<Edit>> {
+        let edit = prop_oneof![
+            (0..persons, 0..households + 2).prop_map(|(person, to)| Edit::Move { person, to }),
+            (0..persons).prop_map(|person| Edit::Bad { person }),
+            (0..households).prop_map(|household| Edit::Drop { household }),
+        ];
+        proptest::collection::vec(edit, 1..6)
+    }
+
+    /// (household, relation, seq) per person: household h has sizes[h] persons, the first its head.
+    fn registry(sizes: &[usize]) -> Vec<(usize, &'static str, u16)> {
+        let mut out = Vec::new();
+        for (h, size) in sizes.iter().enumerate() {
+            for m in 0..*size {
+                out.push((h, if m == 0 { "户主" } else { "之子" }, out.len() as u16 + 1));
+            }
+        }
+        out
+    }
+
+    fn name(seq: u16) -> String {
+        let digits = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+        format!("人{}", seq.to_string().bytes().map(|b| digits[usize::from(b - b'0')]).collect::<String>())
+    }
+
+    fn file(persons: &[(usize, &'static str, u16)], bad: &[bool], dropped: &[usize]) -> String {
+        let mut text = HEADER.join(",");
+        for (i, (h, relation, seq)) in persons.iter().enumerate() {
+            if dropped.contains(h) {
+                continue;
+            }
+            let head = persons.iter().find(|(o, r, _)| o == h && *r == "户主").map_or(name(*seq), |(_, _, s)| name(*s));
+            let ethnicity = if bad[i] { "火星族" } else { "汉族" };
+            text += &format!("\nH{h},{head},{relation},{},{},,{ethnicity},{VILLAGE},一般贫困户,未脱贫,因病,", name(*seq), id(*seq));
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn after_any_edit((sizes, edits) in proptest::collection::vec(1usize..4, 2..6).prop_flat_map(|sizes| {
+            let persons: usize = sizes.iter().sum();
+            let households = sizes.len();
+            (Just(sizes), edits(persons, households))
+        })) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let db = huimin_store::testing::sqlite().await;
+                let dir = tempfile::tempdir().unwrap();
+                import::import_regions(&db, &write(&dir, "regions.csv", "区划代码,名称\n370000000000,山东省\n371300000000,临沂市\n371302000000,兰山区\n371302104000,白沙埠镇\n371302104203,诸葛村\n")).await.unwrap();
+                let mut persons = registry(&sizes);
+                let opts = |d| RosterImport::new("县卫健局", Date::parse_from_str(d, "%Y-%m-%d").unwrap());
+                let first = import::import_roster(&db, &write(&dir, "y1.csv", &file(&persons, &vec![false; persons.len()], &[])), &opts("2024-01-01")).await.unwrap();
+                assert!(first.errors.is_empty(), "{:?}", first.errors);
+                let mut bad = vec![false; persons.len()];
+                let mut dropped = Vec::new();
+                for e in &edits {
+                    match *e {
+                        Edit::Move { person, to } => {
+                            // A head who moves heads the new household; the old one's next member takes over.
+                            let from = persons[person].0;
+                            let was_head = persons[person].1 == "户主";
+                            let to_has_head = persons.iter().any(|(h, r, _)| *h == to && *r == "户主");
+                            persons[person].0 = to;
+                            persons[person].1 = if to_has_head { "之子" } else { "户主" };
+                            if was_head {
+                                if let Some(next) = persons.iter_mut().find(|(h, _, _)| *h == from) {
+                                    next.1 = "户主";
+                                }
+                            }
+                        }
+                        Edit::Bad { person } => bad[person] = true,
+                        Edit::Drop { household } => dropped.push(household),
+                    }
+                }
+                let text = file(&persons, &bad, &dropped);
+                let listed: Vec<String> = persons.iter().filter(|(h, ..)| !dropped.contains(h)).map(|(_, _, s)| id(*s)).collect();
+                match import::import_roster(&db, &write(&dir, "y2.csv", &text), &RosterImport { allow_mass_exit: true, ..opts("2025-01-01") }).await {
+                    Ok(_) | Err(ImportError::MassExit { .. }) => {}
+                    Err(e) => panic!("{e}"),
+                }
+                let pool = db.pool();
+                let heads: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT h.household_no, (SELECT COUNT(*) FROM persons p WHERE p.household_no = h.household_no AND p.in_programme = 1 AND p.relation = 'head') \
+                     FROM households h WHERE h.in_programme = 1").fetch_all(pool).await.unwrap();
+                for (no, n) in &heads {
+                    assert_eq!(*n, 1, "household {no} in the programme has {n} heads; edits {edits:?}\n{text}");
+                }
+                let orphans: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM persons p JOIN households h ON h.household_no = p.household_no WHERE p.in_programme = 1 AND h.in_programme = 0")
+                    .fetch_one(pool).await.unwrap();
+                assert_eq!(orphans, 0, "persons in the programme inside an exited household; edits {edits:?}\n{text}");
+                for id_number in &listed {
+                    let p = db.person_by_id_number(&IdNumber::parse(id_number).unwrap()).await.unwrap().unwrap();
+                    assert!(p.in_programme, "{id_number} is listed but was exited; edits {edits:?}\n{text}");
+                }
+            });
+        }
+    }
+}
