@@ -34,7 +34,9 @@ pub fn claim_columns() -> Vec<Column> {
         .map(|name| Column {
             name,
             aliases: &[],
-            required: matches!(*name, "claim_no"),
+            // Every column but those with a default: a file without `cat_a` (or with `cat-a`)
+            // would settle every claim with no class-A cost.
+            required: !matches!(*name, "in_county" | "disease_codes"),
         })
         .collect();
     cols.push(Column { name: "action", aliases: &[], required: false });
@@ -89,7 +91,7 @@ pub fn settle_table(policy: &Policy, table: &Table) -> Result<Vec<Outcome>, File
 /// Writes the outcomes as CSV: one row per input row; amounts in yuan, reversals negative; one
 /// column per layer of the policy.
 pub fn write_bills_csv(policy: &Policy, outcomes: &[Outcome], path: &Path) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_writer(crate::files::AtomicFile::create(path)?);
+    let mut w = crate::csv_out::CsvFile::create(path, crate::csv_out::CsvEncoding::Utf8)?;
     let mut header: Vec<String> = ["row", "claim_no", "action", "status", "error", "person_id", "year", "total", "P", "B", "N", "O"]
         .map(String::from)
         .to_vec();
@@ -97,7 +99,7 @@ pub fn write_bills_csv(policy: &Policy, outcomes: &[Outcome], path: &Path) -> st
         header.push(format!("{} ({})", l.id, l.fund.code()));
     }
     header.extend(["funds_total", "patient_total", "patient_P", "patient_B", "patient_N", "patient_O"].map(String::from));
-    w.write_record(&header)?;
+    w.row(&header)?;
     for o in outcomes {
         let sign = if o.action == Action::Reverse { "-" } else { "" };
         let amount = |m: huimin_domain::Money| if m.is_zero() { "0.00".to_string() } else { format!("{sign}{m}") };
@@ -119,7 +121,7 @@ pub fn write_bills_csv(policy: &Policy, outcomes: &[Outcome], path: &Path) -> st
         } else {
             rec.resize(header.len(), String::new());
         }
-        w.write_record(&rec)?;
+        w.row(&rec)?;
     }
-    w.into_inner().map_err(|e| e.into_error())?.commit()
+    w.commit()
 }

@@ -67,7 +67,7 @@ pub struct Sheet {
 }
 
 impl Sheet {
-    fn new(headers: &[&str]) -> Sheet {
+    pub fn new(headers: &[&str]) -> Sheet {
         Sheet { headers: headers.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
     }
 }
@@ -82,21 +82,19 @@ pub enum ExchangeError {
     Write { file: String, reason: String },
 }
 
-/// Writes a sheet as CSV (UTF-8 with a BOM, so that Excel opens it right) or XLSX (every cell
-/// text, so that ID numbers and codes stay intact), by the file's extension.
-pub fn write(sheet: &Sheet, path: &Path) -> Result<(), ExchangeError> {
+/// Writes a sheet as CSV (`crate::csv_out`: UTF-8 with a BOM or GBK, formula-safe) or XLSX
+/// (every cell text, so that ID numbers and codes stay intact), by the file's extension.
+pub fn write(sheet: &Sheet, path: &Path, encoding: crate::csv_out::CsvEncoding) -> Result<(), ExchangeError> {
     let file = path.display().to_string();
     let fail = |e: &dyn std::fmt::Display| ExchangeError::Write { file: file.clone(), reason: e.to_string() };
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("csv") => {
-            let mut out = crate::files::AtomicFile::create(path).map_err(|e| fail(&e))?;
-            std::io::Write::write_all(&mut out, b"\xEF\xBB\xBF").map_err(|e| fail(&e))?;
-            let mut w = csv::Writer::from_writer(out);
-            w.write_record(&sheet.headers).map_err(|e| fail(&e))?;
+            let mut w = crate::csv_out::CsvFile::create(path, encoding).map_err(|e| fail(&e))?;
+            w.row(&sheet.headers).map_err(|e| fail(&e))?;
             for r in &sheet.rows {
-                w.write_record(r).map_err(|e| fail(&e))?;
+                w.row(r).map_err(|e| fail(&e))?;
             }
-            w.into_inner().map_err(|e| fail(&e))?.commit().map_err(|e| fail(&e))
+            w.commit().map_err(|e| fail(&e))
         }
         Some("xlsx") => {
             let mut book = Workbook::new();

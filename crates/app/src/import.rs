@@ -31,6 +31,10 @@ pub enum ImportError {
         "导入将使范围内 {in_scope} 户中的 {exited} 户退出，超过一半。请确认文件和范围无误；确需如此，请加 --allow-mass-exit 重新导入"
     )]
     MassExit { exited: usize, in_scope: usize },
+    #[error("生效日期 {as_of} 早于登记库中这些户最近一次变动的生效日期 {last}，历史记录会前后颠倒；请用 {last} 或之后的日期")]
+    BackDated { as_of: Date, last: Date },
+    #[error("无法写错误报告（{0}），未写入任何数据")]
+    Report(String),
 }
 
 pub struct RosterImport<'a> {
@@ -48,6 +52,12 @@ pub struct RosterImport<'a> {
     /// Compare and report, but write nothing.
     pub dry_run: bool,
     pub allow_mass_exit: bool,
+    /// Write nothing when any row is refused (the command line's default: a partial import is
+    /// asked for with `--accept-partial`).
+    pub refuse_partial: bool,
+    /// Where to write the error workbook when rows are refused — before anything is committed,
+    /// so that an import never commits and then fails.
+    pub error_report: Option<&'a Path>,
     pub progress: &'a (dyn Fn(Progress) + Sync),
 }
 
@@ -66,6 +76,8 @@ impl<'a> RosterImport<'a> {
             scope: None,
             dry_run: false,
             allow_mass_exit: false,
+            refuse_partial: false,
+            error_report: None,
             progress: &no_progress,
         }
     }
@@ -84,6 +96,11 @@ pub struct RosterReport {
     pub diff: RosterDiff,
     /// Set when the import was written.
     pub import_id: Option<i64>,
+    /// The import would be refused for exiting more than half the households in scope (a dry
+    /// run says so before the real one).
+    pub mass_exit: bool,
+    /// Nothing was written because rows were refused and a partial import was not asked for.
+    pub refused_partial: bool,
 }
 
 pub async fn import_roster(store: &Store, path: &Path, opts: &RosterImport<'_>) -> Result<RosterReport, ImportError> {
@@ -104,12 +121,22 @@ pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImpor
     roster::hold_together(&mut parsed, &snapshot);
     let (mut changes, diff) = roster::diff(&parsed, &snapshot, &scope, &file);
     drop(snapshot);
+    if !diff.is_empty() {
+        if let Some(last) = store.last_registry_event(&scope).await?.filter(|last| opts.effective < *last) {
+            return Err(ImportError::BackDated { as_of: opts.effective, last });
+        }
+    }
     let exited = diff.exited_households.len();
-    if !opts.dry_run && !opts.allow_mass_exit && exited >= 10 && exited * 2 > diff.households_in_scope {
+    let mass_exit = !opts.allow_mass_exit && exited >= 10 && exited * 2 > diff.households_in_scope;
+    if !opts.dry_run && mass_exit {
         return Err(ImportError::MassExit { exited, in_scope: diff.households_in_scope });
     }
+    if let Some(path) = opts.error_report.filter(|_| !parsed.errors.is_empty()) {
+        write_error_report(&parsed.errors, &parsed.held_back, path).map_err(|e| ImportError::Report(e.to_string()))?;
+    }
+    let refused_partial = opts.refuse_partial && !parsed.errors.is_empty();
     let mut import_id = None;
-    if !opts.dry_run && !diff.is_empty() {
+    if !opts.dry_run && !refused_partial && !diff.is_empty() {
         (opts.progress)(Progress::Writing);
         changes.actor = opts.actor.to_string();
         changes.audit = Some(AuditEntry {
@@ -136,7 +163,19 @@ pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImpor
         scope,
         diff,
         import_id,
+        mass_exit,
+        refused_partial,
     })
+}
+
+/// A refused cell's value as the error workbook shows it: at most 200 characters, the rest marked
+/// (an Excel cell holds 32,767; a file's value may be anything up to its limit).
+fn shown_value(value: &str) -> std::borrow::Cow<'_, str> {
+    const SHOWN: usize = 200;
+    match value.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}……（共 {} 字，已截断）", &value[..cut], value.chars().count()).into(),
+        None => value.into(),
+    }
 }
 
 /// Writes the bad rows, and the households held back because of them, as an XLSX workbook.
@@ -152,7 +191,7 @@ pub fn write_error_report(errors: &[RowError], held_back: &[HeldBack], path: &Pa
         sheet.write(r, 0, e.row as f64)?;
         sheet.write(r, 1, &e.column)?;
         // As text, so Excel does not turn an 18-digit ID number into 1.1E+17.
-        sheet.write_string(r, 2, &e.value)?;
+        sheet.write_string(r, 2, shown_value(&e.value).as_ref())?;
         sheet.write(r, 3, &e.reason)?;
     }
     sheet.set_column_width(0, 8)?.set_column_width(1, 14)?.set_column_width(2, 24)?.set_column_width(3, 70)?;

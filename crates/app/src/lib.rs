@@ -5,6 +5,7 @@ pub mod fhir;
 pub mod health;
 pub mod indicators;
 pub mod table;
+pub mod csv_out;
 pub mod xlsx;
 pub mod roster;
 pub mod import;

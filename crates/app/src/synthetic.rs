@@ -8,9 +8,7 @@
 //! about 100 registered poor persons a village, 12 villages a township, 12 townships a county.
 
 use std::collections::HashMap;
-use std::io::Write;
 
-use crate::files::AtomicFile;
 use std::path::Path;
 
 use chrono::{Datelike, NaiveDate};
@@ -128,10 +126,8 @@ fn birth_date(rng: &mut ChaCha8Rng, year: i32, age: i32) -> NaiveDate {
     NaiveDate::from_yo_opt(y, rng.random_range(1..=365)).expect("day of year")
 }
 
-fn csv_writer(path: &Path) -> std::io::Result<csv::Writer<AtomicFile>> {
-    let mut f = AtomicFile::create(path)?;
-    f.write_all(b"\xEF\xBB\xBF")?; // so Excel opens the UTF-8 file correctly
-    Ok(csv::Writer::from_writer(f))
+fn csv_writer(path: &Path) -> std::io::Result<crate::csv_out::CsvFile> {
+    crate::csv_out::CsvFile::create(path, crate::csv_out::CsvEncoding::Utf8)
 }
 
 /// Writes `regions.csv`, `facilities.csv` and `roster.csv` into `dir`.
@@ -143,10 +139,10 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
     let mut facilities = csv_writer(&dir.join("facilities.csv"))?;
     let mut roster = csv_writer(&dir.join("roster.csv"))?;
     let mut diseases = csv_writer(&dir.join("diseases.csv"))?;
-    diseases.write_record(["证件号码", "疾病编码", "疾病名称", "确诊年份"])?;
-    regions.write_record(["区划代码", "名称"])?;
-    facilities.write_record(["机构编码", "机构名称", "机构等级", "机构类型", "行政区划代码", "是否定点医院", "扶贫病床数"])?;
-    roster.write_record([
+    diseases.row(["证件号码", "疾病编码", "疾病名称", "确诊年份"])?;
+    regions.row(["区划代码", "名称"])?;
+    facilities.row(["机构编码", "机构名称", "机构等级", "机构类型", "行政区划代码", "是否定点医院", "扶贫病床数"])?;
+    roster.row([
         "户编号", "户主姓名", "与户主关系", "姓名", "证件号码", "性别", "民族", "行政区划代码", "贫困户属性", "脱贫状态", "主要致贫原因", "联系电话",
     ])?;
 
@@ -157,20 +153,20 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
     let townships_needed = villages_needed.div_ceil(VILLAGES);
     let counties_needed = townships_needed.div_ceil(TOWNSHIPS) as usize;
     let mut ids = Ids { used: HashMap::new() };
-    let mut facility = |f: &mut csv::Writer<_>, code: String, name: String, level: u8, kind: &str, region: &RegionCode, beds: u32| {
+    let mut facility = |f: &mut crate::csv_out::CsvFile, code: String, name: String, level: u8, kind: &str, region: &RegionCode, beds: u32| {
         sum.facilities += 1;
-        f.write_record([code, name, level.to_string(), kind.into(), region.to_string(), if beds > 0 { "是" } else { "否" }.into(), beds.to_string()])
+        f.row([code, name, level.to_string(), kind.into(), region.to_string(), if beds > 0 { "是" } else { "否" }.into(), beds.to_string()])
     };
 
     let province = RegionCode::parse(PROVINCE.0).expect("code");
-    regions.write_record([province.to_string().as_str(), PROVINCE.1])?;
+    regions.row([province.to_string().as_str(), PROVINCE.1])?;
     facility(&mut facilities, "H370000001".into(), "山东省立医院".into(), 3, "省级医院", &province, 0)?;
     let mut persons_left = spec.persons;
     let mut household_seq: u64 = 0;
     let mut county_count = 0;
     'cities: for (ci, (city_code, city_name)) in CITIES.iter().enumerate() {
         let city = RegionCode::parse(&format!("37{city_code}")).expect("code");
-        regions.write_record([city.to_string().as_str(), city_name])?;
+        regions.row([city.to_string().as_str(), city_name])?;
         facility(&mut facilities, format!("H{}01", &city.to_string()[..4]), format!("{city_name}人民医院"), 3, "市级医院", &city, 30)?;
         let counties: Vec<(String, String)> = if ci == 0 {
             LINYI_COUNTIES.iter().map(|(c, n)| (c.to_string(), n.to_string())).collect()
@@ -185,7 +181,7 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
             sum.counties += 1;
             let county = RegionCode::parse(&format!("{}{county_code}", &city.to_string()[..4])).expect("code");
             let area: u32 = county.to_string()[..6].parse().expect("digits");
-            regions.write_record([county.to_string().as_str(), &county_name])?;
+            regions.row([county.to_string().as_str(), &county_name])?;
             let c6 = &county.to_string()[..6];
             facility(&mut facilities, format!("H{c6}01"), format!("{county_name}人民医院"), 2, "县级医院", &county, 50)?;
             facility(&mut facilities, format!("H{c6}02"), format!("{county_name}中医医院"), 2, "县级医院", &county, 20)?;
@@ -195,7 +191,7 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
                 }
                 let township = county.child(t).expect("township code");
                 let t_name = format!("{}{}", place_name(&mut rng), if t % 3 == 0 { "乡" } else { "镇" });
-                regions.write_record([township.to_string().as_str(), &t_name])?;
+                regions.row([township.to_string().as_str(), &t_name])?;
                 sum.townships += 1;
                 facility(&mut facilities, format!("H{}", &township.to_string()[..9]), format!("{t_name}卫生院"), 1, "乡镇卫生院", &township, 0)?;
                 for v in 1..=VILLAGES as u32 {
@@ -204,7 +200,7 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
                     }
                     let village = township.child(200 + v).expect("village code");
                     let v_name = format!("{}村", place_name(&mut rng));
-                    regions.write_record([village.to_string().as_str(), &v_name])?;
+                    regions.row([village.to_string().as_str(), &v_name])?;
                     sum.villages += 1;
                     facility(&mut facilities, format!("H{village}"), format!("{v_name}卫生室"), 1, "村卫生室", &village, 0)?;
                     let mut in_village = 0;
@@ -223,14 +219,14 @@ pub fn generate(spec: GenSpec, dir: &Path) -> std::io::Result<GenSummary> {
         }
     }
     for w in [regions, facilities, roster, diseases] {
-        w.into_inner().map_err(|e| e.into_error())?.commit()?;
+        w.commit()?;
     }
     Ok(sum)
 }
 
 struct Out<'a> {
-    roster: &'a mut csv::Writer<AtomicFile>,
-    diseases: &'a mut csv::Writer<AtomicFile>,
+    roster: &'a mut crate::csv_out::CsvFile,
+    diseases: &'a mut crate::csv_out::CsvFile,
 }
 
 /// Writes one household's rows and its members' diagnoses; returns the number of diagnoses.
@@ -278,7 +274,7 @@ fn write_household(
         let id = ids.next(area, birth, male);
         debug_assert_eq!(birth.year(), year - 1 - age.clamp(0, 100));
         let phone = if i == 0 && rng.random_bool(0.8) { format!("1{}{:09}", rng.random_range(3..=9), rng.random_range(0..1_000_000_000u64)) } else { String::new() };
-        out.roster.write_record([
+        out.roster.row([
             household_no.as_str(),
             &head_name,
             relation,
@@ -305,7 +301,7 @@ fn write_household(
         for k in sick {
             let (code, disease, ..) = DISEASES[k];
             let since = year - 1 - rng.random_range(0..=age.clamp(0, 15));
-            out.diseases.write_record([id.as_str(), code, disease, &since.to_string()])?;
+            out.diseases.row([id.as_str(), code, disease, &since.to_string()])?;
             diagnoses += 1;
         }
     }

@@ -138,7 +138,7 @@ impl Table {
                     if chars > MAX_CELL_CHARS && too_long.is_none() {
                         too_long = Some((c, chars));
                     }
-                    cell.trim().to_string()
+                    crate::csv_out::unescape_cell(cell.trim()).to_string()
                 })
                 .collect();
             rows.push(TableRow { row, cells, too_long, ..TableRow::default() });

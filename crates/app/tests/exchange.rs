@@ -90,7 +90,7 @@ both_backends! {
         let mut files = Vec::new();
         for (i, kind) in Kind::ALL.into_iter().enumerate() {
             let file = dir.path().join(format!("{}.{}", kind.code(), if i % 2 == 0 { "csv" } else { "xlsx" }));
-            exchange::write(&exchange::export(&db, &whole(&db).await, kind, region("37"), 2024).await.unwrap(), &file).unwrap();
+            exchange::write(&exchange::export(&db, &whole(&db).await, kind, region("37"), 2024).await.unwrap(), &file, Default::default()).unwrap();
             files.push(file);
         }
 
@@ -109,7 +109,7 @@ both_backends! {
         settlement::load_policy(&target, "worked-example.toml", POLICY, false, &audit("policy.load")).await.unwrap();
         // A renewal links to the year before when that year is imported first.
         let contracts_2023 = dir.path().join("contracts-2023.csv");
-        exchange::write(&exchange::export(&db, &whole(&db).await, Kind::Contracts, region("37"), 2023).await.unwrap(), &contracts_2023).unwrap();
+        exchange::write(&exchange::export(&db, &whole(&db).await, Kind::Contracts, region("37"), 2023).await.unwrap(), &contracts_2023, Default::default()).unwrap();
         assert_eq!(exchange::import_contracts(&target, &contracts_2023, &audit("contract.import")).await.unwrap().applied, 2);
         let contracts = exchange::import_contracts(&target, &files[4], &audit("contract.import")).await.unwrap();
         assert_eq!((contracts.applied, contracts.errors.len()), (2, 0), "{:?}", contracts.errors);
@@ -143,7 +143,7 @@ both_backends! {
         sheet.rows[1][3] = "2024-13-01".into();
         sheet.rows[2][0] = "new-3".into();
         sheet.rows[2][1] = "110101199003071234".into();
-        exchange::write(&sheet, &file).unwrap();
+        exchange::write(&sheet, &file, Default::default()).unwrap();
         let report = exchange::import_follow_ups(&db, &file, &audit("followup.import")).await.unwrap();
         assert_eq!(report.applied, 1);
         let errs: Vec<(u64, &str)> = report.errors.iter().map(|e| (e.row, e.column.as_str())).collect();

@@ -312,3 +312,34 @@ mod households_move_as_a_unit {
         }
     }
 }
+
+#[test]
+fn a_claims_file_without_an_amount_column_is_refused() {
+    let columns = huimin_app::calculator::claim_columns();
+    let header = "claim_no,person_id,poverty_category,visit_type,facility_level,in_county,admission_date,discharge_date,disease_codes,cat-a,cat_b,out_of_catalogue,necessary_out_of_catalogue";
+    let text = format!("{header}\nC1,p1,低保,inpatient,2,1,2024-03-01,2024-03-10,,20000,8000,2000,1000\n");
+    let e = Table::from_csv_bytes("claims.csv", text.as_bytes(), &columns).unwrap_err();
+    assert!(e.to_string().contains("缺少必需的列：cat_a"), "{e}");
+}
+
+#[test]
+fn exported_cells_a_spreadsheet_would_evaluate_are_escaped_and_read_back_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sheet = huimin_app::exchange::Sheet::new(&["证件号码", "随访指导", "金额"]);
+    sheet.rows.push(vec![id(1), "=HYPERLINK(\"http://x.example\",\"点此\")".into(), "-12.50".into()]);
+    sheet.rows.push(vec![id(2), "@SUM(A1:A9)".into(), "+3".into()]);
+    for (name, encoding) in [("u.csv", huimin_app::csv_out::CsvEncoding::Utf8), ("g.csv", huimin_app::csv_out::CsvEncoding::Gbk)] {
+        let path = dir.path().join(name);
+        huimin_app::exchange::write(&sheet, &path, encoding).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let raw = String::from_utf8_lossy(&bytes);
+        if encoding == huimin_app::csv_out::CsvEncoding::Utf8 {
+            assert!(raw.contains("\"'=HYPERLINK(") && raw.contains(",'@SUM(A1:A9),") && raw.contains(",-12.50") && raw.contains(",+3"), "{raw}");
+        } else {
+            assert!(std::str::from_utf8(&bytes).is_err(), "GBK, not UTF-8");
+        }
+        let back = Table::read(&path, &[]).unwrap();
+        assert_eq!(back.encoding, if name == "u.csv" { "UTF-8" } else { "GBK" });
+        assert_eq!(back.rows.iter().map(|r| r.cells.clone()).collect::<Vec<_>>(), sheet.rows, "read back as written");
+    }
+}

@@ -45,6 +45,9 @@ enum Command {
         /// The year of the contracts and follow-ups, and of the claims' discharge.
         #[arg(long)]
         year: Option<i32>,
+        /// The encoding of a CSV file: utf-8 (with a BOM) or gbk (for Excel on Chinese Windows).
+        #[arg(long, default_value = "utf-8", value_parser = |s: &str| huimin_app::csv_out::CsvEncoding::parse(s).ok_or_else(|| format!("编码「{s}」应为 utf-8 或 gbk")))]
+        encoding: huimin_app::csv_out::CsvEncoding,
         file: PathBuf,
     },
     /// Generate a synthetic population (regions.csv, facilities.csv, roster.csv).
@@ -234,6 +237,10 @@ enum ImportWhat {
         /// Apply even if more than half of the households in scope would exit.
         #[arg(long)]
         allow_mass_exit: bool,
+        /// Apply the households without errors even when other rows are refused (by default a
+        /// file with refused rows writes nothing and the command exits with 1).
+        #[arg(long)]
+        accept_partial: bool,
         /// Who is importing, for the history.
         #[arg(long, default_value = "cli")]
         actor: String,
@@ -282,7 +289,15 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HUIMIN_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = run(Cli::parse()).await {
+    let cli = Cli::parse();
+    // A command whose output is piped into `head` ends quietly when the pipe closes (what it
+    // writes then comes after its commit); the server keeps SIGPIPE ignored: a closed client
+    // connection is an error on that connection only.
+    if !matches!(cli.command, Command::Serve { .. } | Command::Demo { .. }) {
+        // SAFETY: sets a signal's disposition to the default before any thread writes output.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    if let Err(e) = run(cli).await {
         eprintln!("错误：{e:#}");
         std::process::exit(1);
     }
@@ -318,19 +333,33 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import { what } => {
             let store = Store::connect(database_url).await?;
             match what {
-                ImportWhat::Roster { file, as_of, scope, dry_run, allow_mass_exit, actor } => {
+                ImportWhat::Roster { file, as_of, scope, dry_run, allow_mass_exit, accept_partial, actor } => {
                     let scope = scope
                         .map(|s| s.iter().map(|c| RegionCode::parse(c)).collect::<Result<Vec<_>, _>>())
                         .transpose()?;
                     let effective = as_of.unwrap_or_else(|| huimin_app::clock::today());
                     let bar = ProgressBar::hidden();
                     let progress = |p: Progress| show_progress(&bar, p);
-                    let opts = RosterImport { scope, dry_run, allow_mass_exit, progress: &progress, ..RosterImport::new(&actor, effective) };
+                    let report_path = error_file_path(&file);
+                    let opts = RosterImport {
+                        scope,
+                        dry_run,
+                        allow_mass_exit,
+                        refuse_partial: !accept_partial,
+                        error_report: Some(&report_path),
+                        progress: &progress,
+                        ..RosterImport::new(&actor, effective)
+                    };
                     let result = import::import_roster(&store, &file, &opts).await;
                     bar.finish_and_clear();
                     let report = result?;
                     print_roster_report(&report, dry_run);
-                    error_file(&file, &report.errors, &report.held_back)?;
+                    if !report.errors.is_empty() {
+                        println!("错误报告（可用 Excel 打开）：{}", report_path.display());
+                        if !accept_partial {
+                            anyhow::bail!("有 {} 行未通过检查，{} 户暂不导入：{}。改正后重新导入；只导入无误的户请加 --accept-partial", report.errors.len(), report.held_back.len(), if dry_run { "试运行" } else { "未写入任何数据" });
+                        }
+                    }
                 }
                 ImportWhat::Regions { file } => {
                     let report = import::import_regions(&store, &file).await?;
@@ -366,7 +395,7 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Export { what, region, year, file } => {
+        Command::Export { what, region, year, encoding, file } => {
             let store = Store::connect(database_url).await?;
             let kind = exchange::Kind::from_code(&what).with_context(|| format!("不能导出「{what}」：可导出 {}", exchange::Kind::ALL.map(|k| k.code()).join("、")))?;
             let year = year.unwrap_or_else(|| huimin_app::clock::this_year());
@@ -374,7 +403,7 @@ async fn run(cli: Cli) -> Result<()> {
             let region = RegionCode::parse(&region)?;
             let viewer = huimin_domain::Viewer::whole_database(region, std::sync::Arc::new(health::catalog(&store).await?));
             let sheet = exchange::export(&store, &viewer, kind, region, year).await?;
-            exchange::write(&sheet, &file)?;
+            exchange::write(&sheet, &file, encoding)?;
             store.append_audit(&AuditEntry { action: "export".into(), target: format!("{what} {region} {year}"), ..cli_audit("export") }).await?;
             println!("已导出 {} 行到 {}", sheet.rows.len(), file.display());
         }
@@ -548,8 +577,17 @@ fn print_roster_report(r: &RosterReport, dry_run: bool) {
         let f: Vec<String> = fields.iter().map(|(c, a, b)| format!("{c}：{a} → {b}")).collect();
         println!("    户 {}（{}）{}", named.key, named.name, f.join("；"));
     }
+    if d.changed_households.len() > 10 {
+        println!("    …… 另有 {} 户变更", d.changed_households.len() - 10);
+    }
     for named in d.exited_households.iter().take(10) {
         println!("    退出户 {}（{}）", named.key, named.name);
+    }
+    if d.exited_households.len() > 10 {
+        println!("    …… 另有 {} 户退出", d.exited_households.len() - 10);
+    }
+    if r.mass_exit {
+        println!("注意：将使范围内 {} 户中的 {} 户退出，超过一半；正式导入时会被拒绝，确需如此请加 --allow-mass-exit", d.households_in_scope, d.exited_households.len());
     }
     if !r.errors.is_empty() {
         println!("有 {} 处错误，{} 户暂不导入：", r.errors.len(), r.held_back.len());
@@ -562,6 +600,7 @@ fn print_roster_report(r: &RosterReport, dry_run: bool) {
     }
     match (dry_run, r.import_id) {
         (true, _) => println!("试运行：未写入任何数据。"),
+        (false, None) if r.refused_partial => println!("有未通过检查的行：未写入任何数据。"),
         (false, Some(id)) => println!("已写入（导入批次 {id}）。"),
         (false, None) => println!("与登记库一致，无需写入。"),
     }
@@ -581,14 +620,19 @@ fn print_table_report(what: &str, r: &TableReport) {
     }
 }
 
+/// `<file>.errors.xlsx` next to the input.
+fn error_file_path(input: &Path) -> PathBuf {
+    let mut name = input.file_stem().unwrap_or_default().to_os_string();
+    name.push(".errors.xlsx");
+    input.with_file_name(name)
+}
+
 /// Writes `<file>.errors.xlsx` next to the input when there are bad rows.
 fn error_file(input: &Path, errors: &[huimin_app::roster::RowError], held: &[huimin_app::roster::HeldBack]) -> Result<()> {
     if errors.is_empty() {
         return Ok(());
     }
-    let mut name = input.file_stem().unwrap_or_default().to_os_string();
-    name.push(".errors.xlsx");
-    let path = input.with_file_name(name);
+    let path = error_file_path(input);
     import::write_error_report(errors, held, &path).with_context(|| format!("写错误报告 {}", path.display()))?;
     println!("错误报告（可用 Excel 打开）：{}", path.display());
     Ok(())

@@ -68,12 +68,28 @@ fn bad_rows_are_listed_and_written_to_a_workbook() {
                   H1,张三,户主,张三,11010519491231002X,汉族,371302001201,低保贫困户,未脱贫,因病\n\
                   H2,李四,户主,李四,110105194912310021,汉族,371302001201,低保贫困户,未脱贫,因病\n";
     std::fs::write(d.join("名单.csv"), roster).unwrap();
+    // By default a file with a refused row writes nothing and says so with its exit code.
     let o = huimin(d, &["import", "roster", "名单.csv"]);
-    assert!(o.status.success(), "good rows are applied: {}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("第 3 行，列「证件号码」：证件号码校验码错误：应为 X，实为 1"), "{out}");
+    assert!(out.contains("未写入任何数据") && out.contains("--accept-partial"), "{out}");
     assert!(!out.contains("110105194912310021"), "the terminal does not show the full number");
+    assert!(d.join("名单.errors.xlsx").exists(), "the error workbook is written first");
+    let o = huimin(d, &["import", "roster", "--dry-run", "名单.csv"]);
+    assert!(text(&o).contains("新增 1"), "nothing was written: {}", text(&o));
+    // Asked for, the good households are applied.
+    std::fs::remove_file(d.join("名单.errors.xlsx")).unwrap();
+    let o = huimin(d, &["import", "roster", "--accept-partial", "--as-of", "2024-03-01", "名单.csv"]);
+    assert!(o.status.success(), "good rows are applied: {}", text(&o));
+    assert!(text(&o).contains("已写入"), "{}", text(&o));
     assert!(d.join("名单.errors.xlsx").exists());
+    // History is not written out of order: an import effective before the last change is refused.
+    let changed: String = roster.lines().take(2).map(|l| format!("{}\n", l.replace("低保贫困户", "一般贫困户"))).collect();
+    std::fs::write(d.join("早.csv"), changed).unwrap();
+    let o = huimin(d, &["import", "roster", "--as-of", "2024-01-01", "早.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("生效日期 2024-01-01 早于") && text(&o).contains("2024-03-01"), "{}", text(&o));
 }
 
 #[test]

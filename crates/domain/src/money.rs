@@ -105,8 +105,17 @@ impl Money {
 
     /// Parses "1234", "1234.5", "1,234.50" or "¥1234.50" (yuan).
     pub fn parse_yuan(input: &str) -> Result<Self, MoneyError> {
-        let s: String = input.trim().trim_start_matches(['¥', '￥']).chars().filter(|c| *c != ',').collect();
+        let written = input.trim().trim_start_matches(['¥', '￥']);
         let bad = || MoneyError::Format(input.trim().to_string());
+        // A comma only separates thousands (1,234.50); `1234,50` is a decimal comma, not 123,450.
+        let whole_written = written.split('.').next().unwrap_or("");
+        if whole_written.contains(',') {
+            let groups: Vec<&str> = whole_written.split(',').collect();
+            if !(1..=3).contains(&groups[0].len()) || groups[1..].iter().any(|g| g.len() != 3) {
+                return Err(bad());
+            }
+        }
+        let s: String = written.chars().filter(|c| *c != ',').collect();
         if s.starts_with('-') {
             return Err(MoneyError::Negative);
         }
@@ -235,6 +244,10 @@ mod tests {
         assert!(matches!(Money::parse_yuan("1.234"), Err(MoneyError::Format(_))));
         assert!(matches!(Money::parse_yuan("1e3"), Err(MoneyError::Format(_))));
         assert!(matches!(Money::parse_yuan(""), Err(MoneyError::Format(_))));
+        for decimal_comma in ["1234,50", "1,23", ",5", "12,3456.00", "1,,234"] {
+            assert!(matches!(Money::parse_yuan(decimal_comma), Err(MoneyError::Format(_))), "{decimal_comma}");
+        }
+        assert_eq!(Money::parse_yuan("1,234,567.89").unwrap().fen(), 123_456_789);
         assert!(matches!(Money::parse_yuan("."), Err(MoneyError::Format(_))));
     }
 

@@ -199,8 +199,26 @@ impl Ethnicity {
 pub struct PersonName(String);
 
 impl PersonName {
+    /// A name as written, with the spaces that carry no meaning taken out: between two Chinese
+    /// characters (郭 敏明 is 郭敏明); elsewhere (a name in Latin letters) a run is one space.
     pub fn parse(input: &str) -> Result<Self, ValueError> {
-        let s = input.trim();
+        let chars: Vec<char> = input.trim().chars().collect();
+        let mut s = String::with_capacity(input.len());
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i].is_whitespace() {
+                let end = chars[i..].iter().position(|c| !c.is_whitespace()).map_or(chars.len(), |p| i + p);
+                let han = |c: Option<&char>| c.is_some_and(|c| !c.is_ascii() && c.is_alphabetic());
+                if !(han(chars.get(i.wrapping_sub(1))) && han(chars.get(end))) {
+                    s.push(' ');
+                }
+                i = end;
+            } else {
+                s.push(chars[i]);
+                i += 1;
+            }
+        }
+        let s = s.as_str();
         let n = s.chars().count();
         if n == 0 {
             return err("姓名不能为空");
@@ -266,13 +284,25 @@ impl fmt::Display for HouseholdNo {
 pub struct Phone(String);
 
 impl Phone {
+    /// A mobile or landline number, kept as written (`0539-8123456` stays so; spaces go,
+    /// full-width digits become ASCII).
     pub fn parse(input: &str) -> Result<Self, ValueError> {
-        let s: String = input.trim().chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let written: String = input
+            .trim()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| match c {
+                '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+                '－' | '—' => '-',
+                c => c,
+            })
+            .collect();
+        let s: String = written.chars().filter(|c| *c != '-').collect();
         let digits = s.bytes().all(|b| b.is_ascii_digit());
         let mobile = s.len() == 11 && s.starts_with('1') && s.as_bytes()[1] >= b'3';
         let landline = s.starts_with('0') && (10..=12).contains(&s.len());
-        if digits && (mobile || landline) {
-            Ok(Phone(s))
+        if digits && (mobile || landline) && !written.starts_with('-') && !written.ends_with('-') && !written.contains("--") {
+            Ok(Phone(written))
         } else {
             err(format!("联系电话「{}」不是有效的手机号或固定电话", input.trim()))
         }
@@ -367,4 +397,27 @@ pub struct Facility {
     /// Designated for the poverty programme (定点救治医院).
     pub designated: bool,
     pub poverty_beds: u32,
+}
+
+#[cfg(test)]
+mod written_as_typed {
+    use super::*;
+
+    #[test]
+    fn names_lose_only_meaningless_spaces() {
+        assert_eq!(PersonName::parse("郭 敏明").unwrap().as_str(), "郭敏明");
+        assert_eq!(PersonName::parse(" 郭\u{3000}敏  明 ").unwrap().as_str(), "郭敏明");
+        assert_eq!(PersonName::parse("阿依古丽·买买提").unwrap().as_str(), "阿依古丽·买买提");
+        assert_eq!(PersonName::parse("Ayi   Mu").unwrap().as_str(), "Ayi Mu");
+        assert_eq!(PersonName::parse("郭 Li").unwrap().as_str(), "郭 Li");
+    }
+
+    #[test]
+    fn phones_are_kept_as_written() {
+        assert_eq!(Phone::parse("0539-8123456").unwrap().as_str(), "0539-8123456");
+        assert_eq!(Phone::parse("１３８ ０５３９ １２３４").unwrap().as_str(), "13805391234");
+        assert!(Phone::parse("0539--8123456").is_err());
+        assert!(Phone::parse("-05398123456").is_err());
+        assert!(Phone::parse("12345").is_err());
+    }
 }

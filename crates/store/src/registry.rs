@@ -302,6 +302,26 @@ impl Store {
 
     /// The households inside `scope` and their persons, plus the persons with the given ID
     /// numbers wherever they are registered (a roster may move a person between households).
+    /// The latest effective date of the registry's history for the households in `scope`: an
+    /// import may not take effect before it (history would be written out of order).
+    pub async fn last_registry_event(&self, scope: &[RegionCode]) -> Result<Option<Date>> {
+        let mut last: Option<Date> = None;
+        for region in scope {
+            let d: Option<String> = sqlx::query_scalar(
+                "SELECT MAX(e.effective_date) FROM registry_events e JOIN households h ON h.household_no = e.household_no \
+                 WHERE h.region_code >= $1 AND h.region_code < $1 || ':'",
+            )
+            .bind(within(*region))
+            .fetch_one(&self.pool)
+            .await?;
+            if let Some(d) = d {
+                let d = parse_date(&d)?;
+                last = last.max(Some(d));
+            }
+        }
+        Ok(last)
+    }
+
     pub async fn registry_snapshot(&self, scope: &[RegionCode], also_persons: &[IdNumber]) -> Result<RegistrySnapshot> {
         let mut snap = RegistrySnapshot::default();
         for region in scope {

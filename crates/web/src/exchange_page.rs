@@ -50,7 +50,8 @@ pub async fn page(ctx: Ctx, Query(q): Query<ExchangeQuery>) -> WebResult<Markup>
             tbody { @for kind in Kind::ALL { @let (zh, en) = kind.label(); tr {
                 td { (ctx.t(zh, en)) }
                 td { a.button href=(format!("/api/exchange/{}?region={region}&year={year}&format=xlsx", kind.code())) { "XLSX" } " "
-                     a.button href=(format!("/api/exchange/{}?region={region}&year={year}&format=csv", kind.code())) { "CSV" } }
+                     a.button href=(format!("/api/exchange/{}?region={region}&year={year}&format=csv", kind.code())) { "CSV" } " "
+                     a.button href=(format!("/api/exchange/{}?region={region}&year={year}&format=csv&encoding=gbk", kind.code())) title=(ctx.t("供中文 Windows 上的 Excel 直接打开", "For Excel on Chinese Windows")) { "CSV（GBK）" } }
             } } }
         }
     };
@@ -62,6 +63,8 @@ pub struct DownloadQuery {
     region: Option<String>,
     year: Option<crate::params::Year>,
     format: Option<String>,
+    /// `gbk` for a CSV that Excel on Chinese Windows opens as it is.
+    encoding: Option<String>,
 }
 
 /// `GET /api/exchange/{kind}?region=&year=&format=csv|xlsx`: one export file.
@@ -69,6 +72,10 @@ pub async fn download(state: State, ctx: Ctx, Path(kind): Path<String>, Query(q)
     let region = region_of(&ctx, &ExchangeQuery { region: q.region.clone(), year: q.year })?;
     let kind = Kind::from_code(&kind).ok_or(WebError::NotFound)?;
     let year = q.year.map_or_else(this_year, |y| y.0);
+    let encoding = match q.encoding.as_deref() {
+        None => huimin_app::csv_out::CsvEncoding::Utf8,
+        Some(e) => huimin_app::csv_out::CsvEncoding::parse(e).ok_or_else(|| WebError::BadRequest(format!("编码「{e}」应为 utf-8 或 gbk")))?,
+    };
     let ext = match q.format.as_deref().unwrap_or("xlsx") {
         "csv" => "csv",
         "xlsx" => "xlsx",
@@ -81,11 +88,17 @@ pub async fn download(state: State, ctx: Ctx, Path(kind): Path<String>, Query(q)
     let sheet = exchange::export(&state.store, &ctx.viewer(&state).await, kind, region, year).await?;
     let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.into()))?;
     let path = dir.path().join(format!("export.{ext}"));
-    exchange::write(&sheet, &path).map_err(|e| WebError::Internal(e.into()))?;
+    exchange::write(&sheet, &path, encoding).map_err(|e| WebError::Internal(e.into()))?;
     let bytes = std::fs::read(&path).map_err(|e| WebError::Internal(e.into()))?;
     state.store.append_audit(&ctx.audit("export", format!("{} {region} {year}", kind.code()), format!("{} rows", sheet.rows.len()))).await?;
     let name = format!("{}-{region}-{year}.{ext}", kind.code());
-    let content_type = if ext == "csv" { "text/csv; charset=utf-8" } else { "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" };
+    let content_type = if ext != "csv" {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    } else if encoding == huimin_app::csv_out::CsvEncoding::Gbk {
+        "text/csv; charset=gbk"
+    } else {
+        "text/csv; charset=utf-8"
+    };
     let disposition = format!("attachment; filename=\"{name}\"");
     Ok(([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
 }

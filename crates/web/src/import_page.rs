@@ -105,7 +105,7 @@ pub async fn api_roster(state: State, ctx: Ctx, headers: axum::http::HeaderMap, 
         let opts = options(&ctx, as_of, q.dry_run.unwrap_or(false), q.allow_mass_exit.unwrap_or(false));
         match import::import_roster_table(&state.store, table, &opts).await {
             Ok(report) => Ok(report),
-            Err(e @ (ImportError::File(_) | ImportError::MassExit { .. })) => Err(WebError::BadRequest(e.to_string())),
+            Err(e @ (ImportError::File(_) | ImportError::MassExit { .. } | ImportError::BackDated { .. })) => Err(WebError::BadRequest(e.to_string())),
             Err(e) => Err(WebError::Internal(e.into())),
         }
     }
@@ -135,7 +135,7 @@ pub async fn preview(state: State, ctx: Ctx, mut multipart: Multipart) -> WebRes
     };
     let report = match import::import_roster_table(&state.store, table, &options(&ctx, as_of, true, false)).await {
         Ok(r) => r,
-        Err(ImportError::File(e)) => {
+        Err(e @ (ImportError::File(_) | ImportError::BackDated { .. })) => {
             return Ok(layout::page(&ctx, ctx.t("名单导入", "Roster import"), "/import", upload_form(&ctx, Some(&e.to_string()))).into_response());
         }
         Err(e) => return Err(WebError::Internal(e.into())),
@@ -185,7 +185,7 @@ pub async fn apply(state: State, ctx: Ctx, Path(token): Path<String>, Form(form)
             (report_markup(&ctx, &report, &token))
             p { a.button href="/households" { (ctx.t("查看建档立卡户", "See the households")) } }
         },
-        Err(ImportError::MassExit { .. }) => html! { p.alert.error { (result.unwrap_err().to_string()) } p { a href="/import" { (ctx.t("返回", "Back")) } } },
+        Err(ImportError::MassExit { .. } | ImportError::BackDated { .. }) => html! { p.alert.error { (result.unwrap_err().to_string()) } p { a href="/import" { (ctx.t("返回", "Back")) } } },
         Err(e) => return Err(WebError::Internal(e.into())),
     };
     Ok(layout::page(&ctx, ctx.t("导入结果", "Import result"), "/import", body))
@@ -221,6 +221,10 @@ pub async fn error_report(state: State, ctx: Ctx, Path(token): Path<String>) -> 
 fn report_markup(ctx: &Ctx, r: &RosterReport, token: &str) -> Markup {
     let d = &r.diff;
     html! {
+        @if r.mass_exit {
+            p.alert.error role="alert" { strong { (ctx.t("注意：", "Warning: ")) } (ctx.t("本次导入将使范围内 ", "This import would exit ")) (d.exited_households.len())
+                (ctx.t(" 户退出，超过范围内现有户数（", " households, more than half of the ")) (d.households_in_scope) (ctx.t(" 户）的一半。请先核对文件和比对范围；确需如此，确认导入时须勾选“我已核实，确认退出”。", " in scope. Check the file and the scope; to go on, tick “I have checked” when confirming.")) }
+        }
         section.card {
             p { strong { (r.file) } " · " (r.encoding) " · " (num(r.rows_total as i64)) (ctx.t(" 行", " rows")) " · "
                 (ctx.t("通过检查 ", "accepted ")) (num(r.households_accepted as i64)) (ctx.t(" 户 ", " households, ")) (num(r.persons_accepted as i64)) (ctx.t(" 人", " persons")) }
