@@ -89,9 +89,13 @@ pub fn read<R: Read + Seek>(source: R) -> Result<Vec<Sheet>, XlsxError> {
     Ok(out)
 }
 
-/// A part's XML as a stream that fails past [`MAX_PART_BYTES`].
+/// The longest stretch of a part without a `<`: the XML reader holds a whole event (a text, a
+/// tag with its attributes) in memory, and no event is longer than the stretch it lies in.
+pub const MAX_EVENT_BYTES: usize = 16 << 20;
+
+/// A part's XML as a stream that fails past [`MAX_PART_BYTES`] or [`MAX_EVENT_BYTES`].
 fn xml<R: Read>(part: R) -> quick_xml::Reader<BufReader<Limited<R>>> {
-    let mut reader = quick_xml::Reader::from_reader(BufReader::new(Limited { inner: part, left: MAX_PART_BYTES }));
+    let mut reader = quick_xml::Reader::from_reader(BufReader::new(Limited { inner: part, left: MAX_PART_BYTES, since_tag: 0 }));
     reader.config_mut().trim_text(false);
     reader
 }
@@ -99,6 +103,7 @@ fn xml<R: Read>(part: R) -> quick_xml::Reader<BufReader<Limited<R>>> {
 struct Limited<R> {
     inner: R,
     left: u64,
+    since_tag: usize,
 }
 
 impl<R: Read> Read for Limited<R> {
@@ -109,13 +114,24 @@ impl<R: Read> Read for Limited<R> {
         let len = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..len])?;
         self.left -= n as u64;
+        self.since_tag = match buf[..n].iter().rposition(|&b| b == b'<') {
+            Some(at) => n - at - 1,
+            None => self.since_tag + n,
+        };
+        if self.since_tag > MAX_EVENT_BYTES {
+            return Err(std::io::Error::other(format!("工作簿中有一段文字解压后超过 {} MB", MAX_EVENT_BYTES >> 20)));
+        }
         Ok(n)
     }
 }
 
 fn xml_err(part: &str, e: impl std::fmt::Display) -> XlsxError {
     let text = e.to_string();
-    if text.contains("解压后超过") { XlsxError::TooBig(text) } else { broken(format!("{part} 无法解析（{text}）")) }
+    // Our own limit, passed up through the XML reader's I/O error: its words alone.
+    match text.find("工作簿").filter(|_| text.contains("解压后超过")) {
+        Some(at) => XlsxError::TooBig(text[at..].to_string()),
+        None => broken(format!("{part} 无法解析（{text}）")),
+    }
 }
 
 fn attr(e: &BytesStart, name: &[u8]) -> Option<String> {

@@ -343,3 +343,53 @@ fn exported_cells_a_spreadsheet_would_evaluate_are_escaped_and_read_back_as_they
         assert_eq!(back.rows.iter().map(|r| r.cells.clone()).collect::<Vec<_>>(), sheet.rows, "read back as written");
     }
 }
+
+/// A workbook written part by part, as a hostile or broken tool might: `sheet` is the sheet's
+/// XML, `shared` the shared strings' (if any).
+fn handmade_xlsx(sheet: &[u8], shared: Option<&[u8]>) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut part = |name: &str, bytes: &[u8]| {
+        zip.start_file(name, opts).unwrap();
+        zip.write_all(bytes).unwrap();
+    };
+    part("xl/workbook.xml", r#"<workbook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="花名册" sheetId="1" r:id="rId1"/></sheets></workbook>"#.as_bytes());
+    part("xl/_rels/workbook.xml.rels", br#"<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>"#);
+    part("xl/worksheets/sheet1.xml", sheet);
+    if let Some(shared) = shared {
+        part("xl/sharedStrings.xml", shared);
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+fn header_row_xml() -> String {
+    let cells: String = HEADER.iter().enumerate().map(|(c, h)| format!(r#"<c r="{}1" t="inlineStr"><is><t>{h}</t></is></c>"#, huimin_app::xlsx::column_name(c as u32 + 1))).collect();
+    format!(r#"<row r="1">{cells}</row>"#)
+}
+
+#[test]
+fn what_a_workbook_claims_is_not_believed() {
+    // A dimension of the whole grid and an empty cell at its corner: nothing to allocate.
+    let sheet = format!(r#"<worksheet><dimension ref="A1:XFD1048576"/><sheetData>{}<row r="1048576"><c r="XFD1048576"/></row></sheetData></worksheet>"#, header_row_xml());
+    let t = read("dimension.xlsx", handmade_xlsx(sheet.as_bytes(), None)).unwrap();
+    assert_eq!(t.rows.len(), 0);
+    // A million-character shared string: refused as a long cell, with its length.
+    let long = "名".repeat(1_000_000);
+    let shared = format!("<sst><si><t>H1</t></si><si><t>{long}</t></si></sst>");
+    let sheet = format!(r#"<worksheet><sheetData>{}<row r="2"><c r="A2" t="s"><v>0</v></c><c r="B2" t="s"><v>1</v></c></row></sheetData></worksheet>"#, header_row_xml());
+    let bytes = handmade_xlsx(sheet.as_bytes(), Some(shared.as_bytes()));
+    assert!(bytes.len() < 200_000, "{} bytes", bytes.len());
+    let e = read("long.xlsx", bytes).unwrap_err();
+    assert!(e.to_string().contains("第 2 行「户主姓名」有 1000000 个字"), "{e}");
+    // One text of 100 MB (a deflate bomb of a few hundred KB): refused before it is held.
+    let shared = format!("<sst><si><t>{}</t></si></sst>", "x".repeat(100 << 20));
+    let e = read("bomb.xlsx", handmade_xlsx(sheet.as_bytes(), Some(shared.as_bytes()))).unwrap_err();
+    assert!(matches!(e, FileError::TooBig { .. }) && e.to_string().contains("超过 16 MB") && !e.to_string().contains("I/O"), "{e}");
+    // A reference to a string that does not exist, a cell reference out of the grid.
+    for bad in [r#"<c r="A2" t="s"><v>99</v></c>"#, r#"<c r="XFE2" t="s"><v>0</v></c>"#, r#"<c r="A2"><v>1e999x</v></c>"#] {
+        let sheet = format!(r#"<worksheet><sheetData>{}<row r="2">{bad}</row></sheetData></worksheet>"#, header_row_xml());
+        let e = read("bad.xlsx", handmade_xlsx(sheet.as_bytes(), Some(b"<sst><si><t>H1</t></si></sst>"))).unwrap_err();
+        assert!(matches!(e, FileError::BadXlsx { .. }), "{bad}: {e}");
+    }
+}
