@@ -401,13 +401,17 @@ pub const CLAIM_COLUMNS: [Column; 13] = [
 struct Rows {
     file: String,
     rows: Vec<(u64, Vec<String>)>,
+    /// The rows whose ID number the workbook stored as a number.
+    id_as_number: HashSet<u64>,
 }
 
 fn read(path: &Path, columns: &[Column]) -> Result<Rows, ImportError> {
     let table = Table::read(path, columns)?;
     let cols = table.columns(columns)?;
     let rows = table.rows.iter().map(|r| (r.row, cells(&cols, &r.cells))).collect();
-    Ok(Rows { file: table.file, rows })
+    let id_col = columns.iter().position(|c| c.name == "证件号码").and_then(|i| cols[i]);
+    let id_as_number = table.rows.iter().filter(|r| id_col.is_some_and(|c| r.is_number(c))).map(|r| r.row).collect();
+    Ok(Rows { file: table.file, rows, id_as_number })
 }
 
 /// The cells at the given column positions (empty where a column is absent), trimmed.
@@ -430,10 +434,10 @@ struct Persons<'a> {
 }
 
 impl Persons<'_> {
-    async fn id(&mut self, text: &str) -> Result<Result<i64, String>, StoreError> {
-        let id = match IdNumber::parse(text) {
+    async fn id(&mut self, text: &str, stored_as_number: bool) -> Result<Result<i64, String>, StoreError> {
+        let id = match crate::table::id_number(text, stored_as_number) {
             Ok(id) => id,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err(e)),
         };
         if let Some(p) = self.known.get(id.as_str()) {
             return Ok(p.ok_or_else(|| "此人不在建档立卡名单中".to_string()));
@@ -455,7 +459,7 @@ pub async fn import_contracts(store: &Store, path: &Path, audit: &AuditEntry) ->
     let mut contracts: Vec<(bool, NewContract)> = Vec::new();
     for (row, cells) in &rows.rows {
         let err = |col: usize, reason: String| row_error(&CONTRACT_COLUMNS, *row, cells, col, reason);
-        let person_id = match persons.id(&cells[0]).await? {
+        let person_id = match persons.id(&cells[0], rows.id_as_number.contains(row)).await? {
             Ok(p) => p,
             Err(e) => {
                 errors.push(err(0, e));
@@ -570,7 +574,7 @@ pub async fn import_follow_ups(store: &Store, path: &Path, audit: &AuditEntry) -
             errors.push(err(0, "提交编号不能为空（用于防止重复导入）".into()));
             continue;
         }
-        let person_id = match persons.id(&cells[1]).await? {
+        let person_id = match persons.id(&cells[1], rows.id_as_number.contains(row)).await? {
             Ok(p) => p,
             Err(e) => {
                 errors.push(err(1, e));
@@ -738,7 +742,7 @@ pub async fn import_claims(store: &Store, path: &Path, settled_by: &str, audit: 
         let [settled_at, reversed_at, total, funds, patient]: [String; 5] = cells(&extra, &r.cells).try_into().unwrap_or_default();
         let cells = cells(&cols, &r.cells);
         let err = |col: usize, reason: String| row_error(&CLAIM_COLUMNS, r.row, &cells, col, reason);
-        let person_id = match persons.id(&cells[1]).await? {
+        let person_id = match persons.id(&cells[1], cols[1].is_some_and(|c| r.is_number(c))).await? {
             Ok(p) => p,
             Err(e) => {
                 errors.push(err(1, e));

@@ -87,6 +87,9 @@ impl<'a> RosterImport<'a> {
 pub struct RosterReport {
     pub file: String,
     pub encoding: &'static str,
+    /// The sheet read (a workbook) and the row its header was found in.
+    pub sheet: Option<String>,
+    pub header_row: u64,
     pub rows_total: usize,
     pub households_accepted: usize,
     pub persons_accepted: usize,
@@ -113,7 +116,7 @@ pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImpor
     let regions = store.region_codes().await?;
     let total = table.rows.len() as u64;
     let mut parsed = roster::parse_roster(&table, &regions, opts.allowed_region, &|done| (opts.progress)(Progress::Rows { done, total }))?;
-    let Table { file, encoding, .. } = table;
+    let Table { file, encoding, sheet, header_row, .. } = table;
     let scope = opts.scope.clone().unwrap_or_else(|| roster::default_scope(&parsed));
     // Every person the file names, held back or not: where they are now decides what moves.
     let ids: Vec<_> = parsed.id_numbers.iter().cloned().collect();
@@ -155,6 +158,8 @@ pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImpor
     Ok(RosterReport {
         file,
         encoding,
+        sheet,
+        header_row,
         rows_total: parsed.rows_total,
         households_accepted: parsed.households.len(),
         persons_accepted: parsed.households.iter().map(|(_, p)| p.len()).sum(),

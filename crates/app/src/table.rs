@@ -126,9 +126,27 @@ impl Table {
         }
         let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
         let mut rows = Vec::new();
+        // The line a record starts on, counted here from its byte offset (the reader's own line
+        // count, and its offset, go wrong after a `\r\n` followed by a blank line, and at a lone `\r`).
+        let (mut seen, mut line) = (0usize, 1u64);
+        let mut line_at = |byte: usize| {
+            let b = text.as_bytes();
+            // A record never starts with a line break: the reader may point at the one before it.
+            let byte = (byte.min(b.len())..b.len()).find(|&i| b[i] != b'\r' && b[i] != b'\n').unwrap_or(b.len());
+            // A line ends at `\n`, `\r\n` or a lone `\r` (as Excel reads it).
+            line += (seen.min(byte)..byte).filter(|&i| b[i] == b'\n' || (b[i] == b'\r' && b.get(i + 1) != Some(&b'\n'))).count() as u64;
+            seen = seen.max(byte);
+            line
+        };
         for rec in reader.records() {
-            let rec = rec.map_err(|e| FileError::BadCsv { file: file.clone(), row: e.position().map_or(0, |p| p.line()), reason: e.to_string() })?;
-            let row = rec.position().map_or(0, |p| p.line());
+            let rec = match rec {
+                Ok(rec) => rec,
+                Err(e) => {
+                    let row = e.position().map_or(0, |p| line_at(p.byte() as usize));
+                    return Err(FileError::BadCsv { file: file.clone(), row, reason: e.to_string() });
+                }
+            };
+            let row = rec.position().map_or(0, |p| line_at(p.byte() as usize));
             let mut too_long = None;
             let cells = rec
                 .iter()
@@ -398,6 +416,13 @@ mod tests {
         assert_eq!(b.rows[0].cells, ["H1", "张三"]);
         assert_eq!(a.rows.len(), 1, "blank lines are skipped");
         assert_eq!(a.rows[0].row, 2);
+    }
+
+    #[test]
+    fn row_numbers_are_the_lines_excel_shows() {
+        // After `\r\n` and a blank line, and at a lone `\r` (both read as line breaks).
+        let t = Table::from_csv_bytes("r.csv", b"a,b\nc,d\r\n\ne,f\rg,h\n\"x\ny\",z\nk,l\n", &[]).unwrap();
+        assert_eq!(t.rows.iter().map(|r| r.row).collect::<Vec<_>>(), [2, 4, 5, 6, 8]);
     }
 
     #[test]

@@ -425,6 +425,9 @@ fn sheet_rows<R: Read>(part: R, sheet: &str, shared: &[Cell], dates: &[bool]) ->
 
 fn finish_row(rows: &mut Vec<SheetRow>, row: Option<SheetRow>, sheet: &str) -> Result<(), XlsxError> {
     if let Some(row) = row.filter(|r| !r.cells.is_empty()) {
+        if let Some(before) = rows.last().filter(|b| b.row >= row.row) {
+            return Err(broken(format!("{sheet}的第 {} 行出现在第 {} 行之后（行的顺序有误）", row.row, before.row)));
+        }
         if rows.len() == MAX_ROWS {
             return Err(XlsxError::TooBig(format!("{sheet}有内容的行超过 {MAX_ROWS} 行")));
         }

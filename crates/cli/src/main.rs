@@ -566,6 +566,10 @@ fn show_progress(bar: &ProgressBar, p: Progress) {
 fn print_roster_report(r: &RosterReport, dry_run: bool) {
     let d = &r.diff;
     println!("文件 {}（{}）：{} 行，通过检查 {} 户 {} 人", r.file, r.encoding, r.rows_total, r.households_accepted, r.persons_accepted);
+    if r.sheet.is_some() || r.header_row > 1 {
+        let sheet = r.sheet.as_ref().map(|s| format!("工作表「{s}」，")).unwrap_or_default();
+        println!("  读取{sheet}表头在第 {} 行", r.header_row);
+    }
     let scope: Vec<String> = r.scope.iter().map(ToString::to_string).collect();
     println!("比对范围：{}", scope.join("、"));
     let counts = |who: &str, new: usize, reentered: usize, changed: usize, exited: usize, unchanged: usize| {

@@ -226,7 +226,9 @@ fn report_markup(ctx: &Ctx, r: &RosterReport, token: &str) -> Markup {
                 (ctx.t(" 户退出，超过范围内现有户数（", " households, more than half of the ")) (d.households_in_scope) (ctx.t(" 户）的一半。请先核对文件和比对范围；确需如此，确认导入时须勾选“我已核实，确认退出”。", " in scope. Check the file and the scope; to go on, tick “I have checked” when confirming.")) }
         }
         section.card {
-            p { strong { (r.file) } " · " (r.encoding) " · " (num(r.rows_total as i64)) (ctx.t(" 行", " rows")) " · "
+            p { strong { (r.file) } " · " (r.encoding) " · "
+                @if let Some(sheet) = &r.sheet { (ctx.t("工作表「", "sheet “")) (sheet) (ctx.t("」 · ", "” · ")) }
+                @if r.header_row > 1 { (ctx.t("表头在第 ", "header in row ")) (r.header_row) (ctx.t(" 行 · ", " · ")) } (num(r.rows_total as i64)) (ctx.t(" 行", " rows")) " · "
                 (ctx.t("通过检查 ", "accepted ")) (num(r.households_accepted as i64)) (ctx.t(" 户 ", " households, ")) (num(r.persons_accepted as i64)) (ctx.t(" 人", " persons")) }
             table.diff {
                 thead { tr { th {} th.num { (ctx.t("新增", "New")) } th.num { (ctx.t("重新列入", "Re-entered")) } th.num { (ctx.t("变更", "Changed")) } th.num { (ctx.t("退出", "Exited")) } th.num { (ctx.t("不变", "Unchanged")) } } }

@@ -1181,3 +1181,26 @@ async fn the_bureau_lets_one_overlapping_stay_be_settled() {
     // The clerk cannot let a stay themselves.
     assert_eq!(app.post("/settlement/exceptions", &clerk, &[("_csrf", clerk_csrf.as_str()), ("id_number", li.as_str()), ("facility", "H37130201"), ("admission", "2024-08-06"), ("discharge", "2024-08-07"), ("reason", "我自己放行")]).await.status, StatusCode::FORBIDDEN);
 }
+
+/// A 4 KB workbook with one value at the far corner of the grid, posted for a dry run: a clear
+/// refusal naming the cell's row, and the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workbook_with_a_far_away_cell_is_refused_and_the_server_stays_up() {
+    let app = TestApp::new().await;
+    let (session, csrf) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in ["户编号", "户主姓名", "与户主关系", "姓名", "证件号码", "民族", "行政区划代码", "贫困户属性", "脱贫状态", "主要致贫原因"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    sheet.write_string(1_048_575, 16_383, "x").unwrap();
+    let bytes = book.save_to_buffer().unwrap();
+    assert!(bytes.len() < 8192);
+    let req = Request::post("/api/roster?file_name=bomb.xlsx&dry_run=true").header(header::COOKIE, &session).header("x-csrf-token", &csrf).extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap())).body(Body::from(bytes)).unwrap();
+    let res = app.router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let body = String::from_utf8_lossy(&axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()).into_owned();
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(body.contains("第 1048576 行") && body.contains("256 列"), "{body}");
+    assert_eq!(app.get("/", &session).await.status, StatusCode::OK, "still serving");
+}
