@@ -95,6 +95,8 @@ pub struct RosterReport {
     pub persons_accepted: usize,
     pub errors: Vec<RowError>,
     pub held_back: Vec<HeldBack>,
+    /// Cells read as meant rather than as written (`roster::Normalised`).
+    pub normalised: Vec<roster::Normalised>,
     pub scope: Vec<RegionCode>,
     pub diff: RosterDiff,
     /// Set when the import was written.
@@ -165,6 +167,7 @@ pub async fn import_roster_table(store: &Store, table: Table, opts: &RosterImpor
         persons_accepted: parsed.households.iter().map(|(_, p)| p.len()).sum(),
         errors: parsed.errors,
         held_back: parsed.held_back,
+        normalised: parsed.normalised,
         scope,
         diff,
         import_id,

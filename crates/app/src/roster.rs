@@ -84,6 +84,17 @@ pub struct ParsedRoster {
     pub household_nos: HashSet<String>,
     /// The counties the file's households lie in: the default scope of a re-import.
     pub counties: BTreeSet<RegionCode>,
+    /// Cells read as meant rather than as written (full-width digits, spaces in a name or an ID
+    /// number, a lowercase x): row, column, as written, as read.
+    pub normalised: Vec<Normalised>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Normalised {
+    pub row: u64,
+    pub column: String,
+    pub written: String,
+    pub read: String,
 }
 
 #[derive(Default)]
@@ -143,6 +154,25 @@ pub fn parse_roster(
         let phone_text = cell(PHONE);
         if !phone_text.is_empty() {
             check(PHONE, ok(Phone::parse(phone_text).map(Some), &mut phone));
+        }
+        let read_as: [(usize, Option<&str>); 4] = [
+            (HEAD_NAME, head.as_ref().map(PersonName::as_str)),
+            (NAME, name.as_ref().map(PersonName::as_str)),
+            (ID_NUMBER, id.as_ref().map(IdNumber::as_str)),
+            (PHONE, phone.as_ref().and_then(|p| p.as_ref()).map(Phone::as_str)),
+        ];
+        for (c, read) in read_as {
+            if let Some(read) = read.filter(|v| *v != cell(c).trim()) {
+                let (written, read) = if c == ID_NUMBER {
+                    // Never a whole ID number in a report: the first six and the last four.
+                    let w: Vec<char> = cell(c).trim().chars().collect();
+                    let masked: String = w.iter().take(6).chain(w.iter().skip(w.len().saturating_sub(4)).filter(|_| w.len() > 10)).collect();
+                    (format!("{}……{}", &masked.chars().take(6).collect::<String>(), masked.chars().skip(6).collect::<String>()), id.as_ref().map(IdNumber::masked).unwrap_or_default())
+                } else {
+                    (cell(c).trim().to_string(), read.to_string())
+                };
+                out.normalised.push(Normalised { row: r.row, column: ROSTER_COLUMNS[c].name.into(), written, read });
+            }
         }
         match RegionCode::parse(cell(REGION)) {
             Err(e) => check(REGION, Some(e.to_string())),

@@ -139,6 +139,9 @@ async fn an_id_number_stored_as_a_number_is_refused_with_its_own_reason() {
     let report = import::import_roster(&db, &write(&dir, "excel.csv", &text), &RosterImport::new("县卫健局", Date::from_ymd_opt(2024, 1, 1).unwrap())).await.unwrap();
     assert_eq!(report.errors.iter().map(|e| (e.row, e.reason.as_str())).collect::<Vec<_>>(), [(2, ID_STORED_AS_NUMBER)]);
     assert_eq!(report.persons_accepted, 1, "the full-width digits are the same number");
+    let said: Vec<(u64, &str)> = report.normalised.iter().map(|n| (n.row, n.column.as_str())).collect();
+    assert_eq!(said, [(3, "证件号码")], "and the import says it read them as meant");
+    assert!(!report.normalised[0].written.contains(&r[1][4]) && !report.normalised[0].read.contains(&id(2)), "never the whole number: {:?}", report.normalised[0]);
     assert!(db.person_by_id_number(&IdNumber::parse(&id(2)).unwrap()).await.unwrap().is_some());
 }
 

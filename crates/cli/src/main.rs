@@ -566,6 +566,15 @@ fn show_progress(bar: &ProgressBar, p: Progress) {
 fn print_roster_report(r: &RosterReport, dry_run: bool) {
     let d = &r.diff;
     println!("文件 {}（{}）：{} 行，通过检查 {} 户 {} 人", r.file, r.encoding, r.rows_total, r.households_accepted, r.persons_accepted);
+    if !r.normalised.is_empty() {
+        println!("  按原意读取 {} 处（全角数字、姓名或证件号码中的空格、小写 x）：", r.normalised.len());
+        for n in r.normalised.iter().take(5) {
+            println!("    第 {} 行「{}」：{} → {}", n.row, n.column, n.written, n.read);
+        }
+        if r.normalised.len() > 5 {
+            println!("    …… 另有 {} 处", r.normalised.len() - 5);
+        }
+    }
     if r.sheet.is_some() || r.header_row > 1 {
         let sheet = r.sheet.as_ref().map(|s| format!("工作表「{s}」，")).unwrap_or_default();
         println!("  读取{sheet}表头在第 {} 行", r.header_row);

@@ -211,3 +211,28 @@ fn the_audit_key_lives_beside_the_database_and_checkpoints_are_printed() {
     let o = huimin(d, &["audit", "verify"]);
     assert!(!o.status.success() && text(&o).contains("审计密钥文件") && text(&o).contains("不见了"), "{}", text(&o));
 }
+
+/// `huimin import … | head`: the pipe closes before the report is printed; the command ends
+/// quietly (no panic), and what it committed stays.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("regions.csv"), "区划代码,名称\n37,山东省\n3713,临沂市\n371302,兰山区\n371302001,一镇\n371302001201,一村\n").unwrap();
+    assert!(huimin(d, &["import", "regions", "regions.csv"]).status.success());
+    std::fs::write(d.join("r.csv"), "户编号,户主姓名,与户主关系,姓名,证件号码,民族,行政区划代码,贫困户属性,脱贫状态,主要致贫原因\nH1,张三,户主,张三,11010519491231002X,汉族,371302001201,低保贫困户,未脱贫,因病\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_huimin"))
+        .args(["import", "roster", "r.csv"])
+        .current_dir(d)
+        .env("HUIMIN_DATABASE_URL", "sqlite://db/huimin.db")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let o = huimin(d, &["import", "roster", "--dry-run", "r.csv"]);
+    assert!(text(&o).contains("不变 1"), "the import was committed: {}", text(&o));
+}

@@ -230,6 +230,10 @@ fn report_markup(ctx: &Ctx, r: &RosterReport, token: &str) -> Markup {
                 @if let Some(sheet) = &r.sheet { (ctx.t("工作表「", "sheet “")) (sheet) (ctx.t("」 · ", "” · ")) }
                 @if r.header_row > 1 { (ctx.t("表头在第 ", "header in row ")) (r.header_row) (ctx.t(" 行 · ", " · ")) } (num(r.rows_total as i64)) (ctx.t(" 行", " rows")) " · "
                 (ctx.t("通过检查 ", "accepted ")) (num(r.households_accepted as i64)) (ctx.t(" 户 ", " households, ")) (num(r.persons_accepted as i64)) (ctx.t(" 人", " persons")) }
+            @if !r.normalised.is_empty() {
+                p.small { (ctx.t("按原意读取 ", "Read as meant: ")) (r.normalised.len()) (ctx.t(" 处（全角数字、姓名或证件号码中的空格、小写 x），如第 ", " cells (full-width digits, spaces, a lowercase x), e.g. row "))
+                    (r.normalised[0].row) (ctx.t(" 行「", " “")) (r.normalised[0].column) (ctx.t("」。", "”.")) }
+            }
             table.diff {
                 thead { tr { th {} th.num { (ctx.t("新增", "New")) } th.num { (ctx.t("重新列入", "Re-entered")) } th.num { (ctx.t("变更", "Changed")) } th.num { (ctx.t("退出", "Exited")) } th.num { (ctx.t("不变", "Unchanged")) } } }
                 tbody {
