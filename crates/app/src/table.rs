@@ -342,11 +342,7 @@ pub fn id_number(text: &str, stored_as_number: bool) -> Result<huimin_domain::Id
     let plain: String = text
         .chars()
         .filter(|c| !c.is_whitespace())
-        .map(|c| match c {
-            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
-            'Ｘ' | 'ｘ' => 'X',
-            c => c,
-        })
+        .map(|c| huimin_domain::halfwidth(c).to_ascii_uppercase())
         .collect();
     let scientific = plain.contains(['E', 'e']) && plain.contains('+') && plain.chars().all(|c| c.is_ascii_digit() || "Ee+.".contains(c));
     if stored_as_number || scientific {

@@ -283,6 +283,15 @@ impl fmt::Display for HouseholdNo {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Phone(String);
 
+/// A full-width ASCII character (`３`, `Ｘ`, `－`, as Chinese input methods type them) as its
+/// ASCII form; any other character as it is.
+pub fn halfwidth(c: char) -> char {
+    match c {
+        '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+        c => c,
+    }
+}
+
 impl Phone {
     /// A mobile or landline number, kept as written (`0539-8123456` stays so; spaces go,
     /// full-width digits become ASCII).
@@ -291,11 +300,7 @@ impl Phone {
             .trim()
             .chars()
             .filter(|c| !c.is_whitespace())
-            .map(|c| match c {
-                '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
-                '－' | '—' => '-',
-                c => c,
-            })
+            .map(|c| if c == '—' { '-' } else { halfwidth(c) })
             .collect();
         let s: String = written.chars().filter(|c| *c != '-').collect();
         let digits = s.bytes().all(|b| b.is_ascii_digit());
