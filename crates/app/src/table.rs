@@ -307,7 +307,7 @@ fn unclosed_quote(text: &str) -> Option<u64> {
             '\n' => line += 1,
             _ => {}
         }
-        at_start = matches!(c, ',' | '\n') || (c == '\r' && at_start);
+        at_start = matches!(c, ',' | '\n' | '\r');
     }
     quoted.then_some(opened)
 }
