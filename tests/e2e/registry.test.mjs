@@ -495,9 +495,15 @@ test('an administrator makes an API token; a hospital system settles with it; th
   await login(bureau, 'wjj');
   await bureau.click('nav.side >> text=数据交换');
   await shot(bureau, '25-exchange', false);
-  const [download] = await Promise.all([bureau.waitForEvent('download'), bureau.locator('table.card tr', { hasText: '建档立卡名单' }).locator('text=CSV').click()]);
+  const row = bureau.locator('table.card tr', { hasText: '建档立卡名单' });
+  const [download] = await Promise.all([bureau.waitForEvent('download'), row.locator('text="CSV"').click()]);
   const csv = readFileSync(await download.path(), 'utf8');
   assert.match(csv.split('\n')[0], /户编号,户主姓名,与户主关系,姓名,证件号码/);
   assert.ok(csv.split('\n').length > 1000, 'the demo county has thousands of persons');
+  // The same for Excel on Chinese Windows: GBK, the same text.
+  const [gbk] = await Promise.all([bureau.waitForEvent('download'), row.locator('text="CSV（GBK）"').click()]);
+  const gbkBytes = readFileSync(await gbk.path());
+  assert.throws(() => new TextDecoder('utf-8', { fatal: true }).decode(gbkBytes), 'not UTF-8');
+  assert.equal(new TextDecoder('gbk').decode(gbkBytes), csv.replace(/^\uFEFF/, ''));
   await bureau.context().close();
 });
