@@ -64,8 +64,11 @@ both_backends! {
         let items = contracts::worklist(&db, region("371302"), 2024, None, today).await.unwrap();
         let item = |person: i64| items.iter().find(|w| w.contract.contract.person_id == person).unwrap();
         assert_eq!((item(p[0]).key_groups.as_slice(), item(p[0]).per_year), (&[KeyGroup::Hypertension][..], 12));
-        assert_eq!((item(p[0]).state.due, item(p[0]).state.done, item(p[0]).state.next_due), (4, 2, Some(d("2024-03-31"))));
-        assert_eq!(item(p[0]).overdue_days, 50);
+        // Jan and Feb done, Mar and Apr missed (they count, and stay in the history); today's work
+        // is May's window, and the person is late since April's ended without a follow-up.
+        assert_eq!((item(p[0]).state.due, item(p[0]).state.done, item(p[0]).state.next_due), (4, 2, Some(d("2024-05-31"))));
+        assert_eq!(item(p[0]).state.missed.iter().map(|w| w.end).collect::<Vec<_>>(), [d("2024-03-31"), d("2024-04-30")]);
+        assert_eq!(item(p[0]).overdue_days, 20, "days since the last window ended, not since the first one missed");
         assert_eq!((item(p[1]).per_year, item(p[1]).state.due, item(p[1]).state.done), (12, 4, 0), "pregnant: a key group");
         assert_eq!((item(p[2]).per_year, item(p[2]).state.due, item(p[2]).state.done, item(p[2]).overdue_days), (4, 1, 1, 0));
         assert_eq!(item(p[2]).state.next_due, Some(d("2024-06-30")), "due by the end of the quarter");

@@ -155,33 +155,64 @@ pub fn schedule(starts_on: Date, ends_on: Date, per_year: u8) -> Vec<Window> {
 }
 
 /// Where a person's schedule stands on `today`, given the dates of their follow-ups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+///
+/// Today's work is the *current* window (the one today falls in, or the next to come): due by
+/// its end unless a follow-up falls in it. A window that ended without one counts against 履约率
+/// and stays in the person's history (`missed`); it makes the person overdue only while it is the
+/// latest window that has ended and no follow-up came after it — a window missed in January does
+/// not make anyone "300 days overdue" in December.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScheduleState {
     /// Windows that have ended by `today` (follow-ups due so far).
     pub due: u32,
     /// Of those, the windows with a follow-up.
     pub done: u32,
-    /// The end of the earliest window without a follow-up (`None`: all done).
+    /// The window today falls in, or the next one; None once the contract's windows are over.
+    pub current: Option<Window>,
+    /// A follow-up falls in the current window.
+    pub current_done: bool,
+    /// The end of the current window while it has no follow-up: today's work is due by then.
     pub next_due: Option<Date>,
+    /// The end of the latest window that has ended, when it had no follow-up and none came after.
+    pub overdue_since: Option<Date>,
+    /// Windows that ended without a follow-up.
+    pub missed: Vec<Window>,
 }
 
 impl ScheduleState {
-    /// Days the next follow-up is late (0 if not yet due).
+    /// Days since the latest ended window closed without a follow-up (0 if none is late).
     pub fn overdue_days(&self, today: Date) -> i64 {
-        self.next_due.map_or(0, |d| (today - d).num_days().max(0))
+        self.overdue_since.map_or(0, |d| (today - d).num_days().max(0))
+    }
+
+    /// Days left to the current window's end while it still needs a follow-up.
+    pub fn days_left(&self, today: Date) -> Option<i64> {
+        self.next_due.map(|d| (d - today).num_days())
     }
 }
 
 pub fn schedule_state(windows: &[Window], follow_ups: &[Date], today: Date) -> ScheduleState {
-    let mut state = ScheduleState { due: 0, done: 0, next_due: None };
+    let covered = |w: &Window| follow_ups.iter().any(|d| (w.start..=w.end).contains(d));
+    let mut state = ScheduleState { due: 0, done: 0, current: None, current_done: false, next_due: None, overdue_since: None, missed: Vec::new() };
+    let mut last_ended: Option<&Window> = None;
     for w in windows {
-        let covered = follow_ups.iter().any(|d| (w.start..=w.end).contains(d));
         if w.end < today {
             state.due += 1;
-            state.done += u32::from(covered);
+            if covered(w) {
+                state.done += 1;
+            } else {
+                state.missed.push(*w);
+            }
+            last_ended = Some(w);
+        } else if state.current.is_none() {
+            state.current = Some(*w);
+            state.current_done = covered(w);
+            state.next_due = (!state.current_done).then_some(w.end);
         }
-        if !covered && state.next_due.is_none() {
-            state.next_due = Some(w.end);
+    }
+    if let Some(w) = last_ended.filter(|w| !covered(w)) {
+        if !follow_ups.iter().any(|d| *d > w.end) {
+            state.overdue_since = Some(w.end);
         }
     }
     state
@@ -252,12 +283,20 @@ mod tests {
     #[test]
     fn the_schedule_says_what_is_due_and_late() {
         let w = schedule(d("2024-01-01"), d("2024-12-31"), 4);
+        // Q1 done, Q2 missed, Q3 current: due by 09-30, and late since 06-30 (nothing after it).
         let s = schedule_state(&w, &[d("2024-02-10")], d("2024-08-15"));
-        assert_eq!((s.due, s.done, s.next_due), (2, 1, Some(d("2024-06-30"))));
-        assert_eq!(s.overdue_days(d("2024-08-15")), 46);
-        let s = schedule_state(&w, &[d("2024-02-10"), d("2024-05-02"), d("2024-07-01")], d("2024-08-15"));
-        assert_eq!((s.due, s.done, s.next_due), (2, 2, Some(d("2024-12-31"))));
-        assert_eq!(s.overdue_days(d("2024-08-15")), 0);
+        assert_eq!((s.due, s.done, s.next_due, s.overdue_since), (2, 1, Some(d("2024-09-30")), Some(d("2024-06-30"))));
+        assert_eq!((s.overdue_days(d("2024-08-15")), s.days_left(d("2024-08-15"))), (46, Some(46)));
+        assert_eq!(s.missed, [w[1]]);
+        // A visit in Q3 clears today's work; Q2 stays missed (in 履约率 and the history).
+        let s = schedule_state(&w, &[d("2024-02-10"), d("2024-07-01")], d("2024-08-15"));
+        assert_eq!((s.due, s.done, s.current_done, s.next_due, s.overdue_days(d("2024-08-15"))), (2, 1, true, None, 0));
+        assert_eq!(s.missed, [w[1]]);
+        // A window missed in January is not "overdue" in December once later windows were done.
+        let m = schedule(d("2024-01-01"), d("2024-12-31"), 12);
+        let visits: Vec<Date> = (2..=11).map(|month| Date::from_ymd_opt(2024, month, 10).unwrap()).collect();
+        let s = schedule_state(&m, &visits, d("2024-12-01"));
+        assert_eq!((s.due, s.done, s.overdue_days(d("2024-12-01")), s.next_due), (11, 10, 0, Some(d("2024-12-31"))));
     }
 
     #[test]
@@ -287,5 +326,52 @@ mod tests {
         assert_eq!(FollowUpReadings::parse("", "", "", "110", "").unwrap().abnormal(), ["心率异常"]);
         assert!(FollowUpReadings::parse("", "", "", "300", "").is_err());
         assert!(FollowUpRule::new(5, 4).is_err() && FollowUpRule::new(12, 4).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod schedule_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn day(n: i64) -> Date {
+        Date::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::days(n)
+    }
+
+    proptest! {
+        /// Any contract start, rule, visits and day: a visit always clears its window; the
+        /// overdue days never exceed the time since a window ended, and only while nothing came
+        /// after it; 履约率 is done windows over due windows, and the missed ones are the rest.
+        #[test]
+        fn any_sequence_of_visits(start in 0i64..365, per_year in prop::sample::select(vec![1u8, 2, 3, 4, 6, 12]), visits in prop::collection::vec(-30i64..800, 0..20), today in -30i64..800) {
+            let starts_on = day(start);
+            let ends_on = starts_on.checked_add_months(chrono::Months::new(12)).unwrap().pred_opt().unwrap();
+            let windows = schedule(starts_on, ends_on, per_year);
+            let visits: Vec<Date> = visits.into_iter().map(day).collect();
+            let today = day(today);
+            let s = schedule_state(&windows, &visits, today);
+            for v in &visits {
+                if let Some(w) = windows.iter().find(|w| (w.start..=w.end).contains(v)) {
+                    prop_assert!(!s.missed.contains(w), "a visit clears its window");
+                    if s.current == Some(*w) {
+                        prop_assert!(s.current_done && s.next_due.is_none());
+                    }
+                }
+            }
+            let ended: Vec<&Window> = windows.iter().filter(|w| w.end < today).collect();
+            prop_assert_eq!(s.due as usize, ended.len());
+            prop_assert_eq!((s.done as usize) + s.missed.len(), ended.len());
+            if let Some(since) = s.overdue_since {
+                let last = ended.last().expect("an ended window");
+                prop_assert_eq!(since, last.end);
+                prop_assert!(s.overdue_days(today) <= (today - last.end).num_days());
+                prop_assert!(!visits.iter().any(|v| *v > last.end), "overdue only while nothing came after");
+            } else {
+                prop_assert_eq!(s.overdue_days(today), 0);
+            }
+            if let Some(c) = s.current {
+                prop_assert!(c.end >= today && ended.iter().all(|w| w.end < c.start));
+            }
+        }
     }
 }

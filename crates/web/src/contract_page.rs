@@ -393,6 +393,15 @@ pub struct WorklistQuery {
     contract: Option<i64>,
 }
 
+/// The windows missed so far, for the completion cell's title (the person's history).
+fn missed_title(ctx: &Ctx, missed: &[huimin_domain::Window]) -> String {
+    if missed.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = missed.iter().map(|w| format!("{}–{}", w.start.format("%m-%d"), w.end.format("%m-%d"))).collect();
+    format!("{}{}", ctx.t("未随访的期：", "Missed windows: "), list.join("、"))
+}
+
 async fn work_items(state: &State, ctx: &Ctx, q: &WorklistQuery) -> WebResult<(RegionCode, i32, Vec<WorkItem>, bool)> {
     ctx.require(Permission::ViewHealth)?;
     let region = region_param(ctx, q.region.as_deref())?;
@@ -412,13 +421,16 @@ fn select_and_sort(viewer: &huimin_domain::Viewer, items: Vec<WorkItem>, q: &Wor
     match q.show.as_deref() {
         Some("all") => {}
         Some("overdue") => items.retain(|w| w.overdue_days > 0),
-        _ => items.retain(|w| w.state.next_due.is_some_and(|d| d <= week)),
+        Some("key") => items.retain(|w| !w.key_groups.is_empty()),
+        // Today's work: late, or due within the week.
+        _ => items.retain(|w| w.overdue_days > 0 || w.state.next_due.is_some_and(|d| d <= week)),
     }
     match q.sort.as_deref() {
         Some("name") => items.sort_by(|a, b| a.contract.person_name.cmp(&b.contract.person_name)),
         Some("village") => items.sort_by(|a, b| (a.contract.region, &a.contract.household_no).cmp(&(b.contract.region, &b.contract.household_no))),
         Some("overdue") => items.sort_by(|a, b| b.overdue_days.cmp(&a.overdue_days)),
-        _ => items.sort_by_key(|w| w.state.next_due),
+        // The late first (longest late first), then by the day the current window ends.
+        _ => items.sort_by_key(|w| (w.overdue_days == 0, -w.overdue_days, w.state.next_due.is_none(), w.state.next_due)),
     }
     items
 }
@@ -444,6 +456,7 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
         nav.tabs.noprint {
             a href=(link("show", "due")) { (ctx.t("本周应随访", "Due this week")) } " · "
             a href=(link("show", "overdue")) { (ctx.t("已逾期", "Overdue")) } " · "
+            a href=(link("show", "key")) { (ctx.t("重点人群", "Key groups")) } " · "
             a href=(link("show", "all")) { (ctx.t("全部签约对象", "All")) }
             @if own_teams { " · " a href=(link("teams", "all")) { (ctx.t("本区划全部团队", "Every team here")) } }
             " · " button type="button" data-print { (ctx.t("打印", "Print")) }
@@ -455,7 +468,7 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
                     th { a href=(link("sort", "name")) { (ctx.t("姓名", "Name")) } }
                     th { a href=(link("sort", "village")) { (ctx.t("户编号", "Household")) } }
                     th { (ctx.t("重点人群", "Key groups")) }
-                    th { a href=(link("sort", "due")) { (ctx.t("应随访日期", "Due by")) } }
+                    th { a href=(link("sort", "due")) { (ctx.t("本期随访", "This window")) } }
                     th.num { a href=(link("sort", "overdue")) { (ctx.t("逾期天数", "Days late")) } }
                     th { (ctx.t("上次随访", "Last")) }
                     th.num { (ctx.t("完成", "Done")) }
@@ -463,12 +476,16 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
                 } }
                 tbody { @for w in &shown { tr class=(if w.overdue_days > 0 { "late" } else { "" }) {
                     td { (w.contract.person_name) }
-                    td.mono { (w.contract.household_no) }
-                    td { @if w.key_groups.is_empty() { (dash()) } @else { (w.key_groups.iter().map(|g| g.label_zh()).collect::<Vec<_>>().join("、")) } }
-                    td { @if let Some(d) = w.state.next_due { (d) } @else { (ctx.t("已完成", "Done")) } }
-                    td.num { @if w.overdue_days > 0 { strong { (w.overdue_days) } } @else { (dash()) } }
-                    td { @if let Some(d) = w.last_follow_up { (d) } @else { (dash()) } }
-                    td.num { (w.state.done) "/" (w.state.due) }
+                    td.mono data-label=(ctx.t("户编号", "Household")) { (w.contract.household_no) }
+                    td data-label=(ctx.t("重点人群", "Key groups")) { @if w.key_groups.is_empty() { (dash()) } @else { (w.key_groups.iter().map(|g| g.label_zh()).collect::<Vec<_>>().join("、")) } }
+                    td data-label=(ctx.t("本期随访", "This window")) {
+                        @if let (Some(d), Some(left)) = (w.state.next_due, w.state.days_left(today)) {
+                            (d) (ctx.t("前（剩 ", " (")) (left) (ctx.t(" 天）", " days left)"))
+                        } @else if w.state.current_done { (ctx.t("本期已随访", "Done this window")) } @else { (ctx.t("本年度已结束", "Year over")) }
+                    }
+                    td.num data-label=(ctx.t("逾期天数", "Days late")) { @if w.overdue_days > 0 { strong title=(ctx.t("上一期未随访，此后也未随访", "The last window ended without a follow-up")) { (w.overdue_days) } } @else { (dash()) } }
+                    td data-label=(ctx.t("上次随访", "Last")) { @if let Some(d) = w.last_follow_up { (d) } @else { (dash()) } }
+                    td.num data-label=(ctx.t("已随访/应随访", "Done/due")) title=(missed_title(&ctx, &w.state.missed)) { (w.state.done) "/" (w.state.due) }
                     td.noprint { @if ctx.can(Permission::RecordFollowUp) && w.contract.contract.starts_on <= today { a.button.primary href=(format!("/followups/new?contract={}", w.contract.id)) { (ctx.t("随访", "Follow up")) } } }
                 } } }
             }

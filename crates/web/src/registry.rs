@@ -250,7 +250,7 @@ pub async fn households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>)
                             td.mono { a href=(format!("/households/{}", r.household.no)) { (r.household.no) } }
                             td { (r.household.head_name.as_str()) }
                             td { (r.region_name) }
-                            td.num { (r.members) }
+                            td.num.members { (r.members) }
                             td { (r.household.category.label_zh()) }
                             td { (r.household.status.label_zh()) }
                             td { (r.household.cause.label_zh()) }

@@ -594,6 +594,11 @@ async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
     let again = post(fields(&key)).await;
     assert_eq!((again.status, again.location.clone()), (StatusCode::SEE_OTHER, first.location.clone()));
     assert_eq!(app.db.follow_ups_of(pid).await.unwrap().len(), 1);
+    // Today's visit clears today's work: the row says this window is done, and nobody is late.
+    let items: serde_json::Value = serde_json::from_str(&app.get("/api/worklist?show=all", &doctor).await.body).unwrap();
+    let row = items["items"].as_array().unwrap().iter().find(|w| w["contract"]["id"] == contract).cloned().unwrap_or_default();
+    assert_eq!((row["state"]["current_done"].as_bool(), row["overdue_days"].as_i64()), (Some(true), Some(0)), "{row}");
+    assert!(app.get("/worklist?show=all", &doctor).await.body.contains("本期已随访"));
     // Bad input is refused with the reason.
     let mut late = fields("another-key-0001");
     late[3].1 = format!("{}-12-31", year + 1);
