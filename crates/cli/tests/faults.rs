@@ -218,7 +218,7 @@ impl Load {
                 let body = serde_json::json!({
                     "contract": contract, "submission_key": key, "followed_on": format!("{}-06-{:02}", self.year, 1 + rng.below(28)),
                     "mode": "home", "systolic": (110 + rng.below(60)).to_string(), "diastolic": "80", "adherence": "regular",
-                    "guidance": "", "next_on": "",
+                    "guidance": "", "next_on": "", "again_same_day": true,
                 });
                 let a = http(&self.addr, "POST", "/api/followups", &self.doctor, Some(&body.to_string()));
                 let ok = a.as_ref().is_some_and(|(s, _)| *s == 201 || *s == 200);

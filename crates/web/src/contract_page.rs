@@ -562,6 +562,9 @@ pub async fn new_follow_up(state: State, ctx: Ctx, Query(q): Query<NewQuery>) ->
             label { (ctx.t("健康指导", "Guidance")) input name="guidance" list="guidance-list" value=(last.map_or("", |f| f.follow_up.guidance.as_str())); }
             datalist id="guidance-list" { @for g in ["低盐低脂饮食，适量运动，规律服药", "控制饮食，监测血糖，规律服药", "戒烟限酒，保持心情舒畅", "按时服药，定期复查"] { option value=(g) {} } }
             label { (ctx.t("下次随访日期", "Next")) input name="next_on" type="date"; }
+            @let today_done = history.iter().any(|f| f.follow_up.followed_on == today);
+            @if today_done { p.alert.warn { (ctx.t("此人今天已有一次随访记录。", "This person was followed up today already.")) } }
+            label.check { input type="checkbox" name="again_same_day" value="1"; (ctx.t("同一天再次随访（当天已有记录时需勾选）", "A second follow-up on the same day (needed when that day has one)")) }
             button.primary.big type="submit" { (ctx.t("保存随访", "Save")) }
         }
         @if !history.is_empty() {
@@ -605,6 +608,19 @@ pub struct FollowUpForm {
     guidance: crate::params::Paragraph,
     #[serde(default)]
     next_on: String,
+    /// Set (a ticked box, `true` in JSON) to record a second follow-up on a day that has one.
+    #[serde(default)]
+    again_same_day: Option<serde_json::Value>,
+}
+
+impl FollowUpForm {
+    fn again_same_day(&self) -> bool {
+        match &self.again_same_day {
+            None | Some(serde_json::Value::Null | serde_json::Value::Bool(false)) => false,
+            Some(serde_json::Value::String(s)) => !matches!(s.as_str(), "" | "0" | "false"),
+            Some(_) => true,
+        }
+    }
 }
 
 /// Checks and stores a follow-up: `(id, newly stored, abnormal flags)`.
@@ -621,6 +637,18 @@ async fn save(state: &State, ctx: &Ctx, f: &FollowUpForm) -> WebResult<(i64, boo
     }
     if followed_on < c.contract.starts_on || followed_on > c.contract.ends_on {
         return Err(bad(format!("随访日期 {followed_on} 不在签约期 {} 至 {} 内", c.contract.starts_on, c.contract.ends_on)));
+    }
+    // The same person twice on one day is usually the same visit entered twice: ask first.
+    if !f.again_same_day() {
+        let earlier = state.store.follow_ups_of(c.contract.person_id).await?;
+        if let Some(e) = earlier.iter().find(|e| e.follow_up.followed_on == followed_on && e.follow_up.submission_key != key) {
+            return Err(bad(format!(
+                "{} {followed_on} 已有一次随访记录（{}，{}记录）；如确是同一天的第二次随访，请勾选“同一天再次随访”后保存",
+                c.person_name,
+                e.follow_up.mode.label_zh(),
+                state.store.display_name(&e.recorded_by).await?.unwrap_or_else(|| e.recorded_by.clone())
+            )));
+        }
     }
     let readings = FollowUpReadings::parse(&f.systolic, &f.diastolic, &f.glucose, &f.heart_rate, &f.weight).map_err(|e| bad(e.0))?;
     let next_on = match f.next_on.trim() {

@@ -607,8 +607,13 @@ async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
     assert!(refused.body.contains("晚于今天"), "{}", refused.body);
     let abnormal = app.get("/followups/abnormal", &doctor).await;
     assert!(abnormal.body.contains("张三") && abnormal.body.contains("血压偏高"));
-    // The same through the API: 201 once, then 200 with the same id.
-    let body = serde_json::json!({ "contract": contract, "submission_key": "api-key-000001", "followed_on": date, "mode": "phone", "glucose": "7.8" });
+    // A second follow-up of the same person on the same day is asked about first.
+    let twice = app.post_json("/api/followups", &doctor, &csrf, &serde_json::json!({ "contract": contract, "submission_key": "api-key-000009", "followed_on": date, "mode": "phone" })).await;
+    assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(twice.body.contains("已有一次随访记录") && twice.body.contains("同一天再次随访"), "{}", twice.body);
+    assert!(app.get(&format!("/followups/new?contract={contract}"), &doctor).await.body.contains("此人今天已有一次随访记录"));
+    // Confirmed, it is stored.
+    let body = serde_json::json!({ "contract": contract, "submission_key": "api-key-000001", "followed_on": date, "mode": "phone", "glucose": "7.8", "again_same_day": true });
     let created = app.post_json("/api/followups", &doctor, &csrf, &body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert!(created.body.contains("空腹血糖偏高"));
