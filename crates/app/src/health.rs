@@ -71,7 +71,8 @@ pub struct CardInput {
 
 /// Checks a card against the catalogue: the code, the date (not in the future), the prognosis.
 /// Returns the card and whether its patient enters the treatment ledger.
-pub fn check_card(catalog: &DiseaseCatalog, person_id: i64, input: &CardInput, today: Date) -> Result<(DiseaseCard, bool), String> {
+/// `born`: the person's birth date (from the ID number); a diagnosis cannot come before it.
+pub fn check_card(catalog: &DiseaseCatalog, person_id: i64, born: Date, input: &CardInput, today: Date) -> Result<(DiseaseCard, bool), String> {
     let code = parse_icd10(&input.code).map_err(|e| e.0)?;
     let entry = catalog.entry(&code);
     let name = match (input.name.trim(), entry) {
@@ -85,6 +86,11 @@ pub fn check_card(catalog: &DiseaseCatalog, person_id: i64, input: &CardInput, t
             let d = parse_day_or_year(s).ok_or_else(|| format!("确诊日期「{s}」应为 YYYY-MM-DD 或年份"))?;
             if d > today {
                 return Err(format!("确诊日期 {d} 晚于今天"));
+            }
+            // A year alone is the year's first day: it may be the year of birth.
+            let year_only = s.len() == 4;
+            if (year_only && chrono::Datelike::year(&d) < chrono::Datelike::year(&born)) || (!year_only && d < born) {
+                return Err(format!("确诊日期 {s} 早于出生日期 {born}"));
             }
             Some(d)
         }
@@ -119,7 +125,8 @@ fn parse_day_or_year(s: &str) -> Option<Date> {
 }
 
 pub async fn record_card(store: &Store, catalog: &DiseaseCatalog, person_id: i64, input: &CardInput, by: &str, today: Date, audit: &AuditEntry) -> Result<DiseaseCard, HealthError> {
-    let (card, identify) = check_card(catalog, person_id, input, today).map_err(HealthError::Invalid)?;
+    let born = store.person(person_id).await?.ok_or_else(|| HealthError::Invalid(format!("没有编号为 {person_id} 的人员")))?.person.id_number.birth_date();
+    let (card, identify) = check_card(catalog, person_id, born, input, today).map_err(HealthError::Invalid)?;
     let mut audit = audit.clone();
     // The code is not logged: a diagnosis may be confidential.
     audit.target = format!("person {person_id}");
@@ -146,7 +153,7 @@ pub async fn import_diseases(store: &Store, catalogues: &Catalogues, path: &Path
     let mut errors = Vec::new();
     let mut cards = Vec::new();
     // Each person once: their id and their household's region (whose catalogue judges the code).
-    let mut persons: HashMap<String, Option<(i64, RegionCode)>> = HashMap::new();
+    let mut persons: HashMap<String, Option<(i64, RegionCode, Date)>> = HashMap::new();
     for r in &table.rows {
         let cell = |c: usize| cols[c].and_then(|i| r.cells.get(i)).map(String::as_str).unwrap_or("").trim();
         let err = |c: usize, reason: String| RowError { row: r.row, column: DISEASE_COLUMNS[c].name.into(), value: cell(c).into(), reason };
@@ -159,7 +166,7 @@ pub async fn import_diseases(store: &Store, catalogues: &Catalogues, path: &Path
                 Some(p) => *p,
                 None => {
                     let p = match store.person_by_id_number(&id).await? {
-                        Some(p) => store.household(&p.person.household_no).await?.map(|h| (p.id, h.household.region)),
+                        Some(p) => store.household(&p.person.household_no).await?.map(|h| (p.id, h.household.region, id.birth_date())),
                         None => None,
                     };
                     persons.insert(id.as_str().to_string(), p);
@@ -167,7 +174,7 @@ pub async fn import_diseases(store: &Store, catalogues: &Catalogues, path: &Path
                 }
             },
         };
-        let Some((person_id, region)) = person else {
+        let Some((person_id, region, born)) = person else {
             errors.push(err(0, "此人不在建档立卡名单中".into()));
             continue;
         };
@@ -179,7 +186,7 @@ pub async fn import_diseases(store: &Store, catalogues: &Catalogues, path: &Path
             prognosis: cell(4).into(),
             plan: cell(6).into(),
         };
-        match check_card(catalogues.for_region(region), person_id, &input, today) {
+        match check_card(catalogues.for_region(region), person_id, born, &input, today) {
             Ok(card) => cards.push(card),
             Err(reason) => {
                 let column = if reason.contains("确诊日期") { 3 } else if reason.contains("预后") { 4 } else { 1 };

@@ -99,6 +99,22 @@ both_backends! {
         assert!(db.disease_cards(&[p[0]]).await.unwrap().iter().all(|c| c.card.confidential));
     }
 
+    a_diagnosis_lies_between_birth_and_today(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = setup(&db, dir.path()).await;
+        let catalog = health::catalog(&db).await.unwrap();
+        let born = db.person(p[0]).await.unwrap().unwrap().person.id_number.birth_date();
+        let on = |date: &str| CardInput { code: "I10".into(), diagnosed_on: date.into(), ..Default::default() };
+        let e = health::record_card(&db, catalog.base(), p[0], &on("1850-05-01"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap_err();
+        assert!(e.to_string().contains(&format!("确诊日期 1850-05-01 早于出生日期 {born}")), "{e}");
+        let year_before = (chrono::Datelike::year(&born) - 1).to_string();
+        assert!(health::record_card(&db, catalog.base(), p[0], &on(&year_before), "doc", d("2024-03-01"), &audit("card.save")).await.is_err());
+        // The year of birth alone is accepted (its first day may be before the birthday).
+        let year_of_birth = chrono::Datelike::year(&born).to_string();
+        health::record_card(&db, catalog.base(), p[0], &on(&year_of_birth), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
+        assert!(health::record_card(&db, catalog.base(), p[0], &on("2024-03-02"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap_err().to_string().contains("晚于今天"));
+    }
+
     the_treatment_ledger_follows_a_major_disease(db) {
         let dir = tempfile::tempdir().unwrap();
         let p = setup(&db, dir.path()).await;
