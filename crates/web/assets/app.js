@@ -1,4 +1,9 @@
 // The only script (pages work without it): print buttons, and the follow-up form's safety net.
+// A header box data-check-all="NAME" ticks or clears every box of that name in its form.
+document.querySelectorAll('[data-check-all]').forEach((all) => all.addEventListener('change', () => {
+  all.form?.querySelectorAll(`input[type=checkbox][name="${all.dataset.checkAll}"]`).forEach((b) => { b.checked = all.checked; });
+}));
+
 // A button's data-print="a5" prints the document on A5 paper (app.css's named page).
 document.querySelectorAll('[data-print]').forEach((b) => b.addEventListener('click', () => {
   document.documentElement.dataset.paper = b.dataset.print || 'a4';

@@ -258,13 +258,18 @@ pub async fn contracts_page(state: State, ctx: Ctx, Query(q): Query<ContractQuer
                 input type="hidden" name="region" value=(region);
                 div.filters {
                     label { (ctx.t("签约团队", "Team")) select name="team" required { @for t in &teams { option value=(t.id) { (t.name) } } } }
-                    label { (ctx.t("签约医生", "Signed by")) input name="signed_by" required value=(ctx.user.display_name); }
+                    // The doctor is a named member of the team, chosen: never the account's name by default.
+                    label { (ctx.t("签约医生", "Signed by")) select name="signed_by" required {
+                        option value="" { (ctx.t("请选择团队成员", "Choose a team member")) }
+                        @for t in &teams { optgroup label=(t.name) { @for m in &t.members { option value=(m.name) { (m.name) "（" (m.duty) "）" } } } }
+                    } }
                     label { (ctx.t("开始日期", "From")) input name="starts_on" type="date" required value=(today()); }
                 }
                 p.small { (ctx.t("服务包：", "Services: ")) @for s in Service::ALL { label.check { input type="checkbox" name="services" value=(s.code()) checked; (s.label_zh()) } " " } }
                 table.list {
-                    thead { tr { th { input type="checkbox" checked disabled; } th { (ctx.t("姓名", "Name")) } th { (ctx.t("户编号", "Household")) } } }
-                    tbody { @for (id, name, no) in &unsigned { tr { td { input type="checkbox" name="person" value=(id) checked; } td { (name) } td.mono { (no) } } } }
+                    // Nobody is ticked until chosen; the header box ticks the whole list at once.
+                    thead { tr { th { input type="checkbox" data-check-all="person" title=(ctx.t("全选", "All")); } th { (ctx.t("姓名", "Name")) } th { (ctx.t("户编号", "Household")) } } }
+                    tbody { @for (id, name, no) in &unsigned { tr { td { input type="checkbox" name="person" value=(id); } td { (name) } td.mono { (no) } } } }
                 }
                 button.primary type="submit" { (ctx.t("为选中人员签约", "Sign the selected")) }
             }
@@ -330,7 +335,10 @@ async fn sign_contracts(state: &State, ctx: &Ctx, r: &SignRequest) -> WebResult<
     let starts_on = Date::parse_from_str(r.starts_on.trim(), "%Y-%m-%d").map_err(|_| WebError::BadRequest("开始日期应为 YYYY-MM-DD".into()))?;
     let signed_by = r.signed_by.trim();
     if signed_by.is_empty() {
-        return Err(WebError::BadRequest("请填写签约医生".into()));
+        return Err(WebError::BadRequest("请选择签约医生".into()));
+    }
+    if !t.members.iter().any(|m| m.name == signed_by) {
+        return Err(WebError::BadRequest(format!("签约医生「{signed_by}」不是团队「{}」的成员", t.name)));
     }
     let n = contracts::sign(&state.store, &r.persons, r.team, &services, signed_by, starts_on, &ctx.audit("contract.sign", "", "")).await.map_err(refused)?;
     Ok((region, chrono::Datelike::year(&starts_on), n))

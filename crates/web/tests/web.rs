@@ -884,9 +884,17 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
 
     // The village doctor signs next year's contract and records a screening.
     let doctor = token("village_doctor").await;
-    let team = app.db.teams(RegionCode::parse("371302001").unwrap()).await.unwrap()[0].id;
+    let the_team = app.db.teams(RegionCode::parse("371302001").unwrap()).await.unwrap().remove(0);
+    let team = the_team.id;
     let next = huimin_app::clock::this_year() + 1;
-    let sign = serde_json::json!({ "team": team, "persons": [pid], "services": [Service::ALL[0].code()], "starts_on": format!("{next}-01-01"), "signed_by": "王村医" });
+    // The doctor who signs is a named member of the team, not whoever is logged in.
+    let stranger = serde_json::json!({ "team": team, "persons": [pid], "services": [Service::ALL[0].code()], "starts_on": format!("{next}-01-01"), "signed_by": "路人甲" });
+    let res = app.bearer("POST", "/api/contracts", &doctor, Some(&stranger)).await;
+    assert!(res.status == StatusCode::UNPROCESSABLE_ENTITY && res.body.contains("不是团队"), "{} {}", res.status, res.body);
+    let doctor_member = huimin_store::TeamMember { id: 0, name: "王村医".into(), duty: "村医".into(), phone: "13805390001".into(), facility_code: None, username: None };
+    app.db.add_team_member(team, &doctor_member, &AuditEntry { username: "fixture".into(), action: "team.member".into(), ..Default::default() }).await.unwrap();
+    let member = doctor_member.name.clone();
+    let sign = serde_json::json!({ "team": team, "persons": [pid], "services": [Service::ALL[0].code()], "starts_on": format!("{next}-01-01"), "signed_by": member });
     let res = app.bearer("POST", "/api/contracts", &doctor, Some(&sign)).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     assert!(app.db.contract_of(pid, next).await.unwrap().is_some());
