@@ -712,18 +712,28 @@ pub async fn abnormal(state: State, ctx: Ctx, Query(q): Query<AbnormalQuery>) ->
     let region = region_param(&ctx, q.region.as_deref())?;
     let days = q.days.map_or(90, |d| d.0).clamp(1, 3660);
     let list = state.store.abnormal_follow_ups(region, today() - chrono::Duration::days(days)).await?;
+    // Who recorded each, by name (a few accounts at most).
+    let mut names: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    for f in &list {
+        if !names.contains_key(f.recorded_by.as_str()) {
+            let name = state.store.display_name(&f.recorded_by).await?.unwrap_or_else(|| f.recorded_by.clone());
+            names.insert(f.recorded_by.as_str(), name);
+        }
+    }
+    let can_follow_up = ctx.can(Permission::RecordFollowUp);
     let body = html! {
         p.muted { (ctx.t("最近 ", "The last ")) (days) (ctx.t(" 天随访中血压 ≥ 140/90 mmHg、空腹血糖 ≥ 7.0 mmol/L 或心率 < 50、> 100 次/分的记录", " days: BP ≥ 140/90, fasting glucose ≥ 7.0, heart rate < 50 or > 100")) }
         @if list.is_empty() { (layout::empty_state(ctx.t("没有异常记录", "No abnormal readings"))) } @else {
             table.card.list {
                 thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("户编号", "Household")) } th { (ctx.t("日期", "Date")) } th { (ctx.t("血压", "BP")) } th { (ctx.t("血糖", "Glucose")) } th { (ctx.t("心率", "HR")) } th { (ctx.t("异常", "Abnormal")) } th { (ctx.t("随访人", "By")) } } }
                 tbody { @for f in &list { @let r = &f.follow_up.readings; tr {
-                    td { (f.person_name) } td.mono { (f.household_no) } td { (f.follow_up.followed_on) }
+                    td { @if can_follow_up { a href=(format!("/followups/new?contract={}", f.follow_up.contract_id)) title=(ctx.t("再次随访", "Follow up again")) { (f.person_name) } } @else { (f.person_name) } }
+                    td.mono data-label=(ctx.t("户编号", "Household")) { (f.household_no) } td data-label=(ctx.t("日期", "Date")) { (f.follow_up.followed_on) }
                     td { @if let (Some(s), Some(d)) = (r.systolic, r.diastolic) { (s) "/" (d) } @else { (dash()) } }
                     td { @if let Some(g) = r.glucose_tenths { (g / 10) "." (g % 10) } @else { (dash()) } }
                     td { @if let Some(h) = r.heart_rate { (h) } @else { (dash()) } }
-                    td { strong { (f.abnormal.join("、")) } }
-                    td { (f.recorded_by) }
+                    td data-label=(ctx.t("异常", "Abnormal")) { strong { (f.abnormal.join("、")) } }
+                    td data-label=(ctx.t("随访人", "By")) { (names.get(f.recorded_by.as_str()).map_or(f.recorded_by.as_str(), String::as_str)) }
                 } } }
             }
         }

@@ -607,6 +607,9 @@ async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
     assert!(refused.body.contains("晚于今天"), "{}", refused.body);
     let abnormal = app.get("/followups/abnormal", &doctor).await;
     assert!(abnormal.body.contains("张三") && abnormal.body.contains("血压偏高"));
+    let doctor_name = huimin_domain::Role::VillageDoctor.label_zh();
+    assert!(abnormal.body.contains(&format!("/followups/new?contract={contract}")), "the name leads to the follow-up form");
+    assert!(abnormal.body.contains(&format!("<td data-label=\"随访人\">{doctor_name}</td>")), "who recorded it, by name: {}", abnormal.body);
     // A second follow-up of the same person on the same day is asked about first.
     let twice = app.post_json("/api/followups", &doctor, &csrf, &serde_json::json!({ "contract": contract, "submission_key": "api-key-000009", "followed_on": date, "mode": "phone" })).await;
     assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY);
