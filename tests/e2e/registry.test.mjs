@@ -429,6 +429,16 @@ test('on a phone a village doctor works through the follow-up worklist; a droppe
   }
   assert.match(await t.locator('main').textContent(), /履约率/);
   await shot(t, '21-worklist-township', false);
+  // The whole township's contracts come a hundred at a time.
+  await t.goto(`${base}/worklist?show=all&teams=all`);
+  const total = Number((await t.locator('main p.muted').first().textContent()).match(/(\d+) 人/)[1]);
+  const shownRows = await t.locator('table.worklist tbody tr').count();
+  assert.equal(shownRows, Math.min(total, 100), `one page of ${total}`);
+  if (total > 100) {
+    await t.click('nav.pager >> text=下一页');
+    await t.waitForURL(/page=2/);
+    assert.equal(await t.locator('table.worklist tbody tr').count(), Math.min(total - 100, 100), 'the second page');
+  }
   await t.click('nav.side >> text=家庭医生签约');
   assert.match(await t.locator('section.stats').textContent(), /签约率/);
   await shot(t, '22-contracts', false);

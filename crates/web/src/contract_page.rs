@@ -399,7 +399,12 @@ pub struct WorklistQuery {
     /// The contract just followed up (the page's script forgets the form kept for it).
     #[allow(dead_code)]
     contract: Option<i64>,
+    /// The page's rows come a hundred at a time (a county has thousands of contracts).
+    page: Option<crate::params::Page>,
 }
+
+/// Rows of the worklist page at a time.
+const WORKLIST_PAGE: usize = 100;
 
 /// The windows missed so far, for the completion cell's title (the person's history).
 fn missed_title(ctx: &Ctx, missed: &[huimin_domain::Window]) -> String {
@@ -459,6 +464,10 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
         format!("/worklist?{}", parts.join("&"))
     };
     let today = today();
+    let total = shown.len();
+    let page = q.page.map_or(1, |p| p.0).max(1);
+    let first = usize::try_from(page - 1).unwrap_or(0).saturating_mul(WORKLIST_PAGE).min(total);
+    let page_rows = &shown[first..(first + WORKLIST_PAGE).min(total)];
     let body = html! {
         @if q.saved.is_some() { p.alert.ok { (ctx.t("随访已保存", "Follow-up saved")) } }
         nav.tabs.noprint {
@@ -469,7 +478,7 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
             @if own_teams { " · " a href=(link("teams", "all")) { (ctx.t("本区划全部团队", "Every team here")) } }
             " · " button type="button" data-print { (ctx.t("打印", "Print")) }
         }
-        p.muted { (shown.len()) (ctx.t(" 人", " persons")) " · " (year) (ctx.t(" 年度", "")) " · " (ctx.t("重点人群每年随访 12 次、一般人群 4 次（可按区划设置）", "12 follow-ups a year for key groups, 4 for others (per region)")) }
+        p.muted { (total) (ctx.t(" 人", " persons")) " · " (year) (ctx.t(" 年度", "")) " · " (ctx.t("重点人群每年随访 12 次、一般人群 4 次（可按区划设置）", "12 follow-ups a year for key groups, 4 for others (per region)")) }
         @if shown.is_empty() { (layout::empty_state(ctx.t("没有需要随访的人", "Nobody to follow up"))) } @else {
             table.card.list.worklist {
                 thead { tr {
@@ -482,7 +491,7 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
                     th.num { (ctx.t("完成", "Done")) }
                     th.noprint {}
                 } }
-                tbody { @for w in &shown { tr class=(if w.overdue_days > 0 { "late" } else { "" }) {
+                tbody { @for w in page_rows { tr class=(if w.overdue_days > 0 { "late" } else { "" }) {
                     td { (w.contract.person_name) }
                     td.mono data-label=(ctx.t("户编号", "Household")) { (w.contract.household_no) }
                     td data-label=(ctx.t("重点人群", "Key groups")) { @if w.key_groups.is_empty() { (dash()) } @else { (w.key_groups.iter().map(|g| g.label_zh()).collect::<Vec<_>>().join("、")) } }
@@ -497,6 +506,8 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
                     td.noprint { @if ctx.can(Permission::RecordFollowUp) && w.contract.contract.starts_on <= today { a.button.primary href=(format!("/followups/new?contract={}", w.contract.id)) { (ctx.t("随访", "Follow up")) } } }
                 } } }
             }
+            // Every link above leaves `page` out: a new view or order starts on its first page.
+            (layout::pager(&ctx, &link("", ""), page, WORKLIST_PAGE as i64, total as i64))
         }
         h2 { (ctx.t("履约率", "Completion")) }
         table.card {
