@@ -332,7 +332,7 @@ test('a village doctor keeps the health file and screens households; the townshi
 
   // Screening in the doctor's village.
   await page.click('nav.side >> text=因病致贫筛查');
-  await page.locator('table a').first().click();
+  await page.locator('table a', { hasText: '动态监测筛查' }).first().click();
   await page.waitForSelector('section.stats');
   await page.goto(`${page.url().split('?')[0]}?region=371302001201`);
   const row = page.locator('table.list tbody tr', { hasText: householdNo });
@@ -341,6 +341,7 @@ test('a village doctor keeps the health file and screens households; the townshi
   await row.locator('button:has-text("保存")').click();
   await page.waitForSelector('section.stats');
   assert.match(await page.locator('table.list tbody tr', { hasText: householdNo }).textContent(), /核实患病/);
+  assert.match(await page.locator('.alert.ok').textContent(), new RegExp(`已保存：户 ${householdNo} 的筛查结果`), 'saving says so');
   await shot(page, '14-screening-village', false);
   await context.close();
 

@@ -112,6 +112,25 @@ async fn load_demo_health(store: &Store, work_dir: &Path) -> anyhow::Result<()> 
         })
         .collect();
     store.record_screenings(campaign, &screenings, &audit("screening.record")).await?;
+    // This year's campaign, under way: two households in three screened so far, the village
+    // doctor's first household still to do.
+    let year = crate::clock::this_year();
+    let (from, to) = (Date::from_ymd_opt(year, 1, 1).expect("date"), Date::from_ymd_opt(year, 12, 31).expect("date"));
+    let current = store.create_campaign(&format!("{year}年因病致贫返贫动态监测筛查"), county, from, to, "demo", &audit("screening.campaign")).await?;
+    let last_day = crate::clock::today().min(to);
+    let this_year: Vec<huimin_store::Screening> = households
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(i, h)| huimin_store::Screening {
+            household_no: h.household.no.as_str().to_string(),
+            screened_on: (from + chrono::Duration::days((i % 200) as i64)).min(last_day),
+            screened_by: "王村医".into(),
+            result: if h.household.cause == huimin_domain::PovertyCause::Illness { "核实患病，因病致贫".into() } else { "核实，非因病致贫".into() },
+            illness_poor: h.household.cause == huimin_domain::PovertyCause::Illness,
+        })
+        .collect();
+    store.record_screenings(current, &this_year, &audit("screening.record")).await?;
 
     let hospitals: Vec<String> = store.all_facilities().await?.into_values().filter(|f| f.designated).map(|f| f.code).collect();
     for (i, t) in store.treatments(county, None).await?.iter().enumerate() {

@@ -358,6 +358,8 @@ fn parse_date(s: &str, label: &str) -> WebResult<Date> {
 #[derive(Deserialize, Default)]
 pub struct RegionQuery {
     region: Option<String>,
+    /// The household whose screening was just saved (the page confirms it).
+    saved: Option<String>,
 }
 
 pub async fn campaigns(state: State, ctx: Ctx) -> WebResult<Markup> {
@@ -448,12 +450,15 @@ pub async fn campaign(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Que
     let region = campaign_region(&ctx, &c, q.region.as_deref())?;
     let progress = state.store.screening_progress(id, region).await?;
     let (to_screen, screened, ill) = progress.iter().fold((0, 0, 0), |(a, b, c), p| (a + p.to_screen, b + p.screened, c + p.illness_poor));
-    let households = if ctx.can(Permission::Screen) && region.level() == huimin_domain::RegionLevel::Village {
+    // An ended campaign takes no more results: no forms for it.
+    let households = if ctx.can(Permission::Screen) && region.level() == huimin_domain::RegionLevel::Village && today() <= c.ends_on {
         state.store.households_to_screen(id, region, 500).await?
     } else {
         Vec::new()
     };
     let body = html! {
+        @if let Some(no) = &q.saved { p.alert.ok role="status" { (ctx.t("已保存：户 ", "Saved: household ")) span.mono { (no) } (ctx.t(" 的筛查结果", "")) } }
+        @if today() > c.ends_on { p.alert.warn { (ctx.t("本次筛查活动已于 ", "This campaign ended on ")) (c.ends_on) (ctx.t(" 结束，不再登记结果。", "; no more results are taken.")) } }
         p.muted { (c.name) " · " (c.starts_on) " – " (c.ends_on) " · " a href=(format!("/api/screening/{id}/progress?region={region}")) { "JSON" } }
         section.stats {
             div.stat { span.value { (num(to_screen)) } span.label { (ctx.t("应筛查户", "To screen")) } }
@@ -502,7 +507,7 @@ pub struct ScreeningForm {
 pub async fn record_screening(state: State, ctx: Ctx, Path((id, no)): Path<(i64, String)>, Form(form): Form<ScreeningForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
     let region = screen(&state, &ctx, id, &no, &form).await?;
-    Ok(Redirect::to(&format!("/screening/{id}?region={region}")).into_response())
+    Ok(Redirect::to(&format!("/screening/{id}?region={region}&saved={no}")).into_response())
 }
 
 /// `POST /api/screening/{id}/households/{no}`: `{"result", "illness_poor": true|false}`.
@@ -528,6 +533,9 @@ async fn screen(state: &State, ctx: &Ctx, id: i64, no: &str, form: &ScreeningFor
     let today = today();
     if today < c.starts_on {
         return Err(WebError::BadRequest(format!("筛查活动 {} 开始后才能登记", c.starts_on)));
+    }
+    if today > c.ends_on {
+        return Err(WebError::BadRequest(format!("筛查活动「{}」已于 {} 结束，不能再登记结果", c.name, c.ends_on)));
     }
     let result = form.result.trim();
     if result.is_empty() {

@@ -912,6 +912,10 @@ async fn machine_clients_do_the_pages_work_through_the_api() {
     assert!(app.db.screening(campaign, "HIN").await.unwrap().is_some_and(|s| s.illness_poor));
     assert_eq!(app.bearer("POST", &format!("/api/screening/{campaign}/households/HIN"), &doctor, Some(&serde_json::json!({ "result": "" }))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.bearer("POST", &format!("/api/screening/{campaign}/households/HOUT"), &doctor, Some(&serde_json::json!({ "result": "x" }))).await.status, StatusCode::NOT_FOUND);
+    // A campaign that has ended takes no more results.
+    let ended = app.db.create_campaign("2024年筛查", RegionCode::parse("371302").unwrap(), Date::from_ymd_opt(2024, 1, 1).unwrap(), Date::from_ymd_opt(2024, 6, 30).unwrap(), "x", &AuditEntry::default()).await.unwrap();
+    let late = app.bearer("POST", &format!("/api/screening/{ended}/households/HIN"), &doctor, Some(&serde_json::json!({ "result": "核实患病" }))).await;
+    assert!(late.status == StatusCode::UNPROCESSABLE_ENTITY && late.body.contains("已于 2024-06-30 结束"), "{} {}", late.status, late.body);
 
     // The township health centre opens a campaign and sets a batch by hand, with a reason.
     let township = token("township_staff").await;
