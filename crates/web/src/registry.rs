@@ -18,13 +18,59 @@ pub struct HomeQuery {
     q: Option<String>,
 }
 
+/// What a village doctor's (or a team's) day holds: late, due this week, abnormal readings of
+/// the last 30 days, households of the campaign under way not yet screened.
+struct Day {
+    late: usize,
+    this_week: usize,
+    abnormal: usize,
+    /// The campaign under way, and its households not yet screened in the user's region.
+    unscreened: Option<(i64, usize)>,
+}
+
+async fn day_of(state: &State, ctx: &Ctx) -> WebResult<Option<Day>> {
+    if !ctx.can(Permission::RecordFollowUp) {
+        return Ok(None);
+    }
+    let today = huimin_app::clock::today();
+    let mine = state.store.teams_of(&ctx.user.username).await?;
+    let teams = (!mine.is_empty()).then_some(mine.as_slice());
+    let items = huimin_app::contracts::worklist(&state.store, ctx.user.region, chrono::Datelike::year(&today), teams, today).await?;
+    let week = today + chrono::Duration::days(7);
+    let late = items.iter().filter(|w| w.overdue_days > 0).count();
+    let this_week = items.iter().filter(|w| w.overdue_days == 0 && w.state.next_due.is_some_and(|d| d <= week)).count();
+    let abnormal = state.store.abnormal_follow_ups(ctx.user.region, today - chrono::Duration::days(30)).await?.len();
+    let mut unscreened = None;
+    if ctx.can(Permission::Screen) {
+        if let Some(c) = state.store.campaigns(ctx.user.region).await?.into_iter().find(|c| c.starts_on <= today && today <= c.ends_on) {
+            let households = state.store.households_to_screen(c.id, ctx.user.region, 10_000).await?;
+            unscreened = Some((c.id, households.iter().filter(|(_, _, s)| s.is_none()).count()));
+        }
+    }
+    Ok(Some(Day { late, this_week, abnormal, unscreened }))
+}
+
 pub async fn home(state: State, ctx: Ctx, Query(q): Query<HomeQuery>) -> WebResult<Markup> {
+    let day = day_of(&state, &ctx).await?;
     let region = state.store.region(ctx.user.region).await?.map(|r| r.name).unwrap_or_default();
     let counts = if ctx.can(Permission::ViewRegistry) { Some(state.store.registry_counts(ctx.user.region).await?) } else { None };
     let query = q.q.unwrap_or_default();
     let (hits, not_found) = if ctx.can(Permission::CheckEligibility) { eligibility(&state, &ctx, query.trim()).await? } else { (Vec::new(), None) };
     let body = html! {
         p.muted { (region) " · " (ctx.user.region) }
+        @if let Some(d) = &day {
+            section.card.today {
+                h2 { (ctx.t("今日工作", "Today")) }
+                section.stats {
+                    a.stat href="/worklist?show=overdue" { span.value { (d.late) } span.label { (ctx.t("已逾期未随访", "Late follow-ups")) } }
+                    a.stat href="/worklist" { span.value { (d.this_week) } span.label { (ctx.t("本周应随访", "Due this week")) } }
+                    a.stat href="/followups/abnormal?days=30" { span.value { (d.abnormal) } span.label { (ctx.t("近 30 天随访异常", "Abnormal (30 days)")) } }
+                    @if let Some((id, n)) = d.unscreened {
+                        a.stat href=(format!("/screening/{id}?region={}", ctx.user.region)) { span.value { (n) } span.label { (ctx.t("未筛查户", "Not yet screened")) } }
+                    }
+                }
+            }
+        }
         @if let Some(c) = &counts {
             section.stats {
                 div.stat { span.value { (num(c.households)) } span.label { (ctx.t("建档立卡户", "Registered households")) } }

@@ -610,6 +610,13 @@ async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
     let doctor_name = huimin_domain::Role::VillageDoctor.label_zh();
     assert!(abnormal.body.contains(&format!("/followups/new?contract={contract}")), "the name leads to the follow-up form");
     assert!(abnormal.body.contains(&format!("<td data-label=\"随访人\">{doctor_name}</td>")), "who recorded it, by name: {}", abnormal.body);
+    // The doctor's home page starts the day: late, due, abnormal, each a link; a clerk's does not.
+    let home = app.get("/", &doctor).await;
+    assert!(home.body.contains("今日工作") && home.body.contains("/worklist?show=overdue") && home.body.contains("/followups/abnormal?days=30"), "{}", home.body);
+    let abnormal_tile = home.body.split("/followups/abnormal?days=30").nth(1).unwrap_or_default();
+    assert!(abnormal_tile.contains("<span class=\"value\">1</span>"), "one abnormal reading: {}", &abnormal_tile[..abnormal_tile.len().min(200)]);
+    let (clerk, _) = app.login("settlement_clerk", PASSWORD).await.unwrap();
+    assert!(!app.get("/", &clerk).await.body.contains("今日工作"));
     // A second follow-up of the same person on the same day is asked about first.
     let twice = app.post_json("/api/followups", &doctor, &csrf, &serde_json::json!({ "contract": contract, "submission_key": "api-key-000009", "followed_on": date, "mode": "phone" })).await;
     assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY);
