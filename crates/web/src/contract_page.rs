@@ -389,7 +389,8 @@ async fn renew_contracts(state: &State, ctx: &Ctx, f: &RenewForm) -> WebResult<(
 pub struct WorklistQuery {
     region: Option<String>,
     year: Option<crate::params::Year>,
-    /// `due` (default: late or due within 7 days), `overdue`, `all`.
+    /// `due` (default: late or due within 7 days), `overdue`, `key` (key groups), `abnormal` (an
+    /// abnormal reading in the last 30 days), `all`.
     show: Option<String>,
     /// `due` (default), `overdue`, `name`, `village`.
     sort: Option<String>,
@@ -427,7 +428,16 @@ async fn work_items(state: &State, ctx: &Ctx, q: &WorklistQuery) -> WebResult<(R
 
 /// The rows shown (page and /api/worklist): as the viewer may see each person, then chosen and
 /// sorted by the query.
-fn select_and_sort(viewer: &huimin_domain::Viewer, items: Vec<WorkItem>, q: &WorklistQuery) -> Vec<Disclosed<WorkItem>> {
+/// For the `abnormal` view: the contracts with an abnormal reading in the last 30 days.
+async fn abnormal_contracts(state: &State, region: RegionCode, q: &WorklistQuery) -> WebResult<Option<std::collections::HashSet<i64>>> {
+    if q.show.as_deref() != Some("abnormal") {
+        return Ok(None);
+    }
+    let recent = state.store.abnormal_follow_ups(region, today() - chrono::Duration::days(30)).await?;
+    Ok(Some(recent.iter().map(|f| f.follow_up.contract_id).collect()))
+}
+
+fn select_and_sort(viewer: &huimin_domain::Viewer, items: Vec<WorkItem>, q: &WorklistQuery, abnormal: Option<&std::collections::HashSet<i64>>) -> Vec<Disclosed<WorkItem>> {
     let mut items: Vec<Disclosed<WorkItem>> =
         items.into_iter().filter_map(|w| viewer.show(Record::Person { id: w.contract.contract.person_id, region: w.contract.region }, w)).collect();
     let week = today() + chrono::Duration::days(7);
@@ -435,6 +445,7 @@ fn select_and_sort(viewer: &huimin_domain::Viewer, items: Vec<WorkItem>, q: &Wor
         Some("all") => {}
         Some("overdue") => items.retain(|w| w.overdue_days > 0),
         Some("key") => items.retain(|w| !w.key_groups.is_empty()),
+        Some("abnormal") => items.retain(|w| abnormal.is_some_and(|a| a.contains(&w.contract.id))),
         // Today's work: late, or due within the week.
         _ => items.retain(|w| w.overdue_days > 0 || w.state.next_due.is_some_and(|d| d <= week)),
     }
@@ -452,7 +463,8 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
     let (region, year, items, own_teams) = work_items(&state, &ctx, &q).await?;
     let (by_region, by_team) = contracts::completion(&items, child_width(region));
     let names = state.store.child_regions(region).await?;
-    let shown = select_and_sort(&ctx.viewer(&state).await, items, &q);
+    let abnormal = abnormal_contracts(&state, region, &q).await?;
+    let shown = select_and_sort(&ctx.viewer(&state).await, items, &q, abnormal.as_ref());
     let link = |k: &str, v: &str| {
         let mut parts = vec![format!("region={region}"), format!("year={year}")];
         for (key, val) in [("show", q.show.as_deref()), ("sort", q.sort.as_deref()), ("teams", q.teams.as_deref())] {
@@ -474,6 +486,7 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
             a href=(link("show", "due")) { (ctx.t("本周应随访", "Due this week")) } " · "
             a href=(link("show", "overdue")) { (ctx.t("已逾期", "Overdue")) } " · "
             a href=(link("show", "key")) { (ctx.t("重点人群", "Key groups")) } " · "
+            a href=(link("show", "abnormal")) { (ctx.t("近 30 天异常", "Abnormal (30 days)")) } " · "
             a href=(link("show", "all")) { (ctx.t("全部签约对象", "All")) }
             @if own_teams { " · " a href=(link("teams", "all")) { (ctx.t("本区划全部团队", "Every team here")) } }
             " · " button type="button" data-print { (ctx.t("打印", "Print")) }
@@ -530,7 +543,8 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
 pub async fn api_worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) -> WebResult<Json<serde_json::Value>> {
     let (region, year, items, _) = work_items(&state, &ctx, &q).await?;
     let (by_region, by_team) = contracts::completion(&items, child_width(region));
-    let items = select_and_sort(&ctx.viewer(&state).await, items, &q);
+    let abnormal = abnormal_contracts(&state, region, &q).await?;
+    let items = select_and_sort(&ctx.viewer(&state).await, items, &q, abnormal.as_ref());
     Ok(Json(serde_json::json!({ "region": region, "year": year, "items": items, "completion_by_region": by_region, "completion_by_team": by_team })))
 }
 

@@ -588,6 +588,8 @@ async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
         let (app, doctor) = (&app, &doctor);
         async move { app.post("/followups", doctor, &f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await }
     };
+    let none: serde_json::Value = serde_json::from_str(&app.get("/api/worklist?show=abnormal", &doctor).await.body).unwrap();
+    assert_eq!(none["items"].as_array().map(Vec::len), Some(0), "no abnormal reading yet");
     let first = post(fields(&key)).await;
     assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
     // The connection dropped and the doctor pressed save again: the same follow-up, stored once.
@@ -617,6 +619,10 @@ async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
     assert!(abnormal_tile.contains("<span class=\"value\">1</span>"), "one abnormal reading: {}", &abnormal_tile[..abnormal_tile.len().min(200)]);
     let (clerk, _) = app.login("settlement_clerk", PASSWORD).await.unwrap();
     assert!(!app.get("/", &clerk).await.body.contains("今日工作"));
+    // The worklist's abnormal view lists this person, and only those with an abnormal reading.
+    let flagged: serde_json::Value = serde_json::from_str(&app.get("/api/worklist?show=abnormal", &doctor).await.body).unwrap();
+    let ids: Vec<i64> = flagged["items"].as_array().unwrap().iter().map(|w| w["contract"]["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [contract]);
     // A second follow-up of the same person on the same day is asked about first.
     let twice = app.post_json("/api/followups", &doctor, &csrf, &serde_json::json!({ "contract": contract, "submission_key": "api-key-000009", "followed_on": date, "mode": "phone" })).await;
     assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY);
