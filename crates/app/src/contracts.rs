@@ -31,6 +31,18 @@ pub struct WorkItem {
     pub last_follow_up: Option<Date>,
 }
 
+impl WorkItem {
+    /// The latest ended window had no follow-up and none came after it.
+    pub fn is_late(&self) -> bool {
+        self.overdue_days > 0
+    }
+
+    /// The current window still needs its follow-up and ends by `day`.
+    pub fn due_by(&self, day: Date) -> bool {
+        self.state.next_due.is_some_and(|d| d <= day)
+    }
+}
+
 impl huimin_domain::Disclose for WorkItem {
     /// A key group derived from a diagnosis shows only to those who may see the diagnosis. Not
     /// counted as withheld: the only confidential group would be named by the count.

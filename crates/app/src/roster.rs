@@ -164,10 +164,11 @@ pub fn parse_roster(
         for (c, read) in read_as {
             if let Some(read) = read.filter(|v| *v != cell(c).trim()) {
                 let (written, read) = if c == ID_NUMBER {
-                    // Never a whole ID number in a report: the first six and the last four.
+                    // Never a whole ID number in a report: as written, the first six and the last
+                    // four characters (as `IdNumber::masked` shows the number read).
                     let w: Vec<char> = cell(c).trim().chars().collect();
-                    let masked: String = w.iter().take(6).chain(w.iter().skip(w.len().saturating_sub(4)).filter(|_| w.len() > 10)).collect();
-                    (format!("{}……{}", &masked.chars().take(6).collect::<String>(), masked.chars().skip(6).collect::<String>()), id.as_ref().map(IdNumber::masked).unwrap_or_default())
+                    let tail: String = w[w.len().saturating_sub(4).max(6.min(w.len()))..].iter().collect();
+                    (format!("{}********{tail}", w.iter().take(6).collect::<String>()), id.as_ref().map(IdNumber::masked).unwrap_or_default())
                 } else {
                     (cell(c).trim().to_string(), read.to_string())
                 };

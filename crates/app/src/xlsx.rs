@@ -394,10 +394,7 @@ fn sheet_rows<R: Read>(part: R, sheet: &str, shared: &[Cell], dates: &[bool]) ->
                 let row = current.get_or_insert_with(|| SheetRow { row: last_row.max(1), cells: Vec::new() });
                 let next_col = row.cells.len() as u32 + 1;
                 let (col, at) = match attr(&e, b"r") {
-                    Some(r) => {
-                        let (col, at) = cell_ref(&r).ok_or_else(|| broken(format!("{name}的单元格引用「{r}」无效")))?;
-                        (col, at)
-                    }
+                    Some(r) => cell_ref(&r).ok_or_else(|| broken(format!("{name}的单元格引用「{r}」无效")))?,
                     None => (next_col, row.row),
                 };
                 let kind = attr(&e, b"t").unwrap_or_default();
@@ -473,9 +470,9 @@ fn cell_value<B: BufRead>(reader: &mut quick_xml::Reader<B>, kind: &str, shared:
             let i: usize = raw.kept.trim().parse().map_err(|_| broken(format!("{part}的共享字符串编号「{}」无效", raw.kept)))?;
             shared.get(i).cloned().ok_or_else(|| broken(format!("{part}引用了不存在的共享字符串 {i}")))?
         }
-        "str" | "inlineStr" => raw.cell(false),
+        // A formula's text result, an inline string without `<is>`, an error such as #N/A.
+        "str" | "inlineStr" | "e" => raw.cell(false),
         "b" => Cell { text: if raw.kept.trim() == "1" { "true".into() } else { "false".into() }, ..Cell::default() },
-        "e" => raw.cell(false),
         _ => {
             let n: f64 = raw.kept.trim().parse().map_err(|_| broken(format!("{part}中的数值「{}」无效", raw.kept.chars().take(40).collect::<String>())))?;
             Cell { text: number_text(n, date), number: true, chars: None }

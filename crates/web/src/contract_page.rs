@@ -420,10 +420,16 @@ async fn work_items(state: &State, ctx: &Ctx, q: &WorklistQuery) -> WebResult<(R
     ctx.require(Permission::ViewHealth)?;
     let region = region_param(ctx, q.region.as_deref())?;
     let year = q.year.map_or_else(this_year, |y| y.0);
-    let mine = state.store.teams_of(&ctx.user.username).await?;
-    let own_teams = !mine.is_empty() && q.teams.as_deref() != Some("all");
-    let items = contracts::worklist(&state.store, region, year, own_teams.then_some(mine.as_slice()), today()).await?;
+    let (items, own_teams) = work_of(state, ctx, region, year, q.teams.as_deref() == Some("all")).await?;
     Ok((region, year, items, own_teams))
+}
+
+/// The contracts a user works on inside `region`: their teams' if they belong to a team (unless
+/// `every_team`), else every team's; and whether the list is their own teams'.
+pub(crate) async fn work_of(state: &State, ctx: &Ctx, region: RegionCode, year: i32, every_team: bool) -> WebResult<(Vec<WorkItem>, bool)> {
+    let mine = state.store.teams_of(&ctx.user.username).await?;
+    let own_teams = !mine.is_empty() && !every_team;
+    Ok((contracts::worklist(&state.store, region, year, own_teams.then_some(mine.as_slice()), today()).await?, own_teams))
 }
 
 /// The rows shown (page and /api/worklist): as the viewer may see each person, then chosen and
@@ -443,11 +449,11 @@ fn select_and_sort(viewer: &huimin_domain::Viewer, items: Vec<WorkItem>, q: &Wor
     let week = today() + chrono::Duration::days(7);
     match q.show.as_deref() {
         Some("all") => {}
-        Some("overdue") => items.retain(|w| w.overdue_days > 0),
+        Some("overdue") => items.retain(|w| w.is_late()),
         Some("key") => items.retain(|w| !w.key_groups.is_empty()),
         Some("abnormal") => items.retain(|w| abnormal.is_some_and(|a| a.contains(&w.contract.id))),
         // Today's work: late, or due within the week.
-        _ => items.retain(|w| w.overdue_days > 0 || w.state.next_due.is_some_and(|d| d <= week)),
+        _ => items.retain(|w| w.is_late() || w.due_by(week)),
     }
     match q.sort.as_deref() {
         Some("name") => items.sort_by(|a, b| a.contract.person_name.cmp(&b.contract.person_name)),

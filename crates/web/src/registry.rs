@@ -33,12 +33,10 @@ async fn day_of(state: &State, ctx: &Ctx) -> WebResult<Option<Day>> {
         return Ok(None);
     }
     let today = huimin_app::clock::today();
-    let mine = state.store.teams_of(&ctx.user.username).await?;
-    let teams = (!mine.is_empty()).then_some(mine.as_slice());
-    let items = huimin_app::contracts::worklist(&state.store, ctx.user.region, chrono::Datelike::year(&today), teams, today).await?;
+    let (items, _) = crate::contract_page::work_of(state, ctx, ctx.user.region, chrono::Datelike::year(&today), false).await?;
     let week = today + chrono::Duration::days(7);
-    let late = items.iter().filter(|w| w.overdue_days > 0).count();
-    let this_week = items.iter().filter(|w| w.overdue_days == 0 && w.state.next_due.is_some_and(|d| d <= week)).count();
+    let late = items.iter().filter(|w| w.is_late()).count();
+    let this_week = items.iter().filter(|w| !w.is_late() && w.due_by(week)).count();
     let abnormal = state.store.abnormal_follow_ups(ctx.user.region, today - chrono::Duration::days(30)).await?.len();
     let mut unscreened = None;
     if ctx.can(Permission::Screen) {
