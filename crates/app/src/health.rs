@@ -124,14 +124,20 @@ fn parse_day_or_year(s: &str) -> Option<Date> {
     Date::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| s.parse::<i32>().ok().filter(|y| (1900..=2200).contains(y)).and_then(|y| Date::from_ymd_opt(y, 1, 1)))
 }
 
-pub async fn record_card(store: &Store, catalog: &DiseaseCatalog, person_id: i64, input: &CardInput, by: &str, today: Date, audit: &AuditEntry) -> Result<DiseaseCard, HealthError> {
+/// Records one disease card; `true` with it when the person had a card for the code, which is
+/// then updated (the earlier values kept as a revision).
+pub async fn record_card(store: &Store, catalog: &DiseaseCatalog, person_id: i64, input: &CardInput, by: &str, today: Date, audit: &AuditEntry) -> Result<(DiseaseCard, bool), HealthError> {
     let born = store.person(person_id).await?.ok_or_else(|| HealthError::Invalid(format!("没有编号为 {person_id} 的人员")))?.person.id_number.birth_date();
     let (card, identify) = check_card(catalog, person_id, born, input, today).map_err(HealthError::Invalid)?;
+    let updated = store.disease_cards(&[person_id]).await?.iter().any(|c| c.card.disease_code == card.disease_code);
     let mut audit = audit.clone();
     // The code is not logged: a diagnosis may be confidential.
     audit.target = format!("person {person_id}");
+    if updated {
+        audit.action.push_str(".update");
+    }
     store.save_disease_cards(&[(card.clone(), identify)], by, today, &audit).await?;
-    Ok(card)
+    Ok((card, updated))
 }
 
 pub const DISEASE_COLUMNS: [Column; 7] = [

@@ -3,7 +3,7 @@
 use huimin_app::health::{self, CardInput};
 use huimin_app::settlement::{self, PolicySet, SettleRequest};
 use huimin_domain::*;
-use huimin_store::{Screening, TreatmentUpdate, both_backends};
+use huimin_store::{ScreeningWrite, Screening, TreatmentUpdate, both_backends};
 
 mod common;
 use common::*;
@@ -94,8 +94,8 @@ both_backends! {
         let catalog = health::catalog(&db).await.unwrap();
         assert!(catalog.base().entry("B23.0").is_none(), "the built-in catalogue does not list acute HIV infection");
         let input = CardInput { code: "B23.0".into(), name: "急性HIV感染综合征".into(), ..Default::default() };
-        let saved = health::record_card(&db, catalog.base(), p[0], &input, "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
-        assert!(saved.confidential);
+        let (saved, updated) = health::record_card(&db, catalog.base(), p[0], &input, "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
+        assert!(saved.confidential && !updated);
         assert!(db.disease_cards(&[p[0]]).await.unwrap().iter().all(|c| c.card.confidential));
     }
 
@@ -113,6 +113,29 @@ both_backends! {
         let year_of_birth = chrono::Datelike::year(&born).to_string();
         health::record_card(&db, catalog.base(), p[0], &on(&year_of_birth), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
         assert!(health::record_card(&db, catalog.base(), p[0], &on("2024-03-02"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap_err().to_string().contains("晚于今天"));
+    }
+
+    a_card_saved_again_for_its_code_is_an_update_that_keeps_the_earlier_values(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = setup(&db, dir.path()).await;
+        let catalog = health::catalog(&db).await.unwrap();
+        let on = |date: &str, plan: &str| CardInput { code: "I10".into(), diagnosed_on: date.into(), plan: plan.into(), ..Default::default() };
+        let (_, updated) = health::record_card(&db, catalog.base(), p[0], &on("2020-05-01", "规律服药"), "doc", d("2024-03-01"), &audit("card.save")).await.unwrap();
+        assert!(!updated);
+        let (card, updated) = health::record_card(&db, catalog.base(), p[0], &on("2019-05-01", "规律服药，低盐饮食"), "doc2", d("2024-03-02"), &audit("card.save")).await.unwrap();
+        assert!(updated);
+        assert_eq!(card.diagnosed_on, Some(d("2019-05-01")));
+        let cards = db.disease_cards(&[p[0]]).await.unwrap();
+        assert_eq!(cards.len(), 1, "one card per disease");
+        assert_eq!((cards[0].card.plan.as_str(), cards[0].recorded_by.as_str()), ("规律服药，低盐饮食", "doc2"));
+        let revisions = db.card_revisions(&[cards[0].id]).await.unwrap();
+        let earlier = &revisions[&cards[0].id];
+        assert_eq!(earlier.len(), 1);
+        assert_eq!((earlier[0].diagnosed_on, earlier[0].plan.as_str(), earlier[0].recorded_by.as_str(), earlier[0].replaced_by.as_str()), (Some(d("2020-05-01")), "规律服药", "doc", "doc2"));
+        // The same values again are no revision.
+        health::record_card(&db, catalog.base(), p[0], &on("2019-05-01", "规律服药，低盐饮食"), "doc3", d("2024-03-03"), &audit("card.save")).await.unwrap();
+        assert_eq!(db.card_revisions(&[cards[0].id]).await.unwrap()[&cards[0].id].len(), 1);
+        assert_eq!(db.disease_cards(&[p[0]]).await.unwrap()[0].recorded_by, "doc2");
     }
 
     the_treatment_ledger_follows_a_major_disease(db) {
@@ -163,6 +186,31 @@ both_backends! {
         let list = db.households_to_screen(c, region(V1), 100).await.unwrap();
         assert_eq!(list.iter().filter(|(_, _, s)| s.is_none()).count(), 1);
         assert_eq!(db.campaigns(region("371302002")).await.unwrap().len(), 1, "a township sees the county's campaign");
+    }
+
+    a_screening_is_stored_once_per_key_and_a_stale_one_is_a_conflict(db) {
+        let dir = tempfile::tempdir().unwrap();
+        setup(&db, dir.path()).await;
+        let c = db.create_campaign("筛查", region("371302"), d("2024-05-01"), d("2024-06-30"), "county", &audit("campaign.create")).await.unwrap();
+        let screen = |result: &str| Screening { household_no: "H1".into(), screened_on: d("2024-05-10"), screened_by: "村医".into(), result: result.into(), illness_poor: false };
+        let v1 = match db.record_screening(c, &screen("甲"), "key-one-0001", Some(None), &audit("screening.record")).await.unwrap() {
+            ScreeningWrite::Stored { version } => version,
+            w => panic!("{w:?}"),
+        };
+        assert!(matches!(db.record_screening(c, &screen("甲"), "key-one-0001", Some(None), &audit("screening.record")).await.unwrap(), ScreeningWrite::Before { version } if version == v1));
+        // Another device that saw no result, and one that saw an older version: conflicts.
+        match db.record_screening(c, &screen("乙"), "key-two-0002", Some(None), &audit("screening.record")).await.unwrap() {
+            ScreeningWrite::Stale(current) => assert_eq!((current.screening.result.as_str(), current.version.as_str()), ("甲", v1.as_str())),
+            w => panic!("{w:?}"),
+        }
+        assert!(matches!(db.record_screening(c, &screen("乙"), "key-two-0002", Some(Some("2024-01-01T00:00:00Z")), &audit("screening.record")).await.unwrap(), ScreeningWrite::Stale(_)));
+        assert_eq!(db.screening(c, "H1").await.unwrap().unwrap().result, "甲");
+        // Based on the version stored, or with no version at all: written.
+        assert!(matches!(db.record_screening(c, &screen("乙"), "key-two-0002", Some(Some(&v1)), &audit("screening.record")).await.unwrap(), ScreeningWrite::Stored { .. }));
+        assert!(matches!(db.record_screening(c, &screen("丙"), "key-three-003", None, &audit("screening.record")).await.unwrap(), ScreeningWrite::Stored { .. }));
+        assert_eq!(db.screening(c, "H1").await.unwrap().unwrap().result, "丙");
+        let list = db.households_to_screen(c, region("371302"), 10).await.unwrap();
+        assert!(list.iter().any(|(no, _, s)| no == "H1" && s.as_ref().is_some_and(|s| s.screening.result == "丙" && !s.version.is_empty())));
     }
 
     exams_are_checked_and_kept(db) {

@@ -46,6 +46,20 @@ pub struct StoredCard {
     pub recorded_at: String,
 }
 
+/// What a disease card said before it was updated, and who updated it when.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardRevision {
+    pub disease_name: String,
+    pub diagnosed_on: Option<Date>,
+    pub diagnosed_at: String,
+    pub prognosis: Prognosis,
+    pub plan: String,
+    pub recorded_by: String,
+    pub recorded_at: String,
+    pub replaced_by: String,
+    pub replaced_at: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Campaign {
     pub id: i64,
@@ -63,6 +77,26 @@ pub struct Screening {
     pub screened_by: String,
     pub result: String,
     pub illness_poor: bool,
+}
+
+/// A household's screening as stored: `version` changes with every write (a device that worked
+/// offline sends the version it saw).
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredScreening {
+    pub screening: Screening,
+    pub version: String,
+    #[serde(skip)]
+    pub submission_key: Option<String>,
+}
+
+/// What became of one screening sent.
+#[derive(Debug, Clone)]
+pub enum ScreeningWrite {
+    Stored { version: String },
+    /// The same submission was stored before.
+    Before { version: String },
+    /// Another result was stored since the version the sender saw: nothing written.
+    Stale(StoredScreening),
 }
 
 /// A campaign's progress in one region (a child of the region asked for).
@@ -280,13 +314,44 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a disease card, replacing the person's card for the same code. With
-    /// `identify_for_treatment`, the patient also enters the treatment ledger (once) as identified
-    /// on `today`.
+    /// Records disease cards. A card for a code the person has already is an update: the values
+    /// it replaces are kept as a revision (`card_revisions`); the same values again change nothing.
+    /// With `identify_for_treatment`, the patient also enters the treatment ledger (once) as
+    /// identified on `today`.
     pub async fn save_disease_cards(&self, cards: &[(DiseaseCard, bool)], by: &str, today: Date, audit: &AuditEntry) -> Result<usize> {
         let mut tx = self.begin_write().await?;
         let at = now();
         for (c, identify) in cards {
+            let before = sqlx::query("SELECT * FROM disease_cards WHERE person_id = $1 AND disease_code = $2")
+                .bind(c.person_id)
+                .bind(&c.disease_code)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| card_from_row(&r))
+                .transpose()?;
+            let unchanged = before.as_ref().is_some_and(|b| {
+                let (b, c) = (&b.card, c);
+                (&b.disease_name, b.diagnosed_on, &b.diagnosed_at, b.prognosis, &b.plan) == (&c.disease_name, c.diagnosed_on, &c.diagnosed_at, c.prognosis, &c.plan)
+            });
+            if let Some(b) = before.as_ref().filter(|_| !unchanged) {
+                sqlx::query(
+                    "INSERT INTO disease_card_revisions (card_id, disease_name, diagnosed_on, diagnosed_at, prognosis, plan, \
+                     recorded_by, recorded_at, replaced_by, replaced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(b.id)
+                .bind(&b.card.disease_name)
+                .bind(b.card.diagnosed_on.map(date_text))
+                .bind(&b.card.diagnosed_at)
+                .bind(b.card.prognosis.code())
+                .bind(&b.card.plan)
+                .bind(&b.recorded_by)
+                .bind(&b.recorded_at)
+                .bind(by)
+                .bind(&at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if !unchanged {
             sqlx::query(
                 "INSERT INTO disease_cards (person_id, disease_code, disease_name, diagnosed_on, diagnosed_at, prognosis, plan, \
                  confidential, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -308,6 +373,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| fk_message(e, &format!("人员 {} 不存在", c.person_id)))?;
+            }
             if *identify {
                 sqlx::query(
                     "INSERT INTO treatments (person_id, disease_code, plan, status, reason, identified_on, updated_on, updated_by) \
@@ -324,6 +390,33 @@ impl Store {
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(cards.len())
+    }
+
+    /// The earlier values of the given cards, newest first.
+    pub async fn card_revisions(&self, card_ids: &[i64]) -> Result<HashMap<i64, Vec<CardRevision>>> {
+        let mut out: HashMap<i64, Vec<CardRevision>> = HashMap::new();
+        for chunk in card_ids.chunks(5000) {
+            let sql = format!("SELECT * FROM disease_card_revisions WHERE card_id IN ({}) ORDER BY id DESC", crate::batch::placeholders(self.backend, 1, chunk.len()));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in &q.fetch_all(&self.pool).await? {
+                let prognosis: String = r.try_get("prognosis")?;
+                out.entry(r.try_get("card_id")?).or_default().push(CardRevision {
+                    disease_name: r.try_get("disease_name")?,
+                    diagnosed_on: r.try_get::<Option<String>, _>("diagnosed_on")?.as_deref().map(parse_date).transpose()?,
+                    diagnosed_at: r.try_get("diagnosed_at")?,
+                    prognosis: Prognosis::from_code(&prognosis).ok_or_else(|| corrupt("prognosis", &prognosis))?,
+                    plan: r.try_get("plan")?,
+                    recorded_by: r.try_get("recorded_by")?,
+                    recorded_at: r.try_get("recorded_at")?,
+                    replaced_by: r.try_get("replaced_by")?,
+                    replaced_at: r.try_get("replaced_at")?,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The cards of the given persons, in the order of `person_ids`, then by code. One query
@@ -408,21 +501,63 @@ impl Store {
     }
 
     pub async fn screening(&self, campaign_id: i64, household_no: &str) -> Result<Option<Screening>> {
-        let row = sqlx::query("SELECT * FROM screenings WHERE campaign_id = $1 AND household_no = $2")
-            .bind(campaign_id)
-            .bind(household_no)
-            .fetch_optional(&self.pool)
-            .await?;
+        Ok(self.stored_screening_in(&mut *self.pool.acquire().await?, campaign_id, household_no).await?.map(|s| s.screening))
+    }
+
+    async fn stored_screening_in(&self, conn: &mut sqlx::AnyConnection, campaign_id: i64, household_no: &str) -> Result<Option<StoredScreening>> {
+        let row = sqlx::query("SELECT * FROM screenings WHERE campaign_id = $1 AND household_no = $2").bind(campaign_id).bind(household_no).fetch_optional(conn).await?;
         row.map(|r| {
-            Ok(Screening {
-                household_no: r.try_get("household_no")?,
-                screened_on: parse_date(&r.try_get::<String, _>("screened_on")?)?,
-                screened_by: r.try_get("screened_by")?,
-                result: r.try_get("result")?,
-                illness_poor: r.try_get::<i64, _>("illness_poor")? != 0,
+            Ok(StoredScreening {
+                screening: Screening {
+                    household_no: r.try_get("household_no")?,
+                    screened_on: parse_date(&r.try_get::<String, _>("screened_on")?)?,
+                    screened_by: r.try_get("screened_by")?,
+                    result: r.try_get("result")?,
+                    illness_poor: r.try_get::<i64, _>("illness_poor")? != 0,
+                },
+                version: r.try_get("recorded_at")?,
+                submission_key: r.try_get("submission_key")?,
             })
         })
         .transpose()
+    }
+
+    /// Records one household's screening sent with the key of its submission and, from a device
+    /// that worked offline, the version of the household's result it saw (`based_on`: `Some(None)`
+    /// when it saw none). The same key again is the same submission; a result stored since the
+    /// version seen is a conflict, never overwritten. The check and the write are one statement.
+    pub async fn record_screening(&self, campaign_id: i64, s: &Screening, key: &str, based_on: Option<Option<&str>>, audit: &AuditEntry) -> Result<ScreeningWrite> {
+        let mut tx = self.begin_write().await?;
+        let current = self.stored_screening_in(&mut tx, campaign_id, &s.household_no).await?;
+        if let Some(c) = current.as_ref().filter(|c| c.submission_key.as_deref() == Some(key)) {
+            return Ok(ScreeningWrite::Before { version: c.version.clone() });
+        }
+        let at = now();
+        let fields = [date_text(s.screened_on), s.screened_by.clone(), s.result.clone()];
+        let insert = "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at, submission_key) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (campaign_id, household_no)";
+        let q = match based_on {
+            None => format!("{insert} {}", "DO UPDATE SET screened_on = $3, screened_by = $4, result = $5, illness_poor = $6, recorded_at = $7, submission_key = $8"),
+            Some(None) => format!("{insert} {}", "DO NOTHING"),
+            // Parameters in the order they first appear (SQLite numbers them so).
+            Some(Some(_)) => "UPDATE screenings SET screened_on = $1, screened_by = $2, result = $3, illness_poor = $4, recorded_at = $5, submission_key = $6 \
+                              WHERE campaign_id = $7 AND household_no = $8 AND recorded_at = $9"
+                .to_string(),
+        };
+        let q = match based_on {
+            Some(Some(v)) => sqlx::query(&q).bind(&fields[0]).bind(&fields[1]).bind(&fields[2]).bind(i64::from(s.illness_poor)).bind(&at).bind(key).bind(campaign_id).bind(&s.household_no).bind(v),
+            _ => sqlx::query(&q).bind(campaign_id).bind(&s.household_no).bind(&fields[0]).bind(&fields[1]).bind(&fields[2]).bind(i64::from(s.illness_poor)).bind(&at).bind(key),
+        };
+        let written = q.execute(&mut *tx).await.map_err(|e| fk_message(e, &format!("筛查活动 {campaign_id} 或户 {} 不存在", s.household_no)))?.rows_affected();
+        if written == 0 {
+            // Another result is stored (PostgreSQL: perhaps committed by another connection since
+            // the read above, which a new statement sees): the same submission, or a conflict.
+            let now_stored = self.stored_screening_in(&mut tx, campaign_id, &s.household_no).await?.ok_or_else(|| StoreError::Refused(format!("户 {} 的筛查结果已被删除", s.household_no)))?;
+            return Ok(if now_stored.submission_key.as_deref() == Some(key) { ScreeningWrite::Before { version: now_stored.version } } else { ScreeningWrite::Stale(now_stored) });
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(ScreeningWrite::Stored { version: at })
     }
 
     /// A campaign's progress in each child region of `region` (households in the programme).
@@ -456,9 +591,11 @@ impl Store {
     }
 
     /// Households of `region` in the programme with their screening in the campaign, if any.
-    pub async fn households_to_screen(&self, campaign_id: i64, region: RegionCode, limit: i64) -> Result<Vec<(String, String, Option<Screening>)>> {
+    /// The households in the programme inside `region` (by number, at most `limit`), each with
+    /// its head's name and its result in the campaign if it has one.
+    pub async fn households_to_screen(&self, campaign_id: i64, region: RegionCode, limit: i64) -> Result<Vec<(String, String, Option<StoredScreening>)>> {
         let rows = sqlx::query(
-            "SELECT h.household_no, h.head_name, s.screened_on, s.screened_by, s.result, s.illness_poor FROM households h \
+            "SELECT h.household_no, h.head_name, s.screened_on, s.screened_by, s.result, s.illness_poor, s.recorded_at, s.submission_key FROM households h \
              LEFT JOIN screenings s ON s.household_no = h.household_no AND s.campaign_id = $1 \
              WHERE h.in_programme = 1 AND h.region_code >= $2 AND h.region_code < $2 || ':' ORDER BY h.household_no LIMIT $3",
         )
@@ -472,12 +609,16 @@ impl Store {
                 let no: String = r.try_get("household_no")?;
                 let on: Option<String> = r.try_get("screened_on")?;
                 let screening = match on {
-                    Some(on) => Some(Screening {
-                        household_no: no.clone(),
-                        screened_on: parse_date(&on)?,
-                        screened_by: r.try_get::<Option<String>, _>("screened_by")?.unwrap_or_default(),
-                        result: r.try_get::<Option<String>, _>("result")?.unwrap_or_default(),
-                        illness_poor: r.try_get::<Option<i64>, _>("illness_poor")?.unwrap_or(0) != 0,
+                    Some(on) => Some(StoredScreening {
+                        screening: Screening {
+                            household_no: no.clone(),
+                            screened_on: parse_date(&on)?,
+                            screened_by: r.try_get::<Option<String>, _>("screened_by")?.unwrap_or_default(),
+                            result: r.try_get::<Option<String>, _>("result")?.unwrap_or_default(),
+                            illness_poor: r.try_get::<Option<i64>, _>("illness_poor")?.unwrap_or(0) != 0,
+                        },
+                        version: r.try_get::<Option<String>, _>("recorded_at")?.unwrap_or_default(),
+                        submission_key: r.try_get("submission_key")?,
                     }),
                     None => None,
                 };

@@ -100,6 +100,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (13, "claims_by_stay", include_str!("../migrations/sqlite/0013_claims_by_stay.sql"), include_str!("../migrations/postgres/0013_claims_by_stay.sql")),
     (14, "stay_exceptions", include_str!("../migrations/sqlite/0014_stay_exceptions.sql"), include_str!("../migrations/postgres/0014_stay_exceptions.sql")),
     (15, "no_stay_index", include_str!("../migrations/sqlite/0015_no_stay_index.sql"), include_str!("../migrations/postgres/0015_no_stay_index.sql")),
+    (16, "revisions", include_str!("../migrations/sqlite/0016_revisions.sql"), include_str!("../migrations/postgres/0016_revisions.sql")),
 ];
 
 #[derive(Clone)]

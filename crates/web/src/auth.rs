@@ -384,7 +384,9 @@ pub struct CsrfForm {
 pub async fn logout(state: State, ctx: Ctx, Form(form): Form<CsrfForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
     state.store.end_session(&ctx.token_hash, &ctx.audit("logout", format!("user {}", ctx.user.username), "")).await?;
-    Ok(([(header::SET_COOKIE, cookie_header(&state, SESSION_COOKIE, "", 0))], Redirect::to("/login")).into_response())
+    // What offline work kept on this device (IndexedDB, the service worker's cache) goes too.
+    Ok(([(header::SET_COOKIE, cookie_header(&state, SESSION_COOKIE, "", 0)), (header::HeaderName::from_static("clear-site-data"), "\"storage\"".to_string())], Redirect::to("/login"))
+        .into_response())
 }
 
 pub async fn set_lang(state: State, Path(lang): Path<String>, Query(q): Query<NextQuery>) -> Response {

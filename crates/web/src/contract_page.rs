@@ -666,6 +666,9 @@ impl FollowUpForm {
 async fn save(state: &State, ctx: &Ctx, f: &FollowUpForm) -> WebResult<(i64, bool, Vec<&'static str>)> {
     let c = contract_in_reach(state, ctx, f.contract).await?;
     let bad = |m: String| WebError::BadRequest(m);
+    if !state.store.person(c.contract.person_id).await?.is_some_and(|p| p.in_programme) {
+        return Err(bad(format!("{} 已退出帮扶名单，不再随访", c.person_name)));
+    }
     let key = f.submission_key.trim();
     if key.len() < 8 || key.len() > 80 {
         return Err(bad("提交编号缺失或无效，请刷新页面后重新填写".into()));

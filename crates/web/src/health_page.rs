@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use huimin_app::health::{self, BatchRow, CardInput, HealthError};
 use huimin_domain::{CareBatch, Date, Disclosed, DiseaseCatalog, ExamReadings, Permission, Prognosis, Record, RegionCode, TreatmentStatus};
-use huimin_store::{Screening, StoredCard, StoredExam, StoredHousehold, StoredPerson, TreatmentUpdate};
+use huimin_store::{Screening, ScreeningWrite, StoredScreening, StoredCard, StoredExam, StoredHousehold, StoredPerson, TreatmentUpdate};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
@@ -59,11 +59,17 @@ fn withheld_label(ctx: &Ctx) -> Markup {
 
 // ----- the household's health file -----
 
-pub async fn household_health(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Markup> {
-    render_health(state, ctx, &no, None).await
+#[derive(Deserialize, Default)]
+pub struct HealthQuery {
+    /// `new` or `updated`: the disease card just saved.
+    card: Option<String>,
 }
 
-async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>) -> WebResult<Markup> {
+pub async fn household_health(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): Query<HealthQuery>) -> WebResult<Markup> {
+    render_health(state, ctx, &no, None, q.card.as_deref()).await
+}
+
+async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>, saved: Option<&str>) -> WebResult<Markup> {
     ctx.require(Permission::ViewHealth)?;
     let h = household_in_reach(&state, &ctx, no).await?;
     let members = state.store.household_members(&h.household.no).await?;
@@ -79,9 +85,16 @@ async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>) ->
     let card_count = |id: i64| cards.iter().filter(|c| c.card.person_id == id).count();
     let shown: Vec<Disclosed<StoredCard>> = cards.iter().cloned().filter_map(|c| viewer.show(about(c.card.person_id), c)).collect();
     let exams: Vec<Disclosed<StoredExam>> = exams.into_iter().filter_map(|e| viewer.show(about(e.person_id), e)).collect();
+    // Earlier values only of the cards shown.
+    let revisions = state.store.card_revisions(&shown.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
     let edit = ctx.can(Permission::EditHealth);
     let today = today();
     let body = html! {
+        @match saved {
+            Some("updated") => p.alert.ok { (ctx.t("一病一卡已更新，原记录保留在修改记录中", "The card was updated; its earlier values are kept")) },
+            Some(_) => p.alert.ok { (ctx.t("一病一卡已登记", "The card was recorded")) },
+            None => {},
+        }
         p { a href=(format!("/households/{}", h.household.no)) { "← " (ctx.t("一户一档", "Household file")) } " · "
             a href=(format!("/households/{}/card", h.household.no)) { (ctx.t("健康医疗惠民卡", "Benefit card")) } }
         @for m in &members {
@@ -101,7 +114,20 @@ async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>) ->
                                 td { (c.card.diagnosed_at) }
                                 td { (c.card.prognosis.label_zh()) }
                                 td { (c.card.plan) }
-                            } }
+                            }
+                            @if let Some(earlier) = revisions.get(&c.id) { tr.revisions { td colspan="5" {
+                                details {
+                                    summary { (ctx.t("修改记录 ", "Revisions ")) (earlier.len()) (ctx.t(" 次", "")) }
+                                    ul { @for r in earlier { li {
+                                        (huimin_domain::stored_time_text(&r.replaced_at)) " " (r.replaced_by) (ctx.t(" 修改前：", " replaced: "))
+                                        (r.disease_name) "，" (ctx.t("确诊 ", "diagnosed ")) @if let Some(d) = r.diagnosed_on { (d) } @else { (dash()) }
+                                        "，" (r.diagnosed_at) "，" (r.prognosis.label_zh()) "，" (r.plan)
+                                        small.muted { "（" (huimin_domain::stored_time_text(&r.recorded_at)) " " (r.recorded_by) (ctx.t(" 登记）", " recorded)")) }
+                                    } }
+                                    }
+                                }
+                            } } }
+                            }
                             @if withheld > 0 { tr { td colspan="5" { (withheld_label(&ctx)) } } }
                         }
                     }
@@ -118,9 +144,10 @@ async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>) ->
                 }
                 @if edit {
                     details {
-                        summary { (ctx.t("登记疾病", "Record a disease")) }
+                        summary { (ctx.t("登记或更新疾病", "Record or update a disease")) }
                         form.filters method="post" action=(format!("/persons/{}/cards", m.id)) {
                             (csrf(&ctx))
+                            p.muted.grow { (ctx.t("已有该病种的一病一卡时，保存即更新，原记录保留在修改记录中。", "A card for a code already recorded is updated; its earlier values are kept.")) }
                             label { (ctx.t("ICD-10 编码", "ICD-10 code")) input name="code" required placeholder="I10"; }
                             label { (ctx.t("疾病名称（留空取目录名称）", "Name (empty: the catalogue's)")) input name="name"; }
                             label { (ctx.t("确诊日期", "Diagnosed on")) input name="diagnosed_on" type="date"; }
@@ -221,8 +248,8 @@ pub async fn save_card(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): 
     ctx.require(Permission::EditHealth)?;
     let (p, h) = person_in_reach(&state, &ctx, id).await?;
     let catalogues = state.catalogues().await;
-    health::record_card(&state.store, catalogues.for_region(h.household.region), id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "")).await.map_err(user_error)?;
-    Ok(Redirect::to(&format!("/households/{}/health", p.person.household_no)).into_response())
+    let (_, updated) = health::record_card(&state.store, catalogues.for_region(h.household.region), id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "")).await.map_err(user_error)?;
+    Ok(Redirect::to(&format!("/households/{}/health?card={}", p.person.household_no, if updated { "updated" } else { "new" })).into_response())
 }
 
 /// `POST /api/persons/{id}/cards`: the card form's fields as JSON; 201 with the card, 422 with the reason.
@@ -232,7 +259,7 @@ pub async fn api_save_card(state: State, ctx: Ctx, headers: axum::http::HeaderMa
     let (_, h) = person_in_reach(&state, &ctx, id).await?;
     let catalogues = state.catalogues().await;
     match health::record_card(&state.store, catalogues.for_region(h.household.region), id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "api")).await {
-        Ok(card) => Ok((axum::http::StatusCode::CREATED, Json(card)).into_response()),
+        Ok((card, updated)) => Ok((if updated { axum::http::StatusCode::OK } else { axum::http::StatusCode::CREATED }, Json(card)).into_response()),
         Err(e) => match user_error(e) {
             WebError::BadRequest(m) => Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
             e => Err(e),
@@ -295,7 +322,7 @@ async fn record_exam(state: &State, ctx: &Ctx, id: i64, form: &ExamForm) -> WebR
 pub async fn reveal_health(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
     ctx.check_csrf(&form.csrf)?;
     let (p, _) = break_glass_health(&state, &ctx, id, &form.reason).await?;
-    render_health(state, ctx, p.person.household_no.as_str(), Some(id)).await
+    render_health(state, ctx, p.person.household_no.as_str(), Some(id), None).await
 }
 
 /// Opens one person's confidential diagnoses to a role that may only with a reason; logged.
@@ -480,12 +507,15 @@ pub async fn campaign(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Que
                 thead { tr { th { (ctx.t("户编号", "Household")) } th { (ctx.t("户主", "Head")) } th { (ctx.t("筛查结果", "Result")) } th {} } }
                 tbody { @for (no, head, s) in &households { tr {
                     td.mono { (no) } td { (head) }
-                    td { @if let Some(s) = s { (s.screened_on) " · " (s.result) @if s.illness_poor { " " span.badge { (ctx.t("因病致贫", "Illness")) } } } @else { span.muted { (ctx.t("未筛查", "Not yet")) } } }
+                    td { @if let Some(s) = s.as_ref().map(|s| &s.screening) { (s.screened_on) " · " (s.result) @if s.illness_poor { " " span.badge { (ctx.t("因病致贫", "Illness")) } } } @else { span.muted { (ctx.t("未筛查", "Not yet")) } } }
                     td {
                         form.inline method="post" action=(format!("/screening/{id}/households/{no}")) {
                             (csrf(&ctx))
-                            input name="result" required placeholder=(ctx.t("核实情况", "Findings")) value=(s.as_ref().map(|s| s.result.as_str()).unwrap_or(""));
-                            label.check { input type="checkbox" name="illness_poor" value="1" checked[s.as_ref().is_some_and(|s| s.illness_poor)]; (ctx.t("因病致贫", "Illness")) }
+                            input type="hidden" name="submission_key" value=(huimin_app::accounts::random_token());
+                            // A result saved by someone else since this page was shown is a conflict, not overwritten.
+                            input type="hidden" name="based_on" value=(s.as_ref().map_or("", |s| s.version.as_str()));
+                            input name="result" required placeholder=(ctx.t("核实情况", "Findings")) value=(s.as_ref().map(|s| s.screening.result.as_str()).unwrap_or(""));
+                            label.check { input type="checkbox" name="illness_poor" value="1" checked[s.as_ref().is_some_and(|s| s.screening.illness_poor)]; (ctx.t("因病致贫", "Illness")) }
                             button type="submit" { (ctx.t("保存", "Save")) }
                         }
                     }
@@ -502,33 +532,89 @@ pub struct ScreeningForm {
     csrf: String,
     result: String,
     illness_poor: Option<String>,
+    /// The same key for every resubmission of one form: stored once.
+    #[serde(default)]
+    submission_key: String,
+    /// The version of the household's result the form showed (empty: none).
+    based_on: Option<String>,
 }
 
 pub async fn record_screening(state: State, ctx: Ctx, Path((id, no)): Path<(i64, String)>, Form(form): Form<ScreeningForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
-    let region = screen(&state, &ctx, id, &no, &form).await?;
+    let sent = SentScreening {
+        result: form.result.clone(),
+        illness_poor: form.illness_poor.is_some(),
+        key: form.submission_key.clone(),
+        screened_on: None,
+        based_on: form.based_on.as_deref().map(|v| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_string)),
+    };
+    let (region, written) = screen(&state, &ctx, id, &no, &sent).await?;
+    if let ScreeningWrite::Stale(current) = written {
+        return Err(WebError::BadRequest(stale_message(&state, &current).await?));
+    }
     Ok(Redirect::to(&format!("/screening/{id}?region={region}&saved={no}")).into_response())
 }
 
-/// `POST /api/screening/{id}/households/{no}`: `{"result", "illness_poor": true|false}`.
+/// `POST /api/screening/{id}/households/{no}`: `{"result", "illness_poor", "submission_key",
+/// "screened_on", "based_on"}` (all but `result` optional). 201 stored, 200 stored before under
+/// this key, 409 with `current` when another result was stored since the version `based_on`.
 pub async fn api_record_screening(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path((id, no)): Path<(i64, String)>, Json(body): Json<serde_json::Value>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let form = ScreeningForm {
-        csrf: String::new(),
-        result: body["result"].as_str().unwrap_or("").to_string(),
-        illness_poor: body["illness_poor"].as_bool().unwrap_or(false).then(|| "1".to_string()),
+    let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let sent = SentScreening {
+        result: text("result").unwrap_or_default(),
+        illness_poor: body["illness_poor"].as_bool().unwrap_or(false),
+        key: text("submission_key").unwrap_or_default(),
+        screened_on: text("screened_on"),
+        based_on: body.get("based_on").map(|v| v.as_str().map(str::to_string)),
     };
-    let r = screen(&state, &ctx, id, &no, &form).await.map(|region| serde_json::json!({ "campaign": id, "household_no": no, "region": region }));
-    crate::error::json_answer(axum::http::StatusCode::CREATED, r)
+    let answer = |status, version: &str, region: RegionCode| (status, Json(serde_json::json!({ "campaign": id, "household_no": no, "region": region, "version": version }))).into_response();
+    match screen(&state, &ctx, id, &no, &sent).await {
+        Ok((region, ScreeningWrite::Stored { version })) => Ok(answer(axum::http::StatusCode::CREATED, &version, region)),
+        Ok((region, ScreeningWrite::Before { version })) => Ok(answer(axum::http::StatusCode::OK, &version, region)),
+        Ok((_, ScreeningWrite::Stale(current))) => Ok((
+            axum::http::StatusCode::CONFLICT,
+            Json(serde_json::json!({ "error": stale_message(&state, &current).await?, "current": current })),
+        )
+            .into_response()),
+        Err(WebError::BadRequest(m)) => Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+        Err(e) => Err(e),
+    }
 }
 
-/// Records a household's screening; returns the household's region.
-async fn screen(state: &State, ctx: &Ctx, id: i64, no: &str, form: &ScreeningForm) -> WebResult<RegionCode> {
+/// A screening as sent from the campaign page or a phone.
+struct SentScreening {
+    result: String,
+    illness_poor: bool,
+    key: String,
+    /// When it was taken (a phone offline); `None`: today.
+    screened_on: Option<String>,
+    /// `None`: no check; `Some(None)`: the sender saw no result; `Some(Some(v))`: saw version `v`.
+    based_on: Option<Option<String>>,
+}
+
+async fn stale_message(state: &State, current: &StoredScreening) -> WebResult<String> {
+    let s = &current.screening;
+    let by = state.store.display_name(&s.screened_by).await?.unwrap_or_else(|| s.screened_by.clone());
+    Ok(format!(
+        "户 {} 的筛查结果已由 {by} 于 {} 登记为「{}」{}，与您看到的不同：请核对后决定是否以您的结果为准",
+        s.household_no,
+        s.screened_on,
+        s.result,
+        if s.illness_poor { "（因病致贫）" } else { "" }
+    ))
+}
+
+/// Checks and records a household's screening; returns the household's region and what became of it.
+async fn screen(state: &State, ctx: &Ctx, id: i64, no: &str, sent: &SentScreening) -> WebResult<(RegionCode, ScreeningWrite)> {
     ctx.require(Permission::Screen)?;
     let c = campaign_in_reach(state, ctx, id).await?;
     let h = household_in_reach(state, ctx, no).await?;
     if !c.region.contains(h.household.region) {
         return Err(WebError::NotFound);
+    }
+    if !h.in_programme {
+        return Err(WebError::BadRequest(format!("户 {no} 已不在帮扶名单内，不再筛查")));
     }
     let today = today();
     if today < c.starts_on {
@@ -537,13 +623,29 @@ async fn screen(state: &State, ctx: &Ctx, id: i64, no: &str, form: &ScreeningFor
     if today > c.ends_on {
         return Err(WebError::BadRequest(format!("筛查活动「{}」已于 {} 结束，不能再登记结果", c.name, c.ends_on)));
     }
-    let result = form.result.trim();
+    let screened_on = match sent.screened_on.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => today,
+        Some(d) => {
+            let on = Date::parse_from_str(d, "%Y-%m-%d").map_err(|_| WebError::BadRequest(format!("筛查日期「{d}」应为 YYYY-MM-DD")))?;
+            if on > today || on < c.starts_on {
+                return Err(WebError::BadRequest(format!("筛查日期 {on} 不在筛查活动 {} 至今天之间", c.starts_on)));
+            }
+            on
+        }
+    };
+    let result = sent.result.trim();
     if result.is_empty() {
         return Err(WebError::BadRequest("请填写筛查结果".into()));
     }
-    let s = Screening { household_no: no.to_string(), screened_on: today, screened_by: ctx.user.display_name.clone(), result: result.into(), illness_poor: form.illness_poor.is_some() };
-    state.store.record_screenings(id, std::slice::from_ref(&s), &ctx.audit("screening.record", format!("household {no}"), "")).await.map_err(store_user_error)?;
-    Ok(h.household.region)
+    let key = match sent.key.trim() {
+        "" => huimin_app::accounts::random_token(),
+        k if k.len() < 8 || k.len() > 80 => return Err(WebError::BadRequest("提交编号无效（8 至 80 个字符）".into())),
+        k => k.to_string(),
+    };
+    let s = Screening { household_no: no.to_string(), screened_on, screened_by: ctx.user.display_name.clone(), result: result.into(), illness_poor: sent.illness_poor };
+    let based_on = sent.based_on.as_ref().map(|v| v.as_deref());
+    let written = state.store.record_screening(id, &s, &key, based_on, &ctx.audit("screening.record", format!("household {no}"), "")).await.map_err(store_user_error)?;
+    Ok((h.household.region, written))
 }
 
 pub async fn api_progress(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Query<RegionQuery>) -> WebResult<Json<serde_json::Value>> {

@@ -2,6 +2,7 @@
 //! switch, and the small pieces every page uses.
 
 use huimin_domain::Permission;
+use huimin_domain::Role::{self, *};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::auth::{Ctx, Lang, urlencode};
@@ -15,37 +16,47 @@ pub fn bare(lang: Lang, title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · 惠民" }
                 link rel="stylesheet" href="/static/app.css";
+                link rel="manifest" href="/manifest.webmanifest";
+                link rel="icon" href="/static/icon.svg";
                 script src="/static/app.js" defer {}
+                script src="/static/offline.js" defer {}
             }
             body { (body) }
         }
     }
 }
 
-/// Navigation entries: path, Chinese, English, the permission that shows it.
-const NAV: &[(&str, &str, &str, Option<Permission>)] = &[
-    ("/", "首页", "Home", None),
-    ("/dashboard", "督导考核", "Supervision", Some(Permission::ViewProgress)),
-    ("/regions", "区划", "Regions", Some(Permission::ViewRegistry)),
-    ("/households", "建档立卡户", "Households", Some(Permission::ViewRegistry)),
-    ("/import", "名单导入", "Roster import", Some(Permission::ImportRoster)),
-    ("/exchange", "数据交换", "Data exchange", Some(Permission::ImportRoster)),
-    ("/screening", "因病致贫筛查", "Screening", Some(Permission::ViewProgress)),
-    ("/batches", "三个一批", "Three batches", Some(Permission::ViewProgress)),
-    ("/treatment", "大病救治台账", "Treatment ledger", Some(Permission::ViewHealth)),
-    ("/worklist", "随访工作清单", "Follow-up worklist", Some(Permission::ViewHealth)),
-    ("/contracts", "家庭医生签约", "Contracts", Some(Permission::ViewProgress)),
-    ("/followups/abnormal", "随访异常提示", "Abnormal readings", Some(Permission::ViewHealth)),
-    ("/teams", "家庭医生团队", "Teams", Some(Permission::ViewProgress)),
-    ("/catalog", "病种目录", "Disease catalogue", Some(Permission::ViewProgress)),
-    ("/settlement", "一站式结算", "Settlement", Some(Permission::Settle)),
-    ("/settlement/claims", "结算记录", "Settlements", Some(Permission::ViewClaims)),
-    ("/settlement/exceptions", "重叠住院例外", "Overlapping stays", Some(Permission::ApproveStayException)),
-    ("/policies", "结算政策", "Policies", Some(Permission::ViewClaims)),
-    ("/facilities", "医疗机构", "Facilities", Some(Permission::ViewFacilities)),
-    ("/admin/users", "用户管理", "Users", Some(Permission::ManageUsers)),
-    ("/audit", "审计日志", "Audit log", Some(Permission::ViewAudit)),
+/// Navigation entries: path, Chinese, English, the permission that opens the page, the roles
+/// whose work uses it. The menu shows only those; the pages stay reachable by permission.
+const NAV: &[(&str, &str, &str, Option<Permission>, &[Role])] = &[
+    ("/", "首页", "Home", None, &Role::ALL),
+    ("/offline", "离线随访", "Offline work", Some(Permission::RecordFollowUp), &[VillageDoctor]),
+    ("/worklist", "随访工作清单", "Follow-up worklist", Some(Permission::ViewHealth), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau]),
+    ("/followups/abnormal", "随访异常提示", "Abnormal readings", Some(Permission::ViewHealth), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff]),
+    ("/households", "建档立卡户", "Households", Some(Permission::ViewRegistry), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, CivilAffairs, PovertyOffice]),
+    ("/screening", "因病致贫筛查", "Screening", Some(Permission::ViewProgress), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, PovertyOffice, Supervisor]),
+    ("/contracts", "家庭医生签约", "Contracts", Some(Permission::ViewProgress), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, Supervisor]),
+    ("/dashboard", "督导考核", "Supervision", Some(Permission::ViewProgress), &[TownshipStaff, HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor]),
+    ("/regions", "区划", "Regions", Some(Permission::ViewRegistry), &[HealthBureau, PovertyOffice, Supervisor, Admin]),
+    ("/import", "名单导入", "Roster import", Some(Permission::ImportRoster), &Role::ALL),
+    ("/exchange", "数据交换", "Data exchange", Some(Permission::ImportRoster), &Role::ALL),
+    ("/batches", "三个一批", "Three batches", Some(Permission::ViewProgress), &[TownshipStaff, HealthBureau, PovertyOffice, Supervisor]),
+    ("/treatment", "大病救治台账", "Treatment ledger", Some(Permission::ViewHealth), &[TownshipStaff, HealthBureau]),
+    ("/teams", "家庭医生团队", "Teams", Some(Permission::ViewProgress), &[TownshipStaff, HealthBureau]),
+    ("/catalog", "病种目录", "Disease catalogue", Some(Permission::ViewProgress), &[HealthBureau, MedicalInsurance]),
+    ("/settlement", "一站式结算", "Settlement", Some(Permission::Settle), &Role::ALL),
+    ("/settlement/claims", "结算记录", "Settlements", Some(Permission::ViewClaims), &Role::ALL),
+    ("/settlement/exceptions", "重叠住院例外", "Overlapping stays", Some(Permission::ApproveStayException), &Role::ALL),
+    ("/policies", "结算政策", "Policies", Some(Permission::ViewClaims), &[HealthBureau, MedicalInsurance, CivilAffairs, Supervisor]),
+    ("/facilities", "医疗机构", "Facilities", Some(Permission::ViewFacilities), &[HealthBureau, MedicalInsurance, Admin]),
+    ("/admin/users", "用户管理", "Users", Some(Permission::ManageUsers), &Role::ALL),
+    ("/audit", "审计日志", "Audit log", Some(Permission::ViewAudit), &Role::ALL),
 ];
+
+/// The menu of a role: what its work uses and its permissions open.
+pub fn menu(role: Role) -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    NAV.iter().filter(move |(_, _, _, perm, roles)| roles.contains(&role) && perm.is_none_or(|p| role.can(p))).map(|(path, zh, en, _, _)| (*path, *zh, *en))
+}
 
 pub fn page(ctx: &Ctx, title: &str, current: &str, body: Markup) -> Markup {
     let role = if ctx.lang == Lang::En { ctx.user.role.label_en() } else { ctx.user.role.label_zh() };
@@ -69,11 +80,9 @@ pub fn page(ctx: &Ctx, title: &str, current: &str, body: Markup) -> Markup {
                 }
             }
             nav.side {
-                @for (path, zh, en, perm) in NAV {
-                    @if perm.is_none_or(|p| ctx.can(p)) {
-                        @let active = if *path == "/" || *path == "/settlement" { current == *path } else { current.starts_with(path) };
-                        a class=(if active { "active" } else { "" }) href=(path) { (ctx.t(zh, en)) }
-                    }
+                @for (path, zh, en) in menu(ctx.user.role) {
+                    @let active = if path == "/" || path == "/settlement" { current == path } else { current.starts_with(path) };
+                    a class=(if active { "active" } else { "" }) href=(path) { (ctx.t(zh, en)) }
                 }
             }
             main.content {

@@ -19,6 +19,7 @@ mod params;
 mod health_page;
 mod import_page;
 mod layout;
+mod offline;
 mod registry;
 mod settlement_page;
 
@@ -228,6 +229,12 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/audit", get(audit_page::search))
         .route("/static/app.css", get(stylesheet))
+        .route("/static/offline.js", get(offline::script))
+        .route("/static/icon.svg", get(offline::icon))
+        .route("/offline", get(offline::shell))
+        .route("/sw.js", get(offline::service_worker))
+        .route("/manifest.webmanifest", get(offline::manifest))
+        .route("/api/offline/pack", get(offline::api_pack))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { WebError::NotFound })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

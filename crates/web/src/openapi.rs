@@ -78,7 +78,7 @@ fn paths() -> Value {
         ("/api/households/{no}", json!({ "get": get("Registry", "A household's file: members (ID numbers masked unless the role sees them whole) and history", vec![path("no", "Household number")], "{household, in_programme, members, history}") })),
         ("/api/facilities", json!({ "get": get("Registry", "The facilities inside a region", vec![code()], "{region, facilities}") })),
         ("/api/households/{no}/health", json!({ "get": get("Health", "A household's health file (confidential diagnoses left out without the right)", vec![path("no", "Household number")], "{household_no, cards, exams, confidential_withheld}") })),
-        ("/api/persons/{id}/cards", json!({ "post": post("Health", "Record a disease card", vec![path("id", "Person id")], "Card", json!({ "201": ok("The card"), "422": refused() })) })),
+        ("/api/persons/{id}/cards", json!({ "post": post("Health", "Record a disease card, or update the card of its code", vec![path("id", "Person id")], "Card", json!({ "200": ok("The card, updated (its earlier values kept)"), "201": ok("The card, new"), "422": refused() })) })),
         ("/api/screening/{id}/progress", json!({ "get": get("Health", "A screening campaign's progress by region below", vec![path("id", "Campaign id"), region()], "{campaign, region, progress}") })),
         ("/api/batches", json!({ "get": get("Health", "The three batches: counts, and the persons for health roles", vec![region(), query("year", "Year (default: this year)"), query("batch", "centralised, contract or backstop"), query("page", "From 1")], "{region, year, counts, persons}") })),
         ("/api/treatment", json!({ "get": get("Health", "The treatment ledger of the centralised batch", vec![region(), query("status", "identified, in_treatment, treated, not_treated"), query("overdue_days", "Identified and not treated for this many days")], "{region, treatments}") })),
@@ -128,7 +128,8 @@ fn paths() -> Value {
             "get": get("Administration", "The users inside the administrator's region", vec![], "{users}"),
             "post": post("Administration", "Add a user", vec![], "NewUser", json!({ "201": ok("{id, username, role, region}"), "422": refused() })),
         })),
-        ("/api/screening/{id}/households/{no}", json!({ "post": post("Health", "Record a household's screening in a campaign", vec![path("id", "Campaign id"), path("no", "Household number")], "Screening", json!({ "201": ok("{campaign, household_no, region}"), "422": refused() })) })),
+        ("/api/screening/{id}/households/{no}", json!({ "post": post("Health", "Record a household's screening in a campaign, once per submission key; with based_on, a result stored since that version is a conflict", vec![path("id", "Campaign id"), path("no", "Household number")], "Screening", json!({ "200": ok("Stored before under this key: {campaign, household_no, region, version}"), "201": ok("{campaign, household_no, region, version}"), "409": ok("{error, current}: another result was stored since the version sent as based_on"), "422": refused() })) })),
+        ("/api/offline/pack", json!({ "get": get("Contracts", "What a village doctor's phone keeps for offline work: the user's own village's contracts, the campaigns under way with each household's result and version, the forms' choices, the CSRF token", vec![], "{user, region, today, generated_at, csrf, modes, adherence, contracts, campaigns}") })),
         ("/api/treatment/{id}", json!({ "post": post("Health", "Move a treatment-ledger line on", vec![path("id", "Ledger line id")], "Treatment", json!({ "200": ok("The ledger line"), "422": refused() })) })),
         ("/api/dashboard/refresh", json!({ "post": post("Supervision", "Recompute the stored township figures of a region now (else nightly)", vec![], "Refresh", json!({ "200": ok("{region, period, townships}") })) })),
         ("/api/targets", json!({
@@ -191,7 +192,7 @@ fn schemas() -> Value {
                     "services": { "type": "array", "items": { "type": "string", "description": "Service codes (docs/family-doctors.md)" } },
                     "starts_on": { "type": "string", "format": "date" }, "signed_by": { "type": "string" }
                 } },
-                "Screening": { "type": "object", "required": ["result"], "properties": { "result": { "type": "string" }, "illness_poor": { "type": "boolean" } } },
+                "Screening": { "type": "object", "required": ["result"], "properties": { "result": { "type": "string" }, "illness_poor": { "type": "boolean" }, "submission_key": { "type": "string", "minLength": 8, "maxLength": 80 }, "screened_on": { "type": "string", "format": "date" }, "based_on": { "type": "string", "nullable": true, "description": "The version of the household's result the sender saw (null: none)" } } },
                 "Treatment": { "type": "object", "required": ["status"], "properties": {
                     "status": { "type": "string", "enum": ["identified", "in_treatment", "treated", "not_treated"] }, "facility": { "type": "string" }, "plan": { "type": "string" }, "reason": { "type": "string" }
                 } },

@@ -172,6 +172,37 @@ async fn authorization_matrix() {
     assert!(failures.is_empty(), "authorization matrix:\n{}", failures.join("\n"));
 }
 
+/// The links of the page's side menu.
+fn menu_of(html: &str) -> Vec<String> {
+    let nav = &html[html.find("<nav class=\"side\">").expect("a side menu")..];
+    let nav = &nav[..nav.find("</nav>").unwrap()];
+    nav.split("href=\"").skip(1).map(|s| s[..s.find('"').unwrap()].to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_has_a_menu_of_its_own_work_and_every_entry_opens() {
+    let app = TestApp::new().await;
+    for role in Role::ALL {
+        let (cookie, _) = app.login(role.code(), PASSWORD).await.unwrap();
+        let menu = menu_of(&app.get("/", &cookie).await.body);
+        // Those who work in villages, townships and at a window see a short menu.
+        if matches!(role, Role::VillageDoctor | Role::FamilyDoctorTeam | Role::TownshipStaff | Role::SettlementClerk) {
+            assert!(menu.len() <= 10, "{role:?} has {} entries: {menu:?}", menu.len());
+        }
+        for path in &menu {
+            let r = app.get(path, &cookie).await;
+            assert_eq!(r.status, StatusCode::OK, "{role:?} {path}");
+        }
+        let expected: &[&str] = match role {
+            Role::VillageDoctor => &["/", "/offline", "/worklist", "/followups/abnormal", "/households", "/screening", "/contracts"],
+            Role::SettlementClerk => &["/", "/settlement", "/settlement/claims"],
+            Role::Admin => &["/", "/regions", "/facilities", "/admin/users", "/audit"],
+            _ => continue,
+        };
+        assert_eq!(menu, expected, "{role:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_lockout_logout_and_the_audit_trail() {
     let app = TestApp::new().await;
@@ -1241,4 +1272,72 @@ async fn a_workbook_with_a_far_away_cell_is_refused_and_the_server_stays_up() {
     assert!(status.is_client_error(), "{status} {body}");
     assert!(body.contains("第 1048576 行") && body.contains("256 列"), "{body}");
     assert_eq!(app.get("/", &session).await.status, StatusCode::OK, "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_keeps_its_own_village_and_what_it_sends_is_stored_once_or_shown_as_a_conflict() {
+    let app = TestApp::new().await;
+    let today = huimin_app::clock::today();
+    let a = AuditEntry { username: "fixture".into(), action: "campaign".into(), ..Default::default() };
+    let campaign = app.db.create_campaign("本年筛查", RegionCode::parse("371302").unwrap(), today - chrono::Duration::days(10), today + chrono::Duration::days(10), "fixture", &a).await.unwrap();
+    // The shell, script, worker and manifest are served to anyone and carry no personal data.
+    for path in ["/offline", "/static/offline.js", "/sw.js", "/manifest.webmanifest", "/static/icon.svg"] {
+        let r = app.get(path, "").await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(!r.body.contains("张三"), "{path}");
+    }
+    assert!(app.get("/sw.js", "").await.body.contains("const CACHE = 'huimin-") && !app.get("/sw.js", "").await.body.contains("__VERSION__"));
+
+    let (doctor, csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
+    let pack = app.get("/api/offline/pack", &doctor).await;
+    assert_eq!(pack.status, StatusCode::OK, "{}", pack.body);
+    let pack: serde_json::Value = serde_json::from_str(&pack.body).unwrap();
+    assert_eq!(pack["region"]["code"], V1);
+    assert_eq!(pack["csrf"], csrf.as_str());
+    let names: Vec<&str> = pack["contracts"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["张三"], "only the doctor's own village");
+    let households = &pack["campaigns"][0]["households"];
+    assert_eq!((pack["campaigns"][0]["id"].as_i64(), households.as_array().map(Vec::len)), (Some(campaign), Some(1)));
+    assert!(households[0]["screening"].is_null());
+    assert!(!pack.to_string().contains(&id(1)), "no ID number goes to the phone");
+    // A township account covers many villages: it gets no pack.
+    let (township, _) = app.login("township_staff", PASSWORD).await.unwrap();
+    assert_eq!(app.get("/api/offline/pack", &township).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get("/api/offline/pack", "").await.status, StatusCode::UNAUTHORIZED);
+
+    // A screening made offline, based on "no result yet", sent twice (the answer was lost): one.
+    let url = format!("/api/screening/{campaign}/households/HIN");
+    let sent = serde_json::json!({ "result": "因病支出大", "illness_poor": true, "submission_key": "off-phone-0001", "screened_on": (today - chrono::Duration::days(1)).to_string(), "based_on": null });
+    let first = app.post_json(&url, &doctor, &csrf, &sent).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = app.post_json(&url, &doctor, &csrf, &sent).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let stored = app.db.screening(campaign, "HIN").await.unwrap().unwrap();
+    assert_eq!((stored.result.as_str(), stored.screened_on), ("因病支出大", today - chrono::Duration::days(1)));
+    let version = serde_json::from_str::<serde_json::Value>(&first.body).unwrap()["version"].as_str().unwrap().to_string();
+
+    // A second phone that also saw no result: a conflict with the stored result, nothing overwritten.
+    let stale = serde_json::json!({ "result": "无大额支出", "illness_poor": false, "submission_key": "off-phone-0002", "based_on": null });
+    let conflict = app.post_json(&url, &doctor, &csrf, &stale).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.body);
+    let body: serde_json::Value = serde_json::from_str(&conflict.body).unwrap();
+    assert_eq!(body["current"]["screening"]["result"], "因病支出大");
+    assert!(body["error"].as_str().unwrap().contains("因病支出大"));
+    assert_eq!(app.db.screening(campaign, "HIN").await.unwrap().unwrap().result, "因病支出大");
+    // Its user keeps their own result: sent again based on the version now stored, it is stored.
+    let insist = serde_json::json!({ "result": "无大额支出", "illness_poor": false, "submission_key": "off-phone-0002", "based_on": version });
+    assert_eq!(app.post_json(&url, &doctor, &csrf, &insist).await.status, StatusCode::CREATED);
+    assert_eq!(app.db.screening(campaign, "HIN").await.unwrap().unwrap().result, "无大额支出");
+    // The campaign page's form carries the version it showed: a page shown before is refused.
+    let stale_form = app.post(&format!("/screening/{campaign}/households/HIN"), &doctor, &[("_csrf", &csrf), ("result", "核实"), ("submission_key", "page-form-0001"), ("based_on", &version)]).await;
+    assert_eq!(stale_form.status, StatusCode::BAD_REQUEST);
+    assert!(stale_form.body.contains("无大额支出"), "{}", stale_form.body);
+    // A date outside the campaign, or a household of another village, is refused.
+    let early = serde_json::json!({ "result": "核实", "submission_key": "off-phone-0003", "screened_on": (today - chrono::Duration::days(30)).to_string() });
+    assert_eq!(app.post_json(&url, &doctor, &csrf, &early).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.post_json(&format!("/api/screening/{campaign}/households/HSIB"), &doctor, &csrf, &early).await.status, StatusCode::NOT_FOUND);
+
+    // Logging out tells the browser to clear what the site stored on the device.
+    let out = app.post("/logout", &doctor, &[("_csrf", &csrf)]).await;
+    assert_eq!((out.status, out.headers.get("clear-site-data").and_then(|v| v.to_str().ok())), (StatusCode::SEE_OTHER, Some("\"storage\"")));
 }

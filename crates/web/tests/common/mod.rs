@@ -32,6 +32,7 @@ pub struct Response {
     pub body: String,
     /// The body as sent (a workbook is binary).
     pub bytes: Vec<u8>,
+    pub headers: axum::http::HeaderMap,
 }
 
 impl TestApp {
@@ -62,8 +63,9 @@ impl TestApp {
         let status = res.status();
         let location = res.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_string());
         let cookies = res.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        let headers = res.headers().clone();
         let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
-        Response { status, location, cookies, body: String::from_utf8_lossy(&bytes).into_owned(), bytes: bytes.to_vec() }
+        Response { status, location, cookies, body: String::from_utf8_lossy(&bytes).into_owned(), bytes: bytes.to_vec(), headers }
     }
 
     /// A JSON request with the session's CSRF token in its header, as API clients send it.
@@ -72,8 +74,9 @@ impl TestApp {
         req = req.extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap()));
         let res = self.router.clone().oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
         let status = res.status();
+        let headers = res.headers().clone();
         let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
-        Response { status, location: None, cookies: Vec::new(), body: String::from_utf8_lossy(&bytes).into_owned(), bytes: bytes.to_vec() }
+        Response { status, location: None, cookies: Vec::new(), body: String::from_utf8_lossy(&bytes).into_owned(), bytes: bytes.to_vec(), headers }
     }
 
     /// A request of a machine client: an API token, no cookie, no CSRF header.
@@ -86,8 +89,9 @@ impl TestApp {
         let res = self.router.clone().oneshot(req.body(json.map_or(Body::empty(), |j| Body::from(j.to_string()))).unwrap()).await.unwrap();
         let status = res.status();
         let location = res.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_string());
+        let headers = res.headers().clone();
         let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
-        Response { status, location, cookies: Vec::new(), body: String::from_utf8_lossy(&bytes).into_owned(), bytes: bytes.to_vec() }
+        Response { status, location, cookies: Vec::new(), body: String::from_utf8_lossy(&bytes).into_owned(), bytes: bytes.to_vec(), headers }
     }
 
     pub async fn get(&self, path: &str, cookie: &str) -> Response {
