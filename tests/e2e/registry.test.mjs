@@ -316,12 +316,21 @@ test('a village doctor keeps the health file and screens households; the townshi
   await page.click('a.button:has-text("健康档案")');
   await page.waitForURL(/\/health$/);
   const member = page.locator('section.card').first();
-  await member.locator('summary:has-text("登记疾病")').click();
+  await member.locator('summary:has-text("登记或更新疾病")').click();
   await member.locator('input[name=code]').fill('F20.0');
   await member.locator('input[name=diagnosed_at]').fill('临沂市精神卫生中心');
   await member.locator('button:has-text("保存")').first().click();
-  await page.waitForURL(/\/health$/);
+  await page.waitForURL(/\/health\?card=new$/);
   assert.match(await page.locator('section.card').first().textContent(), /精神分裂症/, 'the doctor sees the diagnosis of a patient in their care');
+  // The same code again is an update; what it replaced stays in the card's revisions.
+  await member.locator('summary:has-text("登记或更新疾病")').click();
+  await member.locator('input[name=code]').fill('F20.0');
+  await member.locator('input[name=diagnosed_at]').fill('临沂市精神卫生中心');
+  await member.locator('input[name=plan]').fill('规律服药，每月复诊');
+  await member.locator('button:has-text("保存")').first().click();
+  await page.waitForURL(/\/health\?card=updated$/);
+  assert.match(await page.locator('.alert.ok').textContent(), /已更新/);
+  assert.match(await member.locator('tr.revisions').textContent(), /修改记录 1 次/);
   await member.locator('summary:has-text("登记体检")').click();
   await member.locator('input[name=systolic]').fill('80');
   await member.locator('input[name=diastolic]').fill('120');
@@ -517,4 +526,129 @@ test('an administrator makes an API token; a hospital system settles with it; th
   assert.throws(() => new TextDecoder('utf-8', { fatal: true }).decode(gbkBytes), 'not UTF-8');
   assert.equal(new TextDecoder('gbk').decode(gbkBytes), csv.replace(/^\uFEFF/, ''));
   await bureau.context().close();
+});
+
+test('offline on a phone: follow-ups and a screening kept on the device, sent once when the network returns; a refusal and a conflict come back to the doctor', async () => {
+  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await phone.newPage();
+  page.on('dialog', (d) => d.accept());
+  await login(page, 'cunyi');
+  await page.click('nav.side >> text=离线随访');
+  await page.waitForURL(`${base}/offline`);
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.waitForFunction(() => /本村清单下载于/.test(document.getElementById('status').textContent));
+  const pack = await page.evaluate(async () => (await fetch('/api/offline/pack')).json());
+  const today = pack.today;
+  const people = pack.contracts.filter((c) => c.starts_on <= today && c.last_follow_up !== today);
+  assert.ok(people.length >= 4, 'the demo village has people to follow up');
+  const [clash, ...rest] = people;
+  const three = rest.slice(0, 3);
+  const campaign = pack.campaigns[0];
+  assert.ok(campaign, "this year's campaign is under way");
+  const open = campaign.households.filter((h) => !h.screening);
+  assert.ok(open.length >= 2, 'households not yet screened');
+  const [contested, plain] = open;
+
+  // Meanwhile, on another device, the same doctor records a follow-up of one person and a
+  // screening of one household: this phone's pack does not know.
+  const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const desk = await other.newPage();
+  await login(desk, 'cunyi');
+  const stored = await desk.evaluate(async ({ clash, contested, campaign, today }) => {
+    const { csrf } = await (await fetch('/api/offline/pack')).json();
+    const post = (url, body) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) }).then((r) => r.status);
+    return [
+      await post('/api/followups', { contract: clash.contract, submission_key: 'desk-followup-1', followed_on: today, mode: 'clinic', adherence: 'regular' }),
+      await post(`/api/screening/${campaign.id}/households/${contested.household_no}`, { result: '桌面登记：无大额支出', illness_poor: false }),
+    ];
+  }, { clash, contested, campaign, today });
+  assert.deepEqual(stored, [201, 201]);
+
+  // No network: four follow-ups and two screenings, each kept on the phone.
+  await phone.setOffline(true);
+  for (const [i, c] of [clash, ...three].entries()) {
+    await page.goto(`${base}/offline#followup/${c.contract}`).catch(() => {});
+    if (!page.url().includes('#followup')) await page.evaluate((h) => { location.hash = h; }, `followup/${c.contract}`);
+    await page.waitForSelector('form.fast');
+    await page.fill('input[name=systolic]', String(130 + i));
+    await page.fill('input[name=diastolic]', '85');
+    await page.click('button:has-text("保存到本机")');
+    await page.waitForFunction((n) => document.querySelectorAll('.outbox li[data-state=pending]').length === n, i + 1);
+  }
+  for (const [i, h] of [contested, plain].entries()) {
+    await page.evaluate((hash) => { location.hash = hash; }, `screen/${campaign.id}/${encodeURIComponent(h.household_no)}`);
+    await page.waitForSelector('input[name=result]');
+    await page.fill('input[name=result]', `离线登记 ${h.household_no}`);
+    await page.check('input[name=illness_poor]');
+    await page.click('button:has-text("保存到本机")');
+    await page.waitForFunction((n) => document.querySelectorAll('.outbox li[data-state=pending]').length === n, 5 + i);
+  }
+  await page.waitForFunction(() => document.querySelectorAll('.outbox li[data-state=pending]').length === 6);
+  // Reloaded without a network, the page and the records are still there.
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll('.outbox li[data-state=pending]').length === 6);
+  assert.match(await page.locator('#net').textContent(), /离线/);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `the offline page fits a 360 px phone (overflow ${overflow}px)`);
+  await shot(page, '23-phone-offline', false);
+
+  // The network returns: everything is sent; the clash and the stale screening need the doctor.
+  await phone.setOffline(false);
+  await page.evaluate(() => window.dispatchEvent(new Event('online')));
+  await page.waitForFunction(() => document.querySelectorAll('.outbox li[data-state=pending]').length === 0, null, { timeout: 20_000 });
+  assert.equal(await page.locator('.outbox li[data-state=sent]').count(), 4);
+  const refused = page.locator('.outbox li[data-state=refused]');
+  assert.equal(await refused.count(), 1);
+  assert.match(await refused.textContent(), /已有一次随访记录/);
+  const conflict = page.locator('.outbox li[data-state=conflict]');
+  assert.equal(await conflict.count(), 1);
+  assert.match(await conflict.textContent(), /桌面登记：无大额支出/);
+  await shot(page, '24-phone-offline-sync', false);
+
+  // The answers were lost on the way back: the phone sends the four again; nothing is stored twice.
+  await page.evaluate(async () => {
+    const db = await new Promise((ok) => { const r = indexedDB.open('huimin-offline', 1); r.onsuccess = () => ok(r.result); });
+    const all = await new Promise((ok) => { const r = db.transaction('outbox').objectStore('outbox').getAll(); r.onsuccess = () => ok(r.result); });
+    const t = db.transaction('outbox', 'readwrite');
+    for (const r of all.filter((x) => x.state === 'sent')) t.objectStore('outbox').put({ ...r, state: 'pending' });
+    await new Promise((ok) => { t.oncomplete = ok; });
+    db.close();
+  });
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll('.outbox li[data-state=sent]').length === 4 && !document.querySelector('.outbox li[data-state=pending]'), null, { timeout: 20_000 });
+
+  // The refusal: the doctor ticks "a second follow-up on the same day" and sends it again.
+  await refused.locator('a:has-text("修改后重新上传")').click();
+  await page.waitForSelector('form.fast');
+  assert.match(await page.locator('form.fast .alert').textContent(), /已有一次随访记录/);
+  await page.check('input[name=again_same_day]');
+  await page.click('button:has-text("保存到本机")');
+  await page.waitForFunction(() => document.querySelectorAll('.outbox li[data-state=sent]').length === 5, null, { timeout: 20_000 });
+  // The conflict: the doctor keeps their own result.
+  await page.click('.outbox li[data-state=conflict] >> text=以我的记录为准');
+  await page.waitForFunction(() => document.querySelectorAll('.outbox li[data-state=sent]').length === 6, null, { timeout: 20_000 });
+
+  // What the server holds: each follow-up once (the clash twice, as the doctor chose), the
+  // screenings as the phone sent them.
+  const counts = await desk.evaluate(async ({ people, today }) => {
+    const out = [];
+    for (const c of people) {
+      const html = await (await fetch(`/followups/new?contract=${c.contract}`)).text();
+      out.push((html.match(new RegExp(`<td>${today}</td>`, 'g')) || []).length);
+    }
+    return out;
+  }, { people: [clash, ...three], today });
+  assert.deepEqual(counts, [2, 1, 1, 1]);
+  const campaignPage = await desk.goto(`${base}/screening/${campaign.id}?region=${pack.region.code}`).then(() => desk.locator('main').textContent());
+  assert.ok(campaignPage.includes(`离线登记 ${contested.household_no}`) && campaignPage.includes(`离线登记 ${plain.household_no}`), 'both screenings stored');
+  await other.close();
+
+  // Logging out clears the device.
+  await page.click('a:has-text("返回首页")');
+  await page.waitForURL(`${base}/`);
+  await page.click('button:has-text("退出")');
+  await page.waitForURL(/\/login/);
+  const left = await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+  assert.ok(!left.includes('huimin-offline'), `nothing kept after logout: ${left}`);
+  await phone.close();
 });
