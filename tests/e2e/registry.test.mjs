@@ -234,6 +234,13 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   assert.match(preview, /2025-03-02 至 2025-03-12/, 'the preview shows the stay');
   assert.match(preview, /脑梗死/, 'and the diagnosis by name');
   await shot(page, '12-settlement-preview');
+  // The preview on a phone: the page keeps to the screen, its tables scroll inside it.
+  for (const width of [360, 390]) {
+    await page.setViewportSize({ width, height: 800 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the settlement preview fits ${width} px (overflow ${overflow}px)`);
+  }
+  await page.setViewportSize({ width: 1366, height: 768 });
   await page.click('button:has-text("确认结算")');
   await page.waitForURL(/\/settlement\/claims\/[A-Z0-9]+-E2E-BILL-1$/);
   const billUrl = page.url();
@@ -651,4 +658,29 @@ test('offline on a phone: follow-ups and a screening kept on the device, sent on
   const left = await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
   assert.ok(!left.includes('huimin-offline'), `nothing kept after logout: ${left}`);
   await phone.close();
+});
+
+test('every page a village doctor uses fits a 360 and a 390 px phone', async () => {
+  for (const width of [360, 390]) {
+    const phone = await browser.newContext({ viewport: { width, height: 800 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const page = await phone.newPage();
+    await login(page, 'cunyi');
+    // The whole menu is in view, 随访工作清单 among it.
+    const link = page.locator('nav.side a', { hasText: '随访工作清单' });
+    const box = await link.boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= width, `the worklist's menu entry is on screen at ${width} px`);
+    await page.goto(`${base}/households?region=371302001201`);
+    const household = await page.locator('table.list tbody tr a').first().getAttribute('href');
+    await page.goto(`${base}/worklist?show=all`);
+    const followUp = await page.locator('table.worklist a:has-text("随访")').first().getAttribute('href');
+    await page.goto(`${base}/screening`);
+    const campaign = await page.locator('table a', { hasText: '动态监测筛查' }).first().getAttribute('href');
+    for (const path of ['/', '/worklist', '/worklist?show=all', '/followups/abnormal', '/households?region=371302001201', household, `${household}/health`,
+      `${household}/card`, followUp, '/screening', `${campaign}?region=371302001201`, '/contracts', '/offline']) {
+      await page.goto(`${base}${path}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `${path} fits ${width} px (overflow ${overflow}px)`);
+    }
+    await phone.close();
+  }
 });
