@@ -402,6 +402,8 @@ pub struct WorklistQuery {
     contract: Option<i64>,
     /// The page's rows come a hundred at a time (a county has thousands of contracts).
     page: Option<crate::params::Page>,
+    /// `1`: every row on one page, to print (a village's list).
+    print: Option<String>,
 }
 
 /// Rows of the worklist page at a time.
@@ -483,10 +485,11 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
     };
     let today = today();
     let total = shown.len();
-    let page = q.page.map_or(1, |p| p.0).max(1);
-    let first = usize::try_from(page - 1).unwrap_or(0).saturating_mul(WORKLIST_PAGE).min(total);
-    let page_rows = &shown[first..(first + WORKLIST_PAGE).min(total)];
+    let printing = q.print.as_deref() == Some("1");
+    let region_name = if printing { state.store.region(region).await?.map_or_else(|| region.to_string(), |r| r.name) } else { String::new() };
+    let (page, page_rows) = if printing { (1, &shown[..]) } else { page_of(&shown, q.page) };
     let body = html! {
+        @if printing { p.print-title { (region_name) " · " (ctx.t("随访工作清单", "Follow-up worklist")) " · " (today) } }
         @if q.saved.is_some() { p.alert.ok { (ctx.t("随访已保存", "Follow-up saved")) } }
         nav.tabs.noprint {
             a href=(link("show", "due")) { (ctx.t("本周应随访", "Due this week")) } " · "
@@ -526,14 +529,18 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
                 } } }
             }
             // Every link above leaves `page` out: a new view or order starts on its first page.
-            (layout::pager(&ctx, &link("", ""), page, WORKLIST_PAGE as i64, total as i64))
+            @if !printing { (layout::pager(&ctx, &link("", ""), page, WORKLIST_PAGE as i64, total as i64)) }
         }
         h2 { (ctx.t("履约率", "Completion")) }
         table.card {
             thead { tr { th { (ctx.t("区划 / 团队", "Region / team")) } th.num { (ctx.t("签约人数", "Contracts")) } th.num { (ctx.t("应随访", "Due")) } th.num { (ctx.t("已随访", "Done")) } th.num { (ctx.t("履约率", "Rate")) } th.num { (ctx.t("逾期人数", "Late")) } } }
             tbody {
                 @for (code, c) in &by_region { tr {
-                    td { (names.iter().find(|r| r.code.prefix() == *code).map_or(code.as_str(), |r| r.name.as_str())) }
+                    @let child = names.iter().find(|r| r.code.prefix() == *code);
+                    td { (child.map_or(code.as_str(), |r| r.name.as_str()))
+                        @if let Some(r) = child.filter(|r| r.code.level() == RegionLevel::Village) {
+                            " " a.noprint href=(format!("/worklist?region={}&year={year}&show=all&sort=name&print=1", r.code)) { (ctx.t("打印本村清单", "Print the village's list")) }
+                        } }
                     td.num { (c.contracts) } td.num { (c.due) } td.num { (c.done) } td.num { (percent(i64::from(c.done), i64::from(c.due))) } td.num { (c.overdue) }
                 } }
                 @for (team, c) in &by_team { tr {
@@ -551,7 +558,18 @@ pub async fn api_worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>
     let (by_region, by_team) = contracts::completion(&items, child_width(region));
     let abnormal = abnormal_contracts(&state, region, &q).await?;
     let items = select_and_sort(&ctx.viewer(&state).await, items, &q, abnormal.as_ref());
-    Ok(Json(serde_json::json!({ "region": region, "year": year, "items": items, "completion_by_region": by_region, "completion_by_team": by_team })))
+    let (page, rows) = page_of(&items, q.page);
+    Ok(Json(serde_json::json!({
+        "region": region, "year": year, "total": items.len(), "page": page, "per_page": WORKLIST_PAGE, "items": rows,
+        "completion_by_region": by_region, "completion_by_team": by_team,
+    })))
+}
+
+/// The page asked for (from 1) of the rows, a hundred at a time.
+fn page_of<T>(rows: &[T], page: Option<crate::params::Page>) -> (i64, &[T]) {
+    let page = page.map_or(1, |p| p.0).max(1);
+    let first = usize::try_from(page - 1).unwrap_or(0).saturating_mul(WORKLIST_PAGE).min(rows.len());
+    (page, &rows[first..(first + WORKLIST_PAGE).min(rows.len())])
 }
 
 // ----- the fast follow-up form -----

@@ -1341,3 +1341,19 @@ async fn a_phone_keeps_its_own_village_and_what_it_sends_is_stored_once_or_shown
     let out = app.post("/logout", &doctor, &[("_csrf", &csrf)]).await;
     assert_eq!((out.status, out.headers.get("clear-site-data").and_then(|v| v.to_str().ok())), (StatusCode::SEE_OTHER, Some("\"storage\"")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worklist_comes_a_page_at_a_time_and_a_village_prints_whole() {
+    let app = TestApp::new().await;
+    let (township, _) = app.login("township_staff", PASSWORD).await.unwrap();
+    let first: serde_json::Value = serde_json::from_str(&app.get("/api/worklist?show=all", &township).await.body).unwrap();
+    assert_eq!((first["total"].as_u64(), first["page"].as_i64(), first["per_page"].as_u64(), first["items"].as_array().map(Vec::len)), (Some(1), Some(1), Some(100), Some(1)));
+    let second: serde_json::Value = serde_json::from_str(&app.get("/api/worklist?show=all&page=2", &township).await.body).unwrap();
+    assert_eq!((second["total"].as_u64(), second["items"].as_array().map(Vec::len)), (Some(1), Some(0)), "past the last page: no rows, the total still");
+    let page = app.get("/worklist?show=all", &township).await.body;
+    let print = format!("/worklist?region={V1}&amp;year={}&amp;show=all&amp;sort=name&amp;print=1", huimin_app::clock::this_year());
+    assert!(page.contains(&print), "each village's list can be printed: {page}");
+    let printed = app.get(&print.replace("&amp;", "&"), &township).await;
+    assert_eq!(printed.status, StatusCode::OK);
+    assert!(printed.body.contains("print-title") && printed.body.contains("一村") && printed.body.contains("张三"));
+}
