@@ -597,7 +597,7 @@ test('offline on a phone: follow-ups and a screening kept on the device, sent on
   assert.match(await page.locator('#net').textContent(), /离线/);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the offline page fits a 360 px phone (overflow ${overflow}px)`);
-  await shot(page, '23-phone-offline', false);
+  await shot(page, '26-phone-offline', false);
 
   // The network returns: everything is sent; the clash and the stale screening need the doctor.
   await phone.setOffline(false);
@@ -610,7 +610,7 @@ test('offline on a phone: follow-ups and a screening kept on the device, sent on
   const conflict = page.locator('.outbox li[data-state=conflict]');
   assert.equal(await conflict.count(), 1);
   assert.match(await conflict.textContent(), /桌面登记：无大额支出/);
-  await shot(page, '24-phone-offline-sync', false);
+  await shot(page, '27-phone-offline-sync', false);
 
   // The answers were lost on the way back: the phone sends the four again; nothing is stored twice.
   await page.evaluate(async () => {
