@@ -684,12 +684,15 @@ impl FollowUpForm {
 async fn save(state: &State, ctx: &Ctx, f: &FollowUpForm) -> WebResult<(i64, bool, Vec<&'static str>)> {
     let c = contract_in_reach(state, ctx, f.contract).await?;
     let bad = |m: String| WebError::BadRequest(m);
-    if !state.store.person(c.contract.person_id).await?.is_some_and(|p| p.in_programme) {
-        return Err(bad(format!("{} 已退出帮扶名单，不再随访", c.person_name)));
-    }
     let key = f.submission_key.trim();
     if key.len() < 8 || key.len() > 80 {
         return Err(bad("提交编号缺失或无效，请刷新页面后重新填写".into()));
+    }
+    let earlier = state.store.follow_ups_of(c.contract.person_id).await?;
+    // Sent again (an answer lost on the way): the same follow-up, whatever changed since.
+    let resent = earlier.iter().any(|e| e.follow_up.submission_key == key);
+    if !resent && !state.store.person(c.contract.person_id).await?.is_some_and(|p| p.in_programme) {
+        return Err(bad(format!("{} 已退出帮扶名单，不再随访", c.person_name)));
     }
     let followed_on = Date::parse_from_str(f.followed_on.trim(), "%Y-%m-%d").map_err(|_| bad(format!("随访日期「{}」应为 YYYY-MM-DD", f.followed_on)))?;
     if followed_on > today() {
@@ -700,7 +703,6 @@ async fn save(state: &State, ctx: &Ctx, f: &FollowUpForm) -> WebResult<(i64, boo
     }
     // The same person twice on one day is usually the same visit entered twice: ask first.
     if !f.again_same_day() {
-        let earlier = state.store.follow_ups_of(c.contract.person_id).await?;
         if let Some(e) = earlier.iter().find(|e| e.follow_up.followed_on == followed_on && e.follow_up.submission_key != key) {
             return Err(bad(format!(
                 "{} {followed_on} 已有一次随访记录（{}，{}记录）；如确是同一天的第二次随访，请勾选“同一天再次随访”后保存",
