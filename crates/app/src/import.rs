@@ -225,6 +225,55 @@ pub fn write_error_report(errors: &[RowError], held_back: &[HeldBack], path: &Pa
     crate::files::save_workbook(&mut book, path)
 }
 
+/// The roster template to download: the columns in order, an example household of two, and a
+/// sheet of instructions (which columns are required, the values they take). Every cell is text,
+/// so a spreadsheet keeps all 18 digits of an ID number.
+pub fn roster_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use crate::roster::ROSTER_COLUMNS;
+    let mut book = Workbook::new();
+    let bold = Format::new().set_bold();
+    let text = Format::new().set_num_format("@");
+    let sheet = book.add_worksheet().set_name("建档立卡名单")?;
+    for (c, col) in ROSTER_COLUMNS.iter().enumerate() {
+        sheet.write_with_format(0, c as u16, col.name, &bold)?;
+        sheet.set_column_format(c as u16, &text)?;
+        sheet.set_column_width(c as u16, if col.name == "证件号码" || col.name == "行政区划代码" || col.name == "户编号" { 22 } else { 12 })?;
+    }
+    let example_id = |birth: (i32, u32, u32), seq: u16| {
+        huimin_domain::IdNumber::compose(371302, huimin_domain::Date::from_ymd_opt(birth.0, birth.1, birth.2).unwrap_or_default(), seq).map(|i| i.as_str().to_string()).unwrap_or_default()
+    };
+    let rows = [
+        ["3713020012010001", "张明远", "户主", "张明远", &example_id((1958, 3, 7), 11), "男", "汉族", "371302001201", "一般贫困户", "未脱贫", "因病", "13800000000"],
+        ["3713020012010001", "张明远", "配偶", "李秀英", &example_id((1960, 4, 12), 22), "女", "汉族", "371302001201", "一般贫困户", "未脱贫", "因病", ""],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            sheet.write_string(r as u32 + 1, c as u16, *v)?;
+        }
+    }
+    let notes = book.add_worksheet().set_name("填表说明")?;
+    notes.write_with_format(0, 0, "列", &bold)?;
+    notes.write_with_format(0, 1, "是否必填", &bold)?;
+    notes.write_with_format(0, 2, "说明", &bold)?;
+    let says = |name: &str| match name {
+        "户编号" => "同一户各成员相同",
+        "证件号码" => "18 位居民身份证号码，请以文本保存（不要让表格软件改成科学计数）",
+        "行政区划代码" => "12 位村级代码",
+        "贫困户属性" => "一般贫困户、低保贫困户、特困供养贫困户",
+        "脱贫状态" => "未脱贫、已脱贫",
+        "与户主关系" => "户主、配偶、之子、之女、之父、之母等；每户一名户主",
+        _ => "",
+    };
+    for (r, col) in ROSTER_COLUMNS.iter().enumerate() {
+        notes.write(r as u32 + 1, 0, col.name)?;
+        notes.write(r as u32 + 1, 1, if col.required { "必填" } else { "选填" })?;
+        notes.write(r as u32 + 1, 2, says(col.name))?;
+    }
+    notes.write(ROSTER_COLUMNS.len() as u32 + 2, 0, "示例行可删除或改写；第一个工作表的第一行是列名，不要改动。")?;
+    notes.set_column_width(0, 14)?.set_column_width(1, 10)?.set_column_width(2, 60)?;
+    book.save_to_buffer()
+}
+
 /// The result of importing a reference table (regions or facilities): rows applied and bad rows.
 #[derive(Debug, Serialize)]
 pub struct TableReport {

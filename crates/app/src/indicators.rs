@@ -120,15 +120,9 @@ pub fn ppm(part: i64, whole: i64) -> Option<i64> {
     (whole > 0).then(|| (i128::from(part) * 2_000_000 + i128::from(whole)) / (2 * i128::from(whole))).map(|v| v as i64)
 }
 
-/// A ppm figure as a percentage with two decimals (`91.42%`).
+/// A ppm figure as people read rates (`huimin_domain::format::percent`: one decimal, `91.4%`).
 pub fn percent(ppm: Option<i64>) -> String {
-    match ppm {
-        Some(v) => {
-            let hundredths = (v + 50) / 100;
-            format!("{}.{:02}%", hundredths / 100, hundredths % 100)
-        }
-        None => "—".into(),
-    }
+    ppm.map_or_else(|| "—".into(), |v| huimin_domain::format::percent(v, 1_000_000))
 }
 
 /// The population figures of a region computed from its persons, as [`population`] returns them.
@@ -603,9 +597,9 @@ mod tests {
         assert_eq!(ppm(1, 3), Some(333_333));
         assert_eq!(ppm(2, 3), Some(666_667));
         assert_eq!(ppm(0, 0), None);
-        assert_eq!(percent(ppm(9142, 10_000)), "91.42%");
-        assert_eq!(percent(ppm(1, 3)), "33.33%");
-        assert_eq!(percent(ppm(99_999, 100_000)), "100.00%");
+        assert_eq!(percent(ppm(9142, 10_000)), "91.4%");
+        assert_eq!(percent(ppm(1, 3)), "33.3%");
+        assert_eq!(percent(ppm(99_999, 100_000)), "100.0%");
         assert_eq!(percent(None), "—");
     }
 }

@@ -171,16 +171,16 @@ both_backends! {
         let city = indicators::compute(&db, &catalog, region("3713"), year, d("2024-12-31")).await.unwrap();
         assert_eq!((city.population.clone(), city.claims.clone(), city.children.len(), city.children[0].persons), (ind.population.clone(), ind.claims.clone(), 1, 4));
 
-        // The worked example's first stay: 1,440.50 of 30,000 yuan = 4.80% self-pay, within 10%.
+        // The worked example's first stay: 1,440.50 of 30,000 yuan = 4.8% self-pay, within 10%.
         let checks = indicators::checks(&ind, &db.targets().await.unwrap());
         let self_pay = checks.iter().find(|c| c.indicator == "self_pay_ratio").unwrap();
-        assert_eq!((indicators::percent(self_pay.value_ppm).as_str(), self_pay.met), ("4.80%", true));
+        assert_eq!((indicators::percent(self_pay.value_ppm).as_str(), self_pay.met), ("4.8%", true));
         let contract = checks.iter().find(|c| c.indicator == "contract_rate").unwrap();
         assert!(!contract.met, "nobody signed: the contract rate misses its target");
         // A county's own target replaces the default.
         db.set_target(&huimin_store::Target { region: county, indicator: "self_pay_ratio".into(), value_ppm: 40_000, at_most: true, source: "县考核办法".into() }, &audit("target.set")).await.unwrap();
         let checks = indicators::checks(&ind, &db.targets().await.unwrap());
-        assert!(!checks.iter().find(|c| c.indicator == "self_pay_ratio").unwrap().met, "4.80% is above a 4% target");
+        assert!(!checks.iter().find(|c| c.indicator == "self_pay_ratio").unwrap().met, "4.8% is above a 4% target");
         // Stored figures stay as computed until refreshed; a township is live, and claims always are.
         let team = db.create_team("一镇家庭医生团队", "H2", region("371302001"), &audit("team")).await.unwrap();
         let contract = huimin_store::NewContract {

@@ -32,6 +32,21 @@ pub fn stored_time_text(stored: &str) -> String {
     }
 }
 
+/// A stored time to the second, for records where seconds matter (the audit log):
+/// `2026-12-01 15:41:48`.
+pub fn stored_time_seconds(stored: &str) -> String {
+    match DateTime::parse_from_rfc3339(stored.trim()) {
+        Ok(t) => local_datetime(t.with_timezone(&Utc)).format("%Y-%m-%d %H:%M:%S").to_string(),
+        Err(_) => stored.to_string(),
+    }
+}
+
+/// The first instant of a Beijing date, as stored (UTC, RFC 3339): `2026-12-01` → `2026-11-30T16:00:00Z`.
+pub fn day_start_stored(d: Date) -> String {
+    let start = d.and_hms_opt(0, 0, 0).expect("midnight exists") - chrono::Duration::hours(8);
+    format!("{}Z", start.format("%Y-%m-%dT%H:%M:%S"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +61,8 @@ mod tests {
         assert_eq!(stored_time_text("2026-12-01T07:41:48.191843Z"), "2026-12-01 15:41");
         assert_eq!(stored_time_text("2026-12-31T16:05:00+00:00"), "2027-01-01 00:05");
         assert_eq!(stored_time_text("昨天"), "昨天");
+        assert_eq!(stored_time_seconds("2026-12-01T07:41:48.191843Z"), "2026-12-01 15:41:48");
+        assert_eq!(day_start_stored(Date::from_ymd_opt(2026, 12, 1).unwrap()), "2026-11-30T16:00:00Z");
         let t = Utc.with_ymd_and_hms(2026, 6, 1, 15, 59, 59).unwrap();
         assert_eq!(local_date(t), Date::from_ymd_opt(2026, 6, 1).unwrap());
     }

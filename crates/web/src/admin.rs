@@ -59,7 +59,7 @@ async fn users_page(state: &State, ctx: &Ctx, message: Option<Result<String, Str
                                     summary { (ctx.t("重设密码", "Reset password")) }
                                     form method="post" action=(format!("/admin/users/{}", u.id)) {
                                         (csrf(ctx))
-                                        input type="password" name="password" minlength="8" required autocomplete="new-password";
+                                        label { (ctx.t("新密码（至少 8 位）", "New password (8+)")) input type="password" name="password" minlength="8" required autocomplete="new-password"; }
                                         button name="action" value="reset" { (ctx.t("设置", "Set")) }
                                     }
                                 }

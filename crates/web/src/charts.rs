@@ -99,8 +99,7 @@ pub fn shares(title: &str, parts: &[(String, i64)]) -> Markup {
 }
 
 fn pct(ppm: i64) -> String {
-    let h = (ppm + 50) / 100;
-    format!("{}.{:02}%", h / 100, h % 100)
+    huimin_domain::format::percent(ppm, 1_000_000)
 }
 
 /// 12,345,678 → 1,234.6万 (ten-thousands, as Chinese reports write large amounts).
@@ -118,9 +117,9 @@ mod tests {
         assert!(c.contains("<svg") && c.contains("2025-02") && !c.contains("http"));
         assert_eq!(c.matches("<rect").count(), 4 + 2, "four columns and two legend keys");
         let r = ratios("自付", &[("一镇".into(), Some(120_000)), ("二镇".into(), None)], Some(100_000)).into_string();
-        assert!(r.contains("#dc2626") && r.contains("12.00%") && r.contains("目标 10.00%"));
+        assert!(r.contains("#dc2626") && r.contains("12.0%") && r.contains("目标 10.0%"));
         let s = shares("份额", &[("基本医保".into(), 3), ("个人".into(), 1), ("无".into(), 0)]).into_string();
-        assert!(s.contains("75.00%") && s.contains("25.00%") && !s.contains("无 "));
+        assert!(s.contains("75.0%") && s.contains("25.0%") && !s.contains("无 "));
         assert!(columns("<x>", &[], &[], "").into_string().contains("&lt;x&gt;"));
     }
 }

@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use huimin_app::indicators::{self, INDICATORS, percent, ppm};
-use huimin_domain::{Money, Period, Permission, RegionCode, RegionLevel};
+use huimin_domain::{Period, Permission, RegionCode, RegionLevel};
 use huimin_policy::Fund;
 use huimin_store::{ClaimSums, Target};
 use maud::{Markup, html};
@@ -21,9 +21,7 @@ use crate::layout::{self, csrf, num};
 
 use huimin_app::clock::today;
 
-fn yuan(fen: i64) -> String {
-    Money::from_fen(fen).map(|m| m.to_string()).unwrap_or_default()
-}
+use huimin_domain::format::yuan_fen as yuan;
 
 fn child_width(region: RegionCode) -> usize {
     match region.level() {
@@ -131,7 +129,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
         h2 { (ctx.t("医疗费用与报销", "Costs and reimbursement")) " · " (pl) }
         section.stats {
             div.stat { span.value { (num(ind.inpatient.claims)) } span.label { (ctx.t("住院人次", "Inpatient stays")) } }
-            div.stat { span.value { (yuan(ind.inpatient.total)) } span.label { (ctx.t("住院总费用（元）", "Inpatient cost (yuan)")) } }
+            div.stat { span.value { (yuan(ind.inpatient.total)) } span.label { (ctx.t("住院总费用", "Inpatient cost")) } }
             div.stat { span.value { (percent(ppm(ind.inpatient.funds_total, ind.inpatient.total))) } span.label { (ctx.t("住院报销比例", "Inpatient reimbursed")) } }
             div.stat { span.value { (percent(ppm(c.funds_total, c.in_policy))) } span.label { (ctx.t("政策范围内报销比例", "Of in-policy costs")) } }
             div.stat { span.value {
@@ -250,7 +248,7 @@ pub async fn method(ctx: Ctx) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
     let body = html! {
         section.card {
-            p { "所有金额以“分”为单位精确计算；比例 = 分子 ÷ 分母，四舍五入到 0.01%。费用按出院日期归入统计期，按患者所在户的区划归入区划；只计已结算、未冲销的结算单。" }
+            p { "所有金额以“分”为单位精确计算；比例 = 分子 ÷ 分母，四舍五入到 0.1%。费用按出院日期归入统计期，按患者所在户的区划归入区划；只计已结算、未冲销的结算单。" }
             @for (code, name, at_most, target, source) in INDICATORS {
                 h3 id=(code) { (name) }
                 p { (match code {

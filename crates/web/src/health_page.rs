@@ -136,7 +136,7 @@ async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>, sa
                             summary { (ctx.t("查看保密病种", "Open confidential diagnoses")) }
                             form method="post" action=(format!("/persons/{}/reveal-health", m.id)) {
                                 (csrf(&ctx))
-                                input name="reason" required minlength="4" placeholder=(ctx.t("查看原因（将记入审计日志）", "Reason (recorded in the audit log)"));
+                                label { (ctx.t("查看原因（将记入审计日志）", "Reason (recorded in the audit log)")) input name="reason" required minlength="4"; }
                                 button type="submit" { (ctx.t("查看", "Open")) }
                             }
                         }
@@ -514,7 +514,7 @@ pub async fn campaign(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Que
                             input type="hidden" name="submission_key" value=(huimin_app::accounts::random_token());
                             // A result saved by someone else since this page was shown is a conflict, not overwritten.
                             input type="hidden" name="based_on" value=(s.as_ref().map_or("", |s| s.version.as_str()));
-                            input name="result" required placeholder=(ctx.t("核实情况", "Findings")) value=(s.as_ref().map(|s| s.screening.result.as_str()).unwrap_or(""));
+                            label { (ctx.t("核实情况", "Findings")) " " input name="result" required value=(s.as_ref().map(|s| s.screening.result.as_str()).unwrap_or("")); }
                             label.check { input type="checkbox" name="illness_poor" value="1" checked[s.as_ref().is_some_and(|s| s.screening.illness_poor)]; (ctx.t("因病致贫", "Illness")) }
                             button type="submit" { (ctx.t("保存", "Save")) }
                         }
@@ -705,7 +705,7 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
             div.stat { span.value { (num(rows.iter().filter(|r| r.batch().is_none()).count() as i64)) } span.label { (ctx.t("未分类", "No batch")) } }
         }
         p.muted { (ctx.t("规则：患大病集中救治病种 → 大病集中救治一批；经报销后年度个人自付仍达 ", "Rules: a major disease → centralised treatment; own payments this year of at least "))
-            (huimin_domain::Money::from_fen(health::HIGH_COST_FEN).unwrap_or_default()) (ctx.t(" 元 → 重病兜底保障一批；患慢性病、特殊疾病 → 慢病签约服务管理一批。", " yuan → backstop; a chronic or special disease → contract management.")) }
+            (huimin_domain::format::yuan_fen(health::HIGH_COST_FEN)) (ctx.t(" → 重病兜底保障一批；患慢性病、特殊疾病 → 慢病签约服务管理一批。", " → backstop; a chronic or special disease → contract management.")) }
         @if names {
             table.card.list {
                 thead { tr { th { (ctx.t("姓名", "Name")) } th { (ctx.t("户编号", "Household")) } th { (ctx.t("疾病", "Diseases")) } th.num { (ctx.t("年度自付", "Own payment")) } th { (ctx.t("按规则", "By rules")) } th { (ctx.t("分类", "Batch")) } @if manage { th {} } } }
@@ -720,12 +720,12 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
                         details { summary { (ctx.t("调整", "Change")) }
                             form method="post" action=(format!("/batches/{}", r.person.person_id)) {
                                 (csrf(&ctx))
-                                select name="batch" {
+                                label { (ctx.t("调整为", "Set to")) " " select name="batch" {
                                     @for b in CareBatch::ALL { option value=(b.code()) selected[r.batch() == Some(*b)] { (b.label_zh()) } }
                                     option value="none" { (ctx.t("不纳入", "None")) }
                                     option value="rules" { (ctx.t("恢复按规则", "Back to the rules")) }
-                                }
-                                input name="reason" placeholder=(ctx.t("调整原因（必填，记入审计日志）", "Reason (required, logged)"));
+                                } }
+                                label { (ctx.t("调整原因（必填，记入审计日志）", "Reason (required, logged)")) " " input name="reason"; }
                                 button type="submit" { (ctx.t("保存", "Save")) }
                             }
                         }
@@ -851,10 +851,10 @@ pub async fn ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> Web
                         details { summary { (ctx.t("更新", "Update")) }
                             form method="post" action=(format!("/treatment/{}", t.id)) {
                                 (csrf(&ctx))
-                                select name="status" { @for s in TreatmentStatus::ALL { option value=(s.code()) selected[t.status == *s] { (s.label_zh()) } } }
-                                select name="facility" { option value="" { (ctx.t("定点医院", "Hospital")) } @for f in &designated { option value=(f.code) selected[t.facility_code.as_deref() == Some(f.code.as_str())] { (f.name) } } }
-                                input name="plan" value=(t.plan) placeholder=(ctx.t("一人一策救治方案", "Personal plan"));
-                                input name="reason" value=(t.reason) placeholder=(ctx.t("未救治原因", "Why not treated"));
+                                label { (ctx.t("救治状态", "Status")) " " select name="status" { @for s in TreatmentStatus::ALL { option value=(s.code()) selected[t.status == *s] { (s.label_zh()) } } } }
+                                label { (ctx.t("定点医院", "Hospital")) " " select name="facility" { option value="" { (ctx.t("（未定）", "(none)")) } @for f in &designated { option value=(f.code) selected[t.facility_code.as_deref() == Some(f.code.as_str())] { (f.name) } } } }
+                                label { (ctx.t("一人一策救治方案", "Personal plan")) " " input name="plan" value=(t.plan); }
+                                label { (ctx.t("未救治原因", "Why not treated")) " " input name="reason" value=(t.reason); }
                                 button type="submit" { (ctx.t("保存", "Save")) }
                             }
                         }
@@ -1121,7 +1121,7 @@ async fn render_catalog(state: &State, ctx: &Ctx, message: Option<Result<String,
             form.card method="post" action="/catalog" enctype="multipart/form-data" {
                 h2 { (ctx.t("载入本县病种目录（补充或更正，只在本辖区生效）", "Load the county's catalogue (additions or corrections, in force in this region only)")) }
                 (csrf(ctx))
-                input type="file" name="file" accept=".toml" required;
+                label { (ctx.t("本县病种目录文件", "The county's catalogue file")) input type="file" name="file" accept=".toml" required; }
                 button.primary type="submit" { (ctx.t("载入", "Load")) }
             }
         }

@@ -60,8 +60,9 @@ fn upload_form(ctx: &Ctx, error: Option<&str>) -> Markup {
             label { (ctx.t("名单文件", "Roster file")) input type="file" name="file" accept=".csv,.xlsx" required; }
             label { (ctx.t("生效日期", "Effective date")) input type="date" name="as_of" value=(today) required; }
             button.primary type="submit" { (ctx.t("预览", "Preview")) }
-            p.small.muted { (ctx.t("格式见 docs/roster-format.md：户编号、户主姓名、与户主关系、姓名、证件号码、性别、民族、行政区划代码、贫困户属性、脱贫状态、主要致贫原因、联系电话。",
-                                   "Columns: see docs/roster-format.md.")) }
+            p.small.muted { (ctx.t("列：户编号、户主姓名、与户主关系、姓名、证件号码、性别、民族、行政区划代码、贫困户属性、脱贫状态、主要致贫原因、联系电话。",
+                                   "Columns: household no., head, relation, name, ID number, sex, ethnicity, region code, category, status, cause, phone. "))
+                a href="/import/template.xlsx" download { (ctx.t("下载名单模板（XLSX，含示例和填表说明）", "Download the roster template (XLSX, with an example and instructions)")) } }
         }
     }
 }
@@ -189,6 +190,14 @@ pub async fn apply(state: State, ctx: Ctx, Path(token): Path<String>, Form(form)
         Err(e) => return Err(WebError::Internal(e.into())),
     };
     Ok(layout::page(&ctx, ctx.t("导入结果", "Import result"), "/import", body))
+}
+
+/// `GET /import/template.xlsx`: the roster template.
+pub async fn template(ctx: Ctx) -> WebResult<Response> {
+    ctx.require(Permission::ImportRoster)?;
+    let xlsx = import::roster_template().map_err(|e| WebError::Internal(e.into()))?;
+    let disposition = format!("attachment; filename=\"roster-template.xlsx\"; filename*=UTF-8''{}", crate::auth::urlencode("建档立卡名单模板.xlsx"));
+    Ok(([(header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()), (header::CONTENT_DISPOSITION, disposition)], xlsx).into_response())
 }
 
 pub async fn error_report(state: State, ctx: Ctx, Path(token): Path<String>) -> WebResult<Response> {

@@ -97,22 +97,7 @@ pub fn csrf(ctx: &Ctx) -> Markup {
     html! { input type="hidden" name="_csrf" value=(ctx.csrf); }
 }
 
-/// 12,345 style grouping.
-pub fn num(n: i64) -> String {
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
-pub fn percent(part: i64, whole: i64) -> String {
-    if whole == 0 { "—".into() } else { format!("{:.1}%", part as f64 * 100.0 / whole as f64) }
-}
+pub use huimin_domain::format::{count as num, percent, yuan};
 
 /// Previous/next links keeping the other query parameters.
 pub fn pager(ctx: &Ctx, base: &str, page: i64, per_page: i64, total: i64) -> Markup {
@@ -136,16 +121,4 @@ pub fn empty_state(text: &str) -> Markup {
 /// A non-breaking marker for "not given".
 pub fn dash() -> PreEscaped<&'static str> {
     PreEscaped("—")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn numbers() {
-        assert_eq!(super::num(0), "0");
-        assert_eq!(super::num(1234567), "1,234,567");
-        assert_eq!(super::num(-1000), "-1,000");
-        assert_eq!(super::percent(1, 3), "33.3%");
-        assert_eq!(super::percent(1, 0), "—");
-    }
 }

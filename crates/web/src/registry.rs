@@ -395,7 +395,7 @@ fn member_row(ctx: &Ctx, m: &StoredPerson, sight: &Sight<'_>, today: chrono::Nai
                         summary { (ctx.t("查看完整号码", "Show full number")) }
                         form method="post" action=(format!("/persons/{}/reveal", m.id)) {
                             (csrf(ctx))
-                            input name="reason" required minlength="4" placeholder=(ctx.t("查看原因（将记入审计日志）", "Reason (recorded in the audit log)"));
+                            label { (ctx.t("查看原因（将记入审计日志）", "Reason (recorded in the audit log)")) " " input name="reason" required minlength="4"; }
                             button type="submit" { (ctx.t("查看", "Show")) }
                         }
                     }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::State;
 use crate::auth::Ctx;
 use crate::error::{WebError, WebResult};
-use crate::layout::{self, csrf};
+use crate::layout::{self, csrf, percent, yuan};
 
 fn clerk_facility(ctx: &Ctx) -> WebResult<String> {
     ctx.require(Permission::Settle)?;
@@ -93,7 +93,7 @@ async fn claims_table(state: &State, ctx: &Ctx, claims: &[StoredClaim]) -> WebRe
                     td { (names.get(&c.person_id).map_or("—", String::as_str)) }
                     td { (c.claim.admission) " 至 " (c.claim.discharge) }
                     td { (facilities.get(&c.facility_code).map_or(c.facility_code.as_str(), |f| f.name.as_str())) }
-                    td.num { (c.bill.total) } td.num { (c.bill.funds_total) } td.num { (c.bill.patient_total) }
+                    td.num { (yuan(c.bill.total)) } td.num { (yuan(c.bill.funds_total)) } td.num { (yuan(c.bill.patient_total)) }
                     td { @if c.status == ClaimStatus::Reversed { span.badge { (ctx.t("已冲销", "Reversed")) } } @else { span.badge.ok { (ctx.t("已结算", "Settled")) } } }
                     td.mono { a href=(format!("/settlement/claims/{}", c.claim_no)) { (c.claim_no) } }
                 } } }
@@ -177,8 +177,8 @@ async fn patient_header(state: &State, ctx: &Ctx, person_id: i64) -> WebResult<M
             dt { (ctx.t("贫困户属性", "Category")) } dd { (h.household.category.label_zh()) }
             dt { (ctx.t("户编号", "Household")) } dd.mono { (h.household.no) }
             dt { (year) (ctx.t(" 年已结算", " settled so far")) } dd {
-                (settled.len()) (ctx.t(" 次 · 总费用 ¥", " claims · total ¥")) (sum(|c| c.bill.total))
-                (ctx.t(" · 基金支付 ¥", " · funds ¥")) (sum(|c| c.bill.funds_total)) (ctx.t(" · 个人负担 ¥", " · patient ¥")) (sum(|c| c.bill.patient_total))
+                (settled.len()) (ctx.t(" 次 · 总费用 ", " claims · total ")) (yuan(sum(|c| c.bill.total)))
+                (ctx.t(" · 基金支付 ", " · funds ")) (yuan(sum(|c| c.bill.funds_total))) (ctx.t(" · 个人负担 ", " · patient ")) (yuan(sum(|c| c.bill.patient_total)))
             }
             dt { (ctx.t("适用政策", "Policy")) } dd { @match &policy { Some(p) => { (p.name) }, None => { (ctx.t("本地区今天没有生效的结算政策", "None in force here today")) } } }
         } }
@@ -339,7 +339,7 @@ pub async fn preview(state: State, ctx: Ctx, Form(f): Form<ClaimForm>) -> WebRes
                 input type="hidden" name=(k) value=(v);
             }
             input type="hidden" name="person_id" value=(f.person_id);
-            p { (ctx.t("患者只需支付个人负担部分 ", "The patient pays only ")) strong { "¥" (bill.patient_total) } (ctx.t("，其余由各基金支付给医院。", "; the funds pay the rest to the hospital.")) }
+            p { (ctx.t("患者只需支付个人负担部分 ", "The patient pays only ")) strong { (yuan(bill.patient_total)) } (ctx.t("，其余由各基金支付给医院。", "; the funds pay the rest to the hospital.")) }
             button.primary type="submit" { (ctx.t("确认结算", "Confirm")) }
         }
         details.card { summary { (ctx.t("修改", "Change")) } (claim_form(&ctx, &f, None)) }
@@ -389,7 +389,7 @@ fn basis_markup(ctx: &Ctx, basis: &[huimin_policy::Basis]) -> Markup {
 /// The one bill (一张单): buckets, each layer by bucket with its fund, the patient's part.
 fn bill_markup(ctx: &Ctx, bill: &Bill, set: &PolicySet) -> Markup {
     let policy = set.get(&bill.policy_id);
-    let pct = |part: Money| if bill.total.is_zero() { "—".to_string() } else { format!("{:.2}%", part.fen() as f64 * 100.0 / bill.total.fen() as f64) };
+    let pct = |part: Money| percent(part.fen(), bill.total.fen());
     html! {
         section.card.bill {
             h2 { (ctx.t("费用与各基金支付明细", "Costs and what each fund paid")) }
@@ -397,17 +397,17 @@ fn bill_markup(ctx: &Ctx, bill: &Bill, set: &PolicySet) -> Markup {
             table {
                 thead { tr { th { (ctx.t("项目", "Item")) } @for b in Bucket::ALL { th.num { (b.label_zh()) } } th.num { (ctx.t("合计", "Total")) } th.num { (ctx.t("年度累计（前→后）", "Year to date (before → after)")) } } }
                 tbody {
-                    tr.subtotal { th { (ctx.t("总费用", "Total cost")) } @for m in &bill.buckets { td.num { (m) } } td.num { strong { (bill.total) } } td {} }
+                    tr.subtotal { th { (ctx.t("总费用", "Total cost")) } @for m in &bill.buckets { td.num { (yuan(*m)) } } td.num { strong { (yuan(bill.total)) } } td {} }
                     @for l in &bill.lines {
                         tr {
                             td { (l.layer_name) br; span.small.muted { (l.fund.code()) " " (l.fund.label_zh()) } }
-                            @for m in &l.paid { td.num { @if m.is_zero() { span.muted { "—" } } @else { (m) } } }
-                            td.num { strong { (l.total) } }
-                            td.num.small { (l.before.paid) " → " (l.after.paid) }
+                            @for m in &l.paid { td.num { @if m.is_zero() { span.muted { "—" } } @else { (yuan(*m)) } } }
+                            td.num { strong { (yuan(l.total)) } }
+                            td.num.small { (yuan(l.before.paid)) " → " (yuan(l.after.paid)) }
                         }
                     }
-                    tr.subtotal { th { (ctx.t("各基金合计", "All funds")) } @for _ in Bucket::ALL { td {} } td.num { strong { (bill.funds_total) } } td.num { (pct(bill.funds_total)) } }
-                    tr.patient { th { (ctx.t("个人负担", "Patient pays")) } @for m in &bill.patient { td.num { (m) } } td.num { strong { (bill.patient_total) } } td.num { (pct(bill.patient_total)) } }
+                    tr.subtotal { th { (ctx.t("各基金合计", "All funds")) } @for _ in Bucket::ALL { td {} } td.num { strong { (yuan(bill.funds_total)) } } td.num { (pct(bill.funds_total)) } }
+                    tr.patient { th { (ctx.t("个人负担", "Patient pays")) } @for m in &bill.patient { td.num { (yuan(*m)) } } td.num { strong { (yuan(bill.patient_total)) } } td.num { (pct(bill.patient_total)) } }
                 }
             }
         }
@@ -502,9 +502,9 @@ pub async fn bill_page(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Pat
             (bill_markup(&ctx, &c.bill, &set))
             (basis_markup(&ctx, &basis))
             section.card.amount-due {
-                p { (ctx.t("个人负担（患者支付）", "The patient pays")) " " strong.big { "¥" (c.bill.patient_total) } }
+                p { (ctx.t("个人负担（患者支付）", "The patient pays")) " " strong.big { (yuan(c.bill.patient_total)) } }
                 p { (ctx.t("人民币大写：", "In capitals: ")) strong { (c.bill.patient_total.in_capitals()) } }
-                p.small { (ctx.t("各基金支付合计 ¥", "The funds pay ¥")) (c.bill.funds_total) "（" (c.bill.funds_total.in_capitals()) "）" }
+                p.small { (ctx.t("各基金支付合计 ", "The funds pay ")) (yuan(c.bill.funds_total)) "（" (c.bill.funds_total.in_capitals()) "）" }
             }
             footer.signatures {
                 p { (ctx.t("结算员：", "Settled by: ")) (clerk) " · " (settled_at) (ctx.t("（北京时间）", " (Beijing time)")) }
@@ -565,7 +565,7 @@ pub async fn bill_pdf(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): 
     blocks.push(Block::Row(vec![("各基金合计".into(), 3.0), (c.bill.funds_total.to_string(), 1.2), (String::new(), 1.8)]));
     blocks.push(Block::Row(vec![("个人负担".into(), 3.0), (c.bill.patient_total.to_string(), 1.2), (String::new(), 1.8)]));
     blocks.push(Block::Gap);
-    blocks.push(Block::Text { text: format!("个人负担（患者支付） ¥{}", c.bill.patient_total), strong: true });
+    blocks.push(Block::Text { text: format!("个人负担（患者支付） {}", yuan(c.bill.patient_total)), strong: true });
     blocks.push(text(format!("人民币大写：{}", c.bill.patient_total.in_capitals())));
     blocks.push(text(format!("各基金支付合计 ¥{}（{}）", c.bill.funds_total, c.bill.funds_total.in_capitals())));
     if c.status == ClaimStatus::Reversed {
@@ -618,9 +618,9 @@ pub async fn verify(state: State, ctx: Ctx, Query(q): Query<VerifyQuery>) -> Web
                 p.alert.ok role="status" { (ctx.t("核验通过：本系统出具的结算单，金额如下，请与纸质单据核对。", "Verified: a bill of this system; compare its amounts with the paper.")) }
                 section.card.facts { dl {
                     dt { (ctx.t("入出院日期", "Stay")) } dd { (c.claim.admission) " 至 " (c.claim.discharge) }
-                    dt { (ctx.t("总费用", "Total")) } dd { "¥" (c.bill.total) }
-                    dt { (ctx.t("各基金支付", "Funds")) } dd { "¥" (c.bill.funds_total) }
-                    dt { (ctx.t("个人负担", "Patient")) } dd { "¥" (c.bill.patient_total) " （" (c.bill.patient_total.in_capitals()) "）" }
+                    dt { (ctx.t("总费用", "Total")) } dd { (yuan(c.bill.total)) }
+                    dt { (ctx.t("各基金支付", "Funds")) } dd { (yuan(c.bill.funds_total)) }
+                    dt { (ctx.t("个人负担", "Patient")) } dd { (yuan(c.bill.patient_total)) " （" (c.bill.patient_total.in_capitals()) "）" }
                     dt { (ctx.t("状态", "Status")) } dd { @if c.status == ClaimStatus::Reversed { span.badge { (ctx.t("已冲销", "Reversed")) } } @else { span.badge.ok { (ctx.t("已结算", "Settled")) } } }
                 } }
             },
@@ -803,7 +803,9 @@ async fn policies_page(state: &State, ctx: &Ctx, message: Option<Result<String, 
             h2 { (ctx.t("载入政策文件", "Load a policy file")) }
             form.card.upload method="post" action="/policies" enctype="multipart/form-data" {
                 (csrf(ctx))
-                label { (ctx.t("政策文件（TOML，格式见 docs/policy-format.md）", "Policy file (TOML, see docs/policy-format.md)")) input type="file" name="file" accept=".toml" required; }
+                label { (ctx.t("政策文件", "Policy file")) input type="file" name="file" accept=".toml" required; }
+                p.small.muted { (ctx.t("每道保障线的起付线、比例、封顶线和依据文件写在政策文件中。", "A policy file gives each line of protection its threshold, rates, cap and source document. "))
+                    a href="/policies/template.toml" download { (ctx.t("下载政策模板（县健康扶贫五道保障线示例，带注释）", "Download a policy template (a county's five lines of protection, annotated)")) } }
                 label.check { input type="checkbox" name="draft" value="1" checked; (ctx.t("作为草案（只用于模拟，不用于结算）", "As a draft (simulation only)")) }
                 button.primary type="submit" { (ctx.t("检查并载入", "Check and load")) }
             }
@@ -866,6 +868,13 @@ pub async fn api_policies(state: State, ctx: Ctx) -> WebResult<Json<serde_json::
     Ok(Json(serde_json::json!({ "policies": state.store.policies().await? })))
 }
 
+/// `GET /policies/template.toml`: a county plan's five lines of protection, annotated, to start from.
+pub async fn policy_template(ctx: Ctx) -> WebResult<Response> {
+    ctx.require(Permission::ManagePolicies)?;
+    let disposition = format!("attachment; filename=\"policy-template.toml\"; filename*=UTF-8''{}", crate::auth::urlencode("结算政策模板.toml"));
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()), (axum::http::header::CONTENT_DISPOSITION, disposition)], include_str!("../../../policies/county-plan-2020.toml")).into_response())
+}
+
 /// `POST /api/policies?name=county-2025.toml[&draft=true]`: the policy file (TOML) as the body.
 pub async fn api_load_policy(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ApiPolicyQuery>, body: String) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
@@ -913,7 +922,7 @@ pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): 
     let name = state.policies.read().await.get(&id).map(|p| p.name.clone()).unwrap_or_default();
     let diff = |a: Money, s: Money| {
         let d = s.fen() - a.fen();
-        format!("{}{}", if d < 0 { "−" } else { "+" }, Money::from_fen(d.abs()).unwrap_or_default())
+        if d > 0 { format!("+{}", huimin_domain::format::yuan_fen(d)) } else { huimin_domain::format::yuan_fen(d) }
     };
     let body = html! {
         form.filters.card method="get" {
@@ -926,13 +935,13 @@ pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): 
         h2 { (ctx.t("按基金", "By fund")) }
         table.card {
             thead { tr { th { (ctx.t("基金", "Fund")) } th.num { (ctx.t("实际支付", "Paid")) } th.num { (ctx.t("按此政策测算", "Draft")) } th.num { (ctx.t("差额", "Difference")) } } }
-            tbody { @for f in &sim.by_fund { tr { td { (f.fund.code()) " " (f.fund.label_zh()) } td.num { (f.actual) } td.num { (f.simulated) } td.num { (diff(f.actual, f.simulated)) } } } }
+            tbody { @for f in &sim.by_fund { tr { td { (f.fund.code()) " " (f.fund.label_zh()) } td.num { (yuan(f.actual)) } td.num { (yuan(f.simulated)) } td.num { (diff(f.actual, f.simulated)) } } } }
         }
         h2 { (ctx.t("按区划", "By region")) }
         table.card {
             thead { tr { th { (ctx.t("区划", "Region")) } th.num { (ctx.t("笔数", "Claims")) } th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("基金实际", "Funds paid")) } th.num { (ctx.t("基金（测算）", "Funds, draft")) } th.num { (ctx.t("个人实际", "Patients paid")) } th.num { (ctx.t("个人（测算）", "Patients, draft")) } } }
             tbody { @for r in &sim.by_region { tr {
-                td.mono { (r.region) } td.num { (r.claims) } td.num { (r.total) } td.num { (r.actual_funds) } td.num { (r.simulated_funds) } td.num { (r.actual_patient) } td.num { (r.simulated_patient) }
+                td.mono { (r.region) } td.num { (r.claims) } td.num { (yuan(r.total)) } td.num { (yuan(r.actual_funds)) } td.num { (yuan(r.simulated_funds)) } td.num { (yuan(r.actual_patient)) } td.num { (yuan(r.simulated_patient)) }
             } } }
         }
         @if !sim.refused.is_empty() {

@@ -432,7 +432,7 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     // 李四, 一般贫困户, at a level-2 hospital: basic (108,000 − 400) × 85% = 91,460; critical
     // 11,540 × 60% = 6,924; supplementary 8,654.40 + 1,800 + 4,500 = 14,954.40; assistance
     // 961.60 × 55% = 528.88; patient 432.72 + 200 + 1,500 + 4,000 = 6,132.72.
-    for figure in ["91460.00", "6924.00", "14954.40", "528.88", "6132.72"] {
+    for figure in ["¥91,460.00", "¥6,924.00", "¥14,954.40", "¥528.88", "¥6,132.72"] {
         assert!(preview.body.contains(figure), "the preview shows {figure}");
     }
     // The preview shows what the bill will: the stay, its length, the diagnosis by name, the hospital.
@@ -471,7 +471,7 @@ async fn the_settlement_window_previews_confirms_prints_and_reverses() {
     }
     let bill = app.get(&format!("/settlement/claims/{no}"), &cookie).await;
     let settled = app.db.claim(no).await.unwrap().unwrap();
-    for part in ["兰山区人民医院", "健康扶贫“一站式”结算单", "data-print", "陆仟壹佰叁拾贰元柒角贰分", "¥6132.72", "结算员：结算窗口", "（北京时间）", "患者（家属）签字", "医院结算专用章",
+    for part in ["兰山区人民医院", "健康扶贫“一站式”结算单", "data-print", "陆仟壹佰叁拾贰元柒角贰分", "¥6,132.72", "结算员：结算窗口", "（北京时间）", "患者（家属）签字", "医院结算专用章",
                  &huimin_domain::stored_time_text(&settled.settled_at)] {
         assert!(bill.body.contains(part), "the bill shows {part}");
     }
@@ -704,7 +704,7 @@ async fn the_dashboard_shows_the_figures_their_targets_and_the_claims_behind_the
     assert!(!page.body.contains("http://") && !page.body.contains("https://"), "no outside resource");
     // The fixture's one claim in the county (CIN): the stays and its cost.
     let claim = app.db.claim("CIN").await.unwrap().unwrap();
-    assert!(page.body.contains(&claim.bill.total.to_string()), "the inpatient cost is the bill's total");
+    assert!(page.body.contains(&huimin_domain::format::yuan(claim.bill.total)), "the inpatient cost is the bill's total");
     let method = app.get("/dashboard/method", &cookie).await;
     assert!(method.body.contains("id=\"self_pay_ratio\""));
     // Reconciliation: the month the claim was settled; each fund's amount is its bill lines'.
@@ -712,10 +712,10 @@ async fn the_dashboard_shows_the_figures_their_targets_and_the_claims_behind_the
     let recon = app.get(&format!("/reconciliation?month={month}"), &cookie).await;
     for line in &claim.bill.lines {
         if !line.total.is_zero() {
-            assert!(recon.body.contains(&line.total.to_string()), "{} {}", line.layer_id, line.total);
+            assert!(recon.body.contains(&huimin_domain::format::yuan(line.total)), "{} {}", line.layer_id, line.total);
         }
     }
-    assert!(recon.body.contains(&claim.bill.funds_total.to_string()), "the total owed is the bill's funds total");
+    assert!(recon.body.contains(&huimin_domain::format::yuan(claim.bill.funds_total)), "the total owed is the bill's funds total");
     let xlsx = app.get(&format!("/reconciliation.xlsx?month={month}"), &cookie).await;
     assert_eq!(xlsx.status, StatusCode::OK);
     assert!(xlsx.body.starts_with("PK"), "an XLSX workbook");
@@ -1356,4 +1356,24 @@ async fn the_worklist_comes_a_page_at_a_time_and_a_village_prints_whole() {
     let printed = app.get(&print.replace("&amp;", "&"), &township).await;
     assert_eq!(printed.status, StatusCode::OK);
     assert!(printed.body.contains("print-title") && printed.body.contains("一村") && printed.body.contains("张三"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roster_template_downloads_and_imports_as_it_is() {
+    let app = TestApp::new().await;
+    let (bureau, csrf) = app.login("health_bureau", PASSWORD).await.unwrap();
+    assert!(app.get("/import", &bureau).await.body.contains("href=\"/import/template.xlsx\""));
+    let template = app.get("/import/template.xlsx", &bureau).await;
+    assert_eq!(template.status, StatusCode::OK);
+    // Every cell is text: the ID numbers keep their 18 digits when read back.
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(template.bytes.clone())).unwrap();
+    let sheet = calamine::Reader::worksheet_range_at(&mut book, 0).unwrap().unwrap();
+    assert!(matches!(sheet.get((1, 4)), Some(calamine::Data::String(s)) if s.len() == 18));
+    let req = Request::post("/api/roster?file_name=template.xlsx&dry_run=true").header(header::COOKIE, &bureau).header("x-csrf-token", &csrf).extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap())).body(Body::from(template.bytes)).unwrap();
+    let res = app.router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let body: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(0), "{body}");
+    assert_eq!(app.get("/import/template.xlsx", &app.login("village_doctor", PASSWORD).await.unwrap().0).await.status, StatusCode::FORBIDDEN);
 }
