@@ -42,17 +42,82 @@ impl IntoResponse for WebError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "系统出错，请稍后再试".to_string(), "Something went wrong".to_string())
             }
         };
-        let body = html! {
-            (maud::DOCTYPE)
-            html lang="zh-CN" {
-                head { meta charset="utf-8"; title { "惠民 · " (status.as_u16()) } link rel="stylesheet" href="/static/app.css"; }
-                body.error-page { main.card { h1 { (status.as_u16()) } p { (zh) } p.muted { (en) } p { a href="/" { "返回首页 / Home" } } } }
-            }
-        };
-        let mut res = (status, body).into_response();
-        res.extensions_mut().insert(ErrorMessage(zh));
+        let lang = crate::auth::Lang::Zh;
+        let mut res = (status, bare_page(lang, status, &zh, &en)).into_response();
+        res.extensions_mut().insert(ErrorMessage(zh.clone()));
+        res.extensions_mut().insert(ErrorPage { status, zh, en });
         res
     }
+}
+
+/// An error page for people, framed by [`framed_errors`] when they are signed in.
+#[derive(Clone)]
+struct ErrorPage {
+    status: StatusCode,
+    zh: String,
+    en: String,
+}
+
+fn title(lang: crate::auth::Lang, status: StatusCode) -> &'static str {
+    let (zh, en) = match status {
+        StatusCode::NOT_FOUND => ("未找到", "Not found"),
+        StatusCode::FORBIDDEN => ("无权访问", "Not allowed"),
+        StatusCode::BAD_REQUEST => ("未能完成", "Not done"),
+        StatusCode::SERVICE_UNAVAILABLE => ("暂不可用", "Unavailable"),
+        _ => ("系统出错", "Something went wrong"),
+    };
+    if lang == crate::auth::Lang::En { en } else { zh }
+}
+
+/// The page of one who is not signed in (or whose session could not be read).
+fn bare_page(lang: crate::auth::Lang, status: StatusCode, zh: &str, en: &str) -> maud::Markup {
+    let message = if lang == crate::auth::Lang::En { en } else { zh };
+    crate::layout::bare(
+        lang,
+        title(lang, status),
+        html! { main.card.error-page { h1 { (title(lang, status)) } p.alert.error role="alert" { (message) } p { a href="/" { (if lang == crate::auth::Lang::En { "Home" } else { "返回首页" }) } } } },
+    )
+}
+
+/// Error pages for people in the user's language, inside the application frame (header, menu)
+/// when they are signed in, with a way back to the page they came from.
+pub(crate) async fn framed_errors(axum::extract::State(state): crate::State, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if for_machines(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let mut kept = axum::http::Request::builder().method(req.method().clone()).uri(req.uri().clone()).body(()).map(|r| r.into_parts().0).ok();
+    if let Some(k) = kept.as_mut() {
+        k.headers = req.headers().clone();
+        if let Some(ci) = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+            k.extensions.insert(*ci);
+        }
+    }
+    let res = next.run(req).await;
+    let (Some(page), Some(mut parts)) = (res.extensions().get::<ErrorPage>().cloned(), kept) else { return res };
+    let lang = crate::auth::Lang::from_headers(&parts.headers);
+    let back = parts
+        .headers
+        .get(axum::http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.find("://").map(|i| &r[i + 3..]).and_then(|r| r.find('/').map(|j| r[j..].to_string())))
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"));
+    let markup = match <crate::auth::Ctx as axum::extract::FromRequestParts<std::sync::Arc<crate::AppState>>>::from_request_parts(&mut parts, &state).await {
+        Ok(ctx) => {
+            let message = if ctx.lang == crate::auth::Lang::En { &page.en } else { &page.zh };
+            let body = html! {
+                p.alert.error role="alert" { (message) }
+                p {
+                    @if let Some(back) = &back { a.button href=(back) { (ctx.t("返回上一页", "Back")) } " " }
+                    a href="/" { (ctx.t("返回首页", "Home")) }
+                }
+            };
+            crate::layout::page(&ctx, title(ctx.lang, page.status), "", body)
+        }
+        Err(_) => bare_page(lang, page.status, &page.zh, &page.en),
+    };
+    let mut framed = (page.status, markup).into_response();
+    framed.extensions_mut().insert(ErrorMessage(page.zh));
+    framed
 }
 
 /// Whether a path is answered to machine clients (JSON), not to people (pages).

@@ -486,7 +486,7 @@ pub async fn campaign(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Que
     let body = html! {
         @if let Some(no) = &q.saved { p.alert.ok role="status" { (ctx.t("已保存：户 ", "Saved: household ")) span.mono { (no) } (ctx.t(" 的筛查结果", "")) } }
         @if today() > c.ends_on { p.alert.warn { (ctx.t("本次筛查活动已于 ", "This campaign ended on ")) (c.ends_on) (ctx.t(" 结束，不再登记结果。", "; no more results are taken.")) } }
-        p.muted { (c.name) " · " (c.starts_on) " – " (c.ends_on) " · " a href=(format!("/api/screening/{id}/progress?region={region}")) { "JSON" } }
+        p.muted { (c.name) " · " (c.starts_on) " – " (c.ends_on) " · " a href=(format!("/reports/screening/{id}?region={region}")) { (ctx.t("下载筛查进度表（XLSX）", "Download the progress (XLSX)")) } }
         section.stats {
             div.stat { span.value { (num(to_screen)) } span.label { (ctx.t("应筛查户", "To screen")) } }
             div.stat { span.value { (num(screened)) } span.label { (ctx.t("已筛查户", "Screened")) } }
@@ -713,7 +713,7 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
                     td { (r.person.name) }
                     td.mono { a href=(format!("/households/{}/health", r.person.household_no)) { (r.person.household_no) } }
                     td { @for (code, name, conf) in &r.person.diseases { div { (disease_label(&ctx, code, name, *conf)) } } @if r.diagnoses_withheld() > 0 { div { (withheld_label(&ctx)) } } }
-                    td.num { (huimin_domain::Money::from_fen(r.own_payment).unwrap_or_default()) }
+                    td.num { (huimin_domain::format::yuan_fen(r.own_payment)) }
                     td { (r.by_rules.map_or("—", |b| b.label_zh())) }
                     td { (r.batch().map_or("—", |b| b.label_zh())) @if let Some(o) = &r.overridden { br; small.muted { (ctx.t("人工调整：", "Set by hand: ")) (o.reason) } } }
                     @if manage { td {

@@ -240,6 +240,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { WebError::NotFound })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), error::framed_errors))
         .layer(axum::middleware::from_fn(error::machine_errors))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

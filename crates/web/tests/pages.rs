@@ -127,6 +127,23 @@ fn findings(role: Role, html: &str) -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_every_role_reaches_reads_as_a_product() {
     let app = TestApp::new().await;
+    // Something on every page: a campaign under way with a result, a major disease (the
+    // ledger, the batches), a chronic one with a revision, an abnormal follow-up.
+    let today = huimin_app::clock::today();
+    let a = huimin_store::AuditEntry { username: "fixture".into(), action: "fixture".into(), ..Default::default() };
+    let campaign = app.db.create_campaign("本年因病致贫筛查", huimin_domain::RegionCode::parse("371302").unwrap(), today - chrono::Duration::days(5), today + chrono::Duration::days(5), "fixture", &a).await.unwrap();
+    let s = huimin_store::Screening { household_no: "HIN".into(), screened_on: today, screened_by: "村医".into(), result: "住院支出大".into(), illness_poor: true };
+    app.db.record_screenings(campaign, &[s], &a).await.unwrap();
+    let catalogues = huimin_app::health::catalog(&app.db).await.unwrap();
+    let (zhang, li) = (person_id(&app.db, 1).await, person_id(&app.db, 3).await);
+    for (person, code, plan) in [(zhang, "C16.9", "手术"), (li, "I10", "服药"), (li, "I10", "服药，低盐")] {
+        let input = huimin_app::health::CardInput { code: code.into(), plan: plan.into(), diagnosed_on: "2020-01-01".into(), ..Default::default() };
+        huimin_app::health::record_card(&app.db, catalogues.base(), person, &input, "village_doctor", today, &a).await.unwrap();
+    }
+    let (doctor, csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
+    let contract = app.db.contract_of(zhang, chrono::Datelike::year(&today)).await.unwrap().unwrap().0;
+    let f = serde_json::json!({ "contract": contract, "submission_key": "walk-0000001", "followed_on": today.to_string(), "mode": "home", "systolic": "160", "diastolic": "100", "glucose": "7.8", "adherence": "regular" });
+    assert_eq!(app.post_json("/api/followups", &doctor, &csrf, &f).await.status, StatusCode::CREATED);
     let mut problems = Vec::new();
     let mut pages = 0;
     for role in Role::ALL {

@@ -1377,3 +1377,22 @@ async fn the_roster_template_downloads_and_imports_as_it_is() {
     assert_eq!(body["errors"].as_array().map(Vec::len), Some(0), "{body}");
     assert_eq!(app.get("/import/template.xlsx", &app.login("village_doctor", PASSWORD).await.unwrap().0).await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_page_stays_in_the_frame_in_the_users_language() {
+    let app = TestApp::new().await;
+    let (doctor, _) = app.login("village_doctor", PASSWORD).await.unwrap();
+    let missing = app.get("/households/NOPE", &doctor).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("<nav class=\"side\">") && missing.body.contains("页面或记录不存在") && missing.body.contains("返回首页"), "{}", missing.body);
+    assert!(!missing.body.contains("Not found"), "one language at a time");
+    let forbidden = app.get("/admin/users", &doctor).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert!(forbidden.body.contains("您无权访问此内容") && !forbidden.body.contains("You may not see this"));
+    let english = app.get("/households/NOPE", &format!("{doctor}; huimin_lang=en")).await;
+    assert!(english.body.contains("Not found") && !english.body.contains("页面或记录不存在"), "{}", english.body);
+    // Not signed in: the page without the frame.
+    let anonymous = app.get("/no-such-page", "").await;
+    assert_eq!(anonymous.status, StatusCode::NOT_FOUND);
+    assert!(!anonymous.body.contains("<nav class=\"side\">") && anonymous.body.contains("页面或记录不存在"));
+}
