@@ -588,40 +588,50 @@ async fn contract_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<huimi
 }
 
 pub async fn new_follow_up(state: State, ctx: Ctx, Query(q): Query<NewQuery>) -> WebResult<Markup> {
-    let c = contract_in_reach(&state, &ctx, q.contract).await?;
+    follow_up_page(&state, &ctx, q.contract, None).await
+}
+
+/// The follow-up form: empty (with the last follow-up's habits), or as sent with why it was refused.
+async fn follow_up_page(state: &State, ctx: &Ctx, contract: i64, refused: Option<(&FollowUpForm, &str)>) -> WebResult<Markup> {
+    let c = contract_in_reach(state, ctx, contract).await?;
     let history = state.store.follow_ups_of(c.contract.person_id).await?;
     let last = history.first();
-    let mode = last.map_or(FollowUpMode::Home, |f| f.follow_up.mode);
-    let adherence = last.map_or(Adherence::Regular, |f| f.follow_up.adherence);
+    let sent = refused.map(|(f, _)| f);
+    let mode = sent.and_then(|f| FollowUpMode::parse(&f.mode).ok()).unwrap_or_else(|| last.map_or(FollowUpMode::Home, |f| f.follow_up.mode));
+    let adherence = sent.and_then(|f| Adherence::parse(&f.adherence).ok()).unwrap_or_else(|| last.map_or(Adherence::Regular, |f| f.follow_up.adherence));
     let today = today();
+    let value = |get: fn(&FollowUpForm) -> &str| sent.map_or(String::new(), |f| get(f).to_string());
+    let key = sent.map_or_else(huimin_app::accounts::random_token, |f| f.submission_key.clone());
+    let guidance = sent.map_or_else(|| last.map_or(String::new(), |f| f.follow_up.guidance.clone()), |f| f.guidance.trim().to_string());
     let body = html! {
+        @if let Some((_, why)) = refused { p.alert.error role="alert" { (why) } }
         p { strong { (c.person_name) } " · " span.mono { (c.household_no) } " · " (c.team_name) " · " (c.contract.starts_on) " – " (c.contract.ends_on)
             @if let Some(phone) = &c.phone { " · ☎ " a href=(format!("tel:{phone}")) { (phone) } } }
         form.card.fast method="post" action="/followups" {
-            (csrf(&ctx))
+            (csrf(ctx))
             input type="hidden" name="contract" value=(c.id);
             // The same key for every resubmission of this form: a repeated submission is stored once.
-            input type="hidden" name="submission_key" value=(huimin_app::accounts::random_token());
-            label { (ctx.t("随访日期", "Date")) input name="followed_on" type="date" required value=(today) max=(today); }
+            input type="hidden" name="submission_key" value=(key);
+            label { (ctx.t("随访日期", "Date")) input name="followed_on" type="date" required value=(sent.map_or(today.to_string(), |f| f.followed_on.clone())) max=(today); }
             fieldset.choices { legend { (ctx.t("方式", "Mode")) }
                 @for m in FollowUpMode::ALL { label.check { input type="radio" name="mode" value=(m.code()) checked[*m == mode]; (m.label_zh()) } }
             }
             div.row {
-                label { (ctx.t("血压 收缩压", "BP systolic")) input name="systolic" inputmode="numeric" autofocus size="4"; }
-                label { (ctx.t("舒张压", "diastolic")) input name="diastolic" inputmode="numeric" size="4"; }
-                label { (ctx.t("空腹血糖", "Fasting glucose")) input name="glucose" inputmode="decimal" size="4"; }
-                label { (ctx.t("心率", "Heart rate")) input name="heart_rate" inputmode="numeric" size="4"; }
-                label { (ctx.t("体重 kg", "Weight kg")) input name="weight" inputmode="decimal" size="4"; }
+                label { (ctx.t("血压 收缩压", "BP systolic")) input name="systolic" inputmode="numeric" autofocus size="4" value=(value(|f| &f.systolic)); }
+                label { (ctx.t("舒张压", "diastolic")) input name="diastolic" inputmode="numeric" size="4" value=(value(|f| &f.diastolic)); }
+                label { (ctx.t("空腹血糖", "Fasting glucose")) input name="glucose" inputmode="decimal" size="4" value=(value(|f| &f.glucose)); }
+                label { (ctx.t("心率", "Heart rate")) input name="heart_rate" inputmode="numeric" size="4" value=(value(|f| &f.heart_rate)); }
+                label { (ctx.t("体重 kg", "Weight kg")) input name="weight" inputmode="decimal" size="4" value=(value(|f| &f.weight)); }
             }
             fieldset.choices { legend { (ctx.t("服药", "Medication")) }
                 @for a in Adherence::ALL { label.check { input type="radio" name="adherence" value=(a.code()) checked[*a == adherence]; (a.label_zh()) } }
             }
-            label { (ctx.t("健康指导", "Guidance")) input name="guidance" list="guidance-list" value=(last.map_or("", |f| f.follow_up.guidance.as_str())); }
+            label { (ctx.t("健康指导", "Guidance")) input name="guidance" list="guidance-list" value=(guidance); }
             datalist id="guidance-list" { @for g in ["低盐低脂饮食，适量运动，规律服药", "控制饮食，监测血糖，规律服药", "戒烟限酒，保持心情舒畅", "按时服药，定期复查"] { option value=(g) {} } }
-            label { (ctx.t("下次随访日期", "Next")) input name="next_on" type="date"; }
+            label { (ctx.t("下次随访日期", "Next")) input name="next_on" type="date" value=(value(|f| &f.next_on)); }
             @let today_done = history.iter().any(|f| f.follow_up.followed_on == today);
             @if today_done { p.alert.warn { (ctx.t("此人今天已有一次随访记录。", "This person was followed up today already.")) } }
-            label.check { input type="checkbox" name="again_same_day" value="1"; (ctx.t("同一天再次随访（当天已有记录时需勾选）", "A second follow-up on the same day (needed when that day has one)")) }
+            label.check { input type="checkbox" name="again_same_day" value="1" checked[sent.is_some_and(FollowUpForm::again_same_day)]; (ctx.t("同一天再次随访（当天已有记录时需勾选）", "A second follow-up on the same day (needed when that day has one)")) }
             button.primary.big type="submit" { (ctx.t("保存随访", "Save")) }
         }
         @if !history.is_empty() {
@@ -637,7 +647,7 @@ pub async fn new_follow_up(state: State, ctx: Ctx, Query(q): Query<NewQuery>) ->
             }
         }
     };
-    Ok(layout::page(&ctx, ctx.t("随访登记", "Record a follow-up"), "/worklist", body))
+    Ok(layout::page(ctx, ctx.t("随访登记", "Record a follow-up"), "/worklist", body))
 }
 
 #[derive(Deserialize)]
@@ -739,8 +749,12 @@ async fn save(state: &State, ctx: &Ctx, f: &FollowUpForm) -> WebResult<(i64, boo
 
 pub async fn record(state: State, ctx: Ctx, Form(f): Form<FollowUpForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
-    let (id, _, _) = save(&state, &ctx, &f).await?;
-    Ok(Redirect::to(&format!("/worklist?saved={id}&contract={}", f.contract)).into_response())
+    match save(&state, &ctx, &f).await {
+        Ok((id, _, _)) => Ok(Redirect::to(&format!("/worklist?saved={id}&contract={}", f.contract)).into_response()),
+        // Refused: the form again, as typed, with the reason.
+        Err(WebError::BadRequest(why)) => Ok((StatusCode::BAD_REQUEST, follow_up_page(&state, &ctx, f.contract, Some((&f, &why))).await?).into_response()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `POST /api/followups`: 201 when stored, 200 when the same submission was stored before.

@@ -66,10 +66,13 @@ pub struct HealthQuery {
 }
 
 pub async fn household_health(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): Query<HealthQuery>) -> WebResult<Markup> {
-    render_health(state, ctx, &no, None, q.card.as_deref()).await
+    render_health(state, ctx, &no, None, q.card.as_deref(), None).await
 }
 
-async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>, saved: Option<&str>) -> WebResult<Markup> {
+/// A disease card refused: whose, as sent, and why.
+type RefusedCard<'a> = (i64, &'a CardForm, &'a str);
+
+async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>, saved: Option<&str>, refused: Option<RefusedCard<'_>>) -> WebResult<Markup> {
     ctx.require(Permission::ViewHealth)?;
     let h = household_in_reach(&state, &ctx, no).await?;
     let members = state.store.household_members(&h.household.no).await?;
@@ -143,17 +146,20 @@ async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>, sa
                     }
                 }
                 @if edit {
-                    details {
+                    @let sent = refused.filter(|(id, _, _)| *id == m.id);
+                    @let card = |get: fn(&CardForm) -> &str| sent.map_or(String::new(), |(_, f, _)| get(f).to_string());
+                    details open[sent.is_some()] {
                         summary { (ctx.t("登记或更新疾病", "Record or update a disease")) }
                         form.filters method="post" action=(format!("/persons/{}/cards", m.id)) {
                             (csrf(&ctx))
+                            @if let Some((_, _, why)) = sent { p.alert.error.grow role="alert" { (why) } }
                             p.muted.grow { (ctx.t("已有该病种的一病一卡时，保存即更新，原记录保留在修改记录中。", "A card for a code already recorded is updated; its earlier values are kept.")) }
-                            label { (ctx.t("ICD-10 编码", "ICD-10 code")) input name="code" required placeholder="I10"; }
-                            label { (ctx.t("疾病名称（留空取目录名称）", "Name (empty: the catalogue's)")) input name="name"; }
-                            label { (ctx.t("确诊日期", "Diagnosed on")) input name="diagnosed_on" type="date"; }
-                            label { (ctx.t("确诊机构", "Diagnosed at")) input name="diagnosed_at"; }
-                            label { (ctx.t("预后", "Prognosis")) select name="prognosis" { option value="" { (ctx.t("按病种默认", "Default")) } @for p in Prognosis::ALL { option value=(p.code()) { (p.label_zh()) } } } }
-                            label.grow { (ctx.t("治疗方案", "Plan")) input name="plan"; }
+                            label { (ctx.t("ICD-10 编码", "ICD-10 code")) input name="code" required placeholder="I10" value=(card(|f| &f.code)); }
+                            label { (ctx.t("疾病名称（留空取目录名称）", "Name (empty: the catalogue's)")) input name="name" value=(card(|f| &f.name)); }
+                            label { (ctx.t("确诊日期", "Diagnosed on")) input name="diagnosed_on" type="date" value=(card(|f| &f.diagnosed_on)); }
+                            label { (ctx.t("确诊机构", "Diagnosed at")) input name="diagnosed_at" value=(card(|f| &f.diagnosed_at.0)); }
+                            label { (ctx.t("预后", "Prognosis")) select name="prognosis" { option value="" { (ctx.t("按病种默认", "Default")) } @for p in Prognosis::ALL { option value=(p.code()) selected[card(|f| &f.prognosis) == p.code()] { (p.label_zh()) } } } }
+                            label.grow { (ctx.t("治疗方案", "Plan")) input name="plan" value=(card(|f| &f.plan.0)); }
                             button.primary type="submit" { (ctx.t("保存", "Save")) }
                         }
                     }
@@ -248,8 +254,15 @@ pub async fn save_card(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): 
     ctx.require(Permission::EditHealth)?;
     let (p, h) = person_in_reach(&state, &ctx, id).await?;
     let catalogues = state.catalogues().await;
-    let (_, updated) = health::record_card(&state.store, catalogues.for_region(h.household.region), id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "")).await.map_err(user_error)?;
-    Ok(Redirect::to(&format!("/households/{}/health?card={}", p.person.household_no, if updated { "updated" } else { "new" })).into_response())
+    match health::record_card(&state.store, catalogues.for_region(h.household.region), id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "")).await.map_err(user_error) {
+        Ok((_, updated)) => Ok(Redirect::to(&format!("/households/{}/health?card={}", p.person.household_no, if updated { "updated" } else { "new" })).into_response()),
+        // Refused: the file again with the card's form open, as typed, and the reason.
+        Err(WebError::BadRequest(why)) => {
+            let no = p.person.household_no.as_str().to_string();
+            Ok((axum::http::StatusCode::BAD_REQUEST, render_health(state, ctx, &no, None, None, Some((id, &form, &why))).await?).into_response())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `POST /api/persons/{id}/cards`: the card form's fields as JSON; 201 with the card, 422 with the reason.
@@ -322,7 +335,7 @@ async fn record_exam(state: &State, ctx: &Ctx, id: i64, form: &ExamForm) -> WebR
 pub async fn reveal_health(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<RevealForm>) -> WebResult<Markup> {
     ctx.check_csrf(&form.csrf)?;
     let (p, _) = break_glass_health(&state, &ctx, id, &form.reason).await?;
-    render_health(state, ctx, p.person.household_no.as_str(), Some(id), None).await
+    render_health(state, ctx, p.person.household_no.as_str(), Some(id), None, None).await
 }
 
 /// Opens one person's confidential diagnoses to a role that may only with a reason; logged.

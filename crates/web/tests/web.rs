@@ -638,6 +638,8 @@ async fn a_follow_up_is_stored_once_and_abnormal_readings_are_listed() {
     let refused = post(late).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("晚于今天"), "{}", refused.body);
+    // The form comes back as typed, in the frame, with its key: correcting it stores it once.
+    assert!(refused.body.contains("form class=\"card fast\"") && refused.body.contains("value=\"152\"") && refused.body.contains("value=\"低盐饮食\"") && refused.body.contains("another-key-0001"), "{}", refused.body);
     let abnormal = app.get("/followups/abnormal", &doctor).await;
     assert!(abnormal.body.contains("张三") && abnormal.body.contains("血压偏高"));
     let doctor_name = huimin_domain::Role::VillageDoctor.label_zh();
@@ -1395,4 +1397,16 @@ async fn an_error_page_stays_in_the_frame_in_the_users_language() {
     let anonymous = app.get("/no-such-page", "").await;
     assert_eq!(anonymous.status, StatusCode::NOT_FOUND);
     assert!(!anonymous.body.contains("<nav class=\"side\">") && anonymous.body.contains("页面或记录不存在"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_disease_card_comes_back_on_its_form_as_typed() {
+    let app = TestApp::new().await;
+    let pid = person_id(&app.db, 1).await;
+    let (doctor, csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
+    let r = app.post(&format!("/persons/{pid}/cards"), &doctor, &[("_csrf", &csrf), ("code", "I10"), ("diagnosed_on", "1850-05-01"), ("diagnosed_at", "兰山区人民医院"), ("plan", "规律服药")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("<nav class=\"side\">") && r.body.contains("早于出生日期"), "{}", r.body);
+    assert!(r.body.contains("<details open") && r.body.contains("value=\"1850-05-01\"") && r.body.contains("value=\"兰山区人民医院\"") && r.body.contains("value=\"规律服药\""), "the form as typed");
+    assert!(app.db.disease_cards(&[pid]).await.unwrap().is_empty());
 }
