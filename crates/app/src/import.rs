@@ -28,7 +28,7 @@ pub enum ImportError {
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error(
-        "导入将使范围内 {in_scope} 户中的 {exited} 户退出，超过一半。请确认文件和范围无误；确需如此，请加 --allow-mass-exit 重新导入"
+        "导入将使范围内 {in_scope} 户中的 {exited} 户退出，超过一半。请确认文件和范围无误；确需如此，请确认允许整批退出后重新导入"
     )]
     MassExit { exited: usize, in_scope: usize },
     #[error("生效日期 {as_of} 早于登记库中这些户最近一次变动的生效日期 {last}，历史记录会前后颠倒；请用 {last} 或之后的日期")]

@@ -352,7 +352,10 @@ async fn run(cli: Cli) -> Result<()> {
                     };
                     let result = import::import_roster(&store, &file, &opts).await;
                     bar.finish_and_clear();
-                    let report = result?;
+                    let report = match result {
+                        Err(e @ import::ImportError::MassExit { .. }) => anyhow::bail!("{e}（命令行：加 --allow-mass-exit）"),
+                        r => r?,
+                    };
                     print_roster_report(&report, dry_run);
                     if !report.errors.is_empty() {
                         println!("错误报告（可用 Excel 打开）：{}", report_path.display());

@@ -47,6 +47,7 @@ const NAV: &[(&str, &str, &str, Option<Permission>, &[Role])] = &[
     ("/settlement", "一站式结算", "Settlement", Some(Permission::Settle), &Role::ALL),
     ("/settlement/claims", "结算记录", "Settlements", Some(Permission::ViewClaims), &Role::ALL),
     ("/settlement/exceptions", "重叠住院例外", "Overlapping stays", Some(Permission::ApproveStayException), &Role::ALL),
+    ("/reconciliation", "基金对账", "Reconciliation", Some(Permission::ViewClaims), &[HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor]),
     ("/policies", "结算政策", "Policies", Some(Permission::ViewClaims), &[HealthBureau, MedicalInsurance, CivilAffairs, Supervisor]),
     ("/facilities", "医疗机构", "Facilities", Some(Permission::ViewFacilities), &[HealthBureau, MedicalInsurance, Admin]),
     ("/admin/users", "用户管理", "Users", Some(Permission::ManageUsers), &Role::ALL),

@@ -48,10 +48,25 @@ async fn day_of(state: &State, ctx: &Ctx) -> WebResult<Option<Day>> {
     Ok(Some(Day { late, this_week, abnormal, unscreened }))
 }
 
+/// For a fund's bureau, what each of its funds owes the hospitals this month: (month, [(fund, claims, fen)]).
+async fn fund_month(state: &State, ctx: &Ctx) -> WebResult<Option<(String, Vec<(huimin_policy::Fund, i64, i64)>)>> {
+    use huimin_policy::Fund::*;
+    let theirs: &[huimin_policy::Fund] = match ctx.user.role {
+        huimin_domain::Role::MedicalInsurance => &[EmployeeBasic, ResidentBasic, CriticalIllness, AccidentalInjury],
+        huimin_domain::Role::CivilAffairs => &[MedicalAssistance, FiscalBackstop],
+        _ => return Ok(None),
+    };
+    let month = huimin_app::clock::today().format("%Y-%m").to_string();
+    let owed = state.store.owed_by_fund(ctx.user.region, &month).await?;
+    let funds = theirs.iter().map(|f| (*f, owed.iter().filter(|(g, _)| g == f).map(|(_, o)| o.claims).sum(), owed.iter().filter(|(g, _)| g == f).map(|(_, o)| o.amount).sum())).collect();
+    Ok(Some((month, funds)))
+}
+
 pub async fn home(state: State, ctx: Ctx, Query(q): Query<HomeQuery>) -> WebResult<Markup> {
     let day = day_of(&state, &ctx).await?;
     let region = state.store.region(ctx.user.region).await?.map(|r| r.name).unwrap_or_default();
     let counts = if ctx.can(Permission::ViewRegistry) { Some(state.store.registry_counts(ctx.user.region).await?) } else { None };
+    let funds = fund_month(&state, &ctx).await?;
     let query = q.q.unwrap_or_default();
     let (hits, not_found) = if ctx.can(Permission::CheckEligibility) { eligibility(&state, &ctx, query.trim()).await? } else { (Vec::new(), None) };
     let body = html! {
@@ -67,6 +82,20 @@ pub async fn home(state: State, ctx: Ctx, Query(q): Query<HomeQuery>) -> WebResu
                         a.stat href=(format!("/screening/{id}?region={}", ctx.user.region)) { span.value { (n) } span.label { (ctx.t("未筛查户", "Not yet screened")) } }
                     }
                 }
+            }
+        }
+        @if let Some((month, funds)) = &funds {
+            section.card.today {
+                h2 { (month) (ctx.t(" 各基金应付（已结算、未冲销）", " owed by each fund (settled, not reversed)")) }
+                section.stats {
+                    @for (fund, claims, amount) in funds {
+                        a.stat href=(format!("/reconciliation?month={month}&fund={}", fund.code())) {
+                            span.value { (layout::yuan(huimin_domain::Money::from_fen(*amount).unwrap_or_default())) }
+                            span.label { (fund.label_zh()) " · " (num(*claims)) (ctx.t(" 笔", " claims")) }
+                        }
+                    }
+                }
+                p { a href=(format!("/reconciliation?month={month}")) { (ctx.t("基金对账（按医院）", "Reconciliation by hospital")) } }
             }
         }
         @if let Some(c) = &counts {

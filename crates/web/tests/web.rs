@@ -1410,3 +1410,21 @@ async fn a_refused_disease_card_comes_back_on_its_form_as_typed() {
     assert!(r.body.contains("<details open") && r.body.contains("value=\"1850-05-01\"") && r.body.contains("value=\"兰山区人民医院\"") && r.body.contains("value=\"规律服药\""), "the form as typed");
     assert!(app.db.disease_cards(&[pid]).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fund_bureau_starts_from_what_its_funds_owe_this_month() {
+    let app = TestApp::new().await;
+    let claim = app.db.claim("CIN").await.unwrap().unwrap();
+    let owed = |codes: &[&str]| claim.bill.lines.iter().filter(|l| codes.contains(&l.fund.code())).map(|l| l.total.fen()).sum::<i64>();
+    for (role, codes) in [("medical_insurance", &["310101", "390101", "390201", "390401"][..]), ("civil_affairs", &["610101", "640101"][..])] {
+        let (cookie, _) = app.login(role, PASSWORD).await.unwrap();
+        let home = app.get("/", &cookie).await.body;
+        assert!(home.contains("各基金应付") && home.contains("/reconciliation?month="), "{role}: {home}");
+        let total: i64 = codes.iter().map(|c| owed(&[c])).sum();
+        assert!(total > 0, "{role}: the fixture's claim pays from these funds");
+        assert!(codes.iter().filter(|c| owed(&[c]) > 0).all(|c| home.contains(&huimin_domain::format::yuan_fen(owed(&[c])))), "{role}: each fund's amount");
+        assert!(menu_of(&home).contains(&"/reconciliation".to_string()), "{role}: 基金对账 in the menu");
+    }
+    let (doctor, _) = app.login("village_doctor", PASSWORD).await.unwrap();
+    assert!(!app.get("/", &doctor).await.body.contains("各基金应付"));
+}
