@@ -16,10 +16,10 @@ use crate::health;
 /// The supervised indicators and their default targets: (code, Chinese name, at most?, target in
 /// ppm, source). A region's own target (the most specific) replaces the default.
 pub const INDICATORS: [(&str, &str, bool, i64, &str); 4] = [
-    ("self_pay_ratio", "住院个人自付比例", true, 100_000, "种子001“一个确保”：贫困患者住院费用个人自付比例控制在10%以内"),
-    ("contract_rate", "家庭医生签约率", false, 1_000_000, "种子001：应签尽签（茅箭区达到 98.80%）"),
-    ("follow_up_rate", "随访履约率", false, 900_000, "假设：种子文件未给出，取 90%"),
-    ("screening_rate", "因病致贫筛查完成率", false, 950_000, "假设：云南一个月完成 96%，取 95%"),
+    ("self_pay_ratio", "住院个人自付比例", true, 100_000, "《县2020年健康扶贫工作计划》“一个确保”：贫困患者住院费用个人自付比例控制在10%以内"),
+    ("contract_rate", "家庭医生签约率", false, 1_000_000, "《县2020年健康扶贫工作计划》：应签尽签；《守护健康奔小康——茅箭区健康扶贫工作综述》：茅箭区签约率达 98.8%"),
+    ("follow_up_rate", "随访履约率", false, 900_000, "本系统默认值 90%（来源文件未给出，可按本地区设置目标）"),
+    ("screening_rate", "因病致贫筛查完成率", false, 950_000, "本系统默认值 95%（《我省抓实五项重点工作 全力推动健康扶贫》：云南一个月完成 96%），可按本地区设置目标"),
 ];
 
 /// The population figures of a region: registry, screening, the three batches, treatment,

@@ -11,7 +11,7 @@ fn esc(s: &str) -> String {
 
 /// Grouped columns: one group per label, one column per series (values ≥ 0), with a legend.
 pub fn columns(title: &str, labels: &[String], series: &[(&str, Vec<i64>)], unit: &str) -> Markup {
-    let (w, h, left, bottom, top) = (640.0_f64, 240.0_f64, 64.0_f64, 28.0_f64, 28.0_f64);
+    let (w, h, left, bottom, top) = (420.0_f64, 240.0_f64, 56.0_f64, 28.0_f64, 28.0_f64);
     let max = series.iter().flat_map(|(_, v)| v.iter().copied()).max().unwrap_or(0).max(1) as f64;
     let group = (w - left - 8.0) / labels.len().max(1) as f64;
     let bar = (group * 0.8) / series.len().max(1) as f64;
@@ -20,7 +20,7 @@ pub fn columns(title: &str, labels: &[String], series: &[(&str, Vec<i64>)], unit
     for i in 0..=4 {
         let v = (max * i as f64 / 4.0) as i64;
         let yy = y(v);
-        svg += &format!(r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e5e7eb"/><text x="{}" y="{:.1}" text-anchor="end" font-size="10" fill="#6b7280">{}</text>"##, w - 8.0, left - 4.0, yy + 3.0, short(v));
+        svg += &format!(r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e5e7eb"/><text x="{}" y="{:.1}" text-anchor="end" font-size="12" fill="#6b7280">{}</text>"##, w - 8.0, left - 4.0, yy + 3.0, short(v));
     }
     for (g, label) in labels.iter().enumerate() {
         let x0 = left + group * g as f64 + group * 0.1;
@@ -39,11 +39,11 @@ pub fn columns(title: &str, labels: &[String], series: &[(&str, Vec<i64>)], unit
                 unit
             );
         }
-        svg += &format!(r##"<text x="{:.1}" y="{}" text-anchor="middle" font-size="10" fill="#374151">{}</text>"##, x0 + group * 0.4, h - 10.0, esc(label));
+        svg += &format!(r##"<text x="{:.1}" y="{}" text-anchor="middle" font-size="12" fill="#374151">{}</text>"##, x0 + group * 0.4, h - 10.0, esc(label));
     }
     for (s, (name, _)) in series.iter().enumerate() {
         let x = left + 120.0 * s as f64;
-        svg += &format!(r#"<rect x="{x}" y="6" width="10" height="10" fill="{}"/><text x="{}" y="15" font-size="11">{}</text>"#, PALETTE[s % PALETTE.len()], x + 14.0, esc(name));
+        svg += &format!(r#"<rect x="{x}" y="6" width="10" height="10" fill="{}"/><text x="{}" y="15" font-size="13">{}</text>"#, PALETTE[s % PALETTE.len()], x + 14.0, esc(name));
     }
     svg += "</svg>";
     html! { figure.chart { figcaption { (title) } (PreEscaped(svg)) } }
@@ -51,18 +51,18 @@ pub fn columns(title: &str, labels: &[String], series: &[(&str, Vec<i64>)], unit
 
 /// Horizontal bars of ratios (ppm) per label, with a target line.
 pub fn ratios(title: &str, rows: &[(String, Option<i64>)], target_ppm: Option<i64>) -> Markup {
-    let (w, row_h, left) = (640.0_f64, 22.0_f64, 120.0_f64);
+    let (w, row_h, left) = (420.0_f64, 24.0_f64, 110.0_f64);
     let h = 16.0 + row_h * rows.len().max(1) as f64;
     let max = rows.iter().filter_map(|(_, v)| *v).chain(target_ppm).max().unwrap_or(0).max(1) as f64 * 1.1;
     let x = |v: i64| left + (w - left - 60.0) * v as f64 / max;
     let mut svg = format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="{}" class="chart">"#, esc(title));
     for (i, (label, v)) in rows.iter().enumerate() {
         let yy = 8.0 + row_h * i as f64;
-        svg += &format!(r##"<text x="{}" y="{:.1}" text-anchor="end" font-size="11" fill="#374151">{}</text>"##, left - 6.0, yy + 13.0, esc(label));
+        svg += &format!(r##"<text x="{}" y="{:.1}" text-anchor="end" font-size="13" fill="#374151">{}</text>"##, left - 6.0, yy + 13.0, esc(label));
         if let Some(v) = v {
             let over = target_ppm.is_some_and(|t| *v > t);
             svg += &format!(
-                r##"<rect x="{left}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##,
+                r##"<rect x="{left}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="13">{}</text>"##,
                 (x(*v) - left).max(1.0),
                 row_h - 6.0,
                 if over { "#dc2626" } else { "#0f766e" },
@@ -73,7 +73,7 @@ pub fn ratios(title: &str, rows: &[(String, Option<i64>)], target_ppm: Option<i6
         }
     }
     if let Some(t) = target_ppm {
-        svg += &format!(r##"<line x1="{0:.1}" x2="{0:.1}" y1="2" y2="{1}" stroke="#111827" stroke-dasharray="4 3"/><text x="{2:.1}" y="{3}" font-size="10">目标 {4}</text>"##, x(t), h - 2.0, x(t) + 3.0, h - 4.0, pct(t));
+        svg += &format!(r##"<line x1="{0:.1}" x2="{0:.1}" y1="2" y2="{1}" stroke="#111827" stroke-dasharray="4 3"/><text x="{2:.1}" y="{3}" font-size="12">目标 {4}</text>"##, x(t), h - 2.0, x(t) + 3.0, h - 4.0, pct(t));
     }
     svg += "</svg>";
     html! { figure.chart { figcaption { (title) } (PreEscaped(svg)) } }
@@ -81,20 +81,28 @@ pub fn ratios(title: &str, rows: &[(String, Option<i64>)], target_ppm: Option<i6
 
 /// One stacked bar of shares (e.g. what each fund and the patient paid of the total).
 pub fn shares(title: &str, parts: &[(String, i64)]) -> Markup {
-    let (w, h) = (640.0_f64, 70.0_f64);
+    let w = 420.0_f64;
     let total: i64 = parts.iter().map(|(_, v)| (*v).max(0)).sum::<i64>().max(1);
-    let mut svg = format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="{}" class="chart">"#, esc(title));
-    let mut x = 0.0;
-    let mut legend = 0.0;
+    let (mut bars, mut legend) = (String::new(), String::new());
+    let (mut x, mut lx, mut ly) = (0.0, 0.0, 46.0);
     for (i, (label, v)) in parts.iter().enumerate().filter(|(_, (_, v))| *v > 0) {
         let width = (w - 2.0) * *v as f64 / total as f64;
         let share = i128::from(*v) * 1_000_000 / i128::from(total);
-        svg += &format!(r#"<rect x="{x:.1}" y="4" width="{width:.1}" height="24" fill="{}"><title>{} {}</title></rect>"#, PALETTE[i % PALETTE.len()], esc(label), pct(share as i64));
-        svg += &format!(r#"<rect x="{legend:.1}" y="40" width="10" height="10" fill="{}"/><text x="{:.1}" y="49" font-size="10">{} {}</text>"#, PALETTE[i % PALETTE.len()], legend + 13.0, esc(label), pct(share as i64));
-        legend += 12.0 + 8.0 * (label.chars().count() as f64 * 1.4 + 6.0);
+        let color = PALETTE[i % PALETTE.len()];
+        bars += &format!(r#"<rect x="{x:.1}" y="4" width="{width:.1}" height="24" fill="{color}"><title>{} {}</title></rect>"#, esc(label), pct(share as i64));
+        // The legend wraps onto new lines rather than running off the edge.
+        let text = format!("{} {}", label, pct(share as i64));
+        let item = 18.0 + 13.0 * text.chars().map(|c| if c.is_ascii() { 0.6 } else { 1.0 }).sum::<f64>() + 12.0;
+        if lx > 0.0 && lx + item > w {
+            lx = 0.0;
+            ly += 20.0;
+        }
+        legend += &format!(r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{color}"/><text x="{:.1}" y="{ly:.1}" font-size="13">{}</text>"#, ly - 11.0, lx + 16.0, esc(&text));
+        lx += item;
         x += width;
     }
-    svg += "</svg>";
+    let h = ly + 8.0;
+    let svg = format!(r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="{}" class="chart">{bars}{legend}</svg>"#, esc(title));
     html! { figure.chart { figcaption { (title) } (PreEscaped(svg)) } }
 }
 

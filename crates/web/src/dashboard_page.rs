@@ -51,6 +51,16 @@ fn region_and_period(ctx: &Ctx, q: &DashQuery) -> WebResult<(RegionCode, Period)
     Ok((region, period))
 }
 
+/// A figure of the dashboard, a link to the list behind it when there is one.
+fn tile(href: Option<String>, value: Markup, label: &str) -> Markup {
+    html! {
+        @match href {
+            Some(h) => a.stat href=(h) { span.value { (value) } span.label { (label) } },
+            None => div.stat { span.value { (value) } span.label { (label) } },
+        }
+    }
+}
+
 pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
     let (region, period) = region_and_period(&ctx, &q)?;
@@ -88,14 +98,15 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
                 td.small { a href=(format!("/dashboard/method#{}", k.indicator)) { (ctx.t("计算方法", "Method")) } " · " (k.source) }
             } } }
         }
+        // Each figure opens the list behind it, where the role may see that list.
         section.stats {
-            div.stat { span.value { (num(p.households)) } span.label { (ctx.t("建档立卡户", "Households")) } }
-            div.stat { span.value { (num(p.persons)) } span.label { (ctx.t("建档立卡人口", "Persons")) } }
-            div.stat { span.value { (percent(ppm(p.illness_households, p.households))) } span.label { (ctx.t("因病致贫率", "Poor because of illness")) } }
-            div.stat { span.value { (num(p.sick_persons)) } span.label { (ctx.t("患病人数", "Sick persons")) } }
-            div.stat { span.value { (num(p.batches[0])) " / " (num(p.batches[1])) " / " (num(p.batches[2])) } span.label { (ctx.t("三个一批（大病/慢病/兜底）", "Three batches")) } }
-            div.stat { span.value { (num(p.treatment[1])) " / " (num(p.treatment[0])) } span.label { (ctx.t("大病已救治 / 确认", "Treated / identified")) } }
-            div.stat { span.value { (num(p.follow_ups[2])) } span.label { (ctx.t("随访逾期人数", "Late follow-ups")) } }
+            (tile(ctx.can(Permission::ViewRegistry).then(|| format!("/households?region={region}")), html! { (num(p.households)) }, ctx.t("建档立卡户", "Households")))
+            (tile(None, html! { (num(p.persons)) }, ctx.t("建档立卡人口", "Persons")))
+            (tile(ctx.can(Permission::ViewRegistry).then(|| format!("/households?region={region}&illness=1")), html! { (percent(ppm(p.illness_households, p.households))) }, ctx.t("因病致贫率", "Poor because of illness")))
+            (tile(Some(format!("/batches?region={region}")), html! { (num(p.sick_persons)) }, ctx.t("患病人数", "Sick persons")))
+            (tile(Some(format!("/batches?region={region}")), html! { (num(p.batches[0])) " / " (num(p.batches[1])) " / " (num(p.batches[2])) }, ctx.t("三个一批（大病/慢病/兜底）", "Three batches")))
+            (tile(ctx.can(Permission::ViewHealth).then(|| format!("/treatment?region={region}")), html! { (num(p.treatment[1])) " / " (num(p.treatment[0])) }, ctx.t("大病已救治 / 确认", "Treated / identified")))
+            (tile(ctx.can(Permission::ViewHealth).then(|| format!("/worklist?region={region}&show=overdue&teams=all")), html! { (num(p.follow_ups[2])) }, ctx.t("随访逾期人数", "Late follow-ups")))
         }
         p.small {
             (ctx.t("按贫困户属性：", "By category: "))
@@ -131,12 +142,13 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
             div.stat { span.value { (num(ind.inpatient.claims)) } span.label { (ctx.t("住院人次", "Inpatient stays")) } }
             div.stat { span.value { (yuan(ind.inpatient.total)) } span.label { (ctx.t("住院总费用", "Inpatient cost")) } }
             div.stat { span.value { (percent(ppm(ind.inpatient.funds_total, ind.inpatient.total))) } span.label { (ctx.t("住院报销比例", "Inpatient reimbursed")) } }
-            div.stat { span.value { (percent(ppm(c.funds_total, c.in_policy))) } span.label { (ctx.t("政策范围内报销比例", "Of in-policy costs")) } }
+            div.stat { span.value { (percent(ppm(c.funds_total, c.in_policy))) } span.label { (ctx.t("政策范围内报销比例", "Of in-policy costs")) }
+                small.muted { (ctx.t("各基金支付 ÷ 政策范围内费用；兜底保障也支付政策范围外的费用，故可超过 100%", "All funds ÷ in-policy costs; the safety nets also pay costs outside the policy, so it can exceed 100%")) } }
             div.stat { span.value {
                 @if claims_link { a href=(format!("/dashboard/over-ceiling?region={region}&period={pl}")) { (num(c.over_ceiling)) } } @else { (num(c.over_ceiling)) }
             } span.label { (ctx.t("自付超 10% 人次", "Claims over 10% self-pay")) } }
             div.stat { span.value { (num(ind.outpatient_chronic.claims)) } span.label { (ctx.t("慢性病门诊人次", "Chronic outpatient visits")) } }
-            div.stat { span.value { (yuan(c.fund(Fund::FiscalBackstop))) } span.label { (ctx.t("财政兜底支付（元）", "Fiscal backstop (yuan)")) } }
+            div.stat { span.value { (yuan(c.fund(Fund::FiscalBackstop))) } span.label { (ctx.t("财政兜底支付", "Fiscal backstop")) } }
         }
         div.charts {
             (charts::columns(ctx.t("按月：总费用与各基金支付（元）", "By month: cost and funds (yuan)"),
