@@ -138,6 +138,21 @@ impl Role {
             .ok_or_else(|| ValueError(format!("角色「{code}」不存在")))
     }
 
+    /// The levels of region an account of the role belongs to: a village doctor to a village, a
+    /// township centre to a township, the bureaus to a county or above. (A clerk's region is
+    /// their facility's county.)
+    pub fn works_at(self) -> &'static [crate::RegionLevel] {
+        use crate::RegionLevel::*;
+        match self {
+            Role::VillageDoctor => &[Village],
+            Role::FamilyDoctorTeam => &[Township, Village],
+            Role::TownshipStaff => &[Township],
+            Role::SettlementClerk => &[County],
+            Role::HealthBureau | Role::MedicalInsurance | Role::CivilAffairs | Role::PovertyOffice | Role::Supervisor => &[Province, City, County],
+            Role::Admin => &[Province, City, County, Township, Village],
+        }
+    }
+
     /// Whether the role works at a facility rather than over a region.
     pub fn needs_facility(self) -> bool {
         self == Role::SettlementClerk

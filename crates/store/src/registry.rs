@@ -229,6 +229,16 @@ impl Store {
         rows.iter().map(region_from_row).collect()
     }
 
+    /// `code` and every region below it, by code, at most `limit`.
+    pub async fn regions_within(&self, code: RegionCode, limit: i64) -> Result<Vec<Region>> {
+        let rows = sqlx::query("SELECT code, name FROM regions WHERE code >= $1 AND code < $1 || ':' ORDER BY code LIMIT $2")
+            .bind(within(code))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(region_from_row).filter(|r| r.as_ref().map_or(true, |r| code.contains(r.code))).collect()
+    }
+
     /// The top of the tree: regions without a parent in the store.
     pub async fn root_regions(&self) -> Result<Vec<Region>> {
         let rows = sqlx::query(

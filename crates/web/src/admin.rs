@@ -22,6 +22,7 @@ pub async fn users(state: State, ctx: Ctx) -> WebResult<Markup> {
 async fn users_page(state: &State, ctx: &Ctx, message: Option<Result<String, String>>) -> WebResult<Markup> {
     let list = state.store.users_within(ctx.user.region).await?;
     let role_label = |r: Role| if ctx.lang == Lang::En { r.label_en() } else { r.label_zh() };
+    let picker = layout::region_picker(state, ctx, ctx.t("所属区划", "Region"), Some(ctx.user.region), None).await?;
     let body = html! {
         p { a href="/admin/tokens" { (ctx.t("API 令牌（机器客户端）", "API tokens (machine clients)")) } }
         @match &message {
@@ -77,7 +78,7 @@ async fn users_page(state: &State, ctx: &Ctx, message: Option<Result<String, Str
             label { (ctx.t("角色", "Role"))
                 select name="role" { @for r in Role::ALL { option value=(r.code()) { (role_label(r)) } } }
             }
-            label { (ctx.t("所属区划代码", "Region code")) input name="region" required value=(ctx.user.region) inputmode="numeric"; }
+            (picker)
             label { (ctx.t("所属机构编码（结算窗口必填）", "Facility code (settlement clerks)")) input name="facility"; }
             label { (ctx.t("初始密码（至少 8 位）", "Initial password (8+)")) input type="password" name="password" minlength="8" required autocomplete="new-password"; }
             button.primary type="submit" { (ctx.t("创建", "Create")) }
@@ -162,6 +163,10 @@ async fn validate_new_user(state: &State, ctx: &Ctx, f: &NewUserForm) -> Result<
     }
     if state.store.region(region).await.map_err(|e| e.to_string())?.is_none() {
         return Err(format!("区划 {region} 不存在"));
+    }
+    if !role.needs_facility() && !role.works_at().contains(&region.level()) {
+        let levels: Vec<&str> = role.works_at().iter().map(|l| l.label_zh()).collect();
+        return Err(format!("{}账号应属于{}级区划，{region} 是{}级", role.label_zh(), levels.join("、"), region.level().label_zh()));
     }
     let facility = f.facility.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     if role.needs_facility() {

@@ -54,6 +54,9 @@ pub async fn teams(state: State, ctx: Ctx) -> WebResult<Markup> {
     let rules = state.store.follow_up_rules().await?;
     let rule = contracts::rule_for(&rules, ctx.user.region);
     let manage = ctx.can(Permission::ManageTeams);
+    let facilities = state.store.facilities(ctx.user.region).await?;
+    let area_picker = layout::region_picker(&state, &ctx, ctx.t("服务区域", "Area served"), Some(ctx.user.region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(ctx.user.region), None).await?;
     let body = html! {
         p.muted { (ctx.t("随访频次（本区划）：重点人群每年 ", "Follow-ups a year here: key groups ")) (rule.key_per_year) (ctx.t(" 次，一般人群每年 ", ", others ")) (rule.other_per_year) (ctx.t(" 次", "")) }
         @for t in &teams {
@@ -84,14 +87,14 @@ pub async fn teams(state: State, ctx: Ctx) -> WebResult<Markup> {
                 h2 { (ctx.t("组建团队", "New team")) }
                 (csrf(&ctx))
                 label.grow { (ctx.t("团队名称", "Name")) input name="name" required; }
-                label { (ctx.t("牵头机构编码", "Lead facility")) input name="facility" required; }
-                label { (ctx.t("服务区域（区划代码）", "Area served (region code)")) input name="region" required value=(ctx.user.region) inputmode="numeric"; }
+                label { (ctx.t("牵头机构", "Lead facility")) select name="facility" required { @for f in &facilities { option value=(f.code) { (f.name) } } } }
+                (area_picker)
                 button.primary type="submit" { (ctx.t("创建", "Create")) }
             }
             form.card.filters method="post" action="/teams/rule" {
                 h2 { (ctx.t("随访频次", "Follow-up rule")) }
                 (csrf(&ctx))
-                label { (ctx.t("区划代码", "Region")) input name="region" value=(ctx.user.region) inputmode="numeric"; }
+                (picker)
                 label { (ctx.t("重点人群每年", "Key groups a year")) input name="key_per_year" value=(rule.key_per_year) inputmode="numeric" size="3"; }
                 label { (ctx.t("一般人群每年", "Others a year")) input name="other_per_year" value=(rule.other_per_year) inputmode="numeric" size="3"; }
                 button.primary type="submit" { (ctx.t("保存", "Save")) }
@@ -233,9 +236,10 @@ pub async fn contracts_page(state: State, ctx: Ctx, Query(q): Query<ContractQuer
     let sign = ctx.can(Permission::SignContracts);
     let unsigned = if sign { state.store.unsigned_persons(region, year, 200).await? } else { Vec::new() };
     let teams = if sign { state.store.teams(region).await? } else { Vec::new() };
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
     let body = html! {
         form.filters.card method="get" action="/contracts" {
-            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            (picker)
             label { (ctx.t("年度", "Year")) input name="year" value=(year) inputmode="numeric" size="4"; }
             button.primary type="submit" { (ctx.t("查看", "Show")) }
         }

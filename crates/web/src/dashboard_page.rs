@@ -74,6 +74,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
     let c = &ind.claims;
     let p = &ind.population;
     let claims_link = ctx.can(Permission::ViewClaims);
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
     let body = html! {
         nav.breadcrumb {
             @for r in &path {
@@ -82,7 +83,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
             }
         }
         form.filters.card.noprint method="get" action="/dashboard" {
-            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            (picker)
             label { (ctx.t("统计期（2025、2025-03、2025-Q1 或 2025-01-01..2025-06-30）", "Period (2025, 2025-03, 2025-Q1 or a span)")) input name="period" value=(pl); }
             button.primary type="submit" { (ctx.t("查看", "Show")) }
             button type="button" data-print { (ctx.t("打印", "Print")) }
@@ -402,6 +403,7 @@ pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>, mut 
 pub async fn targets(state: State, ctx: Ctx) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
     let targets = state.store.targets().await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(ctx.user.region), None).await?;
     let body = html! {
         table.card {
             thead { tr { th { (ctx.t("指标", "Indicator")) } th.num { (ctx.t("本区划目标", "Target here")) } th { (ctx.t("依据", "Source")) } } }
@@ -414,7 +416,7 @@ pub async fn targets(state: State, ctx: Ctx) -> WebResult<Markup> {
             form.card.filters method="post" action="/dashboard/targets" {
                 h2 { (ctx.t("设定目标", "Set a target")) }
                 (csrf(&ctx))
-                label { (ctx.t("区划代码", "Region")) input name="region" value=(ctx.user.region) inputmode="numeric"; }
+                (picker)
                 label { (ctx.t("指标", "Indicator")) select name="indicator" { @for (code, name, ..) in INDICATORS { option value=(code) { (name) } } } }
                 label { (ctx.t("目标（%）", "Target (%)")) input name="percent" required inputmode="decimal" size="6"; }
                 label.grow { (ctx.t("依据（文件名称）", "Source (document)")) input name="source" required; }
@@ -549,9 +551,10 @@ pub async fn reconciliation(state: State, ctx: Ctx, Query(q): Query<ReconQuery>)
         (Some(f), Some(code)) => Some((f, code.to_string(), state.store.fund_claims(f, region, &month, code).await?)),
         _ => None,
     };
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
     let body = html! {
         form.filters.card.noprint method="get" action="/reconciliation" {
-            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            (picker)
             label { (ctx.t("结算月份", "Month settled")) input name="month" type="month" value=(month); }
             button.primary type="submit" { (ctx.t("查看", "Show")) }
             a.button href=(format!("/reconciliation.xlsx?region={region}&month={month}")) { (ctx.t("导出 XLSX", "Export XLSX")) }

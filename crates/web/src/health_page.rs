@@ -405,6 +405,7 @@ pub struct RegionQuery {
 pub async fn campaigns(state: State, ctx: Ctx) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
     let list = state.store.campaigns(ctx.user.region).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(ctx.user.region), None).await?;
     let body = html! {
         @if list.is_empty() { (layout::empty_state(ctx.t("还没有筛查活动", "No screening campaign yet"))) } @else {
             table.card {
@@ -419,7 +420,7 @@ pub async fn campaigns(state: State, ctx: Ctx) -> WebResult<Markup> {
                 h2 { (ctx.t("新建筛查活动", "New campaign")) }
                 (csrf(&ctx))
                 label.grow { (ctx.t("名称", "Name")) input name="name" required placeholder="2024年建档立卡贫困人口因病致贫筛查"; }
-                label { (ctx.t("区划代码", "Region")) input name="region" value=(ctx.user.region) inputmode="numeric"; }
+                (picker)
                 label { (ctx.t("开始日期", "From")) input name="starts_on" type="date" required; }
                 label { (ctx.t("结束日期", "To")) input name="ends_on" type="date" required; }
                 button.primary type="submit" { (ctx.t("创建", "Create")) }
@@ -704,9 +705,10 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
     let shown: Vec<Disclosed<BatchRow>> = rows.iter().filter(|r| only.is_none() || r.batch() == only).filter_map(|r| viewer.show(batch_record(r), r.clone())).collect();
     let page = q.page.map_or(1, |p| p.0);
     let base = format!("/batches?region={region}&year={year}{}", only.map(|b| format!("&batch={}", b.code())).unwrap_or_default());
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
     let body = html! {
         form.filters.card method="get" action="/batches" {
-            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            (picker)
             label { (ctx.t("年度", "Year")) input name="year" value=(year) inputmode="numeric" size="4"; }
             label { (ctx.t("分类", "Batch")) select name="batch" { option value="" { (ctx.t("全部", "All")) } @for b in CareBatch::ALL { option value=(b.code()) selected[only == Some(*b)] { (b.label_zh()) } } } }
             button.primary type="submit" { (ctx.t("查看", "Show")) }
@@ -840,9 +842,10 @@ pub async fn ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> Web
     designated.sort_by(|a, b| a.code.cmp(&b.code));
     let manage = ctx.can(Permission::ManageBatches);
     let today = today();
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
     let body = html! {
         form.filters.card method="get" action="/treatment" {
-            label { (ctx.t("区划代码", "Region")) input name="region" value=(region) inputmode="numeric"; }
+            (picker)
             label { (ctx.t("状态", "Status")) select name="status" { option value="" { (ctx.t("全部", "All")) } @for s in TreatmentStatus::ALL { option value=(s.code()) selected[q.status.as_deref() == Some(s.code())] { (s.label_zh()) } } } }
             label { (ctx.t("确认后超过天数未救治", "Not treated after days")) input name="overdue_days" inputmode="numeric" size="4" value=(q.overdue_days.map(|d| d.to_string()).unwrap_or_default()); }
             button.primary type="submit" { (ctx.t("查看", "Show")) }

@@ -285,9 +285,10 @@ pub async fn households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>)
     if filter.include_exited {
         base.push_str("&exited=1");
     }
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
     let body = html! {
         form.filters.card method="get" action="/households" {
-            label { (ctx.t("区划代码", "Region code")) input name="region" value=(region) inputmode="numeric"; }
+            (picker)
             label { (ctx.t("贫困户属性", "Category"))
                 select name="category" {
                     option value="" { (ctx.t("全部", "All")) }

@@ -924,9 +924,10 @@ pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): 
         let d = s.fen() - a.fen();
         if d > 0 { format!("+{}", huimin_domain::format::yuan_fen(d)) } else { huimin_domain::format::yuan_fen(d) }
     };
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
     let body = html! {
         form.filters.card method="get" {
-            label { (ctx.t("区划", "Region")) input name="region" value=(region); }
+            (picker)
             label { (ctx.t("出院日期从", "Discharged from")) input type="date" name="from" value=(from); }
             label { (ctx.t("至", "to")) input type="date" name="to" value=(to); }
             button.primary type="submit" { (ctx.t("测算", "Run")) }

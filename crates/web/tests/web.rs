@@ -347,6 +347,11 @@ async fn admin_creates_and_disables_users_inside_their_region() {
     };
     assert!(create("newdoc", "village_doctor", V2, "").await.body.contains("已创建用户 newdoc"));
     assert!(create("far", "village_doctor", OUT_VILLAGE, "").await.body.contains("不在您的管辖范围内"));
+    // An account belongs to a region at the level its role works at.
+    assert!(create("countydoc", "village_doctor", "371302", "").await.body.contains("村医账号应属于村级区划，371302000000 是县级"));
+    assert!(create("villagebureau", "health_bureau", V2, "").await.body.contains("应属于省、市、县级区划"));
+    let page = app.get("/admin/users", &cookie).await.body;
+    assert!(page.contains("<select name=\"region\">") && page.contains(&format!("<option value=\"{V2}\">")), "a region is picked, not typed");
     assert!(create("clerk2", "settlement_clerk", "371302", "").await.body.contains("必须指定所属医疗机构"));
     assert!(create("newdoc", "admin", "371302", "").await.body.contains("已被使用"));
     // The administrator chose the password: its user changes it before anything else.
