@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use huimin_domain::{Date, Money, Period, RegionCode};
+use huimin_domain::{Date, Period, RegionCode};
 use huimin_policy::Fund;
 use huimin_store::{ClaimSums, Store, StoreError, Target};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
@@ -385,22 +385,78 @@ fn yuan(fen: i64) -> f64 {
     fen as f64 / 100.0
 }
 
-fn money_text(fen: i64) -> String {
-    Money::from_fen(fen).map(|m| m.to_string()).unwrap_or_else(|_| format!("-{}", Money::from_fen(-fen).unwrap_or_default()))
+/// A report's cell: what it is decides how it is written — numbers as numbers with a display
+/// format (a spreadsheet can sum them), text as text (codes and ID numbers keep their digits).
+enum Cell {
+    Text(String),
+    Code(String),
+    Count(i64),
+    /// Fen, shown as yuan with separators.
+    Money(i64),
+    /// A rate in ppm, stored as the fraction and shown as 0.0%; `None`: no denominator (—).
+    Rate(Option<i64>),
+}
+
+/// The formats every report uses, one per kind of cell (the same precision as the pages).
+struct Formats {
+    bold: Format,
+    count: Format,
+    money: Format,
+    rate: Format,
+    text: Format,
+}
+
+impl Formats {
+    fn new() -> Self {
+        Formats {
+            bold: Format::new().set_bold().set_text_wrap(),
+            count: Format::new().set_num_format("#,##0"),
+            money: Format::new().set_num_format("#,##0.00"),
+            rate: Format::new().set_num_format("0.0%"),
+            text: Format::new().set_num_format("@"),
+        }
+    }
+
+    fn write(&self, sheet: &mut rust_xlsxwriter::Worksheet, row: u32, col: u16, cell: &Cell) -> Result<(), XlsxError> {
+        match cell {
+            Cell::Text(t) => sheet.write_string(row, col, t).map(|_| ()),
+            Cell::Code(t) => sheet.write_string_with_format(row, col, t, &self.text).map(|_| ()),
+            Cell::Count(n) => sheet.write_number_with_format(row, col, *n as f64, &self.count).map(|_| ()),
+            Cell::Money(fen) => sheet.write_number_with_format(row, col, yuan(*fen), &self.money).map(|_| ()),
+            Cell::Rate(Some(ppm)) => sheet.write_number_with_format(row, col, *ppm as f64 / 1_000_000.0, &self.rate).map(|_| ()),
+            Cell::Rate(None) => sheet.write_string(row, col, "—").map(|_| ()),
+        }
+    }
+
+    /// A header row, each column given a width for its longest header line.
+    fn header(&self, sheet: &mut rust_xlsxwriter::Worksheet, row: u32, heads: &[&str], min_width: f64) -> Result<(), XlsxError> {
+        for (c, h) in heads.iter().enumerate() {
+            sheet.write_with_format(row, c as u16, *h, &self.bold)?;
+            let chars = h.chars().map(|ch| if ch.is_ascii() { 1.0 } else { 2.0 }).sum::<f64>();
+            sheet.set_column_width(c as u16, (chars / 2.0 + 2.0).max(min_width))?;
+        }
+        Ok(())
+    }
+}
+
+/// Printing: landscape A4, one page wide, the header row on every page, the title in the header.
+fn print_setup(sheet: &mut rust_xlsxwriter::Worksheet, header_row: u32, title: &str) -> Result<(), XlsxError> {
+    sheet.set_landscape().set_paper_size(9).set_print_fit_to_pages(1, 0).set_repeat_rows(header_row, header_row)?;
+    sheet.set_header(&format!("&C{}", title.replace('&', "&&"))).set_footer("&C第 &P 页，共 &N 页");
+    Ok(())
 }
 
 /// The claims report in the form of seed 004, by child region: inpatient stays, total cost,
 /// reimbursed, ratio; chronic outpatient persons, visits, reimbursed; the fiscal backstop.
 pub async fn write_claims_report(store: &Store, region: RegionCode, period: Period, child_width: usize, path: &Path) -> Result<(), ReportError> {
     let mut book = Workbook::new();
-    let bold = Format::new().set_bold();
-    let money = Format::new().set_num_format("#,##0.00");
+    let f = Formats::new();
     let sheet = book.add_worksheet().set_name("结算情况")?;
-    sheet.write_with_format(0, 0, format!("贫困人口医疗费用结算情况（{}）", period.label()), &bold)?;
+    let title = format!("贫困人口医疗费用结算情况（{}）", period.label());
+    sheet.write_with_format(0, 0, &title, &f.bold)?;
     let heads = ["区划", "住院人次", "住院总费用（元）", "各项报销合计（元）", "报销比例", "个人自付（元）", "自付超10%人次", "慢性病门诊人数", "门诊核销人次", "门诊核销费用（元）", "财政兜底（元）"];
-    for (c, h) in heads.iter().enumerate() {
-        sheet.write_with_format(2, c as u16, *h, &bold)?;
-    }
+    f.header(sheet, 2, &heads, 12.0)?;
+    print_setup(sheet, 2, &title)?;
     let names = store.child_regions(region).await?;
     let cells = store.claim_cells(region, period, child_width).await?;
     let chronic_persons = store.claim_persons(region, period, child_width, "outpatient_chronic").await?;
@@ -424,23 +480,25 @@ pub async fn write_claims_report(store: &Store, region: RegionCode, period: Peri
             ),
             None => ("合计".to_string(), all_chronic_persons),
         };
-        sheet.write(row, 0, &label)?;
-        sheet.write(row, 1, i.claims as f64)?;
-        sheet.write_with_format(row, 2, yuan(i.total), &money)?;
-        sheet.write_with_format(row, 3, yuan(i.funds_total), &money)?;
-        sheet.write(row, 4, percent(ppm(i.funds_total, i.total)))?;
-        sheet.write_with_format(row, 5, yuan(i.patient_total), &money)?;
-        sheet.write(row, 6, i.over_ceiling as f64)?;
-        sheet.write(row, 7, persons as f64)?;
-        sheet.write(row, 8, c.claims as f64)?;
-        sheet.write_with_format(row, 9, yuan(c.funds_total), &money)?;
-        sheet.write_with_format(row, 10, yuan(i.fund(Fund::FiscalBackstop) + c.fund(Fund::FiscalBackstop)), &money)?;
+        let cells = [
+            Cell::Text(label),
+            Cell::Count(i.claims),
+            Cell::Money(i.total),
+            Cell::Money(i.funds_total),
+            Cell::Rate(ppm(i.funds_total, i.total)),
+            Cell::Money(i.patient_total),
+            Cell::Count(i.over_ceiling),
+            Cell::Count(persons),
+            Cell::Count(c.claims),
+            Cell::Money(c.funds_total),
+            Cell::Money(i.fund(Fund::FiscalBackstop) + c.fund(Fund::FiscalBackstop)),
+        ];
+        for (col, cell) in cells.iter().enumerate() {
+            f.write(sheet, row, col as u16, cell)?;
+        }
         row += 1;
     }
     sheet.set_column_width(0, 16)?;
-    for c in 1..heads.len() as u16 {
-        sheet.set_column_width(c, 16)?;
-    }
     crate::files::save_workbook(&mut book, path)?;
     Ok(())
 }
@@ -449,46 +507,56 @@ pub async fn write_claims_report(store: &Store, region: RegionCode, period: Peri
 /// per fund that owes anything.
 pub async fn write_reconciliation(store: &Store, region: RegionCode, month: &str, path: &Path) -> Result<(), ReportError> {
     let mut book = Workbook::new();
-    let bold = Format::new().set_bold();
-    let money = Format::new().set_num_format("#,##0.00");
+    let f = Formats::new();
     let summary = book.add_worksheet().set_name("对账汇总")?;
-    summary.write_with_format(0, 0, format!("{month} 各基金应付医疗机构金额（按结算日期）"), &bold)?;
-    for (c, h) in ["基金", "基金编码", "医疗机构编码", "医疗机构", "结算单数", "应付金额（元）"].iter().enumerate() {
-        summary.write_with_format(2, c as u16, *h, &bold)?;
-    }
+    let title = format!("{month} 各基金应付医疗机构金额（按结算日期）");
+    summary.write_with_format(0, 0, &title, &f.bold)?;
+    f.header(summary, 2, &["基金", "基金编码", "医疗机构编码", "医疗机构", "结算单数", "应付金额（元）"], 10.0)?;
+    print_setup(summary, 2, &title)?;
     let mut row = 3u32;
     let owed = store.owed_by_fund(region, month).await?;
     for (fund, o) in &owed {
-        summary.write(row, 0, fund.label_zh())?;
-        summary.write_string(row, 1, fund.code())?;
-        summary.write_string(row, 2, &o.facility_code)?;
-        summary.write(row, 3, &o.facility_name)?;
-        summary.write(row, 4, o.claims as f64)?;
-        summary.write_with_format(row, 5, yuan(o.amount), &money)?;
+        let cells = [Cell::Text(fund.label_zh().into()), Cell::Code(fund.code().into()), Cell::Code(o.facility_code.clone()), Cell::Text(o.facility_name.clone()), Cell::Count(o.claims), Cell::Money(o.amount)];
+        for (col, cell) in cells.iter().enumerate() {
+            f.write(summary, row, col as u16, cell)?;
+        }
         row += 1;
     }
-    summary.set_column_width(0, 22)?.set_column_width(1, 10)?.set_column_width(2, 16)?.set_column_width(3, 24)?.set_column_width(5, 16)?;
+    f.write(summary, row, 0, &Cell::Text("合计".into()))?;
+    f.write(summary, row, 4, &Cell::Count(owed.iter().map(|(_, o)| o.claims).sum()))?;
+    f.write(summary, row, 5, &Cell::Money(owed.iter().map(|(_, o)| o.amount).sum()))?;
+    summary.set_column_width(0, 22)?.set_column_width(3, 24)?;
     for fund in Fund::ALL {
         let facilities: Vec<&String> = owed.iter().filter(|(f, _)| *f == fund).map(|(_, o)| &o.facility_code).collect();
         if facilities.is_empty() {
             continue;
         }
-        let sheet = book.add_worksheet().set_name(fund.code())?;
-        for (c, h) in ["医疗机构编码", "结算单号", "出院日期", "总费用（元）", "本基金支付（元）"].iter().enumerate() {
-            sheet.write_with_format(0, c as u16, *h, &bold)?;
-        }
-        let mut r = 1u32;
-        for f in facilities {
-            for line in store.fund_claims(fund, region, month, f).await? {
-                sheet.write_string(r, 0, &line.facility_code)?;
-                sheet.write_string(r, 1, &line.claim_no)?;
-                sheet.write_string(r, 2, &line.discharge)?;
-                sheet.write_with_format(r, 3, yuan(line.total), &money)?;
-                sheet.write_with_format(r, 4, yuan(line.fund_amount), &money)?;
-                r += 1;
+        // Named by the fund as people call it (a sheet name holds at most 31 characters).
+        let sheet = book.add_worksheet().set_name(fund.label_zh().chars().take(31).collect::<String>())?;
+        let title = format!("{month} {}（{}）应付明细", fund.label_zh(), fund.code());
+        sheet.write_with_format(0, 0, &title, &f.bold)?;
+        f.header(sheet, 1, &["医疗机构编码", "结算单号", "出院日期", "总费用（元）", "本基金支付（元）"], 12.0)?;
+        print_setup(sheet, 1, &title)?;
+        let date = Format::new().set_num_format("yyyy-mm-dd");
+        let (mut r, mut total, mut paid, mut n) = (2u32, 0i64, 0i64, 0i64);
+        for code in facilities {
+            for line in store.fund_claims(fund, region, month, code).await? {
+                f.write(sheet, r, 0, &Cell::Code(line.facility_code.clone()))?;
+                f.write(sheet, r, 1, &Cell::Code(line.claim_no.clone()))?;
+                match rust_xlsxwriter::ExcelDateTime::parse_from_str(&line.discharge) {
+                    Ok(d) => sheet.write_datetime_with_format(r, 2, &d, &date).map(|_| ())?,
+                    Err(_) => f.write(sheet, r, 2, &Cell::Text(line.discharge.clone()))?,
+                }
+                f.write(sheet, r, 3, &Cell::Money(line.total))?;
+                f.write(sheet, r, 4, &Cell::Money(line.fund_amount))?;
+                (total, paid, n, r) = (total + line.total, paid + line.fund_amount, n + 1, r + 1);
             }
         }
-        sheet.set_column_width(0, 16)?.set_column_width(1, 24)?.set_column_width(2, 12)?.set_column_width(3, 14)?.set_column_width(4, 16)?;
+        f.write(sheet, r, 0, &Cell::Text("合计".into()))?;
+        f.write(sheet, r, 1, &Cell::Text(format!("{n} 张")))?;
+        f.write(sheet, r, 3, &Cell::Money(total))?;
+        f.write(sheet, r, 4, &Cell::Money(paid))?;
+        sheet.set_column_width(1, 26)?;
     }
     crate::files::save_workbook(&mut book, path)?;
     Ok(())
@@ -499,31 +567,23 @@ pub async fn write_screening_report(store: &Store, campaign_id: i64, region: Reg
     let c = store.campaign(campaign_id).await?.ok_or_else(|| StoreError::NotFound(format!("campaign {campaign_id}")))?;
     let rows = store.screening_progress(campaign_id, region).await?;
     let mut book = Workbook::new();
-    let bold = Format::new().set_bold();
+    let f = Formats::new();
     let sheet = book.add_worksheet().set_name("筛查进度")?;
-    sheet.write_with_format(0, 0, format!("{}（{} 至 {}）", c.name, c.starts_on, c.ends_on), &bold)?;
-    for (i, h) in ["区划代码", "区划", "应筛查户数", "已筛查户数", "完成率", "因病致贫户数", "因病致贫率"].iter().enumerate() {
-        sheet.write_with_format(2, i as u16, *h, &bold)?;
-    }
+    let title = format!("{}（{} 至 {}）", c.name, c.starts_on, c.ends_on);
+    sheet.write_with_format(0, 0, &title, &f.bold)?;
+    f.header(sheet, 2, &["区划代码", "区划", "应筛查户数", "已筛查户数", "完成率", "因病致贫户数", "因病致贫率"], 10.0)?;
+    print_setup(sheet, 2, &title)?;
     let (mut a, mut b, mut ill) = (0, 0, 0);
+    let line = |code: Cell, name: String, to: i64, done: i64, illness: i64| [code, Cell::Text(name), Cell::Count(to), Cell::Count(done), Cell::Rate(ppm(done, to)), Cell::Count(illness), Cell::Rate(ppm(illness, done))];
     for (i, p) in rows.iter().enumerate() {
-        let r = 3 + i as u32;
-        sheet.write_string(r, 0, p.region.to_string())?;
-        sheet.write(r, 1, &p.name)?;
-        sheet.write(r, 2, p.to_screen as f64)?;
-        sheet.write(r, 3, p.screened as f64)?;
-        sheet.write(r, 4, percent(ppm(p.screened, p.to_screen)))?;
-        sheet.write(r, 5, p.illness_poor as f64)?;
-        sheet.write(r, 6, percent(ppm(p.illness_poor, p.screened)))?;
+        for (col, cell) in line(Cell::Code(p.region.to_string()), p.name.clone(), p.to_screen, p.screened, p.illness_poor).iter().enumerate() {
+            f.write(sheet, 3 + i as u32, col as u16, cell)?;
+        }
         (a, b, ill) = (a + p.to_screen, b + p.screened, ill + p.illness_poor);
     }
-    let r = 3 + rows.len() as u32;
-    sheet.write(r, 1, "合计")?;
-    sheet.write(r, 2, a as f64)?;
-    sheet.write(r, 3, b as f64)?;
-    sheet.write(r, 4, percent(ppm(b, a)))?;
-    sheet.write(r, 5, ill as f64)?;
-    sheet.write(r, 6, percent(ppm(ill, b)))?;
+    for (col, cell) in line(Cell::Text(String::new()), "合计".into(), a, b, ill).iter().enumerate() {
+        f.write(sheet, 3 + rows.len() as u32, col as u16, cell)?;
+    }
     sheet.set_column_width(0, 14)?.set_column_width(1, 16)?;
     crate::files::save_workbook(&mut book, path)?;
     Ok(())
@@ -535,47 +595,48 @@ pub async fn write_monthly_report(store: &Store, catalogues: &huimin_domain::Cat
     let mut regions = vec![(county, "全县".to_string())];
     regions.extend(store.child_regions(county).await?.into_iter().map(|r| (r.code, r.name)));
     let mut book = Workbook::new();
-    let bold = Format::new().set_bold();
+    let f = Formats::new();
     let sheet = book.add_worksheet().set_name("月度进展")?;
-    sheet.write_with_format(0, 0, format!("健康扶贫工作月度进展（{}）", month.label()), &bold)?;
+    let title = format!("健康扶贫工作月度进展（{}）", month.label());
+    sheet.write_with_format(0, 0, &title, &f.bold)?;
     let heads = [
         "区划", "建档立卡户", "建档立卡人口", "因病致贫户", "因病致贫率", "筛查完成率", "患病人数", "大病集中救治", "慢病签约服务管理", "重病兜底保障",
-        "大病已救治", "签约率", "随访履约率", "住院人次", "住院总费用（元）", "报销比例", "个人自付比例", "自付超10%人次", "未达标指标",
+        "大病已救治人数", "签约率", "随访履约率", "住院人次", "住院总费用（元）", "报销比例", "个人自付比例", "自付超10%人次", "未达标指标",
     ];
-    for (c, h) in heads.iter().enumerate() {
-        sheet.write_with_format(2, c as u16, *h, &bold)?;
-    }
+    f.header(sheet, 2, &heads, 8.0)?;
+    print_setup(sheet, 2, &title)?;
+    sheet.set_row_height(2, 45)?;
     for (i, (code, name)) in regions.iter().enumerate() {
         let ind = compute(store, catalogues, *code, month, today).await?;
         let misses: Vec<&str> = checks(&ind, &targets).iter().filter(|c| !c.met).map(|c| c.name).collect();
         let p = &ind.population;
         let r = 3 + i as u32;
-        let cells: Vec<String> = vec![
-            name.clone(),
-            p.households.to_string(),
-            p.persons.to_string(),
-            p.illness_households.to_string(),
-            percent(ppm(p.illness_households, p.households)),
-            percent(ppm(p.screening[1], p.screening[0])),
-            p.sick_persons.to_string(),
-            p.batches[0].to_string(),
-            p.batches[1].to_string(),
-            p.batches[2].to_string(),
-            format!("{}/{}", p.treatment[1], p.treatment[0]),
-            percent(ppm(p.contracts[1], p.contracts[0])),
-            percent(ppm(p.follow_ups[0], p.follow_ups[1])),
-            ind.inpatient.claims.to_string(),
-            money_text(ind.inpatient.total),
-            percent(ppm(ind.inpatient.funds_total, ind.inpatient.total)),
-            percent(ppm(ind.inpatient.patient_total, ind.inpatient.total)),
-            ind.inpatient.over_ceiling.to_string(),
-            misses.join("、"),
+        let cells = [
+            Cell::Text(name.clone()),
+            Cell::Count(p.households),
+            Cell::Count(p.persons),
+            Cell::Count(p.illness_households),
+            Cell::Rate(ppm(p.illness_households, p.households)),
+            Cell::Rate(ppm(p.screening[1], p.screening[0])),
+            Cell::Count(p.sick_persons),
+            Cell::Count(p.batches[0]),
+            Cell::Count(p.batches[1]),
+            Cell::Count(p.batches[2]),
+            Cell::Count(p.treatment[1]),
+            Cell::Rate(ppm(p.contracts[1], p.contracts[0])),
+            Cell::Rate(ppm(p.follow_ups[0], p.follow_ups[1])),
+            Cell::Count(ind.inpatient.claims),
+            Cell::Money(ind.inpatient.total),
+            Cell::Rate(ppm(ind.inpatient.funds_total, ind.inpatient.total)),
+            Cell::Rate(ppm(ind.inpatient.patient_total, ind.inpatient.total)),
+            Cell::Count(ind.inpatient.over_ceiling),
+            Cell::Text(misses.join("、")),
         ];
-        for (c, v) in cells.iter().enumerate() {
-            sheet.write(r, c as u16, v)?;
+        for (c, cell) in cells.iter().enumerate() {
+            f.write(sheet, r, c as u16, cell)?;
         }
     }
-    sheet.set_column_width(0, 14)?;
+    sheet.set_column_width(0, 14)?.set_column_width(14, 16)?.set_column_width(18, 30)?;
     crate::files::save_workbook(&mut book, path)?;
     Ok(())
 }

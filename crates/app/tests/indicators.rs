@@ -130,8 +130,15 @@ both_backends! {
         indicators::write_reconciliation(&db, county, &month, &file).await.unwrap();
         let mut book = open_workbook_auto(&file).unwrap();
         let summary = book.worksheet_range("对账汇总").unwrap();
-        let total: f64 = summary.rows().skip(3).filter_map(|r| r.get(5).and_then(|c| c.get_float())).sum();
+        let total: f64 = summary.rows().skip(3).filter(|r| r[0].to_string() != "合计").filter_map(|r| r.get(5).and_then(|c| c.get_float())).sum();
         assert_eq!((total * 100.0).round() as i64, after.funds_total);
+        // A total row, and each fund's sheet by the fund's name with its own total.
+        let last = summary.rows().last().unwrap();
+        assert_eq!((last[0].to_string().as_str(), last[5].get_float().map(|v| (v * 100.0).round() as i64)), ("合计", Some(after.funds_total)));
+        assert!(book.sheet_names().iter().any(|n| n == "城乡居民基本医疗保险"), "{:?}", book.sheet_names());
+        let basic = book.worksheet_range("城乡居民基本医疗保险").unwrap();
+        assert!(matches!(basic.get((2, 2)), Some(calamine::Data::DateTime(_))), "discharge dates are dates: {:?}", basic.get((2, 2)));
+        assert_eq!(basic.rows().last().unwrap()[0].to_string(), "合计");
         let file = dir.path().join("claims.xlsx");
         indicators::write_claims_report(&db, county, year, 9, &file).await.unwrap();
         let sheet = open_workbook_auto(&file).unwrap().worksheet_range("结算情况").unwrap();
@@ -139,6 +146,9 @@ both_backends! {
         assert_eq!(last[0].to_string(), "合计");
         assert_eq!(last[1].get_float(), Some(5.0));
         assert_eq!((last[2].get_float().unwrap() * 100.0).round() as i64, after.total);
+        // The ratio is a number (a fraction shown as 0.0%), not text.
+        let ratio = last[4].get_float().expect("a number");
+        assert_eq!((ratio * 1_000_000.0).round() as i64, indicators::ppm(after.funds_total, after.total).unwrap());
     }
 
     dashboard_figures_and_targets(db) {

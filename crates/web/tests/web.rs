@@ -1433,3 +1433,23 @@ async fn a_fund_bureau_starts_from_what_its_funds_owe_this_month() {
     let (doctor, _) = app.login("village_doctor", PASSWORD).await.unwrap();
     assert!(!app.get("/", &doctor).await.body.contains("各基金应付"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_report_holds_numbers_a_spreadsheet_can_sum() {
+    use calamine::DataType;
+    let app = TestApp::new().await;
+    let (bureau, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let month = huimin_app::clock::today().format("%Y-%m").to_string();
+    let r = app.get(&format!("/reports/monthly.xlsx?period={month}"), &bureau).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(r.bytes)).unwrap();
+    let sheet = calamine::Reader::worksheet_range_at(&mut book, 0).unwrap().unwrap();
+    let county = sheet.rows().nth(3).expect("the county's row");
+    assert_eq!(county[0].to_string(), "全县");
+    // Counts and money are numbers; rates are fractions (shown as 0.0%) or — without a denominator.
+    for (col, what) in [(1, "households"), (2, "persons"), (13, "stays"), (14, "cost")] {
+        assert!(county[col].get_float().is_some(), "{what} is a number: {:?}", county[col]);
+    }
+    assert_eq!(county[1].get_float(), Some(2.0), "the county's two households");
+    assert!(county[4].get_float().is_some_and(|v| (0.0..=1.0).contains(&v)), "a rate: {:?}", county[4]);
+}
