@@ -229,7 +229,22 @@ pub async fn error_report(state: State, ctx: Ctx, Path(token): Path<String>) -> 
 
 fn report_markup(ctx: &Ctx, r: &RosterReport, token: &str) -> Markup {
     let d = &r.diff;
+    // The list shows at most this many households of each kind, and says how many more there are.
+    const SHOWN: usize = 200;
+    let more = |n: usize| n.saturating_sub(SHOWN);
     html! {
+        // What confirming will do, in words, first.
+        p.lead {
+            (ctx.t("确认后将：", "Confirming will: "))
+            (ctx.t("新增 ", "add ")) strong { (num(d.new_households.len() as i64)) } (ctx.t(" 户（", " households (")) (num(d.new_persons.len() as i64)) (ctx.t(" 人）", " persons)"))
+            @if !d.reentered_households.is_empty() { (ctx.t("，重新列入 ", ", re-enter ")) strong { (num(d.reentered_households.len() as i64)) } (ctx.t(" 户", " households")) }
+            (ctx.t("，变更 ", ", change ")) strong { (num(d.changed_households.len() as i64)) } (ctx.t(" 户", " households"))
+            (ctx.t("，退出 ", ", exit ")) strong { (num(d.exited_households.len() as i64)) } (ctx.t(" 户（", " households (")) (num(d.exited_persons.len() as i64)) (ctx.t(" 人）", " persons)"))
+            (ctx.t("；其余 ", "; ")) (num(d.unchanged_households as i64)) (ctx.t(" 户不变。", " unchanged."))
+        }
+        @if !d.exited_households.is_empty() && !r.mass_exit {
+            p.alert.warn role="alert" { (ctx.t("将有 ", "")) strong { (num(d.exited_households.len() as i64)) } (ctx.t(" 户退出帮扶名单（不在文件中的户视为退出），请核对下方名单。", " households will leave the programme (those not in the file); check the list below.")) }
+        }
         @if r.mass_exit {
             p.alert.error role="alert" { strong { (ctx.t("注意：", "Warning: ")) } (ctx.t("本次导入将使范围内 ", "This import would exit ")) (d.exited_households.len())
                 (ctx.t(" 户退出，超过范围内现有户数（", " households, more than half of the ")) (d.households_in_scope) (ctx.t(" 户）的一半。请先核对文件和比对范围；确需如此，确认导入时须勾选“我已核实，确认退出”。", " in scope. Check the file and the scope; to go on, tick “I have checked” when confirming.")) }
@@ -254,11 +269,15 @@ fn report_markup(ctx: &Ctx, r: &RosterReport, token: &str) -> Markup {
         @if !d.changed_households.is_empty() || !d.exited_households.is_empty() {
             details.card open {
                 summary { (ctx.t("变更与退出的户", "Changed and exited households")) }
-                ul.small {
-                    @for (n, fields) in d.changed_households.iter().take(200) {
-                        li { (n.key) " " (n.name) "：" @for (c, a, b) in fields { (c) " " (a) " → " (b) "；" } }
-                    }
-                    @for n in d.exited_households.iter().take(200) { li { (ctx.t("退出 ", "Exit ")) (n.key) " " (n.name) } }
+                @if !d.exited_households.is_empty() {
+                    h3 { (ctx.t("退出的户", "Exiting")) " (" (num(d.exited_households.len() as i64)) ")" }
+                    ul.small { @for n in d.exited_households.iter().take(SHOWN) { li { (n.key) " " (n.name) } } }
+                    @if more(d.exited_households.len()) > 0 { p.small.muted { (ctx.t("另有 ", "And ")) (num(more(d.exited_households.len()) as i64)) (ctx.t(" 户退出，未逐一列出。", " more, not listed one by one.")) } }
+                }
+                @if !d.changed_households.is_empty() {
+                    h3 { (ctx.t("变更的户", "Changing")) " (" (num(d.changed_households.len() as i64)) ")" }
+                    ul.small { @for (n, fields) in d.changed_households.iter().take(SHOWN) { li { (n.key) " " (n.name) "：" @for (c, a, b) in fields { (c) " " (a) " → " (b) "；" } } } }
+                    @if more(d.changed_households.len()) > 0 { p.small.muted { (ctx.t("另有 ", "And ")) (num(more(d.changed_households.len()) as i64)) (ctx.t(" 户变更，未逐一列出。", " more, not listed one by one.")) } }
                 }
             }
         }
@@ -275,6 +294,7 @@ fn report_markup(ctx: &Ctx, r: &RosterReport, token: &str) -> Markup {
                         }
                     }
                 }
+                @if r.errors.len() > 500 { p.small.muted { (ctx.t("另有 ", "And ")) (num(r.errors.len() as i64 - 500)) (ctx.t(" 处错误未在此列出，见错误报告。", " more errors, in the error report.")) } }
             }
         }
     }

@@ -65,6 +65,7 @@ pub fn page(ctx: &Ctx, title: &str, current: &str, body: Markup) -> Markup {
         ctx.lang,
         title,
         html! {
+            a.skip href="#main" { (ctx.t("跳到正文", "Skip to content")) }
             header.top {
                 a.brand href="/" { span.logo { "惠" } span { "惠民" } small { (ctx.t("健康扶贫信息系统", "Health poverty alleviation")) } }
                 div.who {
@@ -86,8 +87,9 @@ pub fn page(ctx: &Ctx, title: &str, current: &str, body: Markup) -> Markup {
                     a class=(if active { "active" } else { "" }) href=(path) { (ctx.t(zh, en)) }
                 }
             }
-            main.content {
+            main.content #main tabindex="-1" {
                 h1.page-title { (title) }
+                noscript { p.small.muted.noprint { (ctx.t("打印请用浏览器的“打印”（Ctrl+P）：页面已按纸张排版。", "To print, use the browser's Print (Ctrl+P): the page is laid out for paper.")) } }
                 (body)
             }
         },

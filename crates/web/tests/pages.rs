@@ -1,7 +1,8 @@
 //! Every page as each role reaches it, read the way a county's staff read it: the test follows
 //! every link from the home page (as a crawler would) and fails on what a government product
 //! must not show — a path into the source tree, a format name as text to non-administrators, a
-//! stored UTC timestamp, an amount without ¥ and separators, a field without a label.
+//! stored UTC timestamp, an amount without ¥ and separators, a field without a label, a page
+//! without a link to skip to its content.
 
 mod common;
 
@@ -117,6 +118,9 @@ fn findings(role: Role, html: &str) -> Vec<(&'static str, String)> {
                 break;
             }
         }
+    }
+    if html.contains("<nav class=\"side\">") && !html.contains("href=\"#main\"") {
+        out.push(("no link to skip to the content", String::new()));
     }
     for field in unlabelled_fields(html) {
         out.push(("a field without a label", field));
