@@ -157,9 +157,14 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
                 &[(ctx.t("总费用", "Cost"), ind.by_month.iter().map(|(_, s)| s.total / 100).collect()), (ctx.t("各基金支付", "Funds"), ind.by_month.iter().map(|(_, s)| s.funds_total / 100).collect()), (ctx.t("个人自付", "Patient"), ind.by_month.iter().map(|(_, s)| s.patient_total / 100).collect())],
                 "元"))
             (charts::shares(ctx.t("费用由谁支付", "Who paid the costs"), &fund_parts(c)))
-            (charts::ratios(ctx.t("各区划住院个人自付比例", "Inpatient self-pay by region"),
-                &ind.children.iter().map(|ch| (ch.region.name.clone(), ppm(ch.claims.patient_total, ch.claims.total))).collect::<Vec<_>>(),
-                Some(self_pay_target)))
+            @if ind.children.is_empty() {
+                figure.chart { figcaption { (ctx.t("各区划住院个人自付比例", "Inpatient self-pay by region")) }
+                    p.muted { (ctx.t("本区划没有下级区划，按区划的比较见上一级。", "This region has none below it; compare regions one level up.")) } }
+            } @else {
+                (charts::ratios(ctx.t("各区划住院个人自付比例", "Inpatient self-pay by region"),
+                    &ind.children.iter().map(|ch| (ch.region.name.clone(), ppm(ch.claims.patient_total, ch.claims.total))).collect::<Vec<_>>(),
+                    Some(self_pay_target)))
+            }
         }
         @if !ind.children.is_empty() {
             h2 { (ctx.t("下级区划", "Regions below")) }
