@@ -166,7 +166,7 @@ test('on a phone the household list fits the screen; supervisors see a masked ID
   assert.match(idCell, /\*{8}/, 'a supervisor sees masked ID numbers');
   await page.goto(`${base}/audit`);
   assert.match(await page.locator('.alert').first().textContent(), /哈希链完整/);
-  assert.match(await page.locator('table.audit').textContent(), /household\.view/);
+  assert.match(await page.locator("table.audit").textContent(), /查看一户一档/);
   await shot(page, '09-phone-audit', false);
   await phone.close();
 
@@ -229,7 +229,7 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   await fillStay('E2E-BILL-1', '2025-03-02', '2025-03-12');
   await page.waitForSelector('section.bill');
   const preview = await page.locator('main').textContent();
-  assert.match(preview, /30000\.00/, 'the total of the stay');
+  assert.match(preview, /¥30,000\.00/, "the total of the stay");
   assert.match(preview, /个人负担/);
   assert.match(preview, /2025-03-02 至 2025-03-12/, 'the preview shows the stay');
   assert.match(preview, /脑梗死/, 'and the diagnosis by name');
@@ -277,7 +277,7 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   assert.match(await page.locator('main').textContent(), /上次填写的内容已恢复/);
   await page.goto(billUrl);
   // The bill's parts add up: all funds + the patient = the total.
-  const amount = async (locator) => Math.round(Number((await locator.textContent()).trim()) * 100);
+  const amount = async (locator) => Math.round(Number((await locator.textContent()).trim().replace(/[¥,]/g, '')) * 100);
   const total = await amount(page.locator('section.bill tr.subtotal').first().locator('strong'));
   const funds = await amount(page.locator('section.bill tr.subtotal').nth(1).locator('strong'));
   const patient = await amount(page.locator('section.bill tr.patient strong'));
@@ -299,7 +299,7 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
     assert.deepEqual([Math.round(printed.width), Math.round(printed.height)], [width, height], `${paper} paper`);
     assert.equal(printed.pages, 1, `the bill fits one ${paper} page`);
     const text = nfkc(printed.text);
-    for (const part of ['健康扶贫“一站式”结算单', '大写', '北京时间', '核验码', '患者（家属）签字', '2025-03-02至2025-03-12', '脑梗死', '30000.00']) {
+    for (const part of ['健康扶贫“一站式”结算单', '大写', '北京时间', '核验码', '患者（家属）签字', '2025-03-02至2025-03-12', '脑梗死', '¥30,000.00']) {
       assert.ok(text.includes(nfkc(part)), `the printed ${paper} bill shows ${part}: ${text.slice(0, 300)}`);
     }
     assert.ok(!text.includes(nfkc('修改密码')), 'no navigation in print');

@@ -103,6 +103,17 @@ fn readable(text: &str) -> String {
     if t == "api" {
         return "经 API".into();
     }
+    // A roster import's summary: `import 2: {"households": {"new": 1, …}, "persons": {…}}`.
+    if let Some((batch, json)) = t.strip_prefix("import ").and_then(|r| r.split_once(": ")) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(json) {
+            let n = |kind: &str, k: &str| v[kind][k].as_i64().unwrap_or(0);
+            return format!(
+                "导入批次 {batch}：新增 {} 户（{} 人），重新列入 {} 户，变更 {} 户，退出 {} 户（{} 人），不变 {} 户",
+                n("households", "new"), n("persons", "new"), n("households", "reentered"), n("households", "changed"),
+                n("households", "exited"), n("persons", "exited"), n("households", "unchanged")
+            );
+        }
+    }
     if let Some((from, to)) = LEADING.iter().find(|(from, _)| t.starts_with(from)) {
         t = format!("{to}{}", &t[from.len()..]);
     }
@@ -197,6 +208,10 @@ mod tests {
         assert_eq!(readable("person 12"), "人员 12");
         assert_eq!(readable("reason: 核对身份"), "原因：核对身份");
         assert_eq!(readable("api"), "经 API");
+        assert_eq!(
+            readable(r#"import 2: {"households":{"changed":0,"exited":3,"new":1,"reentered":0,"unchanged":1911},"persons":{"exited":5,"new":2}}"#),
+            "导入批次 2：新增 1 户（2 人），重新列入 0 户，变更 0 户，退出 3 户（5 人），不变 1911 户"
+        );
         assert_eq!(readable("role village_doctor region 371302"), "角色 village_doctor 区划 371302");
         assert_eq!(utc_bounds(Some("2026-12-01"), Some("2026-12-01")), (Some("2026-11-30T16:00:00Z".into()), Some("2026-12-01T15:59:59".into())));
         assert_eq!(utc_bounds(Some("12/01"), None), (None, None));

@@ -557,13 +557,13 @@ pub async fn bill_pdf(state: State, ctx: Ctx, Path(no): Path<String>, Query(q): 
         text(format!("诊断 {}{}", if diagnoses.is_empty() { "—".to_string() } else { diagnoses.join("；") }, if stay.withheld > 0 { " 保密病种" } else { "" })),
         Block::Gap,
         Block::Row(vec![("项目".into(), 3.0), ("合计".into(), 1.2), ("年度累计（前→后）".into(), 1.8)]),
-        Block::Row(vec![("总费用".into(), 3.0), (c.bill.total.to_string(), 1.2), (String::new(), 1.8)]),
+        Block::Row(vec![("总费用".into(), 3.0), (yuan(c.bill.total), 1.2), (String::new(), 1.8)]),
     ];
     for l in &c.bill.lines {
-        blocks.push(Block::Row(vec![(format!("{}（{}）", l.layer_name, l.fund.label_zh()), 3.0), (l.total.to_string(), 1.2), (format!("{} → {}", l.before.paid, l.after.paid), 1.8)]));
+        blocks.push(Block::Row(vec![(format!("{}（{}）", l.layer_name, l.fund.label_zh()), 3.0), (yuan(l.total), 1.2), (format!("{} → {}", yuan(l.before.paid), yuan(l.after.paid)), 1.8)]));
     }
-    blocks.push(Block::Row(vec![("各基金合计".into(), 3.0), (c.bill.funds_total.to_string(), 1.2), (String::new(), 1.8)]));
-    blocks.push(Block::Row(vec![("个人负担".into(), 3.0), (c.bill.patient_total.to_string(), 1.2), (String::new(), 1.8)]));
+    blocks.push(Block::Row(vec![("各基金合计".into(), 3.0), (yuan(c.bill.funds_total), 1.2), (String::new(), 1.8)]));
+    blocks.push(Block::Row(vec![("个人负担".into(), 3.0), (yuan(c.bill.patient_total), 1.2), (String::new(), 1.8)]));
     blocks.push(Block::Gap);
     blocks.push(Block::Text { text: format!("个人负担（患者支付） {}", yuan(c.bill.patient_total)), strong: true });
     blocks.push(text(format!("人民币大写：{}", c.bill.patient_total.in_capitals())));
