@@ -571,14 +571,14 @@ pub async fn reconciliation(state: State, ctx: Ctx, Query(q): Query<ReconQuery>)
                 tbody { @for (f, o) in &rows { tr {
                     td { (f.label_zh()) " " span.mono.muted { (f.code()) } }
                     td { (o.facility_name) " " span.mono.muted { (o.facility_code) } }
-                    td.num { a href=(format!("/reconciliation?region={region}&month={month}&fund={}&facility={}", f.code(), o.facility_code)) { (o.claims) } }
+                    td.num { a href=(format!("/reconciliation?region={region}&month={month}&fund={}&facility={}#detail", f.code(), o.facility_code)) { (o.claims) } }
                     td.num { (yuan(o.amount)) }
                 } } }
                 tfoot { tr { td { (ctx.t("合计", "Total")) } td {} td.num { (rows.iter().map(|(_, o)| o.claims).sum::<i64>()) } td.num { strong { (yuan(rows.iter().map(|(_, o)| o.amount).sum())) } } } }
             }
         }
         @if let Some((f, code, lines)) = &detail {
-            h2 { (f.label_zh()) " · " (code) }
+            h2 #detail { (f.label_zh()) " · " (code) }
             table.card.list {
                 thead { tr { th { (ctx.t("结算单号", "Claim")) } th { (ctx.t("患者", "Patient")) } th { (ctx.t("出院", "Discharged")) } th.num { (ctx.t("总费用", "Total")) } th.num { (ctx.t("本基金支付", "This fund")) } } }
                 tbody { @for l in lines { tr {

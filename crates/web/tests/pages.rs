@@ -38,8 +38,8 @@ fn links(html: &str) -> Vec<String> {
     html.split("href=\"")
         .skip(1)
         .filter_map(|s| s.split('"').next())
-        .map(|h| h.replace("&amp;", "&"))
-        .filter(|h| h.starts_with('/') && !h.starts_with("//"))
+        .map(|h| h.split('#').next().unwrap_or("").replace("&amp;", "&"))
+        .filter(|h| h.starts_with('/') && !h.starts_with("//") && !h.is_empty())
         .filter(|h| {
             let path = h.split(['?', '#']).next().unwrap_or("");
             !(path.starts_with("/api/") || path.starts_with("/fhir") || path.starts_with("/lang/") || path.starts_with("/static/") || path == "/logout")
