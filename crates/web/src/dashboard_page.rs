@@ -61,9 +61,18 @@ fn tile(href: Option<String>, value: Markup, label: &str) -> Markup {
     }
 }
 
-pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Markup> {
+pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::response::Response> {
     ctx.require(Permission::ViewProgress)?;
-    let (region, period) = region_and_period(&ctx, &q)?;
+    // A period that does not parse is said on the page, the filter keeping what was typed; the
+    // figures are this year's meanwhile.
+    let (region, period, refused) = match region_and_period(&ctx, &q) {
+        Ok((r, p)) => (r, p, None),
+        Err(WebError::BadRequest(why)) if q.period.is_some() => {
+            let (r, p) = region_and_period(&ctx, &DashQuery { region: q.region.clone(), period: None })?;
+            (r, p, Some((q.period.clone().unwrap_or_default(), why)))
+        }
+        Err(e) => return Err(e),
+    };
     let catalog = state.catalogues().await;
     let ind = figures(&state, &catalog, region, period).await?;
     let targets = state.store.targets().await?;
@@ -84,7 +93,8 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
         }
         form.filters.card.noprint method="get" action="/dashboard" {
             (picker)
-            label { (ctx.t("统计期（2025、2025-03、2025-Q1 或 2025-01-01..2025-06-30）", "Period (2025, 2025-03, 2025-Q1 or a span)")) input name="period" value=(pl); }
+            @if let Some((_, why)) = &refused { p.alert.error.grow role="alert" { (why) } }
+            label { (ctx.t("统计期（2025、2025-03、2025-Q1 或 2025-01-01..2025-06-30）", "Period (2025, 2025-03, 2025-Q1 or a span)")) input name="period" value=(refused.as_ref().map_or(pl.clone(), |(typed, _)| typed.clone())); }
             button.primary type="submit" { (ctx.t("查看", "Show")) }
             button type="button" data-print { (ctx.t("打印", "Print")) }
         }
@@ -200,7 +210,8 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
             a.button href="/dashboard/targets" { (ctx.t("考核目标", "Targets")) }
         }
     };
-    Ok(layout::page(&ctx, ctx.t("督导考核", "Supervision"), "/dashboard", body))
+    let status = if refused.is_some() { axum::http::StatusCode::BAD_REQUEST } else { axum::http::StatusCode::OK };
+    Ok((status, layout::page(&ctx, ctx.t("督导考核", "Supervision"), "/dashboard", body)).into_response())
 }
 
 fn fund_parts(c: &ClaimSums) -> Vec<(String, i64)> {
