@@ -108,6 +108,8 @@ pub struct Ctx {
     pub csrf: String,
     pub lang: Lang,
     pub ip: String,
+    /// The name of the user's region, for the page header (empty for machine clients).
+    pub region_name: String,
     token_hash: String,
     /// Authenticated by an API token (`Authorization: Bearer …`), not a session cookie: no
     /// browser sends it on its own, so there is no cross-site request to guard against.
@@ -171,7 +173,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
             let unauthorized = || (axum::http::StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(serde_json::json!({ "error": "API 令牌无效、已过期或已撤销" }))).into_response();
             let token_hash = accounts::token_hash(token);
             return match state.store.token_user(&token_hash).await {
-                Ok(Some(user)) => Ok(Ctx { user, csrf: String::new(), lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), token_hash, bearer: true }),
+                Ok(Some(user)) => Ok(Ctx { user, csrf: String::new(), lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), region_name: String::new(), token_hash, bearer: true }),
                 Ok(None) => Err(unauthorized()),
                 Err(e) => Err(WebError::from(e).into_response()),
             };
@@ -200,7 +202,8 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
                         Redirect::to("/account/password").into_response()
                     });
                 }
-                Ok(Ctx { user, csrf, lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), token_hash, bearer: false })
+                let region_name = state.store.region(user.region).await.ok().flatten().map(|r| r.name).unwrap_or_default();
+                Ok(Ctx { user, csrf, lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), region_name, token_hash, bearer: false })
             }
             Ok(None) => Err(to_login()),
             Err(e) => Err(WebError::from(e).into_response()),

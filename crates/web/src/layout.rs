@@ -70,7 +70,7 @@ pub fn page(ctx: &Ctx, title: &str, current: &str, body: Markup) -> Markup {
                 a.brand href="/" { span.logo { "惠" } span { "惠民" } small { (ctx.t("健康扶贫信息系统", "Health poverty alleviation")) } }
                 div.who {
                     span.user { (ctx.user.display_name) }
-                    span.role { (role) " · " (ctx.user.region) }
+                    span.role title=(ctx.user.region) { (role) " · " @if ctx.region_name.is_empty() { (ctx.user.region) } @else { (ctx.region_name) } }
                     a.lang href=(format!("/lang/{}?next={}", if ctx.lang == Lang::En { "zh" } else { "en" }, urlencode(current))) {
                         (ctx.t("English", "中文"))
                     }
