@@ -148,6 +148,24 @@ async fn roster_of(store: &Store, region: RegionCode) -> Result<Vec<(huimin_stor
     }).collect())
 }
 
+/// The facilities outside `region` that its exported records name: where its claims of `year`
+/// were settled (the city hospital, a hospital elsewhere) and its teams' lead facilities. An
+/// export carries them, so that its import finds every facility its files refer to.
+async fn referenced_facilities(store: &Store, region: RegionCode, year: i32) -> Result<Vec<huimin_domain::Facility>, StoreError> {
+    let period = Period::year(year);
+    let mut codes: Vec<String> = store.claims_discharged(region, period.from, period.to).await?.into_iter().map(|c| c.facility_code).collect();
+    codes.extend(store.teams(region).await?.into_iter().filter(|t| region.contains(t.region)).map(|t| t.facility_code));
+    codes.sort();
+    codes.dedup();
+    let mut out = Vec::new();
+    for code in codes {
+        if let Some(f) = store.facility(&code).await?.filter(|f| !region.contains(f.region)) {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
 /// The contents of one export: of `region`; contracts and follow-ups of `year`, claims
 /// discharged in `year`.
 ///
@@ -158,7 +176,15 @@ pub async fn export(store: &Store, viewer: &Viewer, kind: Kind, region: RegionCo
     Ok(match kind {
         Kind::Regions => {
             let mut sheet = Sheet::new(&["区划代码", "名称"]);
-            let mut all: Vec<(RegionCode, String)> = store.region_codes().await?.into_iter().filter(|(c, _)| region.contains(*c) || c.contains(region)).collect();
+            // The region, what is above and below it, and the regions of the facilities outside it
+            // that its records refer to (with what is above those).
+            let outside: Vec<RegionCode> = referenced_facilities(store, region, year).await?.iter().map(|f| f.region).collect();
+            let mut all: Vec<(RegionCode, String)> = store
+                .region_codes()
+                .await?
+                .into_iter()
+                .filter(|(c, _)| region.contains(*c) || c.contains(region) || outside.iter().any(|o| c.contains(*o)))
+                .collect();
             all.sort();
             sheet.rows = all.into_iter().map(|(c, n)| vec![c.prefix(), n]).collect();
             sheet
@@ -166,7 +192,9 @@ pub async fn export(store: &Store, viewer: &Viewer, kind: Kind, region: RegionCo
         Kind::Facilities => {
             let mut sheet = Sheet::new(&["机构编码", "机构名称", "机构等级", "机构类型", "行政区划代码", "是否定点医院", "扶贫病床数"]);
             let mut list = store.facilities(region).await?;
+            list.extend(referenced_facilities(store, region, year).await?);
             list.sort_by(|a, b| a.code.cmp(&b.code));
+            list.dedup_by(|a, b| a.code == b.code);
             sheet.rows = list
                 .into_iter()
                 .map(|f| vec![f.code, f.name, f.level.number().to_string(), f.kind, f.region.prefix(), yes(f.designated), f.poverty_beds.to_string()])

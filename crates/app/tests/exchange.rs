@@ -131,6 +131,49 @@ both_backends! {
         assert!(again.errors.iter().all(|e| e.reason.contains("已") ), "every claim number is taken: {:?}", again.errors);
     }
 
+    a_county_export_carries_the_facilities_outside_it_that_its_claims_name(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = setup(&db, dir.path()).await;
+        fill(&db, &p).await;
+        // A stay at the city hospital, outside the county.
+        let facilities = dir.path().join("city.csv");
+        std::fs::write(&facilities, "机构编码,机构名称,机构等级,机构类型,行政区划代码,是否定点医院\nH371301,临沂市人民医院,3,市级医院,3713,是\n").unwrap();
+        import::import_facilities(&db, &facilities).await.unwrap();
+        let set = PolicySet::load(&db).await.unwrap();
+        let mut city = stay("C1", p[1], "2024-08-01", 20000, &[]);
+        city.facility_code = "H371301".into();
+        settlement::settle_claim(&db, &set, &city, "jsck", &audit("settle")).await.unwrap();
+
+        let county = region("371302");
+        let export = |kind| {
+            let db = &db;
+            async move { exchange::export(db, &whole(db).await, kind, county, 2024).await.unwrap() }
+        };
+        let mut files = Vec::new();
+        for kind in Kind::ALL {
+            let file = dir.path().join(format!("county-{}.csv", kind.code()));
+            exchange::write(&export(kind).await, &file, Default::default()).unwrap();
+            files.push(file);
+        }
+        assert!(export(Kind::Facilities).await.rows.iter().any(|r| r[0] == "H371301"), "the city hospital is in the county's facilities");
+        assert!(export(Kind::Regions).await.rows.iter().any(|r| r[0] == "3713"), "and its region");
+
+        let target = match db.backend() {
+            Backend::Sqlite => testing::sqlite().await,
+            Backend::Postgres => testing::postgres().await.unwrap(),
+        };
+        import::import_regions(&target, &files[0]).await.unwrap();
+        let f = import::import_facilities(&target, &files[1]).await.unwrap();
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+        let roster = import::import_roster(&target, &files[2], &RosterImport::new("exchange", d("2024-01-01"))).await.unwrap();
+        assert!(roster.errors.is_empty(), "{:?}", roster.errors);
+        settlement::load_policy(&target, "worked-example.toml", POLICY, false, &audit("policy.load")).await.unwrap();
+        let claims = exchange::import_claims(&target, &files[6], "exchange", &audit("settlement.import")).await.unwrap();
+        assert!(claims.errors.is_empty(), "nothing is lost: {:?}", claims.errors);
+        assert_eq!(claims.applied, export(Kind::Claims).await.rows.len(), "every claim of the county, the city hospital's too");
+        assert!(target.claim("C1").await.unwrap().is_some());
+    }
+
     bad_rows_are_reported_with_row_column_and_reason(db) {
         let dir = tempfile::tempdir().unwrap();
         let p = setup(&db, dir.path()).await;
