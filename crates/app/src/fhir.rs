@@ -21,14 +21,32 @@ const HL7_ADJUDICATION: &str = "http://terminology.hl7.org/CodeSystem/adjudicati
 
 const BUCKETS: [(&str, &str); 4] = [("P", "政策范围内费用"), ("B", "乙类先行自付"), ("N", "目录外必需费用"), ("O", "目录外其他费用")];
 
-/// A FHIR id (`[A-Za-z0-9\-\.]{1,64}`) for one of our keys: itself when it qualifies, else its
-/// bytes in hex (prefixed `x-`, cut to 64).
+/// A FHIR id (`[A-Za-z0-9\-\.]{1,64}`) for one of our keys, never a truncation (two keys must
+/// not share an id): the key itself when it qualifies; else its bytes in hex after `x-` when
+/// that fits (and [`key_of`] reads it back); else `h-` and 40 hex digits of its SHA-256.
 pub fn id(key: &str) -> String {
-    if !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-        key.to_string()
+    if !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') && !key.starts_with("x-") && !key.starts_with("h-") {
+        return key.to_string();
+    }
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    if hex.len() <= 62 {
+        format!("x-{hex}")
     } else {
-        let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("x-{hex}").chars().take(64).collect()
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        format!("h-{}", digest.iter().take(20).map(|b| format!("{b:02x}")).collect::<String>())
+    }
+}
+
+/// The key of a FHIR id made by [`id`], where it can be read back (`h-` digests cannot).
+pub fn key_of(id: &str) -> Option<String> {
+    match id.strip_prefix("x-") {
+        Some(hex) => {
+            let bytes: Option<Vec<u8>> = (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+            bytes.and_then(|b| String::from_utf8(b).ok())
+        }
+        None if id.starts_with("h-") => None,
+        None => Some(id.to_string()),
     }
 }
 
@@ -345,7 +363,20 @@ mod tests {
     fn ids_are_fhir_ids() {
         assert_eq!(id("DEMO-2025-00001"), "DEMO-2025-00001");
         assert_eq!(id("A/1"), "x-412f31");
+        assert_eq!(key_of("x-412f31").as_deref(), Some("A/1"));
+        assert_eq!(key_of("DEMO-2025-00001").as_deref(), Some("DEMO-2025-00001"));
         assert!(id(&"长".repeat(40)).len() <= 64);
+        // Keys that share their first 31 bytes still get different ids.
+        let (a, b) = (id("1000-maojian-985-2020-backstop_90"), id("1000-maojian-985-2020-backstop_5000"));
+        assert!(a != b && a.len() <= 64 && b.len() <= 64, "{a} {b}");
+        assert_eq!(a, id("1000-maojian-985-2020-backstop_90"), "stable");
+        assert_eq!(key_of(&a), None);
+        // Every id is a FHIR id, and ids of different keys differ.
+        let keys = ["a", "a_b", "a b", "x-41", "H1-住院号1", &"长".repeat(40), &"长".repeat(41)];
+        let ids: std::collections::HashSet<String> = keys.iter().map(|k| id(k)).collect();
+        assert_eq!(ids.len(), keys.len());
+        assert!(ids.iter().all(|i| !i.is_empty() && i.len() <= 64 && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')));
+        assert_eq!(key_of(&id("H1-住院号1")).as_deref(), Some("H1-住院号1"));
     }
 
     #[test]

@@ -180,7 +180,9 @@ async fn claim_in_reach(state: &State, ctx: &Ctx, look: &Lookups, no: &str) -> W
     look.viewer.show_own(c).ok_or(WebError::NotFound)
 }
 
-pub async fn claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Response> {
+pub async fn claim(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
+    // A claim is read at the id its resources carry (`fhir::id` of its number).
+    let no = fhir::key_of(&id).ok_or(WebError::NotFound)?;
     let look = Lookups::load(&state, &ctx).await?;
     let c = claim_in_reach(&state, &ctx, &look, &no).await?;
     let policy = look.policies.get(&c.policy_id).ok_or(WebError::NotFound)?;
@@ -194,9 +196,10 @@ pub struct EobQuery {
 }
 
 pub async fn explanations(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<EobQuery>) -> WebResult<Response> {
-    let no = q.claim.as_deref().map(|c| c.trim_start_matches("Claim/")).filter(|c| !c.is_empty()).ok_or_else(|| WebError::BadRequest("需要参数 claim（结算单号）".into()))?;
+    let id = q.claim.as_deref().map(|c| c.trim_start_matches("Claim/")).filter(|c| !c.is_empty()).ok_or_else(|| WebError::BadRequest("需要参数 claim（结算单号）".into()))?;
+    let no = fhir::key_of(id).ok_or(WebError::NotFound)?;
     let look = Lookups::load(&state, &ctx).await?;
-    let c = claim_in_reach(&state, &ctx, &look, no).await?;
+    let c = claim_in_reach(&state, &ctx, &look, &no).await?;
     let policy = look.policies.get(&c.policy_id).ok_or(WebError::NotFound)?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("claim {no}"), "ExplanationOfBenefit")).await?;
     Ok(fhir_json(fhir::bundle("searchset", &base(&headers), fhir::explanations(&c, policy, &look.facility_name(&c.facility_code)))))

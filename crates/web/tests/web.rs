@@ -1456,3 +1456,29 @@ async fn the_monthly_report_holds_numbers_a_spreadsheet_can_sum() {
     assert_eq!(county[1].get_float(), Some(2.0), "the county's two households");
     assert!(county[4].get_float().is_some_and(|v| (0.0..=1.0).contains(&v)), "a rate: {:?}", county[4]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_claim_is_read_at_the_id_its_resources_carry_and_no_two_resources_share_one() {
+    let app = TestApp::new().await;
+    // A visit number with an underscore, which a FHIR id may not hold.
+    let person = person_id(&app.db, 1).await;
+    let set = huimin_app::settlement::PolicySet::load(&app.db).await.unwrap();
+    let mut req = stay_request("H37130201-ZY_2024_17", person, "H37130201");
+    req.admission = Date::from_ymd_opt(2024, 9, 1).unwrap();
+    req.discharge = Date::from_ymd_opt(2024, 9, 5).unwrap();
+    let a = AuditEntry { username: "fixture".into(), action: "settle".into(), ..Default::default() };
+    huimin_app::settlement::settle_claim(&app.db, &set, &req, "fixture", &a).await.unwrap();
+    let (bureau, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let everything: serde_json::Value = serde_json::from_str(&app.get(&format!("/fhir/Patient/{person}/$everything"), &bureau).await.body).unwrap();
+    let entries = everything["entry"].as_array().unwrap();
+    let urls: Vec<&str> = entries.iter().filter_map(|e| e["fullUrl"].as_str()).collect();
+    let unique: std::collections::HashSet<&&str> = urls.iter().collect();
+    assert_eq!(unique.len(), urls.len(), "duplicate fullUrls: {urls:?}");
+    let claim = entries.iter().map(|e| &e["resource"]).find(|r| r["resourceType"] == "Claim" && r["identifier"].to_string().contains("ZY_2024_17")).expect("the claim");
+    let id = claim["id"].as_str().unwrap();
+    assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') && id.len() <= 64, "{id}");
+    let read = app.get(&format!("/fhir/Claim/{id}"), &bureau).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&read.body).unwrap()["id"], id);
+    assert_eq!(app.get(&format!("/fhir/ExplanationOfBenefit?claim={id}"), &bureau).await.status, StatusCode::OK);
+}
