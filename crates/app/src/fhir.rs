@@ -344,15 +344,27 @@ pub fn care_plan(c: &ContractRow, windows: &[huimin_domain::Window], follow_ups:
 }
 
 /// A Bundle of resources; `base` (e.g. `http://host/fhir`) gives each entry its full URL.
-pub fn bundle(kind: &str, base: &str, resources: Vec<Value>) -> Value {
+/// A Bundle of `resources`, each at its full URL under `base`. A `searchset` (the answer to
+/// `self_url`) carries its self link, the total and each entry's search mode; a `collection`
+/// carries neither (bdl-1: total only in a search set or a history).
+pub fn bundle(kind: &str, base: &str, self_url: Option<&str>, resources: Vec<Value>) -> Value {
+    let searchset = kind == "searchset";
     let entries: Vec<Value> = resources
         .into_iter()
         .map(|r| {
             let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
-            json!({ "fullUrl": url, "resource": r })
+            if searchset { json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } }) } else { json!({ "fullUrl": url, "resource": r }) }
         })
         .collect();
-    json!({ "resourceType": "Bundle", "type": kind, "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "total": entries.len(), "entry": entries })
+    let mut b = json!({ "resourceType": "Bundle", "type": kind, "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
+    if searchset {
+        b["total"] = json!(entries.len());
+        if let Some(url) = self_url {
+            b["link"] = json!([{ "relation": "self", "url": url }]);
+        }
+    }
+    b["entry"] = json!(entries);
+    b
 }
 
 #[cfg(test)]

@@ -138,6 +138,16 @@ pub(crate) async fn machine_errors(req: axum::extract::Request, next: axum::midd
     if !for_machines(path) {
         return next.run(req).await;
     }
+    // FHIR is served as JSON only: a client that accepts only XML is told so (406), not given JSON.
+    if fhir {
+        let accept = req.headers().get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let format = req.uri().query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("_format=")).unwrap_or("").to_ascii_lowercase();
+        let wants_xml = |t: &str| t.contains("xml") && !t.contains("json") && !t.contains("*/*");
+        if wants_xml(&accept) || wants_xml(&format) {
+            let body = serde_json::json!({ "resourceType": "OperationOutcome", "issue": [{ "severity": "error", "code": "not-supported", "diagnostics": "只提供 JSON（application/fhir+json）" }] });
+            return (StatusCode::NOT_ACCEPTABLE, [(axum::http::header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], body.to_string()).into_response();
+        }
+    }
     let res = next.run(req).await;
     let status = res.status();
     let json = res.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("json"));

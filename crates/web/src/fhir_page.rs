@@ -32,7 +32,7 @@ fn base(headers: &HeaderMap) -> String {
 
 use huimin_app::clock::today;
 
-pub async fn metadata() -> Response {
+pub async fn metadata(headers: HeaderMap) -> Response {
     let read = |t: &str| json!({ "type": t, "interaction": [{ "code": "read" }] });
     fhir_json(json!({
         "resourceType": "CapabilityStatement",
@@ -40,11 +40,13 @@ pub async fn metadata() -> Response {
         "date": "2026-11-25",
         "kind": "instance",
         "software": { "name": "Huimin", "version": env!("CARGO_PKG_VERSION") },
+        // cpb-14: an instance says which one it is.
+        "implementation": { "description": "惠民健康扶贫信息系统 FHIR 接口（只读）", "url": base(&headers) },
         "fhirVersion": "4.0.1",
         "format": ["json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Read and export only; role and region rules as on the pages. See docs/fhir.md.",
+            "documentation": "Read and export only; role and region rules as on the pages.",
             "resource": [read("Patient"), read("Claim"), json!({ "type": "ExplanationOfBenefit", "interaction": [{ "code": "search-type" }], "searchParam": [{ "name": "claim", "type": "reference" }] })],
             "operation": [{ "name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" }],
         }],
@@ -170,7 +172,8 @@ pub async fn patient_everything(state: State, ctx: Ctx, headers: HeaderMap, Path
     let look = Lookups::load(&state, &ctx).await?;
     let resources = everything(&state, &ctx, &look, &p, region, q.year.map(|y| Period::year(y.0))).await?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("person {id}"), "$everything")).await?;
-    Ok(fhir_json(fhir::bundle("searchset", &base(&headers), resources)))
+    let url = format!("{}/Patient/{id}/$everything", base(&headers));
+    Ok(fhir_json(fhir::bundle("searchset", &base(&headers), Some(&url), resources)))
 }
 
 /// A claim the user may see, as they may see it.
@@ -202,7 +205,8 @@ pub async fn explanations(state: State, ctx: Ctx, headers: HeaderMap, Query(q): 
     let c = claim_in_reach(&state, &ctx, &look, &no).await?;
     let policy = look.policies.get(&c.policy_id).ok_or(WebError::NotFound)?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("claim {no}"), "ExplanationOfBenefit")).await?;
-    Ok(fhir_json(fhir::bundle("searchset", &base(&headers), fhir::explanations(&c, policy, &look.facility_name(&c.facility_code)))))
+    let url = format!("{}/ExplanationOfBenefit?claim={id}", base(&headers));
+    Ok(fhir_json(fhir::bundle("searchset", &base(&headers), Some(&url), fhir::explanations(&c, policy, &look.facility_name(&c.facility_code)))))
 }
 
 #[derive(Deserialize)]
@@ -233,5 +237,5 @@ pub async fn export(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<
         resources.extend(everything(&state, &ctx, &look, &p, village, Some(period)).await?);
     }
     state.store.append_audit(&ctx.audit("fhir.export", format!("region {region}"), period.label())).await?;
-    Ok(fhir_json(fhir::bundle("collection", &base(&headers), resources)))
+    Ok(fhir_json(fhir::bundle("collection", &base(&headers), None, resources)))
 }

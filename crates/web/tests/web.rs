@@ -1482,3 +1482,28 @@ async fn every_claim_is_read_at_the_id_its_resources_carry_and_no_two_resources_
     assert_eq!(serde_json::from_str::<serde_json::Value>(&read.body).unwrap()["id"], id);
     assert_eq!(app.get(&format!("/fhir/ExplanationOfBenefit?claim={id}"), &bureau).await.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_bundles_say_what_they_are_and_xml_is_not_pretended() {
+    let app = TestApp::new().await;
+    let (bureau, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let json = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+    let export = json(&app.get("/fhir/export?period=2024", &bureau).await.body);
+    assert_eq!(export["type"], "collection");
+    assert!(export.get("total").is_none() && export.get("link").is_none(), "bdl-1: a collection has no total");
+    let eob = json(&app.get("/fhir/ExplanationOfBenefit?claim=CIN", &bureau).await.body);
+    assert_eq!((eob["type"].as_str(), eob["link"][0]["relation"].as_str()), (Some("searchset"), Some("self")));
+    assert!(eob["link"][0]["url"].as_str().unwrap().ends_with("/fhir/ExplanationOfBenefit?claim=CIN"));
+    assert_eq!(eob["total"].as_u64(), eob["entry"].as_array().map(|e| e.len() as u64));
+    assert!(eob["entry"].as_array().unwrap().iter().all(|e| e["search"]["mode"] == "match"));
+    let cs = json(&app.get("/fhir/metadata", &bureau).await.body);
+    assert!(cs["implementation"]["description"].is_string(), "cpb-14");
+    // Only JSON is served: a client asking for XML alone is answered 406, as an OperationOutcome.
+    let req = Request::get("/fhir/Claim/CIN").header(header::COOKIE, &bureau).header(header::ACCEPT, "application/fhir+xml").extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap())).body(Body::empty()).unwrap();
+    let res = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_ACCEPTABLE);
+    let body = json(&String::from_utf8_lossy(&axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()));
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert_eq!(app.get("/fhir/Claim/CIN?_format=xml", &bureau).await.status, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(app.get("/fhir/Claim/CIN?_format=json", &bureau).await.status, StatusCode::OK);
+}
