@@ -218,8 +218,21 @@ fn funds_of(bill: &Bill) -> Vec<(Fund, Vec<&huimin_policy::BillLine>)> {
     out
 }
 
-/// A settled claim as a Claim: its cost by bucket, its diagnoses, and every layer of the policy
-/// as an insurance in cascade order (the first is focal).
+/// The layers that adjudicated the claim (those of its bill: the layers for its kind of visit), in
+/// cascade order; focal is the first that paid (the first of them when none did).
+fn insurance_of(c: &Disclosed<StoredClaim>, policy: &Policy) -> Vec<Value> {
+    let applied: Vec<_> = policy.layers.iter().filter(|l| c.bill.lines.iter().any(|b| b.layer_id == l.id)).collect();
+    let paid = |id: &str| c.bill.lines.iter().any(|b| &*b.layer_id == id && !b.total.is_zero());
+    let focal = applied.iter().position(|l| paid(&l.id)).unwrap_or(0);
+    applied
+        .iter()
+        .enumerate()
+        .map(|(i, l)| json!({ "sequence": i + 1, "focal": i == focal, "coverage": { "reference": format!("Coverage/{}", coverage_id(c.person_id, policy, &l.id)), "display": l.name.as_ref() } }))
+        .collect()
+}
+
+/// A settled claim as a Claim: its cost by bucket, its diagnoses, and the layers that adjudicated
+/// it as its insurance in cascade order (focal: the first that paid).
 pub fn claim(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: &str) -> Value {
     let items: Vec<Value> = bucket_items(&c.bill.buckets)
         .into_iter()
@@ -230,9 +243,7 @@ pub fn claim(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: &str) -
         "identifier": claim_identifiers(c),
         "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] },
         "diagnosis": c.claim.diseases.iter().enumerate().map(|(i, d)| json!({ "sequence": i + 1, "diagnosisCodeableConcept": { "coding": [{ "system": ICD10, "code": d }] } })).collect::<Vec<_>>(),
-        "insurance": policy.layers.iter().enumerate().map(|(i, l)| json!({
-            "sequence": i + 1, "focal": i == 0, "coverage": { "reference": format!("Coverage/{}", coverage_id(c.person_id, policy, &l.id)), "display": l.name.as_ref() }
-        })).collect::<Vec<_>>(),
+        "insurance": insurance_of(c, policy),
         "item": items,
         "total": m(c.bill.total),
     }));

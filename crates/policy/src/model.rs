@@ -46,8 +46,10 @@ impl Bucket {
     }
 }
 
-/// The paying funds, with the national medical-insurance fund codes (domain.md §3.0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// The paying funds, with the national medical-insurance fund codes (domain.md §3.0). Written
+/// and read as their codes (`"390101"`) wherever they leave the program; bills stored as JSON
+/// before that named them (`"ResidentBasic"`), which is still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fund {
     EmployeeBasic,
     ResidentBasic,
@@ -99,6 +101,11 @@ impl Fund {
             Fund::FiscalBackstop => "财政兜底",
             Fund::Other => "其他基金",
         }
+    }
+
+    /// The name a bill stored as JSON gave it.
+    fn from_name(name: &str) -> Option<Fund> {
+        Fund::ALL.into_iter().find(|f| format!("{f:?}") == name)
     }
 
     pub fn from_code(code: &str) -> Option<Fund> {
@@ -332,5 +339,34 @@ impl Claim {
             err(col, e.to_string())
         })?;
         Ok(claim)
+    }
+}
+
+impl Serialize for Fund {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Fund {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Fund, D::Error> {
+        let text = String::deserialize(d)?;
+        Fund::from_code(&text).or_else(|| Fund::from_name(&text)).ok_or_else(|| serde::de::Error::custom(format!("基金编码「{text}」未知")))
+    }
+}
+
+#[cfg(test)]
+mod fund_tests {
+    use super::Fund;
+
+    #[test]
+    fn funds_travel_as_their_codes() {
+        for f in Fund::ALL {
+            let json = serde_json::to_string(&f).unwrap();
+            assert_eq!(json, format!("\"{}\"", f.code()));
+            assert_eq!(serde_json::from_str::<Fund>(&json).unwrap(), f);
+        }
+        assert_eq!(serde_json::from_str::<Fund>("\"ResidentBasic\"").unwrap(), Fund::ResidentBasic, "bills stored before");
+        assert!(serde_json::from_str::<Fund>("\"999999\"").is_err());
     }
 }

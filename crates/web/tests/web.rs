@@ -1496,6 +1496,17 @@ async fn fhir_bundles_say_what_they_are_and_xml_is_not_pretended() {
     assert!(eob["link"][0]["url"].as_str().unwrap().ends_with("/fhir/ExplanationOfBenefit?claim=CIN"));
     assert_eq!(eob["total"].as_u64(), eob["entry"].as_array().map(|e| e.len() as u64));
     assert!(eob["entry"].as_array().unwrap().iter().all(|e| e["search"]["mode"] == "match"));
+    // A Claim's insurance: the layers of its bill, the first that paid focal.
+    let claim = json(&app.get("/fhir/Claim/CIN", &bureau).await.body);
+    let stored = app.db.claim("CIN").await.unwrap().unwrap();
+    let insurance = claim["insurance"].as_array().unwrap();
+    assert_eq!(insurance.len(), stored.bill.lines.len());
+    let focal: Vec<&serde_json::Value> = insurance.iter().filter(|i| i["focal"] == true).collect();
+    let first_paying = stored.bill.lines.iter().find(|l| !l.total.is_zero()).unwrap();
+    assert_eq!((focal.len(), focal[0]["coverage"]["display"].as_str()), (1, Some(&*first_paying.layer_name)));
+    // Bill lines name their funds by code, as everywhere else.
+    let api = json(&app.get("/api/settlements/CIN", &bureau).await.body);
+    assert!(api.to_string().contains("\"390101\"") && !api.to_string().contains("ResidentBasic"), "{api}");
     let cs = json(&app.get("/fhir/metadata", &bureau).await.body);
     assert!(cs["implementation"]["description"].is_string(), "cpb-14");
     // Only JSON is served: a client asking for XML alone is answered 406, as an OperationOutcome.
