@@ -71,6 +71,8 @@ pub async fn load_policy(store: &Store, file_name: &str, body: &str, draft: bool
 pub struct SettleRequest {
     pub claim_no: String,
     pub person_id: i64,
+    /// The settling facility. A clerk's request may leave it out: the web takes the clerk's own.
+    #[serde(default)]
     pub facility_code: String,
     pub visit: VisitType,
     pub admission: Date,

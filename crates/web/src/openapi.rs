@@ -4,25 +4,46 @@
 
 use serde_json::{Value, json};
 
+/// The schema of a parameter by its name: the server reads these as numbers or flags
+/// (`params::bounded!`, `Option<bool>`), so a client generated from this document sends them so.
+fn param_schema(name: &str) -> Value {
+    match name {
+        "page" => json!({ "type": "integer", "minimum": 1 }),
+        "limit" | "per_page" => json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+        "year" => json!({ "type": "integer", "minimum": 2000, "maximum": 2100 }),
+        "overdue_days" | "days" => json!({ "type": "integer", "minimum": 1 }),
+        "dry_run" | "draft" | "allow_mass_exit" | "preview" | "illness" | "exited" => json!({ "type": "boolean" }),
+        "as_of" | "from" | "to" => json!({ "type": "string", "format": "date" }),
+        _ => json!({ "type": "string" }),
+    }
+}
+
 /// A query parameter (`?name=`), optional unless `required`.
 fn query(name: &str, description: &str) -> Value {
-    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": param_schema(name) })
 }
 
 fn path(name: &str, description: &str) -> Value {
-    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+    let schema = if name == "id" { json!({ "type": "integer" }) } else { json!({ "type": "string" }) };
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema })
 }
 
 fn ok(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": { "type": "object" } } } })
 }
 
+/// An error answer: `{"error": "…"}`.
+fn error(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
 /// The answers every operation may give besides its own.
 fn responses(extra: Value) -> Value {
     let mut r = json!({
-        "401": { "description": "No valid session or API token" },
-        "403": { "description": "The role may not do this" },
-        "404": { "description": "Not found, or outside the user's region" },
+        "400": error("A parameter or body that does not parse, with the reason"),
+        "401": error("No valid session or API token"),
+        "403": error("The role may not do this"),
+        "404": error("Not found, or outside the user's region"),
     });
     if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
         for (k, v) in extra {
@@ -37,11 +58,30 @@ fn get(tag: &str, summary: &str, params: Vec<Value>, answer: &str) -> Value {
 }
 
 fn post(tag: &str, summary: &str, params: Vec<Value>, body: &str, answers: Value) -> Value {
+    let mut answers = answers;
+    answers["415"] = error("The body is not JSON (Content-Type: application/json)");
     json!({
         "tags": [tag], "summary": summary, "parameters": params,
         "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{body}") } } } },
         "responses": responses(answers),
     })
+}
+
+/// `GET /api/worklist` → `getApiWorklist`, `/api/persons/{id}/cards` → `postApiPersonsByIdCards`:
+/// unique, stable names a client generator makes methods of.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut out = method.to_string();
+    for part in path.split(['/', '-', '_', '.', '$']).filter(|p| !p.is_empty()) {
+        let part = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')).map_or_else(|| part.to_string(), |p| format!("by_{p}"));
+        for word in part.split('_').filter(|w| !w.is_empty()) {
+            let mut c = word.chars();
+            if let Some(first) = c.next() {
+                out.extend(first.to_uppercase());
+                out.push_str(c.as_str());
+            }
+        }
+    }
+    out
 }
 
 fn refused() -> Value {
@@ -53,8 +93,15 @@ fn paths() -> Value {
     let region = || query("region", "Region code (default: the user's region)");
     let code = || query("code", "Region code (default: the user's region)");
     let fhir_get = |summary: &str, params: Vec<Value>| {
+        // FHIR answers its errors as OperationOutcome resources, not the API's Error.
+        let outcome = |d: &str| json!({ "description": d, "content": { "application/fhir+json": { "schema": { "type": "object", "description": "OperationOutcome" } } } });
         json!({ "tags": ["FHIR R4"], "summary": summary, "parameters": params,
-                "responses": responses(json!({ "200": { "description": "A FHIR R4 resource", "content": { "application/fhir+json": { "schema": { "type": "object" } } } } })) })
+                "responses": {
+                    "200": { "description": "A FHIR R4 resource", "content": { "application/fhir+json": { "schema": { "type": "object" } } } },
+                    "400": outcome("A parameter that does not parse"), "401": outcome("No valid session or API token"),
+                    "403": outcome("The role may not do this"), "404": outcome("Not found, or outside the user's region"),
+                    "406": outcome("Only application/fhir+json is served"),
+                } })
     };
     let all = [
         ("/api/openapi.json", json!({ "get": { "tags": ["API"], "summary": "This document", "security": [], "responses": { "200": ok("OpenAPI 3 document") } } })),
@@ -152,7 +199,18 @@ fn paths() -> Value {
         ("/fhir/ExplanationOfBenefit", json!({ "get": fhir_get("A Bundle of the claim's ExplanationOfBenefit, one per paying fund", vec![query("claim", "Claim number")]) })),
         ("/fhir/export", json!({ "get": fhir_get("A Bundle of a region for a period: its patients and everything about them", vec![region(), query("period", "As for /api/indicators")]) })),
     ];
-    Value::Object(all.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Value::Object(
+        all.into_iter()
+            .map(|(k, mut v)| {
+                if let Some(ops) = v.as_object_mut() {
+                    for (method, op) in ops.iter_mut() {
+                        op["operationId"] = json!(operation_id(method, k));
+                    }
+                }
+                (k.to_string(), v)
+            })
+            .collect(),
+    )
 }
 
 pub fn document() -> Value {

@@ -824,6 +824,27 @@ async fn the_openapi_document_matches_the_routes_both_ways() {
     }
     assert!(routed.len() >= 20, "the routes were read: {routed:?}");
     assert_eq!(routed, documented, "routes and the OpenAPI document differ");
+    // A client can be generated: every operation has its own operationId, numbers and flags are
+    // typed, refusals documented as the Error schema.
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_string()), "{id} twice");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let kind = p["schema"]["type"].as_str().unwrap_or("");
+                match p["name"].as_str().unwrap_or("") {
+                    "page" | "limit" | "per_page" | "year" => assert_eq!(kind, "integer", "{method} {path} {}", p["name"]),
+                    "dry_run" | "draft" | "preview" => assert_eq!(kind, "boolean", "{method} {path} {}", p["name"]),
+                    _ => {}
+                }
+            }
+            if path != "/api/openapi.json" {
+                assert!(op["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].is_string() || path.starts_with("/fhir"), "{method} {path}: 400 documented");
+            }
+        }
+    }
+    assert_eq!(spec["paths"]["/api/worklist"]["get"]["operationId"], "getApiWorklist");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");
     std::fs::write(&file, &doc.body).unwrap();
