@@ -94,8 +94,31 @@ pub fn patient(p: &StoredPerson, region: RegionCode, region_path: &str, sight: &
     r
 }
 
+/// `{person}-{policy and layer}`: the person first, so the Coverage can be found again from its id.
 fn coverage_id(person_id: i64, policy: &Policy, layer: &str) -> String {
-    id(&format!("{person_id}-{}-{layer}", policy.id))
+    format!("{person_id}-{}", id(&format!("{}-{layer}", policy.id)))
+}
+
+/// The person a resource id made here is about, with what the store must be asked: a Coverage
+/// starts with the person's id, a Condition is `card-{id}`, an Encounter `enc-{claim}`, a CarePlan
+/// `contract-{id}`, an ExplanationOfBenefit `{claim}-{fund}`.
+pub enum Owner {
+    Person(i64),
+    Card(i64),
+    Claim(String),
+    Contract(i64),
+}
+
+pub fn owner_of(resource_type: &str, resource_id: &str) -> Option<Owner> {
+    match resource_type {
+        "Coverage" => resource_id.split('-').next()?.parse().ok().map(Owner::Person),
+        "Condition" => resource_id.strip_prefix("card-")?.parse().ok().map(Owner::Card),
+        "Encounter" => key_of(resource_id)?.strip_prefix("enc-").map(|c| Owner::Claim(c.to_string())),
+        "CarePlan" => resource_id.strip_prefix("contract-")?.parse().ok().map(Owner::Contract),
+        // `{claim}-{fund code}`.
+        "ExplanationOfBenefit" => key_of(resource_id)?.rsplit_once('-').map(|(claim, _)| Owner::Claim(claim.to_string())),
+        _ => None,
+    }
 }
 
 /// One Coverage per layer of the policy that settles the person's claims, `order` following

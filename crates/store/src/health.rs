@@ -392,6 +392,11 @@ impl Store {
         Ok(cards.len())
     }
 
+    /// Whose disease card `card_id` is.
+    pub async fn card_person(&self, card_id: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT person_id FROM disease_cards WHERE id = $1").bind(card_id).fetch_optional(&self.pool).await?)
+    }
+
     /// The earlier values of the given cards, newest first.
     pub async fn card_revisions(&self, card_ids: &[i64]) -> Result<HashMap<i64, Vec<CardRevision>>> {
         let mut out: HashMap<i64, Vec<CardRevision>> = HashMap::new();

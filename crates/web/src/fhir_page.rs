@@ -47,7 +47,7 @@ pub async fn metadata(headers: HeaderMap) -> Response {
         "rest": [{
             "mode": "server",
             "documentation": "Read and export only; role and region rules as on the pages.",
-            "resource": [read("Patient"), read("Claim"), json!({ "type": "ExplanationOfBenefit", "interaction": [{ "code": "search-type" }], "searchParam": [{ "name": "claim", "type": "reference" }] })],
+            "resource": [read("Patient"), read("Claim"), read("Coverage"), read("Condition"), read("Encounter"), read("CarePlan"), json!({ "type": "ExplanationOfBenefit", "interaction": [{ "code": "read" }, { "code": "search-type" }], "searchParam": [{ "name": "claim", "type": "reference" }] })],
             "operation": [{ "name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" }],
         }],
     }))
@@ -158,6 +158,46 @@ pub async fn patient(state: State, ctx: Ctx, Path(id): Path<i64>) -> WebResult<R
     let look = Lookups::load(&state, &ctx).await?;
     state.store.append_audit(&ctx.audit("fhir.read", format!("person {id}"), "Patient")).await?;
     Ok(fhir_json(fhir::patient(&p, region, &look.path(region), &look.viewer.sight(Record::Person { id, region }))))
+}
+
+/// `GET /fhir/{Coverage|Condition|Encounter|CarePlan|ExplanationOfBenefit}/{id}`: a resource at the fullUrl its
+/// bundle gave it. Its person is found from the id (`fhir::owner_of`), then the resource is the
+/// one of that person's resources with this id: the same rules of role, region and disclosure as
+/// `$everything`, by construction.
+async fn read_of_person(state: State, ctx: Ctx, resource_type: &'static str, rid: String) -> WebResult<Response> {
+    use huimin_app::fhir::Owner;
+    let person = match fhir::owner_of(resource_type, &rid).ok_or(WebError::NotFound)? {
+        Owner::Person(p) => p,
+        Owner::Card(id) => state.store.card_person(id).await?.ok_or(WebError::NotFound)?,
+        Owner::Claim(no) => state.store.claim(&no).await?.ok_or(WebError::NotFound)?.person_id,
+        Owner::Contract(id) => state.store.contract(id).await?.ok_or(WebError::NotFound)?.contract.person_id,
+    };
+    let (p, region) = patient_in_reach(&state, &ctx, person).await?;
+    let look = Lookups::load(&state, &ctx).await?;
+    let found = everything(&state, &ctx, &look, &p, region, None).await?.into_iter().find(|r| r["resourceType"] == resource_type && r["id"] == rid.as_str());
+    let r = found.ok_or(WebError::NotFound)?;
+    state.store.append_audit(&ctx.audit("fhir.read", format!("person {person}"), resource_type)).await?;
+    Ok(fhir_json(r))
+}
+
+pub async fn coverage(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
+    read_of_person(state, ctx, "Coverage", id).await
+}
+
+pub async fn condition(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
+    read_of_person(state, ctx, "Condition", id).await
+}
+
+pub async fn encounter(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
+    read_of_person(state, ctx, "Encounter", id).await
+}
+
+pub async fn care_plan(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
+    read_of_person(state, ctx, "CarePlan", id).await
+}
+
+pub async fn explanation(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
+    read_of_person(state, ctx, "ExplanationOfBenefit", id).await
 }
 
 #[derive(Deserialize)]

@@ -196,6 +196,11 @@ fn paths() -> Value {
         ("/fhir/Patient/{id}", json!({ "get": fhir_get("A person as a Patient (resident ID number as an identifier, masked unless the role sees it whole)", vec![path("id", "Person id")]) })),
         ("/fhir/Patient/{id}/$everything", json!({ "get": fhir_get("A Bundle of everything about a person: Patient, Coverage, Condition, Encounter, Claim, ExplanationOfBenefit, CarePlan", vec![path("id", "Person id"), query("year", "Year of the claims and contracts (default: all)")]) })),
         ("/fhir/Claim/{no}", json!({ "get": fhir_get("A settled claim as a Claim", vec![path("no", "Claim number")]) })),
+        ("/fhir/Coverage/{rid}", json!({ "get": fhir_get("A layer of protection covering a person, at the id its bundle gave it", vec![path("rid", "Resource id")]) })),
+        ("/fhir/Condition/{rid}", json!({ "get": fhir_get("A disease card as a Condition (as the disclosure rule allows)", vec![path("rid", "Resource id")]) })),
+        ("/fhir/Encounter/{rid}", json!({ "get": fhir_get("A settled stay or visit as an Encounter", vec![path("rid", "Resource id")]) })),
+        ("/fhir/ExplanationOfBenefit/{rid}", json!({ "get": fhir_get("One fund's ExplanationOfBenefit of a claim, at the id its bundle gave it", vec![path("rid", "Resource id")]) })),
+        ("/fhir/CarePlan/{rid}", json!({ "get": fhir_get("A family-doctor contract as a CarePlan", vec![path("rid", "Resource id")]) })),
         ("/fhir/ExplanationOfBenefit", json!({ "get": fhir_get("A Bundle of the claim's ExplanationOfBenefit, one per paying fund", vec![query("claim", "Claim number")]) })),
         ("/fhir/export", json!({ "get": fhir_get("A Bundle of a region for a period: its patients and everything about them", vec![region(), query("period", "As for /api/indicators")]) })),
     ];

@@ -1539,3 +1539,40 @@ async fn fhir_bundles_say_what_they_are_and_xml_is_not_pretended() {
     assert_eq!(app.get("/fhir/Claim/CIN?_format=xml", &bureau).await.status, StatusCode::NOT_ACCEPTABLE);
     assert_eq!(app.get("/fhir/Claim/CIN?_format=json", &bureau).await.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_resource_of_a_bundle_answers_at_its_full_url_as_its_role_may_see_it() {
+    let app = TestApp::new().await;
+    let person = person_id(&app.db, 1).await;
+    let catalogues = huimin_app::health::catalog(&app.db).await.unwrap();
+    let a = AuditEntry { username: "fixture".into(), action: "card".into(), ..Default::default() };
+    let input = huimin_app::health::CardInput { code: "I10".into(), ..Default::default() };
+    huimin_app::health::record_card(&app.db, catalogues.base(), person, &input, "fixture", huimin_app::clock::today(), &a).await.unwrap();
+    let (bureau, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let bundle: serde_json::Value = serde_json::from_str(&app.get(&format!("/fhir/Patient/{person}/$everything"), &bureau).await.body).unwrap();
+    let mut types = std::collections::BTreeSet::new();
+    for e in bundle["entry"].as_array().unwrap() {
+        let url = e["fullUrl"].as_str().unwrap();
+        let local = &url[url.find("/fhir/").unwrap()..];
+        let r = app.get(local, &bureau).await;
+        assert_eq!(r.status, StatusCode::OK, "{local}: {}", r.body);
+        let read: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!((&read["resourceType"], &read["id"]), (&e["resource"]["resourceType"], &e["resource"]["id"]), "{local}");
+        types.insert(read["resourceType"].as_str().unwrap().to_string());
+    }
+    for t in ["Patient", "Coverage", "Condition", "Encounter", "Claim", "CarePlan"] {
+        assert!(types.contains(t), "{t} in the bundle and readable: {types:?}");
+    }
+    // Declared in the CapabilityStatement.
+    let cs: serde_json::Value = serde_json::from_str(&app.get("/fhir/metadata", "").await.body).unwrap();
+    let declared: Vec<&str> = cs["rest"][0]["resource"].as_array().unwrap().iter().filter_map(|r| r["type"].as_str()).collect();
+    for t in &types {
+        assert!(declared.contains(&t.as_str()), "{t} declared: {declared:?}");
+    }
+    // Outside the region, or not the role's to see: not there.
+    let outside = person_id(&app.db, 5).await;
+    assert_eq!(app.get(&format!("/fhir/Coverage/{outside}-worked-example-basic"), &bureau).await.status, StatusCode::NOT_FOUND);
+    let (clerk, _) = app.login("settlement_clerk", PASSWORD).await.unwrap();
+    let condition = bundle["entry"].as_array().unwrap().iter().find(|e| e["resource"]["resourceType"] == "Condition").unwrap()["resource"]["id"].as_str().unwrap().to_string();
+    assert_ne!(app.get(&format!("/fhir/Condition/{condition}"), &clerk).await.status, StatusCode::OK, "a clerk sees no diagnosis");
+}
