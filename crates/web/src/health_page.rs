@@ -69,10 +69,13 @@ pub async fn household_health(state: State, ctx: Ctx, Path(no): Path<String>, Qu
     render_health(state, ctx, &no, None, q.card.as_deref(), None).await
 }
 
-/// A disease card refused: whose, as sent, and why.
-type RefusedCard<'a> = (i64, &'a CardForm, &'a str);
+/// A form of the health file refused: whose, as sent, and why. It comes back open, as typed.
+enum Refused<'a> {
+    Card(i64, &'a CardForm, &'a str),
+    Exam(i64, &'a ExamForm, &'a str),
+}
 
-async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>, saved: Option<&str>, refused: Option<RefusedCard<'_>>) -> WebResult<Markup> {
+async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>, saved: Option<&str>, refused: Option<Refused<'_>>) -> WebResult<Markup> {
     ctx.require(Permission::ViewHealth)?;
     let h = household_in_reach(&state, &ctx, no).await?;
     let members = state.store.household_members(&h.household.no).await?;
@@ -146,7 +149,7 @@ async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>, sa
                     }
                 }
                 @if edit {
-                    @let sent = refused.filter(|(id, _, _)| *id == m.id);
+                    @let sent = match refused { Some(Refused::Card(id, f, why)) if id == m.id => Some((id, f, why)), _ => None };
                     @let card = |get: fn(&CardForm) -> &str| sent.map_or(String::new(), |(_, f, _)| get(f).to_string());
                     details open[sent.is_some()] {
                         summary { (ctx.t("登记或更新疾病", "Record or update a disease")) }
@@ -192,18 +195,21 @@ async fn render_health(state: State, ctx: Ctx, no: &str, opened: Option<i64>, sa
                     }
                 }
                 @if edit {
-                    details {
+                    @let exam_sent = match refused { Some(Refused::Exam(id, f, why)) if id == m.id => Some((f, why)), _ => None };
+                    @let exam = |get: fn(&ExamForm) -> &str| exam_sent.map_or(String::new(), |(f, _)| get(f).to_string());
+                    details open[exam_sent.is_some()] {
                         summary { (ctx.t("登记体检", "Record an examination")) }
                         form.filters method="post" action=(format!("/persons/{}/exams", m.id)) {
                             (csrf(&ctx))
-                            label { (ctx.t("体检日期", "Date")) input name="exam_date" type="date" required value=(today); }
-                            label { (ctx.t("收缩压", "Systolic")) input name="systolic" inputmode="numeric" size="4"; }
-                            label { (ctx.t("舒张压", "Diastolic")) input name="diastolic" inputmode="numeric" size="4"; }
-                            label { (ctx.t("血糖 mmol/L", "Glucose mmol/L")) input name="glucose" inputmode="decimal" size="4"; }
-                            label { (ctx.t("身高 cm", "Height cm")) input name="height" inputmode="numeric" size="4"; }
-                            label { (ctx.t("体重 kg", "Weight kg")) input name="weight" inputmode="decimal" size="4"; }
-                            label.grow { (ctx.t("体检结论", "Findings")) input name="findings"; }
-                            label { (ctx.t("体检机构", "Where")) input name="examined_at"; }
+                            @if let Some((_, why)) = exam_sent { p.alert.error.grow role="alert" { (why) } }
+                            label { (ctx.t("体检日期", "Date")) input name="exam_date" type="date" required value=(exam_sent.map_or(today.to_string(), |(f, _)| f.exam_date.clone())); }
+                            label { (ctx.t("收缩压", "Systolic")) input name="systolic" inputmode="numeric" size="4" value=(exam(|f| &f.systolic)); }
+                            label { (ctx.t("舒张压", "Diastolic")) input name="diastolic" inputmode="numeric" size="4" value=(exam(|f| &f.diastolic)); }
+                            label { (ctx.t("血糖 mmol/L", "Glucose mmol/L")) input name="glucose" inputmode="decimal" size="4" value=(exam(|f| &f.glucose)); }
+                            label { (ctx.t("身高 cm", "Height cm")) input name="height" inputmode="numeric" size="4" value=(exam(|f| &f.height)); }
+                            label { (ctx.t("体重 kg", "Weight kg")) input name="weight" inputmode="decimal" size="4" value=(exam(|f| &f.weight)); }
+                            label.grow { (ctx.t("体检结论", "Findings")) input name="findings" value=(exam(|f| &f.findings.0)); }
+                            label { (ctx.t("体检机构", "Where")) input name="examined_at" value=(exam(|f| &f.examined_at.0)); }
                             button.primary type="submit" { (ctx.t("保存", "Save")) }
                         }
                     }
@@ -259,7 +265,7 @@ pub async fn save_card(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): 
         // Refused: the file again with the card's form open, as typed, and the reason.
         Err(WebError::BadRequest(why)) => {
             let no = p.person.household_no.as_str().to_string();
-            Ok((axum::http::StatusCode::BAD_REQUEST, render_health(state, ctx, &no, None, None, Some((id, &form, &why))).await?).into_response())
+            Ok((axum::http::StatusCode::BAD_REQUEST, render_health(state, ctx, &no, None, None, Some(Refused::Card(id, &form, &why))).await?).into_response())
         }
         Err(e) => Err(e),
     }
@@ -303,8 +309,16 @@ pub struct ExamForm {
 
 pub async fn save_exam(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): Form<ExamForm>) -> WebResult<Response> {
     ctx.check_csrf(&form.csrf)?;
-    let household_no = record_exam(&state, &ctx, id, &form).await?;
-    Ok(Redirect::to(&format!("/households/{household_no}/health")).into_response())
+    match record_exam(&state, &ctx, id, &form).await {
+        Ok(household_no) => Ok(Redirect::to(&format!("/households/{household_no}/health")).into_response()),
+        // Refused: the file again with the examination's form open, as typed, and the reason.
+        Err(WebError::BadRequest(why)) => {
+            let (p, _) = person_in_reach(&state, &ctx, id).await?;
+            let no = p.person.household_no.as_str().to_string();
+            Ok((axum::http::StatusCode::BAD_REQUEST, render_health(state, ctx, &no, None, None, Some(Refused::Exam(id, &form, &why))).await?).into_response())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `POST /api/persons/{id}/exams`: the exam form's fields as JSON; 201.

@@ -1438,6 +1438,10 @@ async fn a_refused_disease_card_comes_back_on_its_form_as_typed() {
     assert!(r.body.contains("<nav class=\"side\">") && r.body.contains("早于出生日期"), "{}", r.body);
     assert!(r.body.contains("<details open") && r.body.contains("value=\"1850-05-01\"") && r.body.contains("value=\"兰山区人民医院\"") && r.body.contains("value=\"规律服药\""), "the form as typed");
     assert!(app.db.disease_cards(&[pid]).await.unwrap().is_empty());
+    // An examination likewise.
+    let r = app.post(&format!("/persons/{pid}/exams"), &doctor, &[("_csrf", &csrf), ("exam_date", "2024-05-01"), ("systolic", "80"), ("diastolic", "120"), ("findings", "血压待复查")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("应低于收缩压") && r.body.contains("value=\"2024-05-01\"") && r.body.contains("value=\"血压待复查\"") && r.body.matches("<details open").count() == 1, "{}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
