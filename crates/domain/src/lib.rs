@@ -20,7 +20,7 @@ pub use access::{Permission, Role};
 pub use contract::{Adherence, FollowUpMode, FollowUpReadings, FollowUpRule, KeyGroup, ScheduleState, Service, Window, schedule, schedule_state};
 pub use disclosure::{Concerns, Disclose, Disclosed, Health, Record, Sight, Viewer};
 pub use period::Period;
-pub use local_time::{day_start_stored, local_date, local_datetime, stored_time_seconds, stored_time_text, zone};
+pub use local_time::{day_last_second_stored, day_start_stored, local_date, local_datetime, stored_time_seconds, stored_time_text, zone};
 pub use health::{CareBatch, Catalogues, DiseaseCatalog, DiseaseEntry, DiseaseGroup, ExamReadings, Prognosis, TreatmentStatus, legally_confidential, parse_icd10};
 pub use id_number::{IdNumber, IdNumberError, Sex, mask_id_numbers};
 pub use money::{Money, MoneyError};

@@ -41,10 +41,20 @@ pub fn stored_time_seconds(stored: &str) -> String {
     }
 }
 
+/// A Beijing wall-clock time as stored (UTC), to the second, without the zone letter.
+fn stored_second(local: NaiveDateTime) -> String {
+    (local - chrono::Duration::seconds(i64::from(zone().local_minus_utc()))).format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
 /// The first instant of a Beijing date, as stored (UTC, RFC 3339): `2026-12-01` → `2026-11-30T16:00:00Z`.
 pub fn day_start_stored(d: Date) -> String {
-    let start = d.and_hms_opt(0, 0, 0).expect("midnight exists") - chrono::Duration::hours(8);
-    format!("{}Z", start.format("%Y-%m-%dT%H:%M:%S"))
+    format!("{}Z", stored_second(d.and_hms_opt(0, 0, 0).expect("midnight exists")))
+}
+
+/// The last second of a Beijing date as stored, a prefix of every stored time within it:
+/// `2026-12-01` → `2026-12-01T15:59:59`.
+pub fn day_last_second_stored(d: Date) -> String {
+    stored_second(d.and_hms_opt(23, 59, 59).expect("the day's last second exists"))
 }
 
 #[cfg(test)]
@@ -63,6 +73,7 @@ mod tests {
         assert_eq!(stored_time_text("昨天"), "昨天");
         assert_eq!(stored_time_seconds("2026-12-01T07:41:48.191843Z"), "2026-12-01 15:41:48");
         assert_eq!(day_start_stored(Date::from_ymd_opt(2026, 12, 1).unwrap()), "2026-11-30T16:00:00Z");
+        assert_eq!(day_last_second_stored(Date::from_ymd_opt(2026, 12, 1).unwrap()), "2026-12-01T15:59:59");
         let t = Utc.with_ymd_and_hms(2026, 6, 1, 15, 59, 59).unwrap();
         assert_eq!(local_date(t), Date::from_ymd_opt(2026, 6, 1).unwrap());
     }

@@ -352,27 +352,27 @@ impl Store {
                 .await?;
             }
             if !unchanged {
-            sqlx::query(
-                "INSERT INTO disease_cards (person_id, disease_code, disease_name, diagnosed_on, diagnosed_at, prognosis, plan, \
-                 confidential, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (person_id, disease_code) DO UPDATE SET disease_name = excluded.disease_name, \
-                 diagnosed_on = excluded.diagnosed_on, diagnosed_at = excluded.diagnosed_at, prognosis = excluded.prognosis, \
-                 plan = excluded.plan, confidential = excluded.confidential, recorded_by = excluded.recorded_by, \
-                 recorded_at = excluded.recorded_at",
-            )
-            .bind(c.person_id)
-            .bind(&c.disease_code)
-            .bind(&c.disease_name)
-            .bind(c.diagnosed_on.map(date_text))
-            .bind(&c.diagnosed_at)
-            .bind(c.prognosis.code())
-            .bind(&c.plan)
-            .bind(i64::from(c.confidential))
-            .bind(by)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| fk_message(e, &format!("人员 {} 不存在", c.person_id)))?;
+                sqlx::query(
+                    "INSERT INTO disease_cards (person_id, disease_code, disease_name, diagnosed_on, diagnosed_at, prognosis, plan, \
+                     confidential, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (person_id, disease_code) DO UPDATE SET disease_name = excluded.disease_name, \
+                     diagnosed_on = excluded.diagnosed_on, diagnosed_at = excluded.diagnosed_at, prognosis = excluded.prognosis, \
+                     plan = excluded.plan, confidential = excluded.confidential, recorded_by = excluded.recorded_by, \
+                     recorded_at = excluded.recorded_at",
+                )
+                .bind(c.person_id)
+                .bind(&c.disease_code)
+                .bind(&c.disease_name)
+                .bind(c.diagnosed_on.map(date_text))
+                .bind(&c.diagnosed_at)
+                .bind(c.prognosis.code())
+                .bind(&c.plan)
+                .bind(i64::from(c.confidential))
+                .bind(by)
+                .bind(&at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| fk_message(e, &format!("人员 {} 不存在", c.person_id)))?;
             }
             if *identify {
                 sqlx::query(
@@ -538,20 +538,39 @@ impl Store {
             return Ok(ScreeningWrite::Before { version: c.version.clone() });
         }
         let at = now();
-        let fields = [date_text(s.screened_on), s.screened_by.clone(), s.result.clone()];
-        let insert = "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at, submission_key) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (campaign_id, household_no)";
         let q = match based_on {
-            None => format!("{insert} {}", "DO UPDATE SET screened_on = $3, screened_by = $4, result = $5, illness_poor = $6, recorded_at = $7, submission_key = $8"),
-            Some(None) => format!("{insert} {}", "DO NOTHING"),
-            // Parameters in the order they first appear (SQLite numbers them so).
-            Some(Some(_)) => "UPDATE screenings SET screened_on = $1, screened_by = $2, result = $3, illness_poor = $4, recorded_at = $5, submission_key = $6 \
-                              WHERE campaign_id = $7 AND household_no = $8 AND recorded_at = $9"
-                .to_string(),
-        };
-        let q = match based_on {
-            Some(Some(v)) => sqlx::query(&q).bind(&fields[0]).bind(&fields[1]).bind(&fields[2]).bind(i64::from(s.illness_poor)).bind(&at).bind(key).bind(campaign_id).bind(&s.household_no).bind(v),
-            _ => sqlx::query(&q).bind(campaign_id).bind(&s.household_no).bind(&fields[0]).bind(&fields[1]).bind(&fields[2]).bind(i64::from(s.illness_poor)).bind(&at).bind(key),
+            // Seen a version: written only if it is still the stored one. (Parameters in the order
+            // they first appear: SQLite numbers them so.)
+            Some(Some(seen)) => sqlx::query(
+                "UPDATE screenings SET screened_on = $1, screened_by = $2, result = $3, illness_poor = $4, recorded_at = $5, submission_key = $6 \
+                 WHERE campaign_id = $7 AND household_no = $8 AND recorded_at = $9",
+            )
+            .bind(date_text(s.screened_on))
+            .bind(&s.screened_by)
+            .bind(&s.result)
+            .bind(i64::from(s.illness_poor))
+            .bind(&at)
+            .bind(key)
+            .bind(campaign_id)
+            .bind(&s.household_no)
+            .bind(seen),
+            // Seen none: written only if there is none; no check asked for: written over.
+            seen => sqlx::query(if seen.is_some() {
+                "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at, submission_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (campaign_id, household_no) DO NOTHING"
+            } else {
+                "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at, submission_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (campaign_id, household_no) DO UPDATE SET \
+                 screened_on = $3, screened_by = $4, result = $5, illness_poor = $6, recorded_at = $7, submission_key = $8"
+            })
+            .bind(campaign_id)
+            .bind(&s.household_no)
+            .bind(date_text(s.screened_on))
+            .bind(&s.screened_by)
+            .bind(&s.result)
+            .bind(i64::from(s.illness_poor))
+            .bind(&at)
+            .bind(key),
         };
         let written = q.execute(&mut *tx).await.map_err(|e| fk_message(e, &format!("筛查活动 {campaign_id} 或户 {} 不存在", s.household_no)))?.rows_affected();
         if written == 0 {
@@ -595,7 +614,6 @@ impl Store {
             .collect())
     }
 
-    /// Households of `region` in the programme with their screening in the campaign, if any.
     /// The households in the programme inside `region` (by number, at most `limit`), each with
     /// its head's name and its result in the campaign if it has one.
     pub async fn households_to_screen(&self, campaign_id: i64, region: RegionCode, limit: i64) -> Result<Vec<(String, String, Option<StoredScreening>)>> {

@@ -22,7 +22,7 @@ pub async fn users(state: State, ctx: Ctx) -> WebResult<Markup> {
 async fn users_page(state: &State, ctx: &Ctx, message: Option<Result<String, String>>) -> WebResult<Markup> {
     let list = state.store.users_within(ctx.user.region).await?;
     let role_label = |r: Role| if ctx.lang == Lang::En { r.label_en() } else { r.label_zh() };
-    let picker = layout::region_picker(state, ctx, ctx.t("所属区划", "Region"), Some(ctx.user.region), None).await?;
+    let picker = layout::region_picker(state, ctx, ctx.t("所属区划", "Region"), Some(ctx.user.region)).await?;
     let body = html! {
         p { a href="/admin/tokens" { (ctx.t("API 令牌（机器客户端）", "API tokens (machine clients)")) } }
         @match &message {

@@ -135,7 +135,7 @@ fn utc_bounds(from: Option<&str>, to: Option<&str>) -> (Option<String>, Option<S
     let day = |s: Option<&str>| s.and_then(|d| huimin_domain::Date::parse_from_str(d.trim(), "%Y-%m-%d").ok());
     (
         day(from).map(huimin_domain::day_start_stored),
-        day(to).and_then(|d| d.and_hms_opt(23, 59, 59)).map(|t| (t - chrono::Duration::hours(8)).format("%Y-%m-%dT%H:%M:%S").to_string()),
+        day(to).map(huimin_domain::day_last_second_stored),
     )
 }
 

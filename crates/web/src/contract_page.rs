@@ -55,8 +55,8 @@ pub async fn teams(state: State, ctx: Ctx) -> WebResult<Markup> {
     let rule = contracts::rule_for(&rules, ctx.user.region);
     let manage = ctx.can(Permission::ManageTeams);
     let facilities = state.store.facilities(ctx.user.region).await?;
-    let area_picker = layout::region_picker(&state, &ctx, ctx.t("服务区域", "Area served"), Some(ctx.user.region), None).await?;
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(ctx.user.region), None).await?;
+    let area_picker = layout::region_picker(&state, &ctx, ctx.t("服务区域", "Area served"), Some(ctx.user.region)).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(ctx.user.region)).await?;
     let body = html! {
         p.muted { (ctx.t("随访频次（本区划）：重点人群每年 ", "Follow-ups a year here: key groups ")) (rule.key_per_year) (ctx.t(" 次，一般人群每年 ", ", others ")) (rule.other_per_year) (ctx.t(" 次", "")) }
         @for t in &teams {
@@ -236,7 +236,7 @@ pub async fn contracts_page(state: State, ctx: Ctx, Query(q): Query<ContractQuer
     let sign = ctx.can(Permission::SignContracts);
     let unsigned = if sign { state.store.unsigned_persons(region, year, 200).await? } else { Vec::new() };
     let teams = if sign { state.store.teams(region).await? } else { Vec::new() };
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region)).await?;
     let body = html! {
         form.filters.card method="get" action="/contracts" {
             (picker)

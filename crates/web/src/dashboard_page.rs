@@ -83,7 +83,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
     let c = &ind.claims;
     let p = &ind.population;
     let claims_link = ctx.can(Permission::ViewClaims);
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region)).await?;
     let body = html! {
         nav.breadcrumb {
             @for r in &path {
@@ -420,7 +420,7 @@ pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>, mut 
 pub async fn targets(state: State, ctx: Ctx) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
     let targets = state.store.targets().await?;
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(ctx.user.region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(ctx.user.region)).await?;
     let body = html! {
         table.card {
             thead { tr { th { (ctx.t("指标", "Indicator")) } th.num { (ctx.t("本区划目标", "Target here")) } th { (ctx.t("依据", "Source")) } } }
@@ -568,7 +568,7 @@ pub async fn reconciliation(state: State, ctx: Ctx, Query(q): Query<ReconQuery>)
         (Some(f), Some(code)) => Some((f, code.to_string(), state.store.fund_claims(f, region, &month, code).await?)),
         _ => None,
     };
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region)).await?;
     let body = html! {
         form.filters.card.noprint method="get" action="/reconciliation" {
             (picker)

@@ -38,7 +38,7 @@ fn region_of(ctx: &Ctx, q: &ExchangeQuery) -> WebResult<RegionCode> {
 pub async fn page(state: crate::State, ctx: Ctx, Query(q): Query<ExchangeQuery>) -> WebResult<Markup> {
     let region = region_of(&ctx, &q)?;
     let year = q.year.map_or_else(this_year, |y| y.0);
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region)).await?;
     let body = html! {
         p { (ctx.t("导出本区划的数据，格式与导入相同，可导入另一套惠民系统。文件含完整身份证号，请妥善保管；每次导出都记入审计日志。",
                    "Export this region's data in the formats the imports read, for another Huimin installation. The files hold whole ID numbers; every export is audited.")) }

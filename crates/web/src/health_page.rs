@@ -419,7 +419,7 @@ pub struct RegionQuery {
 pub async fn campaigns(state: State, ctx: Ctx) -> WebResult<Markup> {
     ctx.require(Permission::ViewProgress)?;
     let list = state.store.campaigns(ctx.user.region).await?;
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(ctx.user.region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(ctx.user.region)).await?;
     let body = html! {
         @if list.is_empty() { (layout::empty_state(ctx.t("还没有筛查活动", "No screening campaign yet"))) } @else {
             table.card {
@@ -719,7 +719,7 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
     let shown: Vec<Disclosed<BatchRow>> = rows.iter().filter(|r| only.is_none() || r.batch() == only).filter_map(|r| viewer.show(batch_record(r), r.clone())).collect();
     let page = q.page.map_or(1, |p| p.0);
     let base = format!("/batches?region={region}&year={year}{}", only.map(|b| format!("&batch={}", b.code())).unwrap_or_default());
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region)).await?;
     let body = html! {
         form.filters.card method="get" action="/batches" {
             (picker)
@@ -856,7 +856,7 @@ pub async fn ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> Web
     designated.sort_by(|a, b| a.code.cmp(&b.code));
     let manage = ctx.can(Permission::ManageBatches);
     let today = today();
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region)).await?;
     let body = html! {
         form.filters.card method="get" action="/treatment" {
             (picker)

@@ -106,8 +106,8 @@ pub use huimin_domain::format::{count as num, percent, yuan};
 const PICKER_LIMIT: i64 = 3000;
 
 /// A region picker (`name="region"`): the user's region and every region below it, indented by
-/// level, `current` chosen; `levels` keeps only those levels (None: all). Nobody types a code.
-pub async fn region_picker(state: &crate::AppState, ctx: &Ctx, label: &str, current: Option<huimin_domain::RegionCode>, levels: Option<&[huimin_domain::RegionLevel]>) -> crate::error::WebResult<Markup> {
+/// level, `current` chosen. Nobody types a code.
+pub async fn region_picker(state: &crate::AppState, ctx: &Ctx, label: &str, current: Option<huimin_domain::RegionCode>) -> crate::error::WebResult<Markup> {
     let regions = state.store.regions_within(ctx.user.region, PICKER_LIMIT + 1).await?;
     if regions.len() as i64 > PICKER_LIMIT {
         return Ok(html! { label { (label) input name="region" value=(current.unwrap_or(ctx.user.region)) inputmode="numeric" pattern="[0-9]{2,12}"; } });
@@ -117,7 +117,7 @@ pub async fn region_picker(state: &crate::AppState, ctx: &Ctx, label: &str, curr
     Ok(html! {
         label { (label)
             select name="region" {
-                @for r in regions.iter().filter(|r| levels.is_none_or(|ls| ls.contains(&r.code.level()))) {
+                @for r in &regions {
                     option value=(r.code) selected[current == Some(r.code)] { ("　".repeat(depth(r.code.level()).saturating_sub(top))) (r.name) }
                 }
             }

@@ -285,7 +285,7 @@ pub async fn households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>)
     if filter.include_exited {
         base.push_str("&exited=1");
     }
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region)).await?;
     let body = html! {
         form.filters.card method="get" action="/households" {
             (picker)

@@ -924,7 +924,7 @@ pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): 
         let d = s.fen() - a.fen();
         if d > 0 { format!("+{}", huimin_domain::format::yuan_fen(d)) } else { huimin_domain::format::yuan_fen(d) }
     };
-    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region), None).await?;
+    let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region)).await?;
     let body = html! {
         form.filters.card method="get" {
             (picker)
