@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::table::{Column, FileError, Table};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Settle,
@@ -18,7 +18,7 @@ pub enum Action {
 }
 
 /// What became of one row.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub row: u64,
     pub claim_no: String,

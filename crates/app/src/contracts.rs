@@ -21,7 +21,7 @@ pub fn key_groups(birth: Date, today: Date, diagnoses: &[String], added: &[KeyGr
 }
 
 /// One contract on the worklist.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkItem {
     pub contract: ContractRow,
     pub key_groups: Vec<KeyGroup>,
@@ -79,7 +79,7 @@ pub async fn worklist(store: &Store, region: RegionCode, year: i32, teams: Optio
 }
 
 /// Follow-ups done and due so far, for a group of contracts.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Completion {
     pub contracts: usize,
     pub due: u32,

@@ -208,7 +208,7 @@ pub async fn import_diseases(store: &Store, catalogues: &Catalogues, path: &Path
 }
 
 /// A sick person and their batch: by the rules, and as decided (an override wins).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchRow {
     pub person: SickPerson,
     pub by_rules: Option<CareBatch>,

@@ -83,7 +83,7 @@ impl<'a> RosterImport<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RosterReport {
     pub file: String,
     pub encoding: &'static str,
@@ -275,7 +275,7 @@ pub fn roster_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
 }
 
 /// The result of importing a reference table (regions or facilities): rows applied and bad rows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TableReport {
     pub file: String,
     pub applied: usize,

@@ -25,7 +25,7 @@ pub const INDICATORS: [(&str, &str, bool, i64, &str); 4] = [
 /// The population figures of a region: registry, screening, the three batches, treatment,
 /// contracts and follow-ups. Every field is a count, so a county's figures are the sum of its
 /// townships'.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Population {
     pub households: i64,
     pub persons: i64,
@@ -69,7 +69,7 @@ impl Population {
 }
 
 /// A region below the one shown, with its figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChildFigures {
     pub region: huimin_domain::Region,
     pub households: i64,
@@ -81,7 +81,7 @@ pub struct ChildFigures {
 }
 
 /// Everything the dashboard shows for one region and period.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Indicators {
     pub region: RegionCode,
     pub period: Period,
@@ -103,7 +103,7 @@ pub struct Indicators {
 }
 
 /// A figure against its target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Check {
     pub indicator: &'static str,
     pub name: &'static str,
@@ -292,7 +292,7 @@ pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, regi
 /// A person whose accumulated payments of a year reached an annual cap: a layer that pays no
 /// more this year (`out_of_pocket` false), or the patient's own payment at an annual
 /// out-of-pocket cap (true).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CapReached {
     pub person_id: i64,
     pub person_name: String,

@@ -51,7 +51,7 @@ const CAUSE: usize = 10;
 const PHONE: usize = 11;
 
 /// A problem with one cell or row; `value` is what the file held.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowError {
     pub row: u64,
     pub column: String,
@@ -61,7 +61,7 @@ pub struct RowError {
 
 /// A household not applied because one of its rows is bad, or because a person moves between
 /// it and a household held back (`with`: that household), so that households move as a unit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HeldBack {
     pub household_no: String,
     pub rows: Vec<u64>,
@@ -89,7 +89,7 @@ pub struct ParsedRoster {
     pub normalised: Vec<Normalised>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Normalised {
     pub row: u64,
     pub column: String,
@@ -349,22 +349,24 @@ pub fn hold_together(parsed: &mut ParsedRoster, snapshot: &RegistrySnapshot) {
 /// A field that differs between the registry and the roster: (column, before, after).
 pub type FieldChange = (String, String, String);
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Named {
     pub key: String,
     pub name: String,
 }
 
 /// The difference between the registry and a roster.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct RosterDiff {
     pub new_households: Vec<Named>,
     pub reentered_households: Vec<Named>,
+    #[schema(value_type = Vec<(Named, Vec<(String, String, String)>)>)]
     pub changed_households: Vec<(Named, Vec<FieldChange>)>,
     pub exited_households: Vec<Named>,
     pub unchanged_households: usize,
     pub new_persons: Vec<Named>,
     pub reentered_persons: Vec<Named>,
+    #[schema(value_type = Vec<(Named, Vec<(String, String, String)>)>)]
     pub changed_persons: Vec<(Named, Vec<FieldChange>)>,
     pub exited_persons: Vec<Named>,
     pub unchanged_persons: usize,

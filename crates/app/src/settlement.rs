@@ -67,7 +67,7 @@ pub async fn load_policy(store: &Store, file_name: &str, body: &str, draft: bool
 }
 
 /// A stay or visit as the settlement window enters it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SettleRequest {
     pub claim_no: String,
     pub person_id: i64,
@@ -258,14 +258,14 @@ pub async fn settle_batch(store: &Store, set: &PolicySet, requests: &[SettleRequ
 }
 
 /// Per fund: what was paid and what the draft would have paid.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FundComparison {
     pub fund: Fund,
     pub actual: Money,
     pub simulated: Money,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RegionComparison {
     pub region: RegionCode,
     pub claims: usize,
@@ -276,7 +276,7 @@ pub struct RegionComparison {
     pub simulated_patient: Money,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Simulation {
     pub claims: usize,
     pub by_fund: Vec<FundComparison>,

@@ -63,7 +63,7 @@ pub struct GenSpec {
     pub year: i32,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct GenSummary {
     pub counties: usize,
     pub townships: usize,

@@ -116,6 +116,9 @@ enum Command {
         #[command(subcommand)]
         what: PolicyWhat,
     },
+    /// Print the OpenAPI document of the JSON API (as served at /api/openapi.json), e.g. to
+    /// generate a client from it.
+    Openapi,
     /// Benchmarks that print figures (see docs/performance.md).
     Bench {
         #[command(subcommand)]
@@ -326,6 +329,7 @@ fn guard_signals() {
 async fn run(cli: Cli) -> Result<()> {
     let database_url = cli.database_url.as_deref().unwrap_or("sqlite://data/huimin.db");
     match cli.command {
+        Command::Openapi => println!("{}", huimin_web::openapi_json()),
         Command::Migrate => {
             let store = Store::connect(database_url).await?;
             println!("数据库已是最新结构（{:?}）", store.backend());

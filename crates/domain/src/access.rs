@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::registry::ValueError;
 
 /// The users of domain.md §1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     VillageDoctor,
@@ -22,7 +22,7 @@ pub enum Role {
 }
 
 /// Something a request does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Permission {
     /// Household lists, household files, the region tree.
     ViewRegistry,

@@ -99,7 +99,7 @@ impl KeyGroup {
 }
 
 /// Follow-ups a year: for key groups and for everyone else (seed 001: 12 and 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FollowUpRule {
     pub key_per_year: u8,
     pub other_per_year: u8,
@@ -128,7 +128,7 @@ impl FollowUpRule {
 }
 
 /// One window of the schedule: a follow-up is due by `end` (inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Window {
     pub start: Date,
     pub end: Date,
@@ -161,7 +161,7 @@ pub fn schedule(starts_on: Date, ends_on: Date, per_year: u8) -> Vec<Window> {
 /// and stays in the person's history (`missed`); it makes the person overdue only while it is the
 /// latest window that has ended and no follow-up came after it — a window missed in January does
 /// not make anyone "300 days overdue" in December.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ScheduleState {
     /// Windows that have ended by `today` (follow-ups due so far).
     pub due: u32,
@@ -220,7 +220,7 @@ pub fn schedule_state(windows: &[Window], follow_ups: &[Date], today: Date) -> S
 
 /// A follow-up's readings; every one optional. Heart rate in beats a minute, glucose in 0.1
 /// mmol/L, weight in 0.1 kg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FollowUpReadings {
     pub systolic: Option<u16>,
     pub diastolic: Option<u16>,

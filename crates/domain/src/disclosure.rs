@@ -62,7 +62,7 @@ impl Record<'_> {
 }
 
 /// How much of a record's health data shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// No diagnosis, examination, follow-up or key group derived from a diagnosis.
@@ -203,7 +203,7 @@ pub trait Concerns {
 
 /// A record as one viewer may see it: what every output takes. Serialized as the record itself,
 /// with `diagnoses_withheld` when confidential diagnoses were left out that the viewer may open.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Disclosed<T> {
     #[serde(flatten)]
     value: T,

@@ -84,7 +84,7 @@ pub fn legally_confidential(code: &str) -> bool {
 }
 
 /// A group of catalogue diseases that a policy or a batch refers to (e.g. the 15 major diseases).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiseaseGroup {
     pub id: String,
     pub name: String,
@@ -93,7 +93,7 @@ pub struct DiseaseGroup {
 }
 
 /// One catalogue line: an ICD-10 code or code prefix (`C34` covers `C34.9`) and what it counts as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiseaseEntry {
     pub code: String,
     pub name: String,
@@ -104,7 +104,7 @@ pub struct DiseaseEntry {
 }
 
 /// The disease catalogue: groups and entries, looked up by the most specific prefix.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiseaseCatalog {
     pub groups: Vec<DiseaseGroup>,
     pub entries: Vec<DiseaseEntry>,
@@ -223,7 +223,7 @@ impl Catalogues {
 
 /// A free physical examination's readings (免费健康体检), checked for plausible ranges. Tenths
 /// are kept as integers: glucose in 0.1 mmol/L, weight in 0.1 kg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExamReadings {
     pub systolic: Option<u16>,
     pub diastolic: Option<u16>,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "String", into = "String")]
 pub struct IdNumber(String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Sex {
     Male,
     Female,
@@ -184,6 +184,13 @@ impl TryFrom<String> for IdNumber {
         Self::parse(&s)
     }
 }
+
+impl utoipa::PartialSchema for IdNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::text("^[0-9]{17}[0-9X]$", "A resident ID number (GB 11643), check character verified")
+    }
+}
+impl utoipa::ToSchema for IdNumber {}
 
 impl From<IdNumber> for String {
     fn from(id: IdNumber) -> String {

@@ -15,6 +15,7 @@ mod period;
 mod local_time;
 mod disclosure;
 pub mod format;
+pub mod schema;
 
 pub use access::{Permission, Role};
 pub use contract::{Adherence, FollowUpMode, FollowUpReadings, FollowUpRule, KeyGroup, ScheduleState, Service, Window, schedule, schedule_state};

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::Date;
 use crate::registry::{ValueError, err};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Period {
     pub from: Date,
     pub to: Date,

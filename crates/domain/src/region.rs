@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "String", into = "String")]
 pub struct RegionCode(u64);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum RegionLevel {
     Province = 1,
     City = 2,
@@ -180,6 +180,13 @@ impl From<RegionCode> for String {
         c.to_string()
     }
 }
+
+impl utoipa::PartialSchema for RegionCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::text("^[0-9]{12}$", "A 12-digit statistical division code (the first 6: the GB/T 2260 county)")
+    }
+}
+impl utoipa::ToSchema for RegionCode {}
 
 #[cfg(test)]
 mod tests {

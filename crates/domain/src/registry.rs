@@ -19,7 +19,7 @@ pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, ValueError> {
 macro_rules! labelled_enum {
     ($(#[$m:meta])* $name:ident, $what:literal { $($variant:ident = $code:literal, $label:literal $(| $alias:literal)*;)+ }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -120,7 +120,7 @@ labelled_enum!(
 );
 
 /// Level of a medical facility: 1 (township/community), 2 (county), 3 (city and above).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum FacilityLevel {
     One = 1,
     Two = 2,
@@ -169,7 +169,7 @@ const ETHNIC_GROUPS: [&str; 56] = [
 ];
 
 /// 民族: one of the 56 ethnic groups (stored as e.g. "汉族"), or 其他/未识别.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ethnicity(String);
 
 impl Ethnicity {
@@ -195,7 +195,7 @@ impl Ethnicity {
 }
 
 /// A person's name: 1–30 characters, letters only (and the middle dot of transliterated names).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PersonName(String);
 
 impl PersonName {
@@ -253,7 +253,7 @@ pub fn pinyin_initials(s: &str) -> String {
 }
 
 /// 户编号: the household number given by the poverty office (letters, digits and hyphens).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HouseholdNo(String);
 
 impl HouseholdNo {
@@ -280,7 +280,7 @@ impl fmt::Display for HouseholdNo {
 }
 
 /// A mainland mobile (11 digits starting with 1) or landline (area code and number) phone number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Phone(String);
 
 /// A full-width ASCII character (`３`, `Ｘ`, `－`, as Chinese input methods type them) as its
@@ -361,7 +361,7 @@ mod tests {
 }
 
 /// A registered poor household as the roster describes it (一户一档's basic information).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Household {
     pub no: HouseholdNo,
     pub region: crate::RegionCode,
@@ -373,7 +373,7 @@ pub struct Household {
 }
 
 /// A member of a registered household. Sex and birth date come from the ID number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Person {
     pub id_number: crate::IdNumber,
     pub household_no: HouseholdNo,
@@ -384,14 +384,14 @@ pub struct Person {
 }
 
 /// A region of the division tree with its name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Region {
     pub code: crate::RegionCode,
     pub name: String,
 }
 
 /// A medical facility (医疗机构).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Facility {
     pub code: String,
     pub name: String,

@@ -14,7 +14,7 @@ use crate::policy::{Params, Policy, Rate, Rule};
 use crate::ratio::{Ratio, round_ppm};
 
 /// What one layer has consumed and paid for one person in one year.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LayerYear {
     /// The cumulative base: what tiers and yearly deductibles are measured on (for an annual
     /// out-of-pocket cap, the own payment counted so far).
@@ -25,8 +25,9 @@ pub struct LayerYear {
 
 /// One person's accumulators for one year, by layer id. A short list kept sorted by id (a policy
 /// has a handful of layers): looking a layer up compares the shared id's pointer first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct YearAccumulators {
+    #[schema(value_type = Vec<(String, LayerYear)>)]
     pub layers: Vec<(Arc<str>, LayerYear)>,
 }
 
@@ -56,9 +57,11 @@ impl YearAccumulators {
 }
 
 /// One layer's part of the bill.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BillLine {
+    #[schema(value_type = String)]
     pub layer_id: Arc<str>,
+    #[schema(value_type = String)]
     pub layer_name: Arc<str>,
     pub fund: Fund,
     /// Paid from each bucket (P, B, N, O).
@@ -71,10 +74,11 @@ pub struct BillLine {
 }
 
 /// The one bill: every layer's payment by bucket and the patient's own payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Bill {
     pub claim_no: String,
     pub person: String,
+    #[schema(value_type = String)]
     pub policy_id: Arc<str>,
     /// The accumulator year: the year of discharge.
     pub year: i32,

@@ -7,7 +7,7 @@ use huimin_domain::{Date, FacilityLevel, Money, PovertyCategory};
 use serde::{Deserialize, Serialize};
 
 /// The four buckets a claim's cost is split into before any layer pays (domain.md §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 pub enum Bucket {
     /// In-policy (政策范围内): class A plus class B after the first self-pay.
     P,
@@ -113,7 +113,7 @@ impl Fund {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VisitType {
     /// 住院
@@ -146,7 +146,7 @@ impl VisitType {
 /// Where the care was given: the facility level inside the county, or out of the county (which
 /// counts as a level of its own); a policy's `levels` may also name a level out of the county
 /// (`out-3`: a city or provincial hospital elsewhere).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 pub enum Place {
     Level1,
     Level2,
@@ -207,7 +207,7 @@ impl fmt::Display for Place {
 }
 
 /// A stay or visit to settle. Amounts are what the hospital bills, split as the catalogue does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Claim {
     pub claim_no: String,
     /// Whose accumulators the claim uses (a person id or ID number).
@@ -347,6 +347,17 @@ impl Serialize for Fund {
         s.serialize_str(self.code())
     }
 }
+
+impl utoipa::PartialSchema for Fund {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Fund::ALL.iter().map(|f| f.code())))
+            .description(Some("A fund's payment-type code (domain.md §3.0)"))
+            .into()
+    }
+}
+impl utoipa::ToSchema for Fund {}
 
 impl<'de> Deserialize<'de> for Fund {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Fund, D::Error> {

@@ -12,8 +12,9 @@ use crate::model::{Bucket, Claim, Fund, Place, VisitType};
 use crate::ratio::Ratio;
 
 /// A checked policy: every number valid and referenced, every layer able to apply.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Policy {
+    #[schema(value_type = String)]
     pub id: Arc<str>,
     pub name: String,
     pub region: RegionCode,
@@ -29,7 +30,7 @@ pub struct Policy {
 }
 
 /// Which claims a layer (or a variant of it) applies to; `None` means any.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Filter {
     pub visits: Option<Vec<VisitType>>,
     pub categories: Option<Vec<PovertyCategory>>,
@@ -38,10 +39,12 @@ pub struct Filter {
     pub diseases: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Layer {
     /// Shared with every bill line and accumulator of the layer: cloning it allocates nothing.
+    #[schema(value_type = String)]
     pub id: Arc<str>,
+    #[schema(value_type = String)]
     pub name: Arc<str>,
     pub fund: Fund,
     pub filter: Filter,
@@ -51,7 +54,7 @@ pub struct Layer {
     pub source: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub enum Rule {
     /// Pays a share of its buckets: ratios or tiers, a deductible, an annual cap; the first
     /// matching variant overrides the base numbers.
@@ -64,7 +67,7 @@ pub enum Rule {
     MinimumReimbursement { min_ratio: Ratio },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum Rate {
     /// One ratio for every bucket of the layer.
     Flat(Ratio),
@@ -73,7 +76,7 @@ pub enum Rate {
     Tiers(Vec<(Money, Ratio)>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Params {
     pub rate: Rate,
     pub deductible: Money,
@@ -81,7 +84,7 @@ pub struct Params {
     pub cap: Option<Money>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Overrides {
     pub rate: Option<Rate>,
     pub deductible: Option<Money>,
@@ -126,9 +129,11 @@ fn share_zh(rate: &Rate, deductible: Money, deductible_per_year: bool, cap: Opti
 
 /// Why a line of a bill is what it is: the layer, the numbers it applied, and the text of the
 /// source those numbers come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Basis {
+    #[schema(value_type = String)]
     pub layer_id: Arc<str>,
+    #[schema(value_type = String)]
     pub layer_name: Arc<str>,
     pub rule: String,
     pub source: String,
@@ -365,7 +370,7 @@ struct RawLayer {
 // ----- checking -----
 
 /// One problem in a policy file: where and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Issue {
     pub field: String,
     pub reason: String,

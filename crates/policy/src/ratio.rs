@@ -7,7 +7,7 @@ use serde::Serialize;
 
 pub const ONE: u32 = 1_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default, utoipa::ToSchema)]
 pub struct Ratio(u32);
 
 impl Ratio {

@@ -16,7 +16,7 @@ use crate::tx::WriteTx;
 use crate::registry::within;
 use crate::{AuditKey, Result, Store, StoreError, now};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -32,7 +32,7 @@ pub struct User {
 }
 
 /// An API token as listed (never the token itself).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ApiToken {
     pub id: i64,
     pub name: String,
@@ -56,7 +56,7 @@ pub struct NewUser {
 }
 
 /// Who did what to what, from where. `detail` never holds a full ID number or a diagnosis.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub user_id: Option<i64>,
     pub username: String,
@@ -69,7 +69,7 @@ pub struct AuditEntry {
     pub region: Option<RegionCode>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub seq: i64,
     pub at: String,
@@ -92,7 +92,7 @@ pub struct AuditFilter {
 }
 
 /// The result of checking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditVerification {
     pub entries: i64,
     /// The first entry that does not match, and why.

@@ -11,7 +11,7 @@ use crate::access::append_audit_in;
 use crate::registry::{corrupt, date_text, fk_message, parse_date, within};
 use crate::{AuditEntry, Result, Store, StoreError, now};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TeamMember {
     pub id: i64,
     pub name: String,
@@ -23,7 +23,7 @@ pub struct TeamMember {
     pub username: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Team {
     pub id: i64,
     pub name: String,
@@ -33,7 +33,7 @@ pub struct Team {
     pub members: Vec<TeamMember>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NewContract {
     pub person_id: i64,
     pub team_id: i64,
@@ -48,7 +48,7 @@ pub struct NewContract {
 }
 
 /// A contract with what the worklist and the lists need of its person and team.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ContractRow {
     pub id: i64,
     pub contract: NewContract,
@@ -60,7 +60,7 @@ pub struct ContractRow {
     pub team_name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NewFollowUp {
     /// Generated with the form; the same key twice stores one follow-up.
     pub submission_key: String,
@@ -74,7 +74,7 @@ pub struct NewFollowUp {
     pub next_on: Option<Date>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredFollowUp {
     pub id: i64,
     pub follow_up: NewFollowUp,
@@ -86,7 +86,7 @@ pub struct StoredFollowUp {
 }
 
 /// Signed contracts against persons in the programme, for one child region.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ContractRate {
     pub region: RegionCode,
     pub name: String,

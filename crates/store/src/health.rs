@@ -12,7 +12,7 @@ use crate::access::append_audit_in;
 use crate::registry::{corrupt, date_text, fk_message, parse_date, within};
 use crate::{AuditEntry, Result, Store, StoreError, now};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredExam {
     pub id: i64,
     pub person_id: i64,
@@ -25,7 +25,7 @@ pub struct StoredExam {
 }
 
 /// A disease card (一病一卡) to record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DiseaseCard {
     pub person_id: i64,
     pub disease_code: String,
@@ -38,7 +38,7 @@ pub struct DiseaseCard {
     pub confidential: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredCard {
     pub id: i64,
     pub card: DiseaseCard,
@@ -47,7 +47,7 @@ pub struct StoredCard {
 }
 
 /// What a disease card said before it was updated, and who updated it when.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardRevision {
     pub disease_name: String,
     pub diagnosed_on: Option<Date>,
@@ -60,7 +60,7 @@ pub struct CardRevision {
     pub replaced_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
     pub id: i64,
     pub name: String,
@@ -70,7 +70,7 @@ pub struct Campaign {
     pub created_by: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Screening {
     pub household_no: String,
     pub screened_on: Date,
@@ -81,7 +81,7 @@ pub struct Screening {
 
 /// A household's screening as stored: `version` changes with every write (a device that worked
 /// offline sends the version it saw).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredScreening {
     pub screening: Screening,
     pub version: String,
@@ -100,7 +100,7 @@ pub enum ScreeningWrite {
 }
 
 /// A campaign's progress in one region (a child of the region asked for).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScreeningProgress {
     pub region: RegionCode,
     pub name: String,
@@ -112,7 +112,7 @@ pub struct ScreeningProgress {
 }
 
 /// A person with disease cards (or high costs), for the three batches.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SickPerson {
     pub person_id: i64,
     pub name: String,
@@ -122,7 +122,7 @@ pub struct SickPerson {
     pub diseases: Vec<(String, String, bool)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchOverride {
     pub batch: Option<CareBatch>,
     pub reason: String,
@@ -130,7 +130,7 @@ pub struct BatchOverride {
     pub decided_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Treatment {
     pub id: i64,
     pub person_id: i64,

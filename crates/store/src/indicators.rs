@@ -22,7 +22,7 @@ pub(crate) fn region_range(region: RegionCode) -> (String, String) {
 }
 
 /// Sums over settled (not reversed) claims; amounts in fen.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ClaimSums {
     pub claims: i64,
     pub total: i64,
@@ -55,7 +55,7 @@ impl ClaimSums {
 }
 
 /// The sums of one child region, discharge month and visit type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ClaimCell {
     /// The first digits of the persons' region codes (the child region's prefix).
     pub child: String,
@@ -100,7 +100,7 @@ fn sums_select(count: &str, over_ceiling: &str) -> String {
 }
 
 /// A claim behind a figure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ClaimLine {
     pub claim_no: String,
     pub person_id: i64,
@@ -115,7 +115,7 @@ pub struct ClaimLine {
 }
 
 /// What one fund owes one hospital for a month.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Owed {
     pub facility_code: String,
     pub facility_name: String,
@@ -124,7 +124,7 @@ pub struct Owed {
 }
 
 /// A target of an indicator for a region.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Target {
     pub region: RegionCode,
     pub indicator: String,

@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use crate::batch::{Val, insert_rows, placeholders};
 use crate::{Result, Store, StoreError, now};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Entry,
@@ -49,7 +49,7 @@ impl EventKind {
 }
 
 /// What an event says: its kind, why, and for a change the fields as `{field: [before, after]}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EventInput {
     pub kind: EventKind,
     pub reason: String,
@@ -57,7 +57,7 @@ pub struct EventInput {
 }
 
 /// A recorded entry, exit or change of a household or one of its persons.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RegistryEvent {
     pub id: i64,
     pub household_no: String,
@@ -109,7 +109,7 @@ pub struct RosterChanges {
 }
 
 /// A person found by a search, with the household's region and attributes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PersonHit {
     pub person_id: i64,
     pub name: String,
@@ -120,7 +120,7 @@ pub struct PersonHit {
     pub in_programme: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct RegistryCounts {
     pub households: i64,
     pub persons: i64,
@@ -745,7 +745,7 @@ pub struct HouseholdFilter {
 }
 
 /// One line of the household list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HouseholdRow {
     pub household: Household,
     pub region_name: String,
@@ -754,7 +754,7 @@ pub struct HouseholdRow {
 }
 
 /// Households, persons and 因病致贫 households in the programme under one region.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RegionCount {
     pub region: Region,
     pub households: i64,

@@ -22,7 +22,7 @@ use crate::bill_text::{self, BillRow};
 use crate::rollup::RollupDelta;
 use crate::{AuditEntry, Result, Store, StoreError, now, sqlite_writer};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredPolicy {
     pub id: String,
     pub name: String,
@@ -48,7 +48,7 @@ pub struct ClaimRecord {
     pub policy_id: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimStatus {
     Settled,
@@ -57,7 +57,7 @@ pub enum ClaimStatus {
 
 /// A stay that may be settled although it overlaps a settled one: a real exception (a
 /// readmission the same day, a correction across hospitals), let with a reason.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NewStayException {
     pub person_id: i64,
     pub facility_code: String,
@@ -67,7 +67,7 @@ pub struct NewStayException {
     pub approved_by: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StayException {
     pub id: i64,
     pub stay: NewStayException,
@@ -84,7 +84,7 @@ pub enum ClaimsOf<'a> {
     Region(RegionCode),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredClaim {
     pub claim_no: String,
     pub person_id: i64,
@@ -423,7 +423,7 @@ pub enum BatchChunk {
 pub type BatchFeed = tokio::sync::mpsc::Receiver<BatchChunk>;
 
 /// The result of settling a batch: how many were settled, and each refused claim with the reason.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct BatchOutcome {
     pub settled: usize,
     pub refused: Vec<(String, String)>,

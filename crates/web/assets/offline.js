@@ -148,7 +148,7 @@ function offlineApp() {
     const res = await fetch('/api/offline/pack', { credentials: 'same-origin', headers: { accept: 'application/json' } });
     if (res.status === 401) throw new Error('登录已过期：请先登录（登录后回到本页会自动上传）');
     const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(body.error || `服务器答复 ${res.status}`);
+    if (!res.ok) throw new Error(body.detail || `服务器答复 ${res.status}`);
     if (pack && pack.user.id !== body.user.id) {
       const theirs = outbox.filter((r) => r.state !== 'sent');
       if (theirs.length) throw new Error(`本机有 ${pack.user.name} 的 ${theirs.length} 条记录未上传：请 ${pack.user.name} 登录上传后再换用户`);
@@ -179,15 +179,15 @@ function offlineApp() {
     if (res.status === 200 || res.status === 201) {
       Object.assign(r, { state: 'sent', reason: '', sent_at: new Date().toISOString() });
     } else if (res.status === 409) {
-      Object.assign(r, { state: 'conflict', reason: answer.error || '与服务器上的记录冲突', current: answer.current || null });
+      Object.assign(r, { state: 'conflict', reason: answer.detail || '与服务器上的记录冲突', current: answer.current || null });
     } else if (res.status === 404) {
-      Object.assign(r, { state: 'refused', reason: answer.error && answer.error !== 'not found' ? answer.error : '服务器上已没有此签约或此户（可能已退出帮扶名单或调出本村）' });
+      Object.assign(r, { state: 'refused', reason: answer.detail && answer.detail !== '页面或记录不存在' ? answer.detail : '服务器上已没有此签约或此户（可能已退出帮扶名单或调出本村）' });
     } else if (res.status === 422 || res.status === 400 || res.status === 403) {
-      Object.assign(r, { state: 'refused', reason: answer.error || `服务器拒绝（${res.status}）` });
+      Object.assign(r, { state: 'refused', reason: answer.detail || `服务器拒绝（${res.status}）` });
     } else if (res.status === 401) {
       throw new Error('登录已过期：请先登录（登录后回到本页会自动上传）');
     } else {
-      throw new Error(answer.error || `服务器暂时无法保存（${res.status}），稍后自动重试`);
+      throw new Error(answer.detail || `服务器暂时无法保存（${res.status}），稍后自动重试`);
     }
     await idbPut('outbox', r);
   }

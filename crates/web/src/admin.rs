@@ -87,11 +87,13 @@ async fn users_page(state: &State, ctx: &Ctx, message: Option<Result<String, Str
     Ok(layout::page(ctx, ctx.t("用户管理", "Users"), "/admin/users", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewUserForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     username: String,
+    #[schema(inline)]
     display_name: crate::params::Short,
     role: String,
     region: String,
@@ -117,20 +119,52 @@ pub async fn create_user(state: State, ctx: Ctx, Form(f): Form<NewUserForm>) -> 
     users_page(&state, &ctx, Some(message)).await
 }
 
-/// `GET /api/users`: the users inside the administrator's region.
-pub async fn api_users(state: State, ctx: Ctx) -> WebResult<axum::Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UsersAnswer {
+    users: Vec<UserLine>,
+}
+
+/// A user as the administrator's list shows it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UserLine {
+    id: i64,
+    username: String,
+    display_name: String,
+    /// The role's code (docs/security.md)
+    role: &'static str,
+    region: RegionCode,
+    facility_code: Option<String>,
+    active: bool,
+    locked_until: Option<String>,
+}
+
+/// The users inside the administrator's region
+#[utoipa::path(get, path = "/api/users", tag = "Administration", responses((status = 200, body = UsersAnswer)))]
+pub async fn api_users(state: State, ctx: Ctx) -> WebResult<axum::Json<UsersAnswer>> {
     ctx.require(Permission::ManageUsers)?;
-    let users: Vec<serde_json::Value> = state
+    let users = state
         .store
         .users_within(ctx.user.region)
         .await?
         .into_iter()
-        .map(|u| serde_json::json!({ "id": u.id, "username": u.username, "display_name": u.display_name, "role": u.role.code(), "region": u.region, "facility_code": u.facility_code, "active": u.active, "locked_until": u.locked_until }))
+        .map(|u| UserLine { id: u.id, username: u.username, display_name: u.display_name, role: u.role.code(), region: u.region, facility_code: u.facility_code, active: u.active, locked_until: u.locked_until })
         .collect();
-    Ok(axum::Json(serde_json::json!({ "users": users })))
+    Ok(axum::Json(UsersAnswer { users }))
 }
 
-/// `POST /api/users`: `{"username", "display_name", "role", "region", "facility", "password"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UserCreated {
+    id: i64,
+    username: String,
+    role: &'static str,
+    region: RegionCode,
+}
+
+/// Add a user
+///
+/// The password: 10–128 characters, not only digits, not the user name, not a common password;
+/// the user changes it at the first login.
+#[utoipa::path(post, path = "/api/users", tag = "Administration", request_body = NewUserForm, responses((status = 201, body = UserCreated)))]
 pub async fn api_create_user(state: State, ctx: Ctx, headers: axum::http::HeaderMap, axum::Json(f): axum::Json<NewUserForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     ctx.require(Permission::ManageUsers)?;
@@ -139,7 +173,7 @@ pub async fn api_create_user(state: State, ctx: Ctx, headers: axum::http::Header
         Ok(new) => {
             let audit = ctx.audit("user.create", format!("user {}", new.username), format!("role {} region {}", new.role.code(), new.region));
             match state.store.create_user(&new, &audit).await {
-                Ok(id) => Ok(serde_json::json!({ "id": id, "username": new.username, "role": new.role.code(), "region": new.region })),
+                Ok(id) => Ok(UserCreated { id, username: new.username, role: new.role.code(), region: new.region }),
                 Err(StoreError::Conflict(m)) => Err(WebError::BadRequest(m)),
                 Err(e) => Err(e.into()),
             }

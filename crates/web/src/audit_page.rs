@@ -11,26 +11,43 @@ use crate::error::WebResult;
 use crate::layout;
 use crate::State;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Who
     username: Option<String>,
+    /// e.g. settlement.settle
     action: Option<String>,
+    /// Part of the target
     target: Option<String>,
+    /// From this Beijing date, YYYY-MM-DD
+    #[param(format = Date)]
     from: Option<String>,
+    /// Until this Beijing date, YYYY-MM-DD
+    #[param(format = Date)]
     to: Option<String>,
+    /// From 1
+    #[param(inline)]
     page: Option<crate::params::Page>,
 }
 
 const PER_PAGE: i64 = 100;
 
-/// `GET /api/audit?username=&action=&target=&from=&to=&page=`: entries, newest first, with the
-/// result of checking the chain.
-pub async fn api_search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AuditAnswer {
+    page: i64,
+    entries: Vec<huimin_store::AuditRecord>,
+    chain: huimin_store::AuditVerification,
+}
+
+/// Audit entries, newest first, and the check of the hash chain
+#[utoipa::path(get, path = "/api/audit", tag = "Audit", params(AuditQuery), responses((status = 200, body = AuditAnswer)))]
+pub async fn api_search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebResult<axum::Json<AuditAnswer>> {
     ctx.require(Permission::ViewAudit)?;
     let page = q.page.map_or(1, |p| p.0);
     let entries = state.store.search_audit(&filter_of(&ctx, &q, PER_PAGE, page)).await?;
     let chain = state.store.verify_audit().await?;
-    Ok(axum::Json(serde_json::json!({ "page": page, "entries": entries, "chain": chain })))
+    Ok(axum::Json(AuditAnswer { page, entries, chain }))
 }
 
 /// Every action the log records: its code, how people call it, and its kind.

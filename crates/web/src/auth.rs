@@ -170,7 +170,8 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
         // page. Other schemes (a proxy's Basic authentication) are left to the proxy.
         let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
         if let Some(token) = bearer {
-            let unauthorized = || (axum::http::StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(serde_json::json!({ "error": "API 令牌无效、已过期或已撤销" }))).into_response();
+            // Answered as text: `error::machine_errors` makes it the path's error shape.
+            let unauthorized = || (axum::http::StatusCode::UNAUTHORIZED, "API 令牌无效、已过期或已撤销").into_response();
             let token_hash = accounts::token_hash(token);
             return match state.store.token_user(&token_hash).await {
                 Ok(Some(user)) => Ok(Ctx { user, csrf: String::new(), lang: Lang::from_headers(&parts.headers), ip: client_ip(parts), region_name: String::new(), token_hash, bearer: true }),
@@ -197,7 +198,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
                 let path = parts.uri.path();
                 if user.must_change_password && !["/account/password", "/api/account/password", "/logout"].contains(&path) && !path.starts_with("/static/") {
                     return Err(if crate::error::for_machines(path) {
-                        (axum::http::StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": "请先修改管理员为您设置的密码（/account/password）" }))).into_response()
+                        (axum::http::StatusCode::FORBIDDEN, "请先修改管理员为您设置的密码（/account/password）").into_response()
                     } else {
                         Redirect::to("/account/password").into_response()
                     });
@@ -401,9 +402,10 @@ pub async fn set_lang(state: State, Path(lang): Path<String>, Query(q): Query<Ne
 
 // ----- one's own password -----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     current: String,
     new: String,
@@ -470,9 +472,17 @@ pub async fn change_password(state: State, ctx: Ctx, Form(f): Form<PasswordForm>
     }
 }
 
-/// `POST /api/account/password`: `{"current", "new"}`; `200 {"changed": true}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PasswordChanged {
+    changed: bool,
+}
+
+/// Change one's own password
+///
+/// Sessions only; first of all, when an administrator set it.
+#[utoipa::path(post, path = "/api/account/password", tag = "Administration", request_body = PasswordForm, responses((status = 200, body = PasswordChanged)))]
 pub async fn api_change_password(state: State, ctx: Ctx, headers: HeaderMap, axum::Json(f): axum::Json<PasswordForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let r = change_own_password(&state, &ctx, &f).await.map(|()| serde_json::json!({ "changed": true }));
+    let r = change_own_password(&state, &ctx, &f).await.map(|()| PasswordChanged { changed: true });
     crate::error::json_answer(axum::http::StatusCode::OK, r)
 }

@@ -104,10 +104,12 @@ pub async fn teams(state: State, ctx: Ctx) -> WebResult<Markup> {
     Ok(layout::page(&ctx, ctx.t("家庭医生团队", "Family-doctor teams"), "/teams", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TeamForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
+    #[schema(inline)]
     name: crate::params::Short,
     facility: String,
     region: String,
@@ -128,48 +130,76 @@ async fn new_team(state: &State, ctx: &Ctx, f: &TeamForm) -> WebResult<i64> {
     state.store.create_team(f.name.trim(), f.facility.trim(), region, &ctx.audit("team.create", format!("region {region}"), f.name.trim())).await.map_err(refused)
 }
 
-/// `GET /api/teams`: the teams serving the user's region, with their members and the follow-up rule.
-pub async fn api_teams(state: State, ctx: Ctx) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TeamsAnswer {
+    teams: Vec<huimin_store::Team>,
+    rule: FollowUpsAYear,
+}
+
+/// How many follow-ups a year a region's contracts need.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FollowUpsAYear {
+    key_per_year: u8,
+    other_per_year: u8,
+}
+
+/// The teams serving the user's region, their members, the follow-up rule
+#[utoipa::path(get, path = "/api/teams", tag = "Contracts", responses((status = 200, body = TeamsAnswer)))]
+pub async fn api_teams(state: State, ctx: Ctx) -> WebResult<Json<TeamsAnswer>> {
     ctx.require(Permission::ViewProgress)?;
     let rules = state.store.follow_up_rules().await?;
     let rule = contracts::rule_for(&rules, ctx.user.region);
-    Ok(Json(serde_json::json!({ "teams": state.store.teams(ctx.user.region).await?, "rule": { "key_per_year": rule.key_per_year, "other_per_year": rule.other_per_year } })))
+    Ok(Json(TeamsAnswer { teams: state.store.teams(ctx.user.region).await?, rule: FollowUpsAYear { key_per_year: rule.key_per_year, other_per_year: rule.other_per_year } }))
 }
 
-/// `POST /api/teams`: `{"name", "facility", "region"}`; 201 with the team.
+/// Form a family-doctor team
+#[utoipa::path(post, path = "/api/teams", tag = "Contracts", request_body = TeamForm, responses((status = 201, description = "The team", body = huimin_store::Team)))]
 pub async fn api_create_team(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Json<TeamForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let r = match new_team(&state, &ctx, &f).await {
-        Ok(id) => state.store.team(id).await.map_err(WebError::from),
+        Ok(id) => state.store.team(id).await.map_err(WebError::from).and_then(|t| t.ok_or(WebError::NotFound)),
         Err(e) => Err(e),
     };
     json_answer(StatusCode::CREATED, r)
 }
 
-/// `POST /api/teams/{id}/members`: `{"name", "duty", "phone", "facility", "username"}`.
+/// Add a member to a team
+#[utoipa::path(post, path = "/api/teams/{id}/members", tag = "Contracts", params(("id" = i64, Path, description = "Team id")), request_body = MemberForm,
+    responses((status = 201, description = "The team", body = huimin_store::Team)))]
 pub async fn api_add_member(state: State, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, Json(f): Json<MemberForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let r = match new_member(&state, &ctx, id, &f).await {
-        Ok(()) => state.store.team(id).await.map_err(WebError::from),
+        Ok(()) => state.store.team(id).await.map_err(WebError::from).and_then(|t| t.ok_or(WebError::NotFound)),
         Err(e) => Err(e),
     };
     json_answer(StatusCode::CREATED, r)
 }
 
-/// `POST /api/teams/rule`: `{"region", "key_per_year", "other_per_year"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RuleSet {
+    region: RegionCode,
+    #[serde(flatten)]
+    rule: FollowUpsAYear,
+}
+
+/// Set a region's follow-ups a year (key groups, others)
+#[utoipa::path(post, path = "/api/teams/rule", tag = "Contracts", request_body = RuleForm, responses((status = 200, body = RuleSet)))]
 pub async fn api_set_rule(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Json<RuleForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let r = save_rule(&state, &ctx, &f).await.map(|region| serde_json::json!({ "region": region, "key_per_year": f.key_per_year, "other_per_year": f.other_per_year }));
+    let r = save_rule(&state, &ctx, &f).await.map(|region| RuleSet { region, rule: FollowUpsAYear { key_per_year: f.key_per_year, other_per_year: f.other_per_year } });
     json_answer(StatusCode::OK, r)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct MemberForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     name: String,
+    #[schema(inline)]
     duty: crate::params::Short,
     #[serde(default)]
+    #[schema(inline)]
     phone: crate::params::Short,
     #[serde(default)]
     facility: String,
@@ -196,9 +226,10 @@ async fn new_member(state: &State, ctx: &Ctx, id: i64, f: &MemberForm) -> WebRes
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RuleForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     region: String,
     key_per_year: u8,
@@ -221,9 +252,13 @@ async fn save_rule(state: &State, ctx: &Ctx, f: &RuleForm) -> WebResult<RegionCo
 
 // ----- contracts -----
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContractQuery {
+    /// Region code (default: the user's region)
     region: Option<String>,
+    /// Contract year (default: this year)
+    #[param(inline)]
     year: Option<crate::params::Year>,
 }
 
@@ -307,20 +342,29 @@ pub async fn sign(state: State, ctx: Ctx, Form(pairs): Form<Vec<(String, String)
 }
 
 /// What signing needs: a team, persons, services (codes), the start date and who signed.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignRequest {
     region: Option<String>,
     team: i64,
     persons: Vec<i64>,
     services: Vec<String>,
     starts_on: String,
+    #[schema(inline)]
     signed_by: crate::params::Short,
 }
 
-/// `POST /api/contracts`: a `SignRequest` as JSON; 201 `{region, year, signed}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Signed {
+    region: RegionCode,
+    year: i32,
+    signed: usize,
+}
+
+/// Sign contracts for persons with a team
+#[utoipa::path(post, path = "/api/contracts", tag = "Contracts", request_body = SignRequest, responses((status = 201, body = Signed)))]
 pub async fn api_sign(state: State, ctx: Ctx, headers: HeaderMap, Json(request): Json<SignRequest>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let r = sign_contracts(&state, &ctx, &request).await.map(|(region, year, signed)| serde_json::json!({ "region": region, "year": year, "signed": signed }));
+    let r = sign_contracts(&state, &ctx, &request).await.map(|(region, year, signed)| Signed { region, year, signed });
     json_answer(StatusCode::CREATED, r)
 }
 
@@ -348,50 +392,74 @@ async fn sign_contracts(state: &State, ctx: &Ctx, r: &SignRequest) -> WebResult<
     Ok((region, chrono::Datelike::year(&starts_on), n))
 }
 
-/// `GET /api/contracts?region=&year=`: the contracts of the year with their persons and teams,
-/// and the 签约率 of each region below.
-pub async fn api_contracts(state: State, ctx: Ctx, Query(q): Query<ContractQuery>) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ContractsAnswer {
+    region: RegionCode,
+    year: i32,
+    contracts: Vec<huimin_store::ContractRow>,
+    rates: Vec<huimin_store::ContractRate>,
+}
+
+/// The contracts of a year and 签约率 by region below
+#[utoipa::path(get, path = "/api/contracts", tag = "Contracts", params(ContractQuery), responses((status = 200, body = ContractsAnswer)))]
+pub async fn api_contracts(state: State, ctx: Ctx, Query(q): Query<ContractQuery>) -> WebResult<Json<ContractsAnswer>> {
     ctx.require(Permission::ViewHealth)?;
     let region = region_param(&ctx, q.region.as_deref())?;
     let year = q.year.map_or_else(this_year, |y| y.0);
     let contracts = state.store.contracts(region, year).await?;
     let rates = state.store.contract_rates(region, year).await?;
-    Ok(Json(serde_json::json!({ "region": region, "year": year, "contracts": contracts, "rates": rates })))
+    Ok(Json(ContractsAnswer { region, year, contracts, rates }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RenewForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     region: String,
-    year: i32,
+    /// The year renewed from
+    #[schema(inline)]
+    year: crate::params::Year,
 }
 
 pub async fn renew(state: State, ctx: Ctx, Form(f): Form<RenewForm>) -> WebResult<Response> {
     ctx.check_csrf(&f.csrf)?;
     let (region, _) = renew_contracts(&state, &ctx, &f).await?;
-    Ok(Redirect::to(&format!("/contracts?region={region}&year={}", f.year + 1)).into_response())
+    Ok(Redirect::to(&format!("/contracts?region={region}&year={}", f.year.0 + 1)).into_response())
 }
 
-/// `POST /api/contracts/renew`: `{"region", "year"}`: every contract of the year renewed for the next.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Renewed {
+    region: RegionCode,
+    /// The year renewed for
+    year: i32,
+    renewed: usize,
+}
+
+/// Renew every contract of a year for the next
+#[utoipa::path(post, path = "/api/contracts/renew", tag = "Contracts", request_body = RenewForm, responses((status = 201, body = Renewed)))]
 pub async fn api_renew(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Json<RenewForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let r = renew_contracts(&state, &ctx, &f).await.map(|(region, n)| serde_json::json!({ "region": region, "year": f.year + 1, "renewed": n }));
+    let r = renew_contracts(&state, &ctx, &f).await.map(|(region, renewed)| Renewed { region, year: f.year.0 + 1, renewed });
     json_answer(StatusCode::CREATED, r)
 }
 
 async fn renew_contracts(state: &State, ctx: &Ctx, f: &RenewForm) -> WebResult<(RegionCode, usize)> {
     ctx.require(Permission::SignContracts)?;
     let region = region_param(ctx, Some(&f.region))?;
-    let n = contracts::renew(&state.store, region, f.year, &ctx.user.display_name, &ctx.audit("contract.renew", "", "")).await.map_err(refused)?;
+    let n = contracts::renew(&state.store, region, f.year.0, &ctx.user.display_name, &ctx.audit("contract.renew", "", "")).await.map_err(refused)?;
     Ok((region, n))
 }
 
 // ----- the worklist -----
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WorklistQuery {
+    /// Region code (default: the user's region)
     region: Option<String>,
+    /// Contract year (default: this year)
+    #[param(inline)]
     year: Option<crate::params::Year>,
     /// `due` (default: late or due within 7 days), `overdue`, `key` (key groups), `abnormal` (an
     /// abnormal reading in the last 30 days), `all`.
@@ -400,13 +468,18 @@ pub struct WorklistQuery {
     sort: Option<String>,
     /// `all` for the whole region; by default a team member sees their own teams' contracts.
     teams: Option<String>,
+    /// The page only: the follow-up just saved.
+    #[param(ignore)]
     saved: Option<i64>,
     /// The contract just followed up (the page's script forgets the form kept for it).
     #[allow(dead_code)]
+    #[param(ignore)]
     contract: Option<i64>,
     /// The page's rows come a hundred at a time (a county has thousands of contracts).
+    #[param(inline)]
     page: Option<crate::params::Page>,
-    /// `1`: every row on one page, to print (a village's list).
+    /// The page only: `1`, every row on one page, to print (a village's list).
+    #[param(ignore)]
     print: Option<String>,
 }
 
@@ -557,16 +630,29 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
     Ok(layout::page(&ctx, ctx.t("随访工作清单", "Follow-up worklist"), "/worklist", body))
 }
 
-pub async fn api_worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WorklistAnswer {
+    region: RegionCode,
+    year: i32,
+    total: usize,
+    page: i64,
+    per_page: usize,
+    items: Vec<Disclosed<WorkItem>>,
+    /// 履约率 by region below, by region code.
+    completion_by_region: std::collections::BTreeMap<String, contracts::Completion>,
+    /// 履约率 by team, by team name.
+    completion_by_team: std::collections::BTreeMap<String, contracts::Completion>,
+}
+
+/// Who is due for a follow-up, who is late, and 履约率
+#[utoipa::path(get, path = "/api/worklist", tag = "Contracts", params(WorklistQuery), responses((status = 200, body = WorklistAnswer)))]
+pub async fn api_worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) -> WebResult<Json<WorklistAnswer>> {
     let (region, year, items, _) = work_items(&state, &ctx, &q).await?;
     let (by_region, by_team) = contracts::completion(&items, child_width(region));
     let abnormal = abnormal_contracts(&state, region, &q).await?;
     let items = select_and_sort(&ctx.viewer(&state).await, items, &q, abnormal.as_ref());
     let (page, rows) = page_of(&items, q.page);
-    Ok(Json(serde_json::json!({
-        "region": region, "year": year, "total": items.len(), "page": page, "per_page": WORKLIST_PAGE, "items": rows,
-        "completion_by_region": by_region, "completion_by_team": by_team,
-    })))
+    Ok(Json(WorklistAnswer { region, year, total: items.len(), page, per_page: WORKLIST_PAGE, items: rows.to_vec(), completion_by_region: by_region, completion_by_team: by_team }))
 }
 
 /// The page asked for (from 1) of the rows, a hundred at a time.
@@ -654,10 +740,11 @@ async fn follow_up_page(state: &State, ctx: &Ctx, contract: i64, refused: Option
     Ok(layout::page(ctx, ctx.t("随访登记", "Record a follow-up"), "/worklist", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct FollowUpForm {
     /// The form's token (a JSON request sends it as a header instead).
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     contract: i64,
     submission_key: String,
@@ -676,6 +763,7 @@ pub struct FollowUpForm {
     #[serde(default)]
     adherence: String,
     #[serde(default)]
+    #[schema(inline)]
     guidance: crate::params::Paragraph,
     #[serde(default)]
     next_on: String,
@@ -762,11 +850,21 @@ pub async fn record(state: State, ctx: Ctx, Form(f): Form<FollowUpForm>) -> WebR
 }
 
 /// `POST /api/followups`: 201 when stored, 200 when the same submission was stored before.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FollowUpStored {
+    id: i64,
+    /// The readings outside the normal range (shown on 随访异常提示).
+    abnormal: Vec<&'static str>,
+}
+
+/// Record a follow-up once per submission key
+#[utoipa::path(post, path = "/api/followups", tag = "Contracts", request_body = FollowUpForm,
+    responses((status = 200, description = "Stored before under this key: the same id", body = FollowUpStored), (status = 201, body = FollowUpStored)))]
 pub async fn api_record(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Json<FollowUpForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     match save(&state, &ctx, &f).await {
-        Ok((id, new, abnormal)) => Ok((if new { StatusCode::CREATED } else { StatusCode::OK }, Json(serde_json::json!({ "id": id, "abnormal": abnormal }))).into_response()),
-        Err(WebError::BadRequest(m)) => Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+        Ok((id, new, abnormal)) => Ok((if new { StatusCode::CREATED } else { StatusCode::OK }, Json(FollowUpStored { id, abnormal })).into_response()),
+        Err(WebError::BadRequest(m)) => Ok(crate::error::problem(StatusCode::UNPROCESSABLE_ENTITY, m)),
         Err(e) => Err(e),
     }
 }
@@ -814,11 +912,13 @@ pub async fn abnormal(state: State, ctx: Ctx, Query(q): Query<AbnormalQuery>) ->
 }
 
 /// Key groups added by hand (pregnancy, disability): the registry does not hold them.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct KeyGroupForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     group: String,
+    #[schema(inline)]
     reason: crate::params::Reason,
 }
 
@@ -828,10 +928,18 @@ pub async fn add_key_group(state: State, ctx: Ctx, Path(id): Path<i64>, Form(f):
     Ok(Redirect::to(&format!("/households/{household_no}/health")).into_response())
 }
 
-/// `POST /api/persons/{id}/key-groups`: `{"group", "reason"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct KeyGroupAdded {
+    person_id: i64,
+    group: String,
+}
+
+/// Add a person to a key group by hand, with the grounds
+#[utoipa::path(post, path = "/api/persons/{id}/key-groups", tag = "Contracts", params(("id" = i64, Path, description = "Person id")), request_body = KeyGroupForm,
+    responses((status = 201, body = KeyGroupAdded)))]
 pub async fn api_add_key_group(state: State, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, Json(f): Json<KeyGroupForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let r = key_group(&state, &ctx, id, &f).await.map(|_| serde_json::json!({ "person_id": id, "group": f.group }));
+    let r = key_group(&state, &ctx, id, &f).await.map(|_| KeyGroupAdded { person_id: id, group: f.group.clone() });
     json_answer(StatusCode::CREATED, r)
 }
 

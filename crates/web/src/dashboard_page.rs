@@ -32,9 +32,12 @@ fn child_width(region: RegionCode) -> usize {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DashQuery {
+    /// Region code (default: the user's region)
     region: Option<String>,
+    /// 2025, 2025-03, 2025-Q1 or 2025-01-01..2025-06-30 (default: this year)
     period: Option<String>,
 }
 
@@ -220,30 +223,54 @@ fn fund_parts(c: &ClaimSums) -> Vec<(String, i64)> {
     parts
 }
 
-/// The dashboard's figures as JSON: the indicators, each supervised figure against its target.
-pub async fn api_indicators(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct IndicatorsAnswer {
+    period: String,
+    indicators: indicators::Indicators,
+    checks: Vec<indicators::Check>,
+}
+
+/// The dashboard's figures and each supervised figure against its target
+#[utoipa::path(get, path = "/api/indicators", tag = "Supervision", params(DashQuery), responses((status = 200, body = IndicatorsAnswer)))]
+pub async fn api_indicators(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<IndicatorsAnswer>> {
     ctx.require(Permission::ViewProgress)?;
     let (region, period) = region_and_period(&ctx, &q)?;
     let catalog = state.catalogues().await;
     let ind = figures(&state, &catalog, region, period).await?;
     let checks = indicators::checks(&ind, &state.store.targets().await?);
-    Ok(axum::Json(serde_json::json!({ "period": period.label(), "indicators": ind, "checks": checks })))
+    Ok(axum::Json(IndicatorsAnswer { period: period.label(), indicators: ind, checks }))
 }
 
-/// `GET /api/claims/over-ceiling`: the claims of the period above 10% self-pay.
-pub async fn api_over_ceiling(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OverCeilingAnswer {
+    region: RegionCode,
+    period: String,
+    claims: Vec<huimin_store::ClaimLine>,
+}
+
+/// Claims of the period above 10% self-pay, highest share first
+#[utoipa::path(get, path = "/api/claims/over-ceiling", tag = "Supervision", params(DashQuery), responses((status = 200, body = OverCeilingAnswer)))]
+pub async fn api_over_ceiling(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<OverCeilingAnswer>> {
     let (region, period) = alert_params(&ctx, &q)?;
     let claims = state.store.claims_over_ceiling(region, period, 1000).await?;
-    Ok(axum::Json(serde_json::json!({ "region": region, "period": period.label(), "claims": claims })))
+    Ok(axum::Json(OverCeilingAnswer { region, period: period.label(), claims }))
 }
 
-/// `GET /api/persons-at-cap`: the persons at an annual cap in the period's year.
-pub async fn api_at_cap(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AtCapAnswer {
+    region: RegionCode,
+    year: i32,
+    persons: Vec<indicators::CapReached>,
+}
+
+/// Persons at an annual cap in the period's year
+#[utoipa::path(get, path = "/api/persons-at-cap", tag = "Supervision", params(DashQuery), responses((status = 200, body = AtCapAnswer)))]
+pub async fn api_at_cap(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<axum::Json<AtCapAnswer>> {
     let (region, period) = alert_params(&ctx, &q)?;
     let year = chrono::Datelike::year(&period.to);
     let policies = state.policies.read().await.clone();
     let persons = indicators::persons_at_cap(&state.store, &policies, region, year).await?;
-    Ok(axum::Json(serde_json::json!({ "region": region, "year": year, "persons": persons })))
+    Ok(axum::Json(AtCapAnswer { region, year, persons }))
 }
 
 /// The claim roles other than the clerks, for a region and period.
@@ -255,22 +282,45 @@ fn alert_params(ctx: &Ctx, q: &DashQuery) -> WebResult<(RegionCode, Period)> {
     region_and_period(ctx, q)
 }
 
-/// `GET /api/reconciliation?region=&month=[&fund=&facility=]`: what each fund owes each
-/// hospital for the month, and with a fund and a facility the claims behind the amount.
-pub async fn api_reconciliation(state: State, ctx: Ctx, Query(q): Query<ReconQuery>) -> WebResult<axum::Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReconciliationAnswer {
+    region: RegionCode,
+    month: String,
+    owed: Vec<OwedLine>,
+    /// With a fund and a facility: the claims behind the amount.
+    claims: Option<Vec<huimin_store::ClaimLine>>,
+}
+
+/// What one fund owes one hospital for the month.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OwedLine {
+    fund: Fund,
+    fund_name: &'static str,
+    facility_code: String,
+    facility_name: String,
+    claims: i64,
+    /// Fen.
+    amount: i64,
+}
+
+/// What each fund owes each hospital for a month, and the claims behind one amount
+///
+/// By settlement date.
+#[utoipa::path(get, path = "/api/reconciliation", tag = "Supervision", params(ReconQuery), responses((status = 200, body = ReconciliationAnswer)))]
+pub async fn api_reconciliation(state: State, ctx: Ctx, Query(q): Query<ReconQuery>) -> WebResult<axum::Json<ReconciliationAnswer>> {
     let (region, month) = recon_params(&ctx, &q)?;
-    let owed: Vec<serde_json::Value> = state
+    let owed = state
         .store
         .owed_by_fund(region, &month)
         .await?
         .into_iter()
-        .map(|(fund, o)| serde_json::json!({ "fund": fund.code(), "fund_name": fund.label_zh(), "facility_code": o.facility_code, "facility_name": o.facility_name, "claims": o.claims, "amount": o.amount }))
+        .map(|(fund, o)| OwedLine { fund, fund_name: fund.label_zh(), facility_code: o.facility_code, facility_name: o.facility_name, claims: o.claims, amount: o.amount })
         .collect();
     let claims = match (q.fund.as_deref().and_then(Fund::from_code), q.facility.as_deref()) {
         (Some(f), Some(code)) => Some(state.store.fund_claims(f, region, &month, code).await?),
         _ => None,
     };
-    Ok(axum::Json(serde_json::json!({ "region": region, "month": month, "owed": owed, "claims": claims })))
+    Ok(axum::Json(ReconciliationAnswer { region, month, owed, claims }))
 }
 
 /// How each figure is computed, with its source: what a supervisor checks a number against.
@@ -335,9 +385,10 @@ pub async fn at_cap(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebRe
     Ok(layout::page(&ctx, ctx.t("达到年度封顶线的人员", "Persons at an annual cap"), "/dashboard", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RefreshForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     region: String,
     period: String,
@@ -350,11 +401,20 @@ pub async fn refresh(state: State, ctx: Ctx, Form(f): Form<RefreshForm>) -> WebR
     Ok(Redirect::to(&format!("/dashboard?region={region}&period={}", period.label())).into_response())
 }
 
-/// `POST /api/dashboard/refresh`: `{"region", "period"}`; how many townships were recomputed.
-pub async fn api_refresh(state: State, ctx: Ctx, headers: axum::http::HeaderMap, axum::Json(f): axum::Json<RefreshForm>) -> WebResult<axum::Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Refreshed {
+    region: RegionCode,
+    period: String,
+    /// Townships recomputed.
+    townships: usize,
+}
+
+/// Recompute the stored township figures of a region now (else nightly)
+#[utoipa::path(post, path = "/api/dashboard/refresh", tag = "Supervision", request_body = RefreshForm, responses((status = 200, body = Refreshed)))]
+pub async fn api_refresh(state: State, ctx: Ctx, headers: axum::http::HeaderMap, axum::Json(f): axum::Json<RefreshForm>) -> WebResult<axum::Json<Refreshed>> {
     ctx.check_api_csrf(&headers)?;
-    let (region, period, n) = recompute(&state, &ctx, &f).await?;
-    Ok(axum::Json(serde_json::json!({ "region": region, "period": period.label(), "townships": n })))
+    let (region, period, townships) = recompute(&state, &ctx, &f).await?;
+    Ok(axum::Json(Refreshed { region, period: period.label(), townships }))
 }
 
 async fn recompute(state: &State, ctx: &Ctx, f: &RefreshForm) -> WebResult<(RegionCode, Period, usize)> {
@@ -444,13 +504,15 @@ pub async fn targets(state: State, ctx: Ctx) -> WebResult<Markup> {
     Ok(layout::page(&ctx, ctx.t("考核目标", "Targets"), "/dashboard", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TargetForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     region: String,
     indicator: String,
     percent: String,
+    #[schema(inline)]
     source: crate::params::Reason,
 }
 
@@ -460,22 +522,42 @@ pub async fn set_target(state: State, ctx: Ctx, Form(f): Form<TargetForm>) -> We
     Ok(Redirect::to("/dashboard/targets").into_response())
 }
 
-/// `GET /api/targets`: the target in force in the user's region for each indicator, and every
-/// region's own targets.
-pub async fn api_targets(state: State, ctx: Ctx) -> WebResult<axum::Json<serde_json::Value>> {
-    ctx.require(Permission::ViewProgress)?;
-    let stored: Vec<Target> = state.store.targets().await?.into_iter().filter(|t| ctx.user.region.contains(t.region) || t.region.contains(ctx.user.region)).collect();
-    let in_force: Vec<serde_json::Value> = INDICATORS
-        .iter()
-        .map(|(code, name, ..)| {
-            let (value_ppm, at_most, source) = indicators::target_for(&stored, ctx.user.region, code);
-            serde_json::json!({ "indicator": code, "name": name, "value_ppm": value_ppm, "at_most": at_most, "source": source })
-        })
-        .collect();
-    Ok(axum::Json(serde_json::json!({ "region": ctx.user.region, "in_force": in_force, "targets": stored })))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TargetsAnswer {
+    region: RegionCode,
+    in_force: Vec<TargetInForce>,
+    targets: Vec<Target>,
 }
 
-/// `POST /api/targets`: `{"region", "indicator", "percent", "source"}`; 201 with the target.
+/// The target an indicator is held to in the user's region.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TargetInForce {
+    indicator: &'static str,
+    name: &'static str,
+    /// The target in millionths (10% = 100,000).
+    value_ppm: i64,
+    /// The figure should stay at or below the target (else at or above).
+    at_most: bool,
+    source: String,
+}
+
+/// The target in force for each indicator in the user's region, and the regions' own targets
+#[utoipa::path(get, path = "/api/targets", tag = "Supervision", responses((status = 200, body = TargetsAnswer)))]
+pub async fn api_targets(state: State, ctx: Ctx) -> WebResult<axum::Json<TargetsAnswer>> {
+    ctx.require(Permission::ViewProgress)?;
+    let targets: Vec<Target> = state.store.targets().await?.into_iter().filter(|t| ctx.user.region.contains(t.region) || t.region.contains(ctx.user.region)).collect();
+    let in_force = INDICATORS
+        .iter()
+        .map(|(indicator, name, ..)| {
+            let (value_ppm, at_most, source) = indicators::target_for(&targets, ctx.user.region, indicator);
+            TargetInForce { indicator, name, value_ppm, at_most, source }
+        })
+        .collect();
+    Ok(axum::Json(TargetsAnswer { region: ctx.user.region, in_force, targets }))
+}
+
+/// Set a region's target for an indicator
+#[utoipa::path(post, path = "/api/targets", tag = "Supervision", request_body = TargetForm, responses((status = 201, description = "The target", body = Target)))]
 pub async fn api_set_target(state: State, ctx: Ctx, headers: axum::http::HeaderMap, axum::Json(f): axum::Json<TargetForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let r = save_target(&state, &ctx, &f).await;
@@ -534,11 +616,16 @@ pub async fn monthly_report(state: State, ctx: Ctx, Query(q): Query<DashQuery>) 
     Ok(xlsx(&format!("月度进展表-{region}-{}.xlsx", period.label()), bytes))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReconQuery {
+    /// Region code (default: the user's region)
     region: Option<String>,
+    /// YYYY-MM (default: this month)
     month: Option<String>,
+    /// A fund's code; with facility, the claims behind the amount
     fund: Option<String>,
+    /// A facility's code
     facility: Option<String>,
 }
 

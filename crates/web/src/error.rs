@@ -129,9 +129,10 @@ pub(crate) fn for_machines(path: &str) -> bool {
 #[derive(Clone)]
 struct ErrorMessage(String);
 
-/// Every error under `/api` is `{"error": "…"}` and every error under `/fhir` an
-/// OperationOutcome, whatever produced it: a handler's error, an extractor's refusal (a body that
-/// is not JSON), the fallback's 404, or a missing sign-in (401 rather than the login page).
+/// Every error under `/api` is a [`Problem`] and every error under `/fhir` an OperationOutcome,
+/// whatever produced it: a handler's error, an extractor's refusal (a body that is not JSON), the
+/// fallback's 404, a wrong method's 405 (its `Allow` kept), or a missing sign-in (401 rather than
+/// the login page).
 pub(crate) async fn machine_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let path = req.uri().path();
     let fhir = path == "/fhir" || path.starts_with("/fhir/");
@@ -144,8 +145,7 @@ pub(crate) async fn machine_errors(req: axum::extract::Request, next: axum::midd
         let format = req.uri().query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("_format=")).unwrap_or("").to_ascii_lowercase();
         let wants_xml = |t: &str| t.contains("xml") && !t.contains("json") && !t.contains("*/*");
         if wants_xml(&accept) || wants_xml(&format) {
-            let body = serde_json::json!({ "resourceType": "OperationOutcome", "issue": [{ "severity": "error", "code": "not-supported", "diagnostics": "只提供 JSON（application/fhir+json）" }] });
-            return (StatusCode::NOT_ACCEPTABLE, [(axum::http::header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], body.to_string()).into_response();
+            return outcome(StatusCode::NOT_ACCEPTABLE, "只提供 JSON（application/fhir+json）");
         }
     }
     let res = next.run(req).await;
@@ -154,6 +154,7 @@ pub(crate) async fn machine_errors(req: axum::extract::Request, next: axum::midd
     if json || !(status.is_client_error() || status.is_server_error() || status.is_redirection()) {
         return res;
     }
+    let allow = res.headers().get(axum::http::header::ALLOW).cloned();
     let (status, message) = if status.is_redirection() {
         (StatusCode::UNAUTHORIZED, "请先登录，或使用 API 令牌（Authorization: Bearer）".to_string())
     } else if let Some(ErrorMessage(m)) = res.extensions().get::<ErrorMessage>() {
@@ -162,30 +163,85 @@ pub(crate) async fn machine_errors(req: axum::extract::Request, next: axum::midd
         let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
         (status, String::from_utf8_lossy(&body).trim().to_string())
     };
-    let body = if fhir {
-        let code = match status {
-            StatusCode::NOT_FOUND => "not-found",
-            StatusCode::FORBIDDEN => "forbidden",
-            StatusCode::UNAUTHORIZED => "login",
-            s if s.is_server_error() => "exception",
-            _ => "invalid",
-        };
-        serde_json::json!({ "resourceType": "OperationOutcome", "issue": [{ "severity": "error", "code": code, "diagnostics": message }] })
-    } else {
-        serde_json::json!({ "error": message })
+    let mut answer = if fhir { outcome(status, &message) } else { problem(status, message) };
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        answer.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+    }
+    answer
+}
+
+/// An error of the API (RFC 9457 problem details, `application/problem+json`): the status, its
+/// name, and what went wrong in words a user can act on.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of problem it is.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status' name, e.g. `Unprocessable Entity`.
+    pub title: String,
+    pub status: u16,
+    /// Why, in Chinese.
+    pub detail: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem { kind: "about:blank".into(), title: status.canonical_reason().unwrap_or("Error").into(), status: status.as_u16(), detail: detail.into() }
+    }
+}
+
+/// A problem with more to say than its detail (the bill that holds a stay, the result stored
+/// since): the problem's members and the extra ones side by side.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProblemWith<T> {
+    #[serde(flatten)]
+    pub problem: Problem,
+    #[serde(flatten)]
+    pub extra: T,
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The answer of an API error.
+pub fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
+    with_problem(status, &Problem::new(status, detail))
+}
+
+/// The answer of an API error with extension members.
+pub fn problem_with<T: serde::Serialize>(status: StatusCode, detail: impl Into<String>, extra: T) -> Response {
+    with_problem(status, &ProblemWith { problem: Problem::new(status, detail), extra })
+}
+
+fn with_problem<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    let body = serde_json::to_string(body).unwrap_or_default();
+    (status, [(axum::http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+}
+
+/// A FHIR error: an OperationOutcome with the issue code the status implies.
+fn outcome(status: StatusCode, message: &str) -> Response {
+    let code = match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::UNAUTHORIZED => "login",
+        StatusCode::NOT_ACCEPTABLE => "not-supported",
+        s if s.is_server_error() => "exception",
+        _ => "invalid",
     };
-    let content_type = if fhir { "application/fhir+json; charset=utf-8" } else { "application/json" };
-    (status, [(axum::http::header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
+    let body = serde_json::json!({ "resourceType": "OperationOutcome", "issue": [{ "severity": "error", "code": code, "diagnostics": message }] });
+    (status, [(axum::http::header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], body.to_string()).into_response()
 }
 
 pub type WebResult<T> = Result<T, WebError>;
 
-/// The answer of a JSON API call: `status` with the value, or 422 `{"error"}` when the request
+/// The answer of a JSON API call: `status` with the value, or a 422 [`Problem`] when the request
 /// was refused with a reason the user can act on; other errors as usual.
 pub fn json_answer<T: serde::Serialize>(status: StatusCode, r: WebResult<T>) -> WebResult<Response> {
     match r {
         Ok(v) => Ok((status, axum::Json(v)).into_response()),
-        Err(WebError::BadRequest(m)) => Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(serde_json::json!({ "error": m }))).into_response()),
+        Err(WebError::BadRequest(m)) => Ok(problem(StatusCode::UNPROCESSABLE_ENTITY, m)),
         Err(e) => Err(e),
     }
 }

@@ -59,16 +59,27 @@ pub async fn page(state: crate::State, ctx: Ctx, Query(q): Query<ExchangeQuery>)
     Ok(layout::page(&ctx, ctx.t("数据交换", "Data exchange"), "/exchange", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
+    /// Region code (default: the user's region)
     region: Option<String>,
+    /// Year of the contracts, follow-ups and claims
+    #[param(inline)]
     year: Option<crate::params::Year>,
+    /// xlsx (default) or csv
     format: Option<String>,
     /// `gbk` for a CSV that Excel on Chinese Windows opens as it is.
     encoding: Option<String>,
 }
 
-/// `GET /api/exchange/{kind}?region=&year=&format=csv|xlsx`: one export file.
+/// A region's data in the format the imports read
+///
+/// One of regions, facilities, roster, diseases, contracts, followups or claims
+/// (docs/exchange.md). Whole ID numbers for the roster-import roles only; audited.
+#[utoipa::path(get, path = "/api/exchange/{kind}", tag = "Registry",
+    params(("kind" = String, Path, description = "regions, facilities, roster, diseases, contracts, followups or claims"), DownloadQuery),
+    responses((status = 200, description = "The file", content((Vec<u8> = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))))]
 pub async fn download(state: State, ctx: Ctx, Path(kind): Path<String>, Query(q): Query<DownloadQuery>) -> WebResult<Response> {
     let region = region_of(&ctx, &ExchangeQuery { region: q.region.clone(), year: q.year })?;
     let kind = Kind::from_code(&kind).ok_or(WebError::NotFound)?;

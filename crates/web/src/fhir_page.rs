@@ -32,6 +32,8 @@ fn base(headers: &HeaderMap) -> String {
 
 use huimin_app::clock::today;
 
+/// The CapabilityStatement
+#[utoipa::path(get, path = "/fhir/metadata", tag = "FHIR R4", security(()), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn metadata(headers: HeaderMap) -> Response {
     let read = |t: &str| json!({ "type": t, "interaction": [{ "code": "read" }] });
     fhir_json(json!({
@@ -153,6 +155,8 @@ async fn everything(state: &State, ctx: &Ctx, look: &Lookups, p: &StoredPerson, 
     Ok(out)
 }
 
+/// A person as a Patient (resident ID number as an identifier, masked unless the role sees it whole)
+#[utoipa::path(get, path = "/fhir/Patient/{id}", tag = "FHIR R4", params(("id" = i64, Path, description = "Person id")), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn patient(state: State, ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
     let (p, region) = patient_in_reach(&state, &ctx, id).await?;
     let look = Lookups::load(&state, &ctx).await?;
@@ -180,31 +184,46 @@ async fn read_of_person(state: State, ctx: Ctx, resource_type: &'static str, rid
     Ok(fhir_json(r))
 }
 
+/// A layer of protection covering a person
+#[utoipa::path(get, path = "/fhir/Coverage/{rid}", tag = "FHIR R4", params(("rid" = String, Path, description = "The resource id its bundle gave it")), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn coverage(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
     read_of_person(state, ctx, "Coverage", id).await
 }
 
+/// A disease card as a Condition (as the disclosure rule allows)
+#[utoipa::path(get, path = "/fhir/Condition/{rid}", tag = "FHIR R4", params(("rid" = String, Path, description = "The resource id its bundle gave it")), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn condition(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
     read_of_person(state, ctx, "Condition", id).await
 }
 
+/// A settled stay or visit as an Encounter
+#[utoipa::path(get, path = "/fhir/Encounter/{rid}", tag = "FHIR R4", params(("rid" = String, Path, description = "The resource id its bundle gave it")), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn encounter(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
     read_of_person(state, ctx, "Encounter", id).await
 }
 
+/// A family-doctor contract as a CarePlan
+#[utoipa::path(get, path = "/fhir/CarePlan/{rid}", tag = "FHIR R4", params(("rid" = String, Path, description = "The resource id its bundle gave it")), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn care_plan(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
     read_of_person(state, ctx, "CarePlan", id).await
 }
 
+/// One fund's ExplanationOfBenefit of a claim
+#[utoipa::path(get, path = "/fhir/ExplanationOfBenefit/{rid}", tag = "FHIR R4", params(("rid" = String, Path, description = "The resource id its bundle gave it")), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn explanation(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
     read_of_person(state, ctx, "ExplanationOfBenefit", id).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EverythingQuery {
+    /// Year of the claims and contracts (default: all)
+    #[param(inline)]
     year: Option<crate::params::Year>,
 }
 
+/// A Bundle of everything about a person: Patient, Coverage, Condition, Encounter, Claim, ExplanationOfBenefit, CarePlan
+#[utoipa::path(get, path = "/fhir/Patient/{id}/$everything", tag = "FHIR R4", params(("id" = i64, Path, description = "Person id"), EverythingQuery), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn patient_everything(state: State, ctx: Ctx, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<EverythingQuery>) -> WebResult<Response> {
     // The route is `/fhir/Patient/{id}/$everything`; axum hands the id without the operation.
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
@@ -223,6 +242,8 @@ async fn claim_in_reach(state: &State, ctx: &Ctx, look: &Lookups, no: &str) -> W
     look.viewer.show_own(c).ok_or(WebError::NotFound)
 }
 
+/// A settled claim as a Claim
+#[utoipa::path(get, path = "/fhir/Claim/{no}", tag = "FHIR R4", params(("no" = String, Path, description = "The Claim id (the claim number, or x- and its hex)")), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn claim(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<Response> {
     // A claim is read at the id its resources carry (`fhir::id` of its number).
     let no = fhir::key_of(&id).ok_or(WebError::NotFound)?;
@@ -233,11 +254,15 @@ pub async fn claim(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<
     Ok(fhir_json(fhir::claim(&c, policy, &look.facility_name(&c.facility_code))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EobQuery {
+    /// The Claim id
     claim: Option<String>,
 }
 
+/// A Bundle of a claim's ExplanationOfBenefit, one per paying fund
+#[utoipa::path(get, path = "/fhir/ExplanationOfBenefit", tag = "FHIR R4", params(EobQuery), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn explanations(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<EobQuery>) -> WebResult<Response> {
     let id = q.claim.as_deref().map(|c| c.trim_start_matches("Claim/")).filter(|c| !c.is_empty()).ok_or_else(|| WebError::BadRequest("需要参数 claim（结算单号）".into()))?;
     let no = fhir::key_of(id).ok_or(WebError::NotFound)?;
@@ -249,14 +274,19 @@ pub async fn explanations(state: State, ctx: Ctx, headers: HeaderMap, Query(q): 
     Ok(fhir_json(fhir::bundle("searchset", &base(&headers), Some(&url), fhir::explanations(&c, policy, &look.facility_name(&c.facility_code)))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
+    /// Region code (default: the user's region)
     region: Option<String>,
+    /// As for /api/indicators
     period: Option<String>,
 }
 
 /// A Bundle of a county (or a region below) for a period: every person in the programme there
 /// with what the user may see of them; claims discharged in the period's years.
+/// A Bundle of a region for a period: its patients and everything about them
+#[utoipa::path(get, path = "/fhir/export", tag = "FHIR R4", params(ExportQuery), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn export(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ExportQuery>) -> WebResult<Response> {
     ctx.require(Permission::ViewRegistry)?;
     let region = match q.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {

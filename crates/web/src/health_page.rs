@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::State;
 use crate::auth::Ctx;
-use crate::error::{WebError, WebResult};
+use crate::error::{ProblemWith, WebError, WebResult, problem, problem_with};
 use crate::layout::{self, csrf, dash, num, percent};
 use crate::registry::{RevealForm, given_reason, household_in_reach, person_in_reach};
 
@@ -224,10 +224,11 @@ fn tenths(v: u16) -> String {
     format!("{}.{}", v / 10, v % 10)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CardForm {
     /// The form's token (a JSON request sends it as a header instead).
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     code: String,
     #[serde(default)]
@@ -235,10 +236,12 @@ pub struct CardForm {
     #[serde(default)]
     diagnosed_on: String,
     #[serde(default)]
+    #[schema(inline)]
     diagnosed_at: crate::params::Short,
     #[serde(default)]
     prognosis: String,
     #[serde(default)]
+    #[schema(inline)]
     plan: crate::params::Paragraph,
 }
 
@@ -271,7 +274,9 @@ pub async fn save_card(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): 
     }
 }
 
-/// `POST /api/persons/{id}/cards`: the card form's fields as JSON; 201 with the card, 422 with the reason.
+/// Record a disease card, or update the card of its code
+#[utoipa::path(post, path = "/api/persons/{id}/cards", tag = "Health", params(("id" = i64, Path, description = "Person id")), request_body = CardForm,
+    responses((status = 200, description = "The card, updated (its earlier values kept)", body = huimin_store::DiseaseCard), (status = 201, description = "The card, new", body = huimin_store::DiseaseCard)))]
 pub async fn api_save_card(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<CardForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     ctx.require(Permission::EditHealth)?;
@@ -280,15 +285,16 @@ pub async fn api_save_card(state: State, ctx: Ctx, headers: axum::http::HeaderMa
     match health::record_card(&state.store, catalogues.for_region(h.household.region), id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "api")).await {
         Ok((card, updated)) => Ok((if updated { axum::http::StatusCode::OK } else { axum::http::StatusCode::CREATED }, Json(card)).into_response()),
         Err(e) => match user_error(e) {
-            WebError::BadRequest(m) => Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+            WebError::BadRequest(m) => Ok(problem(axum::http::StatusCode::UNPROCESSABLE_ENTITY, m)),
             e => Err(e),
         },
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ExamForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     exam_date: String,
     #[serde(default)]
@@ -302,8 +308,10 @@ pub struct ExamForm {
     #[serde(default)]
     weight: String,
     #[serde(default)]
+    #[schema(inline)]
     findings: crate::params::Paragraph,
     #[serde(default)]
+    #[schema(inline)]
     examined_at: crate::params::Short,
 }
 
@@ -321,10 +329,18 @@ pub async fn save_exam(state: State, ctx: Ctx, Path(id): Path<i64>, Form(form): 
     }
 }
 
-/// `POST /api/persons/{id}/exams`: the exam form's fields as JSON; 201.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ExamRecorded {
+    person_id: i64,
+    exam_date: String,
+}
+
+/// Record a physical examination
+#[utoipa::path(post, path = "/api/persons/{id}/exams", tag = "Health", params(("id" = i64, Path, description = "Person id")), request_body = ExamForm,
+    responses((status = 201, body = ExamRecorded)))]
 pub async fn api_save_exam(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<ExamForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let r = record_exam(&state, &ctx, id, &form).await.map(|_| serde_json::json!({ "person_id": id, "exam_date": form.exam_date }));
+    let r = record_exam(&state, &ctx, id, &form).await.map(|_| ExamRecorded { person_id: id, exam_date: form.exam_date.clone() });
     crate::error::json_answer(axum::http::StatusCode::CREATED, r)
 }
 
@@ -360,8 +376,17 @@ async fn break_glass_health(state: &State, ctx: &Ctx, id: i64, reason: &str) -> 
     Ok(found)
 }
 
-/// `POST /api/persons/{id}/reveal-health`: `{"reason"}`; the person's confidential cards, logged
-/// like the page's break-the-glass.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RevealedCards {
+    person_id: i64,
+    cards: Vec<Disclosed<StoredCard>>,
+}
+
+/// Break the glass: a person's confidential diagnoses, with a reason
+///
+/// Logged like the page's break-the-glass.
+#[utoipa::path(post, path = "/api/persons/{id}/reveal-health", tag = "Health", params(("id" = i64, Path, description = "Person id")), request_body = RevealForm,
+    responses((status = 200, body = RevealedCards)))]
 pub async fn api_reveal_health(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<RevealForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let r = async {
@@ -369,24 +394,37 @@ pub async fn api_reveal_health(state: State, ctx: Ctx, headers: axum::http::Head
         let viewer = ctx.viewer(&state).await.opened_health(id);
         let about = Record::Person { id, region: h.household.region };
         let cards: Vec<Disclosed<StoredCard>> = state.store.disease_cards(&[id]).await?.into_iter().filter(|c| c.card.confidential).filter_map(|c| viewer.show(about, c)).collect();
-        Ok(serde_json::json!({ "person_id": id, "cards": cards }))
+        Ok(RevealedCards { person_id: id, cards })
     }
     .await;
     crate::error::json_answer(axum::http::StatusCode::OK, r)
 }
 
-/// `GET /api/catalog`: the disease catalogue in force in the user's region (groups and entries).
+/// The disease catalogue in force in the user's region: groups and entries
+#[utoipa::path(get, path = "/api/catalog", tag = "Health", responses((status = 200, body = huimin_domain::DiseaseCatalog)))]
 pub async fn api_catalog(state: State, ctx: Ctx) -> WebResult<Json<huimin_domain::DiseaseCatalog>> {
     ctx.require(Permission::ViewProgress)?;
     Ok(Json(state.catalogues().await.for_region(ctx.user.region).clone()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CatalogQuery {
+    /// The file's name, for the messages
     name: Option<String>,
 }
 
-/// `POST /api/catalog?name=county.toml`: a county's catalogue file (TOML) as the body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CatalogLoaded {
+    loaded: String,
+    entries: usize,
+}
+
+/// Add a county's catalogue file to the catalogue in force
+///
+/// The body is the file (TOML, docs/disease-catalog.md).
+#[utoipa::path(post, path = "/api/catalog", tag = "Health", params(CatalogQuery), request_body(content = String, content_type = "text/plain"),
+    responses((status = 201, body = CatalogLoaded)))]
 pub async fn api_load_catalog(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Query(q): Query<CatalogQuery>, body: String) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     ctx.require(Permission::ManageCatalog)?;
@@ -395,7 +433,7 @@ pub async fn api_load_catalog(state: State, ctx: Ctx, headers: axum::http::Heade
         Ok(c) => {
             let entries = c.for_region(ctx.user.region).entries.len();
             *state.catalog.write().await = std::sync::Arc::new(c);
-            Ok(serde_json::json!({ "loaded": name, "entries": entries }))
+            Ok(CatalogLoaded { loaded: name, entries })
         }
         Err(HealthError::Store(e)) => Err(e.into()),
         Err(e) => Err(WebError::BadRequest(e.to_string())),
@@ -409,10 +447,13 @@ fn parse_date(s: &str, label: &str) -> WebResult<Date> {
 
 // ----- screening campaigns -----
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegionQuery {
+    /// Region code (default: the campaign's or the user's region)
     region: Option<String>,
-    /// The household whose screening was just saved (the page confirms it).
+    /// The page only: the household whose screening was just saved (the page confirms it).
+    #[param(ignore)]
     saved: Option<String>,
 }
 
@@ -444,10 +485,12 @@ pub async fn campaigns(state: State, ctx: Ctx) -> WebResult<Markup> {
     Ok(layout::page(&ctx, ctx.t("因病致贫筛查", "Screening"), "/screening", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CampaignForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
+    #[schema(inline)]
     name: crate::params::Short,
     region: String,
     starts_on: String,
@@ -460,17 +503,24 @@ pub async fn create_campaign(state: State, ctx: Ctx, Form(form): Form<CampaignFo
     Ok(Redirect::to(&format!("/screening/{id}")).into_response())
 }
 
-/// `GET /api/screening`: the screening campaigns touching the user's region.
-pub async fn api_campaigns(state: State, ctx: Ctx) -> WebResult<Json<serde_json::Value>> {
-    ctx.require(Permission::ViewProgress)?;
-    Ok(Json(serde_json::json!({ "campaigns": state.store.campaigns(ctx.user.region).await? })))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CampaignsAnswer {
+    campaigns: Vec<huimin_store::Campaign>,
 }
 
-/// `POST /api/screening`: `{"name", "region", "starts_on", "ends_on"}`; 201 with the campaign.
+/// The screening campaigns touching the user's region
+#[utoipa::path(get, path = "/api/screening", tag = "Health", responses((status = 200, body = CampaignsAnswer)))]
+pub async fn api_campaigns(state: State, ctx: Ctx) -> WebResult<Json<CampaignsAnswer>> {
+    ctx.require(Permission::ViewProgress)?;
+    Ok(Json(CampaignsAnswer { campaigns: state.store.campaigns(ctx.user.region).await? }))
+}
+
+/// Open a screening campaign
+#[utoipa::path(post, path = "/api/screening", tag = "Health", request_body = CampaignForm, responses((status = 201, description = "The campaign", body = huimin_store::Campaign)))]
 pub async fn api_create_campaign(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Json(form): Json<CampaignForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let r = match open_campaign(&state, &ctx, &form).await {
-        Ok(id) => state.store.campaign(id).await.map_err(WebError::from),
+        Ok(id) => state.store.campaign(id).await.map_err(WebError::from).and_then(|c| c.ok_or(WebError::NotFound)),
         Err(e) => Err(e),
     };
     crate::error::json_answer(axum::http::StatusCode::CREATED, r)
@@ -583,29 +633,64 @@ pub async fn record_screening(state: State, ctx: Ctx, Path((id, no)): Path<(i64,
     Ok(Redirect::to(&format!("/screening/{id}?region={region}&saved={no}")).into_response())
 }
 
-/// `POST /api/screening/{id}/households/{no}`: `{"result", "illness_poor", "submission_key",
-/// "screened_on", "based_on"}` (all but `result` optional). 201 stored, 200 stored before under
-/// this key, 409 with `current` when another result was stored since the version `based_on`.
-pub async fn api_record_screening(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path((id, no)): Path<(i64, String)>, Json(body): Json<serde_json::Value>) -> WebResult<Response> {
+/// A household's screening as a phone or another system sends it.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ScreeningBody {
+    #[schema(inline)]
+    result: crate::params::Short,
+    #[serde(default)]
+    illness_poor: bool,
+    /// Chosen by the sender, the same when sent again (8–80 characters; default: a new one)
+    #[serde(default)]
+    submission_key: String,
+    /// When it was taken, YYYY-MM-DD (default: today)
+    #[schema(format = Date)]
+    screened_on: Option<String>,
+    /// The version of the household's result the sender saw (null: none; left out: no check)
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    based_on: Option<Option<String>>,
+}
+
+/// A member that may be left out (`None`) or sent as null (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScreeningStored {
+    campaign: i64,
+    household_no: String,
+    region: RegionCode,
+    /// The stored result's version, for `based_on` of a later change
+    version: String,
+}
+
+/// The result stored since the version the sender saw.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScreeningStale {
+    current: StoredScreening,
+}
+
+/// Record a household's screening in a campaign
+///
+/// Once per submission key; with based_on, a result stored since that version is a conflict.
+#[utoipa::path(post, path = "/api/screening/{id}/households/{no}", tag = "Health",
+    params(("id" = i64, Path, description = "Campaign id"), ("no" = String, Path, description = "Household number")), request_body = ScreeningBody,
+    responses(
+        (status = 200, description = "Stored before under this key", body = ScreeningStored),
+        (status = 201, description = "Stored", body = ScreeningStored),
+        (status = 409, description = "Another result was stored since the version sent as based_on", body = ProblemWith<ScreeningStale>, content_type = "application/problem+json"),
+    ))]
+pub async fn api_record_screening(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path((id, no)): Path<(i64, String)>, Json(body): Json<ScreeningBody>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let sent = SentScreening {
-        result: text("result").unwrap_or_default(),
-        illness_poor: body["illness_poor"].as_bool().unwrap_or(false),
-        key: text("submission_key").unwrap_or_default(),
-        screened_on: text("screened_on"),
-        based_on: body.get("based_on").map(|v| v.as_str().map(str::to_string)),
-    };
-    let answer = |status, version: &str, region: RegionCode| (status, Json(serde_json::json!({ "campaign": id, "household_no": no, "region": region, "version": version }))).into_response();
+    let sent = SentScreening { result: body.result.0, illness_poor: body.illness_poor, key: body.submission_key, screened_on: body.screened_on, based_on: body.based_on };
+    let answer = |status, version: String, region: RegionCode| (status, Json(ScreeningStored { campaign: id, household_no: no.clone(), region, version })).into_response();
     match screen(&state, &ctx, id, &no, &sent).await {
-        Ok((region, ScreeningWrite::Stored { version })) => Ok(answer(axum::http::StatusCode::CREATED, &version, region)),
-        Ok((region, ScreeningWrite::Before { version })) => Ok(answer(axum::http::StatusCode::OK, &version, region)),
-        Ok((_, ScreeningWrite::Stale(current))) => Ok((
-            axum::http::StatusCode::CONFLICT,
-            Json(serde_json::json!({ "error": stale_message(&state, &current).await?, "current": current })),
-        )
-            .into_response()),
-        Err(WebError::BadRequest(m)) => Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+        Ok((region, ScreeningWrite::Stored { version })) => Ok(answer(axum::http::StatusCode::CREATED, version, region)),
+        Ok((region, ScreeningWrite::Before { version })) => Ok(answer(axum::http::StatusCode::OK, version, region)),
+        Ok((_, ScreeningWrite::Stale(current))) => Ok(problem_with(axum::http::StatusCode::CONFLICT, stale_message(&state, &current).await?, ScreeningStale { current })),
+        Err(WebError::BadRequest(m)) => Ok(problem(axum::http::StatusCode::UNPROCESSABLE_ENTITY, m)),
         Err(e) => Err(e),
     }
 }
@@ -676,21 +761,37 @@ async fn screen(state: &State, ctx: &Ctx, id: i64, no: &str, sent: &SentScreenin
     Ok((h.household.region, written))
 }
 
-pub async fn api_progress(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Query<RegionQuery>) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ProgressAnswer {
+    campaign: huimin_store::Campaign,
+    region: RegionCode,
+    progress: Vec<huimin_store::ScreeningProgress>,
+}
+
+/// A screening campaign's progress by region below
+#[utoipa::path(get, path = "/api/screening/{id}/progress", tag = "Health", params(("id" = i64, Path, description = "Campaign id"), RegionQuery), responses((status = 200, body = ProgressAnswer)))]
+pub async fn api_progress(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q): Query<RegionQuery>) -> WebResult<Json<ProgressAnswer>> {
     ctx.require(Permission::ViewProgress)?;
     let c = campaign_in_reach(&state, &ctx, id).await?;
     let region = campaign_region(&ctx, &c, q.region.as_deref())?;
     let progress = state.store.screening_progress(id, region).await?;
-    Ok(Json(serde_json::json!({ "campaign": c, "region": region, "progress": progress })))
+    Ok(Json(ProgressAnswer { campaign: c, region, progress }))
 }
 
 // ----- the three batches -----
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BatchQuery {
+    /// Region code (default: the user's region)
     region: Option<String>,
+    /// Year (default: this year)
+    #[param(inline)]
     year: Option<crate::params::Year>,
+    /// centralised, contract or backstop
     batch: Option<String>,
+    /// From 1
+    #[param(inline)]
     page: Option<crate::params::Page>,
 }
 
@@ -767,12 +868,14 @@ pub async fn batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> Web
     Ok(layout::page(&ctx, ctx.t("三个一批", "The three batches"), "/batches", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct OverrideForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     batch: String,
     #[serde(default)]
+    #[schema(inline)]
     reason: crate::params::Reason,
 }
 
@@ -782,10 +885,18 @@ pub async fn override_batch(state: State, ctx: Ctx, Path(id): Path<i64>, Form(fo
     Ok(Redirect::to(&format!("/batches?region={region}")).into_response())
 }
 
-/// `POST /api/batches/{person_id}`: `{"batch": "centralised" | "contract" | "backstop" | "none" | "rules", "reason"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BatchSet {
+    person_id: i64,
+    region: RegionCode,
+    batch: String,
+}
+
+/// Set a person's batch by hand, with a reason, or back to the rules
+#[utoipa::path(post, path = "/api/batches/{id}", tag = "Health", params(("id" = i64, Path, description = "Person id")), request_body = OverrideForm, responses((status = 200, body = BatchSet)))]
 pub async fn api_override_batch(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<OverrideForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let r = set_batch(&state, &ctx, id, &form).await.map(|region| serde_json::json!({ "person_id": id, "region": region, "batch": form.batch }));
+    let r = set_batch(&state, &ctx, id, &form).await.map(|region| BatchSet { person_id: id, region, batch: form.batch.clone() });
     crate::error::json_answer(axum::http::StatusCode::OK, r)
 }
 
@@ -802,36 +913,74 @@ async fn set_batch(state: &State, ctx: &Ctx, id: i64, form: &OverrideForm) -> We
     Ok(h.household.region)
 }
 
-pub async fn api_batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BatchesAnswer {
+    region: RegionCode,
+    year: i32,
+    /// Persons in each batch, by batch code.
+    counts: std::collections::BTreeMap<String, usize>,
+    /// For roles that see health data, as each may see them.
+    persons: Vec<BatchPerson>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BatchPerson {
+    person_id: i64,
+    name: String,
+    household_no: String,
+    region: RegionCode,
+    diseases: Vec<Disease>,
+    own_payment_fen: i64,
+    by_rules: Option<CareBatch>,
+    batch: Option<CareBatch>,
+    override_reason: Option<String>,
+    diagnoses_withheld: usize,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Disease {
+    /// ICD-10
+    code: String,
+    name: String,
+}
+
+/// The three batches: counts, and the persons for health roles
+#[utoipa::path(get, path = "/api/batches", tag = "Health", params(BatchQuery), responses((status = 200, body = BatchesAnswer)))]
+pub async fn api_batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) -> WebResult<Json<BatchesAnswer>> {
     ctx.require(Permission::ViewProgress)?;
     let (region, year, rows) = batch_rows(&state, &ctx, &q).await?;
-    let counts: serde_json::Map<String, serde_json::Value> = health::batch_counts(&rows).iter().map(|(b, n)| (b.code().to_string(), (*n).into())).collect();
-    // Persons only for roles that see health data, as each may see them.
+    let counts = health::batch_counts(&rows).iter().map(|(b, n)| (b.code().to_string(), *n)).collect();
     let viewer = ctx.viewer(&state).await;
-    let persons: Vec<serde_json::Value> = {
-        rows.into_iter()
-            .filter_map(|r| viewer.show(batch_record(&r), r))
-            .map(|r| {
-                let diseases: Vec<_> = r.person.diseases.iter().map(|(code, name, _)| serde_json::json!({ "code": code, "name": name })).collect();
-                serde_json::json!({
-                    "person_id": r.person.person_id, "name": r.person.name, "household_no": r.person.household_no, "region": r.person.region,
-                    "diseases": diseases, "own_payment_fen": r.own_payment,
-                    "by_rules": r.by_rules.map(|b| b.code()), "batch": r.batch().map(|b| b.code()), "override_reason": r.overridden.as_ref().map(|o| &o.reason),
-                    "diagnoses_withheld": r.diagnoses_withheld(),
-                })
-            })
-            .collect()
-    };
-    Ok(Json(serde_json::json!({ "region": region, "year": year, "counts": counts, "persons": persons })))
+    let persons = rows
+        .into_iter()
+        .filter_map(|r| viewer.show(batch_record(&r), r))
+        .map(|r| BatchPerson {
+            person_id: r.person.person_id,
+            name: r.person.name.clone(),
+            household_no: r.person.household_no.clone(),
+            region: r.person.region,
+            diseases: r.person.diseases.iter().map(|(code, name, _)| Disease { code: code.clone(), name: name.clone() }).collect(),
+            own_payment_fen: r.own_payment,
+            by_rules: r.by_rules,
+            batch: r.batch(),
+            override_reason: r.overridden.as_ref().map(|o| o.reason.clone()),
+            diagnoses_withheld: r.diagnoses_withheld(),
+        })
+        .collect();
+    Ok(Json(BatchesAnswer { region, year, counts, persons }))
 }
 
 // ----- the treatment ledger -----
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
+    /// Region code (default: the user's region)
     region: Option<String>,
+    /// identified, in_treatment, treated or not_treated
     status: Option<String>,
     /// Identified but not treated after this many days.
+    #[param(inline)]
     overdue_days: Option<crate::params::Days>,
 }
 
@@ -896,16 +1045,19 @@ pub async fn ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> Web
     Ok(layout::page(&ctx, ctx.t("大病救治台账", "Treatment ledger"), "/treatment", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TreatmentForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     csrf: String,
     status: String,
     #[serde(default)]
     facility: String,
     #[serde(default)]
+    #[schema(inline)]
     plan: crate::params::Paragraph,
     #[serde(default)]
+    #[schema(inline)]
     reason: crate::params::Reason,
 }
 
@@ -915,7 +1067,9 @@ pub async fn update_treatment(state: State, ctx: Ctx, Path(id): Path<i64>, Form(
     Ok(Redirect::to(&format!("/treatment?region={}", t.region)).into_response())
 }
 
-/// `POST /api/treatment/{id}`: `{"status", "facility", "plan", "reason"}`; answers the ledger line.
+/// Move a treatment-ledger line on
+#[utoipa::path(post, path = "/api/treatment/{id}", tag = "Health", params(("id" = i64, Path, description = "Ledger line id")), request_body = TreatmentForm,
+    responses((status = 200, description = "The ledger line", body = huimin_store::Treatment)))]
 pub async fn api_update_treatment(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<TreatmentForm>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let r = treat(&state, &ctx, id, &form).await;
@@ -945,9 +1099,17 @@ async fn treat(state: &State, ctx: &Ctx, id: i64, form: &TreatmentForm) -> WebRe
     state.store.treatment(id).await?.ok_or(WebError::NotFound)
 }
 
-pub async fn api_ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> WebResult<Json<serde_json::Value>> {
-    let (region, rows) = ledger_rows(&state, &ctx, &q).await?;
-    Ok(Json(serde_json::json!({ "region": region, "treatments": rows })))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LedgerAnswer {
+    region: RegionCode,
+    treatments: Vec<Disclosed<huimin_store::Treatment>>,
+}
+
+/// The treatment ledger of the centralised batch
+#[utoipa::path(get, path = "/api/treatment", tag = "Health", params(LedgerQuery), responses((status = 200, body = LedgerAnswer)))]
+pub async fn api_ledger(state: State, ctx: Ctx, Query(q): Query<LedgerQuery>) -> WebResult<Json<LedgerAnswer>> {
+    let (region, treatments) = ledger_rows(&state, &ctx, &q).await?;
+    Ok(Json(LedgerAnswer { region, treatments }))
 }
 
 // ----- the benefit card -----
@@ -1184,7 +1346,20 @@ pub async fn upload_catalog(state: State, ctx: Ctx, mut multipart: Multipart) ->
     render_catalog(&state, &ctx, Some(message)).await
 }
 
-pub async fn api_health(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HealthAnswer {
+    household_no: huimin_domain::HouseholdNo,
+    cards: Vec<Disclosed<StoredCard>>,
+    exams: Vec<Disclosed<StoredExam>>,
+    /// Confidential diagnoses were left out (the role may not see them, or only with a reason).
+    confidential_withheld: bool,
+}
+
+/// A household's health file
+///
+/// Confidential diagnoses are left out without the right.
+#[utoipa::path(get, path = "/api/households/{no}/health", tag = "Health", params(("no" = String, Path, description = "Household number")), responses((status = 200, body = HealthAnswer)))]
+pub async fn api_health(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<HealthAnswer>> {
     ctx.require(Permission::ViewHealth)?;
     let h = household_in_reach(&state, &ctx, &no).await?;
     let members = state.store.household_members(&h.household.no).await?;
@@ -1197,5 +1372,5 @@ pub async fn api_health(state: State, ctx: Ctx, Path(no): Path<String>) -> WebRe
     let exams: Vec<Disclosed<StoredExam>> = state.store.exams(&ids).await?.into_iter().filter_map(|e| viewer.show(about(e.person_id), e)).collect();
     state.store.append_audit(&ctx.audit("health.view", format!("household {}", h.household.no), "api")).await?;
     let withheld = total - cards.len();
-    Ok(Json(serde_json::json!({ "household_no": h.household.no, "cards": cards, "exams": exams, "confidential_withheld": withheld > 0 })))
+    Ok(Json(HealthAnswer { household_no: h.household.no, cards, exams, confidential_withheld: withheld > 0 }))
 }

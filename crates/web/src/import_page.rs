@@ -81,18 +81,27 @@ fn options<'a>(ctx: &'a Ctx, as_of: Date, dry_run: bool, allow_mass_exit: bool) 
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApiRosterQuery {
-    /// The file's name: its extension (.csv or .xlsx) says how to read the body.
+    /// roster.csv or roster.xlsx: the extension says how to read the body
     file_name: Option<String>,
+    /// Effective date YYYY-MM-DD (default today)
+    #[param(format = Date)]
     as_of: Option<String>,
+    /// true: compare and report only
     dry_run: Option<bool>,
+    /// true: apply even if more than half the households in scope would exit
     allow_mass_exit: Option<bool>,
 }
 
-/// `POST /api/roster?file_name=roster.xlsx&as_of=YYYY-MM-DD[&dry_run=true]`: the file as the
-/// body. Answers the report (the difference, every bad row, the households held back); with
-/// `dry_run` nothing is written, as in the page's preview.
+/// Import a roster file (the body)
+///
+/// Answers the difference with the registry, every bad row and the households held back; with
+/// dry_run nothing is written, as in the page's preview.
+#[utoipa::path(post, path = "/api/roster", tag = "Registry", params(ApiRosterQuery),
+    request_body(content((Vec<u8> = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+    responses((status = 200, body = import::RosterReport)))]
 pub async fn api_roster(state: State, ctx: Ctx, headers: axum::http::HeaderMap, axum::extract::Query(q): axum::extract::Query<ApiRosterQuery>, body: axum::body::Bytes) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     ctx.require(Permission::ImportRoster)?;

@@ -35,6 +35,11 @@ use huimin_store::Store;
 pub use auth::SESSION_COOKIE;
 pub use error::WebError;
 
+/// The OpenAPI document of the JSON API, as `/api/openapi.json` serves it.
+pub fn openapi_json() -> String {
+    serde_json::to_string_pretty(&openapi::document()).unwrap_or_default()
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub addr: SocketAddr,

@@ -13,7 +13,7 @@ use axum::Json;
 use axum::http::header;
 use axum::response::IntoResponse;
 use huimin_app::clock::{this_year, today};
-use huimin_domain::{Adherence, FollowUpMode, Permission, Record, RegionLevel};
+use huimin_domain::{Adherence, Date, FollowUpMode, Permission, Record, RegionCode, RegionLevel};
 
 use crate::State;
 use crate::auth::Ctx;
@@ -68,11 +68,95 @@ pub async fn manifest() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/manifest+json"), (header::CACHE_CONTROL, "no-cache")], m.to_string())
 }
 
-/// `GET /api/offline/pack`: what a phone needs to work a day without the network, for the user's
-/// own village only: this year's contracts with where each stands, the screening campaigns under
-/// way with each household's result and its version, the choices of the forms, the session's
-/// CSRF token for sending. Logged: personal data leaves for a device.
-pub async fn api_pack(state: State, ctx: Ctx) -> WebResult<Json<serde_json::Value>> {
+/// What a phone keeps for offline work.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Pack {
+    user: PackUser,
+    region: PackRegion,
+    today: Date,
+    /// Beijing time, YYYY-MM-DD HH:MM.
+    generated_at: String,
+    /// The session's CSRF token, for sending.
+    csrf: String,
+    modes: Vec<Choice>,
+    adherence: Vec<Choice>,
+    contracts: Vec<PackContract>,
+    campaigns: Vec<PackCampaign>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PackUser {
+    id: i64,
+    username: String,
+    name: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PackRegion {
+    code: RegionCode,
+    name: String,
+}
+
+/// A choice of a form: its code and how people call it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Choice {
+    code: &'static str,
+    label: &'static str,
+}
+
+/// A contract with where its schedule stands.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PackContract {
+    contract: i64,
+    person_id: i64,
+    name: String,
+    household_no: String,
+    phone: Option<String>,
+    team: String,
+    starts_on: Date,
+    ends_on: Date,
+    key_groups: Vec<&'static str>,
+    next_due: Option<Date>,
+    current_done: bool,
+    overdue_days: i64,
+    done: u32,
+    due: u32,
+    last_follow_up: Option<Date>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PackCampaign {
+    id: i64,
+    name: String,
+    starts_on: Date,
+    ends_on: Date,
+    households: Vec<PackHousehold>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PackHousehold {
+    household_no: String,
+    head_name: String,
+    screening: Option<PackScreening>,
+}
+
+/// A household's stored result, with the version a change is based on.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PackScreening {
+    result: String,
+    illness_poor: bool,
+    screened_on: Date,
+    screened_by: String,
+    version: String,
+}
+
+/// What a village doctor's phone keeps for offline work
+///
+/// The user's own village only: this year's contracts with where each stands, the screening
+/// campaigns under way with each household's result and its version, the choices of the forms,
+/// the session's CSRF token for sending. Logged: personal data leaves for a device.
+#[utoipa::path(get, path = "/api/offline/pack", tag = "Contracts", responses((status = 200, body = Pack)))]
+pub async fn api_pack(state: State, ctx: Ctx) -> WebResult<Json<Pack>> {
     ctx.require(Permission::RecordFollowUp)?;
     let region = ctx.user.region;
     if region.level() != RegionLevel::Village {
@@ -81,55 +165,64 @@ pub async fn api_pack(state: State, ctx: Ctx) -> WebResult<Json<serde_json::Valu
     let today = today();
     let (items, _) = work_of(&state, &ctx, region, this_year(), false).await?;
     let viewer = ctx.viewer(&state).await;
-    let contracts: Vec<serde_json::Value> = items
+    let contracts: Vec<PackContract> = items
         .into_iter()
         .filter_map(|w| viewer.show(Record::Person { id: w.contract.contract.person_id, region: w.contract.region }, w))
         .map(|w| {
             let c = &w.contract;
-            serde_json::json!({
-                "contract": c.id,
-                "person_id": c.contract.person_id,
-                "name": c.person_name,
-                "household_no": c.household_no,
-                "phone": c.phone,
-                "team": c.team_name,
-                "starts_on": c.contract.starts_on,
-                "ends_on": c.contract.ends_on,
-                "key_groups": w.key_groups.iter().map(|g| g.label_zh()).collect::<Vec<_>>(),
-                "next_due": w.state.next_due,
-                "current_done": w.state.current_done,
-                "overdue_days": w.overdue_days,
-                "done": w.state.done,
-                "due": w.state.due,
-                "last_follow_up": w.last_follow_up,
-            })
+            PackContract {
+                contract: c.id,
+                person_id: c.contract.person_id,
+                name: c.person_name.clone(),
+                household_no: c.household_no.clone(),
+                phone: c.phone.clone(),
+                team: c.team_name.clone(),
+                starts_on: c.contract.starts_on,
+                ends_on: c.contract.ends_on,
+                key_groups: w.key_groups.iter().map(|g| g.label_zh()).collect(),
+                next_due: w.state.next_due,
+                current_done: w.state.current_done,
+                overdue_days: w.overdue_days,
+                done: w.state.done,
+                due: w.state.due,
+                last_follow_up: w.last_follow_up,
+            }
         })
         .collect();
     let mut campaigns = Vec::new();
     if ctx.can(Permission::Screen) {
         for c in state.store.campaigns(region).await?.into_iter().filter(|c| c.starts_on <= today && today <= c.ends_on) {
-            let households = state.store.households_to_screen(c.id, region, 5_000).await?;
-            let households: Vec<serde_json::Value> = households
+            let households = state
+                .store
+                .households_to_screen(c.id, region, 5_000)
+                .await?
                 .into_iter()
-                .map(|(no, head, s)| serde_json::json!({ "household_no": no, "head_name": head, "screening": s.map(|s| serde_json::json!({
-                    "result": s.screening.result, "illness_poor": s.screening.illness_poor, "screened_on": s.screening.screened_on,
-                    "screened_by": s.screening.screened_by, "version": s.version,
-                })) }))
+                .map(|(household_no, head_name, s)| PackHousehold {
+                    household_no,
+                    head_name,
+                    screening: s.map(|s| PackScreening {
+                        result: s.screening.result,
+                        illness_poor: s.screening.illness_poor,
+                        screened_on: s.screening.screened_on,
+                        screened_by: s.screening.screened_by,
+                        version: s.version,
+                    }),
+                })
                 .collect();
-            campaigns.push(serde_json::json!({ "id": c.id, "name": c.name, "starts_on": c.starts_on, "ends_on": c.ends_on, "households": households }));
+            campaigns.push(PackCampaign { id: c.id, name: c.name, starts_on: c.starts_on, ends_on: c.ends_on, households });
         }
     }
     let region_name = state.store.region(region).await?.map_or_else(|| region.to_string(), |r| r.name);
     state.store.append_audit(&ctx.audit("offline.pack", format!("region {region}"), format!("{} contracts", contracts.len()))).await?;
-    Ok(Json(serde_json::json!({
-        "user": { "id": ctx.user.id, "username": ctx.user.username, "name": ctx.user.display_name },
-        "region": { "code": region, "name": region_name },
-        "today": today,
-        "generated_at": huimin_domain::local_datetime(chrono::Utc::now()).format("%Y-%m-%d %H:%M").to_string(),
-        "csrf": ctx.csrf,
-        "modes": FollowUpMode::ALL.iter().map(|m| serde_json::json!({ "code": m.code(), "label": m.label_zh() })).collect::<Vec<_>>(),
-        "adherence": Adherence::ALL.iter().map(|a| serde_json::json!({ "code": a.code(), "label": a.label_zh() })).collect::<Vec<_>>(),
-        "contracts": contracts,
-        "campaigns": campaigns,
-    })))
+    Ok(Json(Pack {
+        user: PackUser { id: ctx.user.id, username: ctx.user.username.clone(), name: ctx.user.display_name.clone() },
+        region: PackRegion { code: region, name: region_name },
+        today,
+        generated_at: huimin_domain::local_datetime(chrono::Utc::now()).format("%Y-%m-%d %H:%M").to_string(),
+        csrf: ctx.csrf.clone(),
+        modes: FollowUpMode::ALL.iter().map(|m| Choice { code: m.code(), label: m.label_zh() }).collect(),
+        adherence: Adherence::ALL.iter().map(|a| Choice { code: a.code(), label: a.label_zh() }).collect(),
+        contracts,
+        campaigns,
+    }))
 }

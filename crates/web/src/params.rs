@@ -21,6 +21,17 @@ macro_rules! bounded {
             }
         }
 
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Integer)
+                    .minimum(Some($lo as f64))
+                    .maximum(Some($hi as f64))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.fmt(f)
@@ -56,6 +67,13 @@ impl<'de, const N: usize> Deserialize<'de> for Text<N> {
         Text::new(&String::deserialize(d)?).map_err(D::Error::custom)
     }
 }
+
+impl<const N: usize> utoipa::PartialSchema for Text<N> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).max_length(Some(N)).into()
+    }
+}
+impl<const N: usize> utoipa::ToSchema for Text<N> {}
 
 impl<const N: usize> Text<N> {
     /// The same check for text read by hand (a form of repeated fields).

@@ -178,8 +178,10 @@ pub(crate) async fn eligibility(state: &State, ctx: &Ctx, query: &str) -> WebRes
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegionQuery {
+    /// Region code (default: the user's region)
     code: Option<String>,
 }
 
@@ -241,16 +243,26 @@ pub async fn regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> We
     Ok(layout::page(&ctx, ctx.t("区划", "Regions"), "/regions", body))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HouseholdQuery {
+    /// Region code (default: the user's region)
     region: Option<String>,
+    /// Poverty category code (docs/roster-format.md)
     category: Option<String>,
+    /// Poverty status code
     status: Option<String>,
+    /// Only households poor because of illness (any value)
     illness: Option<String>,
+    /// Include households that left the programme (any value)
     exited: Option<String>,
+    /// Name, pinyin initials, ID number start or household number
     q: Option<String>,
+    /// From 1
+    #[param(inline)]
     page: Option<crate::params::Page>,
     /// JSON only: rows per page, at most 1,000.
+    #[param(inline)]
     per_page: Option<crate::params::PerPage>,
 }
 
@@ -453,10 +465,12 @@ pub(crate) async fn person_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebRes
 
 /// A break-the-glass request: the reason the user gives for seeing what their role hides (the
 /// form's `_csrf`; JSON requests carry the token in their header instead).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RevealForm {
     #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
     pub csrf: String,
+    #[schema(inline)]
     pub reason: crate::params::Reason,
 }
 
@@ -478,14 +492,24 @@ pub async fn reveal_id_number(state: State, ctx: Ctx, Path(id): Path<i64>, Form(
     render_household(state, ctx, p.person.household_no.as_str(), Some(id)).await
 }
 
-/// `POST /api/persons/{id}/reveal`: `{"reason"}` (4+ characters); the whole ID number, with the
-/// same rights and the same audit entry as the page.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Revealed {
+    person_id: i64,
+    id_number: String,
+}
+
+/// Break the glass: a person's whole ID number, with a reason
+///
+/// The same rights and the same audit entry as the page; the entry names the person and the
+/// reason, never the number.
+#[utoipa::path(post, path = "/api/persons/{id}/reveal", tag = "Registry", params(("id" = i64, Path, description = "Person id")), request_body = RevealForm,
+    responses((status = 200, body = Revealed)))]
 pub async fn api_reveal_id_number(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path(id): Path<i64>, Json(form): Json<RevealForm>) -> WebResult<axum::response::Response> {
     ctx.check_api_csrf(&headers)?;
     let r = async {
         let (p, h) = break_glass_id(&state, &ctx, id, &form.reason).await?;
         let viewer = ctx.viewer(&state).await.opened_id(id);
-        Ok(serde_json::json!({ "person_id": id, "id_number": viewer.sight(Record::Person { id, region: h.household.region }).id_number(&p.person.id_number) }))
+        Ok(Revealed { person_id: id, id_number: viewer.sight(Record::Person { id, region: h.household.region }).id_number(&p.person.id_number) })
     }
     .await;
     crate::error::json_answer(axum::http::StatusCode::OK, r)
@@ -528,63 +552,114 @@ pub async fn facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) ->
 
 // ----- JSON -----
 
-/// A region with its registry figures and those of each region below.
-pub async fn api_regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RegionAnswer {
+    region: huimin_domain::Region,
+    households: i64,
+    persons: i64,
+    illness_households: i64,
+    children: Vec<huimin_store::RegionCount>,
+}
+
+/// A region, its registry figures and those of each region below
+#[utoipa::path(get, path = "/api/regions", tag = "Registry", params(RegionQuery), responses((status = 200, body = RegionAnswer)))]
+pub async fn api_regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Json<RegionAnswer>> {
     ctx.require(Permission::ViewRegistry)?;
     let code = parse_region(&ctx, q.code.as_deref())?;
     let region = state.store.region(code).await?.ok_or(WebError::NotFound)?;
     let totals = state.store.registry_counts(code).await?;
     let children = state.store.region_children_counts(code).await?;
-    Ok(Json(serde_json::json!({
-        "region": region,
-        "households": totals.households, "persons": totals.persons, "illness_households": totals.illness_households,
-        "children": children,
-    })))
+    Ok(Json(RegionAnswer { region, households: totals.households, persons: totals.persons, illness_households: totals.illness_households, children }))
 }
 
-/// A page of the households inside a region, with the list's filters.
-pub async fn api_households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HouseholdsAnswer {
+    region: RegionCode,
+    total: i64,
+    page: i64,
+    per_page: i64,
+    households: Vec<huimin_store::HouseholdRow>,
+}
+
+/// A page of the households inside a region
+#[utoipa::path(get, path = "/api/households", tag = "Registry", params(HouseholdQuery), responses((status = 200, body = HouseholdsAnswer)))]
+pub async fn api_households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>) -> WebResult<Json<HouseholdsAnswer>> {
     ctx.require(Permission::ViewRegistry)?;
     let region = parse_region(&ctx, q.region.as_deref())?;
     let per_page = q.per_page.map_or(PER_PAGE, |p| p.0);
     let page = q.page.map_or(1, |p| p.0);
-    let (rows, total) = state.store.list_households(region, &household_filter(&q), per_page, (page - 1) * per_page).await?;
-    let households: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| serde_json::json!({ "household": r.household, "region_name": r.region_name, "members": r.members, "in_programme": r.in_programme }))
-        .collect();
-    Ok(Json(serde_json::json!({ "region": region, "total": total, "page": page, "per_page": per_page, "households": households })))
+    let (households, total) = state.store.list_households(region, &household_filter(&q), per_page, (page - 1) * per_page).await?;
+    Ok(Json(HouseholdsAnswer { region, total, page, per_page, households }))
 }
 
-/// A household's file: the household, its members (ID numbers masked unless the role sees them
-/// whole) and its history. The view is audited like the page's.
-pub async fn api_household(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<serde_json::Value>> {
+/// A member of a household as the API shows it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Member {
+    id: i64,
+    name: huimin_domain::PersonName,
+    /// Masked unless the role sees it whole.
+    id_number: String,
+    sex: huimin_domain::Sex,
+    birth_date: huimin_domain::Date,
+    relation: huimin_domain::Relation,
+    ethnicity: huimin_domain::Ethnicity,
+    phone: Option<huimin_domain::Phone>,
+    in_programme: bool,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HouseholdAnswer {
+    household: huimin_domain::Household,
+    in_programme: bool,
+    members: Vec<Member>,
+    history: Vec<huimin_store::RegistryEvent>,
+}
+
+/// A household's file: members and history
+///
+/// ID numbers masked unless the role sees them whole; the view is audited like the page's.
+#[utoipa::path(get, path = "/api/households/{no}", tag = "Registry", params(("no" = String, Path, description = "Household number")), responses((status = 200, body = HouseholdAnswer)))]
+pub async fn api_household(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<HouseholdAnswer>> {
     ctx.require(Permission::ViewRegistry)?;
     let no = HouseholdNo::parse(&no).map_err(|_| WebError::NotFound)?;
     let h = state.store.household(&no).await?.ok_or(WebError::NotFound)?;
     ctx.require_within(h.household.region).map_err(|_| WebError::NotFound)?;
     let viewer = ctx.viewer(&state).await;
-    let members: Vec<serde_json::Value> = state
+    let members: Vec<Member> = state
         .store
         .household_members(&no)
         .await?
         .iter()
         .map(|m| {
             let p = &m.person;
-            serde_json::json!({
-                "id": m.id, "name": p.name, "id_number": viewer.sight(Record::Person { id: m.id, region: h.household.region }).id_number(&p.id_number),
-                "sex": p.id_number.sex(), "birth_date": p.id_number.birth_date(), "relation": p.relation, "ethnicity": p.ethnicity,
-                "phone": p.phone, "in_programme": m.in_programme,
-            })
+            Member {
+                id: m.id,
+                name: p.name.clone(),
+                id_number: viewer.sight(Record::Person { id: m.id, region: h.household.region }).id_number(&p.id_number),
+                sex: p.id_number.sex(),
+                birth_date: p.id_number.birth_date(),
+                relation: p.relation,
+                ethnicity: p.ethnicity.clone(),
+                phone: p.phone.clone(),
+                in_programme: m.in_programme,
+            }
         })
         .collect();
     let history = state.store.household_history(&no).await?;
     state.store.append_audit(&ctx.audit("household.view", format!("household {no}"), "api")).await?;
-    Ok(Json(serde_json::json!({ "household": h.household, "in_programme": h.in_programme, "members": members, "history": history })))
+    Ok(Json(HouseholdAnswer { household: h.household, in_programme: h.in_programme, members, history }))
 }
 
-pub async fn api_facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FacilitiesAnswer {
+    region: RegionCode,
+    facilities: Vec<huimin_domain::Facility>,
+}
+
+/// The facilities inside a region
+#[utoipa::path(get, path = "/api/facilities", tag = "Registry", params(RegionQuery), responses((status = 200, body = FacilitiesAnswer)))]
+pub async fn api_facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Json<FacilitiesAnswer>> {
     ctx.require(Permission::ViewFacilities)?;
     let region = parse_region(&ctx, q.code.as_deref())?;
-    Ok(Json(serde_json::json!({ "region": region, "facilities": state.store.facilities(region).await? })))
+    Ok(Json(FacilitiesAnswer { region, facilities: state.store.facilities(region).await? }))
 }

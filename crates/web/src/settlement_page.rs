@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::State;
 use crate::auth::Ctx;
-use crate::error::{WebError, WebResult};
+use crate::error::{ProblemWith, WebError, WebResult, problem, problem_with};
 use crate::layout::{self, csrf, percent, yuan};
 
 fn clerk_facility(ctx: &Ctx) -> WebResult<String> {
@@ -756,21 +756,34 @@ pub async fn claims(state: State, ctx: Ctx, Query(q): Query<ClaimsQuery>) -> Web
     Ok(layout::page(&ctx, ctx.t("结算记录", "Settlements"), "/settlement/claims", body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ClaimsQuery {
+    /// Per page, at most 1,000 (default 200; 50 on the page)
+    #[param(inline)]
     limit: Option<crate::params::PerPage>,
+    /// From 1
+    #[param(inline)]
     page: Option<crate::params::Page>,
 }
 
-/// `GET /api/claims?limit=`: the newest claims a user may see (a clerk: their facility's).
-pub async fn api_claims(state: State, ctx: Ctx, Query(q): Query<ClaimsQuery>) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ClaimsAnswer {
+    claims: Vec<Disclosed<StoredClaim>>,
+}
+
+/// The claims the user may see, newest first
+///
+/// A clerk sees their facility's; diagnoses under the disclosure rule.
+#[utoipa::path(get, path = "/api/claims", tag = "Settlement", params(ClaimsQuery), responses((status = 200, body = ClaimsAnswer)))]
+pub async fn api_claims(state: State, ctx: Ctx, Query(q): Query<ClaimsQuery>) -> WebResult<Json<ClaimsAnswer>> {
     ctx.require(Permission::ViewClaims)?;
     let limit = q.limit.map_or(200, |l| l.0);
     let page = q.page.map_or(1, |p| p.0);
     let (list, _) = state.store.claims_page(claims_of(&ctx), limit, (page - 1) * limit).await?;
     let viewer = ctx.viewer(&state).await;
     let list: Vec<Disclosed<StoredClaim>> = list.into_iter().filter_map(|c| viewer.show_own(c)).collect();
-    Ok(Json(serde_json::json!({ "claims": list })))
+    Ok(Json(ClaimsAnswer { claims: list }))
 }
 
 // ----- policies -----
@@ -854,18 +867,27 @@ async fn load_policy(state: &State, ctx: &Ctx, name: &str, body: &str, draft: bo
     state.store.policies().await?.into_iter().find(|s| s.id == *p.id).ok_or(WebError::NotFound)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApiPolicyQuery {
+    /// The file's name, for the messages
     name: Option<String>,
+    /// true: only to simulate
     draft: Option<bool>,
 }
 
-/// `GET /api/policies`: the stored policies (with their files).
-pub async fn api_policies(state: State, ctx: Ctx) -> WebResult<Json<serde_json::Value>> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PoliciesAnswer {
+    policies: Vec<huimin_store::StoredPolicy>,
+}
+
+/// The stored settlement policies with their files
+#[utoipa::path(get, path = "/api/policies", tag = "Settlement", responses((status = 200, body = PoliciesAnswer)))]
+pub async fn api_policies(state: State, ctx: Ctx) -> WebResult<Json<PoliciesAnswer>> {
     if !ctx.can(Permission::ManagePolicies) {
         ctx.require(Permission::ViewClaims)?;
     }
-    Ok(Json(serde_json::json!({ "policies": state.store.policies().await? })))
+    Ok(Json(PoliciesAnswer { policies: state.store.policies().await? }))
 }
 
 /// `GET /policies/template.toml`: a county plan's five lines of protection, annotated, to start from.
@@ -875,7 +897,11 @@ pub async fn policy_template(ctx: Ctx) -> WebResult<Response> {
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()), (axum::http::header::CONTENT_DISPOSITION, disposition)], include_str!("../../../policies/county-plan-2020.toml")).into_response())
 }
 
-/// `POST /api/policies?name=county-2025.toml[&draft=true]`: the policy file (TOML) as the body.
+/// Check and store a policy file, or a draft to simulate
+///
+/// The body is the policy file (TOML, docs/policy-format.md).
+#[utoipa::path(post, path = "/api/policies", tag = "Settlement", params(ApiPolicyQuery), request_body(content = String, content_type = "text/plain"),
+    responses((status = 201, description = "The stored policy", body = huimin_store::StoredPolicy)))]
 pub async fn api_load_policy(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ApiPolicyQuery>, body: String) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let name = q.name.unwrap_or_else(|| "policy.toml".into());
@@ -883,14 +909,22 @@ pub async fn api_load_policy(state: State, ctx: Ctx, headers: HeaderMap, Query(q
     crate::error::json_answer(StatusCode::CREATED, r)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SimulateQuery {
+    /// Discharged from YYYY-MM-DD
+    #[param(format = Date)]
     from: Option<String>,
+    /// Discharged until YYYY-MM-DD
+    #[param(format = Date)]
     to: Option<String>,
+    /// Region code (default: the user's region)
     region: Option<String>,
 }
 
-/// `GET /api/policies/{id}/simulate?from=&to=&region=`: what the draft would have paid.
+/// What a (draft) policy would have paid for past claims, by fund and region
+#[utoipa::path(get, path = "/api/policies/{id}/simulate", tag = "Settlement", params(("id" = String, Path, description = "Policy id"), SimulateQuery),
+    responses((status = 200, body = settlement::Simulation)))]
 pub async fn api_simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): Query<SimulateQuery>) -> WebResult<Json<settlement::Simulation>> {
     Ok(Json(run_simulation(&state, &ctx, &id, &q).await?.0))
 }
@@ -955,14 +989,29 @@ pub async fn simulate(state: State, ctx: Ctx, Path(id): Path<String>, Query(q): 
 
 // ----- JSON API -----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApiSettleQuery {
+    /// true: compute the bill, store nothing
     #[serde(default)]
     preview: bool,
 }
 
-/// POST /api/settlements[?preview=true]: a `SettleRequest` (amounts in fen) at the clerk's own
-/// facility; returns the bill.
+/// The stay is settled already: the bill that holds it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AlreadySettled {
+    claim_no: String,
+}
+
+/// Settle a claim through the five lines of protection, or preview it
+///
+/// At the clerk's own facility; amounts in fen. The answer is the one bill.
+#[utoipa::path(post, path = "/api/settlements", tag = "Settlement", params(ApiSettleQuery), request_body = SettleRequest,
+    responses(
+        (status = 200, description = "Preview: the bill", body = huimin_policy::Bill),
+        (status = 201, description = "The one bill", body = huimin_policy::Bill),
+        (status = 409, description = "The stay is settled already (the same claim number, or an overlapping inpatient stay of the person); claim_no is the bill that holds it", body = ProblemWith<AlreadySettled>, content_type = "application/problem+json"),
+    ))]
 pub async fn api_settle(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ApiSettleQuery>, Json(mut req): Json<SettleRequest>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     req.facility_code = clerk_facility(&ctx)?;
@@ -976,22 +1025,26 @@ pub async fn api_settle(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Qu
     match result {
         Ok(bill) => Ok((if q.preview { StatusCode::OK } else { StatusCode::CREATED }, Json(bill)).into_response()),
         // The stay is settled already: 409 with the bill that holds it.
-        Err(SettleError::AlreadySettled { claim_no, message }) => Ok((StatusCode::CONFLICT, Json(serde_json::json!({ "error": message, "claim_no": claim_no }))).into_response()),
+        Err(SettleError::AlreadySettled { claim_no, message }) => Ok(problem_with(StatusCode::CONFLICT, message, AlreadySettled { claim_no })),
         Err(e) => match settle_message(&e) {
-            Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+            Some(m) => Ok(problem(StatusCode::UNPROCESSABLE_ENTITY, m)),
             None => Err(WebError::Internal(e.into())),
         },
     }
 }
 
 /// A claim as the API answers it: the claim as the user may see it, and the basis of each amount.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ClaimAnswer {
     #[serde(flatten)]
     claim: Disclosed<StoredClaim>,
     basis: Vec<huimin_policy::Basis>,
 }
 
+/// A stored claim with its bill and status, and the basis of each amount
+///
+/// Diagnoses as the user may see them.
+#[utoipa::path(get, path = "/api/settlements/{no}", tag = "Settlement", params(("no" = String, Path, description = "Claim number")), responses((status = 200, body = ClaimAnswer)))]
 pub async fn api_claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebResult<Json<ClaimAnswer>> {
     let c = state.store.claim(&no).await?.ok_or(WebError::NotFound)?;
     require_claim_access(&ctx, &c)?;
@@ -1002,11 +1055,16 @@ pub async fn api_claim(state: State, ctx: Ctx, Path(no): Path<String>) -> WebRes
     Ok(Json(ClaimAnswer { claim, basis }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ApiReverse {
+    /// Why (4+ characters)
+    #[schema(inline)]
     reason: crate::params::Reason,
 }
 
+/// Reverse (冲销) a settled claim
+#[utoipa::path(post, path = "/api/settlements/{no}/reverse", tag = "Settlement", params(("no" = String, Path, description = "Claim number")), request_body = ApiReverse,
+    responses((status = 200, description = "The reversed claim", body = Disclosed<StoredClaim>)))]
 pub async fn api_reverse(state: State, ctx: Ctx, headers: HeaderMap, Path(no): Path<String>, Json(body): Json<ApiReverse>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
     let facility = clerk_facility(&ctx)?;
@@ -1017,7 +1075,7 @@ pub async fn api_reverse(state: State, ctx: Ctx, headers: HeaderMap, Path(no): P
     match settlement::reverse_claim(&state.store, &no, &body.reason, &ctx.user.username, &ctx.audit("settlement.reverse", "", "api")).await {
         Ok(c) => Ok(Json(ctx.viewer(&state).await.show_own(c)).into_response()),
         Err(e) => match settle_message(&e) {
-            Some(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": m }))).into_response()),
+            Some(m) => Ok(problem(StatusCode::UNPROCESSABLE_ENTITY, m)),
             None => Err(WebError::Internal(e.into())),
         },
     }

@@ -765,7 +765,7 @@ async fn api_tokens_act_as_their_user_until_revoked() {
     assert_eq!(app.router.clone().oneshot(basic("/settlement/claims")).await.unwrap().status(), StatusCode::SEE_OTHER, "to the login page");
     // … and under /api, without a session, the answer is a JSON 401, not the login page.
     let res = app.router.clone().oneshot(basic("/api/claims")).await.unwrap();
-    assert_eq!((res.status(), res.headers()[header::CONTENT_TYPE].to_str().unwrap()), (StatusCode::UNAUTHORIZED, "application/json"));
+    assert_eq!((res.status(), res.headers()[header::CONTENT_TYPE].to_str().unwrap()), (StatusCode::UNAUTHORIZED, "application/problem+json"));
     // A wrong token is 401, never the login page.
     let wrong = app.bearer("GET", "/api/settlements/TOKEN-1", "hm_0000", None).await;
     assert_eq!((wrong.status, wrong.location), (StatusCode::UNAUTHORIZED, None));
@@ -840,7 +840,15 @@ async fn the_openapi_document_matches_the_routes_both_ways() {
                 }
             }
             if path != "/api/openapi.json" {
-                assert!(op["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].is_string() || path.starts_with("/fhir"), "{method} {path}: 400 documented");
+                let problem = &op["responses"]["400"]["content"]["application/problem+json"]["schema"]["$ref"];
+                assert!(problem == "#/components/schemas/Problem" || path.starts_with("/fhir"), "{method} {path}: 400 documented");
+            }
+            // Every JSON answer names its shape (a schema of the handler's type, not a bare object).
+            for (status, answer) in op["responses"].as_object().unwrap() {
+                if let Some(schema) = answer["content"]["application/json"]["schema"].as_object() {
+                    let named = schema.contains_key("$ref") || schema.contains_key("properties") || schema.contains_key("allOf") || schema.get("type").is_some_and(|t| t == "array");
+                    assert!(named || path == "/api/openapi.json", "{method} {path} {status}: {schema:?}");
+                }
             }
         }
     }
@@ -1102,7 +1110,10 @@ async fn errors_of_the_api_and_fhir_are_json() {
     for (method, path, cookie, body, status) in cases {
         let r = app.send(method, path, cookie, body).await;
         assert_eq!(r.status, status, "{method} {path}: {}", r.body);
-        assert!(json(&r)["error"].as_str().is_some_and(|m| !m.is_empty()), "{method} {path}: {}", r.body);
+        // RFC 9457 problem details: the status twice, its name, and why.
+        let p = json(&r);
+        assert!(p["detail"].as_str().is_some_and(|m| !m.is_empty()), "{method} {path}: {}", r.body);
+        assert_eq!((p["type"].as_str(), p["status"].as_u64(), p["title"].as_str()), (Some("about:blank"), Some(u64::from(status.as_u16())), status.canonical_reason()), "{method} {path}");
     }
     for (path, cookie, code) in [("/fhir/Claim/NO-SUCH-CLAIM", session.as_str(), "not-found"), ("/fhir/Patient/1", "", "login")] {
         let r = app.get(path, cookie).await;
@@ -1115,11 +1126,11 @@ async fn errors_of_the_api_and_fhir_are_json() {
     let huge = serde_json::json!({ "contract": 1, "submission_key": "huge-body-1", "followed_on": "2024-06-01", "mode": "home", "guidance": "x".repeat(2 << 20) }).to_string();
     let r = app.send("POST", "/api/followups", &session, Some(("application/json", huge.into_bytes()))).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body.chars().take(200).collect::<String>());
-    assert!(json(&r)["error"].is_string());
+    assert!(json(&r)["detail"].is_string());
     // Free text has a length: a 2,001-character plan is refused with the limit, not stored.
     let long = serde_json::json!({ "code": "I10", "plan": "治".repeat(2001) }).to_string();
     let r = app.send("POST", "/api/persons/1/cards", &session, Some(("application/json", long.into_bytes()))).await;
-    assert!(r.status.is_client_error() && json(&r)["error"].as_str().is_some_and(|m| m.contains("最长 2000 字")), "{} {}", r.status, r.body);
+    assert!(r.status.is_client_error() && json(&r)["detail"].as_str().is_some_and(|m| m.contains("最长 2000 字")), "{} {}", r.status, r.body);
     let roster = format!("户编号,姓名\n{}", "H1,张三\n".repeat(200_000));
     let r = app.send("POST", "/api/roster?file_name=r.csv&dry_run=true", &session, Some(("text/csv", roster.into_bytes()))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "a roster may be larger: it is read, and the clerk may not import it");
@@ -1353,7 +1364,7 @@ async fn a_phone_keeps_its_own_village_and_what_it_sends_is_stored_once_or_shown
     assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.body);
     let body: serde_json::Value = serde_json::from_str(&conflict.body).unwrap();
     assert_eq!(body["current"]["screening"]["result"], "因病支出大");
-    assert!(body["error"].as_str().unwrap().contains("因病支出大"));
+    assert!(body["detail"].as_str().unwrap().contains("因病支出大"));
     assert_eq!(app.db.screening(campaign, "HIN").await.unwrap().unwrap().result, "因病支出大");
     // Its user keeps their own result: sent again based on the version now stored, it is stored.
     let insist = serde_json::json!({ "result": "无大额支出", "illness_poor": false, "submission_key": "off-phone-0002", "based_on": version });
