@@ -20,12 +20,12 @@ pub struct AuditQuery {
     action: Option<String>,
     /// Part of the target
     target: Option<String>,
-    /// From this Beijing date, YYYY-MM-DD
-    #[param(format = Date)]
-    from: Option<String>,
-    /// Until this Beijing date, YYYY-MM-DD
-    #[param(format = Date)]
-    to: Option<String>,
+    /// From this Beijing date
+    #[param(inline)]
+    from: Option<crate::params::DateOrEmpty>,
+    /// Until this Beijing date
+    #[param(inline)]
+    to: Option<crate::params::DateOrEmpty>,
     /// From 1
     #[param(inline)]
     page: Option<crate::params::Page>,
@@ -142,18 +142,14 @@ fn readable(text: &str) -> String {
 
 /// The filter as the store reads it.
 fn filter_of(ctx: &Ctx, q: &AuditQuery, limit: i64, page: i64) -> AuditFilter {
-    let (from, to) = utc_bounds(q.from.as_deref(), q.to.as_deref());
+    let (from, to) = utc_bounds(crate::params::day(q.from), crate::params::day(q.to));
     AuditFilter { region: Some(ctx.user.region), username: q.username.clone(), action: q.action.clone(), target: q.target.clone(), from, to, limit, offset: (page - 1) * PER_PAGE }
 }
 
 /// The dates asked for are Beijing dates; the log keeps UTC. `from`: the day's first instant;
 /// `to`: its last second, as a prefix (the store takes `at` up to anything that starts with it).
-fn utc_bounds(from: Option<&str>, to: Option<&str>) -> (Option<String>, Option<String>) {
-    let day = |s: Option<&str>| s.and_then(|d| huimin_domain::Date::parse_from_str(d.trim(), "%Y-%m-%d").ok());
-    (
-        day(from).map(huimin_domain::day_start_stored),
-        day(to).map(huimin_domain::day_last_second_stored),
-    )
+fn utc_bounds(from: Option<huimin_domain::Date>, to: Option<huimin_domain::Date>) -> (Option<String>, Option<String>) {
+    (from.map(huimin_domain::day_start_stored), to.map(huimin_domain::day_last_second_stored))
 }
 
 pub async fn search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebResult<Markup> {
@@ -164,7 +160,9 @@ pub async fn search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebR
     rows.truncate(PER_PAGE as usize);
     let check = state.store.verify_audit().await?;
     let v = |s: &Option<String>| s.clone().unwrap_or_default();
-    let base: String = [("username", &q.username), ("action", &q.action), ("target", &q.target), ("from", &q.from), ("to", &q.to)]
+    let date = |d: Option<crate::params::DateOrEmpty>| crate::params::day(d).map(|d| d.to_string());
+    let (from, to) = (date(q.from), date(q.to));
+    let base: String = [("username", &q.username), ("action", &q.action), ("target", &q.target), ("from", &from), ("to", &to)]
         .iter()
         .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}&", urlencode(v))))
         .collect();
@@ -190,8 +188,8 @@ pub async fn search(state: State, ctx: Ctx, Query(q): Query<AuditQuery>) -> WebR
                 }
             }
             label { (ctx.t("对象", "Target")) input name="target" value=(v(&q.target)); }
-            label { (ctx.t("起（北京时间）", "From (Beijing)")) input type="date" name="from" value=(v(&q.from)); }
-            label { (ctx.t("止", "To")) input type="date" name="to" value=(v(&q.to)); }
+            label { (ctx.t("起（北京时间）", "From (Beijing)")) input type="date" name="from" value=(v(&from)); }
+            label { (ctx.t("止", "To")) input type="date" name="to" value=(v(&to)); }
             button.primary type="submit" { (ctx.t("查询", "Search")) }
         }
         table.card.audit {
@@ -230,8 +228,8 @@ mod tests {
             "导入批次 2：新增 1 户（2 人），重新列入 0 户，变更 0 户，退出 3 户（5 人），不变 1911 户"
         );
         assert_eq!(readable("role village_doctor region 371302"), "角色 village_doctor 区划 371302");
-        assert_eq!(utc_bounds(Some("2026-12-01"), Some("2026-12-01")), (Some("2026-11-30T16:00:00Z".into()), Some("2026-12-01T15:59:59".into())));
-        assert_eq!(utc_bounds(Some("12/01"), None), (None, None));
+        let day = huimin_domain::Date::from_ymd_opt(2026, 12, 1);
+        assert_eq!(utc_bounds(day, day), (Some("2026-11-30T16:00:00Z".into()), Some("2026-12-01T15:59:59".into())));
         // Every action the code writes has a label.
         let mut codes: Vec<&str> = ACTIONS.iter().map(|(c, _, _)| *c).collect();
         codes.sort_unstable();

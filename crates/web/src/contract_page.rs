@@ -256,6 +256,7 @@ async fn save_rule(state: &State, ctx: &Ctx, f: &RuleForm) -> WebResult<RegionCo
 #[into_params(parameter_in = Query)]
 pub struct ContractQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// Contract year (default: this year)
     #[param(inline)]
@@ -457,6 +458,7 @@ async fn renew_contracts(state: &State, ctx: &Ctx, f: &RenewForm) -> WebResult<(
 #[into_params(parameter_in = Query)]
 pub struct WorklistQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// Contract year (default: this year)
     #[param(inline)]

@@ -36,8 +36,10 @@ fn child_width(region: RegionCode) -> usize {
 #[into_params(parameter_in = Query)]
 pub struct DashQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// 2025, 2025-03, 2025-Q1 or 2025-01-01..2025-06-30 (default: this year)
+    #[param(pattern = r"^([0-9]{4}(-([0-9]{2}|Q[1-4]))?|[0-9]{4}-[0-9]{2}-[0-9]{2}\.\.[0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
     period: Option<String>,
 }
 
@@ -620,8 +622,10 @@ pub async fn monthly_report(state: State, ctx: Ctx, Query(q): Query<DashQuery>) 
 #[into_params(parameter_in = Query)]
 pub struct ReconQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// YYYY-MM (default: this month)
+    #[param(pattern = r"^([0-9]{4}-[0-9]{2})?$")]
     month: Option<String>,
     /// A fund's code; with facility, the claims behind the amount
     fund: Option<String>,

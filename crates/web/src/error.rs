@@ -158,7 +158,11 @@ pub(crate) async fn machine_errors(req: axum::extract::Request, next: axum::midd
     let (status, message) = if status.is_redirection() {
         (StatusCode::UNAUTHORIZED, "请先登录，或使用 API 令牌（Authorization: Bearer）".to_string())
     } else if let Some(ErrorMessage(m)) = res.extensions().get::<ErrorMessage>() {
-        (status, m.clone())
+        // Under /api, 400 is a request that does not parse (an extractor's refusal); a request
+        // that parses but breaks a rule (a region code of the wrong length, an unknown period) is
+        // 422 with the reason. FHIR keeps 400 for both, as its specification does.
+        let refused = !fhir && status == StatusCode::BAD_REQUEST;
+        (if refused { StatusCode::UNPROCESSABLE_ENTITY } else { status }, m.clone())
     } else {
         let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
         (status, String::from_utf8_lossy(&body).trim().to_string())

@@ -63,6 +63,7 @@ pub async fn page(state: crate::State, ctx: Ctx, Query(q): Query<ExchangeQuery>)
 #[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// Year of the contracts, follow-ups and claims
     #[param(inline)]

@@ -258,13 +258,14 @@ pub async fn claim(state: State, ctx: Ctx, Path(id): Path<String>) -> WebResult<
 #[into_params(parameter_in = Query)]
 pub struct EobQuery {
     /// The Claim id
-    claim: Option<String>,
+    #[param(min_length = 1)]
+    claim: String,
 }
 
 /// A Bundle of a claim's ExplanationOfBenefit, one per paying fund
 #[utoipa::path(get, path = "/fhir/ExplanationOfBenefit", tag = "FHIR R4", params(EobQuery), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
 pub async fn explanations(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<EobQuery>) -> WebResult<Response> {
-    let id = q.claim.as_deref().map(|c| c.trim_start_matches("Claim/")).filter(|c| !c.is_empty()).ok_or_else(|| WebError::BadRequest("需要参数 claim（结算单号）".into()))?;
+    let id = Some(q.claim.trim_start_matches("Claim/")).filter(|c| !c.is_empty()).ok_or_else(|| WebError::BadRequest("需要参数 claim（结算单号）".into()))?;
     let no = fhir::key_of(id).ok_or(WebError::NotFound)?;
     let look = Lookups::load(&state, &ctx).await?;
     let c = claim_in_reach(&state, &ctx, &look, &no).await?;
@@ -278,8 +279,10 @@ pub async fn explanations(state: State, ctx: Ctx, headers: HeaderMap, Query(q): 
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// As for /api/indicators
+    #[param(pattern = r"^([0-9]{4}(-([0-9]{2}|Q[1-4]))?|[0-9]{4}-[0-9]{2}-[0-9]{2}\.\.[0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
     period: Option<String>,
 }
 

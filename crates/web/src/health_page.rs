@@ -451,6 +451,7 @@ fn parse_date(s: &str, label: &str) -> WebResult<Date> {
 #[into_params(parameter_in = Query)]
 pub struct RegionQuery {
     /// Region code (default: the campaign's or the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// The page only: the household whose screening was just saved (the page confirms it).
     #[param(ignore)]
@@ -643,9 +644,9 @@ pub struct ScreeningBody {
     /// Chosen by the sender, the same when sent again (8–80 characters; default: a new one)
     #[serde(default)]
     submission_key: String,
-    /// When it was taken, YYYY-MM-DD (default: today)
-    #[schema(format = Date)]
-    screened_on: Option<String>,
+    /// When it was taken (default: today)
+    #[schema(inline)]
+    screened_on: Option<crate::params::DateOrEmpty>,
     /// The version of the household's result the sender saw (null: none; left out: no check)
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -684,7 +685,7 @@ pub struct ScreeningStale {
     ))]
 pub async fn api_record_screening(state: State, ctx: Ctx, headers: axum::http::HeaderMap, Path((id, no)): Path<(i64, String)>, Json(body): Json<ScreeningBody>) -> WebResult<Response> {
     ctx.check_api_csrf(&headers)?;
-    let sent = SentScreening { result: body.result.0, illness_poor: body.illness_poor, key: body.submission_key, screened_on: body.screened_on, based_on: body.based_on };
+    let sent = SentScreening { result: body.result.0, illness_poor: body.illness_poor, key: body.submission_key, screened_on: crate::params::day(body.screened_on).map(|d| d.to_string()), based_on: body.based_on };
     let answer = |status, version: String, region: RegionCode| (status, Json(ScreeningStored { campaign: id, household_no: no.clone(), region, version })).into_response();
     match screen(&state, &ctx, id, &no, &sent).await {
         Ok((region, ScreeningWrite::Stored { version })) => Ok(answer(axum::http::StatusCode::CREATED, version, region)),
@@ -784,6 +785,7 @@ pub async fn api_progress(state: State, ctx: Ctx, Path(id): Path<i64>, Query(q):
 #[into_params(parameter_in = Query)]
 pub struct BatchQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// Year (default: this year)
     #[param(inline)]
@@ -976,6 +978,7 @@ pub async fn api_batches(state: State, ctx: Ctx, Query(q): Query<BatchQuery>) ->
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// identified, in_treatment, treated or not_treated
     status: Option<String>,

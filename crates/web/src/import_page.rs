@@ -86,9 +86,9 @@ fn options<'a>(ctx: &'a Ctx, as_of: Date, dry_run: bool, allow_mass_exit: bool) 
 pub struct ApiRosterQuery {
     /// roster.csv or roster.xlsx: the extension says how to read the body
     file_name: Option<String>,
-    /// Effective date YYYY-MM-DD (default today)
-    #[param(format = Date)]
-    as_of: Option<String>,
+    /// Effective date (default: today)
+    #[param(inline)]
+    as_of: Option<crate::params::DateOrEmpty>,
     /// true: compare and report only
     dry_run: Option<bool>,
     /// true: apply even if more than half the households in scope would exit
@@ -106,10 +106,7 @@ pub async fn api_roster(state: State, ctx: Ctx, headers: axum::http::HeaderMap, 
     ctx.check_api_csrf(&headers)?;
     ctx.require(Permission::ImportRoster)?;
     let r = async {
-        let as_of = match q.as_of.as_deref() {
-            Some(d) => Date::parse_from_str(d, "%Y-%m-%d").map_err(|_| WebError::BadRequest(format!("生效日期「{d}」应为 YYYY-MM-DD")))?,
-            None => huimin_app::clock::today(),
-        };
+        let as_of = crate::params::day(q.as_of).unwrap_or_else(huimin_app::clock::today);
         let file_name = q.file_name.clone().unwrap_or_else(|| "roster.csv".into());
         let table = Table::from_bytes(&file_name, body.to_vec(), &huimin_app::roster::ROSTER_COLUMNS).map_err(|e| WebError::BadRequest(e.to_string()))?;
         let opts = options(&ctx, as_of, q.dry_run.unwrap_or(false), q.allow_mass_exit.unwrap_or(false));

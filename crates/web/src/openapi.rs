@@ -117,7 +117,7 @@ impl utoipa::Modify for Conventions {
 fn conventions(path: &str, method: HttpMethod, fhir: bool, op: &mut Operation) {
     op.operation_id = Some(operation_id(if method == HttpMethod::Get { "get" } else { "post" }, path));
     let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
-    let mut errors = vec![("400", "A parameter or body that does not parse, with the reason"), ("403", "The role may not do this"), ("404", "Not found, or outside the user's region")];
+    let mut errors = vec![("400", "A parameter or body that does not parse (a wrong type, a missing member), with the reason"), ("403", "The role may not do this"), ("404", "Not found, or outside the user's region")];
     if !public {
         errors.push(("401", "No valid session or API token"));
     }
@@ -127,8 +127,8 @@ fn conventions(path: &str, method: HttpMethod, fhir: bool, op: &mut Operation) {
     if op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json")) {
         errors.push(("415", "The body is not JSON (Content-Type: application/json)"));
     }
-    if op.request_body.is_some() || method == HttpMethod::Post {
-        errors.push(("422", "Refused, with the reason"));
+    if !fhir {
+        errors.push(("422", "Refused by a rule, with the reason"));
     }
     for (status, description) in errors {
         if op.responses.responses.contains_key(status) {

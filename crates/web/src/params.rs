@@ -57,6 +57,38 @@ bounded!(
     Days(i64), 0, 36_500, "天数"
 );
 
+/// A date in a query or body, `YYYY-MM-DD`, or empty as a form sends a date field left blank
+/// (`None`). Anything else is refused when the request is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DateOrEmpty(pub Option<huimin_domain::Date>);
+
+impl<'de> Deserialize<'de> for DateOrEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.trim() {
+            "" => Ok(DateOrEmpty(None)),
+            t => huimin_domain::Date::parse_from_str(t, "%Y-%m-%d").map(|d| DateOrEmpty(Some(d))).map_err(|_| D::Error::custom(format!("日期「{t}」应为 YYYY-MM-DD"))),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for DateOrEmpty {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date))))
+            .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0)))
+            .description(Some("YYYY-MM-DD, or empty"))
+            .into()
+    }
+}
+impl utoipa::ToSchema for DateOrEmpty {}
+
+/// The date of an optional date parameter, if one was given.
+pub fn day(v: Option<DateOrEmpty>) -> Option<huimin_domain::Date> {
+    v.and_then(|d| d.0)
+}
+
 /// Free text typed by a user (a reason, a plan, guidance), at most `N` characters: a longer one
 /// is refused when the form or JSON is read, before it is stored and shown everywhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -182,6 +182,7 @@ pub(crate) async fn eligibility(state: &State, ctx: &Ctx, query: &str) -> WebRes
 #[into_params(parameter_in = Query)]
 pub struct RegionQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     code: Option<String>,
 }
 
@@ -247,6 +248,7 @@ pub async fn regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> We
 #[into_params(parameter_in = Query)]
 pub struct HouseholdQuery {
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// Poverty category code (docs/roster-format.md)
     category: Option<String>,

@@ -912,13 +912,14 @@ pub async fn api_load_policy(state: State, ctx: Ctx, headers: HeaderMap, Query(q
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SimulateQuery {
-    /// Discharged from YYYY-MM-DD
-    #[param(format = Date)]
-    from: Option<String>,
-    /// Discharged until YYYY-MM-DD
-    #[param(format = Date)]
-    to: Option<String>,
+    /// Discharged from (default: the first day of the last year with claims)
+    #[param(inline)]
+    from: Option<crate::params::DateOrEmpty>,
+    /// Discharged until (default: that year's last day)
+    #[param(inline)]
+    to: Option<crate::params::DateOrEmpty>,
     /// Region code (default: the user's region)
+    #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
 }
 
@@ -944,9 +945,8 @@ async fn run_simulation(state: &State, ctx: &Ctx, id: &str, q: &SimulateQuery) -
         Some(y) => y,
         None => chrono::Datelike::year(&draft.effective_from) - 1,
     };
-    let parse = |s: Option<&str>, default: Date| s.and_then(|s| Date::parse_from_str(s, "%Y-%m-%d").ok()).unwrap_or(default);
-    let from = parse(q.from.as_deref(), Date::from_ymd_opt(year, 1, 1).unwrap_or_default());
-    let to = parse(q.to.as_deref(), Date::from_ymd_opt(year, 12, 31).unwrap_or_default());
+    let from = crate::params::day(q.from).unwrap_or(Date::from_ymd_opt(year, 1, 1).unwrap_or_default());
+    let to = crate::params::day(q.to).unwrap_or(Date::from_ymd_opt(year, 12, 31).unwrap_or_default());
     let sim = settlement::simulate(&state.store, &draft, region, from, to).await.map_err(|e| WebError::Internal(e.into()))?;
     Ok((sim, region, from, to))
 }

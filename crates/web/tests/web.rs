@@ -1344,7 +1344,7 @@ async fn a_phone_keeps_its_own_village_and_what_it_sends_is_stored_once_or_shown
     assert!(!pack.to_string().contains(&id(1)), "no ID number goes to the phone");
     // A township account covers many villages: it gets no pack.
     let (township, _) = app.login("township_staff", PASSWORD).await.unwrap();
-    assert_eq!(app.get("/api/offline/pack", &township).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get("/api/offline/pack", &township).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.get("/api/offline/pack", "").await.status, StatusCode::UNAUTHORIZED);
 
     // A screening made offline, based on "no result yet", sent twice (the answer was lost): one.
