@@ -171,14 +171,36 @@ fn operation_id(method: &str, path: &str) -> String {
     out
 }
 
-pub fn document() -> utoipa::openapi::OpenApi {
+pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    fixed_length_arrays(&mut doc);
     doc
+}
+
+/// A tuple (a pair of claim number and reason) is written `prefixItems` with `items: false`;
+/// client generators that cannot read a schema that is `false` get the same meaning from
+/// `minItems` = `maxItems` = the tuple's length instead.
+fn fixed_length_arrays(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if let Some(n) = map.get("prefixItems").and_then(|p| p.as_array()).map(Vec::len) {
+                if map.get("items") == Some(&serde_json::Value::Bool(false)) {
+                    map.remove("items");
+                    map.insert("minItems".into(), n.into());
+                    map.insert("maxItems".into(), n.into());
+                }
+            }
+            map.values_mut().for_each(fixed_length_arrays);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(fixed_length_arrays),
+        _ => {}
+    }
 }
 
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "API", security(()), responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
-pub async fn serve() -> axum::Json<utoipa::openapi::OpenApi> {
+pub async fn serve() -> axum::Json<serde_json::Value> {
     axum::Json(document())
 }

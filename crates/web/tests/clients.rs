@@ -87,3 +87,44 @@ async fn schemathesis_finds_no_failing_check_for_three_roles() {
     }
     assert!(failures.is_empty(), "schemathesis failed as {failures:?} (output above)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_generated_from_the_document_settles_a_claim() {
+    let (Some(generator), Some(python)) = (tool("openapi-python-client"), tool("python")) else { return };
+    let (addr, db, _uploads) = serve().await;
+    let work = tempfile::tempdir().unwrap();
+    let spec = work.path().join("openapi.json");
+    let body = http_get(addr, "/api/openapi.json").await;
+    std::fs::write(&spec, body).unwrap();
+    let package = work.path().join("huimin_client");
+    let out = Command::new(&generator).current_dir(work.path()).args(["generate", "--meta", "none", "--path"]).arg(&spec).arg("--output-path").arg(&package).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && package.join("api/settlement/post_api_settlements.py").exists(), "the client was not generated:\n{text}");
+
+    let token = token(&db.store, "settlement_clerk").await;
+    let person = person_id(&db.store, 1).await;
+    let script = root().join("tests/clients/settle.py");
+    let run = tokio::task::spawn_blocking(move || Command::new(python).arg(script).arg(work.path()).arg(format!("http://{addr}")).arg(token).arg(person.to_string()).arg("H37130201-GEN-1").output().unwrap()).await.unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "the generated client failed:\n{text}");
+    // What the client read is what the store holds.
+    let read: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let stored = db.store.claim("H37130201-GEN-1").await.unwrap().unwrap();
+    assert_eq!(stored.status, huimin_store::ClaimStatus::Reversed);
+    assert_eq!((read["total"].as_i64(), read["funds_total"].as_i64()), (Some(stored.bill.total.fen()), Some(stored.bill.funds_total.fen())));
+    let lines: Vec<(String, i64)> = stored.bill.lines.iter().map(|l| (l.fund.code().to_string(), l.total.fen())).collect();
+    assert_eq!(serde_json::to_value(lines).unwrap(), read["lines"]);
+}
+
+/// A GET on the served instance (the document a generator starts from), over a plain socket.
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
