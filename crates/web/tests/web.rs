@@ -792,6 +792,22 @@ fn validate(kind: &str, files: &[std::path::PathBuf]) {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{kind} validation failed:\n{text}");
     assert!(text.contains("0 problem(s)"), "{text}");
+    if kind == "fhir" {
+        validate_with_fhir_js(&root, files);
+    }
+}
+
+/// The npm validator (FHIR.js, `tests/validators`, installed by scripts/test with `npm ci`).
+fn validate_with_fhir_js(root: &std::path::Path, files: &[std::path::PathBuf]) {
+    let dir = root.join("tests/validators");
+    if !dir.join("node_modules/fhir").exists() {
+        assert_ne!(std::env::var("HUIMIN_REQUIRE_VALIDATORS").as_deref(), Ok("1"), "validators required but {} is missing", dir.join("node_modules/fhir").display());
+        eprintln!("*** WARNING: FHIR.js validation SKIPPED: run `npm ci` in {} (scripts/test does) ***", dir.display());
+        return;
+    }
+    let out = std::process::Command::new("node").arg(dir.join("validate-fhir.mjs")).args(files).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains(" 0 problem(s)"), "FHIR.js validation failed:\n{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
