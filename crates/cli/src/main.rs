@@ -22,6 +22,10 @@ struct Cli {
     /// faster commits that survive a crash of the program only.
     #[arg(long, env = "HUIMIN_DATABASE_URL", global = true)]
     database_url: Option<String>,
+    /// The fund dictionary (codes and names of the funds, funds/funds.toml's format) of a
+    /// province whose systems label funds otherwise; default: the built-in funds/funds.toml.
+    #[arg(long, env = "HUIMIN_FUNDS", global = true)]
+    funds: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -115,6 +119,12 @@ enum Command {
     Policy {
         #[command(subcommand)]
         what: PolicyWhat,
+    },
+    /// The fund dictionary in use: each fund's kind, code, name and national platform code.
+    Funds {
+        /// Check this dictionary file instead and list it.
+        #[arg(long)]
+        check: Option<PathBuf>,
     },
     /// Print the OpenAPI document of the JSON API (as served at /api/openapi.json), e.g. to
     /// generate a client from it.
@@ -326,9 +336,33 @@ fn guard_signals() {
     }
 }
 
+/// Reads and checks a fund dictionary file.
+fn read_funds(file: &std::path::Path) -> Result<huimin_policy::FundCodes> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("无法读取基金编码字典 {}", file.display()))?;
+    huimin_policy::FundCodes::parse(&file.display().to_string(), &text).map_err(|e| anyhow::anyhow!(e))
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let database_url = cli.database_url.as_deref().unwrap_or("sqlite://data/huimin.db");
+    // Before anything reads a policy, a bill or a report: codes never change under a running program.
+    if let Some(file) = &cli.funds {
+        if read_funds(file)?.install().is_err() {
+            anyhow::bail!("基金编码字典只能在启动时设置一次");
+        }
+    }
     match cli.command {
+        Command::Funds { check } => {
+            let d = match &check {
+                Some(file) => read_funds(file)?,
+                None => huimin_policy::FundCodes::current().clone(),
+            };
+            for e in d.entries() {
+                println!("{:<26} {:<8} {:<8} {}", e.kind, e.code, if e.platform_code.is_empty() { "-" } else { &e.platform_code }, e.name);
+            }
+            if !d.source.is_empty() {
+                println!("依据：{}", d.source);
+            }
+        }
         Command::Openapi => println!("{}", huimin_web::openapi_json()),
         Command::Migrate => {
             let store = Store::connect(database_url).await?;

@@ -7,6 +7,6 @@ pub mod policy;
 pub mod ratio;
 
 pub use engine::{Bill, BillLine, LayerYear, Ledger, LedgerError, YearAccumulators, reverse, settle, settle_into};
-pub use model::{Bucket, Claim, ClaimError, Fund, Place, VisitType};
+pub use model::{Bucket, Claim, ClaimError, Fund, FundCodes, FundEntry, Place, VisitType};
 pub use policy::{Basis, Issue, Layer, Policy, PolicyError, Rule, parse_policy};
 pub use ratio::Ratio;

@@ -46,9 +46,11 @@ impl Bucket {
     }
 }
 
-/// The paying funds, with the national medical-insurance fund codes (domain.md §3.0). Written
-/// and read as their codes (`"390101"`) wherever they leave the program; bills stored as JSON
-/// before that named them (`"ResidentBasic"`), which is still read.
+/// The paying funds: what each is to the cascade. Their codes and names are data, the fund
+/// dictionary (`funds/funds.toml`, which a province may replace: [`FundCodes`]); a fund is
+/// written and read as its code (`"390101"`) wherever it leaves the program. Stored bills keep
+/// the built-in code ([`Fund::stored_code`]), so a replaced dictionary renames them too; bills
+/// stored as JSON before codes named them (`"ResidentBasic"`), which is still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fund {
     EmployeeBasic,
@@ -75,32 +77,43 @@ impl Fund {
         Fund::Other,
     ];
 
-    pub fn code(self) -> &'static str {
+    /// The kind's name in a fund dictionary (`kind = "resident_basic"`).
+    pub fn kind(self) -> &'static str {
         match self {
-            Fund::EmployeeBasic => "310101",
-            Fund::ResidentBasic => "390101",
-            Fund::CriticalIllness => "390201",
-            Fund::AccidentalInjury => "390401",
-            Fund::MedicalAssistance => "610101",
-            Fund::PovertySpecialInsurance => "620101",
-            Fund::HospitalReduction => "630101",
-            Fund::FiscalBackstop => "640101",
-            Fund::Other => "999996",
+            Fund::EmployeeBasic => "employee_basic",
+            Fund::ResidentBasic => "resident_basic",
+            Fund::CriticalIllness => "critical_illness",
+            Fund::AccidentalInjury => "accidental_injury",
+            Fund::MedicalAssistance => "medical_assistance",
+            Fund::PovertySpecialInsurance => "poverty_special_insurance",
+            Fund::HospitalReduction => "hospital_reduction",
+            Fund::FiscalBackstop => "fiscal_backstop",
+            Fund::Other => "other",
         }
     }
 
+    fn entry(self) -> &'static FundEntry {
+        &FundCodes::current().entries[self as usize]
+    }
+
+    /// The code in the dictionary in use.
+    pub fn code(self) -> &'static str {
+        &self.entry().code
+    }
+
+    /// The name in the dictionary in use.
     pub fn label_zh(self) -> &'static str {
-        match self {
-            Fund::EmployeeBasic => "职工基本医疗保险",
-            Fund::ResidentBasic => "城乡居民基本医疗保险",
-            Fund::CriticalIllness => "城乡居民大病保险",
-            Fund::AccidentalInjury => "意外伤害保险",
-            Fund::MedicalAssistance => "医疗救助",
-            Fund::PovertySpecialInsurance => "扶贫特惠保（商业补充保险）",
-            Fund::HospitalReduction => "医院减免",
-            Fund::FiscalBackstop => "财政兜底",
-            Fund::Other => "其他基金",
-        }
+        &self.entry().name
+    }
+
+    /// The national platform's fund payment type, where the dictionary knows it.
+    pub fn platform_code(self) -> Option<&'static str> {
+        Some(self.entry().platform_code.as_str()).filter(|c| !c.is_empty())
+    }
+
+    /// The code a stored bill keeps: the built-in dictionary's, whatever dictionary is in use.
+    pub fn stored_code(self) -> &'static str {
+        &BUILT_IN.entries[self as usize].code
     }
 
     /// The name a bill stored as JSON gave it.
@@ -108,8 +121,109 @@ impl Fund {
         Fund::ALL.into_iter().find(|f| format!("{f:?}") == name)
     }
 
+    /// A fund by its code in the dictionary in use.
     pub fn from_code(code: &str) -> Option<Fund> {
-        Fund::ALL.into_iter().find(|f| f.code() == code.trim())
+        let code = code.trim();
+        Fund::ALL.into_iter().find(|f| f.code() == code)
+    }
+
+    /// A fund as anything stored names it: a code of the dictionary in use, a built-in code (a
+    /// stored bill), or the name of a bill stored as JSON before codes.
+    pub fn from_stored(text: &str) -> Option<Fund> {
+        let text = text.trim();
+        Fund::from_code(text).or_else(|| Fund::ALL.into_iter().find(|f| f.stored_code() == text)).or_else(|| Fund::from_name(text))
+    }
+}
+
+/// One fund of a dictionary.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FundEntry {
+    pub kind: String,
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub platform_code: String,
+}
+
+/// A fund dictionary: the code and name of each of the nine kinds, checked. The built-in one is
+/// `funds/funds.toml`; a province's replaces it for the whole process with [`FundCodes::install`],
+/// once, before anything is settled or shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FundCodes {
+    /// In the order of [`Fund::ALL`].
+    entries: Vec<FundEntry>,
+    pub source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FundFile {
+    #[serde(default)]
+    source: Option<FundSource>,
+    #[serde(default)]
+    fund: Vec<FundEntry>,
+}
+
+#[derive(Deserialize)]
+struct FundSource {
+    title: String,
+}
+
+static BUILT_IN: std::sync::LazyLock<FundCodes> =
+    std::sync::LazyLock::new(|| FundCodes::parse("funds/funds.toml", include_str!("../../../funds/funds.toml")).unwrap_or_else(|e| panic!("the built-in fund dictionary: {e}")));
+static INSTALLED: std::sync::OnceLock<FundCodes> = std::sync::OnceLock::new();
+
+impl FundCodes {
+    /// Reads and checks a dictionary: each kind exactly once, codes of 1–20 letters or digits and
+    /// all different, names given. The errors name the file and the fund.
+    pub fn parse(file: &str, text: &str) -> Result<FundCodes, String> {
+        let f: FundFile = toml::from_str(text).map_err(|e| format!("{file}：{}", e.message()))?;
+        let mut entries: Vec<Option<FundEntry>> = vec![None; Fund::ALL.len()];
+        let mut problems = Vec::new();
+        for (i, e) in f.fund.into_iter().enumerate() {
+            let at = format!("{file} 第 {} 个 [[fund]]", i + 1);
+            let Some(kind) = Fund::ALL.into_iter().find(|k| k.kind() == e.kind.trim()) else {
+                problems.push(format!("{at}：kind「{}」未知（可用：{}）", e.kind, Fund::ALL.map(Fund::kind).join("、")));
+                continue;
+            };
+            if !(1..=20).contains(&e.code.len()) || !e.code.chars().all(|c| c.is_ascii_alphanumeric()) {
+                problems.push(format!("{at}：code「{}」应为 1–20 位字母或数字", e.code));
+            }
+            if e.name.trim().is_empty() {
+                problems.push(format!("{at}：name 不能为空"));
+            }
+            if entries.iter().flatten().any(|x| x.code == e.code) {
+                problems.push(format!("{at}：code「{}」重复", e.code));
+            }
+            match &mut entries[kind as usize] {
+                Some(_) => problems.push(format!("{at}：kind「{}」重复", e.kind)),
+                slot => *slot = Some(FundEntry { kind: kind.kind().into(), code: e.code.clone(), name: e.name.trim().into(), platform_code: e.platform_code.trim().into() }),
+            }
+        }
+        for k in Fund::ALL {
+            if entries[k as usize].is_none() {
+                problems.push(format!("{file}：缺少 kind「{}」的基金", k.kind()));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
+        Ok(FundCodes { entries: entries.into_iter().flatten().collect(), source: f.source.map(|s| s.title).unwrap_or_default() })
+    }
+
+    /// The dictionary in use: the installed one, else the built-in one.
+    pub fn current() -> &'static FundCodes {
+        INSTALLED.get().unwrap_or(&BUILT_IN)
+    }
+
+    /// Puts a dictionary in use for the rest of the process. Refused (with it back) when one is
+    /// in use already, so codes never change under a running program.
+    pub fn install(self) -> Result<(), FundCodes> {
+        INSTALLED.set(self)
+    }
+
+    pub fn entries(&self) -> &[FundEntry] {
+        &self.entries
     }
 }
 
@@ -353,7 +467,7 @@ impl utoipa::PartialSchema for Fund {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .enum_values(Some(Fund::ALL.iter().map(|f| f.code())))
-            .description(Some("A fund's payment-type code (domain.md §3.0)"))
+            .description(Some("A fund's code in the fund dictionary in use (funds/funds.toml or the province's)"))
             .into()
     }
 }
@@ -362,7 +476,7 @@ impl utoipa::ToSchema for Fund {}
 impl<'de> Deserialize<'de> for Fund {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Fund, D::Error> {
         let text = String::deserialize(d)?;
-        Fund::from_code(&text).or_else(|| Fund::from_name(&text)).ok_or_else(|| serde::de::Error::custom(format!("基金编码「{text}」未知")))
+        Fund::from_stored(&text).ok_or_else(|| serde::de::Error::custom(format!("基金编码「{text}」未知")))
     }
 }
 
@@ -379,5 +493,30 @@ mod fund_tests {
         }
         assert_eq!(serde_json::from_str::<Fund>("\"ResidentBasic\"").unwrap(), Fund::ResidentBasic, "bills stored before");
         assert!(serde_json::from_str::<Fund>("\"999999\"").is_err());
+    }
+
+    #[test]
+    fn the_built_in_dictionary_holds_every_kind_once_with_the_codes_of_domain_3_0() {
+        let d = super::FundCodes::current();
+        assert_eq!(d.entries().len(), Fund::ALL.len());
+        let codes: Vec<&str> = Fund::ALL.iter().map(|f| f.code()).collect();
+        assert_eq!(codes, ["310101", "390101", "390201", "390401", "610101", "620101", "630101", "640101", "999996"]);
+        assert_eq!(Fund::ResidentBasic.platform_code(), Some("390100"));
+        assert_eq!(Fund::FiscalBackstop.platform_code(), None);
+        assert!(Fund::ALL.iter().all(|f| f.stored_code() == f.code() && !f.label_zh().is_empty()));
+    }
+
+    #[test]
+    fn a_dictionary_that_is_wrong_says_where() {
+        let built_in = include_str!("../../../funds/funds.toml");
+        let parse = |text: &str| super::FundCodes::parse("p.toml", text).unwrap_err();
+        assert!(parse("[[fund]\n").starts_with("p.toml："));
+        let missing = built_in.replace("kind = \"other\"", "kind = \"others\"");
+        let e = parse(&missing);
+        assert!(e.contains("第 9 个 [[fund]]：kind「others」未知") && e.contains("缺少 kind「other」"), "{e}");
+        let twice = built_in.replace("code = \"999996\"", "code = \"390101\"");
+        assert!(parse(&twice).contains("第 9 个 [[fund]]：code「390101」重复"));
+        assert!(parse(&built_in.replace("code = \"640101\"", "code = \"64 01\"")).contains("1–20 位字母或数字"));
+        assert!(parse(&built_in.replace("[source]", "[sauce]")).contains("p.toml"));
     }
 }

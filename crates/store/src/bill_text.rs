@@ -53,7 +53,7 @@ pub(crate) fn encode(bill: &Bill) -> String {
         out.push('\n');
         out.push_str(&l.layer_id);
         out.push(';');
-        out.push_str(l.fund.code());
+        out.push_str(l.fund.stored_code());
         out.push(';');
         push_fen(&mut out, &l.paid);
         out.push(';');
@@ -121,7 +121,7 @@ fn line(text: &str) -> Result<BillLine> {
     Ok(BillLine {
         layer_id: Arc::from(id),
         layer_name: Arc::from(unescape(name)),
-        fund: Fund::from_code(fund).ok_or_else(|| corrupt(format!("unknown fund {fund}")))?,
+        fund: Fund::from_stored(fund).ok_or_else(|| corrupt(format!("unknown fund {fund}")))?,
         paid,
         total,
         deductible: money(deductible)?,
