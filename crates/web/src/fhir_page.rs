@@ -49,9 +49,36 @@ pub async fn metadata(headers: HeaderMap) -> Response {
         "rest": [{
             "mode": "server",
             "documentation": "Read and export only; role and region rules as on the pages.",
-            "resource": [read("Patient"), read("Claim"), read("Coverage"), read("Condition"), read("Encounter"), read("CarePlan"), json!({ "type": "ExplanationOfBenefit", "interaction": [{ "code": "read" }, { "code": "search-type" }], "searchParam": [{ "name": "claim", "type": "reference" }] })],
-            "operation": [{ "name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" }],
+            "resource": [
+                json!({ "type": "Patient", "interaction": [{ "code": "read" }], "operation": [{ "name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" }] }),
+                read("Claim"), read("Coverage"), read("Condition"), read("Encounter"), read("CarePlan"), json!({ "type": "ExplanationOfBenefit", "interaction": [{ "code": "read" }, { "code": "search-type" }], "searchParam": [{ "name": "claim", "type": "reference" }] })],
+            "operation": [{ "name": "export", "definition": format!("{}/OperationDefinition/export", base(&headers)) }],
         }],
+    }))
+}
+
+/// The definition of `$export`, which the CapabilityStatement declares
+#[utoipa::path(get, path = "/fhir/OperationDefinition/export", tag = "FHIR R4", security(()), responses((status = 200, description = "A FHIR R4 OperationDefinition", body = Object, content_type = "application/fhir+json")))]
+pub async fn export_definition(headers: HeaderMap) -> Response {
+    let param = |name: &str, r#use: &str, min: u8, t: &str, doc: &str| json!({ "name": name, "use": r#use, "min": min, "max": "1", "type": t, "documentation": doc });
+    fhir_json(json!({
+        "resourceType": "OperationDefinition",
+        "id": "export",
+        "url": format!("{}/OperationDefinition/export", base(&headers)),
+        "name": "HuiminExport",
+        "title": "区域健康扶贫数据导出",
+        "status": "active",
+        "kind": "operation",
+        "description": "A region's patients in the programme and everything about them (Coverage, Condition, Encounter, Claim, ExplanationOfBenefit, CarePlan) as one collection Bundle; role, region and disclosure rules as on the pages.",
+        "code": "export",
+        "system": true,
+        "type": false,
+        "instance": false,
+        "parameter": [
+            param("region", "in", 0, "string", "Region code: a county or a region below it (default: the user's region)"),
+            param("period", "in", 0, "string", "2025, 2025-03, 2025-Q1 or 2025-01-01..2025-06-30: claims discharged in its years"),
+            param("return", "out", 1, "Bundle", "A collection Bundle"),
+        ],
     }))
 }
 
@@ -286,10 +313,18 @@ pub struct ExportQuery {
     period: Option<String>,
 }
 
-/// A Bundle of a county (or a region below) for a period: every person in the programme there
-/// with what the user may see of them; claims discharged in the period's years.
 /// A Bundle of a region for a period: its patients and everything about them
-#[utoipa::path(get, path = "/fhir/export", tag = "FHIR R4", params(ExportQuery), responses((status = 200, description = "A FHIR R4 resource", body = Object, content_type = "application/fhir+json")))]
+///
+/// Every person in the programme in a county (or a region below) with what the user may see of
+/// them; claims discharged in the period's years. The operation `$export` of the
+/// CapabilityStatement (its OperationDefinition at /fhir/OperationDefinition/export).
+#[utoipa::path(get, path = "/fhir/$export", tag = "FHIR R4", params(ExportQuery), responses((status = 200, description = "A FHIR R4 Bundle (collection)", body = Object, content_type = "application/fhir+json")))]
+pub async fn export_operation(state: State, ctx: Ctx, headers: HeaderMap, q: Query<ExportQuery>) -> WebResult<Response> {
+    export(state, ctx, headers, q).await
+}
+
+/// The same as `$export`, at the path it had first
+#[utoipa::path(get, path = "/fhir/export", tag = "FHIR R4", params(ExportQuery), responses((status = 200, description = "A FHIR R4 Bundle (collection)", body = Object, content_type = "application/fhir+json")))]
 pub async fn export(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ExportQuery>) -> WebResult<Response> {
     ctx.require(Permission::ViewRegistry)?;
     let region = match q.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {

@@ -163,6 +163,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/fhir/ExplanationOfBenefit/{rid}", get(fhir_page::explanation))
         .route("/fhir/ExplanationOfBenefit", get(fhir_page::explanations))
         .route("/fhir/export", get(fhir_page::export))
+        .route("/fhir/$export", get(fhir_page::export_operation))
+        .route("/fhir/OperationDefinition/export", get(fhir_page::export_definition))
         .route("/api/regions", get(registry::api_regions))
         .route("/api/households", get(registry::api_households))
         .route("/api/roster", post(import_page::api_roster).layer(axum::extract::DefaultBodyLimit::max(ROSTER_LIMIT)))

@@ -79,6 +79,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
         crate::fhir_page::explanation,
         crate::fhir_page::explanations,
         crate::fhir_page::export,
+        crate::fhir_page::export_operation,
+        crate::fhir_page::export_definition,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&Conventions),
@@ -154,12 +156,16 @@ fn outcome_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-/// `GET /api/worklist` → `getApiWorklist`, `/api/persons/{id}/cards` → `postApiPersonsByIdCards`:
-/// unique, stable names a client generator makes methods of.
+/// `GET /api/worklist` → `getApiWorklist`, `/api/persons/{id}/cards` → `postApiPersonsByIdCards`,
+/// `/fhir/$export` → `getFhirRunExport`: unique, stable names a client generator makes methods of.
 fn operation_id(method: &str, path: &str) -> String {
     let mut out = method.to_string();
-    for part in path.split(['/', '-', '_', '.', '$']).filter(|p| !p.is_empty()) {
-        let part = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')).map_or_else(|| part.to_string(), |p| format!("by_{p}"));
+    for part in path.split(['/', '-', '_', '.']).filter(|p| !p.is_empty()) {
+        let part = match (part.strip_prefix('{').and_then(|p| p.strip_suffix('}')), part.strip_prefix('$')) {
+            (Some(p), _) => format!("by_{p}"),
+            (None, Some(op)) => format!("run_{op}"),
+            _ => part.to_string(),
+        };
         for word in part.split('_').filter(|w| !w.is_empty()) {
             let mut c = word.chars();
             if let Some(first) = c.next() {

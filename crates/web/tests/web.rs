@@ -929,7 +929,12 @@ async fn fhir_resources_are_valid_r4_and_show_each_role_only_its_part() {
     save("claim.json", &app.get("/fhir/Claim/CIN", &bureau).await.body);
     save("eob.json", &app.get("/fhir/ExplanationOfBenefit?claim=CIN", &bureau).await.body);
     save("patient.json", &app.get(&format!("/fhir/Patient/{pid}"), &bureau).await.body);
-    save("metadata.json", &app.get("/fhir/metadata", "").await.body);
+    let cs = save("metadata.json", &app.get("/fhir/metadata", "").await.body);
+    // The export is a declared operation whose definition is served.
+    let declared = cs["rest"][0]["operation"][0]["definition"].as_str().unwrap();
+    let definition = declared.split_once("/fhir").unwrap().1;
+    let od = save("operation-export.json", &app.get(&format!("/fhir{definition}"), "").await.body);
+    assert_eq!((od["resourceType"].as_str(), od["code"].as_str()), (Some("OperationDefinition"), Some("export")));
 
     // The village doctor: the confidential diagnosis of a patient in their care, no claims.
     let res = app.get(&format!("/fhir/Patient/{pid}/$everything"), &doctor).await;
@@ -947,7 +952,7 @@ async fn fhir_resources_are_valid_r4_and_show_each_role_only_its_part() {
     assert_eq!(app.get("/fhir/Claim/COUT", &bureau).await.status, StatusCode::NOT_FOUND);
 
     // The county's export for 2024: its persons only, the 2024 claim with its EOBs.
-    let res = app.get("/fhir/export?period=2024", &bureau).await;
+    let res = app.get("/fhir/$export?period=2024", &bureau).await;
     assert_eq!(res.status, StatusCode::OK);
     let export = save("export.json", &res.body);
     assert_eq!(export["type"], "collection");
