@@ -22,24 +22,36 @@ const HL7_ADJUDICATION: &str = "http://terminology.hl7.org/CodeSystem/adjudicati
 const BUCKETS: [(&str, &str); 4] = [("P", "政策范围内费用"), ("B", "乙类先行自付"), ("N", "目录外必需费用"), ("O", "目录外其他费用")];
 
 /// A FHIR id (`[A-Za-z0-9\-\.]{1,64}`) for one of our keys, never a truncation (two keys must
-/// not share an id): the key itself when it qualifies; else its bytes in hex after `x-` when
-/// that fits (and [`key_of`] reads it back); else `h-` and 40 hex digits of its SHA-256.
+/// not share an id): the key itself when it qualifies; else `b-` and its bytes in base 64 over
+/// the id's own alphabet, which holds any key of up to 46 bytes (every claim number: at most 40)
+/// and [`key_of`] reads back; else `h-` and 40 hex digits of its SHA-256.
 pub fn id(key: &str) -> String {
-    if !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') && !key.starts_with("x-") && !key.starts_with("h-") {
+    let plain = key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !key.is_empty() && key.len() <= 64 && plain && !["x-", "h-", "b-"].iter().any(|p| key.starts_with(p)) {
         return key.to_string();
     }
-    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
-    if hex.len() <= 62 {
-        format!("x-{hex}")
-    } else {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(key.as_bytes());
-        format!("h-{}", digest.iter().take(20).map(|b| format!("{b:02x}")).collect::<String>())
+    if key.len() <= 46 {
+        use base64::Engine;
+        return format!("b-{}", ID_BASE64.encode(key));
     }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    format!("h-{}", digest.iter().take(20).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-/// The key of a FHIR id made by [`id`], where it can be read back (`h-` digests cannot).
+/// Base 64 whose 64 symbols are exactly those a FHIR id may hold, without padding.
+static ID_BASE64: std::sync::LazyLock<base64::engine::GeneralPurpose> = std::sync::LazyLock::new(|| {
+    let alphabet = base64::alphabet::Alphabet::new("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.").expect("64 distinct printable symbols");
+    base64::engine::GeneralPurpose::new(&alphabet, base64::engine::general_purpose::NO_PAD)
+});
+
+/// The key of a FHIR id made by [`id`], where it can be read back (`h-` digests cannot; `x-`
+/// and hex is how ids were written before `b-`).
 pub fn key_of(id: &str) -> Option<String> {
+    if let Some(text) = id.strip_prefix("b-") {
+        use base64::Engine;
+        return ID_BASE64.decode(text).ok().and_then(|b| String::from_utf8(b).ok());
+    }
     match id.strip_prefix("x-") {
         Some(hex) => {
             let bytes: Option<Vec<u8>> = (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
@@ -48,6 +60,12 @@ pub fn key_of(id: &str) -> Option<String> {
         None if id.starts_with("h-") => None,
         None => Some(id.to_string()),
     }
+}
+
+/// The key of one fund's ExplanationOfBenefit of a claim: `{claim}-{n}`, n the fund's place in
+/// the cascade's list (1–9), short so that the id of every claim number can be read back.
+fn explanation_key(claim_no: &str, fund: Fund) -> String {
+    format!("{claim_no}-{}", Fund::ALL.iter().position(|f| *f == fund).map_or(0, |i| i + 1))
 }
 
 /// A FHIR Money in yuan. Amounts are computed in integer fen; only here, at the edge, does one
@@ -326,7 +344,7 @@ pub fn explanations(c: &Disclosed<StoredClaim>, policy: &Policy, facility_name: 
             .enumerate()
             .map(|(n, b)| json!({ "number": n + 1, "type": "print", "text": format!("{}：{}（依据：{}）", b.layer_name, b.rule, b.source) }))
             .collect();
-        out.push(claim_like("ExplanationOfBenefit", id(&format!("{}-{}", c.claim_no, fund.code())), c, facility_name, json!({
+        out.push(claim_like("ExplanationOfBenefit", id(&explanation_key(&c.claim_no, fund)), c, facility_name, json!({
             "insurer": { "identifier": { "system": FUND_SYSTEM, "value": fund.code() }, "display": fund.label_zh() },
             "claim": { "reference": format!("Claim/{}", id(&c.claim_no)) },
             "outcome": "complete",
@@ -408,21 +426,31 @@ mod tests {
     #[test]
     fn ids_are_fhir_ids() {
         assert_eq!(id("DEMO-2025-00001"), "DEMO-2025-00001");
-        assert_eq!(id("A/1"), "x-412f31");
-        assert_eq!(key_of("x-412f31").as_deref(), Some("A/1"));
+        assert_eq!(key_of(&id("A/1")).as_deref(), Some("A/1"));
+        assert_eq!(key_of("x-412f31").as_deref(), Some("A/1"), "ids written before b-");
         assert_eq!(key_of("DEMO-2025-00001").as_deref(), Some("DEMO-2025-00001"));
+        // Every claim number the window takes (40 of [A-Za-z0-9_-]) reads back from its id, and
+        // so do the Encounter's and each ExplanationOfBenefit's.
+        let longest = format!("{}_", "H".repeat(39));
+        for key in [longest.clone(), format!("enc-{longest}"), explanation_key(&longest, Fund::Other)] {
+            let i = id(&key);
+            assert!(i.starts_with("b-") && i.len() <= 64, "{i}");
+            assert_eq!(key_of(&i).as_deref(), Some(key.as_str()));
+        }
         assert!(id(&"长".repeat(40)).len() <= 64);
         // Keys that share their first 31 bytes still get different ids.
         let (a, b) = (id("1000-maojian-985-2020-backstop_90"), id("1000-maojian-985-2020-backstop_5000"));
         assert!(a != b && a.len() <= 64 && b.len() <= 64, "{a} {b}");
         assert_eq!(a, id("1000-maojian-985-2020-backstop_90"), "stable");
-        assert_eq!(key_of(&a), None);
+        assert_eq!(key_of(&a).as_deref(), Some("1000-maojian-985-2020-backstop_90"));
+        assert_eq!(key_of(&id(&"长".repeat(16))), None, "a digest (48 bytes) is not read back");
         // Every id is a FHIR id, and ids of different keys differ.
-        let keys = ["a", "a_b", "a b", "x-41", "H1-住院号1", &"长".repeat(40), &"长".repeat(41)];
+        let keys = ["a", "a_b", "a b", "x-41", "b-QQ", "H1-住院号1", &"长".repeat(40), &"长".repeat(41)];
         let ids: std::collections::HashSet<String> = keys.iter().map(|k| id(k)).collect();
         assert_eq!(ids.len(), keys.len());
         assert!(ids.iter().all(|i| !i.is_empty() && i.len() <= 64 && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')));
         assert_eq!(key_of(&id("H1-住院号1")).as_deref(), Some("H1-住院号1"));
+        assert_eq!(key_of(&id("b-QQ")).as_deref(), Some("b-QQ"));
     }
 
     #[test]

@@ -233,7 +233,7 @@ async fn no_route_shows_a_whole_id_number_to_a_role_that_may_not_see_it() {
             "{code}" => ["371302001201", "371302001202", "371311001201", "371302"].map(String::from).to_vec(),
             "{kind}" => huimin_app::exchange::Kind::ALL.iter().map(|k| k.code().to_string()).collect(),
             // FHIR resource ids of each kind, of persons inside and outside the region.
-            "{rid}" => [format!("{a}-worked-example-basic"), format!("{out}-worked-example-basic"), "card-1".into(), "card-2".into(), "card-3".into(), "enc-CIN".into(), "enc-CCONF".into(), "enc-COUT".into(), "contract-1".into(), "contract-2".into(), "CIN-390101".into(), "CCONF-390101".into()].to_vec(),
+            "{rid}" => [format!("{a}-worked-example-basic"), format!("{out}-worked-example-basic"), "card-1".into(), "card-2".into(), "card-3".into(), "enc-CIN".into(), "enc-CCONF".into(), "enc-COUT".into(), "contract-1".into(), "contract-2".into(), "CIN-2".into(), "CCONF-2".into()].to_vec(),
             "{lang}" => vec!["zh".into()],
             "{token}" => vec!["0".repeat(32)],
             other => panic!("no fixture values for {other}"),

@@ -1517,10 +1517,12 @@ async fn the_monthly_report_holds_numbers_a_spreadsheet_can_sum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_claim_is_read_at_the_id_its_resources_carry_and_no_two_resources_share_one() {
     let app = TestApp::new().await;
-    // A visit number with an underscore, which a FHIR id may not hold.
+    // A visit number with underscores, which a FHIR id may not hold, as long as a claim number
+    // may be (40 characters).
     let person = person_id(&app.db, 1).await;
     let set = huimin_app::settlement::PolicySet::load(&app.db).await.unwrap();
-    let mut req = stay_request("H37130201-ZY_2024_17", person, "H37130201");
+    let mut req = stay_request("H37130201-ZY_2024_17_0000000000000000000", person, "H37130201");
+    assert_eq!(req.claim_no.len(), 40);
     req.admission = Date::from_ymd_opt(2024, 9, 1).unwrap();
     req.discharge = Date::from_ymd_opt(2024, 9, 5).unwrap();
     let a = AuditEntry { username: "fixture".into(), action: "settle".into(), ..Default::default() };
@@ -1538,6 +1540,14 @@ async fn every_claim_is_read_at_the_id_its_resources_carry_and_no_two_resources_
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&read.body).unwrap()["id"], id);
     assert_eq!(app.get(&format!("/fhir/ExplanationOfBenefit?claim={id}"), &bureau).await.status, StatusCode::OK);
+    // Its Encounter and ExplanationOfBenefit answer at their fullUrls too.
+    let of_claim: Vec<&serde_json::Value> =
+        entries.iter().map(|e| &e["resource"]).filter(|r| ["Encounter", "ExplanationOfBenefit"].contains(&r["resourceType"].as_str().unwrap()) && r.to_string().contains("ZY_2024_17")).collect();
+    assert!(of_claim.len() >= 3, "its Encounter and an EOB per paying fund: {}", of_claim.len());
+    for r in of_claim {
+        let path = format!("/fhir/{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap());
+        assert_eq!(app.get(&path, &bureau).await.status, StatusCode::OK, "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
