@@ -1541,8 +1541,12 @@ async fn every_claim_is_read_at_the_id_its_resources_carry_and_no_two_resources_
     assert_eq!(serde_json::from_str::<serde_json::Value>(&read.body).unwrap()["id"], id);
     assert_eq!(app.get(&format!("/fhir/ExplanationOfBenefit?claim={id}"), &bureau).await.status, StatusCode::OK);
     // Its Encounter and ExplanationOfBenefit answer at their fullUrls too.
-    let of_claim: Vec<&serde_json::Value> =
-        entries.iter().map(|e| &e["resource"]).filter(|r| ["Encounter", "ExplanationOfBenefit"].contains(&r["resourceType"].as_str().unwrap()) && r.to_string().contains("ZY_2024_17")).collect();
+    let encounter = huimin_app::fhir::id(&format!("enc-{}", req.claim_no));
+    let of_claim: Vec<&serde_json::Value> = entries
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| (r["resourceType"] == "Encounter" && r["id"] == encounter.as_str()) || (r["resourceType"] == "ExplanationOfBenefit" && r["claim"]["reference"] == format!("Claim/{id}").as_str()))
+        .collect();
     assert!(of_claim.len() >= 3, "its Encounter and an EOB per paying fund: {}", of_claim.len());
     for r in of_claim {
         let path = format!("/fhir/{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap());
