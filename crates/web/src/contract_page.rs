@@ -866,7 +866,6 @@ pub async fn api_record(state: State, ctx: Ctx, headers: HeaderMap, Json(f): Jso
     ctx.check_api_csrf(&headers)?;
     match save(&state, &ctx, &f).await {
         Ok((id, new, abnormal)) => Ok((if new { StatusCode::CREATED } else { StatusCode::OK }, Json(FollowUpStored { id, abnormal })).into_response()),
-        Err(WebError::BadRequest(m)) => Ok(crate::error::problem(StatusCode::UNPROCESSABLE_ENTITY, m)),
         Err(e) => Err(e),
     }
 }

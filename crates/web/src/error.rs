@@ -179,7 +179,7 @@ pub(crate) async fn machine_errors(req: axum::extract::Request, next: axum::midd
 
 /// An error of the API (RFC 9457 problem details, `application/problem+json`): the status, its
 /// name, and what went wrong in words a user can act on.
-#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
@@ -240,12 +240,8 @@ fn outcome(status: StatusCode, message: &str) -> Response {
 
 pub type WebResult<T> = Result<T, WebError>;
 
-/// The answer of a JSON API call: `status` with the value, or a 422 [`Problem`] when the request
-/// was refused with a reason the user can act on; other errors as usual.
+/// The answer of a JSON API call: `status` with the value; an error as every error under `/api`
+/// ([`machine_errors`]: a refusal with a reason is a 422 [`Problem`]).
 pub fn json_answer<T: serde::Serialize>(status: StatusCode, r: WebResult<T>) -> WebResult<Response> {
-    match r {
-        Ok(v) => Ok((status, axum::Json(v)).into_response()),
-        Err(WebError::BadRequest(m)) => Ok(problem(StatusCode::UNPROCESSABLE_ENTITY, m)),
-        Err(e) => Err(e),
-    }
+    r.map(|v| (status, axum::Json(v)).into_response())
 }

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::State;
 use crate::auth::Ctx;
-use crate::error::{ProblemWith, WebError, WebResult, problem, problem_with};
+use crate::error::{ProblemWith, WebError, WebResult, problem_with};
 use crate::layout::{self, csrf, dash, num, percent};
 use crate::registry::{RevealForm, given_reason, household_in_reach, person_in_reach};
 
@@ -284,10 +284,7 @@ pub async fn api_save_card(state: State, ctx: Ctx, headers: axum::http::HeaderMa
     let catalogues = state.catalogues().await;
     match health::record_card(&state.store, catalogues.for_region(h.household.region), id, &form.input(), &ctx.user.username, today(), &ctx.audit("health.card", "", "api")).await {
         Ok((card, updated)) => Ok((if updated { axum::http::StatusCode::OK } else { axum::http::StatusCode::CREATED }, Json(card)).into_response()),
-        Err(e) => match user_error(e) {
-            WebError::BadRequest(m) => Ok(problem(axum::http::StatusCode::UNPROCESSABLE_ENTITY, m)),
-            e => Err(e),
-        },
+        Err(e) => Err(user_error(e)),
     }
 }
 
@@ -691,7 +688,6 @@ pub async fn api_record_screening(state: State, ctx: Ctx, headers: axum::http::H
         Ok((region, ScreeningWrite::Stored { version })) => Ok(answer(axum::http::StatusCode::CREATED, version, region)),
         Ok((region, ScreeningWrite::Before { version })) => Ok(answer(axum::http::StatusCode::OK, version, region)),
         Ok((_, ScreeningWrite::Stale(current))) => Ok(problem_with(axum::http::StatusCode::CONFLICT, stale_message(&state, &current).await?, ScreeningStale { current })),
-        Err(WebError::BadRequest(m)) => Ok(problem(axum::http::StatusCode::UNPROCESSABLE_ENTITY, m)),
         Err(e) => Err(e),
     }
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::State;
 use crate::auth::Ctx;
-use crate::error::{ProblemWith, WebError, WebResult, problem, problem_with};
+use crate::error::{ProblemWith, WebError, WebResult, problem_with};
 use crate::layout::{self, csrf, percent, yuan};
 
 fn clerk_facility(ctx: &Ctx) -> WebResult<String> {
@@ -225,6 +225,14 @@ pub async fn new_claim(state: State, ctx: Ctx, Query(q): Query<NewQuery>) -> Web
 /// A form's address opened as a page (after signing in again, from history): the window.
 pub async fn back_to_window() -> Redirect {
     Redirect::to("/settlement")
+}
+
+/// A refusal the user can act on as one (400 on a page, 422 under /api), else an internal error.
+fn settle_error(e: SettleError) -> WebError {
+    match settle_message(&e) {
+        Some(m) => WebError::BadRequest(m),
+        None => WebError::Internal(e.into()),
+    }
 }
 
 fn settle_message(e: &SettleError) -> Option<String> {
@@ -726,10 +734,7 @@ pub async fn reverse(state: State, ctx: Ctx, Path(no): Path<String>, Form(f): Fo
     }
     match settlement::reverse_claim(&state.store, &no, &f.reason, &ctx.user.username, &ctx.audit("settlement.reverse", "", "")).await {
         Ok(_) => Ok(Redirect::to(&format!("/settlement/claims/{no}")).into_response()),
-        Err(e) => match settle_message(&e) {
-            Some(m) => Err(WebError::BadRequest(m)),
-            None => Err(WebError::Internal(e.into())),
-        },
+        Err(e) => Err(settle_error(e)),
     }
 }
 
@@ -1026,10 +1031,7 @@ pub async fn api_settle(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Qu
         Ok(bill) => Ok((if q.preview { StatusCode::OK } else { StatusCode::CREATED }, Json(bill)).into_response()),
         // The stay is settled already: 409 with the bill that holds it.
         Err(SettleError::AlreadySettled { claim_no, message }) => Ok(problem_with(StatusCode::CONFLICT, message, AlreadySettled { claim_no })),
-        Err(e) => match settle_message(&e) {
-            Some(m) => Ok(problem(StatusCode::UNPROCESSABLE_ENTITY, m)),
-            None => Err(WebError::Internal(e.into())),
-        },
+        Err(e) => Err(settle_error(e)),
     }
 }
 
@@ -1074,9 +1076,6 @@ pub async fn api_reverse(state: State, ctx: Ctx, headers: HeaderMap, Path(no): P
     }
     match settlement::reverse_claim(&state.store, &no, &body.reason, &ctx.user.username, &ctx.audit("settlement.reverse", "", "api")).await {
         Ok(c) => Ok(Json(ctx.viewer(&state).await.show_own(c)).into_response()),
-        Err(e) => match settle_message(&e) {
-            Some(m) => Ok(problem(StatusCode::UNPROCESSABLE_ENTITY, m)),
-            None => Err(WebError::Internal(e.into())),
-        },
+        Err(e) => Err(settle_error(e)),
     }
 }
