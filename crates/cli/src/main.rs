@@ -120,6 +120,11 @@ enum Command {
         #[command(subcommand)]
         what: PolicyWhat,
     },
+    /// Early-warning rules of 防止因病返贫动态监测 (docs/monitoring.md).
+    Warning {
+        #[command(subcommand)]
+        what: WarningWhat,
+    },
     /// The fund dictionary in use: each fund's kind, code, name and national platform code.
     Funds {
         /// Check this dictionary file instead and list it.
@@ -208,6 +213,12 @@ enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum WarningWhat {
+    /// Load a rules file with every check; print its rules and their sources.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -542,6 +553,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench { what: BenchWhat::Engine { claims, runs } } => bench_engine(claims, runs)?,
         Command::Bench { what: BenchWhat::Batch { claims, runs } } => bench_batch(claims, runs).await?,
         Command::Bench { what: BenchWhat::Dashboard { persons, claims, db, runs } } => bench_dashboard(persons, claims, &db, runs).await?,
+        Command::Warning { what: WarningWhat::Check { file } } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("无法读取预警规则文件 {}", file.display()))?;
+            let r = huimin_policy::parse_warning_rules(&file.display().to_string(), &text)?;
+            println!("{}（{}）：{}，{} 至 {}，近 {} 个月，监测标准 {}", r.name, r.id, r.region, r.effective_from, r.effective_to, r.window_months, huimin_domain::format::yuan(r.monitoring_line));
+            for rule in &r.rules {
+                println!("  {:<16} {}（依据：{}）", rule.id, rule.name, rule.source);
+            }
+        }
         Command::Policy { what: PolicyWhat::Check { file } } => {
             let policy = load_policy(&file)?;
             println!("{}（{}）：{}，{} 至 {}，{} 层", policy.name, policy.id, policy.region, policy.effective_from, policy.effective_to, policy.layers.len());

@@ -28,7 +28,7 @@ pub use money::{Money, MoneyError};
 pub use region::{RegionCode, RegionCodeError, RegionLevel};
 pub use registry::{
     Ethnicity, Facility, FacilityLevel, Household, HouseholdNo, Person, PersonName, Phone,
-    PovertyCategory, PovertyCause, PovertyStatus, Region, Relation, ValueError, halfwidth, pinyin_initials,
+    MonitoringCategory, PovertyCategory, PovertyCause, PovertyStatus, Region, Relation, ValueError, halfwidth, pinyin_initials,
 };
 
 /// Civil dates (no time zone); the domain never reads a clock itself.

@@ -73,6 +73,16 @@ labelled_enum!(
 );
 
 labelled_enum!(
+    /// 监测对象类别 of 防止返贫动态监测: a household near the monitoring line at risk of falling
+    /// (back) into poverty, kept apart from the poverty category it may also have.
+    MonitoringCategory, "监测对象类别" {
+        Unstable = "unstable", "脱贫不稳定户" | "脱贫不稳定";
+        Edge = "edge", "边缘易致贫户" | "边缘易致贫" | "边缘户";
+        Sudden = "sudden", "突发严重困难户" | "突发严重困难";
+    }
+);
+
+labelled_enum!(
     /// 脱贫状态. A household that has shaken off poverty stays in the programme while the policy
     /// still applies to it (脱贫不脱政策); leaving the programme is a separate exit event.
     PovertyStatus, "脱贫状态" {
