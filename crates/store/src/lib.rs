@@ -101,6 +101,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (14, "stay_exceptions", include_str!("../migrations/sqlite/0014_stay_exceptions.sql"), include_str!("../migrations/postgres/0014_stay_exceptions.sql")),
     (15, "no_stay_index", include_str!("../migrations/sqlite/0015_no_stay_index.sql"), include_str!("../migrations/postgres/0015_no_stay_index.sql")),
     (16, "revisions", include_str!("../migrations/sqlite/0016_revisions.sql"), include_str!("../migrations/postgres/0016_revisions.sql")),
+    (17, "burden", include_str!("../migrations/sqlite/0017_burden.sql"), include_str!("../migrations/postgres/0017_burden.sql")),
 ];
 
 #[derive(Clone)]
@@ -256,6 +257,10 @@ impl Store {
             }
             let sql = if self.backend == Backend::Sqlite { sqlite } else { postgres };
             tx.execute(sqlx::raw_sql(sql)).await?;
+            if *version == 17 {
+                // The burden of the claims settled before, from their bills, in the same transaction.
+                rollup::burden_of_settled_claims(&mut tx).await?;
+            }
             sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                 .bind(*version)
                 .bind(*name)

@@ -343,11 +343,11 @@ impl BatchStays {
     }
 }
 
-const CLAIM_COLUMNS: &str = "claim_no, person_id, facility_code, region_code, policy_id, status, bill, category, visit_type, \
+pub(crate) const CLAIM_COLUMNS: &str = "claim_no, person_id, facility_code, region_code, policy_id, status, bill, category, visit_type, \
      facility_level, in_county, admission_date, discharge_date, disease_codes, cat_a, cat_b, out_of_catalogue, necessary, \
      settled_by, settled_at, reversed_by, reversed_at, reversal_reason, year, total, funds_total, patient_total";
 
-fn claim_from_row(r: &AnyRow) -> Result<StoredClaim> {
+pub(crate) fn claim_from_row(r: &AnyRow) -> Result<StoredClaim> {
     let status: String = r.try_get("status")?;
     let bill: String = r.try_get("bill")?;
     let category: String = r.try_get("category")?;
@@ -518,7 +518,7 @@ impl Store {
                             Ok(bill) => {
                                 insert.execute(rusqlite::params_from_iter(claim_row(record, &bill, &settled_by)?)).map_err(e)?;
                                 stays.settled(record);
-                                rollup.add(record.region, c, &bill, 1);
+                                rollup.add(record.region, record.person_id, c, &bill, 1);
                                 out.add(&bill);
                             }
                         }
@@ -605,7 +605,7 @@ impl Store {
                     sqlite_writer::execute_row(conn, INSERT_CLAIM, &claim_row(&record, &bill, &settled_by)?)?;
                     write_accumulators_sqlite(conn, record.person_id, year, &after)?;
                     let mut rollup = RollupDelta::default();
-                    rollup.add(record.region, &record.claim, &bill, 1);
+                    rollup.add(record.region, record.person_id, &record.claim, &bill, 1);
                     rollup.write_sqlite(conn)?;
                     sqlite_writer::append_audit(conn, &audit)?;
                     Ok(bill)
@@ -639,7 +639,7 @@ impl Store {
             .map_err(|e| if is_unique_violation(&e) { duplicate(&record.claim.claim_no) } else { e.into() })?;
         write_accumulators(&mut tx, record.person_id, year, &after).await?;
         let mut rollup = RollupDelta::default();
-        rollup.add(record.region, &record.claim, &bill, 1);
+        rollup.add(record.region, record.person_id, &record.claim, &bill, 1);
         rollup.write(&mut tx).await?;
         append_audit_in(&mut tx, &audit).await?;
         tx.commit().await?;
@@ -752,7 +752,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let mut rollup = RollupDelta::default();
-        rollup.add(claim.region, &claim.claim, &claim.bill, -1);
+        rollup.add(claim.region, claim.person_id, &claim.claim, &claim.bill, -1);
         rollup.write(&mut tx).await?;
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
@@ -852,5 +852,28 @@ impl Store {
     /// the order they were settled.
     pub async fn settled_claims(&self, region: RegionCode, from: Date, to: Date) -> Result<Vec<StoredClaim>> {
         Ok(self.claims_discharged(region, from, to).await?.into_iter().filter(|c| c.status == ClaimStatus::Settled).collect())
+    }
+
+    /// Claims and compliant out-of-pocket spending (fen) of these persons discharged in the
+    /// months `from` to `to` (`YYYY-MM`, both included), from `person_burden`.
+    pub async fn burden_of(&self, persons: &[i64], from: &str, to: &str) -> Result<(i64, i64)> {
+        let mut total = (0, 0);
+        for p in persons {
+            let row = sqlx::query("SELECT CAST(COALESCE(SUM(claims), 0) AS BIGINT) AS claims, CAST(COALESCE(SUM(compliant_oop), 0) AS BIGINT) AS oop FROM person_burden WHERE person_id = $1 AND month >= $2 AND month <= $3")
+                .bind(p)
+                .bind(from)
+                .bind(to)
+                .fetch_one(&self.pool)
+                .await?;
+            total.0 += row.try_get::<i64, _>("claims")?;
+            total.1 += row.try_get::<i64, _>("oop")?;
+        }
+        Ok(total)
+    }
+
+    /// Every row of `person_burden` that is not zero, by person and month (for checks).
+    pub async fn person_burdens(&self) -> Result<Vec<(i64, String, i64, i64)>> {
+        let rows = sqlx::query("SELECT person_id, month, claims, compliant_oop FROM person_burden WHERE claims <> 0 OR compliant_oop <> 0 ORDER BY person_id, month").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("person_id")?, r.try_get("month")?, r.try_get("claims")?, r.try_get("compliant_oop")?))).collect()
     }
 }
