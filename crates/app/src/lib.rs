@@ -4,6 +4,7 @@ pub mod contracts;
 pub mod fhir;
 pub mod health;
 pub mod indicators;
+pub mod monitoring;
 pub mod table;
 pub mod csv_out;
 pub mod xlsx;

@@ -15,6 +15,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     policies: Arc<Vec<(StoredPolicy, Arc<Policy>)>>,
+    /// The early-warning rules a settlement's household is checked against.
+    pub warnings: crate::monitoring::WarningRuleSet,
 }
 
 impl PolicySet {
@@ -24,7 +26,7 @@ impl PolicySet {
             let parsed = parse_policy(&format!("policy {}", p.id), &p.body)?;
             out.push((p, Arc::new(parsed)));
         }
-        Ok(PolicySet { policies: Arc::new(out) })
+        Ok(PolicySet { policies: Arc::new(out), warnings: crate::monitoring::WarningRuleSet::load(store).await? })
     }
 
     pub fn all(&self) -> impl Iterator<Item = (&StoredPolicy, &Policy)> {
@@ -191,8 +193,27 @@ pub async fn settle_claim(store: &Store, set: &PolicySet, req: &SettleRequest, s
     let mut audit = audit.clone();
     audit.target = format!("claim {}", req.claim_no);
     let claim = record.claim.clone();
+    let person_id = record.person_id;
     let bill = store.settle_claim(record, move |acc| settle(&policy, &claim, acc).map_err(|e| e.to_string()), settled_by, &audit).await?;
+    watch(store, set, person_id, &audit).await;
     Ok(bill)
+}
+
+/// After a settlement is committed: its household checked against the warning rules, a warning
+/// opened at once when one fires. The settlement stands whatever happens here; a failure is
+/// logged (without the person's data).
+async fn watch(store: &Store, set: &PolicySet, person_id: i64, audit: &AuditEntry) {
+    let household = match store.person(person_id).await {
+        Ok(Some(p)) => p.person.household_no.as_str().to_string(),
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "the warning check could not read the person");
+            return;
+        }
+    };
+    if let Err(e) = crate::monitoring::check_household(store, &set.warnings, &household, crate::clock::today(), audit).await {
+        tracing::warn!(error = %e, "the warning check failed");
+    }
 }
 
 /// Lets one overlapping stay be settled: the person, the facility and the exact dates, with a

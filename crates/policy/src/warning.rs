@@ -40,7 +40,9 @@ pub enum Test {
     SpendingOver(Money),
     /// The spending is above a share of the household's annual income (size × per capita).
     ShareOfIncome(Ratio),
-    /// What is left of the annual income per member after the spending is below the monitoring line.
+    /// The spending takes the household below the monitoring line: its annual income per member
+    /// is at or above the line, and what is left after the spending is below it (因病返贫). A
+    /// household already below the line is monitored for its income, not warned for its illness.
     BelowLineAfterSpending,
 }
 
@@ -110,7 +112,7 @@ impl WarningRules {
                     _ => None,
                 },
                 Test::BelowLineAfterSpending => match income {
-                    Some(income) if income - spent < line * size => Some(format!(
+                    Some(income) if income >= line * size && income - spent < line * size => Some(format!(
                         "扣除近 {} 个月合规自付医疗费用 {} 后，家庭年人均纯收入约 {}，低于监测标准 {}",
                         self.window_months,
                         yuan(spent),

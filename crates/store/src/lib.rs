@@ -10,6 +10,7 @@ mod contracts;
 mod disclose;
 mod health;
 mod indicators;
+mod monitoring;
 mod registry;
 mod rollup;
 mod settlement;
@@ -30,6 +31,7 @@ pub use access::{ApiToken, AuditEntry, AuditFilter, AuditRecord, AuditVerificati
 pub use contracts::*;
 pub use health::*;
 pub use indicators::*;
+pub use monitoring::*;
 pub use registry::*;
 pub use settlement::*;
 
@@ -102,6 +104,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (15, "no_stay_index", include_str!("../migrations/sqlite/0015_no_stay_index.sql"), include_str!("../migrations/postgres/0015_no_stay_index.sql")),
     (16, "revisions", include_str!("../migrations/sqlite/0016_revisions.sql"), include_str!("../migrations/postgres/0016_revisions.sql")),
     (17, "burden", include_str!("../migrations/sqlite/0017_burden.sql"), include_str!("../migrations/postgres/0017_burden.sql")),
+    (18, "monitoring", include_str!("../migrations/sqlite/0018_monitoring.sql"), include_str!("../migrations/postgres/0018_monitoring.sql")),
 ];
 
 #[derive(Clone)]

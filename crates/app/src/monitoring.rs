@@ -1,0 +1,127 @@
+//! 防止因病返贫动态监测 (docs/monitoring.md): the warning rules in force, and the check of a
+//! household after each settlement — its members' compliant out-of-pocket spending over the rules'
+//! window (`person_burden`), its economics, the rules — that opens a warning at once.
+
+use std::sync::Arc;
+
+use huimin_domain::{Date, HouseholdNo, Money, RegionCode};
+use huimin_policy::{HouseholdFigures, WarningRules, parse_warning_rules};
+use huimin_store::{AuditEntry, NewWarning, Store, StoreError, StoredWarningRules};
+
+/// The warning rules files stored, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct WarningRuleSet {
+    rules: Arc<Vec<(StoredWarningRules, Arc<WarningRules>)>>,
+}
+
+impl WarningRuleSet {
+    pub async fn load(store: &Store) -> anyhow::Result<WarningRuleSet> {
+        let mut out = Vec::new();
+        for r in store.warning_rules().await? {
+            let parsed = parse_warning_rules(&format!("warning rules {}", r.id), &r.body)?;
+            out.push((r, Arc::new(parsed)));
+        }
+        Ok(WarningRuleSet { rules: Arc::new(out) })
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = (&StoredWarningRules, &WarningRules)> {
+        self.rules.iter().map(|(s, r)| (s, r.as_ref()))
+    }
+
+    /// The rules for a household of `region` on `day`: in force, of the most specific region
+    /// containing the household's.
+    pub fn in_force(&self, region: RegionCode, day: Date) -> Option<&WarningRules> {
+        self.rules.iter().map(|(_, r)| r.as_ref()).filter(|r| r.in_force_on(day) && r.region.contains(region)).max_by_key(|r| (r.region.level(), r.effective_from))
+    }
+}
+
+/// Checks a rules file and stores it; the caller reloads its [`WarningRuleSet`].
+pub async fn load_rules(store: &Store, file: &str, body: &str, by: &str, audit: &AuditEntry) -> Result<StoredWarningRules, MonitoringError> {
+    let r = parse_warning_rules(file, body).map_err(|e| MonitoringError::Invalid(e.to_string()))?;
+    let stored = StoredWarningRules {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        region: r.region,
+        effective_from: r.effective_from,
+        effective_to: r.effective_to,
+        body: body.to_string(),
+        loaded_by: by.to_string(),
+        loaded_at: String::new(),
+    };
+    let mut audit = audit.clone();
+    audit.action = "warning.rules.load".into();
+    audit.target = format!("rules {}", r.id);
+    store.save_warning_rules(&stored, &audit).await?;
+    Ok(stored)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitoringError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The first and last months (`YYYY-MM`) of a window of `months` ending with `day`'s month.
+pub fn window(day: Date, months: u32) -> (String, String) {
+    use chrono::Datelike;
+    let last = day.year() * 12 + day.month0() as i32;
+    let first = last - months.max(1) as i32 + 1;
+    let text = |m: i32| format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1);
+    (text(first), text(last))
+}
+
+/// Checks a household against the rules in force on `today`; opens a warning when one fires and
+/// none is open. Returns the new warning's id.
+pub async fn check_household(store: &Store, set: &WarningRuleSet, household_no: &str, today: Date, audit: &AuditEntry) -> Result<Option<i64>, MonitoringError> {
+    let Ok(no) = HouseholdNo::parse(household_no) else { return Ok(None) };
+    let Some(h) = store.household(&no).await? else { return Ok(None) };
+    if !h.in_programme && store.economics(household_no).await?.and_then(|e| e.economics.monitoring_category).is_none() {
+        return Ok(None);
+    }
+    let Some(rules) = set.in_force(h.household.region, today) else { return Ok(None) };
+    let members: Vec<i64> = store.household_members(&no).await?.iter().filter(|m| m.in_programme).map(|m| m.id).collect();
+    let economics = store.economics(household_no).await?.map(|e| e.economics);
+    let (from, to) = window(today, rules.window_months);
+    let (_, oop) = store.burden_of(&members, &from, &to).await?;
+    let out_of_pocket = Money::from_fen(oop.max(0)).unwrap_or_default();
+    let figures = HouseholdFigures {
+        category: economics.as_ref().and_then(|e| e.monitoring_category),
+        size: economics.as_ref().map_or(members.len().max(1) as u32, |e| e.size),
+        per_capita_income: economics.as_ref().and_then(|e| e.per_capita_income),
+        out_of_pocket,
+    };
+    let fired = rules.check(&figures);
+    let Some(first) = fired.first() else { return Ok(None) };
+    let w = NewWarning {
+        household_no: household_no.to_string(),
+        region: h.household.region,
+        rules_id: rules.id.clone(),
+        rule_id: first.rule_id.clone(),
+        rule_name: fired.iter().map(|f| f.rule_name.as_str()).collect::<Vec<_>>().join("；"),
+        reason: fired.iter().map(|f| f.reason.as_str()).collect::<Vec<_>>().join("；"),
+        source: first.source.clone(),
+        out_of_pocket,
+        opened_on: today,
+    };
+    let mut audit = audit.clone();
+    audit.action = "warning.open".into();
+    audit.target = format!("household {household_no}");
+    audit.detail = format!("rules {} {}", rules.id, fired.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>().join(","));
+    Ok(store.open_warning(&w, &audit).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn a_window_ends_with_the_days_month() {
+        let d = |s: &str| huimin_domain::Date::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(window(d("2024-03-15"), 12), ("2023-04".into(), "2024-03".into()));
+        assert_eq!(window(d("2024-12-31"), 12), ("2024-01".into(), "2024-12".into()));
+        assert_eq!(window(d("2024-01-01"), 1), ("2024-01".into(), "2024-01".into()));
+        assert_eq!(window(d("2024-01-01"), 36), ("2021-02".into(), "2024-01".into()));
+    }
+}

@@ -1,0 +1,245 @@
+//! 防止因病返贫动态监测: households' economics with history, the warning rules files, and the
+//! warnings (docs/monitoring.md).
+
+use huimin_domain::{Date, MonitoringCategory, Money, RegionCode};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::access::append_audit_in;
+use crate::{AuditEntry, Result, Store, StoreError, now};
+
+/// A household's economics as recorded on a day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Economics {
+    pub as_of: Date,
+    /// 家庭人口数.
+    pub size: u32,
+    /// 家庭年人均纯收入; `None`: not known.
+    pub per_capita_income: Option<Money>,
+    pub monitoring_category: Option<MonitoringCategory>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StoredEconomics {
+    #[serde(flatten)]
+    pub economics: Economics,
+    pub recorded_by: String,
+    pub recorded_at: String,
+}
+
+/// A stored warning rules file.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoredWarningRules {
+    pub id: String,
+    pub name: String,
+    pub region: RegionCode,
+    pub effective_from: Date,
+    pub effective_to: Date,
+    pub body: String,
+    pub loaded_by: String,
+    pub loaded_at: String,
+}
+
+/// A warning to open: the rule that fired, with its reason in the household's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWarning {
+    pub household_no: String,
+    pub region: RegionCode,
+    pub rules_id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub reason: String,
+    pub source: String,
+    pub out_of_pocket: Money,
+    /// The Beijing day of the lead; recognition is due 15 days later.
+    pub opened_on: Date,
+}
+
+/// The days from the first lead within which a household is recognised (home visit, cross-check,
+/// village review with 5 days' notice, township review, county approval).
+pub const RECOGNITION_DAYS: i64 = 15;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StoredWarning {
+    pub id: i64,
+    pub household_no: String,
+    pub head_name: String,
+    pub region: RegionCode,
+    pub rules_id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub reason: String,
+    pub source: String,
+    pub out_of_pocket: Money,
+    pub opened_on: Date,
+    pub due_on: Date,
+    pub closed_on: Option<Date>,
+}
+
+fn date(s: &str) -> Result<Date> {
+    Date::parse_from_str(s, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(format!("date {s:?}: {e}")))
+}
+
+fn money(fen: i64) -> Result<Money> {
+    Money::from_fen(fen).map_err(|e| StoreError::Corrupt(format!("amount {fen}: {e}")))
+}
+
+fn economics_from_row(r: &AnyRow) -> Result<StoredEconomics> {
+    let category: Option<String> = r.try_get("monitoring_category")?;
+    Ok(StoredEconomics {
+        economics: Economics {
+            as_of: date(&r.try_get::<String, _>("as_of")?)?,
+            size: u32::try_from(r.try_get::<i64, _>("size")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            per_capita_income: r.try_get::<Option<i64>, _>("per_capita_income")?.map(money).transpose()?,
+            monitoring_category: category.map(|c| MonitoringCategory::from_code(&c).ok_or_else(|| StoreError::Corrupt(format!("monitoring category {c:?}")))).transpose()?,
+        },
+        recorded_by: r.try_get("recorded_by")?,
+        recorded_at: r.try_get("recorded_at")?,
+    })
+}
+
+fn warning_from_row(r: &AnyRow) -> Result<StoredWarning> {
+    Ok(StoredWarning {
+        id: r.try_get("id")?,
+        household_no: r.try_get("household_no")?,
+        head_name: r.try_get("head_name")?,
+        region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        rules_id: r.try_get("rules_id")?,
+        rule_id: r.try_get("rule_id")?,
+        rule_name: r.try_get("rule_name")?,
+        reason: r.try_get("reason")?,
+        source: r.try_get("source")?,
+        out_of_pocket: money(r.try_get("out_of_pocket")?)?,
+        opened_on: date(&r.try_get::<String, _>("opened_on")?)?,
+        due_on: date(&r.try_get::<String, _>("due_on")?)?,
+        closed_on: r.try_get::<Option<String>, _>("closed_on")?.as_deref().map(date).transpose()?,
+    })
+}
+
+const WARNING_COLUMNS: &str = "w.id, w.household_no, h.head_name, w.region_code, w.rules_id, w.rule_id, w.rule_name, w.reason, w.source, w.out_of_pocket, w.opened_on, w.due_on, w.closed_on";
+
+impl Store {
+    /// Records a household's economics as of a day (the earlier rows stay: its history).
+    pub async fn record_economics(&self, household_no: &str, e: &Economics, by: &str, audit: &AuditEntry) -> Result<()> {
+        if !(1..=99).contains(&e.size) {
+            return Err(StoreError::Refused(format!("家庭人口数应为 1–99，实为 {}", e.size)));
+        }
+        let mut tx = self.begin_write().await?;
+        let known: Option<String> = sqlx::query_scalar("SELECT household_no FROM households WHERE household_no = $1").bind(household_no).fetch_optional(&mut *tx).await?;
+        if known.is_none() {
+            return Err(StoreError::NotFound(format!("household {household_no}")));
+        }
+        sqlx::query(
+            "INSERT INTO household_economics (household_no, as_of, size, per_capita_income, monitoring_category, recorded_by, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(household_no)
+        .bind(e.as_of.to_string())
+        .bind(i64::from(e.size))
+        .bind(e.per_capita_income.map(|m| m.fen()))
+        .bind(e.monitoring_category.map(|c| c.code()))
+        .bind(by)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The household's economics, newest first.
+    pub async fn economics_history(&self, household_no: &str) -> Result<Vec<StoredEconomics>> {
+        let rows = sqlx::query("SELECT * FROM household_economics WHERE household_no = $1 ORDER BY id DESC").bind(household_no).fetch_all(&self.pool).await?;
+        rows.iter().map(economics_from_row).collect()
+    }
+
+    /// The household's economics now: the latest recorded.
+    pub async fn economics(&self, household_no: &str) -> Result<Option<StoredEconomics>> {
+        let row = sqlx::query("SELECT * FROM household_economics WHERE household_no = $1 ORDER BY id DESC LIMIT 1").bind(household_no).fetch_optional(&self.pool).await?;
+        row.as_ref().map(economics_from_row).transpose()
+    }
+
+    /// Stores a checked warning rules file (replacing the one of the same id).
+    pub async fn save_warning_rules(&self, r: &StoredWarningRules, audit: &AuditEntry) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO warning_rules (id, name, region_code, effective_from, effective_to, body, loaded_by, loaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, region_code = excluded.region_code, effective_from = excluded.effective_from, \
+             effective_to = excluded.effective_to, body = excluded.body, loaded_by = excluded.loaded_by, loaded_at = excluded.loaded_at",
+        )
+        .bind(&r.id)
+        .bind(&r.name)
+        .bind(r.region.to_string())
+        .bind(r.effective_from.to_string())
+        .bind(r.effective_to.to_string())
+        .bind(&r.body)
+        .bind(&r.loaded_by)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn warning_rules(&self) -> Result<Vec<StoredWarningRules>> {
+        let rows = sqlx::query("SELECT * FROM warning_rules ORDER BY region_code, effective_from, id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredWarningRules {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    effective_from: date(&r.try_get::<String, _>("effective_from")?)?,
+                    effective_to: date(&r.try_get::<String, _>("effective_to")?)?,
+                    body: r.try_get("body")?,
+                    loaded_by: r.try_get("loaded_by")?,
+                    loaded_at: r.try_get("loaded_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Opens a warning for the household unless one is open: the id of the new one, or `None`.
+    /// One statement, so two settlements at once cannot open two.
+    pub async fn open_warning(&self, w: &NewWarning, audit: &AuditEntry) -> Result<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO warnings (household_no, region_code, rules_id, rule_id, rule_name, reason, source, out_of_pocket, opened_on, due_on, opened_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (household_no) WHERE closed_on IS NULL DO NOTHING RETURNING id",
+        )
+        .bind(&w.household_no)
+        .bind(w.region.to_string())
+        .bind(&w.rules_id)
+        .bind(&w.rule_id)
+        .bind(&w.rule_name)
+        .bind(&w.reason)
+        .bind(&w.source)
+        .bind(w.out_of_pocket.fen())
+        .bind(w.opened_on.to_string())
+        .bind((w.opened_on + chrono::Duration::days(RECOGNITION_DAYS)).to_string())
+        .bind(now())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if id.is_some() {
+            append_audit_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The warnings of households inside a region, open ones first, the nearest deadline first.
+    pub async fn warnings(&self, region: RegionCode, open_only: bool) -> Result<Vec<StoredWarning>> {
+        let prefix = region.prefix();
+        let rows = sqlx::query(&format!(
+            "SELECT {WARNING_COLUMNS} FROM warnings w JOIN households h ON h.household_no = w.household_no \
+             WHERE w.region_code >= $1 AND w.region_code < $1 || ':' {} ORDER BY CASE WHEN w.closed_on IS NULL THEN 0 ELSE 1 END, w.due_on, w.id",
+            if open_only { "AND w.closed_on IS NULL" } else { "" }
+        ))
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(warning_from_row).collect()
+    }
+}
