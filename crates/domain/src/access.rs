@@ -70,6 +70,12 @@ pub enum Permission {
     ViewAudit,
     /// Let one overlapping stay be settled, with a reason (a real exception; logged).
     ApproveStayException,
+    /// Warnings of poverty through illness (防止因病返贫动态监测) in one's region.
+    ViewWarnings,
+    /// Record a household's size, income and monitoring category.
+    RecordEconomics,
+    /// Load the early-warning rules of one's region.
+    ManageWarningRules,
 }
 
 impl Role {
@@ -188,6 +194,9 @@ impl Role {
             ManageUsers => matches!(self, Admin),
             ViewAudit => matches!(self, Supervisor | Admin),
             ApproveStayException => matches!(self, MedicalInsurance | HealthBureau),
+            ViewWarnings => !matches!(self, SettlementClerk | Admin),
+            RecordEconomics => matches!(self, VillageDoctor | TownshipStaff | PovertyOffice),
+            ManageWarningRules => matches!(self, PovertyOffice | HealthBureau),
         }
     }
 }
@@ -207,7 +216,7 @@ mod tests {
         assert!(Role::from_code("root").is_err());
         assert!(!Role::SettlementClerk.can(Permission::ViewRegistry), "a clerk sees only what settlement needs");
         use Permission::*;
-        let writes = [ImportRoster, EditHealth, Screen, ManageScreening, ManageBatches, ManageCatalog, ManageTeams, SignContracts, RecordFollowUp, SetTargets, Settle, ManagePolicies, ManageUsers];
+        let writes = [ImportRoster, EditHealth, Screen, ManageScreening, ManageBatches, ManageCatalog, ManageTeams, SignContracts, RecordFollowUp, SetTargets, Settle, ManagePolicies, ManageUsers, RecordEconomics, ManageWarningRules];
         for p in writes {
             assert!(!Role::Supervisor.can(p), "supervisors read only: {p:?}");
         }

@@ -101,6 +101,9 @@ const ACTIONS: &[(&str, &str, &str)] = &[
     ("policy.load", "载入结算政策", "结算与政策"),
     ("catalog.load", "载入病种目录", "结算与政策"),
     ("target.set", "设置考核目标", "结算与政策"),
+    ("household.economics", "登记家庭人口与收入", "防止返贫监测"),
+    ("warning.open", "因病返贫预警", "防止返贫监测"),
+    ("warning.rules.load", "载入预警规则", "防止返贫监测"),
 ];
 
 /// How people call an action (its code when it is not listed).

@@ -279,6 +279,7 @@ pub async fn contracts_page(state: State, ctx: Ctx, Query(q): Query<ContractQuer
             label { (ctx.t("年度", "Year")) input name="year" value=(year) inputmode="numeric" size="4"; }
             button.primary type="submit" { (ctx.t("查看", "Show")) }
         }
+        @if ctx.can(Permission::ManageTeams) { p.noprint { a href="/teams" { (ctx.t("家庭医生团队与随访频次", "Family-doctor teams and follow-up rule")) } } }
         section.stats {
             div.stat { span.value { (num(persons)) } span.label { (ctx.t("建档立卡人口", "Registered persons")) } }
             div.stat { span.value { (num(signed)) } span.label { (ctx.t("已签约", "Signed")) } }

@@ -33,6 +33,7 @@ const NAV: &[(&str, &str, &str, Option<Permission>, &[Role])] = &[
     ("/offline", "离线随访", "Offline work", Some(Permission::RecordFollowUp), &[VillageDoctor]),
     ("/worklist", "随访工作清单", "Follow-up worklist", Some(Permission::ViewHealth), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau]),
     ("/followups/abnormal", "随访异常提示", "Abnormal readings", Some(Permission::ViewHealth), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff]),
+    ("/monitoring", "因病返贫预警", "Warnings", Some(Permission::ViewWarnings), &[VillageDoctor, TownshipStaff, HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor]),
     ("/households", "建档立卡户", "Households", Some(Permission::ViewRegistry), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, CivilAffairs, PovertyOffice]),
     ("/screening", "因病致贫筛查", "Screening", Some(Permission::ViewProgress), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, PovertyOffice, Supervisor]),
     ("/contracts", "家庭医生签约", "Contracts", Some(Permission::ViewProgress), &[VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, Supervisor]),
@@ -42,7 +43,8 @@ const NAV: &[(&str, &str, &str, Option<Permission>, &[Role])] = &[
     ("/exchange", "数据交换", "Data exchange", Some(Permission::ImportRoster), &Role::ALL),
     ("/batches", "三个一批", "Three batches", Some(Permission::ViewProgress), &[TownshipStaff, HealthBureau, PovertyOffice, Supervisor]),
     ("/treatment", "大病救治台账", "Treatment ledger", Some(Permission::ViewHealth), &[TownshipStaff, HealthBureau]),
-    ("/teams", "家庭医生团队", "Teams", Some(Permission::ViewProgress), &[TownshipStaff, HealthBureau]),
+    // Townships reach it from the contracts page: their menu keeps to ten entries.
+    ("/teams", "家庭医生团队", "Teams", Some(Permission::ViewProgress), &[HealthBureau]),
     ("/catalog", "病种目录", "Disease catalogue", Some(Permission::ViewProgress), &[HealthBureau, MedicalInsurance]),
     ("/settlement", "一站式结算", "Settlement", Some(Permission::Settle), &Role::ALL),
     ("/settlement/claims", "结算记录", "Settlements", Some(Permission::ViewClaims), &Role::ALL),

@@ -19,6 +19,7 @@ mod params;
 mod health_page;
 mod import_page;
 mod layout;
+mod monitoring_page;
 mod offline;
 mod registry;
 mod settlement_page;
@@ -249,6 +250,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/sw.js", get(offline::service_worker))
         .route("/manifest.webmanifest", get(offline::manifest))
         .route("/api/offline/pack", get(offline::api_pack))
+        .route("/monitoring", get(monitoring_page::warnings))
+        .route("/api/warnings", get(monitoring_page::api_warnings))
+        .route("/api/households/{no}/economics", post(monitoring_page::api_record_economics))
+        .route("/api/warning-rules", post(monitoring_page::api_load_rules))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { WebError::NotFound })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

@@ -194,7 +194,7 @@ async fn each_role_has_a_menu_of_its_own_work_and_every_entry_opens() {
             assert_eq!(r.status, StatusCode::OK, "{role:?} {path}");
         }
         let expected: &[&str] = match role {
-            Role::VillageDoctor => &["/", "/offline", "/worklist", "/followups/abnormal", "/households", "/screening", "/contracts"],
+            Role::VillageDoctor => &["/", "/offline", "/worklist", "/followups/abnormal", "/monitoring", "/households", "/screening", "/contracts"],
             Role::SettlementClerk => &["/", "/settlement", "/settlement/claims"],
             Role::Admin => &["/", "/regions", "/facilities", "/admin/users", "/audit"],
             _ => continue,
@@ -1625,4 +1625,66 @@ async fn every_resource_of_a_bundle_answers_at_its_full_url_as_its_role_may_see_
     let (clerk, _) = app.login("settlement_clerk", PASSWORD).await.unwrap();
     let condition = bundle["entry"].as_array().unwrap().iter().find(|e| e["resource"]["resourceType"] == "Condition").unwrap()["resource"]["id"].as_str().unwrap().to_string();
     assert_ne!(app.get(&format!("/fhir/Condition/{condition}"), &clerk).await.status, StatusCode::OK, "a clerk sees no diagnosis");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_settlement_becomes_a_warning_that_each_role_sees_in_its_region() {
+    let app = TestApp::new().await;
+    let year = huimin_app::clock::this_year();
+    let today = huimin_app::clock::today();
+    // The worked example in force this year.
+    let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/worked-example.toml")).unwrap()
+        .replace("id = \"worked-example\"", "id = \"this-year\"")
+        .replace("2024-01-01", &format!("{year}-01-01"))
+        .replace("2024-12-31", &format!("{year}-12-31"));
+    let a = AuditEntry { username: "fixture".into(), action: "policy.load".into(), ..Default::default() };
+    huimin_app::settlement::load_policy(&app.db, "this-year.toml", &policy, false, &a).await.unwrap();
+    let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../warnings/county-2023.toml")).unwrap().replace("2026-12-31", &format!("{}-12-31", year + 1));
+    let send_text = |cookie: String, csrf: String, body: String| {
+        let req = Request::post("/api/warning-rules?name=county.toml").header(header::COOKIE, cookie).header("x-csrf-token", csrf).header(header::CONTENT_TYPE, "text/plain");
+        req.extension(ConnectInfo::<SocketAddr>("10.0.0.7:5000".parse().unwrap())).body(Body::from(body)).unwrap()
+    };
+    // Only the roles that set the rules load them; the file is checked first.
+    let (doctor, doctor_csrf) = app.login("village_doctor", PASSWORD).await.unwrap();
+    assert_eq!(app.router.clone().oneshot(send_text(doctor.clone(), doctor_csrf.clone(), rules.clone())).await.unwrap().status(), StatusCode::FORBIDDEN);
+    let (office, office_csrf) = app.login("poverty_office", PASSWORD).await.unwrap();
+    let bad = app.router.clone().oneshot(send_text(office.clone(), office_csrf.clone(), rules.replace("window_months = 12", "window_months = 0"))).await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.router.clone().oneshot(send_text(office.clone(), office_csrf.clone(), rules)).await.unwrap().status(), StatusCode::CREATED);
+
+    // The village doctor records the household's figures: two members at 7,600 yuan a head.
+    let econ = serde_json::json!({ "size": 2, "per_capita_income": 760_000, "monitoring_category": "edge" });
+    let r = app.post_json("/api/households/HIN/economics", &doctor, &doctor_csrf, &econ).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&r.body).unwrap()[0]["per_capita_income"], 760_000);
+    assert_eq!(app.post_json("/api/households/HIN/economics", &doctor, &doctor_csrf, &serde_json::json!({ "size": 0 })).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.post_json("/api/households/HOUT/economics", &doctor, &doctor_csrf, &econ).await.status, StatusCode::NOT_FOUND, "outside the village");
+
+    // The clerk settles a large stay of the household's member: a warning at once.
+    let (clerk, clerk_csrf) = app.login("settlement_clerk", PASSWORD).await.unwrap();
+    let person = person_id(&app.db, 1).await;
+    let day = today - chrono::Duration::days(3);
+    let stay = serde_json::json!({ "claim_no": "H37130201-W1", "person_id": person, "visit": "inpatient", "admission": (day - chrono::Duration::days(6)).to_string(),
+        "discharge": day.to_string(), "diseases": [], "cat_a": 6_000_000, "cat_b": 1_500_000, "out_of_catalogue": 0, "necessary": 0 });
+    let settled = app.post_json("/api/settlements", &clerk, &clerk_csrf, &stay).await;
+    assert_eq!(settled.status, StatusCode::CREATED, "{}", settled.body);
+    let seen = |who: String| {
+        let app = &app;
+        async move { serde_json::from_str::<serde_json::Value>(&app.get("/api/warnings", &who).await.body).unwrap() }
+    };
+    let w = seen(doctor.clone()).await;
+    let list = w["warnings"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{w}");
+    assert_eq!((list[0]["household_no"].as_str(), list[0]["rule_id"].as_str()), (Some("HIN"), Some("below-line")));
+    assert_eq!(list[0]["due_on"], (today + chrono::Duration::days(15)).to_string());
+    assert!(!w.to_string().contains(&id(1)), "no ID number in a warning");
+    // The county and the township see it; the clerk may not; the other county's bureau has none.
+    let (bureau, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    assert_eq!(seen(bureau).await["warnings"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get("/api/warnings", &clerk).await.status, StatusCode::FORBIDDEN);
+    let (township, _) = app.login("township_staff", PASSWORD).await.unwrap();
+    let page = app.get("/monitoring", &township).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("HIN") && page.body.contains("扣除医疗支出后低于监测标准") && page.body.contains("15 天"), "{}", page.body);
+    assert_eq!(app.get("/api/warnings?region=371311", &township).await.status, StatusCode::FORBIDDEN);
 }
