@@ -15,6 +15,7 @@ mod period;
 mod local_time;
 mod disclosure;
 pub mod format;
+pub mod recognition;
 pub mod schema;
 
 pub use access::{Permission, Role};

@@ -56,10 +56,6 @@ pub struct NewWarning {
     pub opened_on: Date,
 }
 
-/// The days from the first lead within which a household is recognised (home visit, cross-check,
-/// village review with 5 days' notice, township review, county approval).
-pub const RECOGNITION_DAYS: i64 = 15;
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredWarning {
     pub id: i64,
@@ -218,7 +214,7 @@ impl Store {
         .bind(&w.source)
         .bind(w.out_of_pocket.fen())
         .bind(w.opened_on.to_string())
-        .bind((w.opened_on + chrono::Duration::days(RECOGNITION_DAYS)).to_string())
+        .bind((w.opened_on + chrono::Duration::days(huimin_domain::recognition::RECOGNITION_DAYS)).to_string())
         .bind(now())
         .fetch_optional(&mut *tx)
         .await?;
