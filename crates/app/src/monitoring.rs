@@ -112,6 +112,39 @@ pub async fn check_household(store: &Store, set: &WarningRuleSet, household_no: 
     Ok(store.open_warning(&w, &audit).await?)
 }
 
+/// Takes a step of a warning's recognition as `user` on `today`: checked by the state machine
+/// (`huimin_domain::recognition::advance`), stored only if nobody moved it meanwhile.
+pub async fn take_step(store: &Store, warning_id: i64, step: &huimin_domain::recognition::Step, user: &huimin_store::User, today: Date, audit: &AuditEntry) -> Result<huimin_store::StoredWarning, MonitoringError> {
+    use huimin_domain::recognition::{Step, advance};
+    let w = store.warning(warning_id).await?.ok_or_else(|| StoreError::NotFound(format!("warning {warning_id}")))?;
+    let after = advance(w.recognition(), step, user.role, today).map_err(MonitoringError::Invalid)?;
+    let (outcome, note) = match step {
+        Step::HomeVisit { note } | Step::CrossCheck { note } => ("done", note.as_str()),
+        Step::PostNotice => ("done", ""),
+        Step::TownshipReview { agreed, note } => (if *agreed { "agreed" } else { "refused" }, note.as_str()),
+        Step::CountyApproval { approved, note } => (if *approved { "agreed" } else { "refused" }, note.as_str()),
+        Step::Help { measures } => ("done", measures.as_str()),
+        Step::Assess { eliminated, reason } => (if *eliminated { "eliminated" } else { "not_yet" }, reason.as_str()),
+    };
+    let mut audit = audit.clone();
+    audit.action = "warning.step".into();
+    audit.target = format!("warning {warning_id}");
+    audit.detail = format!("{} {outcome}", step.code());
+    let taken = huimin_store::StepTaken {
+        warning_id,
+        before: w.stage,
+        after,
+        step: step.code(),
+        outcome,
+        note: note.trim(),
+        taken_on: today,
+        taken_by: &user.display_name,
+        role: user.role.code(),
+    };
+    store.take_warning_step(&taken, &audit).await?;
+    Ok(store.warning(warning_id).await?.ok_or_else(|| StoreError::NotFound(format!("warning {warning_id}")))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::window;

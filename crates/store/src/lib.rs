@@ -105,6 +105,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (16, "revisions", include_str!("../migrations/sqlite/0016_revisions.sql"), include_str!("../migrations/postgres/0016_revisions.sql")),
     (17, "burden", include_str!("../migrations/sqlite/0017_burden.sql"), include_str!("../migrations/postgres/0017_burden.sql")),
     (18, "monitoring", include_str!("../migrations/sqlite/0018_monitoring.sql"), include_str!("../migrations/postgres/0018_monitoring.sql")),
+    (19, "recognition", include_str!("../migrations/sqlite/0019_recognition.sql"), include_str!("../migrations/postgres/0019_recognition.sql")),
 ];
 
 #[derive(Clone)]

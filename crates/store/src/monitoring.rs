@@ -1,6 +1,7 @@
 //! 防止因病返贫动态监测: households' economics with history, the warning rules files, and the
 //! warnings (docs/monitoring.md).
 
+use huimin_domain::recognition::{Recognition, Stage};
 use huimin_domain::{Date, MonitoringCategory, Money, RegionCode};
 use serde::Serialize;
 use sqlx::Row;
@@ -71,6 +72,49 @@ pub struct StoredWarning {
     pub opened_on: Date,
     pub due_on: Date,
     pub closed_on: Option<Date>,
+    pub stage: Stage,
+    pub notice_on: Option<Date>,
+}
+
+impl StoredWarning {
+    pub fn recognition(&self) -> Recognition {
+        Recognition { stage: self.stage, lead_on: self.opened_on, notice_on: self.notice_on }
+    }
+}
+
+/// A step taken in a recognition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct WarningStep {
+    pub step: String,
+    /// What the step concluded: done, agreed, refused, eliminated, not_yet.
+    pub outcome: String,
+    pub note: String,
+    pub taken_on: Date,
+    pub taken_by: String,
+    pub role: String,
+    pub recorded_at: String,
+}
+
+/// A step to store: the recognition before and after it.
+#[derive(Debug, Clone)]
+pub struct StepTaken<'a> {
+    pub warning_id: i64,
+    pub before: Stage,
+    pub after: Recognition,
+    pub step: &'a str,
+    pub outcome: &'a str,
+    pub note: &'a str,
+    pub taken_on: Date,
+    pub taken_by: &'a str,
+    pub role: &'a str,
+}
+
+fn stage_of(code: &str) -> Result<Stage> {
+    serde_json::from_value(serde_json::Value::String(code.into())).map_err(|_| StoreError::Corrupt(format!("stage {code:?}")))
+}
+
+fn stage_code(s: Stage) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 fn date(s: &str) -> Result<Date> {
@@ -110,10 +154,12 @@ fn warning_from_row(r: &AnyRow) -> Result<StoredWarning> {
         opened_on: date(&r.try_get::<String, _>("opened_on")?)?,
         due_on: date(&r.try_get::<String, _>("due_on")?)?,
         closed_on: r.try_get::<Option<String>, _>("closed_on")?.as_deref().map(date).transpose()?,
+        stage: stage_of(&r.try_get::<String, _>("stage")?)?,
+        notice_on: r.try_get::<Option<String>, _>("notice_on")?.as_deref().map(date).transpose()?,
     })
 }
 
-const WARNING_COLUMNS: &str = "w.id, w.household_no, h.head_name, w.region_code, w.rules_id, w.rule_id, w.rule_name, w.reason, w.source, w.out_of_pocket, w.opened_on, w.due_on, w.closed_on";
+const WARNING_COLUMNS: &str = "w.id, w.household_no, h.head_name, w.region_code, w.rules_id, w.rule_id, w.rule_name, w.reason, w.source, w.out_of_pocket, w.opened_on, w.due_on, w.closed_on, w.stage, w.notice_on";
 
 impl Store {
     /// Records a household's economics as of a day (the earlier rows stay: its history).
@@ -237,5 +283,64 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(warning_from_row).collect()
+    }
+
+    pub async fn warning(&self, id: i64) -> Result<Option<StoredWarning>> {
+        let row = sqlx::query(&format!("SELECT {WARNING_COLUMNS} FROM warnings w JOIN households h ON h.household_no = w.household_no WHERE w.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(warning_from_row).transpose()
+    }
+
+    /// The steps taken in a warning's recognition, in order.
+    pub async fn warning_steps(&self, id: i64) -> Result<Vec<WarningStep>> {
+        let rows = sqlx::query("SELECT * FROM warning_steps WHERE warning_id = $1 ORDER BY id").bind(id).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WarningStep {
+                    step: r.try_get("step")?,
+                    outcome: r.try_get("outcome")?,
+                    note: r.try_get("note")?,
+                    taken_on: date(&r.try_get::<String, _>("taken_on")?)?,
+                    taken_by: r.try_get("taken_by")?,
+                    role: r.try_get("role")?,
+                    recorded_at: r.try_get("recorded_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores a step: the warning moves from `before` to `after` only if it still stands at
+    /// `before` (one conditional statement: two people taking a step at once take it once), the
+    /// step is kept with who, when and why, and a closed recognition closes the warning.
+    pub async fn take_warning_step(&self, s: &StepTaken<'_>, audit: &AuditEntry) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let closed = (s.after.stage == Stage::Closed).then(|| s.taken_on.to_string());
+        let moved = sqlx::query("UPDATE warnings SET stage = $1, notice_on = $2, closed_on = $3 WHERE id = $4 AND stage = $5 AND closed_on IS NULL")
+            .bind(stage_code(s.after.stage))
+            .bind(s.after.notice_on.map(|d| d.to_string()))
+            .bind(closed)
+            .bind(s.warning_id)
+            .bind(stage_code(s.before))
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Conflict("此预警已由他人办理到下一环节，请刷新后再办".into()));
+        }
+        sqlx::query("INSERT INTO warning_steps (warning_id, step, outcome, note, taken_on, taken_by, role, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(s.warning_id)
+            .bind(s.step)
+            .bind(s.outcome)
+            .bind(s.note)
+            .bind(s.taken_on.to_string())
+            .bind(s.taken_by)
+            .bind(s.role)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -104,6 +104,7 @@ const ACTIONS: &[(&str, &str, &str)] = &[
     ("household.economics", "登记家庭人口与收入", "防止返贫监测"),
     ("warning.open", "因病返贫预警", "防止返贫监测"),
     ("warning.rules.load", "载入预警规则", "防止返贫监测"),
+    ("warning.step", "办理监测认定环节", "防止返贫监测"),
 ];
 
 /// How people call an action (its code when it is not listed).

@@ -8,6 +8,7 @@ use axum::response::Response;
 use huimin_app::clock::today;
 use huimin_app::monitoring;
 use huimin_domain::{Date, MonitoringCategory, Money, Permission, RegionCode};
+use huimin_domain::recognition::{Stage, Step, stage_label};
 use huimin_store::{Economics, StoredWarning, StoredWarningRules};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -43,9 +44,17 @@ async fn warnings_of(state: &State, ctx: &Ctx, q: &WarningsQuery) -> WebResult<(
     Ok((region, state.store.warnings(region, !q.all.unwrap_or(false)).await?))
 }
 
-/// Days left until the recognition is due (negative: late).
-fn days_left(w: &StoredWarning, today: Date) -> i64 {
-    (w.due_on - today).num_days()
+/// The days left to the county's decision: green, red from three days before the limit, then
+/// late; nothing once decided.
+fn clock(ctx: &Ctx, w: &StoredWarning, today: Date) -> Markup {
+    html! {
+        @match w.recognition().days_left(today) {
+            None => span.badge { (stage_label(w.stage)) },
+            Some(left) if left < 0 => span.badge.error { (ctx.t("逾期 ", "Late ")) (-left) (ctx.t(" 天", " days")) },
+            Some(left) if left <= 3 => span.badge.error { (left) (ctx.t(" 天", " days")) },
+            Some(left) => span.badge.ok { (left) (ctx.t(" 天", " days")) },
+        }
+    }
 }
 
 /// `/monitoring`: the warnings of the region, nearest deadline first; a clock turns red three
@@ -65,21 +74,17 @@ pub async fn warnings(state: State, ctx: Ctx, Query(q): Query<WarningsQuery>) ->
             table.card.list {
                 thead { tr {
                     th { (ctx.t("户编号", "Household")) } th { (ctx.t("户主", "Head")) } th { (ctx.t("触发规则", "Rule")) }
-                    th { (ctx.t("原因", "Why")) } th.num { (ctx.t("合规自付", "Out of pocket")) } th { (ctx.t("发现日期", "Found")) } th { (ctx.t("剩余天数", "Days left")) }
+                    th { (ctx.t("原因", "Why")) } th.num { (ctx.t("合规自付", "Out of pocket")) } th { (ctx.t("发现日期", "Found")) } th { (ctx.t("环节", "Stage")) } th { (ctx.t("剩余天数", "Days left")) }
                 } }
-                tbody { @for w in &list { @let left = days_left(w, today); tr {
-                    td.mono { a href=(format!("/households/{}", w.household_no)) { (w.household_no) } }
+                tbody { @for w in &list { tr {
+                    td.mono { a href=(format!("/monitoring/{}", w.id)) { (w.household_no) } }
                     td { (w.head_name) }
                     td { (w.rule_name) }
                     td.small { (w.reason) }
                     td.num { (layout::yuan(w.out_of_pocket)) }
                     td { (huimin_domain::format::date_cn(w.opened_on)) }
-                    td {
-                        @if w.closed_on.is_some() { span.badge { (ctx.t("已办结", "Closed")) } }
-                        @else if left < 0 { span.badge.error { (ctx.t("逾期 ", "Late ")) (-left) (ctx.t(" 天", " days")) } }
-                        @else if left <= 3 { span.badge.error { (left) (ctx.t(" 天", " days")) } }
-                        @else { span.badge.ok { (left) (ctx.t(" 天", " days")) } }
-                    }
+                    td { (stage_label(w.stage)) }
+                    td { (clock(&ctx, w, today)) }
                 } } }
             }
         }
@@ -167,4 +172,187 @@ pub async fn api_load_rules(state: State, ctx: Ctx, headers: HeaderMap, Query(q)
     }
     .await;
     json_answer(StatusCode::CREATED, r)
+}
+
+/// A warning the user may see, or 404.
+async fn warning_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<StoredWarning> {
+    ctx.require(Permission::ViewWarnings)?;
+    let w = state.store.warning(id).await?.ok_or(WebError::NotFound)?;
+    ctx.require_within(w.region).map_err(|_| WebError::NotFound)?;
+    Ok(w)
+}
+
+/// The steps that may come next at a stage.
+fn next_steps(stage: Stage) -> &'static [&'static str] {
+    match stage {
+        Stage::Lead => &["home_visit"],
+        Stage::Visited => &["cross_check"],
+        Stage::CrossChecked => &["post_notice"],
+        Stage::NoticePosted => &["township_review"],
+        Stage::TownshipReviewed => &["county_approval"],
+        Stage::Approved => &["help"],
+        Stage::Helped => &["help", "assess"],
+        Stage::Closed => &[],
+    }
+}
+
+/// A step as a form or a client sends it.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct StepForm {
+    #[serde(rename = "_csrf", default)]
+    #[schema(ignore)]
+    csrf: String,
+    /// home_visit, cross_check, post_notice, township_review, county_approval, help or assess
+    step: String,
+    /// The note, the measures or the reason (at least 4 characters; none for post_notice)
+    #[serde(default)]
+    #[schema(inline)]
+    note: crate::params::Paragraph,
+    /// township_review, county_approval: agreed; assess: the risk eliminated
+    #[serde(default)]
+    yes: Option<String>,
+}
+
+impl StepForm {
+    fn step(&self) -> WebResult<Step> {
+        let note = self.note.trim().to_string();
+        let yes = matches!(self.yes.as_deref(), Some("true" | "1" | "yes" | "on"));
+        Ok(match self.step.as_str() {
+            "home_visit" => Step::HomeVisit { note },
+            "cross_check" => Step::CrossCheck { note },
+            "post_notice" => Step::PostNotice,
+            "township_review" => Step::TownshipReview { agreed: yes, note },
+            "county_approval" => Step::CountyApproval { approved: yes, note },
+            "help" => Step::Help { measures: note },
+            "assess" => Step::Assess { eliminated: yes, reason: note },
+            other => return Err(WebError::BadRequest(format!("环节「{other}」未知"))),
+        })
+    }
+}
+
+async fn take(state: &State, ctx: &Ctx, id: i64, f: &StepForm) -> WebResult<StoredWarning> {
+    warning_in_reach(state, ctx, id).await?;
+    let step = f.step()?;
+    monitoring::take_step(&state.store, id, &step, &ctx.user, today(), &ctx.audit("warning.step", "", "")).await.map_err(|e| match e {
+        monitoring::MonitoringError::Invalid(m) => WebError::BadRequest(m),
+        monitoring::MonitoringError::Store(huimin_store::StoreError::Conflict(m)) => WebError::BadRequest(m),
+        monitoring::MonitoringError::Store(e) => e.into(),
+    })
+}
+
+/// `/monitoring/{id}`: a warning, its recognition so far, and the next step for the role that owns it.
+pub async fn warning_page(state: State, ctx: Ctx, Path(id): Path<i64>) -> WebResult<Markup> {
+    let w = warning_in_reach(&state, &ctx, id).await?;
+    render_warning(&state, &ctx, &w, None).await
+}
+
+async fn render_warning(state: &State, ctx: &Ctx, w: &StoredWarning, refused: Option<&str>) -> WebResult<Markup> {
+    let steps = state.store.warning_steps(w.id).await?;
+    let today = today();
+    fn label(code: &str) -> &str {
+        match code {
+        "home_visit" => "入户核实",
+        "cross_check" => "数据比对",
+        "post_notice" => "村级评议公示",
+        "township_review" => "乡镇审核",
+        "county_approval" => "县级审批",
+        "help" => "落实帮扶措施",
+        "assess" => "风险消除评估",
+        other => other,
+        }
+    }
+    let outcome = |code: &str| match code {
+        "agreed" => "同意",
+        "refused" => "不同意（办结）",
+        "eliminated" => "风险已消除（办结）",
+        "not_yet" => "风险未消除，继续帮扶",
+        _ => "",
+    };
+    let body = html! {
+        @if let Some(why) = refused { p.alert.error role="alert" { (why) } }
+        section.card {
+            p { strong { (w.head_name) } " · " span.mono { (w.household_no) } " · " (stage_label(w.stage)) " · " (clock(ctx, w, today)) }
+            p { (ctx.t("触发：", "Fired: ")) (w.rule_name) }
+            p.small { (w.reason) }
+            p.small.muted { (ctx.t("依据：", "Source: ")) (w.source) }
+            p.small { (ctx.t("发现日期 ", "Found ")) (huimin_domain::format::date_cn(w.opened_on)) (ctx.t("，认定期限 ", "; due ")) (huimin_domain::format::date_cn(w.due_on)) }
+            p.noprint { a href=(format!("/households/{}", w.household_no)) { (ctx.t("一户一档", "Household file")) }
+                @if w.notice_on.is_some() { " · " a href=(format!("/monitoring/{}/notice", w.id)) { (ctx.t("打印公示", "Print the notice")) } } }
+        }
+        h2 { (ctx.t("办理记录", "Steps taken")) }
+        @if steps.is_empty() { (layout::empty_state(ctx.t("尚未办理", "No step yet"))) } @else {
+            table.card { thead { tr { th { (ctx.t("日期", "Date")) } th { (ctx.t("环节", "Step")) } th { (ctx.t("结论", "Outcome")) } th { (ctx.t("情况", "Note")) } th { (ctx.t("办理人", "By")) } } }
+                tbody { @for s in &steps { tr { td { (huimin_domain::format::date_cn(s.taken_on)) } td { (label(&s.step)) } td { (outcome(&s.outcome)) } td.small { (s.note) } td { (s.taken_by) } } } } }
+        }
+        @for code in next_steps(w.stage) {
+            @let owners = StepForm { csrf: String::new(), step: code.to_string(), note: Default::default(), yes: None }.step().map(|s| s.roles().contains(&ctx.user.role)).unwrap_or(false);
+            @if owners {
+                form.card method="post" action=(format!("/monitoring/{}/steps", w.id)) {
+                    (layout::csrf(ctx))
+                    input type="hidden" name="step" value=(code);
+                    h3 { (label(code)) }
+                    @if *code != "post_notice" { label { (ctx.t("情况说明", "Note")) textarea name="note" rows="3" maxlength="2000" required {} } }
+                    @if ["township_review", "county_approval"].contains(code) { label.check { input type="checkbox" name="yes" value="true" checked; (ctx.t("同意（不勾选：不同意，办结）", "Agreed (unticked: refused, ended)")) } }
+                    @if *code == "assess" { label.check { input type="checkbox" name="yes" value="true"; (ctx.t("风险已消除（办结）", "Risk eliminated (ends it)")) } }
+                    button.primary type="submit" { (ctx.t("办理", "Take the step")) }
+                }
+            }
+        }
+    };
+    Ok(layout::page(ctx, ctx.t("因病返贫预警", "Warning"), "/monitoring", body))
+}
+
+/// `POST /monitoring/{id}/steps`: a step from the page; refused, the page again with the reason.
+pub async fn take_step(state: State, ctx: Ctx, Path(id): Path<i64>, axum::Form(f): axum::Form<StepForm>) -> WebResult<Response> {
+    use axum::response::IntoResponse;
+    ctx.check_csrf(&f.csrf)?;
+    match take(&state, &ctx, id, &f).await {
+        Ok(_) => Ok(axum::response::Redirect::to(&format!("/monitoring/{id}")).into_response()),
+        Err(WebError::BadRequest(why)) => {
+            let w = warning_in_reach(&state, &ctx, id).await?;
+            Ok((StatusCode::BAD_REQUEST, render_warning(&state, &ctx, &w, Some(&why)).await?).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WarningAnswer {
+    warning: StoredWarning,
+    steps: Vec<huimin_store::WarningStep>,
+}
+
+/// Take the next step of a warning's recognition
+///
+/// By the role that owns the step, in order; a township review only after the village's notice
+/// has been up 5 days.
+#[utoipa::path(post, path = "/api/warnings/{id}/steps", tag = "Monitoring", params(("id" = i64, Path, description = "Warning id")), request_body = StepForm,
+    responses((status = 200, description = "The warning after the step, with every step taken", body = WarningAnswer)))]
+pub async fn api_take_step(state: State, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, Json(f): Json<StepForm>) -> WebResult<Response> {
+    ctx.check_api_csrf(&headers)?;
+    let r = async {
+        let warning = take(&state, &ctx, id, &f).await?;
+        Ok(WarningAnswer { steps: state.store.warning_steps(id).await?, warning })
+    }
+    .await;
+    json_answer(StatusCode::OK, r)
+}
+
+/// `/monitoring/{id}/notice`: the village's public notice, to print and post: the head's name,
+/// the village and the category only — never an ID number, a phone, an amount or a diagnosis.
+pub async fn notice(state: State, ctx: Ctx, Path(id): Path<i64>) -> WebResult<Markup> {
+    let w = warning_in_reach(&state, &ctx, id).await?;
+    let since = w.notice_on.ok_or(WebError::NotFound)?;
+    let village = state.store.region(w.region).await?.map_or_else(|| w.region.to_string(), |r| r.name);
+    let category = state.store.economics(&w.household_no).await?.and_then(|e| e.economics.monitoring_category).map_or("防止返贫监测对象", |c| c.label_zh());
+    let until = since + chrono::Duration::days(huimin_domain::recognition::NOTICE_DAYS);
+    let body = html! {
+        section.card.notice {
+            h2 { (village) "防止返贫监测对象评议公示" }
+            p { "经入户核实、数据比对和村级评议，拟将下列农户纳入防止返贫监测对象，现予公示。公示期自 " (huimin_domain::format::date_cn(since)) " 至 " (huimin_domain::format::date_cn(until)) "。如有异议，请在公示期内向村委会或乡镇反映。" }
+            table { thead { tr { th { "户主姓名" } th { "所在村" } th { "监测类别" } } } tbody { tr { td { (w.head_name) } td { (village) } td { (category) } } } }
+            p.noprint { button type="button" data-print="1" { (ctx.t("打印", "Print")) } }
+        }
+    };
+    Ok(layout::page(&ctx, "评议公示", "/monitoring", body))
 }

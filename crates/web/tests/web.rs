@@ -1687,4 +1687,45 @@ async fn a_large_settlement_becomes_a_warning_that_each_role_sees_in_its_region(
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("HIN") && page.body.contains("扣除医疗支出后低于监测标准") && page.body.contains("15 天"), "{}", page.body);
     assert_eq!(app.get("/api/warnings?region=371311", &township).await.status, StatusCode::FORBIDDEN);
+
+    // The recognition, step by step, each by the role that owns it.
+    let wid = list[0]["id"].as_i64().unwrap();
+    let url = format!("/api/warnings/{wid}/steps");
+    let (township, township_csrf) = app.login("township_staff", PASSWORD).await.unwrap();
+    let (civil, civil_csrf) = app.login("civil_affairs", PASSWORD).await.unwrap();
+    let step = |s: &str, note: &str, yes: bool| serde_json::json!({ "step": s, "note": note, "yes": if yes { "true" } else { "false" } });
+    let stage = |r: &Response| serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["warning"]["stage"].as_str().map(str::to_string);
+    let r = app.post_json(&url, &doctor, &doctor_csrf, &step("home_visit", "入户核实：住院自付较多，家庭收入低", true)).await;
+    assert_eq!((r.status, stage(&r).as_deref()), (StatusCode::OK, Some("visited")), "{}", r.body);
+    assert_eq!(app.post_json(&url, &clerk, &clerk_csrf, &step("cross_check", "数据比对一致无误", true)).await.status, StatusCode::FORBIDDEN);
+    let wrong_role = app.post_json(&url, &doctor, &doctor_csrf, &step("cross_check", "数据比对一致无误", true)).await;
+    assert_eq!(wrong_role.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong_role.body.contains("应由"), "{}", wrong_role.body);
+    assert_eq!(stage(&app.post_json(&url, &township, &township_csrf, &step("cross_check", "收入与医保结算数据比对一致", true)).await).as_deref(), Some("cross_checked"));
+    assert_eq!(stage(&app.post_json(&url, &doctor, &doctor_csrf, &step("post_notice", "", true)).await).as_deref(), Some("notice_posted"));
+    // The notice shows the head, the village and the category, nothing else of the household.
+    let notice = app.get(&format!("/monitoring/{wid}/notice"), &doctor).await;
+    assert_eq!(notice.status, StatusCode::OK);
+    let main = &notice.body[notice.body.find("<main").unwrap()..];
+    assert!(main.contains("张三") && main.contains("一村") && main.contains("边缘易致贫户"), "{main}");
+    assert!(!main.contains(&id(1)) && !main.contains('¥') && !main.contains("低于监测标准"), "{main}");
+    let early = app.post_json(&url, &township, &township_csrf, &step("township_review", "审核同意纳入监测", true)).await;
+    assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY, "the notice has not been up five days");
+    // Five days later (the notice dated back as time would have passed):
+    sqlx::query("UPDATE warnings SET notice_on = $1 WHERE id = $2").bind((today - chrono::Duration::days(5)).to_string()).bind(wid).execute(app.db.pool()).await.unwrap();
+    assert_eq!(stage(&app.post_json(&url, &township, &township_csrf, &step("township_review", "审核同意纳入监测", true)).await).as_deref(), Some("township_reviewed"));
+    assert_eq!(stage(&app.post_json(&url, &office, &office_csrf, &step("county_approval", "审批认定为边缘易致贫户", true)).await).as_deref(), Some("approved"));
+    assert_eq!(stage(&app.post_json(&url, &civil, &civil_csrf, &step("help", "依申请医疗救助，再救助 2,000 元", true)).await).as_deref(), Some("helped"));
+    let page = app.get(&format!("/monitoring/{wid}"), &township).await;
+    assert!(page.body.contains("依申请医疗救助") && page.body.contains("帮扶中") && page.body.contains("乡镇审核"), "{}", page.body);
+    let done = app.post_json(&url, &office, &office_csrf, &step("assess", "收入稳定超过监测标准，风险消除", true)).await;
+    let done: serde_json::Value = serde_json::from_str(&done.body).unwrap();
+    assert_eq!((done["warning"]["stage"].as_str(), done["warning"]["closed_on"].as_str()), (Some("closed"), Some(today.to_string().as_str())));
+    assert_eq!(done["steps"].as_array().unwrap().len(), 7);
+    assert!(seen(doctor.clone()).await["warnings"].as_array().unwrap().is_empty(), "no longer open");
+    assert_eq!(app.get("/api/warnings?all=true", &doctor).await.body.matches("\"id\"").count(), 1);
+    // The page's form: refused steps come back with the reason.
+    let refused = app.post(&format!("/monitoring/{wid}/steps"), &office, &[("_csrf", &office_csrf), ("step", "help"), ("note", "再次帮扶措施")]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("已办结"));
 }
