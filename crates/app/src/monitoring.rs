@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use huimin_domain::{Date, HouseholdNo, Money, RegionCode};
+use huimin_domain::{Date, RegionCode};
 use huimin_policy::{HouseholdFigures, WarningRules, parse_warning_rules};
 use huimin_store::{AuditEntry, NewWarning, Store, StoreError, StoredWarningRules};
 
@@ -75,41 +75,57 @@ pub fn window(day: Date, months: u32) -> (String, String) {
 /// Checks a household against the rules in force on `today`; opens a warning when one fires and
 /// none is open. Returns the new warning's id.
 pub async fn check_household(store: &Store, set: &WarningRuleSet, household_no: &str, today: Date, audit: &AuditEntry) -> Result<Option<i64>, MonitoringError> {
-    let Ok(no) = HouseholdNo::parse(household_no) else { return Ok(None) };
-    let Some(h) = store.household(&no).await? else { return Ok(None) };
-    if !h.in_programme && store.economics(household_no).await?.and_then(|e| e.economics.monitoring_category).is_none() {
-        return Ok(None);
+    Ok(check_households(store, set, &[household_no.to_string()], today, audit).await?.into_iter().next())
+}
+
+/// Checks households (those of a batch, say) against the rules in force on `today`: their
+/// figures read a few hundred households a statement, the rules evaluated in memory, a warning
+/// opened for each household a rule fires for and that has none open. Returns the new warnings.
+pub async fn check_households(store: &Store, set: &WarningRuleSet, households: &[String], today: Date, audit: &AuditEntry) -> Result<Vec<i64>, MonitoringError> {
+    if set.rules.is_empty() || households.is_empty() {
+        return Ok(Vec::new());
     }
-    let Some(rules) = set.in_force(h.household.region, today) else { return Ok(None) };
-    let members: Vec<i64> = store.household_members(&no).await?.iter().filter(|m| m.in_programme).map(|m| m.id).collect();
-    let economics = store.economics(household_no).await?.map(|e| e.economics);
-    let (from, to) = window(today, rules.window_months);
-    let (_, oop) = store.burden_of(&members, &from, &to).await?;
-    let out_of_pocket = Money::from_fen(oop.max(0)).unwrap_or_default();
-    let figures = HouseholdFigures {
-        category: economics.as_ref().and_then(|e| e.monitoring_category),
-        size: economics.as_ref().map_or(members.len().max(1) as u32, |e| e.size),
-        per_capita_income: economics.as_ref().and_then(|e| e.per_capita_income),
-        out_of_pocket,
-    };
-    let fired = rules.check(&figures);
-    let Some(first) = fired.first() else { return Ok(None) };
-    let w = NewWarning {
-        household_no: household_no.to_string(),
-        region: h.household.region,
-        rules_id: rules.id.clone(),
-        rule_id: first.rule_id.clone(),
-        rule_name: fired.iter().map(|f| f.rule_name.as_str()).collect::<Vec<_>>().join("；"),
-        reason: fired.iter().map(|f| f.reason.as_str()).collect::<Vec<_>>().join("；"),
-        source: first.source.clone(),
-        out_of_pocket,
-        opened_on: today,
-    };
-    let mut audit = audit.clone();
-    audit.action = "warning.open".into();
-    audit.target = format!("household {household_no}");
-    audit.detail = format!("rules {} {}", rules.id, fired.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>().join(","));
-    Ok(store.open_warning(&w, &audit).await?)
+    // Each household is read over the window of the rules in force for it (a county's file may
+    // count other months than another's): once per window length in use.
+    let mut windows: Vec<u32> = set.all().map(|(_, r)| r.window_months).collect();
+    windows.sort_unstable();
+    windows.dedup();
+    let mut opened = Vec::new();
+    for months in windows {
+        let (from, to) = window(today, months);
+        for h in store.household_windows(households, &from, &to).await? {
+            let Some(rules) = set.in_force(h.region, today).filter(|r| r.window_months == months) else { continue };
+            let category = h.economics.as_ref().and_then(|e| e.monitoring_category);
+            if !h.in_programme && category.is_none() {
+                continue;
+            }
+            let figures = HouseholdFigures {
+                category,
+                size: h.economics.as_ref().map_or(h.members.max(1), |e| e.size),
+                per_capita_income: h.economics.as_ref().and_then(|e| e.per_capita_income),
+                out_of_pocket: h.out_of_pocket,
+            };
+            let fired = rules.check(&figures);
+            let Some(first) = fired.first() else { continue };
+            let w = NewWarning {
+                household_no: h.household_no.clone(),
+                region: h.region,
+                rules_id: rules.id.clone(),
+                rule_id: first.rule_id.clone(),
+                rule_name: fired.iter().map(|f| f.rule_name.as_str()).collect::<Vec<_>>().join("；"),
+                reason: fired.iter().map(|f| f.reason.as_str()).collect::<Vec<_>>().join("；"),
+                source: first.source.clone(),
+                out_of_pocket: h.out_of_pocket,
+                opened_on: today,
+            };
+            let mut audit = audit.clone();
+            audit.action = "warning.open".into();
+            audit.target = format!("household {}", h.household_no);
+            audit.detail = format!("rules {} {}", rules.id, fired.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>().join(","));
+            opened.extend(store.open_warning(&w, &audit).await?);
+        }
+    }
+    Ok(opened)
 }
 
 /// Takes a step of a warning's recognition as `user` on `today`: checked by the state machine

@@ -275,6 +275,17 @@ pub async fn settle_batch(store: &Store, set: &PolicySet, requests: &[SettleRequ
     let mut out = settled?;
     refused.append(&mut out.refused);
     out.refused = refused;
+    // The batch's households checked against the warning rules, in bulk, after the commit.
+    if out.settled > 0 && set.warnings.all().next().is_some() {
+        let refused: std::collections::HashSet<&str> = out.refused.iter().map(|(no, _)| no.as_str()).collect();
+        let mut persons: Vec<i64> = requests.iter().filter(|r| !refused.contains(r.claim_no.as_str())).map(|r| r.person_id).collect();
+        persons.sort_unstable();
+        persons.dedup();
+        let checked = async { crate::monitoring::check_households(store, &set.warnings, &store.households_of(&persons).await?, crate::clock::today(), audit).await };
+        if let Err(e) = checked.await {
+            tracing::warn!(error = %e, "the warning check of a batch failed");
+        }
+    }
     Ok(out)
 }
 

@@ -68,6 +68,12 @@ both_backends! {
         // The rich household's large stay fires nothing but the spending rule's threshold.
         settlement::settle_claim(&db, &set, &stay("M4", p[3], day, 3000), "jsck", &audit("settle")).await.unwrap();
         assert_eq!(db.warnings(RegionCode::parse("371302").unwrap(), true).await.unwrap().len(), 1);
+        // A batch checks its households too, in bulk: H2 (one member at 7,600) falls below the line.
+        db.record_economics("H2", &econ(1, 7600), "cunyi", &audit("economics")).await.unwrap();
+        let out = settlement::settle_batch(&db, &set, &[stay("M5", p[2], day, 60000), stay("M6", p[1], day - chrono::Duration::days(60), 100)], "jsck", &audit("batch")).await.unwrap();
+        assert_eq!((out.settled, out.refused.len()), (2, 0), "{:?}", out.refused);
+        let open = db.warnings(RegionCode::parse("371302").unwrap(), true).await.unwrap();
+        assert_eq!(open.iter().map(|w| w.household_no.as_str()).collect::<Vec<_>>(), ["H1", "H2"], "H1 keeps its one open warning");
         // Outside the county's region nothing shows; the audit log names the household, no figures of health.
         assert!(db.warnings(RegionCode::parse("371311").unwrap(), true).await.unwrap().is_empty());
     }

@@ -42,6 +42,21 @@ pub struct StoredWarningRules {
     pub loaded_at: String,
 }
 
+/// What the warning rules read of a household: its members in the programme, their compliant
+/// out-of-pocket spending over a window of months, its newest economics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseholdWindow {
+    pub household_no: String,
+    pub region: RegionCode,
+    pub in_programme: bool,
+    pub members: u32,
+    pub out_of_pocket: Money,
+    pub economics: Option<Economics>,
+}
+
+/// Households and persons are looked up this many at a time (an `IN` list of bound values).
+const CHUNK: usize = 500;
+
 /// A warning to open: the rule that fired, with its reason in the household's figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewWarning {
@@ -126,14 +141,8 @@ fn money(fen: i64) -> Result<Money> {
 }
 
 fn economics_from_row(r: &AnyRow) -> Result<StoredEconomics> {
-    let category: Option<String> = r.try_get("monitoring_category")?;
     Ok(StoredEconomics {
-        economics: Economics {
-            as_of: date(&r.try_get::<String, _>("as_of")?)?,
-            size: u32::try_from(r.try_get::<i64, _>("size")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            per_capita_income: r.try_get::<Option<i64>, _>("per_capita_income")?.map(money).transpose()?,
-            monitoring_category: category.map(|c| MonitoringCategory::from_code(&c).ok_or_else(|| StoreError::Corrupt(format!("monitoring category {c:?}")))).transpose()?,
-        },
+        economics: economics_from_row_parts(r)?,
         recorded_by: r.try_get("recorded_by")?,
         recorded_at: r.try_get("recorded_at")?,
     })
@@ -343,4 +352,67 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+
+    /// The households of these persons, each once.
+    pub async fn households_of(&self, persons: &[i64]) -> Result<Vec<String>> {
+        let mut out = std::collections::BTreeSet::new();
+        for chunk in persons.chunks(CHUNK) {
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT DISTINCT household_no FROM persons WHERE id IN ({list})");
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for p in chunk {
+                q = q.bind(*p);
+            }
+            out.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// What the warning rules read of these households over the months `from` to `to`
+    /// (`YYYY-MM`): a few statements for any number of households.
+    pub async fn household_windows(&self, households: &[String], from: &str, to: &str) -> Result<Vec<HouseholdWindow>> {
+        let mut out = Vec::with_capacity(households.len());
+        for chunk in households.chunks(CHUNK) {
+            let list = (3..chunk.len() + 3).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT h.household_no, h.region_code, h.in_programme, \
+                 CAST((SELECT COALESCE(SUM(b.compliant_oop), 0) FROM person_burden b JOIN persons p ON p.id = b.person_id \
+                   WHERE p.household_no = h.household_no AND p.in_programme = 1 AND b.month >= $1 AND b.month <= $2) AS BIGINT) AS oop, \
+                 CAST((SELECT COUNT(*) FROM persons p WHERE p.household_no = h.household_no AND p.in_programme = 1) AS BIGINT) AS members, \
+                 e.as_of, e.size, e.per_capita_income, e.monitoring_category \
+                 FROM households h LEFT JOIN household_economics e ON e.id = (SELECT MAX(x.id) FROM household_economics x WHERE x.household_no = h.household_no) \
+                 WHERE h.household_no IN ({list})"
+            );
+            let mut q = sqlx::query(&sql).bind(from).bind(to);
+            for h in chunk {
+                q = q.bind(h.as_str());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let economics = match r.try_get::<Option<String>, _>("as_of")? {
+                    None => None,
+                    Some(_) => Some(economics_from_row_parts(&r)?),
+                };
+                out.push(HouseholdWindow {
+                    household_no: r.try_get("household_no")?,
+                    region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    in_programme: r.try_get::<i64, _>("in_programme")? != 0,
+                    members: u32::try_from(r.try_get::<i64, _>("members")?).unwrap_or(0),
+                    out_of_pocket: money(r.try_get::<i64, _>("oop")?.max(0))?,
+                    economics,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The economics columns of a row (`as_of`, `size`, `per_capita_income`, `monitoring_category`).
+fn economics_from_row_parts(r: &AnyRow) -> Result<Economics> {
+    let category: Option<String> = r.try_get("monitoring_category")?;
+    Ok(Economics {
+        as_of: date(&r.try_get::<String, _>("as_of")?)?,
+        size: u32::try_from(r.try_get::<i64, _>("size")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        per_capita_income: r.try_get::<Option<i64>, _>("per_capita_income")?.map(money).transpose()?,
+        monitoring_category: category.map(|c| MonitoringCategory::from_code(&c).ok_or_else(|| StoreError::Corrupt(format!("monitoring category {c:?}")))).transpose()?,
+    })
 }
