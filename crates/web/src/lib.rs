@@ -126,6 +126,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/regions", get(registry::regions))
         .route("/households", get(registry::households))
         .route("/households/{no}", get(registry::household_file))
+        .route("/households/{no}/economics", post(registry::record_economics))
         .route("/persons/{id}/reveal", post(registry::reveal_id_number))
         .route("/households/{no}/health", get(health_page::household_health))
         .route("/households/{no}/card", get(health_page::benefit_card))

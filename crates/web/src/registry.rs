@@ -368,6 +368,9 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
     state.store.append_audit(&ctx.audit("household.view", format!("household {no}"), "")).await?;
     let hh = &h.household;
     let today = huimin_app::clock::today();
+    let watch = ctx.can(Permission::ViewWarnings) || ctx.can(Permission::RecordEconomics);
+    let economics = if watch { state.store.economics_history(no.as_str()).await? } else { Vec::new() };
+    let warning = if ctx.can(Permission::ViewWarnings) { state.store.warnings(hh.region, true).await?.into_iter().find(|w| w.household_no == no.as_str()) } else { None };
     let viewer = match revealed {
         Some(id) => ctx.viewer(&state).await.opened_id(id),
         None => ctx.viewer(&state).await,
@@ -387,6 +390,35 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
                 dt { (ctx.t("主要致贫原因", "Main cause")) } dd { (hh.cause.label_zh()) }
                 dt { (ctx.t("联系电话", "Phone")) } dd { @if let Some(p) = &hh.phone { (p.as_str()) } @else { (dash()) } }
                 dt { (ctx.t("在册", "In programme")) } dd { @if h.in_programme { span.badge.ok { (ctx.t("在册", "Yes")) } } @else { span.badge { (ctx.t("已退出", "Exited")) } } }
+            }
+        }
+        @if watch {
+            h2 id="economics" { (ctx.t("家庭经济情况（防止返贫监测）", "Economics (monitoring)")) }
+            section.card {
+                @if let Some(w) = &warning { p.alert.error role="status" { a href=(format!("/monitoring/{}", w.id)) { (ctx.t("因病返贫预警：", "Warning: ")) (w.rule_name) } " · " (huimin_domain::recognition::stage_label(w.stage)) } }
+                @match economics.first() {
+                    Some(e) => p {
+                        (ctx.t("家庭人口 ", "Members ")) (e.economics.size) (ctx.t(" 人 · 年人均纯收入 ", " · per-capita income "))
+                        @if let Some(m) = e.economics.per_capita_income { (crate::layout::yuan(m)) } @else { (ctx.t("未登记", "not known")) }
+                        " · " @if let Some(c) = e.economics.monitoring_category { (c.label_zh()) } @else { (ctx.t("非监测对象", "not monitored")) }
+                        span.small.muted { " （" (huimin_domain::format::date_cn(e.economics.as_of)) " " (e.recorded_by) (ctx.t("登记；共 ", "; ")) (economics.len()) (ctx.t(" 次）", " records)")) }
+                    },
+                    None => p.muted { (ctx.t("尚未登记家庭人口与收入", "No economics recorded yet")) },
+                }
+                @if ctx.can(Permission::RecordEconomics) {
+                    form.fast method="post" action=(format!("/households/{no}/economics")) {
+                        (crate::layout::csrf(&ctx))
+                        label { (ctx.t("家庭人口数", "Members")) input type="number" name="size" min="1" max="99" required value=(economics.first().map_or(members.iter().filter(|m| m.in_programme).count() as u32, |e| e.economics.size)); }
+                        label { (ctx.t("家庭年人均纯收入（元）", "Per-capita income (yuan)")) input name="per_capita_income" inputmode="decimal" value=(economics.first().and_then(|e| e.economics.per_capita_income).map(|m| m.to_string()).unwrap_or_default()); }
+                        label { (ctx.t("监测对象类别", "Monitoring category"))
+                            select name="monitoring_category" {
+                                option value="" { (ctx.t("非监测对象", "Not monitored")) }
+                                @for c in huimin_domain::MonitoringCategory::ALL { option value=(c.code()) selected[economics.first().and_then(|e| e.economics.monitoring_category) == Some(*c)] { (c.label_zh()) } }
+                            }
+                        }
+                        button.primary type="submit" { (ctx.t("登记", "Record")) }
+                    }
+                }
             }
         }
         h2 { (ctx.t("家庭成员", "Members")) }
@@ -664,4 +696,39 @@ pub async fn api_facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>
     ctx.require(Permission::ViewFacilities)?;
     let region = parse_region(&ctx, q.code.as_deref())?;
     Ok(Json(FacilitiesAnswer { region, facilities: state.store.facilities(region).await? }))
+}
+
+#[derive(Deserialize)]
+pub struct EconomicsPageForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    size: String,
+    #[serde(default)]
+    per_capita_income: String,
+    #[serde(default)]
+    monitoring_category: String,
+}
+
+/// `POST /households/{no}/economics`: the household page's form (income in yuan).
+pub async fn record_economics(state: State, ctx: Ctx, Path(no): Path<String>, Form(f): Form<EconomicsPageForm>) -> WebResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    ctx.check_csrf(&f.csrf)?;
+    ctx.require(Permission::RecordEconomics)?;
+    let h = household_in_reach(&state, &ctx, &no).await?;
+    let no = h.household.no.as_str().to_string();
+    let size: u32 = f.size.trim().parse().map_err(|_| WebError::BadRequest(format!("家庭人口数「{}」应为 1–99 的整数", f.size.trim())))?;
+    let income = match f.per_capita_income.trim() {
+        "" => None,
+        t => Some(huimin_domain::Money::parse_yuan(t).map_err(|e| WebError::BadRequest(format!("年人均纯收入：{e}")))?),
+    };
+    let category = match f.monitoring_category.trim() {
+        "" => None,
+        c => Some(huimin_domain::MonitoringCategory::parse(c).map_err(|e| WebError::BadRequest(e.0))?),
+    };
+    let e = huimin_store::Economics { as_of: huimin_app::clock::today(), size, per_capita_income: income, monitoring_category: category };
+    match state.store.record_economics(&no, &e, &ctx.user.display_name, &ctx.audit("household.economics", format!("household {no}"), "")).await {
+        Ok(()) => Ok(axum::response::Redirect::to(&format!("/households/{no}#economics")).into_response()),
+        Err(huimin_store::StoreError::Refused(m)) => Err(WebError::BadRequest(m)),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -1660,6 +1660,13 @@ async fn a_large_settlement_becomes_a_warning_that_each_role_sees_in_its_region(
     assert_eq!(app.post_json("/api/households/HIN/economics", &doctor, &doctor_csrf, &serde_json::json!({ "size": 0 })).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.post_json("/api/households/HOUT/economics", &doctor, &doctor_csrf, &econ).await.status, StatusCode::NOT_FOUND, "outside the village");
 
+    // The same from the household page's form (income in yuan): a second record, the history kept.
+    let form = app.post("/households/HIN/economics", &doctor, &[("_csrf", &doctor_csrf), ("size", "2"), ("per_capita_income", "7600"), ("monitoring_category", "edge")]).await;
+    assert_eq!(form.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.post("/households/HIN/economics", &doctor, &[("_csrf", &doctor_csrf), ("size", "两"), ("per_capita_income", "")]).await.status, StatusCode::BAD_REQUEST);
+    let page = app.get("/households/HIN", &doctor).await.body;
+    assert!(page.contains("¥7,600.00") && page.contains("边缘易致贫户") && page.contains("共 2 次"), "{page}");
+
     // The clerk settles a large stay of the household's member: a warning at once.
     let (clerk, clerk_csrf) = app.login("settlement_clerk", PASSWORD).await.unwrap();
     let person = person_id(&app.db, 1).await;
@@ -1687,6 +1694,7 @@ async fn a_large_settlement_becomes_a_warning_that_each_role_sees_in_its_region(
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("HIN") && page.body.contains("扣除医疗支出后低于监测标准") && page.body.contains("15 天"), "{}", page.body);
     assert_eq!(app.get("/api/warnings?region=371311", &township).await.status, StatusCode::FORBIDDEN);
+    assert!(app.get("/households/HIN", &doctor).await.body.contains("因病返贫预警：扣除医疗支出后低于监测标准"), "the household page links its open warning");
 
     // The recognition, step by step, each by the role that owns it.
     let wid = list[0]["id"].as_i64().unwrap();
