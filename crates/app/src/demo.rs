@@ -52,6 +52,9 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
         let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), action: "policy.load".into(), target: "demo-county".into(), ..Default::default() };
         crate::settlement::load_policy(store, "demo-county.toml", &demo_policy(), false, &audit).await?;
     }
+    if store.warning_rules().await?.is_empty() {
+        load_demo_monitoring(store, county).await?;
+    }
     if store.claims_in_region(county, 1).await?.is_empty() {
         settle_demo_claims(store, crate::clock::today()).await?;
     }
@@ -77,6 +80,54 @@ pub async fn load(store: &Store, work_dir: &Path) -> anyhow::Result<()> {
         match store.create_user(&user, &audit).await {
             Ok(_) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
+        }
+    }
+    advance_demo_warnings(store, county).await?;
+    Ok(())
+}
+
+/// The example warning rules, and the economics of a third of the households whose members the
+/// demo settles claims for (incomes a little above the monitoring line): the claims' batch then
+/// opens warnings for some of them.
+async fn load_demo_monitoring(store: &Store, county: RegionCode) -> anyhow::Result<()> {
+    let audit = |action: &str| AuditEntry { username: "demo".into(), ip: "cli".into(), action: action.into(), ..Default::default() };
+    let year = crate::clock::this_year();
+    let rules = include_str!("../../../warnings/county-2023.toml").replace("2026-12-31", &format!("{}-12-31", year + 1));
+    crate::monitoring::load_rules(store, "county-2023.toml", &rules, "demo", &audit("warning.rules.load")).await?;
+    let categories = huimin_domain::MonitoringCategory::ALL;
+    for (i, h) in crate::exchange::all_households(store, county).await?.iter().enumerate().filter(|(i, _)| i % 15 == 0) {
+        let e = huimin_store::Economics {
+            as_of: crate::clock::today() - chrono::Duration::days(60),
+            size: u32::try_from(h.members).unwrap_or(1).max(1),
+            per_capita_income: Some(Money::from_yuan(7_600 + (i as i64 % 7) * 150)?),
+            monitoring_category: Some(categories[i / 15 % categories.len()]),
+        };
+        store.record_economics(h.household.no.as_str(), &e, "村医", &audit("household.economics")).await?;
+    }
+    Ok(())
+}
+
+/// Warnings in several states: the first as found, the next ones visited, cross-checked and with
+/// their notice up, as the demo's users would have done today.
+async fn advance_demo_warnings(store: &Store, county: RegionCode) -> anyhow::Result<()> {
+    use huimin_domain::recognition::{Stage, Step};
+    let open = store.warnings(county, true).await?;
+    if open.len() < 4 || open.iter().any(|w| w.stage != Stage::Lead) {
+        return Ok(());
+    }
+    let users = store.users_within(county).await?;
+    let user = |name: &str| users.iter().find(|u| u.username == name).cloned().ok_or_else(|| anyhow::anyhow!("demo user {name}"));
+    let (village, township) = (user("cunyi")?, user("xzwsy")?);
+    let today = crate::clock::today();
+    let audit = AuditEntry { username: "demo".into(), ip: "cli".into(), ..Default::default() };
+    let steps = [
+        (&village, Step::HomeVisit { note: "入户核实：住院自付较多，家庭收入接近监测标准".into() }),
+        (&township, Step::CrossCheck { note: "医保结算与收入数据比对一致".into() }),
+        (&village, Step::PostNotice),
+    ];
+    for (n, w) in open.iter().skip(1).take(3).enumerate() {
+        for (who, step) in steps.iter().take(n + 1) {
+            crate::monitoring::take_step(store, w.id, step, who, today, &audit).await?;
         }
     }
     Ok(())
