@@ -219,6 +219,9 @@ enum BenchWhat {
 enum WarningWhat {
     /// Load a rules file with every check; print its rules and their sources.
     Check { file: PathBuf },
+    /// Check the file and store it in the database (settlements are checked against the rules
+    /// in force from the next start of the server).
+    Load { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -560,6 +563,13 @@ async fn run(cli: Cli) -> Result<()> {
             for rule in &r.rules {
                 println!("  {:<16} {}（依据：{}）", rule.id, rule.name, rule.source);
             }
+        }
+        Command::Warning { what: WarningWhat::Load { file } } => {
+            let store = Store::connect(database_url).await?;
+            let body = std::fs::read_to_string(&file).with_context(|| format!("无法读取预警规则文件 {}", file.display()))?;
+            let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), ..Default::default() };
+            let r = huimin_app::monitoring::load_rules(&store, &file.display().to_string(), &body, "cli", &audit).await?;
+            println!("已载入预警规则 {}（{}，{} 至 {}）", r.name, r.id, r.effective_from, r.effective_to);
         }
         Command::Policy { what: PolicyWhat::Check { file } } => {
             let policy = load_policy(&file)?;

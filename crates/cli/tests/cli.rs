@@ -236,3 +236,30 @@ fn a_closed_stdout_is_not_a_panic() {
     let o = huimin(d, &["import", "roster", "--dry-run", "r.csv"]);
     assert!(text(&o).contains("不变 1"), "the import was committed: {}", text(&o));
 }
+
+#[test]
+fn warning_rules_and_fund_dictionaries_are_checked_and_loaded_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rules = root.join("warnings/county-2023.toml");
+    let o = huimin(d, &["warning", "check", rules.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("below-line") && text(&o).contains("监测标准 ¥7,500.00"), "{}", text(&o));
+    std::fs::write(d.join("bad.toml"), std::fs::read_to_string(&rules).unwrap().replace("window_months = 12", "window_months = 40")).unwrap();
+    let o = huimin(d, &["warning", "check", "bad.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("bad.toml：rules.window_months：统计月数应为 1–36"), "{}", text(&o));
+    assert!(huimin(d, &["migrate"]).status.success());
+    let o = huimin(d, &["warning", "load", rules.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("已载入预警规则"), "{}", text(&o));
+    // The fund dictionary in use, and a province's checked before use.
+    let o = huimin(d, &["funds"]);
+    assert!(o.status.success() && text(&o).contains("resident_basic") && text(&o).contains("390101"), "{}", text(&o));
+    std::fs::write(d.join("funds.toml"), std::fs::read_to_string(root.join("funds/funds.toml")).unwrap().replace("code = \"390101\"", "code = \"390100\"")).unwrap();
+    let o = huimin(d, &["--funds", "funds.toml", "funds"]);
+    assert!(o.status.success() && text(&o).contains("390100") && !text(&o).contains("390101"), "{}", text(&o));
+    std::fs::write(d.join("twice.toml"), std::fs::read_to_string(root.join("funds/funds.toml")).unwrap().replace("code = \"999996\"", "code = \"310101\"")).unwrap();
+    let o = huimin(d, &["funds", "--check", "twice.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("code「310101」重复"), "{}", text(&o));
+}
