@@ -24,6 +24,11 @@ impl WarningRuleSet {
         Ok(WarningRuleSet { rules: Arc::new(out) })
     }
 
+    /// No rules are loaded: nothing is checked.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     pub fn all(&self) -> impl Iterator<Item = (&StoredWarningRules, &WarningRules)> {
         self.rules.iter().map(|(s, r)| (s, r.as_ref()))
     }
@@ -72,17 +77,20 @@ pub fn window(day: Date, months: u32) -> (String, String) {
     (text(first), text(last))
 }
 
-/// Checks a household against the rules in force on `today`; opens a warning when one fires and
-/// none is open. Returns the new warning's id.
-pub async fn check_household(store: &Store, set: &WarningRuleSet, household_no: &str, today: Date, audit: &AuditEntry) -> Result<Option<i64>, MonitoringError> {
-    Ok(check_households(store, set, &[household_no.to_string()], today, audit).await?.into_iter().next())
+/// Checks the households of these persons (those a settlement or a batch paid for): see
+/// [`check_households`]. Nothing is read when no rules are loaded.
+pub async fn check_persons(store: &Store, set: &WarningRuleSet, persons: &[i64], today: Date, audit: &AuditEntry) -> Result<Vec<i64>, MonitoringError> {
+    if set.is_empty() || persons.is_empty() {
+        return Ok(Vec::new());
+    }
+    check_households(store, set, &store.households_of(persons).await?, today, audit).await
 }
 
 /// Checks households (those of a batch, say) against the rules in force on `today`: their
 /// figures read a few hundred households a statement, the rules evaluated in memory, a warning
 /// opened for each household a rule fires for and that has none open. Returns the new warnings.
 pub async fn check_households(store: &Store, set: &WarningRuleSet, households: &[String], today: Date, audit: &AuditEntry) -> Result<Vec<i64>, MonitoringError> {
-    if set.rules.is_empty() || households.is_empty() {
+    if set.is_empty() || households.is_empty() {
         return Ok(Vec::new());
     }
     // Each household is read over the window of the rules in force for it (a county's file may
@@ -131,17 +139,9 @@ pub async fn check_households(store: &Store, set: &WarningRuleSet, households: &
 /// Takes a step of a warning's recognition as `user` on `today`: checked by the state machine
 /// (`huimin_domain::recognition::advance`), stored only if nobody moved it meanwhile.
 pub async fn take_step(store: &Store, warning_id: i64, step: &huimin_domain::recognition::Step, user: &huimin_store::User, today: Date, audit: &AuditEntry) -> Result<huimin_store::StoredWarning, MonitoringError> {
-    use huimin_domain::recognition::{Step, advance};
     let w = store.warning(warning_id).await?.ok_or_else(|| StoreError::NotFound(format!("warning {warning_id}")))?;
-    let after = advance(w.recognition(), step, user.role, today).map_err(MonitoringError::Invalid)?;
-    let (outcome, note) = match step {
-        Step::HomeVisit { note } | Step::CrossCheck { note } => ("done", note.as_str()),
-        Step::PostNotice => ("done", ""),
-        Step::TownshipReview { agreed, note } => (if *agreed { "agreed" } else { "refused" }, note.as_str()),
-        Step::CountyApproval { approved, note } => (if *approved { "agreed" } else { "refused" }, note.as_str()),
-        Step::Help { measures } => ("done", measures.as_str()),
-        Step::Assess { eliminated, reason } => (if *eliminated { "eliminated" } else { "not_yet" }, reason.as_str()),
-    };
+    let after = huimin_domain::recognition::advance(w.recognition(), step, user.role, today).map_err(MonitoringError::Invalid)?;
+    let outcome = step.outcome();
     let mut audit = audit.clone();
     audit.action = "warning.step".into();
     audit.target = format!("warning {warning_id}");
@@ -152,7 +152,7 @@ pub async fn take_step(store: &Store, warning_id: i64, step: &huimin_domain::rec
         after,
         step: step.code(),
         outcome,
-        note: note.trim(),
+        note: step.words().unwrap_or("").trim(),
         taken_on: today,
         taken_by: &user.display_name,
         role: user.role.code(),

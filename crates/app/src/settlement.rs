@@ -195,23 +195,15 @@ pub async fn settle_claim(store: &Store, set: &PolicySet, req: &SettleRequest, s
     let claim = record.claim.clone();
     let person_id = record.person_id;
     let bill = store.settle_claim(record, move |acc| settle(&policy, &claim, acc).map_err(|e| e.to_string()), settled_by, &audit).await?;
-    watch(store, set, person_id, &audit).await;
+    watch(store, set, &[person_id], &audit).await;
     Ok(bill)
 }
 
-/// After a settlement is committed: its household checked against the warning rules, a warning
-/// opened at once when one fires. The settlement stands whatever happens here; a failure is
-/// logged (without the person's data).
-async fn watch(store: &Store, set: &PolicySet, person_id: i64, audit: &AuditEntry) {
-    let household = match store.person(person_id).await {
-        Ok(Some(p)) => p.person.household_no.as_str().to_string(),
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "the warning check could not read the person");
-            return;
-        }
-    };
-    if let Err(e) = crate::monitoring::check_household(store, &set.warnings, &household, crate::clock::today(), audit).await {
+/// After settlements are committed: the households of their persons checked against the warning
+/// rules, a warning opened at once when one fires. The settlements stand whatever happens here;
+/// a failure is logged (without the persons' data).
+async fn watch(store: &Store, set: &PolicySet, persons: &[i64], audit: &AuditEntry) {
+    if let Err(e) = crate::monitoring::check_persons(store, &set.warnings, persons, crate::clock::today(), audit).await {
         tracing::warn!(error = %e, "the warning check failed");
     }
 }
@@ -276,15 +268,12 @@ pub async fn settle_batch(store: &Store, set: &PolicySet, requests: &[SettleRequ
     refused.append(&mut out.refused);
     out.refused = refused;
     // The batch's households checked against the warning rules, in bulk, after the commit.
-    if out.settled > 0 && set.warnings.all().next().is_some() {
+    if !set.warnings.is_empty() {
         let refused: std::collections::HashSet<&str> = out.refused.iter().map(|(no, _)| no.as_str()).collect();
         let mut persons: Vec<i64> = requests.iter().filter(|r| !refused.contains(r.claim_no.as_str())).map(|r| r.person_id).collect();
         persons.sort_unstable();
         persons.dedup();
-        let checked = async { crate::monitoring::check_households(store, &set.warnings, &store.households_of(&persons).await?, crate::clock::today(), audit).await };
-        if let Err(e) = checked.await {
-            tracing::warn!(error = %e, "the warning check of a batch failed");
-        }
+        watch(store, set, &persons, audit).await;
     }
     Ok(out)
 }

@@ -49,7 +49,71 @@ pub enum Step {
     Assess { eliminated: bool, reason: String },
 }
 
+impl Stage {
+    pub const ALL: [Stage; 8] = [Stage::Lead, Stage::Visited, Stage::CrossChecked, Stage::NoticePosted, Stage::TownshipReviewed, Stage::Approved, Stage::Helped, Stage::Closed];
+
+    /// The stored code (the same as the JSON one).
+    pub fn code(self) -> &'static str {
+        match self {
+            Stage::Lead => "lead",
+            Stage::Visited => "visited",
+            Stage::CrossChecked => "cross_checked",
+            Stage::NoticePosted => "notice_posted",
+            Stage::TownshipReviewed => "township_reviewed",
+            Stage::Approved => "approved",
+            Stage::Helped => "helped",
+            Stage::Closed => "closed",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// The codes of the steps that may come next.
+    pub fn next_steps(self) -> &'static [&'static str] {
+        match self {
+            Stage::Lead => &["home_visit"],
+            Stage::Visited => &["cross_check"],
+            Stage::CrossChecked => &["post_notice"],
+            Stage::NoticePosted => &["township_review"],
+            Stage::TownshipReviewed => &["county_approval"],
+            Stage::Approved => &["help"],
+            Stage::Helped => &["help", "assess"],
+            Stage::Closed => &[],
+        }
+    }
+}
+
 impl Step {
+    /// A step from its code: `yes` is the decision of a review, an approval or an assessment,
+    /// `words` its note, measures or reason.
+    pub fn from_code(code: &str, yes: bool, words: String) -> Option<Step> {
+        Some(match code {
+            "home_visit" => Step::HomeVisit { note: words },
+            "cross_check" => Step::CrossCheck { note: words },
+            "post_notice" => Step::PostNotice,
+            "township_review" => Step::TownshipReview { agreed: yes, note: words },
+            "county_approval" => Step::CountyApproval { approved: yes, note: words },
+            "help" => Step::Help { measures: words },
+            "assess" => Step::Assess { eliminated: yes, reason: words },
+            _ => return None,
+        })
+    }
+
+    /// What the step concluded, as stored: done, agreed, refused, eliminated or not_yet.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Step::TownshipReview { agreed: yes, .. } | Step::CountyApproval { approved: yes, .. } => {
+                if *yes { "agreed" } else { "refused" }
+            }
+            Step::Assess { eliminated, .. } => {
+                if *eliminated { "eliminated" } else { "not_yet" }
+            }
+            _ => "done",
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Step::HomeVisit { .. } => "home_visit",
@@ -87,7 +151,7 @@ impl Step {
     }
 
     /// The text the step needs said (a note, the measures, a reason), if any.
-    fn words(&self) -> Option<&str> {
+    pub fn words(&self) -> Option<&str> {
         match self {
             Step::HomeVisit { note } | Step::CrossCheck { note } => Some(note),
             Step::TownshipReview { note, .. } | Step::CountyApproval { note, .. } => Some(note),
@@ -157,6 +221,21 @@ pub fn advance(r: Recognition, step: &Step, role: Role, on: Date) -> Result<Reco
     }
 }
 
+/// How people call a stored step's code and outcome.
+pub fn step_label(code: &str) -> &'static str {
+    Step::from_code(code, false, String::new()).map_or("", |s| s.label_zh())
+}
+
+pub fn outcome_label(outcome: &str) -> &'static str {
+    match outcome {
+        "agreed" => "同意",
+        "refused" => "不同意（办结）",
+        "eliminated" => "风险已消除（办结）",
+        "not_yet" => "风险未消除，继续帮扶",
+        _ => "",
+    }
+}
+
 pub fn stage_label(s: Stage) -> &'static str {
     match s {
         Stage::Lead => "待入户核实",
@@ -205,6 +284,18 @@ mod tests {
         }
         assert_eq!(r.days_left(d("2027-06-02")), None, "decided: no clock");
         assert!(advance(r, &Step::Help { measures: "再次帮扶措施".into() }, PovertyOffice, d("2027-07-01")).unwrap_err().contains("已办结"));
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for s in Stage::ALL {
+            assert_eq!(Stage::from_code(s.code()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.code(), "the stored code is the JSON one");
+            for code in s.next_steps() {
+                assert_eq!(Step::from_code(code, true, "写明的情况".into()).map(|x| x.code()), Some(*code));
+            }
+        }
+        assert_eq!((step_label("township_review"), step_label("nope")), ("乡镇审核", ""));
     }
 
     #[test]

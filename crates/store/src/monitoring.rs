@@ -8,6 +8,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::access::append_audit_in;
+use crate::registry::{corrupt, parse_date};
+use crate::settlement::money;
 use crate::{AuditEntry, Result, Store, StoreError, now};
 
 /// A household's economics as recorded on a day.
@@ -125,19 +127,11 @@ pub struct StepTaken<'a> {
 }
 
 fn stage_of(code: &str) -> Result<Stage> {
-    serde_json::from_value(serde_json::Value::String(code.into())).map_err(|_| StoreError::Corrupt(format!("stage {code:?}")))
+    Stage::from_code(code).ok_or_else(|| corrupt("stage", code))
 }
 
-fn stage_code(s: Stage) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
-fn date(s: &str) -> Result<Date> {
-    Date::parse_from_str(s, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(format!("date {s:?}: {e}")))
-}
-
-fn money(fen: i64) -> Result<Money> {
-    Money::from_fen(fen).map_err(|e| StoreError::Corrupt(format!("amount {fen}: {e}")))
+fn region_of(code: &str) -> Result<RegionCode> {
+    RegionCode::parse(code).map_err(|e| corrupt("region", e))
 }
 
 fn economics_from_row(r: &AnyRow) -> Result<StoredEconomics> {
@@ -153,18 +147,18 @@ fn warning_from_row(r: &AnyRow) -> Result<StoredWarning> {
         id: r.try_get("id")?,
         household_no: r.try_get("household_no")?,
         head_name: r.try_get("head_name")?,
-        region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        region: region_of(&r.try_get::<String, _>("region_code")?)?,
         rules_id: r.try_get("rules_id")?,
         rule_id: r.try_get("rule_id")?,
         rule_name: r.try_get("rule_name")?,
         reason: r.try_get("reason")?,
         source: r.try_get("source")?,
         out_of_pocket: money(r.try_get("out_of_pocket")?)?,
-        opened_on: date(&r.try_get::<String, _>("opened_on")?)?,
-        due_on: date(&r.try_get::<String, _>("due_on")?)?,
-        closed_on: r.try_get::<Option<String>, _>("closed_on")?.as_deref().map(date).transpose()?,
+        opened_on: parse_date(&r.try_get::<String, _>("opened_on")?)?,
+        due_on: parse_date(&r.try_get::<String, _>("due_on")?)?,
+        closed_on: r.try_get::<Option<String>, _>("closed_on")?.as_deref().map(parse_date).transpose()?,
         stage: stage_of(&r.try_get::<String, _>("stage")?)?,
-        notice_on: r.try_get::<Option<String>, _>("notice_on")?.as_deref().map(date).transpose()?,
+        notice_on: r.try_get::<Option<String>, _>("notice_on")?.as_deref().map(parse_date).transpose()?,
     })
 }
 
@@ -241,9 +235,9 @@ impl Store {
                 Ok(StoredWarningRules {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
-                    region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    effective_from: date(&r.try_get::<String, _>("effective_from")?)?,
-                    effective_to: date(&r.try_get::<String, _>("effective_to")?)?,
+                    region: region_of(&r.try_get::<String, _>("region_code")?)?,
+                    effective_from: parse_date(&r.try_get::<String, _>("effective_from")?)?,
+                    effective_to: parse_date(&r.try_get::<String, _>("effective_to")?)?,
                     body: r.try_get("body")?,
                     loaded_by: r.try_get("loaded_by")?,
                     loaded_at: r.try_get("loaded_at")?,
@@ -311,7 +305,7 @@ impl Store {
                     step: r.try_get("step")?,
                     outcome: r.try_get("outcome")?,
                     note: r.try_get("note")?,
-                    taken_on: date(&r.try_get::<String, _>("taken_on")?)?,
+                    taken_on: parse_date(&r.try_get::<String, _>("taken_on")?)?,
                     taken_by: r.try_get("taken_by")?,
                     role: r.try_get("role")?,
                     recorded_at: r.try_get("recorded_at")?,
@@ -327,11 +321,11 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let closed = (s.after.stage == Stage::Closed).then(|| s.taken_on.to_string());
         let moved = sqlx::query("UPDATE warnings SET stage = $1, notice_on = $2, closed_on = $3 WHERE id = $4 AND stage = $5 AND closed_on IS NULL")
-            .bind(stage_code(s.after.stage))
+            .bind(s.after.stage.code())
             .bind(s.after.notice_on.map(|d| d.to_string()))
             .bind(closed)
             .bind(s.warning_id)
-            .bind(stage_code(s.before))
+            .bind(s.before.code())
             .execute(&mut *tx)
             .await?;
         if moved.rows_affected() != 1 {
@@ -394,7 +388,7 @@ impl Store {
                 };
                 out.push(HouseholdWindow {
                     household_no: r.try_get("household_no")?,
-                    region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    region: region_of(&r.try_get::<String, _>("region_code")?)?,
                     in_programme: r.try_get::<i64, _>("in_programme")? != 0,
                     members: u32::try_from(r.try_get::<i64, _>("members")?).unwrap_or(0),
                     out_of_pocket: money(r.try_get::<i64, _>("oop")?.max(0))?,
@@ -410,9 +404,9 @@ impl Store {
 fn economics_from_row_parts(r: &AnyRow) -> Result<Economics> {
     let category: Option<String> = r.try_get("monitoring_category")?;
     Ok(Economics {
-        as_of: date(&r.try_get::<String, _>("as_of")?)?,
-        size: u32::try_from(r.try_get::<i64, _>("size")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        as_of: parse_date(&r.try_get::<String, _>("as_of")?)?,
+        size: u32::try_from(r.try_get::<i64, _>("size")?).map_err(|e| corrupt("size", e))?,
         per_capita_income: r.try_get::<Option<i64>, _>("per_capita_income")?.map(money).transpose()?,
-        monitoring_category: category.map(|c| MonitoringCategory::from_code(&c).ok_or_else(|| StoreError::Corrupt(format!("monitoring category {c:?}")))).transpose()?,
+        monitoring_category: category.map(|c| MonitoringCategory::from_code(&c).ok_or_else(|| corrupt("monitoring category", &c))).transpose()?,
     })
 }

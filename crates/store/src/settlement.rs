@@ -122,7 +122,7 @@ fn parse_date(s: &str) -> Result<Date> {
     Date::parse_from_str(s, "%Y-%m-%d").map_err(|e| corrupt("date", e))
 }
 
-fn money(fen: i64) -> Result<Money> {
+pub(crate) fn money(fen: i64) -> Result<Money> {
     Money::from_fen(fen).map_err(|e| corrupt("amount", e))
 }
 

@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::State;
+use crate::registry::region_param;
 use crate::error::json_answer;
 use crate::auth::Ctx;
 use crate::error::{WebError, WebResult};
@@ -26,15 +27,6 @@ fn refused(e: StoreError) -> WebError {
         StoreError::Refused(m) | StoreError::Conflict(m) => WebError::BadRequest(m),
         e => e.into(),
     }
-}
-
-fn region_param(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
-    let code = match code.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        None => ctx.user.region,
-    };
-    ctx.require_within(code)?;
-    Ok(code)
 }
 
 fn child_width(region: RegionCode) -> usize {

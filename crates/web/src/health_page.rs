@@ -17,6 +17,7 @@ use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 use crate::State;
+use crate::registry::region_param;
 use crate::auth::Ctx;
 use crate::error::{ProblemWith, WebError, WebResult, problem_with};
 use crate::layout::{self, csrf, dash, num, percent};
@@ -36,15 +37,6 @@ fn user_error(e: HealthError) -> WebError {
 
 fn store_user_error(e: huimin_store::StoreError) -> WebError {
     user_error(HealthError::Store(e))
-}
-
-fn region_param(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
-    let code = match code.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        None => ctx.user.region,
-    };
-    ctx.require_within(code)?;
-    Ok(code)
 }
 
 /// A diagnosis the viewer may see (a `Disclosed` record's), marked if it is confidential.

@@ -8,7 +8,7 @@ use axum::response::Response;
 use huimin_app::clock::today;
 use huimin_app::monitoring;
 use huimin_domain::{Date, MonitoringCategory, Money, Permission, RegionCode};
-use huimin_domain::recognition::{Stage, Step, stage_label};
+use huimin_domain::recognition::{Step, outcome_label, stage_label, step_label};
 use huimin_store::{Economics, StoredWarning, StoredWarningRules};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -29,18 +29,9 @@ pub struct WarningsQuery {
     all: Option<bool>,
 }
 
-fn region_of(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
-    let region = match code.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        None => ctx.user.region,
-    };
-    ctx.require_within(region)?;
-    Ok(region)
-}
-
 async fn warnings_of(state: &State, ctx: &Ctx, q: &WarningsQuery) -> WebResult<(RegionCode, Vec<StoredWarning>)> {
     ctx.require(Permission::ViewWarnings)?;
-    let region = region_of(ctx, q.region.as_deref())?;
+    let region = crate::registry::region_param(ctx, q.region.as_deref())?;
     Ok((region, state.store.warnings(region, !q.all.unwrap_or(false)).await?))
 }
 
@@ -182,20 +173,6 @@ async fn warning_in_reach(state: &State, ctx: &Ctx, id: i64) -> WebResult<Stored
     Ok(w)
 }
 
-/// The steps that may come next at a stage.
-fn next_steps(stage: Stage) -> &'static [&'static str] {
-    match stage {
-        Stage::Lead => &["home_visit"],
-        Stage::Visited => &["cross_check"],
-        Stage::CrossChecked => &["post_notice"],
-        Stage::NoticePosted => &["township_review"],
-        Stage::TownshipReviewed => &["county_approval"],
-        Stage::Approved => &["help"],
-        Stage::Helped => &["help", "assess"],
-        Stage::Closed => &[],
-    }
-}
-
 /// A step as a form or a client sends it.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct StepForm {
@@ -215,18 +192,8 @@ pub struct StepForm {
 
 impl StepForm {
     fn step(&self) -> WebResult<Step> {
-        let note = self.note.trim().to_string();
         let yes = matches!(self.yes.as_deref(), Some("true" | "1" | "yes" | "on"));
-        Ok(match self.step.as_str() {
-            "home_visit" => Step::HomeVisit { note },
-            "cross_check" => Step::CrossCheck { note },
-            "post_notice" => Step::PostNotice,
-            "township_review" => Step::TownshipReview { agreed: yes, note },
-            "county_approval" => Step::CountyApproval { approved: yes, note },
-            "help" => Step::Help { measures: note },
-            "assess" => Step::Assess { eliminated: yes, reason: note },
-            other => return Err(WebError::BadRequest(format!("环节「{other}」未知"))),
-        })
+        Step::from_code(&self.step, yes, self.note.trim().to_string()).ok_or_else(|| WebError::BadRequest(format!("环节「{}」未知", self.step)))
     }
 }
 
@@ -249,25 +216,6 @@ pub async fn warning_page(state: State, ctx: Ctx, Path(id): Path<i64>) -> WebRes
 async fn render_warning(state: &State, ctx: &Ctx, w: &StoredWarning, refused: Option<&str>) -> WebResult<Markup> {
     let steps = state.store.warning_steps(w.id).await?;
     let today = today();
-    fn label(code: &str) -> &str {
-        match code {
-        "home_visit" => "入户核实",
-        "cross_check" => "数据比对",
-        "post_notice" => "村级评议公示",
-        "township_review" => "乡镇审核",
-        "county_approval" => "县级审批",
-        "help" => "落实帮扶措施",
-        "assess" => "风险消除评估",
-        other => other,
-        }
-    }
-    let outcome = |code: &str| match code {
-        "agreed" => "同意",
-        "refused" => "不同意（办结）",
-        "eliminated" => "风险已消除（办结）",
-        "not_yet" => "风险未消除，继续帮扶",
-        _ => "",
-    };
     let body = html! {
         @if let Some(why) = refused { p.alert.error role="alert" { (why) } }
         section.card {
@@ -282,15 +230,14 @@ async fn render_warning(state: &State, ctx: &Ctx, w: &StoredWarning, refused: Op
         h2 { (ctx.t("办理记录", "Steps taken")) }
         @if steps.is_empty() { (layout::empty_state(ctx.t("尚未办理", "No step yet"))) } @else {
             table.card { thead { tr { th { (ctx.t("日期", "Date")) } th { (ctx.t("环节", "Step")) } th { (ctx.t("结论", "Outcome")) } th { (ctx.t("情况", "Note")) } th { (ctx.t("办理人", "By")) } } }
-                tbody { @for s in &steps { tr { td { (huimin_domain::format::date_cn(s.taken_on)) } td { (label(&s.step)) } td { (outcome(&s.outcome)) } td.small { (s.note) } td { (s.taken_by) } } } } }
+                tbody { @for s in &steps { tr { td { (huimin_domain::format::date_cn(s.taken_on)) } td { (step_label(&s.step)) } td { (outcome_label(&s.outcome)) } td.small { (s.note) } td { (s.taken_by) } } } } }
         }
-        @for code in next_steps(w.stage) {
-            @let owners = StepForm { csrf: String::new(), step: code.to_string(), note: Default::default(), yes: None }.step().map(|s| s.roles().contains(&ctx.user.role)).unwrap_or(false);
-            @if owners {
+        @for code in w.stage.next_steps() {
+            @if Step::from_code(code, false, String::new()).is_some_and(|s| s.roles().contains(&ctx.user.role)) {
                 form.card method="post" action=(format!("/monitoring/{}/steps", w.id)) {
                     (layout::csrf(ctx))
                     input type="hidden" name="step" value=(code);
-                    h3 { (label(code)) }
+                    h3 { (step_label(code)) }
                     @if *code != "post_notice" { label { (ctx.t("情况说明", "Note")) textarea name="note" rows="3" maxlength="2000" required {} } }
                     @if ["township_review", "county_approval"].contains(code) { label.check { input type="checkbox" name="yes" value="true" checked; (ctx.t("同意（不勾选：不同意，办结）", "Agreed (unticked: refused, ended)")) } }
                     @if *code == "assess" { label.check { input type="checkbox" name="yes" value="true"; (ctx.t("风险已消除（办结）", "Risk eliminated (ends it)")) } }

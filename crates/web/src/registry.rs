@@ -186,8 +186,10 @@ pub struct RegionQuery {
     code: Option<String>,
 }
 
-fn parse_region(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
-    let code = match code.filter(|c| !c.is_empty()) {
+/// The region a request names (`?region=`, `?code=`), or the user's own; one outside the user's
+/// region is refused.
+pub(crate) fn region_param(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
+    let code = match code.map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
         None => ctx.user.region,
     };
@@ -197,7 +199,7 @@ fn parse_region(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
 
 pub async fn regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewRegistry)?;
-    let code = parse_region(&ctx, q.code.as_deref())?;
+    let code = region_param(&ctx, q.code.as_deref())?;
     let path = state.store.region_path(code).await?;
     let children = state.store.region_children_counts(code).await?;
     let total = state.store.registry_counts(code).await?;
@@ -283,7 +285,7 @@ fn household_filter(q: &HouseholdQuery) -> HouseholdFilter {
 
 pub async fn households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewRegistry)?;
-    let region = parse_region(&ctx, q.region.as_deref())?;
+    let region = region_param(&ctx, q.region.as_deref())?;
     let filter = household_filter(&q);
     let page = q.page.map_or(1, |p| p.0);
     let (rows, total) = state.store.list_households(region, &filter, PER_PAGE, (page - 1) * PER_PAGE).await?;
@@ -560,7 +562,7 @@ async fn break_glass_id(state: &State, ctx: &Ctx, id: i64, reason: &str) -> WebR
 
 pub async fn facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Markup> {
     ctx.require(Permission::ViewFacilities)?;
-    let region = parse_region(&ctx, q.code.as_deref())?;
+    let region = region_param(&ctx, q.code.as_deref())?;
     let list = state.store.facilities(region).await?;
     let body = html! {
         p.muted { (ctx.t("共 ", "")) (list.len()) (ctx.t(" 家", " facilities")) }
@@ -599,7 +601,7 @@ pub struct RegionAnswer {
 #[utoipa::path(get, path = "/api/regions", tag = "Registry", params(RegionQuery), responses((status = 200, body = RegionAnswer)))]
 pub async fn api_regions(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Json<RegionAnswer>> {
     ctx.require(Permission::ViewRegistry)?;
-    let code = parse_region(&ctx, q.code.as_deref())?;
+    let code = region_param(&ctx, q.code.as_deref())?;
     let region = state.store.region(code).await?.ok_or(WebError::NotFound)?;
     let totals = state.store.registry_counts(code).await?;
     let children = state.store.region_children_counts(code).await?;
@@ -619,7 +621,7 @@ pub struct HouseholdsAnswer {
 #[utoipa::path(get, path = "/api/households", tag = "Registry", params(HouseholdQuery), responses((status = 200, body = HouseholdsAnswer)))]
 pub async fn api_households(state: State, ctx: Ctx, Query(q): Query<HouseholdQuery>) -> WebResult<Json<HouseholdsAnswer>> {
     ctx.require(Permission::ViewRegistry)?;
-    let region = parse_region(&ctx, q.region.as_deref())?;
+    let region = region_param(&ctx, q.region.as_deref())?;
     let per_page = q.per_page.map_or(PER_PAGE, |p| p.0);
     let page = q.page.map_or(1, |p| p.0);
     let (households, total) = state.store.list_households(region, &household_filter(&q), per_page, (page - 1) * per_page).await?;
@@ -694,7 +696,7 @@ pub struct FacilitiesAnswer {
 #[utoipa::path(get, path = "/api/facilities", tag = "Registry", params(RegionQuery), responses((status = 200, body = FacilitiesAnswer)))]
 pub async fn api_facilities(state: State, ctx: Ctx, Query(q): Query<RegionQuery>) -> WebResult<Json<FacilitiesAnswer>> {
     ctx.require(Permission::ViewFacilities)?;
-    let region = parse_region(&ctx, q.code.as_deref())?;
+    let region = region_param(&ctx, q.code.as_deref())?;
     Ok(Json(FacilitiesAnswer { region, facilities: state.store.facilities(region).await? }))
 }
 
