@@ -164,7 +164,7 @@ fn opt_u16(r: &AnyRow, col: &str) -> Result<Option<u16>> {
     r.try_get::<Option<i64>, _>(col)?.map(|v| u16::try_from(v).map_err(|e| corrupt(col, e))).transpose()
 }
 
-fn region_col(r: &AnyRow, col: &str) -> Result<RegionCode> {
+pub(crate) fn region_col(r: &AnyRow, col: &str) -> Result<RegionCode> {
     RegionCode::parse(&r.try_get::<String, _>(col)?).map_err(|e| corrupt(col, e))
 }
 

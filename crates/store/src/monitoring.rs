@@ -130,9 +130,6 @@ fn stage_of(code: &str) -> Result<Stage> {
     Stage::from_code(code).ok_or_else(|| corrupt("stage", code))
 }
 
-fn region_of(code: &str) -> Result<RegionCode> {
-    RegionCode::parse(code).map_err(|e| corrupt("region", e))
-}
 
 fn economics_from_row(r: &AnyRow) -> Result<StoredEconomics> {
     Ok(StoredEconomics {
@@ -147,7 +144,7 @@ fn warning_from_row(r: &AnyRow) -> Result<StoredWarning> {
         id: r.try_get("id")?,
         household_no: r.try_get("household_no")?,
         head_name: r.try_get("head_name")?,
-        region: region_of(&r.try_get::<String, _>("region_code")?)?,
+        region: crate::health::region_col(r, "region_code")?,
         rules_id: r.try_get("rules_id")?,
         rule_id: r.try_get("rule_id")?,
         rule_name: r.try_get("rule_name")?,
@@ -235,7 +232,7 @@ impl Store {
                 Ok(StoredWarningRules {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
-                    region: region_of(&r.try_get::<String, _>("region_code")?)?,
+                    region: crate::health::region_col(r, "region_code")?,
                     effective_from: parse_date(&r.try_get::<String, _>("effective_from")?)?,
                     effective_to: parse_date(&r.try_get::<String, _>("effective_to")?)?,
                     body: r.try_get("body")?,
@@ -388,7 +385,7 @@ impl Store {
                 };
                 out.push(HouseholdWindow {
                     household_no: r.try_get("household_no")?,
-                    region: region_of(&r.try_get::<String, _>("region_code")?)?,
+                    region: crate::health::region_col(&r, "region_code")?,
                     in_programme: r.try_get::<i64, _>("in_programme")? != 0,
                     members: u32::try_from(r.try_get::<i64, _>("members")?).unwrap_or(0),
                     out_of_pocket: money(r.try_get::<i64, _>("oop")?.max(0))?,

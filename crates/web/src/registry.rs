@@ -186,12 +186,14 @@ pub struct RegionQuery {
     code: Option<String>,
 }
 
-/// The region a request names (`?region=`, `?code=`), or the user's own; one outside the user's
-/// region is refused.
+/// The region a request names (`?region=`, `?code=`), or the user's own when left out or empty;
+/// one outside the user's region is refused. Exactly the digits, as the API document's pattern
+/// says: a code with spaces around it is refused, not read as the user's region.
 pub(crate) fn region_param(ctx: &Ctx, code: Option<&str>) -> WebResult<RegionCode> {
-    let code = match code.map(str::trim).filter(|c| !c.is_empty()) {
+    let code = match code {
+        None | Some("") => ctx.user.region,
+        Some(c) if c.trim() != c => return Err(WebError::BadRequest(format!("区划代码「{}」不应含空格", c.trim()))),
         Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        None => ctx.user.region,
     };
     ctx.require_within(code)?;
     Ok(code)
