@@ -7,7 +7,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -308,6 +308,105 @@ test('a settlement clerk settles a stay in one step, prints the one bill and rev
   await page.fill('input[name=reason]', '录入错误');
   await page.click('button:has-text("冲销")');
   await page.waitForSelector('text=已冲销');
+  await context.close();
+});
+
+test('a large claim becomes a warning; the village visits, the township checks, the county approves and help is recorded', async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'zh-CN' });
+  const page = await context.newPage();
+  const beijing = (days) => new Date(Date.now() + 8 * 3600_000 - days * 86400_000).toISOString().slice(0, 10);
+  const as = async (user) => { await context.clearCookies(); await login(page, user); };
+  // The village doctor records 欧阳修远's household (imported above) at the monitoring line.
+  await as('cunyi');
+  await page.goto(`${base}/households/E2E0001`);
+  await page.fill('form[action$="/economics"] input[name=size]', '2');
+  await page.fill('form[action$="/economics"] input[name=per_capita_income]', '7500');
+  await page.click('form[action$="/economics"] button[type=submit]');
+  await page.waitForURL(/#economics$/);
+  assert.match(await page.locator('main').textContent(), /¥7,500\.00/);
+  assert.doesNotMatch(await page.locator('main').textContent(), /因病返贫预警：/, 'no spending yet: no warning');
+
+  // The clerk settles a stay of his wife, discharged three days ago.
+  await as('jsck');
+  await page.click('nav.side >> text=一站式结算');
+  await page.fill('input[name=q]', idNumber('371302', '19600412', 22));
+  await page.click('button:has-text("查找")');
+  await page.click('table >> text=结算');
+  await page.waitForSelector('input[name=visit_no]');
+  await page.fill('input[name=visit_no]', 'E2E-WARN-1');
+  await page.fill('input[name=admission]', beijing(12));
+  await page.fill('input[name=discharge]', beijing(3));
+  await page.fill('input[name=diseases]', 'C34.9');
+  await page.fill('input[name=cat_a]', '60000');
+  await page.fill('input[name=cat_b]', '15000');
+  await page.fill('input[name=out_of_catalogue]', '0');
+  await page.fill('input[name=necessary]', '0');
+  await page.click('button:has-text("预览结算单")');
+  await page.waitForSelector('section.bill');
+  await page.click('button:has-text("确认结算")');
+  await page.waitForURL(/E2E-WARN-1$/);
+
+  // At once, the village doctor has the warning, fifteen days to go.
+  await as('cunyi');
+  await page.click('nav.side >> text=因病返贫预警');
+  const row = page.locator('tr', { hasText: 'E2E0001' });
+  assert.match(await row.textContent(), /扣除医疗支出后低于监测标准/);
+  assert.match(await row.textContent(), /15 天/);
+  await shot(page, '20-monitoring-list');
+  await row.locator('a').first().click();
+  await page.waitForURL(/\/monitoring\/\d+$/);
+  const warningUrl = page.url();
+  const take = async (note, yes) => {
+    if (note !== null) await page.fill('textarea[name=note]', note);
+    if (yes === false) await page.uncheck('input[name=yes]');
+    await page.click('button:has-text("办理")');
+    await page.waitForURL(warningUrl);
+  };
+  await take('入户核实：住院自付较多，收入在监测标准附近');
+  await as('xzwsy');
+  await page.goto(warningUrl);
+  await take('医保结算与收入数据比对一致');
+  await as('cunyi');
+  await page.goto(warningUrl);
+  await take(null);
+  // The notice to post: the head, the village, nothing else of the household.
+  await page.click('text=打印公示');
+  const notice = await page.locator('main').textContent();
+  assert.match(notice, /欧阳修远/);
+  for (const secret of [idNumber('371302', '19600412', 22), idNumber('371302', '19580307', 11), '¥', 'C34', '肺']) {
+    assert.ok(!notice.includes(secret), `the notice shows no ${secret.length === 18 ? 'ID number' : secret}`);
+  }
+  await shot(page, '21-monitoring-notice');
+  // Too early for the township: the notice has not been up five days.
+  await as('xzwsy');
+  await page.goto(warningUrl);
+  await page.fill('textarea[name=note]', '审核同意纳入监测');
+  await page.click('button:has-text("办理")');
+  await page.waitForSelector('.alert.error');
+  assert.match(await page.locator('.alert.error').textContent(), /不少于 5 天/);
+  // Five days pass (the notice's day moved back in the database, as the web tests do).
+  const id = warningUrl.match(/(\d+)$/)[1];
+  execFileSync('python3', ['-c', 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=30); c.execute("UPDATE warnings SET notice_on = ? WHERE id = ?", (sys.argv[2], int(sys.argv[3]))); c.commit()',
+    path.join(work, 'data/demo.db'), beijing(5), id]);
+  await page.goto(warningUrl);
+  await take('审核同意纳入监测');
+  await as('fpb');
+  await page.goto(warningUrl);
+  await take('审批认定为防止返贫监测对象');
+  await as('mzj');
+  await page.goto(warningUrl);
+  await take('依申请医疗救助：再救助 3,000 元');
+  const done = await page.locator('main').textContent();
+  assert.match(done, /帮扶中/);
+  assert.match(done, /依申请医疗救助：再救助 3,000 元/);
+  for (const step of ['入户核实', '数据比对', '村级评议公示', '乡镇审核', '县级审批', '落实帮扶措施']) assert.ok(done.includes(step), `the history shows ${step}`);
+  await shot(page, '22-monitoring-helped');
+  // The county's dashboard counts it: recognised, decided within the limit.
+  await as('wjj');
+  await page.goto(`${base}/dashboard`);
+  const stats = await page.locator('section.stats').nth(1).textContent();
+  assert.match(stats, /已认定 \/ 风险已消除/);
+  assert.match(await page.locator('main').textContent(), /按期认定率（15 天）/);
   await context.close();
 });
 

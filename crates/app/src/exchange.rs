@@ -202,9 +202,14 @@ pub async fn export(store: &Store, viewer: &Viewer, kind: Kind, region: RegionCo
             sheet
         }
         Kind::Roster => {
-            let mut sheet = Sheet::new(&["户编号", "户主姓名", "与户主关系", "姓名", "证件号码", "民族", "行政区划代码", "贫困户属性", "脱贫状态", "主要致贫原因", "联系电话"]);
+            let mut sheet = Sheet::new(&[
+                "户编号", "户主姓名", "与户主关系", "姓名", "证件号码", "民族", "行政区划代码", "贫困户属性", "脱贫状态", "主要致贫原因", "联系电话", "家庭人口数", "家庭年人均纯收入",
+                "监测对象类别",
+            ]);
+            let economics = store.current_economics(region).await?;
             for (h, members) in roster_of(store, region).await? {
                 let hh = &h.household;
+                let e = economics.get(hh.no.as_str());
                 for p in members {
                     let sight = viewer.sight(Record::Person { id: p.id, region: hh.region });
                     let phone = p.person.phone.as_ref().or(hh.phone.as_ref().filter(|_| p.person.relation == huimin_domain::Relation::Head));
@@ -220,6 +225,9 @@ pub async fn export(store: &Store, viewer: &Viewer, kind: Kind, region: RegionCo
                         hh.status.label_zh().to_string(),
                         hh.cause.label_zh().to_string(),
                         phone.map(|p| p.as_str().to_string()).unwrap_or_default(),
+                        e.map(|e| e.size.to_string()).unwrap_or_default(),
+                        e.and_then(|e| e.per_capita_income).map(|m| m.to_string()).unwrap_or_default(),
+                        e.and_then(|e| e.monitoring_category).map(|c| c.label_zh().to_string()).unwrap_or_default(),
                     ]);
                 }
             }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use huimin_domain::{Date, Period, RegionCode};
 use huimin_policy::Fund;
-use huimin_store::{ClaimSums, Store, StoreError, Target};
+use huimin_store::{ClaimSums, Store, StoreError, Target, WarningCell};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use serde::{Deserialize, Serialize};
 
@@ -15,11 +15,12 @@ use crate::health;
 
 /// The supervised indicators and their default targets: (code, Chinese name, at most?, target in
 /// ppm, source). A region's own target (the most specific) replaces the default.
-pub const INDICATORS: [(&str, &str, bool, i64, &str); 4] = [
+pub const INDICATORS: [(&str, &str, bool, i64, &str); 5] = [
     ("self_pay_ratio", "住院个人自付比例", true, 100_000, "《县2020年健康扶贫工作计划》“一个确保”：贫困患者住院费用个人自付比例控制在10%以内"),
     ("contract_rate", "家庭医生签约率", false, 1_000_000, "《县2020年健康扶贫工作计划》：应签尽签；《守护健康奔小康——茅箭区健康扶贫工作综述》：茅箭区签约率达 98.8%"),
     ("follow_up_rate", "随访履约率", false, 900_000, "本系统默认值 90%（来源文件未给出，可按本地区设置目标）"),
     ("screening_rate", "因病致贫筛查完成率", false, 950_000, "本系统默认值 95%（《我省抓实五项重点工作 全力推动健康扶贫》：云南一个月完成 96%），可按本地区设置目标"),
+    ("recognition_in_time", "监测对象按期认定率", false, 1_000_000, "防止返贫动态监测识别程序：自发现线索之日起 15 天内完成认定（部分省份为 20 个工作日）；本系统默认目标 100%"),
 ];
 
 /// The population figures of a region: registry, screening, the three batches, treatment,
@@ -46,6 +47,12 @@ pub struct Population {
     pub contracts: [i64; 2],
     /// Follow-up windows done, windows due so far, persons late.
     pub follow_ups: [i64; 3],
+    /// Monitored households (防止返贫监测对象) by monitoring category (its code): households,
+    /// persons (their recorded sizes).
+    pub monitored: BTreeMap<String, [i64; 2]>,
+    /// Households by compliant out-of-pocket spending over the twelve months to the day counted,
+    /// in the bands of `huimin_store::BURDEN_BANDS` (households that paid nothing not counted).
+    pub burden: [i64; 6],
 }
 
 impl Population {
@@ -59,6 +66,13 @@ impl Population {
         }
         for (k, v) in &o.sick_by_group {
             *self.sick_by_group.entry(k.clone()).or_default() += v;
+        }
+        for (k, [h, p]) in &o.monitored {
+            let e = self.monitored.entry(k.clone()).or_default();
+            (e[0], e[1]) = (e[0] + h, e[1] + p);
+        }
+        for (a, b) in self.burden.iter_mut().zip(&o.burden) {
+            *a += b;
         }
         for (a, b) in self.screening.iter_mut().chain(&mut self.batches).chain(&mut self.treatment).chain(&mut self.contracts).chain(&mut self.follow_ups).zip(
             o.screening.iter().chain(&o.batches).chain(&o.treatment).chain(&o.contracts).chain(&o.follow_ups),
@@ -78,6 +92,9 @@ pub struct ChildFigures {
     /// Persons in the programme; with a contract for the year.
     pub contracts: [i64; 2],
     pub claims: ClaimSums,
+    /// Monitored households (any category).
+    pub monitored_households: i64,
+    pub warnings: WarningCell,
 }
 
 /// Everything the dashboard shows for one region and period.
@@ -99,6 +116,8 @@ pub struct Indicators {
     pub outpatient_chronic: ClaimSums,
     /// All claims by discharge month.
     pub by_month: Vec<(String, ClaimSums)>,
+    /// The recognitions of households at risk, as they stand today.
+    pub warnings: WarningCell,
     pub children: Vec<ChildFigures>,
 }
 
@@ -181,6 +200,12 @@ pub async fn population(store: &Store, catalogues: &huimin_domain::Catalogues, r
         p.follow_ups[1] += i64::from(w.state.due);
         p.follow_ups[2] += i64::from(w.overdue_days > 0);
     }
+    for c in store.monitored_cells(region, region.prefix().len()).await? {
+        let e = p.monitored.entry(c.category.code().to_string()).or_default();
+        (e[0], e[1]) = (e[0] + c.households, e[1] + c.persons);
+    }
+    let (from, to) = crate::monitoring::window(today, 12);
+    p.burden = store.burden_bands(region, &from, &to).await?;
     Ok(Counted { population: p, campaign, contract_rates })
 }
 
@@ -229,7 +254,7 @@ pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, regi
     let width = children_regions.first().map_or(region.prefix().len(), |c| c.code.prefix().len());
     let mut children: Vec<ChildFigures> = children_regions
         .into_iter()
-        .map(|r| ChildFigures { region: r, households: 0, persons: 0, illness_households: 0, contracts: [0; 2], claims: ClaimSums::default() })
+        .map(|r| ChildFigures { region: r, households: 0, persons: 0, illness_households: 0, contracts: [0; 2], claims: ClaimSums::default(), monitored_households: 0, warnings: WarningCell::default() })
         .collect();
     let mut unstored = 0;
     let (population, population_as_of, screening_campaign) = if region.level() <= huimin_domain::RegionLevel::County {
@@ -250,6 +275,7 @@ pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, regi
                 ch.illness_households += p.illness_households;
                 ch.contracts[0] += p.contracts[0];
                 ch.contracts[1] += p.contracts[1];
+                ch.monitored_households += p.monitored.values().map(|[h, _]| h).sum::<i64>();
             }
         }
         (total, oldest, None)
@@ -262,6 +288,11 @@ pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, regi
             }
             if let Some(r) = counted.contract_rates.iter().find(|r| r.region == ch.region.code) {
                 ch.contracts = [r.persons, r.signed];
+            }
+        }
+        for c in store.monitored_cells(region, width).await? {
+            if let Some(ch) = children.iter_mut().find(|ch| ch.region.code.prefix() == c.child) {
+                ch.monitored_households += c.households;
             }
         }
         (counted.population, None, counted.campaign)
@@ -286,7 +317,14 @@ pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, regi
         }
     }
     by_month.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(Indicators { region, period, population, population_as_of, unstored_townships: unstored, screening_campaign, claims, inpatient, outpatient_chronic, by_month, children })
+    let mut warnings = WarningCell::default();
+    for cell in store.warning_cells(region, width, today).await? {
+        warnings.add(&cell);
+        if let Some(ch) = children.iter_mut().find(|c| c.region.code.prefix() == cell.child) {
+            ch.warnings.add(&cell);
+        }
+    }
+    Ok(Indicators { region, period, population, population_as_of, unstored_townships: unstored, screening_campaign, claims, inpatient, outpatient_chronic, by_month, warnings, children })
 }
 
 /// A person whose accumulated payments of a year reached an annual cap: a layer that pays no
@@ -371,6 +409,7 @@ pub fn checks(ind: &Indicators, targets: &[Target]) -> Vec<Check> {
                 "self_pay_ratio" => ppm(ind.inpatient.patient_total, ind.inpatient.total),
                 "contract_rate" => ppm(ind.population.contracts[1], ind.population.contracts[0]),
                 "follow_up_rate" => ppm(ind.population.follow_ups[0], ind.population.follow_ups[1]),
+                "recognition_in_time" => ppm(ind.warnings.decided_in_time, ind.warnings.decided),
                 _ => ppm(ind.population.screening[1], ind.population.screening[0]),
             };
             let (target_ppm, at_most, source) = target_for(targets, ind.region, code);
@@ -637,6 +676,132 @@ pub async fn write_monthly_report(store: &Store, catalogues: &huimin_domain::Cat
         }
     }
     sheet.set_column_width(0, 14)?.set_column_width(14, 16)?.set_column_width(18, 30)?;
+    crate::files::save_workbook(&mut book, path)?;
+    Ok(())
+}
+
+/// The monitoring report of a region: by child region, the monitored households by category,
+/// the recognitions and their deadlines; the households by compliant out-of-pocket spending over
+/// the last twelve months; and the recognitions under way. No ID number, no diagnosis.
+pub async fn write_monitoring_report(store: &Store, region: RegionCode, today: Date, path: &Path) -> Result<(), ReportError> {
+    use huimin_domain::MonitoringCategory;
+    let children = store.child_regions(region).await?;
+    let width = children.first().map_or(region.prefix().len(), |c| c.code.prefix().len());
+    let mut rows: Vec<(String, String)> = children.iter().map(|c| (c.code.to_string(), c.name.clone())).collect();
+    if rows.is_empty() {
+        rows.push((region.to_string(), store.region(region).await?.map_or_else(|| region.to_string(), |r| r.name)));
+    }
+    let monitored = store.monitored_cells(region, width).await?;
+    let warnings = store.warning_cells(region, width, today).await?;
+    let mut book = Workbook::new();
+    let f = Formats::new();
+
+    let sheet = book.add_worksheet().set_name("监测认定")?;
+    let title = format!("防止返贫监测对象与认定情况（截至 {}）", huimin_domain::format::date_cn(today));
+    sheet.write_with_format(0, 0, &title, &f.bold)?;
+    let mut heads = vec!["区划代码", "区划"];
+    heads.extend(MonitoringCategory::ALL.iter().map(|c| c.label_zh()));
+    heads.extend(["监测人口", "线索总数", "待认定", "3 天内到期", "逾期", "已作出决定", "按期认定率", "已认定", "风险已消除"]);
+    f.header(sheet, 2, &heads, 9.0)?;
+    print_setup(sheet, 2, &title)?;
+    let mut total_m = [0i64; 4];
+    let mut total_w = WarningCell::default();
+    let line = |code: Cell, name: String, m: [i64; 4], w: &WarningCell| {
+        let mut cells = vec![code, Cell::Text(name)];
+        cells.extend(m.iter().map(|n| Cell::Count(*n)));
+        cells.extend([
+            Cell::Count(w.opened),
+            Cell::Count(w.pending),
+            Cell::Count(w.urgent),
+            Cell::Count(w.late),
+            Cell::Count(w.decided),
+            Cell::Rate(ppm(w.decided_in_time, w.decided)),
+            Cell::Count(w.recognised),
+            Cell::Count(w.eliminated),
+        ]);
+        cells
+    };
+    for (i, (code, name)) in rows.iter().enumerate() {
+        let prefix = RegionCode::parse(code).map_or_else(|_| code.clone(), |c| c.prefix());
+        let mut m = [0i64; 4];
+        for c in monitored.iter().filter(|c| c.child == prefix) {
+            let k = MonitoringCategory::ALL.iter().position(|x| *x == c.category).unwrap_or(0);
+            m[k] += c.households;
+            m[3] += c.persons;
+        }
+        let w = warnings.iter().filter(|c| c.child == prefix).fold(WarningCell::default(), |mut a, c| {
+            a.add(c);
+            a
+        });
+        for (t, v) in total_m.iter_mut().zip(m) {
+            *t += v;
+        }
+        total_w.add(&w);
+        for (col, cell) in line(Cell::Code(code.clone()), name.clone(), m, &w).iter().enumerate() {
+            f.write(sheet, 3 + i as u32, col as u16, cell)?;
+        }
+    }
+    for (col, cell) in line(Cell::Text(String::new()), "合计".into(), total_m, &total_w).iter().enumerate() {
+        f.write(sheet, 3 + rows.len() as u32, col as u16, cell)?;
+    }
+    sheet.set_column_width(0, 14)?.set_column_width(1, 16)?;
+
+    let sheet = book.add_worksheet().set_name("医疗负担分布")?;
+    let (from, to) = crate::monitoring::window(today, 12);
+    let title = format!("户合规自付医疗费用分布（{from} 至 {to}，户数）");
+    sheet.write_with_format(0, 0, &title, &f.bold)?;
+    let bands = huimin_store::BURDEN_BANDS;
+    let mut band_heads: Vec<String> = vec!["区划代码".into(), "区划".into()];
+    band_heads.extend(bands.iter().enumerate().map(|(i, y)| if i == 0 { format!("{y} 元及以下") } else { format!("{}–{y} 元", bands[i - 1]) }));
+    band_heads.push(format!("{} 元以上", bands[bands.len() - 1]));
+    band_heads.push("有自付的户数".into());
+    f.header(sheet, 2, &band_heads.iter().map(String::as_str).collect::<Vec<_>>(), 10.0)?;
+    print_setup(sheet, 2, &title)?;
+    let mut total = [0i64; 6];
+    for (i, (code, name)) in rows.iter().enumerate() {
+        let counts = store.burden_bands(RegionCode::parse(code).unwrap_or(region), &from, &to).await?;
+        for (t, v) in total.iter_mut().zip(counts) {
+            *t += v;
+        }
+        let mut cells = vec![Cell::Code(code.clone()), Cell::Text(name.clone())];
+        cells.extend(counts.iter().map(|n| Cell::Count(*n)));
+        cells.push(Cell::Count(counts.iter().sum()));
+        for (col, cell) in cells.iter().enumerate() {
+            f.write(sheet, 3 + i as u32, col as u16, cell)?;
+        }
+    }
+    let mut cells = vec![Cell::Text(String::new()), Cell::Text("合计".into())];
+    cells.extend(total.iter().map(|n| Cell::Count(*n)));
+    cells.push(Cell::Count(total.iter().sum()));
+    for (col, cell) in cells.iter().enumerate() {
+        f.write(sheet, 3 + rows.len() as u32, col as u16, cell)?;
+    }
+    sheet.set_column_width(0, 14)?.set_column_width(1, 16)?;
+
+    let sheet = book.add_worksheet().set_name("办理中的认定")?;
+    let title = format!("正在办理的监测对象认定（截至 {}）", huimin_domain::format::date_cn(today));
+    sheet.write_with_format(0, 0, &title, &f.bold)?;
+    f.header(sheet, 2, &["户编号", "户主", "区划代码", "线索来源", "触发规则或线索", "近期合规自付（元）", "发现日期", "认定期限", "环节", "剩余天数"], 10.0)?;
+    print_setup(sheet, 2, &title)?;
+    for (i, w) in store.warnings(region, true).await?.iter().enumerate() {
+        let left = w.recognition().days_left(today);
+        let cells = [
+            Cell::Code(w.household_no.clone()),
+            Cell::Text(w.head_name.clone()),
+            Cell::Code(w.region.to_string()),
+            Cell::Text(w.lead.label_zh().into()),
+            Cell::Text(w.rule_name.clone()),
+            Cell::Money(w.out_of_pocket.fen()),
+            Cell::Text(w.opened_on.to_string()),
+            Cell::Text(w.due_on.to_string()),
+            Cell::Text(huimin_domain::recognition::stage_label(w.stage).into()),
+            left.map_or(Cell::Text("—".into()), Cell::Count),
+        ];
+        for (col, cell) in cells.iter().enumerate() {
+            f.write(sheet, 3 + i as u32, col as u16, cell)?;
+        }
+    }
+    sheet.set_column_width(0, 16)?.set_column_width(4, 28)?;
     crate::files::save_workbook(&mut book, path)?;
     Ok(())
 }

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use huimin_domain::{Date, RegionCode};
+use huimin_domain::{Date, LeadSource, RegionCode};
 use huimin_policy::{HouseholdFigures, WarningRules, parse_warning_rules};
-use huimin_store::{AuditEntry, NewWarning, Store, StoreError, StoredWarningRules};
+use huimin_store::{AuditEntry, HouseholdWindow, NewWarning, Store, StoreError, StoredWarningRules};
 
 /// The warning rules files stored, parsed.
 #[derive(Debug, Clone, Default)]
@@ -103,20 +103,12 @@ pub async fn check_households(store: &Store, set: &WarningRuleSet, households: &
         let (from, to) = window(today, months);
         for h in store.household_windows(households, &from, &to).await? {
             let Some(rules) = set.in_force(h.region, today).filter(|r| r.window_months == months) else { continue };
-            let category = h.economics.as_ref().and_then(|e| e.monitoring_category);
-            if !h.in_programme && category.is_none() {
-                continue;
-            }
-            let figures = HouseholdFigures {
-                category,
-                size: h.economics.as_ref().map_or(h.members.max(1), |e| e.size),
-                per_capita_income: h.economics.as_ref().and_then(|e| e.per_capita_income),
-                out_of_pocket: h.out_of_pocket,
-            };
+            let Some(figures) = figures_of(&h) else { continue };
             let fired = rules.check(&figures);
             let Some(first) = fired.first() else { continue };
             let w = NewWarning {
                 household_no: h.household_no.clone(),
+                lead: LeadSource::Rule,
                 region: h.region,
                 rules_id: rules.id.clone(),
                 rule_id: first.rule_id.clone(),
@@ -134,6 +126,174 @@ pub async fn check_households(store: &Store, set: &WarningRuleSet, households: &
         }
     }
     Ok(opened)
+}
+
+/// What the rules read of a household; `None` for a household they do not watch (out of the
+/// programme and without a monitoring category). Its size defaults to its members in the
+/// programme when no economics are recorded.
+pub fn figures_of(h: &HouseholdWindow) -> Option<HouseholdFigures> {
+    let category = h.economics.as_ref().and_then(|e| e.monitoring_category);
+    (h.in_programme || category.is_some()).then(|| HouseholdFigures {
+        category,
+        size: h.economics.as_ref().map_or(h.members.max(1), |e| e.size),
+        per_capita_income: h.economics.as_ref().and_then(|e| e.per_capita_income),
+        out_of_pocket: h.out_of_pocket,
+    })
+}
+
+/// What the daily check did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DailyCheck {
+    /// Households with compliant out-of-pocket spending in a window of rules in force.
+    pub checked: usize,
+    pub opened: usize,
+}
+
+/// The daily check: every household that paid anything in the window of rules in force today
+/// is checked again. Settlements check their households at once; this catches what they cannot —
+/// the window moving on, rules loaded or coming into force, economics recorded, a check that
+/// failed after its settlement was committed. It reads `person_burden`, never the claims.
+pub async fn daily_check(store: &Store, set: &WarningRuleSet, today: Date, audit: &AuditEntry) -> Result<DailyCheck, MonitoringError> {
+    let mut households = std::collections::BTreeSet::new();
+    for (_, rules) in set.all().filter(|(_, r)| r.in_force_on(today)) {
+        let (from, to) = window(today, rules.window_months);
+        households.extend(store.spending_households(rules.region, &from, &to).await?);
+    }
+    let households: Vec<String> = households.into_iter().collect();
+    let mut out = DailyCheck { checked: households.len(), opened: 0 };
+    for chunk in households.chunks(5_000) {
+        out.opened += check_households(store, set, chunk, today, audit).await?.len();
+    }
+    Ok(out)
+}
+
+/// A lead that did not come from a rule: the household's own report (12317 included), a village
+/// cadre's visit, a department's screening. It opens the household's recognition with its
+/// spending over the window of the rules in force (if any), due 15 days from `on`.
+pub async fn report_lead(store: &Store, set: &WarningRuleSet, household_no: &str, source: LeadSource, note: &str, role: huimin_domain::Role, on: Date, audit: &AuditEntry) -> Result<i64, MonitoringError> {
+    if source == LeadSource::Rule {
+        return Err(MonitoringError::Invalid("预警规则的线索由结算时自动发现，请选择申报、走访或部门筛查".into()));
+    }
+    let roles = huimin_domain::recognition::lead_roles(source);
+    if !roles.contains(&role) {
+        return Err(MonitoringError::Invalid(format!("「{}」的线索应由{}登记", source.label_zh(), roles.iter().map(|r| r.label_zh()).collect::<Vec<_>>().join("、"))));
+    }
+    let note = note.trim();
+    if note.chars().count() < 4 {
+        return Err(MonitoringError::Invalid("请写明线索情况（至少 4 个字）".into()));
+    }
+    if let Some(open) = store.open_warning_of(household_no).await? {
+        return Err(MonitoringError::Invalid(format!("此户已有正在办理的监测认定（编号 {}，{}）", open.id, huimin_domain::recognition::stage_label(open.stage))));
+    }
+    let no = huimin_domain::HouseholdNo::parse(household_no).map_err(|e| MonitoringError::Invalid(e.to_string()))?;
+    let region = store.household(&no).await?.ok_or_else(|| StoreError::NotFound(format!("household {household_no}")))?.household.region;
+    let months = set.in_force(region, on).map_or(12, |r| r.window_months);
+    let (from, to) = window(on, months);
+    let spent = store.household_windows(&[household_no.to_string()], &from, &to).await?.first().map_or(huimin_domain::Money::ZERO, |h| h.out_of_pocket);
+    let w = NewWarning {
+        household_no: household_no.to_string(),
+        lead: source,
+        region,
+        rules_id: String::new(),
+        rule_id: source.code().to_string(),
+        rule_name: source.label_zh().to_string(),
+        reason: note.to_string(),
+        source: audit.username.clone(),
+        out_of_pocket: spent,
+        opened_on: on,
+    };
+    let mut audit = audit.clone();
+    audit.action = "warning.lead".into();
+    audit.target = format!("household {household_no}");
+    audit.detail = source.code().into();
+    // Another lead may have opened one meanwhile: the unique index answers.
+    store.open_warning(&w, &audit).await?.ok_or_else(|| MonitoringError::Invalid("此户已有正在办理的监测认定".into()))
+}
+
+/// How many households each rule of a draft would have flagged, by region.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Simulation {
+    pub rules_id: String,
+    pub region: RegionCode,
+    /// The window's first and last months (`YYYY-MM`).
+    pub window: (String, String),
+    /// The rules' ids and names, in the file's order.
+    pub rules: Vec<(String, String)>,
+    /// Households with compliant out-of-pocket spending in the window: those checked.
+    pub checked: usize,
+    pub rows: Vec<SimulatedRegion>,
+    pub total: SimulatedRegion,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct SimulatedRegion {
+    pub region: String,
+    pub name: String,
+    /// Households with spending in the window.
+    pub checked: i64,
+    /// Households each rule fires for, in the rules' order.
+    pub by_rule: Vec<i64>,
+    /// Households any rule fires for.
+    pub any: i64,
+}
+
+/// Runs draft rules over the settlements already stored: every household of `region` (inside
+/// the rules' region) that paid anything in the window ending with `day`'s month, checked as a
+/// settlement would check it, counted by child region. Nothing is written.
+pub async fn simulate(store: &Store, rules: &WarningRules, region: RegionCode, day: Date) -> Result<Simulation, MonitoringError> {
+    let scope = if rules.region.contains(region) {
+        region
+    } else if region.contains(rules.region) {
+        rules.region
+    } else {
+        return Err(MonitoringError::Invalid(format!("规则的区划 {} 与所选区划 {region} 不相交", rules.region)));
+    };
+    let (from, to) = window(day, rules.window_months);
+    let households = store.spending_households(scope, &from, &to).await?;
+    let children = store.child_regions(scope).await?;
+    let mut rows: Vec<SimulatedRegion> =
+        children.iter().map(|c| SimulatedRegion { region: c.code.prefix(), name: c.name.clone(), by_rule: vec![0; rules.rules.len()], ..Default::default() }).collect();
+    let mut total = SimulatedRegion { region: scope.prefix(), name: "合计".into(), by_rule: vec![0; rules.rules.len()], ..Default::default() };
+    for chunk in households.chunks(5_000) {
+        for h in store.household_windows(chunk, &from, &to).await? {
+            let Some(figures) = figures_of(&h) else { continue };
+            let fired = rules.check(&figures);
+            let row = children.iter().position(|c| c.code.contains(h.region)).and_then(|i| rows.get_mut(i));
+            for r in row.into_iter().chain([&mut total]) {
+                r.checked += 1;
+                for (i, rule) in rules.rules.iter().enumerate() {
+                    if fired.iter().any(|f| f.rule_id == rule.id) {
+                        r.by_rule[i] += 1;
+                    }
+                }
+                r.any += i64::from(!fired.is_empty());
+            }
+        }
+    }
+    rows.retain(|r| r.checked > 0);
+    Ok(Simulation {
+        rules_id: rules.id.clone(),
+        region: scope,
+        window: (from, to),
+        rules: rules.rules.iter().map(|r| (r.id.clone(), r.name.clone())).collect(),
+        checked: households.len(),
+        rows,
+        total,
+    })
+}
+
+/// Records a household's economics, then checks it at once: a fall in income can put its
+/// spending over a rule. Returns the warning opened, if one was. A failed check is logged; the
+/// daily check will see the household again.
+pub async fn record_economics(store: &Store, set: &WarningRuleSet, household_no: &str, e: &huimin_store::Economics, by: &str, today: Date, audit: &AuditEntry) -> Result<Option<i64>, MonitoringError> {
+    store.record_economics(household_no, e, by, audit).await?;
+    match check_households(store, set, &[household_no.to_string()], today, audit).await {
+        Ok(opened) => Ok(opened.first().copied()),
+        Err(e) => {
+            tracing::warn!(error = %e, "the warning check failed");
+            Ok(None)
+        }
+    }
 }
 
 /// Takes a step of a warning's recognition as `user` on `today`: checked by the state machine

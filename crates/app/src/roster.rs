@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use huimin_domain::{
-    Ethnicity, Household, HouseholdNo, IdNumber, Person, PersonName, Phone, PovertyCategory,
+    Ethnicity, Household, HouseholdNo, IdNumber, Money, MonitoringCategory, Person, PersonName, Phone, PovertyCategory,
     PovertyCause, PovertyStatus, RegionCode, RegionLevel, Relation, Sex,
 };
 use huimin_store::{EventInput, EventKind, RegistrySnapshot, RosterChanges};
@@ -22,7 +22,7 @@ const fn col(name: &'static str, aliases: &'static [&'static str], required: boo
 }
 
 /// The roster's columns, in the order of the template.
-pub const ROSTER_COLUMNS: [Column; 12] = [
+pub const ROSTER_COLUMNS: [Column; 15] = [
     col("户编号", &["户号", "户码"], true),
     col("户主姓名", &["户主"], true),
     col("与户主关系", &["与户主的关系"], true),
@@ -35,6 +35,10 @@ pub const ROSTER_COLUMNS: [Column; 12] = [
     col("脱贫状态", &["脱贫标志"], true),
     col("主要致贫原因", &["致贫原因"], true),
     col("联系电话", &["电话", "手机号码"], false),
+    // The household's economics (防止返贫动态监测), optional: see `RosterEconomics`.
+    col("家庭人口数", &["家庭人口", "户人口数"], false),
+    col("家庭年人均纯收入", &["家庭年人均纯收入（元）", "家庭年人均纯收入(元)", "年人均纯收入", "人均纯收入"], false),
+    col("监测对象类别", &["监测类别", "监测对象"], false),
 ];
 
 const HOUSEHOLD_NO: usize = 0;
@@ -49,6 +53,19 @@ const CATEGORY: usize = 8;
 const STATUS: usize = 9;
 const CAUSE: usize = 10;
 const PHONE: usize = 11;
+const SIZE: usize = 12;
+const INCOME: usize = 13;
+const MONITORING: usize = 14;
+
+/// A household's economics as a roster row gives them. A row whose three cells are empty says
+/// nothing (what is recorded stays); otherwise the cells are the household's economics: an empty
+/// size is its members listed, an empty income not known, an empty category not monitored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RosterEconomics {
+    pub size: Option<u32>,
+    pub per_capita_income: Option<Money>,
+    pub category: Option<MonitoringCategory>,
+}
 
 /// A problem with one cell or row; `value` is what the file held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -74,6 +91,8 @@ pub struct ParsedRoster {
     pub rows_total: usize,
     /// Households that passed every check, with their persons, in file order.
     pub households: Vec<(Household, Vec<Person>)>,
+    /// The economics the file gives for its households (by household number).
+    pub economics: HashMap<String, RosterEconomics>,
     pub errors: Vec<RowError>,
     pub held_back: Vec<HeldBack>,
     /// Every valid ID number in the file, applied or held back: none of them may be exited.
@@ -102,6 +121,7 @@ struct Group {
     rows: Vec<u64>,
     bad_rows: Vec<u64>,
     household: Option<(u64, Household)>,
+    economics: Option<RosterEconomics>,
     persons: Vec<(u64, Person)>,
 }
 
@@ -155,6 +175,29 @@ pub fn parse_roster(
         if !phone_text.is_empty() {
             check(PHONE, ok(Phone::parse(phone_text).map(Some), &mut phone));
         }
+        let mut economics = RosterEconomics { size: None, per_capita_income: None, category: None };
+        let size_text = cell(SIZE).trim();
+        if !size_text.is_empty() {
+            match size_text.trim_end_matches(".0").parse::<u32>() {
+                Ok(n) if (1..=99).contains(&n) => economics.size = Some(n),
+                _ => check(SIZE, Some(format!("家庭人口数「{size_text}」应为 1–99 的整数"))),
+            }
+        }
+        let income_text = cell(INCOME).trim();
+        if !income_text.is_empty() {
+            match Money::parse_yuan(income_text) {
+                Ok(m) => economics.per_capita_income = Some(m),
+                Err(e) => check(INCOME, Some(format!("家庭年人均纯收入应为元（如 7600 或 7600.50）：{e}"))),
+            }
+        }
+        let category_text = cell(MONITORING).trim();
+        if !category_text.is_empty() {
+            match MonitoringCategory::parse(category_text) {
+                Ok(c) => economics.category = Some(c),
+                Err(e) => check(MONITORING, Some(e.to_string())),
+            }
+        }
+        let says_economics = !(size_text.is_empty() && income_text.is_empty() && category_text.is_empty());
         let read_as: [(usize, Option<&str>); 4] = [
             (HEAD_NAME, head.as_ref().map(PersonName::as_str)),
             (NAME, name.as_ref().map(PersonName::as_str)),
@@ -233,6 +276,21 @@ pub fn parse_roster(
             }
             _ => None,
         };
+        if says_economics && errors.is_empty() {
+            match group.economics {
+                None => group.economics = Some(economics),
+                Some(first) if first != economics => {
+                    let column = if first.size != economics.size { SIZE } else if first.per_capita_income != economics.per_capita_income { INCOME } else { MONITORING };
+                    errors.push(RowError {
+                        row: r.row,
+                        column: ROSTER_COLUMNS[column].name.into(),
+                        value: cell(column).trim().into(),
+                        reason: "同一户的各行应一致（家庭人口数、年人均纯收入、监测对象类别写在户的每一行或只写一行）".into(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
         if let (Some(h), Some((first_row, first))) = (&household, &group.household) {
             let fields: [(usize, String, String); 5] = [
                 (HEAD_NAME, first.head_name.as_str().into(), h.head_name.as_str().into()),
@@ -295,6 +353,9 @@ pub fn parse_roster(
         g.bad_rows.dedup();
         if g.bad_rows.is_empty() {
             if let Some((_, household)) = g.household {
+                if let Some(e) = g.economics {
+                    out.economics.insert(household.no.as_str().to_string(), e);
+                }
                 out.households.push((household, g.persons.into_iter().map(|(_, p)| p).collect()));
             }
         } else {
@@ -434,13 +495,34 @@ pub fn diff(parsed: &ParsedRoster, snapshot: &RegistrySnapshot, scope: &[RegionC
     };
     for (h, persons) in &parsed.households {
         let named = Named { key: h.no.as_str().into(), name: h.head_name.as_str().into() };
+        // The file's economics, where they differ from those recorded: recorded, and shown as
+        // the household's changes.
+        let mut economics_fields = Vec::new();
+        if let Some(e) = parsed.economics.get(h.no.as_str()) {
+            let size = e.size.unwrap_or(u32::try_from(persons.len()).unwrap_or(1).clamp(1, 99));
+            let old = snapshot.economics.get(h.no.as_str());
+            let text = |size: Option<u32>, income: Option<Money>, category: Option<MonitoringCategory>| {
+                [size.map(|n| n.to_string()).unwrap_or_default(), income.map(|m| m.to_string()).unwrap_or_default(), category.map(|c| c.label_zh().to_string()).unwrap_or_default()]
+            };
+            let was = text(old.map(|o| o.size), old.and_then(|o| o.per_capita_income), old.and_then(|o| o.monitoring_category));
+            let now = text(Some(size), e.per_capita_income, e.category);
+            for (i, name) in ["家庭人口数", "家庭年人均纯收入", "监测对象类别"].into_iter().enumerate() {
+                if was[i] != now[i] {
+                    economics_fields.push((name.to_string(), was[i].clone(), now[i].clone()));
+                }
+            }
+            if !economics_fields.is_empty() {
+                changes.economics.push((h.no.clone(), size, e.per_capita_income, e.category));
+            }
+        }
         match snapshot.households.get(&h.no) {
             None => {
                 d.new_households.push(named);
                 changes.households.push((h.clone(), event(EventKind::Entry, format!("{file_name} 名单新增"), &[])));
             }
             Some(old) => {
-                let fields = household_changes(&old.household, h);
+                let mut fields = household_changes(&old.household, h);
+                fields.extend(economics_fields);
                 if !old.in_programme {
                     d.reentered_households.push(named);
                     changes.households.push((h.clone(), event(EventKind::Entry, format!("重新列入 {file_name} 名单"), &fields)));

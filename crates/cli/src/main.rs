@@ -190,6 +190,10 @@ enum BenchWhat {
         claims: u64,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// With the example warning rules loaded and a tenth of the households' economics near
+        /// the line: every household of the batch checked after the commit.
+        #[arg(long)]
+        warnings: bool,
     },
     /// The supervision dashboard on a generated province: builds the database at --db unless it
     /// exists (N persons, M claims of 2024 settled in batches, disease cards, the contracts and
@@ -222,6 +226,9 @@ enum WarningWhat {
     /// Check the file and store it in the database (settlements are checked against the rules
     /// in force from the next start of the server).
     Load { file: PathBuf },
+    /// Check every household that paid anything in the window of rules in force today, opening
+    /// the warnings due (the server does it each night and when rules are loaded).
+    Daily,
 }
 
 #[derive(Subcommand)]
@@ -554,7 +561,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench { what: BenchWhat::Import { persons, runs } } => bench_import(persons, runs).await?,
         Command::Bench { what: BenchWhat::Engine { claims, runs } } => bench_engine(claims, runs)?,
-        Command::Bench { what: BenchWhat::Batch { claims, runs } } => bench_batch(claims, runs).await?,
+        Command::Bench { what: BenchWhat::Batch { claims, runs, warnings } } => bench_batch(claims, runs, warnings).await?,
         Command::Bench { what: BenchWhat::Dashboard { persons, claims, db, runs } } => bench_dashboard(persons, claims, &db, runs).await?,
         Command::Warning { what: WarningWhat::Check { file } } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("无法读取预警规则文件 {}", file.display()))?;
@@ -570,6 +577,14 @@ async fn run(cli: Cli) -> Result<()> {
             let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), ..Default::default() };
             let r = huimin_app::monitoring::load_rules(&store, &file.display().to_string(), &body, "cli", &audit).await?;
             println!("已载入预警规则 {}（{}，{} 至 {}）", r.name, r.id, r.effective_from, r.effective_to);
+        }
+        Command::Warning { what: WarningWhat::Daily } => {
+            let store = Store::connect(database_url).await?;
+            let set = huimin_app::monitoring::WarningRuleSet::load(&store).await?;
+            let audit = AuditEntry { username: "cli".into(), ip: "cli".into(), ..Default::default() };
+            let t = Instant::now();
+            let r = huimin_app::monitoring::daily_check(&store, &set, huimin_app::clock::today(), &audit).await?;
+            println!("已检查 {} 户（近期有合规自付医疗费用），新发现预警 {} 户（{:.1} 秒）", r.checked, r.opened, t.elapsed().as_secs_f64());
         }
         Command::Policy { what: PolicyWhat::Check { file } } => {
             let policy = load_policy(&file)?;
@@ -775,7 +790,33 @@ async fn demo(url: &str, fresh: bool, addr: std::net::SocketAddr, no_serve: bool
     Ok(())
 }
 
-async fn bench_batch(n: u64, runs: usize) -> Result<()> {
+/// The example warning rules for the whole province, over `months`, and the economics of every
+/// tenth household of `region` a little above the monitoring line (their size as listed).
+async fn bench_warnings(store: &Store, region: RegionCode, months: u32, as_of: Date) -> Result<()> {
+    let audit = AuditEntry { username: "bench".into(), ip: "cli".into(), ..Default::default() };
+    let rules = include_str!("../../../warnings/county-2023.toml")
+        .replace(r#"region = "371302""#, r#"region = "37""#)
+        .replace("effective_from = \"2023-01-01\"", "effective_from = \"2020-01-01\"")
+        .replace("effective_to = \"2026-12-31\"", "effective_to = \"2099-12-31\"")
+        .replace("window_months = 12", &format!("window_months = {months}"));
+    huimin_app::monitoring::load_rules(store, "bench-rules.toml", &rules, "bench", &audit).await?;
+    let households = huimin_app::exchange::all_households(store, region).await?;
+    let mut n = 0;
+    for (i, h) in households.iter().enumerate().filter(|(i, _)| i % 10 == 0) {
+        let e = huimin_store::Economics {
+            as_of,
+            size: u32::try_from(h.members).unwrap_or(1).clamp(1, 99),
+            per_capita_income: Some(huimin_domain::Money::from_yuan(7_600 + (i as i64 % 7) * 300)?),
+            monitoring_category: None,
+        };
+        store.record_economics(h.household.no.as_str(), &e, "bench", &audit).await?;
+        n += 1;
+    }
+    println!("warning rules loaded (window {months} months); economics of {n} households of {region}");
+    Ok(())
+}
+
+async fn bench_batch(n: u64, runs: usize, warnings: bool) -> Result<()> {
     use huimin_app::settlement::{self, PolicySet, SettleRequest};
     let dir = tempfile::tempdir()?;
     let gen_dir = dir.path().join("gen");
@@ -790,6 +831,12 @@ async fn bench_batch(n: u64, runs: usize) -> Result<()> {
         import::import_roster(&store, &gen_dir.join("roster.csv"), &RosterImport::new("bench", Date::from_ymd_opt(2024, 1, 1).expect("date"))).await?;
         let audit = AuditEntry { username: "bench".into(), ip: "cli".into(), action: "settlement.batch".into(), ..Default::default() };
         settlement::load_policy(&store, "demo.toml", &policy, false, &audit).await?;
+        if warnings {
+            // The claims are of 2024: a window reaching back to them from today.
+            let today = huimin_app::clock::today();
+            let months = (chrono::Datelike::year(&today) - 2024) as u32 * 12 + chrono::Datelike::month(&today);
+            bench_warnings(&store, RegionCode::parse("37")?, months.clamp(12, 36), today).await?;
+        }
         let set = PolicySet::load(&store).await?;
         let facilities: Vec<String> = store.all_facilities().await?.into_values().filter(|f| f.kind != "村卫生室").map(|f| f.code).collect();
         let engine_claims = huimin_app::synthetic::claims(set.get("demo-county").expect("loaded"), n, sum.persons, 11);
@@ -799,7 +846,8 @@ async fn bench_batch(n: u64, runs: usize) -> Result<()> {
         let out = settlement::settle_batch(&store, &set, &requests, "bench", &audit).await?;
         let secs = t.elapsed().as_secs_f64();
         let rate = out.settled as f64 / secs;
-        println!("run {run}: {} settled, {} refused in {secs:.1} s = {rate:.0} claims/s", out.settled, out.refused.len());
+        let opened = if warnings { format!(", {} warnings opened", store.warnings(RegionCode::parse("37")?, true).await?.len()) } else { String::new() };
+        println!("run {run}: {} settled, {} refused in {secs:.1} s = {rate:.0} claims/s{opened}", out.settled, out.refused.len());
         if let Some((no, why)) = out.refused.first() {
             println!("  first refusal: {no}: {why}");
         }
@@ -887,6 +935,23 @@ async fn bench_dashboard(persons: u64, claims: u64, db: &Path, runs: usize) -> R
         huimin_app::demo::load_contracts(&store, county, today).await?;
         println!("database built in {:.0} s: {}", t.elapsed().as_secs_f64(), db.display());
     }
+    if store.warning_rules().await?.is_empty() {
+        bench_warnings(&store, county, 12, today).await?;
+        let set = huimin_app::monitoring::WarningRuleSet::load(&store).await?;
+        let audit = AuditEntry { username: "bench".into(), ip: "cli".into(), ..Default::default() };
+        let t = Instant::now();
+        let r = huimin_app::monitoring::daily_check(&store, &set, today, &audit).await?;
+        println!("daily warning check of the province: {} households with spending checked, {} warnings opened in {:.1} s", r.checked, r.opened, t.elapsed().as_secs_f64());
+    }
+    let mut times = Vec::new();
+    let mut listed = 0;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        listed = store.warnings(county, true).await?.len();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    println!("warnings of county 371302: {listed} open; read in median {:.1} ms", times[times.len() / 2]);
     let catalog = health::catalog(&store).await?;
     let year = Period::year(2024);
     let t = Instant::now();

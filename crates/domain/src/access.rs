@@ -76,6 +76,9 @@ pub enum Permission {
     RecordEconomics,
     /// Load the early-warning rules of one's region.
     ManageWarningRules,
+    /// Open a recognition from a lead that no rule found: a self-report, a cadre's visit, a
+    /// department's screening (`recognition::lead_roles` says which role reports which).
+    ReportLead,
 }
 
 impl Role {
@@ -197,6 +200,7 @@ impl Role {
             ViewWarnings => !matches!(self, SettlementClerk | Admin),
             RecordEconomics => matches!(self, VillageDoctor | TownshipStaff | PovertyOffice),
             ManageWarningRules => matches!(self, PovertyOffice | HealthBureau),
+            ReportLead => matches!(self, VillageDoctor | TownshipStaff | PovertyOffice | CivilAffairs | MedicalInsurance | HealthBureau),
         }
     }
 }
@@ -216,7 +220,7 @@ mod tests {
         assert!(Role::from_code("root").is_err());
         assert!(!Role::SettlementClerk.can(Permission::ViewRegistry), "a clerk sees only what settlement needs");
         use Permission::*;
-        let writes = [ImportRoster, EditHealth, Screen, ManageScreening, ManageBatches, ManageCatalog, ManageTeams, SignContracts, RecordFollowUp, SetTargets, Settle, ManagePolicies, ManageUsers, RecordEconomics, ManageWarningRules];
+        let writes = [ImportRoster, EditHealth, Screen, ManageScreening, ManageBatches, ManageCatalog, ManageTeams, SignContracts, RecordFollowUp, SetTargets, Settle, ManagePolicies, ManageUsers, RecordEconomics, ManageWarningRules, ReportLead];
         for p in writes {
             assert!(!Role::Supervisor.can(p), "supervisors read only: {p:?}");
         }

@@ -29,7 +29,7 @@ pub use money::{Money, MoneyError};
 pub use region::{RegionCode, RegionCodeError, RegionLevel};
 pub use registry::{
     Ethnicity, Facility, FacilityLevel, Household, HouseholdNo, Person, PersonName, Phone,
-    MonitoringCategory, PovertyCategory, PovertyCause, PovertyStatus, Region, Relation, ValueError, halfwidth, pinyin_initials,
+    LeadSource, MonitoringCategory, PovertyCategory, PovertyCause, PovertyStatus, Region, Relation, ValueError, halfwidth, pinyin_initials,
 };
 
 /// Civil dates (no time zone); the domain never reads a clock itself.

@@ -221,6 +221,18 @@ pub fn advance(r: Recognition, step: &Step, role: Role, on: Date) -> Result<Reco
     }
 }
 
+/// The roles that report a lead of this source: the village and the township take a household's
+/// own report and a cadre's visit, the departments their data screening, the poverty office any.
+pub fn lead_roles(source: crate::LeadSource) -> &'static [Role] {
+    use Role::*;
+    use crate::LeadSource::*;
+    match source {
+        Rule => &[],
+        SelfReport | CadreVisit => &[VillageDoctor, TownshipStaff, PovertyOffice],
+        Department => &[PovertyOffice, CivilAffairs, MedicalInsurance, HealthBureau],
+    }
+}
+
 /// How people call a stored step's code and outcome.
 pub fn step_label(code: &str) -> &'static str {
     Step::from_code(code, false, String::new()).map_or("", |s| s.label_zh())

@@ -83,6 +83,18 @@ labelled_enum!(
 );
 
 labelled_enum!(
+    /// Where the lead of a recognition came from (发现方式): a warning rule fired on settled
+    /// claims, the household's own report (including the 12317 hotline), a village cadre's
+    /// visit, or a department's data screening pushed to the county.
+    LeadSource, "线索来源" {
+        Rule = "rule", "预警规则" | "系统预警";
+        SelfReport = "self_report", "农户自主申报" | "自主申报" | "12317" | "12317热线";
+        CadreVisit = "cadre_visit", "村干部走访" | "干部走访" | "走访排查";
+        Department = "department", "部门数据筛查" | "部门筛查" | "部门预警";
+    }
+);
+
+labelled_enum!(
     /// 脱贫状态. A household that has shaken off poverty stays in the programme while the policy
     /// still applies to it (脱贫不脱政策); leaving the programme is a separate exit event.
     PovertyStatus, "脱贫状态" {

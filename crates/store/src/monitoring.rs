@@ -2,7 +2,7 @@
 //! warnings (docs/monitoring.md).
 
 use huimin_domain::recognition::{Recognition, Stage};
-use huimin_domain::{Date, MonitoringCategory, Money, RegionCode};
+use huimin_domain::{Date, LeadSource, MonitoringCategory, Money, RegionCode};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -63,6 +63,7 @@ const CHUNK: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewWarning {
     pub household_no: String,
+    pub lead: LeadSource,
     pub region: RegionCode,
     pub rules_id: String,
     pub rule_id: String,
@@ -78,6 +79,8 @@ pub struct NewWarning {
 pub struct StoredWarning {
     pub id: i64,
     pub household_no: String,
+    /// Where the lead came from: a rule, a self-report, a cadre's visit, a department.
+    pub lead: LeadSource,
     pub head_name: String,
     pub region: RegionCode,
     pub rules_id: String,
@@ -91,6 +94,8 @@ pub struct StoredWarning {
     pub closed_on: Option<Date>,
     pub stage: Stage,
     pub notice_on: Option<Date>,
+    /// The day the county decided (approved, or ended at a review).
+    pub decided_on: Option<Date>,
 }
 
 impl StoredWarning {
@@ -143,6 +148,7 @@ fn warning_from_row(r: &AnyRow) -> Result<StoredWarning> {
     Ok(StoredWarning {
         id: r.try_get("id")?,
         household_no: r.try_get("household_no")?,
+        lead: LeadSource::from_code(&r.try_get::<String, _>("lead")?).ok_or_else(|| corrupt("lead", "?"))?,
         head_name: r.try_get("head_name")?,
         region: crate::health::region_col(r, "region_code")?,
         rules_id: r.try_get("rules_id")?,
@@ -156,10 +162,11 @@ fn warning_from_row(r: &AnyRow) -> Result<StoredWarning> {
         closed_on: r.try_get::<Option<String>, _>("closed_on")?.as_deref().map(parse_date).transpose()?,
         stage: stage_of(&r.try_get::<String, _>("stage")?)?,
         notice_on: r.try_get::<Option<String>, _>("notice_on")?.as_deref().map(parse_date).transpose()?,
+        decided_on: r.try_get::<Option<String>, _>("decided_on")?.as_deref().map(parse_date).transpose()?,
     })
 }
 
-const WARNING_COLUMNS: &str = "w.id, w.household_no, h.head_name, w.region_code, w.rules_id, w.rule_id, w.rule_name, w.reason, w.source, w.out_of_pocket, w.opened_on, w.due_on, w.closed_on, w.stage, w.notice_on";
+const WARNING_COLUMNS: &str = "w.id, w.household_no, h.head_name, w.region_code, w.rules_id, w.rule_id, w.rule_name, w.reason, w.source, w.out_of_pocket, w.opened_on, w.due_on, w.closed_on, w.stage, w.notice_on, w.lead, w.decided_on";
 
 impl Store {
     /// Records a household's economics as of a day (the earlier rows stay: its history).
@@ -248,8 +255,8 @@ impl Store {
     pub async fn open_warning(&self, w: &NewWarning, audit: &AuditEntry) -> Result<Option<i64>> {
         let mut tx = self.begin_write().await?;
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO warnings (household_no, region_code, rules_id, rule_id, rule_name, reason, source, out_of_pocket, opened_on, due_on, opened_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (household_no) WHERE closed_on IS NULL DO NOTHING RETURNING id",
+            "INSERT INTO warnings (household_no, region_code, rules_id, rule_id, rule_name, reason, source, out_of_pocket, opened_on, due_on, opened_at, lead) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (household_no) WHERE closed_on IS NULL DO NOTHING RETURNING id",
         )
         .bind(&w.household_no)
         .bind(w.region.to_string())
@@ -262,6 +269,7 @@ impl Store {
         .bind(w.opened_on.to_string())
         .bind((w.opened_on + chrono::Duration::days(huimin_domain::recognition::RECOGNITION_DAYS)).to_string())
         .bind(now())
+        .bind(w.lead.code())
         .fetch_optional(&mut *tx)
         .await?;
         if id.is_some() {
@@ -317,12 +325,17 @@ impl Store {
     pub async fn take_warning_step(&self, s: &StepTaken<'_>, audit: &AuditEntry) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let closed = (s.after.stage == Stage::Closed).then(|| s.taken_on.to_string());
-        let moved = sqlx::query("UPDATE warnings SET stage = $1, notice_on = $2, closed_on = $3 WHERE id = $4 AND stage = $5 AND closed_on IS NULL")
+        // The county's decision: its approval either way, or a review that ended it.
+        let decided = (s.step == "county_approval" || s.outcome == "refused").then(|| s.taken_on.to_string());
+        let moved = sqlx::query(
+            "UPDATE warnings SET stage = $1, notice_on = $2, closed_on = $3, decided_on = COALESCE(decided_on, $6) WHERE id = $4 AND stage = $5 AND closed_on IS NULL",
+        )
             .bind(s.after.stage.code())
             .bind(s.after.notice_on.map(|d| d.to_string()))
             .bind(closed)
             .bind(s.warning_id)
             .bind(s.before.code())
+            .bind(decided)
             .execute(&mut *tx)
             .await?;
         if moved.rows_affected() != 1 {
@@ -391,6 +404,214 @@ impl Store {
                     out_of_pocket: money(r.try_get::<i64, _>("oop")?.max(0))?,
                     economics,
                 });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Upper bounds (yuan, inclusive) of the bands of a household's compliant out-of-pocket spending
+/// over the window that the indicators count; the last band is everything above.
+pub const BURDEN_BANDS: [i64; 5] = [1_000, 5_000, 10_000, 20_000, 50_000];
+
+/// The recognition figures of a child region (a code prefix), counted from its warnings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct WarningCell {
+    pub child: String,
+    /// Warnings and leads ever opened.
+    pub opened: i64,
+    /// Open and not yet decided by the county: all, due within three days, past the limit.
+    pub pending: i64,
+    pub urgent: i64,
+    pub late: i64,
+    /// Decided by the county (approved, or ended at a review); of those, on or before the limit.
+    pub decided: i64,
+    pub decided_in_time: i64,
+    /// Approved as monitored households; of those, with the risk eliminated.
+    pub recognised: i64,
+    pub eliminated: i64,
+    /// Open warnings by stage code.
+    pub by_stage: std::collections::BTreeMap<String, i64>,
+}
+
+impl WarningCell {
+    pub fn add(&mut self, o: &WarningCell) {
+        for (a, b) in [
+            (&mut self.opened, o.opened),
+            (&mut self.pending, o.pending),
+            (&mut self.urgent, o.urgent),
+            (&mut self.late, o.late),
+            (&mut self.decided, o.decided),
+            (&mut self.decided_in_time, o.decided_in_time),
+            (&mut self.recognised, o.recognised),
+            (&mut self.eliminated, o.eliminated),
+        ] {
+            *a += b;
+        }
+        for (k, v) in &o.by_stage {
+            *self.by_stage.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+/// Households of a child region by monitoring category (their current economics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitoredCell {
+    pub child: String,
+    pub category: MonitoringCategory,
+    pub households: i64,
+    /// Their recorded sizes summed.
+    pub persons: i64,
+}
+
+impl Store {
+    /// The current economics (the newest record) of every household inside `region` that has one.
+    pub async fn current_economics(&self, region: RegionCode) -> Result<std::collections::HashMap<String, Economics>> {
+        let (lo, hi) = crate::indicators::region_range(region);
+        let rows = sqlx::query(
+            "SELECT e.household_no, e.as_of, e.size, e.per_capita_income, e.monitoring_category FROM household_economics e \
+             JOIN households h ON h.household_no = e.household_no \
+             WHERE h.region_code >= $1 AND h.region_code < $2 AND e.id = (SELECT MAX(x.id) FROM household_economics x WHERE x.household_no = e.household_no)",
+        )
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("household_no")?, economics_from_row_parts(r)?))).collect()
+    }
+
+    /// The household's open warning, if any.
+    pub async fn open_warning_of(&self, household_no: &str) -> Result<Option<StoredWarning>> {
+        let row = sqlx::query(&format!("SELECT {WARNING_COLUMNS} FROM warnings w JOIN households h ON h.household_no = w.household_no WHERE w.household_no = $1 AND w.closed_on IS NULL"))
+            .bind(household_no)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(warning_from_row).transpose()
+    }
+
+    /// The households inside `region` whose members in the programme paid anything compliant out
+    /// of pocket in the months `from` to `to` (`YYYY-MM`): the only ones a warning rule can fire
+    /// for. Read from `person_burden`, never from the claims.
+    pub async fn spending_households(&self, region: RegionCode, from: &str, to: &str) -> Result<Vec<String>> {
+        let (lo, hi) = crate::indicators::region_range(region);
+        let rows = sqlx::query_scalar::<_, String>(
+            "SELECT DISTINCT h.household_no FROM households h JOIN persons p ON p.household_no = h.household_no \
+             JOIN person_burden b ON b.person_id = p.id \
+             WHERE h.region_code >= $1 AND h.region_code < $2 AND p.in_programme = 1 AND b.month >= $3 AND b.month <= $4 AND b.compliant_oop > 0 \
+             ORDER BY h.household_no",
+        )
+        .bind(lo)
+        .bind(hi)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Households of `region` by their compliant out-of-pocket spending over the months `from`
+    /// to `to`, in [`BURDEN_BANDS`] (six counts; households that paid nothing are not counted).
+    pub async fn burden_bands(&self, region: RegionCode, from: &str, to: &str) -> Result<[i64; 6]> {
+        let (lo, hi) = crate::indicators::region_range(region);
+        let band = BURDEN_BANDS.iter().enumerate().map(|(i, y)| format!("WHEN s <= {} THEN {i}", y * 100)).collect::<Vec<_>>().join(" ");
+        let rows = sqlx::query(&format!(
+            "SELECT CAST(CASE {band} ELSE {last} END AS BIGINT) AS band, COUNT(*) AS n FROM ( \
+               SELECT p.household_no, SUM(b.compliant_oop) AS s FROM households h JOIN persons p ON p.household_no = h.household_no \
+               JOIN person_burden b ON b.person_id = p.id \
+               WHERE h.region_code >= $1 AND h.region_code < $2 AND p.in_programme = 1 AND b.month >= $3 AND b.month <= $4 \
+               GROUP BY p.household_no) t WHERE s > 0 GROUP BY 1",
+            last = BURDEN_BANDS.len()
+        ))
+        .bind(lo)
+        .bind(hi)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = [0i64; 6];
+        for r in &rows {
+            let band = usize::try_from(r.try_get::<i64, _>("band")?).map_err(|e| corrupt("band", e))?;
+            *out.get_mut(band).ok_or_else(|| corrupt("band", band))? += r.try_get::<i64, _>("n")?;
+        }
+        Ok(out)
+    }
+
+    /// Households of `region` whose current economics carry a monitoring category, by child
+    /// region (a code prefix of `width` digits) and category.
+    pub async fn monitored_cells(&self, region: RegionCode, width: usize) -> Result<Vec<MonitoredCell>> {
+        let (lo, hi) = crate::indicators::region_range(region);
+        let rows = sqlx::query(&format!(
+            "SELECT SUBSTR(h.region_code, 1, {w}) AS child, e.monitoring_category, COUNT(*) AS households, CAST(SUM(e.size) AS BIGINT) AS persons \
+             FROM household_economics e JOIN households h ON h.household_no = e.household_no \
+             WHERE h.region_code >= $1 AND h.region_code < $2 AND e.monitoring_category IS NOT NULL \
+             AND e.id = (SELECT MAX(x.id) FROM household_economics x WHERE x.household_no = e.household_no) \
+             GROUP BY SUBSTR(h.region_code, 1, {w}), e.monitoring_category ORDER BY 1, 2",
+            w = width.clamp(2, 12)
+        ))
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let c: String = r.try_get("monitoring_category")?;
+                Ok(MonitoredCell {
+                    child: r.try_get("child")?,
+                    category: MonitoringCategory::from_code(&c).ok_or_else(|| corrupt("monitoring category", &c))?,
+                    households: r.try_get("households")?,
+                    persons: r.try_get("persons")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The recognition figures of `region` by child region (a code prefix of `width` digits)
+    /// on `today`: a few grouped reads of the warnings.
+    pub async fn warning_cells(&self, region: RegionCode, width: usize, today: Date) -> Result<Vec<WarningCell>> {
+        let (lo, hi) = crate::indicators::region_range(region);
+        let soon = today + chrono::Duration::days(3);
+        let rows = sqlx::query(&format!(
+            "SELECT SUBSTR(w.region_code, 1, {w}) AS child, w.stage, COUNT(*) AS opened, \
+             CAST(SUM(CASE WHEN w.closed_on IS NULL AND w.decided_on IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS pending, \
+             CAST(SUM(CASE WHEN w.closed_on IS NULL AND w.decided_on IS NULL AND w.due_on >= $3 AND w.due_on <= $4 THEN 1 ELSE 0 END) AS BIGINT) AS urgent, \
+             CAST(SUM(CASE WHEN w.closed_on IS NULL AND w.decided_on IS NULL AND w.due_on < $3 THEN 1 ELSE 0 END) AS BIGINT) AS late, \
+             CAST(SUM(CASE WHEN w.decided_on IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS decided, \
+             CAST(SUM(CASE WHEN w.decided_on IS NOT NULL AND w.decided_on <= w.due_on THEN 1 ELSE 0 END) AS BIGINT) AS in_time, \
+             CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM warning_steps s WHERE s.warning_id = w.id AND s.step = 'county_approval' AND s.outcome = 'agreed') THEN 1 ELSE 0 END) AS BIGINT) AS recognised, \
+             CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM warning_steps s WHERE s.warning_id = w.id AND s.outcome = 'eliminated') THEN 1 ELSE 0 END) AS BIGINT) AS eliminated \
+             FROM warnings w WHERE w.region_code >= $1 AND w.region_code < $2 \
+             GROUP BY SUBSTR(w.region_code, 1, {w}), w.stage ORDER BY 1",
+            w = width.clamp(2, 12)
+        ))
+        .bind(lo)
+        .bind(hi)
+        .bind(today.to_string())
+        .bind(soon.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<WarningCell> = Vec::new();
+        for r in &rows {
+            let child: String = r.try_get("child")?;
+            let stage = stage_of(&r.try_get::<String, _>("stage")?)?;
+            let n = |c: &str| r.try_get::<i64, _>(c);
+            let mut cell = WarningCell {
+                child: child.clone(),
+                opened: n("opened")?,
+                pending: n("pending")?,
+                urgent: n("urgent")?,
+                late: n("late")?,
+                decided: n("decided")?,
+                decided_in_time: n("in_time")?,
+                recognised: n("recognised")?,
+                eliminated: n("eliminated")?,
+                by_stage: Default::default(),
+            };
+            if stage != Stage::Closed {
+                cell.by_stage.insert(stage.code().to_string(), cell.opened);
+            }
+            match out.iter_mut().find(|c| c.child == child) {
+                Some(c) => c.add(&cell),
+                None => out.push(cell),
             }
         }
         Ok(out)

@@ -89,6 +89,8 @@ pub struct StoredPerson {
 pub struct RegistrySnapshot {
     pub households: HashMap<HouseholdNo, StoredHousehold>,
     pub persons: HashMap<IdNumber, StoredPerson>,
+    /// The households' current economics (their newest record), where recorded.
+    pub economics: HashMap<String, crate::Economics>,
 }
 
 /// Everything one roster import changes, applied in a single transaction.
@@ -104,6 +106,9 @@ pub struct RosterChanges {
     pub household_exits: Vec<(HouseholdNo, String)>,
     /// (person id, household number, reason)
     pub person_exits: Vec<(i64, HouseholdNo, String)>,
+    /// Households' economics to record as of the effective date (size, per-capita income,
+    /// monitoring category), where the file's differ from the current ones.
+    pub economics: Vec<(HouseholdNo, u32, Option<huimin_domain::Money>, Option<huimin_domain::MonitoringCategory>)>,
     /// Recorded in the audit log in the same transaction.
     pub audit: Option<crate::AuditEntry>,
 }
@@ -355,6 +360,9 @@ impl Store {
                 snap.persons.insert(p.person.id_number.clone(), p);
             }
         }
+        for region in scope {
+            snap.economics.extend(self.current_economics(*region).await?);
+        }
         let missing: Vec<String> =
             also_persons.iter().filter(|id| !snap.persons.contains_key(*id)).map(|id| id.as_str().to_string()).collect();
         for chunk in missing.chunks(5000) {
@@ -436,6 +444,31 @@ impl Store {
         )
         .await
         .map_err(|e| fk_message(e, "户的行政区划代码不在区划表中"))?;
+
+        let rows = changes
+            .economics
+            .iter()
+            .map(|(no, size, income, category)| {
+                vec![
+                    Val::from(no.as_str()),
+                    effective.as_str().into(),
+                    i64::from(*size).into(),
+                    Val::from(income.map(|m| m.fen())),
+                    Val::from(category.map(|c| c.code())),
+                    actor.as_str().into(),
+                    at.as_str().into(),
+                ]
+            })
+            .collect();
+        insert_rows(
+            &mut tx,
+            self.backend,
+            "household_economics",
+            &["household_no", "as_of", "size", "per_capita_income", "monitoring_category", "recorded_by", "recorded_at"],
+            "",
+            rows,
+        )
+        .await?;
 
         // Built a chunk at a time: a million persons' bound values at once would double the memory.
         let mut returned = Vec::with_capacity(changes.persons.len());

@@ -153,6 +153,28 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
             }
             @if let Some(c) = &ind.screening_campaign { " " (ctx.t("筛查：", "Screening: ")) (c) }
         }
+        h2 { (ctx.t("防止因病返贫监测", "Monitoring poverty through illness")) }
+        @let w = &ind.warnings;
+        @let watch = ctx.can(Permission::ViewWarnings).then(|| format!("/monitoring?region={region}"));
+        section.stats {
+            (tile(None, html! { (num(p.monitored.values().map(|[h, _]| h).sum::<i64>())) " / " (num(p.monitored.values().map(|[_, n]| n).sum::<i64>())) }, ctx.t("监测户 / 人", "Monitored households / persons")))
+            (tile(watch.clone(), html! { (num(w.pending)) }, ctx.t("待认定", "Awaiting decision")))
+            (tile(watch.clone(), html! { @if w.urgent + w.late > 0 { span.miss { (num(w.urgent)) " / " (num(w.late)) } } @else { "0 / 0" } }, ctx.t("临期（3 天内）/ 逾期", "Due in 3 days / late")))
+            (tile(None, html! { (percent(ppm(w.decided_in_time, w.decided))) }, ctx.t("按期认定率（15 天）", "Decided within 15 days")))
+            (tile(watch.map(|h| format!("{h}&all=true")), html! { (num(w.recognised)) " / " (num(w.eliminated)) }, ctx.t("已认定 / 风险已消除", "Recognised / risk eliminated")))
+        }
+        p.small {
+            (ctx.t("按监测类别：", "By category: "))
+            @for c in huimin_domain::MonitoringCategory::ALL {
+                @let [h, n] = p.monitored.get(c.code()).copied().unwrap_or_default();
+                (c.label_zh()) " " (num(h)) (ctx.t(" 户 ", " households, ")) (num(n)) (ctx.t(" 人；", " persons; "))
+            }
+            (ctx.t("线索共 ", "Leads: ")) (num(w.opened)) (ctx.t(" 条（含已办结）。", " (closed ones too)."))
+        }
+        div.charts {
+            (charts::columns(ctx.t("近 12 个月户合规自付医疗费用分布（户）", "Households by compliant out-of-pocket spending, last 12 months"),
+                &burden_labels(), &[(ctx.t("户数", "Households"), p.burden.to_vec())], "户"))
+        }
         h2 { (ctx.t("医疗费用与报销", "Costs and reimbursement")) " · " (pl) }
         section.stats {
             div.stat { span.value { (num(ind.inpatient.claims)) } span.label { (ctx.t("住院人次", "Inpatient stays")) } }
@@ -188,6 +210,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
                 thead { tr {
                     th { (ctx.t("区划", "Region")) } th.num { (ctx.t("人口", "Persons")) } th.num { (ctx.t("因病致贫率", "Illness")) } th.num { (ctx.t("签约率", "Contracts")) }
                     th.num { (ctx.t("住院人次", "Stays")) } th.num { (ctx.t("总费用", "Cost")) } th.num { (ctx.t("报销比例", "Reimbursed")) } th.num { (ctx.t("自付比例", "Self-pay")) } th.num { (ctx.t("超 10% 人次", "Over 10%")) }
+                    th.num { (ctx.t("监测户", "Monitored")) } th.num { (ctx.t("待认定", "Pending")) } th.num { (ctx.t("逾期", "Late")) }
                 } }
                 tbody { @for ch in &ind.children {
                     @let s = &ch.claims;
@@ -200,6 +223,9 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
                         td.num { (num(s.claims)) } td.num { (yuan(s.total)) } td.num { (percent(ppm(s.funds_total, s.total))) }
                         td.num class=(if self_pay.is_some_and(|v| v > self_pay_target) { "miss" } else { "" }) { (percent(self_pay)) }
                         td.num { (num(s.over_ceiling)) }
+                        td.num { (num(ch.monitored_households)) }
+                        td.num { (num(ch.warnings.pending)) }
+                        td.num class=(if ch.warnings.late > 0 { "miss" } else { "" }) { (num(ch.warnings.late)) }
                     }
                 } }
             }
@@ -208,6 +234,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
         p.noprint {
             a.button href=(format!("/reports/claims.xlsx?region={region}&period={pl}")) { (ctx.t("结算情况表（XLSX）", "Claims report (XLSX)")) } " "
             @if region.level() == RegionLevel::County { a.button href=(format!("/reports/monthly.xlsx?region={region}&period={pl}")) { (ctx.t("县月度进展表（XLSX）", "County monthly report (XLSX)")) } " " }
+            a.button href=(format!("/reports/monitoring.xlsx?region={region}")) { (ctx.t("防止返贫监测表（XLSX）", "Monitoring report (XLSX)")) } " "
             @if claims_link {
                 a.button href=(format!("/reconciliation?region={region}")) { (ctx.t("基金对账", "Fund reconciliation")) } " "
                 a.button href=(format!("/dashboard/caps?region={region}&period={pl}")) { (ctx.t("达到年度封顶线的人员", "Persons at an annual cap")) } " "
@@ -217,6 +244,15 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
     };
     let status = if refused.is_some() { axum::http::StatusCode::BAD_REQUEST } else { axum::http::StatusCode::OK };
     Ok((status, layout::page(&ctx, ctx.t("督导考核", "Supervision"), "/dashboard", body)).into_response())
+}
+
+/// The labels of the burden bands (`huimin_store::BURDEN_BANDS`), in yuan.
+fn burden_labels() -> Vec<String> {
+    let b = huimin_store::BURDEN_BANDS;
+    let k = |y: i64| if y % 10_000 == 0 { format!("{}万", y / 10_000) } else { format!("{}千", y / 1_000) };
+    let mut out: Vec<String> = b.iter().enumerate().map(|(i, y)| if i == 0 { format!("≤{}", k(*y)) } else { format!("{}–{}", k(b[i - 1]), k(*y)) }).collect();
+    out.push(format!(">{}", k(b[b.len() - 1])));
+    out
 }
 
 fn fund_parts(c: &ClaimSums) -> Vec<(String, i64)> {
@@ -336,6 +372,7 @@ pub async fn method(ctx: Ctx) -> WebResult<Markup> {
                 p { (match code {
                     "self_pay_ratio" => "住院个人自付比例 = 统计期内住院结算单的个人负担合计 ÷ 住院总费用合计。",
                     "contract_rate" => "家庭医生签约率 = 统计期所在年度有签约的在册贫困人口 ÷ 在册贫困人口。",
+                    "recognition_in_time" => "监测对象按期认定率 = 县级已作出决定（审批同意或不同意，或在评议审核中办结）的线索中，决定日期不晚于发现之日起第 15 天的件数 ÷ 已作出决定的件数。",
                     "follow_up_rate" => "随访履约率 = 已完成的随访期数 ÷ 截至统计期末（或今天）已到期的随访期数；重点人群每年 12 期、一般人群 4 期（可按区划设置），每期内有一次随访即为完成。",
                     _ => "筛查完成率 = 最近一次覆盖本区划的筛查活动中已筛查户数 ÷ 在册户数。",
                 }) }
@@ -440,8 +477,9 @@ async fn figures(state: &State, catalog: &huimin_domain::Catalogues, region: Reg
     Ok(ind)
 }
 
-/// Recomputes the stored township figures of the current year every night at 01:00 and once
-/// when the server starts, and a region's figures of a year when a reader found them missing.
+/// Every night at 01:00 and once when the server starts: the daily warning check, then the
+/// stored township figures of the current year recomputed; and a region's figures of a year when
+/// a reader found them missing.
 pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>, mut wanted: tokio::sync::mpsc::Receiver<(RegionCode, i32)>) {
     let refresh = |region: RegionCode, year: i32| {
         let state = state.clone();
@@ -455,6 +493,8 @@ pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>, mut 
     };
     loop {
         let day = today();
+        // The households whose windows moved on or whose check was missed, before the figures.
+        crate::monitoring_page::daily_check(state.clone()).await;
         match state.store.root_regions().await {
             Ok(roots) => {
                 for root in roots {
@@ -603,6 +643,17 @@ pub async fn claims_report(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -
     let (region, period) = region_and_period(&ctx, &q)?;
     let bytes = workbook(|p| async move { indicators::write_claims_report(&state.store, region, period, child_width(region), &p).await }).await?;
     Ok(xlsx(&format!("结算情况表-{region}-{}.xlsx", period.label()), bytes))
+}
+
+/// `/reports/monitoring.xlsx`: the region's monitoring by child region, the burden distribution
+/// and the recognitions under way (no ID number, no diagnosis).
+pub async fn monitoring_report(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Response> {
+    ctx.require(Permission::ViewProgress)?;
+    let (region, _) = region_and_period(&ctx, &q)?;
+    let store = state.store.clone();
+    let bytes = workbook(|p| async move { indicators::write_monitoring_report(&store, region, today(), &p).await }).await?;
+    state.store.append_audit(&ctx.audit("export", format!("region {region}"), "monitoring report")).await?;
+    Ok(xlsx(&format!("防止返贫监测表-{region}-{}.xlsx", today()), bytes))
 }
 
 pub async fn monthly_report(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> WebResult<Response> {

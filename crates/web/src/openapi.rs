@@ -53,6 +53,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
         crate::monitoring_page::api_warnings,
         crate::monitoring_page::api_record_economics,
         crate::monitoring_page::api_load_rules,
+        crate::monitoring_page::api_simulate,
+        crate::monitoring_page::api_report_lead,
         crate::monitoring_page::api_take_step,
         crate::dashboard_page::api_indicators,
         crate::dashboard_page::api_over_ceiling,

@@ -374,7 +374,7 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
     let today = huimin_app::clock::today();
     let watch = ctx.can(Permission::ViewWarnings) || ctx.can(Permission::RecordEconomics);
     let economics = if watch { state.store.economics_history(no.as_str()).await? } else { Vec::new() };
-    let warning = if ctx.can(Permission::ViewWarnings) { state.store.warnings(hh.region, true).await?.into_iter().find(|w| w.household_no == no.as_str()) } else { None };
+    let warning = if ctx.can(Permission::ViewWarnings) { state.store.open_warning_of(no.as_str()).await? } else { None };
     let viewer = match revealed {
         Some(id) => ctx.viewer(&state).await.opened_id(id),
         None => ctx.viewer(&state).await,
@@ -421,6 +421,17 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
                             }
                         }
                         button.primary type="submit" { (ctx.t("登记", "Record")) }
+                    }
+                }
+                @if warning.is_none() && ctx.can(Permission::ReportLead) {
+                    @let sources: Vec<_> = huimin_domain::LeadSource::ALL.iter().filter(|s| huimin_domain::recognition::lead_roles(**s).contains(&ctx.user.role)).collect();
+                    form.fast method="post" action=(format!("/households/{no}/leads")) {
+                        (crate::layout::csrf(&ctx))
+                        label { (ctx.t("登记监测线索", "Report a lead"))
+                            select name="source" { @for s in &sources { option value=(s.code()) { (s.label_zh()) } } }
+                        }
+                        label.grow { (ctx.t("线索情况", "What was found")) input name="note" required minlength="4" maxlength="500" placeholder=(ctx.t("如：户主住院花费较大，本人电话申报", "e.g. the head's stay cost much; reported by phone")); }
+                        button type="submit" { (ctx.t("登记线索", "Report")) }
                     }
                 }
             }
@@ -730,9 +741,7 @@ pub async fn record_economics(state: State, ctx: Ctx, Path(no): Path<String>, Fo
         c => Some(huimin_domain::MonitoringCategory::parse(c).map_err(|e| WebError::BadRequest(e.0))?),
     };
     let e = huimin_store::Economics { as_of: huimin_app::clock::today(), size, per_capita_income: income, monitoring_category: category };
-    match state.store.record_economics(&no, &e, &ctx.user.display_name, &ctx.audit("household.economics", format!("household {no}"), "")).await {
-        Ok(()) => Ok(axum::response::Redirect::to(&format!("/households/{no}#economics")).into_response()),
-        Err(huimin_store::StoreError::Refused(m)) => Err(WebError::BadRequest(m)),
-        Err(e) => Err(e.into()),
-    }
+    let set = state.policies.read().await.warnings.clone();
+    crate::monitoring_page::record(&state, &ctx, &set, &no, &e).await?;
+    Ok(axum::response::Redirect::to(&format!("/households/{no}#economics")).into_response())
 }

@@ -282,3 +282,69 @@ async fn no_route_shows_a_whole_id_number_to_a_role_that_may_not_see_it() {
     assert!(failures.is_empty(), "{} answers show a whole ID number:\n{}", failures.len(), failures.join("\n"));
     assert!(answered > 1000, "the routes answered: {answered} of {}", requests.len() * Role::ALL.len());
 }
+
+/// The monitoring outputs — the warnings list and its JSON, a warning's page, the village's
+/// public notice, the monitoring report — carry no ID number and no diagnosis, for any role, though the warnings were opened by stays with
+/// confidential diagnoses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_outputs_show_no_id_number_or_diagnosis() {
+    let app = TestApp::new().await;
+    let (a, b) = confidential_records(&app).await;
+    let today = huimin_app::clock::today();
+    let year = chrono::Datelike::year(&today);
+    let audit = AuditEntry { username: "fixture".into(), action: "policy.load".into(), ..Default::default() };
+    let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/worked-example.toml")).unwrap()
+        .replace("2024-01-01", &format!("{}-01-01", year - 1)).replace("2024-12-31", &format!("{year}-12-31")).replace(r#"id = "worked-example""#, r#"id = "this-year""#);
+    huimin_app::settlement::load_policy(&app.db, "this-year.toml", &policy, false, &audit).await.unwrap();
+    // Any spending fires: every household with a stay is warned.
+    let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../warnings/county-2023.toml")).unwrap()
+        .replace("2026-12-31", &format!("{}-12-31", year + 1)).replace("amount = \"20000\"", "amount = \"1\"").replace("\"15000\"", "\"1\"");
+    huimin_app::monitoring::load_rules(&app.db, "rules.toml", &rules, "fixture", &audit).await.unwrap();
+    let set = huimin_app::settlement::PolicySet::load(&app.db).await.unwrap();
+    for (no, person, diseases) in [("WCONF", a, vec!["B24", "I10"]), ("WPSY", b, vec!["F20.9"])] {
+        let mut req = stay_request(no, person, "H37130201");
+        req.diseases = diseases.into_iter().map(str::to_string).collect();
+        req.discharge = today - chrono::Duration::days(2);
+        req.admission = req.discharge - chrono::Duration::days(8);
+        huimin_app::settlement::settle_claim(&app.db, &set, &req, "fixture", &audit).await.unwrap();
+    }
+    let warnings = app.db.warnings(RegionCode::parse("371302").unwrap(), true).await.unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    // 张三's recognition is taken to its public notice.
+    let zhang = warnings.iter().find(|w| w.household_no == "HIN").unwrap().id;
+    let users = app.db.users_within(RegionCode::parse("37").unwrap()).await.unwrap();
+    let user = |role: Role| users.iter().find(|u| u.role == role).unwrap().clone();
+    for (role, step) in [
+        (Role::VillageDoctor, huimin_domain::recognition::Step::HomeVisit { note: "入户核实情况属实".into() }),
+        (Role::TownshipStaff, huimin_domain::recognition::Step::CrossCheck { note: "数据比对情况一致".into() }),
+        (Role::VillageDoctor, huimin_domain::recognition::Step::PostNotice),
+    ] {
+        huimin_app::monitoring::take_step(&app.db, zhang, &step, &user(role), today, &audit).await.unwrap();
+    }
+    let paths = [
+        "/monitoring?all=true".to_string(),
+        "/api/warnings?all=true".into(),
+        format!("/monitoring/{zhang}"),
+        format!("/monitoring/{zhang}/notice"),
+        "/reports/monitoring.xlsx".into(),
+    ];
+    let secrets: Vec<String> = ["I10", "B24", "F20", "高血压", "艾滋", "精神分裂"].into_iter().map(str::to_string).chain([id(1), id(3)]).collect();
+    let mut failures = Vec::new();
+    let mut seen = 0;
+    for role in Role::ALL {
+        let (cookie, _) = app.login(role.code(), PASSWORD).await.unwrap();
+        for path in &paths {
+            let r = app.get(path, &cookie).await;
+            if r.status != StatusCode::OK {
+                continue;
+            }
+            let text = text_of(&r);
+            seen += usize::from(text.contains("HIN") || text.contains("张三"));
+            for s in secrets.iter().filter(|s| text.contains(s.as_str())) {
+                failures.push(format!("{role:?} GET {path}: shows {}", if s.len() == 18 { "a whole ID number" } else { s }));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(seen >= 20, "the roles that watch saw the warning: {seen}");
+}

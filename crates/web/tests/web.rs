@@ -34,6 +34,8 @@ fn allowed(route: &str) -> Vec<Role> {
         "followup" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff],
         "reconciliation" => vec![HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
         "exceptions" => vec![HealthBureau, MedicalInsurance],
+        "warnings" => vec![VillageDoctor, FamilyDoctorTeam, TownshipStaff, HealthBureau, MedicalInsurance, CivilAffairs, PovertyOffice, Supervisor],
+        "rules" => vec![HealthBureau, PovertyOffice],
         _ => unreachable!(),
     }
 }
@@ -149,6 +151,13 @@ async fn authorization_matrix() {
             ("reconciliation", "/dashboard/caps?period=2024".into(), true),
             ("reconciliation", "/dashboard/caps?region=371311".into(), false),
             ("followup", format!("/followups/new?contract={contract_out}"), false),
+            ("warnings", "/monitoring".into(), true),
+            ("warnings", "/monitoring?region=371311".into(), false),
+            ("warnings", "/api/warnings".into(), true),
+            ("warnings", "/api/warnings?region=371311".into(), false),
+            ("rules", "/monitoring/rules".into(), true),
+            ("progress", "/reports/monitoring.xlsx".into(), true),
+            ("progress", "/reports/monitoring.xlsx?region=371311".into(), false),
         ];
         // The neighbouring village is inside a township's or county's region, not a village doctor's.
         let sibling_inside = role != Role::VillageDoctor;
@@ -702,7 +711,10 @@ async fn the_dashboard_shows_the_figures_their_targets_and_the_claims_behind_the
     let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
     let cin = app.db.claim("CIN").await.unwrap().unwrap();
     assert_eq!(json["indicators"]["inpatient"]["total"], cin.bill.total.fen());
-    assert_eq!(json["checks"].as_array().unwrap().len(), 4);
+    assert_eq!(json["checks"].as_array().unwrap().len(), 5);
+    // The monitoring figures travel with the indicators: none opened in this fixture yet.
+    assert_eq!(json["indicators"]["warnings"]["opened"], 0);
+    assert_eq!(json["indicators"]["population"]["burden"].as_array().unwrap().len(), 6);
     let caps = app.get("/dashboard/caps?period=2024", &cookie).await;
     assert!(caps.body.contains("达到年度封顶线的人员") && caps.body.contains("封顶线"));
     for text in ["住院个人自付比例", "家庭医生签约率", "达标", "计算方法", "<svg", "一镇", "/dashboard?region=371302001000&amp;period=2024"] {
@@ -1736,4 +1748,72 @@ async fn a_large_settlement_becomes_a_warning_that_each_role_sees_in_its_region(
     let refused = app.post(&format!("/monitoring/{wid}/steps"), &office, &[("_csrf", &office_csrf), ("step", "help"), ("note", "再次帮扶措施")]).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("已办结"));
+}
+
+/// Each step of a recognition and each kind of lead, tried by every role: only the roles that own
+/// it move the recognition (the others refused: 403 without the permission, 422 with the reason),
+/// and nobody outside the household's region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_takes_only_its_own_steps_of_a_recognition() {
+    let app = TestApp::new().await;
+    let today = huimin_app::clock::today();
+    let mut sessions = Vec::new();
+    for role in Role::ALL {
+        let (cookie, csrf) = app.login(role.code(), PASSWORD).await.unwrap();
+        sessions.push((role, cookie, csrf));
+    }
+    // Leads: each source by each role, on a household in every role's region (HIN: the village).
+    let mut failures = Vec::new();
+    for source in LeadSource::ALL {
+        for (role, cookie, csrf) in &sessions {
+            let r = app.post_json("/api/households/HIN/leads", cookie, csrf, &serde_json::json!({ "source": source.code(), "note": "户主电话申报：住院花费较大" })).await;
+            let owner = huimin_domain::recognition::lead_roles(*source).contains(role);
+            match (owner, r.status) {
+                (true, StatusCode::CREATED) => {
+                    // Closed again, so the next role may report one.
+                    let id = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"].as_i64().unwrap();
+                    sqlx::query("UPDATE warnings SET closed_on = $1, stage = 'closed' WHERE id = $2").bind(today.to_string()).bind(id).execute(app.db.pool()).await.unwrap();
+                }
+                (false, StatusCode::FORBIDDEN | StatusCode::UNPROCESSABLE_ENTITY) => {}
+                (_, status) => failures.push(format!("{role:?} lead {source:?}: {status} {}", r.body)),
+            }
+        }
+    }
+    // Outside the region: the other county's household does not exist for this county's office.
+    let office = sessions.iter().find(|(r, ..)| *r == Role::PovertyOffice).unwrap();
+    assert_eq!(app.post_json("/api/households/HOUT/leads", &office.1, &office.2, &serde_json::json!({ "source": "self_report", "note": "户主电话申报情况" })).await.status, StatusCode::NOT_FOUND);
+    assert!(failures.is_empty(), "leads:\n{}", failures.join("\n"));
+
+    // A recognition walked from its lead: at each stage every other role is refused first.
+    let doctor = sessions.iter().find(|(r, ..)| *r == Role::VillageDoctor).unwrap();
+    let r = app.post_json("/api/households/HIN/leads", &doctor.1, &doctor.2, &serde_json::json!({ "source": "cadre_visit", "note": "村干部走访发现：大病住院" })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let wid = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"].as_i64().unwrap();
+    let url = format!("/api/warnings/{wid}/steps");
+    let path = [("home_visit", true), ("cross_check", true), ("post_notice", true), ("township_review", true), ("county_approval", true), ("help", true), ("assess", true)];
+    for (code, yes) in path {
+        if code == "township_review" {
+            // The notice has been up five days.
+            sqlx::query("UPDATE warnings SET notice_on = $1 WHERE id = $2").bind((today - chrono::Duration::days(5)).to_string()).bind(wid).execute(app.db.pool()).await.unwrap();
+        }
+        let owners = huimin_domain::recognition::Step::from_code(code, yes, String::new()).unwrap().roles();
+        let body = serde_json::json!({ "step": code, "note": "按程序办理本环节", "yes": if yes { "true" } else { "false" } });
+        for (role, cookie, csrf) in sessions.iter().filter(|(r, ..)| !owners.contains(r)) {
+            let r = app.post_json(&url, cookie, csrf, &body).await;
+            if !matches!(r.status, StatusCode::FORBIDDEN | StatusCode::UNPROCESSABLE_ENTITY) {
+                failures.push(format!("{role:?} took {code}: {}", r.status));
+            }
+        }
+        let (_, cookie, csrf) = sessions.iter().find(|(r, ..)| owners.contains(r)).unwrap();
+        let r = app.post_json(&url, cookie, csrf, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{code}: {}", r.body);
+    }
+    assert!(failures.is_empty(), "steps:\n{}", failures.join("\n"));
+    let w: serde_json::Value = serde_json::from_str(&app.get("/api/warnings?all=true", &office.1).await.body).unwrap();
+    let walked = w["warnings"].as_array().unwrap().iter().find(|x| x["id"] == wid).unwrap().clone();
+    assert_eq!((walked["stage"].as_str(), walked["lead"].as_str(), walked["decided_on"].as_str()), (Some("closed"), Some("cadre_visit"), Some(today.to_string().as_str())));
+    // The monitoring report opens as a workbook with its three sheets.
+    let (bureau, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let report = app.get("/reports/monitoring.xlsx", &bureau).await;
+    assert_eq!(report.status, StatusCode::OK);
 }
