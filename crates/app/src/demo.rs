@@ -108,7 +108,7 @@ async fn load_demo_monitoring(store: &Store, county: RegionCode) -> anyhow::Resu
 }
 
 /// Warnings in several states: the first as found, the next ones visited, cross-checked and with
-/// their notice up, as the demo's users would have done today.
+/// their notice up, as the demo's users would have done today; and a household's own report.
 async fn advance_demo_warnings(store: &Store, county: RegionCode) -> anyhow::Result<()> {
     use huimin_domain::recognition::{Stage, Step};
     let open = store.warnings(county, true).await?;
@@ -129,6 +129,12 @@ async fn advance_demo_warnings(store: &Store, county: RegionCode) -> anyhow::Res
         for (who, step) in steps.iter().take(n + 1) {
             crate::monitoring::take_step(store, w.id, step, who, today, &audit).await?;
         }
+    }
+    // A lead no rule found: a household of the village doctor's village reports itself.
+    let set = crate::monitoring::WarningRuleSet::load(store).await?;
+    if let Some(h) = crate::exchange::all_households(store, village.region).await?.iter().find(|h| !open.iter().any(|w| w.household_no == h.household.no.as_str())) {
+        let note = "户主来电申报：配偶突发重病住院，家庭收入骤减";
+        crate::monitoring::report_lead(store, &set, h.household.no.as_str(), huimin_domain::LeadSource::SelfReport, note, village.role, today, &audit).await?;
     }
     Ok(())
 }
