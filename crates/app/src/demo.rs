@@ -134,7 +134,7 @@ async fn advance_demo_warnings(store: &Store, county: RegionCode) -> anyhow::Res
     let set = crate::monitoring::WarningRuleSet::load(store).await?;
     if let Some(h) = crate::exchange::all_households(store, village.region).await?.iter().find(|h| !open.iter().any(|w| w.household_no == h.household.no.as_str())) {
         let note = "户主来电申报：配偶突发重病住院，家庭收入骤减";
-        crate::monitoring::report_lead(store, &set, h.household.no.as_str(), huimin_domain::LeadSource::SelfReport, note, village.role, today, &audit).await?;
+        crate::monitoring::report_lead(store, &set, h.household.no.as_str(), huimin_domain::LeadSource::SelfReport, note, &village, today, &audit).await?;
     }
     Ok(())
 }

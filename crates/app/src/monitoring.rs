@@ -170,12 +170,13 @@ pub async fn daily_check(store: &Store, set: &WarningRuleSet, today: Date, audit
 /// A lead that did not come from a rule: the household's own report (12317 included), a village
 /// cadre's visit, a department's screening. It opens the household's recognition with its
 /// spending over the window of the rules in force (if any), due 15 days from `on`.
-pub async fn report_lead(store: &Store, set: &WarningRuleSet, household_no: &str, source: LeadSource, note: &str, role: huimin_domain::Role, on: Date, audit: &AuditEntry) -> Result<i64, MonitoringError> {
+/// The lead names its reporter as its source.
+pub async fn report_lead(store: &Store, set: &WarningRuleSet, household_no: &str, source: LeadSource, note: &str, user: &huimin_store::User, on: Date, audit: &AuditEntry) -> Result<i64, MonitoringError> {
     if source == LeadSource::Rule {
         return Err(MonitoringError::Invalid("预警规则的线索由结算时自动发现，请选择申报、走访或部门筛查".into()));
     }
     let roles = huimin_domain::recognition::lead_roles(source);
-    if !roles.contains(&role) {
+    if !roles.contains(&user.role) {
         return Err(MonitoringError::Invalid(format!("「{}」的线索应由{}登记", source.label_zh(), roles.iter().map(|r| r.label_zh()).collect::<Vec<_>>().join("、"))));
     }
     let note = note.trim();
@@ -198,7 +199,7 @@ pub async fn report_lead(store: &Store, set: &WarningRuleSet, household_no: &str
         rule_id: source.code().to_string(),
         rule_name: source.label_zh().to_string(),
         reason: note.to_string(),
-        source: audit.username.clone(),
+        source: format!("{}{}登记", user.role.label_zh(), user.display_name),
         out_of_pocket: spent,
         opened_on: on,
     };

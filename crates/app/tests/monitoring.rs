@@ -233,17 +233,33 @@ both_backends! {
 
         // A lead no rule found: H3's own report, by the village doctor.
         let lead_audit = audit("lead");
-        let lead = |source, role| monitoring::report_lead(&db, &set.warnings, "H3", source, "户主电话申报：住院花费较大", role, today, &lead_audit);
+        let user = |role: Role| huimin_store::User {
+            id: 1,
+            username: "u".into(),
+            display_name: "王五".into(),
+            role,
+            region: region("371302"),
+            facility_code: None,
+            active: true,
+            failed_attempts: 0,
+            locked_until: None,
+            must_change_password: false,
+        };
+        let (dbr, rules, la) = (&db, &set.warnings, &lead_audit);
+        let lead = move |source, role| {
+            let u = user(role);
+            async move { monitoring::report_lead(dbr, rules, "H3", source, "户主电话申报：住院花费较大", &u, today, la).await }
+        };
         let refused = |r: Result<i64, monitoring::MonitoringError>| match r { Err(monitoring::MonitoringError::Invalid(m)) => m, other => panic!("{other:?}") };
         assert!(refused(lead(LeadSource::Rule, Role::PovertyOffice).await).contains("自动发现"));
         assert!(refused(lead(LeadSource::Department, Role::VillageDoctor).await).contains("应由"), "a department's screening is not the village's to report");
-        assert!(refused(monitoring::report_lead(&db, &set.warnings, "H3", LeadSource::SelfReport, "无", Role::VillageDoctor, today, &audit("lead")).await).contains("至少 4 个字"));
+        assert!(refused(monitoring::report_lead(&db, &set.warnings, "H3", LeadSource::SelfReport, "无", &user(Role::VillageDoctor), today, &audit("lead")).await).contains("至少 4 个字"));
         let id = lead(LeadSource::SelfReport, Role::VillageDoctor).await.unwrap();
         let w = db.warning(id).await.unwrap().unwrap();
         assert_eq!((w.lead, w.rule_name.as_str(), w.opened_on, w.due_on), (LeadSource::SelfReport, "农户自主申报", today, today + chrono::Duration::days(15)));
-        assert_eq!(w.reason, "户主电话申报：住院花费较大");
+        assert_eq!((w.reason.as_str(), w.source.as_str()), ("户主电话申报：住院花费较大", "村医王五登记"));
         assert!(refused(lead(LeadSource::CadreVisit, Role::TownshipStaff).await).contains("正在办理"), "one recognition under way a household");
-        assert!(matches!(monitoring::report_lead(&db, &set.warnings, "NOPE", LeadSource::SelfReport, "户主电话申报", Role::VillageDoctor, today, &audit("lead")).await,
+        assert!(matches!(monitoring::report_lead(&db, &set.warnings, "NOPE", LeadSource::SelfReport, "户主电话申报", &user(Role::VillageDoctor), today, &audit("lead")).await,
             Err(monitoring::MonitoringError::Store(huimin_store::StoreError::NotFound(_)))));
 
         // The figures: three open, none decided; a household's recognition carried to approval

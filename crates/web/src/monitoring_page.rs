@@ -169,7 +169,7 @@ async fn lead(state: &State, ctx: &Ctx, no: &str, f: &LeadForm) -> WebResult<Sto
     let no = h.household.no.as_str();
     let set = state.policies.read().await.warnings.clone();
     let audit = ctx.audit("warning.lead", format!("household {no}"), "");
-    let id = monitoring::report_lead(&state.store, &set, no, f.source, &f.note, ctx.user.role, today(), &audit).await.map_err(monitoring_error)?;
+    let id = monitoring::report_lead(&state.store, &set, no, f.source, &f.note, &ctx.user, today(), &audit).await.map_err(monitoring_error)?;
     state.store.warning(id).await?.ok_or(WebError::NotFound)
 }
 
