@@ -148,7 +148,10 @@ fn warning_from_row(r: &AnyRow) -> Result<StoredWarning> {
     Ok(StoredWarning {
         id: r.try_get("id")?,
         household_no: r.try_get("household_no")?,
-        lead: LeadSource::from_code(&r.try_get::<String, _>("lead")?).ok_or_else(|| corrupt("lead", "?"))?,
+        lead: {
+            let code: String = r.try_get("lead")?;
+            LeadSource::from_code(&code).ok_or_else(|| corrupt("lead", &code))?
+        },
         head_name: r.try_get("head_name")?,
         region: crate::health::region_col(r, "region_code")?,
         rules_id: r.try_get("rules_id")?,
