@@ -53,6 +53,8 @@ pub struct Population {
     /// Households by compliant out-of-pocket spending over the twelve months to the day counted,
     /// in the bands of `huimin_store::BURDEN_BANDS` (households that paid nothing not counted).
     pub burden: [i64; 6],
+    /// The recognitions of households at risk as they stood on the day counted (`child` empty).
+    pub warnings: WarningCell,
 }
 
 impl Population {
@@ -74,6 +76,7 @@ impl Population {
         for (a, b) in self.burden.iter_mut().zip(&o.burden) {
             *a += b;
         }
+        self.warnings.add(&o.warnings);
         for (a, b) in self.screening.iter_mut().chain(&mut self.batches).chain(&mut self.treatment).chain(&mut self.contracts).chain(&mut self.follow_ups).zip(
             o.screening.iter().chain(&o.batches).chain(&o.treatment).chain(&o.contracts).chain(&o.follow_ups),
         ) {
@@ -116,8 +119,6 @@ pub struct Indicators {
     pub outpatient_chronic: ClaimSums,
     /// All claims by discharge month.
     pub by_month: Vec<(String, ClaimSums)>,
-    /// The recognitions of households at risk, as they stand today.
-    pub warnings: WarningCell,
     pub children: Vec<ChildFigures>,
 }
 
@@ -206,6 +207,9 @@ pub async fn population(store: &Store, catalogues: &huimin_domain::Catalogues, r
     }
     let (from, to) = crate::monitoring::window(today, 12);
     p.burden = store.burden_bands(region, &from, &to).await?;
+    for cell in store.warning_cells(region, region.prefix().len(), today).await? {
+        p.warnings.add(&cell);
+    }
     Ok(Counted { population: p, campaign, contract_rates })
 }
 
@@ -276,6 +280,7 @@ pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, regi
                 ch.contracts[0] += p.contracts[0];
                 ch.contracts[1] += p.contracts[1];
                 ch.monitored_households += p.monitored.values().map(|[h, _]| h).sum::<i64>();
+                ch.warnings.add(&p.warnings);
             }
         }
         (total, oldest, None)
@@ -293,6 +298,11 @@ pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, regi
         for c in store.monitored_cells(region, width).await? {
             if let Some(ch) = children.iter_mut().find(|ch| ch.region.code.prefix() == c.child) {
                 ch.monitored_households += c.households;
+            }
+        }
+        for cell in store.warning_cells(region, width, today).await? {
+            if let Some(ch) = children.iter_mut().find(|c| c.region.code.prefix() == cell.child) {
+                ch.warnings.add(&cell);
             }
         }
         (counted.population, None, counted.campaign)
@@ -317,14 +327,7 @@ pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, regi
         }
     }
     by_month.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut warnings = WarningCell::default();
-    for cell in store.warning_cells(region, width, today).await? {
-        warnings.add(&cell);
-        if let Some(ch) = children.iter_mut().find(|c| c.region.code.prefix() == cell.child) {
-            ch.warnings.add(&cell);
-        }
-    }
-    Ok(Indicators { region, period, population, population_as_of, unstored_townships: unstored, screening_campaign, claims, inpatient, outpatient_chronic, by_month, warnings, children })
+    Ok(Indicators { region, period, population, population_as_of, unstored_townships: unstored, screening_campaign, claims, inpatient, outpatient_chronic, by_month, children })
 }
 
 /// A person whose accumulated payments of a year reached an annual cap: a layer that pays no
@@ -409,7 +412,7 @@ pub fn checks(ind: &Indicators, targets: &[Target]) -> Vec<Check> {
                 "self_pay_ratio" => ppm(ind.inpatient.patient_total, ind.inpatient.total),
                 "contract_rate" => ppm(ind.population.contracts[1], ind.population.contracts[0]),
                 "follow_up_rate" => ppm(ind.population.follow_ups[0], ind.population.follow_ups[1]),
-                "recognition_in_time" => ppm(ind.warnings.decided_in_time, ind.warnings.decided),
+                "recognition_in_time" => ppm(ind.population.warnings.decided_in_time, ind.population.warnings.decided),
                 _ => ppm(ind.population.screening[1], ind.population.screening[0]),
             };
             let (target_ppm, at_most, source) = target_for(targets, ind.region, code);

@@ -101,6 +101,7 @@ pub async fn check_households(store: &Store, set: &WarningRuleSet, households: &
     let mut opened = Vec::new();
     for months in windows {
         let (from, to) = window(today, months);
+        let mut found = Vec::new();
         for h in store.household_windows(households, &from, &to).await? {
             let Some(rules) = set.in_force(h.region, today).filter(|r| r.window_months == months) else { continue };
             let Some(figures) = figures_of(&h) else { continue };
@@ -122,7 +123,11 @@ pub async fn check_households(store: &Store, set: &WarningRuleSet, households: &
             audit.action = "warning.open".into();
             audit.target = format!("household {}", h.household_no);
             audit.detail = format!("rules {} {}", rules.id, fired.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>().join(","));
-            opened.extend(store.open_warning(&w, &audit).await?);
+            found.push((w, audit));
+        }
+        // One transaction for the warnings of the households read together.
+        for chunk in found.chunks(500) {
+            opened.extend(store.open_warnings(chunk).await?.into_iter().flatten());
         }
     }
     Ok(opened)

@@ -256,30 +256,43 @@ impl Store {
     /// Opens a warning for the household unless one is open: the id of the new one, or `None`.
     /// One statement, so two settlements at once cannot open two.
     pub async fn open_warning(&self, w: &NewWarning, audit: &AuditEntry) -> Result<Option<i64>> {
+        Ok(self.open_warnings(&[(w.clone(), audit.clone())]).await?.into_iter().next().flatten())
+    }
+
+    /// Opens warnings (those of a check of many households) in one transaction, each with its
+    /// audit entry, each only if its household has none open; the new ids, `None` where one was.
+    pub async fn open_warnings(&self, list: &[(NewWarning, AuditEntry)]) -> Result<Vec<Option<i64>>> {
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO warnings (household_no, region_code, rules_id, rule_id, rule_name, reason, source, out_of_pocket, opened_on, due_on, opened_at, lead) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (household_no) WHERE closed_on IS NULL DO NOTHING RETURNING id",
-        )
-        .bind(&w.household_no)
-        .bind(w.region.to_string())
-        .bind(&w.rules_id)
-        .bind(&w.rule_id)
-        .bind(&w.rule_name)
-        .bind(&w.reason)
-        .bind(&w.source)
-        .bind(w.out_of_pocket.fen())
-        .bind(w.opened_on.to_string())
-        .bind((w.opened_on + chrono::Duration::days(huimin_domain::recognition::RECOGNITION_DAYS)).to_string())
-        .bind(now())
-        .bind(w.lead.code())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if id.is_some() {
-            append_audit_in(&mut tx, audit).await?;
+        let mut out = Vec::with_capacity(list.len());
+        for (w, audit) in list {
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO warnings (household_no, region_code, rules_id, rule_id, rule_name, reason, source, out_of_pocket, opened_on, due_on, opened_at, lead) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (household_no) WHERE closed_on IS NULL DO NOTHING RETURNING id",
+            )
+            .bind(&w.household_no)
+            .bind(w.region.to_string())
+            .bind(&w.rules_id)
+            .bind(&w.rule_id)
+            .bind(&w.rule_name)
+            .bind(&w.reason)
+            .bind(&w.source)
+            .bind(w.out_of_pocket.fen())
+            .bind(w.opened_on.to_string())
+            .bind((w.opened_on + chrono::Duration::days(huimin_domain::recognition::RECOGNITION_DAYS)).to_string())
+            .bind(now())
+            .bind(w.lead.code())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if id.is_some() {
+                append_audit_in(&mut tx, audit).await?;
+            }
+            out.push(id);
         }
         tx.commit().await?;
-        Ok(id)
+        Ok(out)
     }
 
     /// The warnings of households inside a region, open ones first, the nearest deadline first.
@@ -418,7 +431,7 @@ impl Store {
 pub const BURDEN_BANDS: [i64; 5] = [1_000, 5_000, 10_000, 20_000, 50_000];
 
 /// The recognition figures of a child region (a code prefix), counted from its warnings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct WarningCell {
     pub child: String,
     /// Warnings and leads ever opened.

@@ -559,7 +559,7 @@ pub async fn worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>) ->
     let total = shown.len();
     let printing = q.print.as_deref() == Some("1");
     let region_name = if printing { state.store.region(region).await?.map_or_else(|| region.to_string(), |r| r.name) } else { String::new() };
-    let (page, page_rows) = if printing { (1, &shown[..]) } else { page_of(&shown, q.page) };
+    let (page, page_rows) = if printing { (1, &shown[..]) } else { layout::page_of(&shown, q.page, WORKLIST_PAGE) };
     let body = html! {
         @if printing { p.print-title { (region_name) " · " (ctx.t("随访工作清单", "Follow-up worklist")) " · " (today) } }
         @if q.saved.is_some() { p.alert.ok { (ctx.t("随访已保存", "Follow-up saved")) } }
@@ -646,16 +646,10 @@ pub async fn api_worklist(state: State, ctx: Ctx, Query(q): Query<WorklistQuery>
     let (by_region, by_team) = contracts::completion(&items, child_width(region));
     let abnormal = abnormal_contracts(&state, region, &q).await?;
     let items = select_and_sort(&ctx.viewer(&state).await, items, &q, abnormal.as_ref());
-    let (page, rows) = page_of(&items, q.page);
+    let (page, rows) = layout::page_of(&items, q.page, WORKLIST_PAGE);
     Ok(Json(WorklistAnswer { region, year, total: items.len(), page, per_page: WORKLIST_PAGE, items: rows.to_vec(), completion_by_region: by_region, completion_by_team: by_team }))
 }
 
-/// The page asked for (from 1) of the rows, a hundred at a time.
-fn page_of<T>(rows: &[T], page: Option<crate::params::Page>) -> (i64, &[T]) {
-    let page = page.map_or(1, |p| p.0).max(1);
-    let first = usize::try_from(page - 1).unwrap_or(0).saturating_mul(WORKLIST_PAGE).min(rows.len());
-    (page, &rows[first..(first + WORKLIST_PAGE).min(rows.len())])
-}
 
 // ----- the fast follow-up form -----
 

@@ -154,7 +154,7 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
             @if let Some(c) = &ind.screening_campaign { " " (ctx.t("筛查：", "Screening: ")) (c) }
         }
         h2 { (ctx.t("防止因病返贫监测", "Monitoring poverty through illness")) }
-        @let w = &ind.warnings;
+        @let w = &p.warnings;
         @let watch = ctx.can(Permission::ViewWarnings).then(|| format!("/monitoring?region={region}"));
         section.stats {
             (tile(None, html! { (num(p.monitored.values().map(|[h, _]| h).sum::<i64>())) " / " (num(p.monitored.values().map(|[_, n]| n).sum::<i64>())) }, ctx.t("监测户 / 人", "Monitored households / persons")))

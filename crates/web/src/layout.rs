@@ -128,6 +128,13 @@ pub async fn region_picker(state: &crate::AppState, ctx: &Ctx, label: &str, curr
 }
 
 /// Previous/next links keeping the other query parameters.
+/// The page asked for (from 1) of the rows, `per_page` at a time, and its number.
+pub fn page_of<T>(rows: &[T], page: Option<crate::params::Page>, per_page: usize) -> (i64, &[T]) {
+    let page = page.map_or(1, |p| p.0).max(1);
+    let first = usize::try_from(page - 1).unwrap_or(0).saturating_mul(per_page).min(rows.len());
+    (page, &rows[first..(first + per_page).min(rows.len())])
+}
+
 pub fn pager(ctx: &Ctx, base: &str, page: i64, per_page: i64, total: i64) -> Markup {
     let pages = (total + per_page - 1) / per_page;
     let link = |p: i64| format!("{base}{}page={p}", if base.contains('?') { "&" } else { "?" });

@@ -27,7 +27,13 @@ pub struct WarningsQuery {
     region: Option<String>,
     /// true: closed warnings too
     all: Option<bool>,
+    /// The page's rows come a hundred at a time
+    #[param(inline)]
+    page: Option<crate::params::Page>,
 }
+
+/// Rows of the warnings page at a time.
+const WARNINGS_PAGE: usize = 100;
 
 async fn warnings_of(state: &State, ctx: &Ctx, q: &WarningsQuery) -> WebResult<(RegionCode, Vec<StoredWarning>)> {
     ctx.require(Permission::ViewWarnings)?;
@@ -54,6 +60,9 @@ pub async fn warnings(state: State, ctx: Ctx, Query(q): Query<WarningsQuery>) ->
     let (region, list) = warnings_of(&state, &ctx, &q).await?;
     let today = today();
     let manage = ctx.can(Permission::ManageWarningRules);
+    let days: Vec<i64> = list.iter().filter_map(|w| w.recognition().days_left(today)).collect();
+    let (late, urgent) = (days.iter().filter(|d| **d < 0).count() as i64, days.iter().filter(|d| (0..=3).contains(*d)).count() as i64);
+    let (page, rows) = layout::page_of(&list, q.page, WARNINGS_PAGE);
     let picker = layout::region_picker(&state, &ctx, ctx.t("区划", "Region"), Some(region)).await?;
     let body = html! {
         form.filters.card method="get" {
@@ -64,12 +73,13 @@ pub async fn warnings(state: State, ctx: Ctx, Query(q): Query<WarningsQuery>) ->
         p.muted { (ctx.t("结算后按预警规则即时检查本户近期合规自付医疗费用；农户申报、干部走访和部门筛查的线索在户档案中登记；自发现之日起 15 天内完成认定。", "Each settlement checks its household's recent compliant out-of-pocket spending against the warning rules at once; self-reports, cadres' visits and departments' screening are reported on the household's file; recognition is due within 15 days of the first lead."))
             @if manage { " " a href="/monitoring/rules" { (ctx.t("预警规则与模拟测算", "Rules and simulation")) } } }
         @if list.is_empty() { (layout::empty_state(ctx.t("没有预警", "No warnings"))) } @else {
+            p { (ctx.t("共 ", "")) (layout::num(list.len() as i64)) (ctx.t(" 户；其中逾期 ", " households; late ")) (layout::num(late)) (ctx.t(" 户，3 天内到期 ", ", due within 3 days ")) (layout::num(urgent)) (ctx.t(" 户。", "."))}
             table.card.list {
                 thead { tr {
                     th { (ctx.t("户编号", "Household")) } th { (ctx.t("户主", "Head")) } th { (ctx.t("线索", "Lead")) }
                     th { (ctx.t("原因", "Why")) } th.num { (ctx.t("合规自付", "Out of pocket")) } th { (ctx.t("发现日期", "Found")) } th { (ctx.t("环节", "Stage")) } th { (ctx.t("剩余天数", "Days left")) }
                 } }
-                tbody { @for w in &list { tr {
+                tbody { @for w in rows { tr {
                     td.mono { a href=(format!("/monitoring/{}", w.id)) { (w.household_no) } }
                     td { (w.head_name) }
                     td { (w.rule_name) }
@@ -80,6 +90,7 @@ pub async fn warnings(state: State, ctx: Ctx, Query(q): Query<WarningsQuery>) ->
                     td { (clock(&ctx, w, today)) }
                 } } }
             }
+            (layout::pager(&ctx, &format!("/monitoring?region={}{}", region.prefix(), if q.all.unwrap_or(false) { "&all=true" } else { "" }), page, WARNINGS_PAGE as i64, list.len() as i64))
         }
     };
     Ok(layout::page(&ctx, ctx.t("因病返贫预警", "Warnings of poverty through illness"), "/monitoring", body))
@@ -248,7 +259,7 @@ pub struct SimulateQuery {
     #[param(pattern = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$")]
     region: Option<String>,
     /// The window ends with this day's month (default: today)
-    #[param(value_type = Option<String>, pattern = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+    #[param(inline)]
     day: Option<crate::params::DateOrEmpty>,
     /// The file's name, for the messages
     name: Option<String>,

@@ -713,7 +713,7 @@ async fn the_dashboard_shows_the_figures_their_targets_and_the_claims_behind_the
     assert_eq!(json["indicators"]["inpatient"]["total"], cin.bill.total.fen());
     assert_eq!(json["checks"].as_array().unwrap().len(), 5);
     // The monitoring figures travel with the indicators: none opened in this fixture yet.
-    assert_eq!(json["indicators"]["warnings"]["opened"], 0);
+    assert_eq!(json["indicators"]["population"]["warnings"]["opened"], 0);
     assert_eq!(json["indicators"]["population"]["burden"].as_array().unwrap().len(), 6);
     let caps = app.get("/dashboard/caps?period=2024", &cookie).await;
     assert!(caps.body.contains("达到年度封顶线的人员") && caps.body.contains("封顶线"));
@@ -1812,8 +1812,28 @@ async fn each_role_takes_only_its_own_steps_of_a_recognition() {
     let w: serde_json::Value = serde_json::from_str(&app.get("/api/warnings?all=true", &office.1).await.body).unwrap();
     let walked = w["warnings"].as_array().unwrap().iter().find(|x| x["id"] == wid).unwrap().clone();
     assert_eq!((walked["stage"].as_str(), walked["lead"].as_str(), walked["decided_on"].as_str()), (Some("closed"), Some("cadre_visit"), Some(today.to_string().as_str())));
+    // The household page's form: a lead reported by the township for the neighbouring village.
+    let township = sessions.iter().find(|(r, ..)| *r == Role::TownshipStaff).unwrap();
+    assert!(app.get("/households/HSIB", &township.1).await.body.contains("登记监测线索"));
+    let short = app.post("/households/HSIB/leads", &township.1, &[("_csrf", township.2.as_str()), ("source", "self_report"), ("note", "困难")]).await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.body.contains("至少 4 个字"), "{}", short.body);
+    let posted = app.post("/households/HSIB/leads", &township.1, &[("_csrf", township.2.as_str()), ("source", "self_report"), ("note", "农户到乡镇申报家庭困难")]).await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    assert!(posted.location.as_deref().is_some_and(|l| l.starts_with("/monitoring/")), "{:?}", posted.location);
+    let page = app.get("/households/HSIB", &township.1).await.body;
+    assert!(page.contains("因病返贫预警：农户自主申报") && !page.contains("登记监测线索"), "one recognition under way: the form is gone");
     // The monitoring report opens as a workbook with its three sheets.
     let (bureau, _) = app.login("health_bureau", PASSWORD).await.unwrap();
     let report = app.get("/reports/monitoring.xlsx", &bureau).await;
     assert_eq!(report.status, StatusCode::OK);
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(report.bytes.clone())).unwrap();
+    assert_eq!(calamine::Reader::sheet_names(&book), ["监测认定", "医疗负担分布", "办理中的认定"]);
+    let sheet = calamine::Reader::worksheet_range_at(&mut book, 0).unwrap().unwrap();
+    let total = sheet.rows().find(|r| r.get(1).is_some_and(|c| c.to_string() == "合计")).expect("a total row");
+    // Leads opened: one by each role that reports each source, the walked one and the township's.
+    let opened: usize = LeadSource::ALL.iter().map(|s| huimin_domain::recognition::lead_roles(*s).len()).sum::<usize>() + 2;
+    assert_eq!(total[6].to_string(), opened.to_string(), "{total:?}");
+    let under_way = calamine::Reader::worksheet_range_at(&mut book, 2).unwrap().unwrap();
+    assert!(under_way.rows().any(|r| r.first().is_some_and(|c| c.to_string() == "HSIB")), "the township's lead is under way");
 }
