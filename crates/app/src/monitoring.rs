@@ -119,15 +119,13 @@ pub async fn check_households(store: &Store, set: &WarningRuleSet, households: &
                 out_of_pocket: h.out_of_pocket,
                 opened_on: today,
             };
-            let mut audit = audit.clone();
-            audit.action = "warning.open".into();
-            audit.target = format!("household {}", h.household_no);
-            audit.detail = format!("rules {} {}", rules.id, fired.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>().join(","));
-            found.push((w, audit));
+            found.push(w);
         }
-        // One transaction for the warnings of the households read together.
+        // One statement and one audit entry for the warnings of the households read together.
+        let mut audit = audit.clone();
+        audit.action = "warning.open".into();
         for chunk in found.chunks(500) {
-            opened.extend(store.open_warnings(chunk).await?.into_iter().flatten());
+            opened.extend(store.open_warnings(chunk, &audit).await?);
         }
     }
     Ok(opened)
@@ -210,8 +208,7 @@ pub async fn report_lead(store: &Store, set: &WarningRuleSet, household_no: &str
     };
     let mut audit = audit.clone();
     audit.action = "warning.lead".into();
-    audit.target = format!("household {household_no}");
-    audit.detail = source.code().into();
+    audit.detail = String::new();
     // Another lead may have opened one meanwhile: the unique index answers.
     store.open_warning(&w, &audit).await?.ok_or_else(|| MonitoringError::Invalid("此户已有正在办理的监测认定".into()))
 }

@@ -8,6 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::access::append_audit_in;
+use crate::batch::{Val, insert_rows};
 use crate::registry::{corrupt, parse_date};
 use crate::settlement::money;
 use crate::{AuditEntry, Result, Store, StoreError, now};
@@ -256,43 +257,67 @@ impl Store {
     /// Opens a warning for the household unless one is open: the id of the new one, or `None`.
     /// One statement, so two settlements at once cannot open two.
     pub async fn open_warning(&self, w: &NewWarning, audit: &AuditEntry) -> Result<Option<i64>> {
-        Ok(self.open_warnings(&[(w.clone(), audit.clone())]).await?.into_iter().next().flatten())
+        Ok(self.open_warnings(std::slice::from_ref(w), audit).await?.first().copied())
     }
 
-    /// Opens warnings (those of a check of many households) in one transaction, each with its
-    /// audit entry, each only if its household has none open; the new ids, `None` where one was.
-    pub async fn open_warnings(&self, list: &[(NewWarning, AuditEntry)]) -> Result<Vec<Option<i64>>> {
+    /// Opens warnings (those of a check of many households) in one statement, each only if its
+    /// household has none open, and returns the new ids. One audit entry says which households
+    /// got one (target `household H` or `households N`; `audit.detail` followed by each
+    /// household with the rule or source that opened it).
+    pub async fn open_warnings(&self, list: &[NewWarning], audit: &AuditEntry) -> Result<Vec<i64>> {
         if list.is_empty() {
             return Ok(Vec::new());
         }
+        let at = now();
+        let rows = list
+            .iter()
+            .map(|w| {
+                vec![
+                    Val::from(w.household_no.as_str()),
+                    w.region.to_string().into(),
+                    w.rules_id.as_str().into(),
+                    w.rule_id.as_str().into(),
+                    w.rule_name.as_str().into(),
+                    w.reason.as_str().into(),
+                    w.source.as_str().into(),
+                    w.out_of_pocket.fen().into(),
+                    w.opened_on.to_string().into(),
+                    (w.opened_on + chrono::Duration::days(huimin_domain::recognition::RECOGNITION_DAYS)).to_string().into(),
+                    at.as_str().into(),
+                    w.lead.code().into(),
+                ]
+            })
+            .collect();
         let mut tx = self.begin_write().await?;
-        let mut out = Vec::with_capacity(list.len());
-        for (w, audit) in list {
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO warnings (household_no, region_code, rules_id, rule_id, rule_name, reason, source, out_of_pocket, opened_on, due_on, opened_at, lead) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (household_no) WHERE closed_on IS NULL DO NOTHING RETURNING id",
-            )
-            .bind(&w.household_no)
-            .bind(w.region.to_string())
-            .bind(&w.rules_id)
-            .bind(&w.rule_id)
-            .bind(&w.rule_name)
-            .bind(&w.reason)
-            .bind(&w.source)
-            .bind(w.out_of_pocket.fen())
-            .bind(w.opened_on.to_string())
-            .bind((w.opened_on + chrono::Duration::days(huimin_domain::recognition::RECOGNITION_DAYS)).to_string())
-            .bind(now())
-            .bind(w.lead.code())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if id.is_some() {
-                append_audit_in(&mut tx, audit).await?;
-            }
-            out.push(id);
+        let returned = insert_rows(
+            &mut tx,
+            self.backend,
+            "warnings",
+            &["household_no", "region_code", "rules_id", "rule_id", "rule_name", "reason", "source", "out_of_pocket", "opened_on", "due_on", "opened_at", "lead"],
+            "ON CONFLICT (household_no) WHERE closed_on IS NULL DO NOTHING RETURNING id, household_no",
+            rows,
+        )
+        .await?;
+        let mut ids = Vec::with_capacity(returned.len());
+        let mut opened = std::collections::HashSet::new();
+        for r in &returned {
+            ids.push(r.try_get::<i64, _>("id")?);
+            opened.insert(r.try_get::<String, _>("household_no")?);
+        }
+        if !ids.is_empty() {
+            let mut audit = audit.clone();
+            let which: Vec<&NewWarning> = list.iter().filter(|w| opened.contains(&w.household_no)).collect();
+            audit.target = match which.as_slice() {
+                [one] => format!("household {}", one.household_no),
+                many => format!("households {}", many.len()),
+            };
+            let each = which.iter().map(|w| format!("{} {}", w.household_no, w.rule_id)).collect::<Vec<_>>().join(", ");
+            audit.detail = if audit.detail.is_empty() { each } else { format!("{}: {each}", audit.detail) };
+            append_audit_in(&mut tx, &audit).await?;
         }
         tx.commit().await?;
-        Ok(out)
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// The warnings of households inside a region, open ones first, the nearest deadline first.

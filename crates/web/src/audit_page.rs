@@ -103,6 +103,7 @@ const ACTIONS: &[(&str, &str, &str)] = &[
     ("target.set", "设置考核目标", "结算与政策"),
     ("household.economics", "登记家庭人口与收入", "防止返贫监测"),
     ("warning.open", "因病返贫预警", "防止返贫监测"),
+    ("warning.lead", "登记监测线索", "防止返贫监测"),
     ("warning.rules.load", "载入预警规则", "防止返贫监测"),
     ("warning.step", "办理监测认定环节", "防止返贫监测"),
 ];

@@ -443,7 +443,7 @@ async fn render_warning(state: &State, ctx: &Ctx, w: &StoredWarning, refused: Op
                     (layout::csrf(ctx))
                     input type="hidden" name="step" value=(code);
                     h3 { (step_label(code)) }
-                    @if *code != "post_notice" { label { (ctx.t("情况说明", "Note")) textarea name="note" rows="3" maxlength="2000" required {} } }
+                    @if *code != "post_notice" { label { (ctx.t("情况说明（写情况，不写病名）", "Note (the situation, not a diagnosis)")) textarea name="note" rows="3" maxlength="2000" required {} } }
                     @if ["township_review", "county_approval"].contains(code) { label.check { input type="checkbox" name="yes" value="true" checked; (ctx.t("同意（不勾选：不同意，办结）", "Agreed (unticked: refused, ended)")) } }
                     @if *code == "assess" { label.check { input type="checkbox" name="yes" value="true"; (ctx.t("风险已消除（办结）", "Risk eliminated (ends it)")) } }
                     button.primary type="submit" { (ctx.t("办理", "Take the step")) }

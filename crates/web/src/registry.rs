@@ -430,7 +430,7 @@ async fn render_household(state: State, ctx: Ctx, no: &str, revealed: Option<i64
                         label { (ctx.t("登记监测线索", "Report a lead"))
                             select name="source" { @for s in &sources { option value=(s.code()) { (s.label_zh()) } } }
                         }
-                        label.grow { (ctx.t("线索情况", "What was found")) input name="note" required minlength="4" maxlength="500" placeholder=(ctx.t("如：户主住院花费较大，本人电话申报", "e.g. the head's stay cost much; reported by phone")); }
+                        label.grow { (ctx.t("线索情况", "What was found")) input name="note" required minlength="4" maxlength="500" placeholder=(ctx.t("如：户主住院花费较大，本人电话申报（写情况，不写病名）", "e.g. the head's stay cost much; reported by phone (the situation, not a diagnosis)")); }
                         button type="submit" { (ctx.t("登记线索", "Report")) }
                     }
                 }
