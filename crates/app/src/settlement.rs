@@ -203,7 +203,11 @@ pub async fn settle_claim(store: &Store, set: &PolicySet, req: &SettleRequest, s
 /// rules, a warning opened at once when one fires. The settlements stand whatever happens here;
 /// a failure is logged (without the persons' data).
 async fn watch(store: &Store, set: &PolicySet, persons: &[i64], audit: &AuditEntry) {
-    if let Err(e) = crate::monitoring::check_persons(store, &set.warnings, persons, crate::clock::today(), audit).await {
+    logged(crate::monitoring::check_persons(store, &set.warnings, persons, crate::clock::today(), audit).await);
+}
+
+fn logged(checked: Result<Vec<i64>, crate::monitoring::MonitoringError>) {
+    if let Err(e) = checked {
         tracing::warn!(error = %e, "the warning check failed");
     }
 }
@@ -243,6 +247,9 @@ pub async fn settle_batch(store: &Store, set: &PolicySet, requests: &[SettleRequ
     ids.sort_unstable();
     ids.dedup();
     let persons = store.settlement_contexts(&ids).await?;
+    // Each person's household, for the warning check after the commit (none without rules).
+    let household_of: std::collections::HashMap<i64, String> =
+        if set.warnings.is_empty() { Default::default() } else { persons.iter().map(|(id, c)| (*id, c.household_no.clone())).collect() };
     let facilities = store.all_facilities().await?;
     let (sender, feed) = tokio::sync::mpsc::channel(4);
     let check = async move {
@@ -270,10 +277,11 @@ pub async fn settle_batch(store: &Store, set: &PolicySet, requests: &[SettleRequ
     // The batch's households checked against the warning rules, in bulk, after the commit.
     if !set.warnings.is_empty() {
         let refused: std::collections::HashSet<&str> = out.refused.iter().map(|(no, _)| no.as_str()).collect();
-        let mut persons: Vec<i64> = requests.iter().filter(|r| !refused.contains(r.claim_no.as_str())).map(|r| r.person_id).collect();
-        persons.sort_unstable();
-        persons.dedup();
-        watch(store, set, &persons, audit).await;
+        let mut households: Vec<String> =
+            requests.iter().filter(|r| !refused.contains(r.claim_no.as_str())).filter_map(|r| household_of.get(&r.person_id).cloned()).collect();
+        households.sort_unstable();
+        households.dedup();
+        logged(crate::monitoring::check_households(store, &set.warnings, &households, crate::clock::today(), audit).await);
     }
     Ok(out)
 }

@@ -918,6 +918,7 @@ impl Store {
 /// entries and exits (date, true for an entry) in date order.
 #[derive(Debug, Clone)]
 pub struct SettlementContext {
+    pub household_no: String,
     pub region: RegionCode,
     pub category: PovertyCategory,
     pub membership: Vec<(Date, bool)>,
@@ -937,7 +938,7 @@ impl Store {
         for chunk in ids.chunks(5000) {
             let list = crate::batch::placeholders(self.backend, 1, chunk.len());
             let sql = format!(
-                "SELECT p.id, h.region_code, h.category FROM persons p JOIN households h ON h.household_no = p.household_no WHERE p.id IN ({list})"
+                "SELECT p.id, p.household_no, h.region_code, h.category FROM persons p JOIN households h ON h.household_no = p.household_no WHERE p.id IN ({list})"
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -948,6 +949,7 @@ impl Store {
                 out.insert(
                     r.try_get("id")?,
                     SettlementContext {
+                        household_no: r.try_get("household_no")?,
                         region: RegionCode::parse(&r.try_get::<String, _>("region_code")?).map_err(|e| corrupt("region", e))?,
                         category: PovertyCategory::from_code(&cat).ok_or_else(|| corrupt("category", &cat))?,
                         membership: Vec::new(),
