@@ -176,14 +176,16 @@ enum TokenWhat {
 
 #[derive(Subcommand)]
 enum BenchWhat {
-    /// Roster import: generate N persons and import them into a fresh SQLite database.
+    /// Roster import: generate N persons and import them into a fresh SQLite database (with
+    /// --database-url postgres://…: a fresh database on that server for each run).
     Import {
         #[arg(long, default_value_t = 1_000_000)]
         persons: u64,
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
-    /// Batch settlement into a fresh SQLite database: N claims of 100,000 registered persons, with
+    /// Batch settlement into a fresh SQLite database (with --database-url postgres://…: a fresh
+    /// database on that server for each run): N claims of 100,000 registered persons, with
     /// accumulators, bills and lines stored.
     Batch {
         #[arg(long, default_value_t = 1_000_000)]
@@ -559,9 +561,9 @@ async fn run(cli: Cli) -> Result<()> {
                 None => println!("自上一个检查点以来没有新记录"),
             }
         }
-        Command::Bench { what: BenchWhat::Import { persons, runs } } => bench_import(persons, runs).await?,
+        Command::Bench { what: BenchWhat::Import { persons, runs } } => bench_import(bench_server(&cli.database_url), persons, runs).await?,
         Command::Bench { what: BenchWhat::Engine { claims, runs } } => bench_engine(claims, runs)?,
-        Command::Bench { what: BenchWhat::Batch { claims, runs, warnings } } => bench_batch(claims, runs, warnings).await?,
+        Command::Bench { what: BenchWhat::Batch { claims, runs, warnings } } => bench_batch(bench_server(&cli.database_url), claims, runs, warnings).await?,
         Command::Bench { what: BenchWhat::Dashboard { persons, claims, db, runs } } => bench_dashboard(persons, claims, &db, runs).await?,
         Command::Warning { what: WarningWhat::Check { file } } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("无法读取预警规则文件 {}", file.display()))?;
@@ -816,7 +818,17 @@ async fn bench_warnings(store: &Store, region: RegionCode, months: u32, as_of: D
     Ok(())
 }
 
-async fn bench_batch(n: u64, runs: usize, warnings: bool) -> Result<()> {
+/// The PostgreSQL server the import and batch benchmarks run on (`--database-url postgres://…/db`:
+/// each run gets a fresh database on it, dropped afterwards); `None`: fresh SQLite files.
+fn bench_server(url: &Option<String>) -> Option<String> {
+    url.clone().filter(|u| u.starts_with("postgres"))
+}
+
+fn backend_name(server: &Option<String>) -> &'static str {
+    if server.is_some() { "PostgreSQL" } else { "SQLite" }
+}
+
+async fn bench_batch(server: Option<String>, n: u64, runs: usize, warnings: bool) -> Result<()> {
     use huimin_app::settlement::{self, PolicySet, SettleRequest};
     let dir = tempfile::tempdir()?;
     let gen_dir = dir.path().join("gen");
@@ -825,7 +837,8 @@ async fn bench_batch(n: u64, runs: usize, warnings: bool) -> Result<()> {
     let policy = huimin_app::demo::demo_policy().replace(r#"region = "371302""#, r#"region = "37""#);
     let mut rates = Vec::new();
     for run in 1..=runs.max(1) {
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join(format!("batch-{run}.db")).display())).await?;
+        let url = huimin_store::scratch_database(server.as_deref(), dir.path(), &format!("huimin_bench_batch_{run}")).await?;
+        let store = Store::connect(&url).await?;
         import::import_regions(&store, &gen_dir.join("regions.csv")).await?;
         import::import_facilities(&store, &gen_dir.join("facilities.csv")).await?;
         import::import_roster(&store, &gen_dir.join("roster.csv"), &RosterImport::new("bench", Date::from_ymd_opt(2024, 1, 1).expect("date"))).await?;
@@ -853,9 +866,10 @@ async fn bench_batch(n: u64, runs: usize, warnings: bool) -> Result<()> {
         }
         rates.push(rate);
         store.pool().close().await;
+        huimin_store::drop_scratch(server.as_deref(), &url).await?;
     }
     rates.sort_by(f64::total_cmp);
-    println!("median: {:.0} claims/s (batch settlement into SQLite, {} runs)", rates[rates.len() / 2], rates.len());
+    println!("median: {:.0} claims/s (batch settlement into {}, {} runs)", rates[rates.len() / 2], backend_name(&server), rates.len());
     Ok(())
 }
 
@@ -1009,7 +1023,7 @@ fn bench_engine(n: u64, runs: usize) -> Result<()> {
     Ok(())
 }
 
-async fn bench_import(persons: u64, runs: usize) -> Result<()> {
+async fn bench_import(server: Option<String>, persons: u64, runs: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let gen_dir = dir.path().join("gen");
     let started = Instant::now();
@@ -1017,8 +1031,8 @@ async fn bench_import(persons: u64, runs: usize) -> Result<()> {
     println!("generated {} persons in {} households ({:.1} s)", sum.persons, sum.households, started.elapsed().as_secs_f64());
     let mut rates = Vec::new();
     for run in 1..=runs.max(1) {
-        let db = dir.path().join(format!("bench-{run}.db"));
-        let store = Store::connect(&format!("sqlite://{}", db.display())).await?;
+        let url = huimin_store::scratch_database(server.as_deref(), dir.path(), &format!("huimin_bench_import_{run}")).await?;
+        let store = Store::connect(&url).await?;
         import::import_regions(&store, &gen_dir.join("regions.csv")).await?;
         import::import_facilities(&store, &gen_dir.join("facilities.csv")).await?;
         let opts = RosterImport::new("bench", Date::from_ymd_opt(2024, 1, 1).expect("date"));
@@ -1032,8 +1046,9 @@ async fn bench_import(persons: u64, runs: usize) -> Result<()> {
         println!("run {run}: {} persons in {secs:.1} s = {rate:.0} persons/s", sum.persons);
         rates.push(rate);
         store.pool().close().await;
+        huimin_store::drop_scratch(server.as_deref(), &url).await?;
     }
     rates.sort_by(f64::total_cmp);
-    println!("median: {:.0} persons/s (roster import, CSV → SQLite, {} runs)", rates[rates.len() / 2], rates.len());
+    println!("median: {:.0} persons/s (roster import, CSV → {}, {} runs)", rates[rates.len() / 2], backend_name(&server), rates.len());
     Ok(())
 }

@@ -304,6 +304,43 @@ pub fn sqlite_files(url: &str) -> Option<Vec<std::path::PathBuf>> {
     Some(vec![path.into(), format!("{path}-wal").into(), format!("{path}-shm").into(), audit_key::checkpoints_of(&key), key])
 }
 
+/// A scratch database for a benchmark run: a new SQLite file `name.db` in `dir`, or, when `server`
+/// is a PostgreSQL URL, a new database `name` on that server (dropped first if left by an earlier
+/// run). Returns its URL; [`drop_scratch`] removes it.
+pub async fn scratch_database(server: Option<&str>, dir: &Path, name: &str) -> Result<String> {
+    let Some(server) = server.filter(|u| u.starts_with("postgres")) else {
+        return Ok(format!("sqlite://{}", dir.join(format!("{name}.db")).display()));
+    };
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(StoreError::Refused(format!("scratch database name {name}")));
+    }
+    install_default_drivers();
+    let admin = AnyPoolOptions::new().max_connections(1).connect(server).await?;
+    admin.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await?;
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    admin.close().await;
+    let (base, _) = server.rsplit_once('/').ok_or_else(|| StoreError::Refused("a PostgreSQL URL ends with a database name".into()))?;
+    Ok(format!("{base}/{name}"))
+}
+
+/// Removes a scratch database made by [`scratch_database`] (its store closed first).
+pub async fn drop_scratch(server: Option<&str>, url: &str) -> Result<()> {
+    match server.filter(|u| u.starts_with("postgres")) {
+        None => {
+            for f in sqlite_files(url).unwrap_or_default() {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+        Some(server) => {
+            let name = url.rsplit_once('/').map_or(url, |(_, n)| n);
+            let admin = AnyPoolOptions::new().max_connections(1).connect(server).await?;
+            admin.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await?;
+            admin.close().await;
+        }
+    }
+    Ok(())
+}
+
 /// A database file readable by others (made before Huimin made its files owner-only) becomes 0600.
 fn owner_only(path: &str) {
     #[cfg(unix)]
