@@ -352,7 +352,7 @@ test('a large claim becomes a warning; the village visits, the township checks, 
   const row = page.locator('tr', { hasText: 'E2E0001' });
   assert.match(await row.textContent(), /扣除医疗支出后低于监测标准/);
   assert.match(await row.textContent(), /15 天/);
-  await shot(page, '20-monitoring-list');
+  await shot(page, '28-monitoring-list');
   await row.locator('a').first().click();
   await page.waitForURL(/\/monitoring\/\d+$/);
   const warningUrl = page.url();
@@ -376,7 +376,7 @@ test('a large claim becomes a warning; the village visits, the township checks, 
   for (const secret of [idNumber('371302', '19600412', 22), idNumber('371302', '19580307', 11), '¥', 'C34', '肺']) {
     assert.ok(!notice.includes(secret), `the notice shows no ${secret.length === 18 ? 'ID number' : secret}`);
   }
-  await shot(page, '21-monitoring-notice');
+  await shot(page, '29-monitoring-notice');
   // Too early for the township: the notice has not been up five days.
   await as('xzwsy');
   await page.goto(warningUrl);
@@ -400,7 +400,7 @@ test('a large claim becomes a warning; the village visits, the township checks, 
   assert.match(done, /帮扶中/);
   assert.match(done, /依申请医疗救助：再救助 3,000 元/);
   for (const step of ['入户核实', '数据比对', '村级评议公示', '乡镇审核', '县级审批', '落实帮扶措施']) assert.ok(done.includes(step), `the history shows ${step}`);
-  await shot(page, '22-monitoring-helped');
+  await shot(page, '30-monitoring-helped');
   // The county's dashboard counts it: recognised, decided within the limit.
   await as('wjj');
   await page.goto(`${base}/dashboard`);

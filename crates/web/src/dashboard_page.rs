@@ -174,6 +174,13 @@ pub async fn dashboard(state: State, ctx: Ctx, Query(q): Query<DashQuery>) -> We
         div.charts {
             (charts::columns(ctx.t("近 12 个月户合规自付医疗费用分布（户）", "Households by compliant out-of-pocket spending, last 12 months"),
                 &burden_labels(), &[(ctx.t("户数", "Households"), p.burden.to_vec())], "户"))
+            (charts::shares(ctx.t("办理中的认定按环节", "Recognitions under way by stage"),
+                &huimin_domain::recognition::Stage::ALL.iter().filter_map(|s| w.by_stage.get(s.code()).map(|n| (huimin_domain::recognition::stage_label(*s).to_string(), *n))).collect::<Vec<_>>()))
+            @if !ind.children.is_empty() {
+                (charts::ratios(ctx.t("各区划按期认定率", "Decided within 15 days by region"),
+                    &ind.children.iter().map(|ch| (ch.region.name.clone(), ppm(ch.warnings.decided_in_time, ch.warnings.decided))).collect::<Vec<_>>(),
+                    Some(indicators::target_for(&targets, region, "recognition_in_time").0)))
+            }
         }
         h2 { (ctx.t("医疗费用与报销", "Costs and reimbursement")) " · " (pl) }
         section.stats {
