@@ -44,11 +44,7 @@ pub struct DashQuery {
 }
 
 fn region_and_period(ctx: &Ctx, q: &DashQuery) -> WebResult<(RegionCode, Period)> {
-    let region = match q.region.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        None => ctx.user.region,
-    };
-    ctx.require_within(region)?;
+    let region = crate::registry::region_param(ctx, q.region.as_deref())?;
     let period = match q.period.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         Some(p) => Period::parse(p).map_err(|e| WebError::BadRequest(e.0))?,
         None => Period::year(chrono::Datelike::year(&today())),
@@ -696,11 +692,7 @@ fn recon_params(ctx: &Ctx, q: &ReconQuery) -> WebResult<(RegionCode, String)> {
     if ctx.can(Permission::Settle) {
         return Err(WebError::Forbidden);
     }
-    let region = match q.region.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => RegionCode::parse(c).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        None => ctx.user.region,
-    };
-    ctx.require_within(region)?;
+    let region = crate::registry::region_param(ctx, q.region.as_deref())?;
     let month = q.month.clone().unwrap_or_else(|| today().format("%Y-%m").to_string());
     let p = Period::parse(&month).map_err(|e| WebError::BadRequest(e.0))?;
     if p.label() != month {

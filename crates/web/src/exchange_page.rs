@@ -27,12 +27,7 @@ use huimin_app::clock::this_year;
 
 fn region_of(ctx: &Ctx, q: &ExchangeQuery) -> WebResult<RegionCode> {
     ctx.require(Permission::ImportRoster)?;
-    let region = match q.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-        Some(r) => RegionCode::parse(r).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        None => ctx.user.region,
-    };
-    ctx.require_within(region)?;
-    Ok(region)
+    crate::registry::region_param(ctx, q.region.as_deref())
 }
 
 pub async fn page(state: crate::State, ctx: Ctx, Query(q): Query<ExchangeQuery>) -> WebResult<Markup> {

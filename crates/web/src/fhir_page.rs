@@ -327,11 +327,7 @@ pub async fn export_operation(state: State, ctx: Ctx, headers: HeaderMap, q: Que
 #[utoipa::path(get, path = "/fhir/export", tag = "FHIR R4", params(ExportQuery), responses((status = 200, description = "A FHIR R4 Bundle (collection)", body = Object, content_type = "application/fhir+json")))]
 pub async fn export(state: State, ctx: Ctx, headers: HeaderMap, Query(q): Query<ExportQuery>) -> WebResult<Response> {
     ctx.require(Permission::ViewRegistry)?;
-    let region = match q.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-        Some(r) => RegionCode::parse(r).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        None => ctx.user.region,
-    };
-    ctx.require_within(region)?;
+    let region = crate::registry::region_param(&ctx, q.region.as_deref())?;
     if region.level() < RegionLevel::County {
         return Err(WebError::BadRequest("请按县（或乡镇、村）导出".into()));
     }

@@ -940,11 +940,7 @@ async fn run_simulation(state: &State, ctx: &Ctx, id: &str, q: &SimulateQuery) -
     ctx.require(Permission::ManagePolicies)?;
     let set = state.policies.read().await.clone();
     let draft = set.get(id).ok_or(WebError::NotFound)?.clone();
-    let region = match q.region.as_deref().filter(|r| !r.is_empty()) {
-        Some(r) => RegionCode::parse(r).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        None => ctx.user.region,
-    };
-    ctx.require_within(region)?;
+    let region = crate::registry::region_param(ctx, q.region.as_deref())?;
     // By default the last year that has claims here (a draft for next year is tried on this one's).
     let year = match state.store.last_claim_year(region).await? {
         Some(y) => y,

@@ -1837,3 +1837,28 @@ async fn each_role_takes_only_its_own_steps_of_a_recognition() {
     let under_way = calamine::Reader::worksheet_range_at(&mut book, 2).unwrap().unwrap();
     assert!(under_way.rows().any(|r| r.first().is_some_and(|c| c.to_string() == "HSIB")), "the township's lead is under way");
 }
+
+/// A region parameter is read one way everywhere (`registry::region_param`): a code with spaces
+/// or a line break around it is refused, never read as the user's own region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_region_parameter_refuses_a_code_with_spaces() {
+    let app = TestApp::new().await;
+    let (bureau, _) = app.login("health_bureau", PASSWORD).await.unwrap();
+    let (insurance, _) = app.login("medical_insurance", PASSWORD).await.unwrap();
+    for (path, who) in [
+        ("/api/indicators", &bureau),
+        ("/dashboard", &bureau),
+        ("/fhir/export", &bureau),
+        ("/api/exchange/roster", &bureau),
+        ("/reconciliation", &bureau),
+        ("/api/warnings", &bureau),
+        ("/monitoring", &bureau),
+        ("/api/households", &bureau),
+        ("/policies/worked-example/simulate", &insurance),
+    ] {
+        for code in ["%0A", "%20371302"] {
+            let r = app.get(&format!("{path}?region={code}"), who).await;
+            assert!(matches!(r.status, StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY), "{path}?region={code}: {}", r.status);
+        }
+    }
+}
