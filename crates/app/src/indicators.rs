@@ -234,12 +234,13 @@ async fn township_population(
 }
 
 /// Recomputes the stored figures of every township inside `region` not computed today (the
-/// server does it each night, the dashboard's button on demand). Returns how many townships
-/// were computed.
-pub async fn refresh_figures(store: &Store, catalogues: &huimin_domain::Catalogues, region: RegionCode, year: i32, today: Date) -> Result<usize, StoreError> {
+/// server does it each night and when a reader found figures missing), or every one with
+/// `again` (the dashboard's button: a recognition decided this morning counts this afternoon).
+/// Returns how many townships were computed.
+pub async fn refresh_figures(store: &Store, catalogues: &huimin_domain::Catalogues, region: RegionCode, year: i32, today: Date, again: bool) -> Result<usize, StoreError> {
     let mut n = 0;
     for (township, stored) in store.township_figures(region, year).await? {
-        if stored.is_some_and(|(as_of, _)| as_of == today.to_string()) {
+        if !again && stored.is_some_and(|(as_of, _)| as_of == today.to_string()) {
             continue;
         }
         let (p, _) = township_population(store, catalogues, township, None, year, today).await?;
@@ -690,9 +691,9 @@ pub async fn write_monitoring_report(store: &Store, region: RegionCode, today: D
     use huimin_domain::MonitoringCategory;
     let children = store.child_regions(region).await?;
     let width = children.first().map_or(region.prefix().len(), |c| c.code.prefix().len());
-    let mut rows: Vec<(String, String)> = children.iter().map(|c| (c.code.to_string(), c.name.clone())).collect();
+    let mut rows: Vec<(RegionCode, String)> = children.iter().map(|c| (c.code, c.name.clone())).collect();
     if rows.is_empty() {
-        rows.push((region.to_string(), store.region(region).await?.map_or_else(|| region.to_string(), |r| r.name)));
+        rows.push((region, store.region(region).await?.map_or_else(|| region.to_string(), |r| r.name)));
     }
     let monitored = store.monitored_cells(region, width).await?;
     let warnings = store.warning_cells(region, width, today).await?;
@@ -725,7 +726,7 @@ pub async fn write_monitoring_report(store: &Store, region: RegionCode, today: D
         cells
     };
     for (i, (code, name)) in rows.iter().enumerate() {
-        let prefix = RegionCode::parse(code).map_or_else(|_| code.clone(), |c| c.prefix());
+        let prefix = code.prefix();
         let mut m = [0i64; 4];
         for c in monitored.iter().filter(|c| c.child == prefix) {
             let k = MonitoringCategory::ALL.iter().position(|x| *x == c.category).unwrap_or(0);
@@ -740,7 +741,7 @@ pub async fn write_monitoring_report(store: &Store, region: RegionCode, today: D
             *t += v;
         }
         total_w.add(&w);
-        for (col, cell) in line(Cell::Code(code.clone()), name.clone(), m, &w).iter().enumerate() {
+        for (col, cell) in line(Cell::Code(code.to_string()), name.clone(), m, &w).iter().enumerate() {
             f.write(sheet, 3 + i as u32, col as u16, cell)?;
         }
     }
@@ -762,11 +763,11 @@ pub async fn write_monitoring_report(store: &Store, region: RegionCode, today: D
     print_setup(sheet, 2, &title)?;
     let mut total = [0i64; 6];
     for (i, (code, name)) in rows.iter().enumerate() {
-        let counts = store.burden_bands(RegionCode::parse(code).unwrap_or(region), &from, &to).await?;
+        let counts = store.burden_bands(*code, &from, &to).await?;
         for (t, v) in total.iter_mut().zip(counts) {
             *t += v;
         }
-        let mut cells = vec![Cell::Code(code.clone()), Cell::Text(name.clone())];
+        let mut cells = vec![Cell::Code(code.to_string()), Cell::Text(name.clone())];
         cells.extend(counts.iter().map(|n| Cell::Count(*n)));
         cells.push(Cell::Count(counts.iter().sum()));
         for (col, cell) in cells.iter().enumerate() {

@@ -290,13 +290,13 @@ pub async fn simulate(store: &Store, rules: &WarningRules, region: RegionCode, d
 /// daily check will see the household again.
 pub async fn record_economics(store: &Store, set: &WarningRuleSet, household_no: &str, e: &huimin_store::Economics, by: &str, today: Date, audit: &AuditEntry) -> Result<Option<i64>, MonitoringError> {
     store.record_economics(household_no, e, by, audit).await?;
-    match check_households(store, set, &[household_no.to_string()], today, audit).await {
-        Ok(opened) => Ok(opened.first().copied()),
-        Err(e) => {
-            tracing::warn!(error = %e, "the warning check failed");
-            Ok(None)
-        }
-    }
+    Ok(logged(check_households(store, set, &[household_no.to_string()], today, audit).await).and_then(|opened| opened.first().copied()))
+}
+
+/// A check that runs after what it checks was committed: its failure is logged (without the
+/// households' data), never the caller's failure; the daily check sees them again.
+pub(crate) fn logged<T>(checked: Result<T, MonitoringError>) -> Option<T> {
+    checked.map_err(|e| tracing::warn!(error = %e, "the warning check failed")).ok()
 }
 
 /// Takes a step of a warning's recognition as `user` on `today`: checked by the state machine

@@ -203,13 +203,7 @@ pub async fn settle_claim(store: &Store, set: &PolicySet, req: &SettleRequest, s
 /// rules, a warning opened at once when one fires. The settlements stand whatever happens here;
 /// a failure is logged (without the persons' data).
 async fn watch(store: &Store, set: &PolicySet, persons: &[i64], audit: &AuditEntry) {
-    logged(crate::monitoring::check_persons(store, &set.warnings, persons, crate::clock::today(), audit).await);
-}
-
-fn logged(checked: Result<Vec<i64>, crate::monitoring::MonitoringError>) {
-    if let Err(e) = checked {
-        tracing::warn!(error = %e, "the warning check failed");
-    }
+    crate::monitoring::logged(crate::monitoring::check_persons(store, &set.warnings, persons, crate::clock::today(), audit).await);
 }
 
 /// Lets one overlapping stay be settled: the person, the facility and the exact dates, with a
@@ -281,7 +275,7 @@ pub async fn settle_batch(store: &Store, set: &PolicySet, requests: &[SettleRequ
             requests.iter().filter(|r| !refused.contains(r.claim_no.as_str())).filter_map(|r| household_of.get(&r.person_id).cloned()).collect();
         households.sort_unstable();
         households.dedup();
-        logged(crate::monitoring::check_households(store, &set.warnings, &households, crate::clock::today(), audit).await);
+        crate::monitoring::logged(crate::monitoring::check_households(store, &set.warnings, &households, crate::clock::today(), audit).await);
     }
     Ok(out)
 }

@@ -32,6 +32,8 @@ async fn fill(db: &Store, p: &[i64]) {
         let input = huimin_app::health::CardInput { code: code.into(), name: String::new(), diagnosed_on: "2019-05-01".into(), diagnosed_at: "县医院".into(), prognosis: String::new(), plan: plan.into() };
         huimin_app::health::record_card(db, catalog.base(), person, &input, "cunyi", today, &audit("health.card")).await.unwrap();
     }
+    // A household's economics travel with the roster (as of the import's date on the other side).
+    db.record_economics("H1", &economics_of_h1(), "cunyi", &audit("household.economics")).await.unwrap();
     settlement::load_policy(db, "worked-example.toml", POLICY, false, &audit("policy.load")).await.unwrap();
     let set = PolicySet::load(db).await.unwrap();
     for s in [stay("E1", p[0], "2024-02-01", 90000, &["I63.9"]), stay("E2", p[0], "2024-04-01", 30000, &[]), stay("E3", p[1], "2024-05-01", 8000, &["I10", "E11.9"])] {
@@ -53,6 +55,10 @@ async fn fill(db: &Store, p: &[i64]) {
         };
         db.record_follow_up(&f, &readings.abnormal(), &audit("followup")).await.unwrap();
     }
+}
+
+fn economics_of_h1() -> huimin_store::Economics {
+    huimin_store::Economics { as_of: d("2024-01-01"), size: 2, per_capita_income: Some(Money::from_yuan(7600).unwrap()), monitoring_category: Some(MonitoringCategory::Edge) }
 }
 
 /// What the command line on the server exports: everything.
@@ -118,6 +124,7 @@ both_backends! {
         let claims = exchange::import_claims(&target, &files[6], "exchange", &audit("settlement.import")).await.unwrap();
         assert!(claims.errors.is_empty(), "the bills come out the same: {:?}", claims.errors);
 
+        assert_eq!(target.economics("H1").await.unwrap().map(|e| e.economics), Some(economics_of_h1()), "the roster carried H1's economics");
         let after = sheets(&target).await;
         for ((kind, a), (_, b)) in before.iter().zip(&after) {
             assert_eq!(a, b, "{} differs after the round trip", kind.code());

@@ -318,3 +318,61 @@ async fn a_200k_row_roster_with_three_bad_rows() {
     assert_eq!(cells[2], "37130219700501000X", "the ID number stays text, not 3.7E+17");
     assert!(book.worksheet_range("暂缓导入的户").unwrap().rows().count() == 4);
 }
+
+/// The roster with the household's economics (家庭人口数, 家庭年人均纯收入, 监测对象类别).
+fn economics_csv(files: &Files, name: &str, rows: &[(String, &str)]) -> PathBuf {
+    let lines: Vec<String> = rows.iter().map(|(r, e)| format!("{r},{e}")).collect();
+    files.write(name, format!("{HEADER},家庭人口数,家庭年人均纯收入,监测对象类别\n{}\n", lines.join("\n")).as_bytes())
+}
+
+both_backends! {
+    household_economics_come_with_the_roster_and_keep_their_history(db) {
+        let files = Files::new();
+        setup(&db, &files).await;
+        let r = roster_2024();
+        // H1 says it on its first row only, H2 says nothing, H3 leaves the size to its members.
+        let year1 = [(r[0].clone(), "2,7600,边缘易致贫户"), (r[1].clone(), ",,"), (r[2].clone(), ",,"), (r[3].clone(), ",9000,"), (r[4].clone(), ",9000,")];
+        let report = import(&db, &economics_csv(&files, "2024.csv", &year1), "2024-01-01").await.unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let now = |no: &'static str| {
+            let db = db.clone();
+            async move { db.economics(no).await.unwrap().map(|e| e.economics) }
+        };
+        let h1 = now("H1").await.unwrap();
+        assert_eq!((h1.as_of, h1.size, h1.per_capita_income, h1.monitoring_category), (d("2024-01-01"), 2, Some(Money::from_yuan(7600).unwrap()), Some(MonitoringCategory::Edge)));
+        assert_eq!(now("H2").await, None, "a household whose cells are empty records nothing");
+        let h3 = now("H3").await.unwrap();
+        assert_eq!((h3.size, h3.per_capita_income, h3.monitoring_category), (2, Some(Money::from_yuan(9000).unwrap()), None), "the size is the members listed");
+
+        // The same file a year on: nothing changes, no second record.
+        let again = import(&db, &economics_csv(&files, "2025.csv", &year1), "2025-01-01").await.unwrap();
+        assert!(again.diff.changed_households.is_empty(), "{:?}", again.diff.changed_households);
+        assert_eq!(db.economics_history("H1").await.unwrap().len(), 1);
+
+        // H1's income falls: recorded as of the import's date, the earlier record kept, shown as a change.
+        let mut year2 = year1.clone();
+        year2[0].1 = "2,7000,边缘易致贫户";
+        let changed = import(&db, &economics_csv(&files, "2026.csv", &year2), "2026-01-01").await.unwrap();
+        let h1_changes = changed.diff.changed_households.iter().find(|(n, _)| n.key == "H1").map(|(_, c)| c.clone()).unwrap_or_default();
+        assert_eq!(h1_changes, [("家庭年人均纯收入".to_string(), "7600.00".to_string(), "7000.00".to_string())]);
+        let history = db.economics_history("H1").await.unwrap();
+        assert_eq!(history.iter().map(|e| (e.economics.as_of, e.economics.per_capita_income.unwrap().fen())).collect::<Vec<_>>(), [(d("2026-01-01"), 700_000), (d("2024-01-01"), 760_000)]);
+
+        // Rows of one household that disagree, and values that are not figures, are refused with
+        // row, column and reason; the household is held back whole.
+        let mut bad = year2.clone();
+        bad[1].1 = "2,7600,边缘易致贫户";
+        bad[2].1 = "0,abc,贫困户";
+        let refused = import(&db, &economics_csv(&files, "bad.csv", &bad), "2026-06-01").await.unwrap();
+        let reasons: Vec<String> = refused.errors.iter().map(|e| format!("{}:{}:{}", e.row, e.column, e.reason)).collect();
+        assert!(reasons.iter().any(|r| r.starts_with("3:家庭年人均纯收入:同一户的各行应一致")), "{reasons:?}");
+        for column in ["家庭人口数", "家庭年人均纯收入", "监测对象类别"] {
+            assert!(reasons.iter().any(|r| r.starts_with(&format!("4:{column}:"))), "{column}: {reasons:?}");
+        }
+        assert_eq!(db.economics_history("H1").await.unwrap().len(), 2, "nothing of a held-back household is recorded");
+    }
+}
+
+fn d(s: &str) -> Date {
+    Date::parse_from_str(s, "%Y-%m-%d").unwrap()
+}

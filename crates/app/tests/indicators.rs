@@ -167,7 +167,7 @@ both_backends! {
         // by it (only the job stores them).
         let live = indicators::compute(&db, &catalog, county, year, d("2024-12-31")).await.unwrap();
         assert_eq!((live.unstored_townships, live.population.persons), (2, 4));
-        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2024-12-31")).await.unwrap(), 2, "nothing was stored by reading");
+        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2024-12-31"), false).await.unwrap(), 2, "nothing was stored by reading");
         let ind = indicators::compute(&db, &catalog, county, year, d("2024-12-31")).await.unwrap();
         let by_category: Vec<(&str, i64)> = ind.population.households_by_category.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(by_category, [("dibao", 1), ("general", 1), ("tekun", 1)]);
@@ -203,7 +203,9 @@ both_backends! {
         assert_eq!((stale.population.contracts, stale.inpatient.claims), ([4, 0], 2));
         let township = indicators::compute(&db, &catalog, region("371302001"), year, d("2024-12-31")).await.unwrap();
         assert_eq!((township.population.contracts, township.population_as_of), ([3, 1], None));
-        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02")).await.unwrap(), 2);
+        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02"), false).await.unwrap(), 2);
+        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02"), false).await.unwrap(), 0, "computed today: left");
+        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02"), true).await.unwrap(), 2, "on demand: again");
         let fresh = indicators::compute(&db, &catalog, region("3713"), year, d("2025-01-02")).await.unwrap();
         assert_eq!((fresh.population.contracts, fresh.population_as_of.as_deref()), ([4, 1], Some("2025-01-02")));
         assert_eq!(fresh.population, indicators::population(&db, &catalog, county, year, d("2025-01-02")).await.unwrap().population);

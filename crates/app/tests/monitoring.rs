@@ -27,19 +27,27 @@ fn stay(no: &str, person_id: i64, discharge: Date, cat_a_yuan: i64) -> SettleReq
     }
 }
 
+/// The worked example's numbers, in force from last year to the end of this one.
+async fn load_this_years_policy(db: &huimin_store::Store) {
+    let year = chrono::Datelike::year(&huimin_app::clock::today());
+    let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/worked-example.toml")).unwrap()
+        .replace("2024-01-01", &format!("{}-01-01", year - 1)).replace("2024-12-31", &format!("{year}-12-31"));
+    settlement::load_policy(db, "worked-example.toml", &policy, false, &audit("policy.load")).await.unwrap();
+}
+
+/// The example warning rules, in force to the end of next year.
+fn example_rules() -> String {
+    let year = chrono::Datelike::year(&huimin_app::clock::today());
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../warnings/county-2023.toml")).unwrap().replace("2026-12-31", &format!("{}-12-31", year + 1))
+}
+
 both_backends! {
     a_settlement_that_crosses_a_rule_opens_one_warning_at_once(db) {
         let dir = tempfile::tempdir().unwrap();
         let p = setup(&db, dir.path()).await;
         let today = huimin_app::clock::today();
-        let year = chrono::Datelike::year(&today);
-        // The worked example's numbers, in force this year.
-        let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/worked-example.toml")).unwrap()
-            .replace("2024-01-01", &format!("{year}-01-01")).replace("2024-12-31", &format!("{year}-12-31"));
-        settlement::load_policy(&db, "worked-example.toml", &policy, false, &audit("policy.load")).await.unwrap();
-        let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../warnings/county-2023.toml")).unwrap()
-            .replace("2026-12-31", &format!("{}-12-31", year + 1));
-        monitoring::load_rules(&db, "county-2023.toml", &rules, "ybj", &audit("load")).await.unwrap();
+        load_this_years_policy(&db).await;
+        monitoring::load_rules(&db, "county-2023.toml", &example_rules(), "ybj", &audit("load")).await.unwrap();
         let set = PolicySet::load(&db).await.unwrap();
         // H1 (two members) lives on 7,600 yuan a head, just above the 7,500 line; H3 is richer.
         let econ = |size, yuan: i64| Economics { as_of: today, size, per_capita_income: Some(Money::from_yuan(yuan).unwrap()), monitoring_category: Some(MonitoringCategory::Edge) };
@@ -84,13 +92,8 @@ both_backends! {
 async fn monitored_county(db: &huimin_store::Store, dir: &std::path::Path) -> (Vec<i64>, PolicySet) {
     let p = setup(db, dir).await;
     let today = huimin_app::clock::today();
-    let year = chrono::Datelike::year(&today);
-    let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/worked-example.toml")).unwrap()
-        .replace("2024-01-01", &format!("{}-01-01", year - 1)).replace("2024-12-31", &format!("{year}-12-31"));
-    settlement::load_policy(db, "worked-example.toml", &policy, false, &audit("policy.load")).await.unwrap();
-    let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../warnings/county-2023.toml")).unwrap()
-        .replace("2026-12-31", &format!("{}-12-31", year + 1));
-    monitoring::load_rules(db, "county-2023.toml", &rules, "fpb", &audit("load")).await.unwrap();
+    load_this_years_policy(db).await;
+    monitoring::load_rules(db, "county-2023.toml", &example_rules(), "fpb", &audit("load")).await.unwrap();
     let econ = |size, yuan: i64, c| Economics { as_of: today, size, per_capita_income: Some(Money::from_yuan(yuan).unwrap()), monitoring_category: c };
     db.record_economics("H1", &econ(2, 7_600, None), "cunyi", &audit("economics")).await.unwrap();
     db.record_economics("H2", &econ(1, 9_000, Some(MonitoringCategory::Edge)), "cunyi", &audit("economics")).await.unwrap();
@@ -196,10 +199,7 @@ both_backends! {
         let dir = tempfile::tempdir().unwrap();
         let p = setup(&db, dir.path()).await;
         let today = huimin_app::clock::today();
-        let year = chrono::Datelike::year(&today);
-        let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/worked-example.toml")).unwrap()
-            .replace("2024-01-01", &format!("{}-01-01", year - 1)).replace("2024-12-31", &format!("{year}-12-31"));
-        settlement::load_policy(&db, "worked-example.toml", &policy, false, &audit("policy.load")).await.unwrap();
+        load_this_years_policy(&db).await;
         // Claims settled before any rule was loaded: nothing is checked.
         let set = PolicySet::load(&db).await.unwrap();
         let day = today - chrono::Duration::days(20);
@@ -207,8 +207,7 @@ both_backends! {
         settlement::settle_claim(&db, &set, &stay("D2", p[0], day, 5_000), "jsck", &audit("settle")).await.unwrap();
         assert!(db.warnings(region("371302"), false).await.unwrap().is_empty());
         // The programme leaves little to pay: a county's threshold of 600 yuan, for the test.
-        let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../warnings/county-2023.toml")).unwrap()
-            .replace("2026-12-31", &format!("{}-12-31", year + 1)).replace("amount = \"20000\"", "amount = \"600\"");
+        let rules = example_rules().replace("amount = \"20000\"", "amount = \"600\"");
         monitoring::load_rules(&db, "county-2023.toml", &rules, "fpb", &audit("load")).await.unwrap();
         let set = PolicySet::load(&db).await.unwrap();
         // The daily check reads the burden of the window: H2's large stay fires the spending rule.
@@ -318,8 +317,7 @@ both_backends! {
             settlement::settle_claim(&db, &quiet, &stay(no, person, day, yuan), "jsck", &audit("settle")).await.unwrap();
         }
         assert!(db.warnings(region("371302"), false).await.unwrap().is_empty());
-        let draft = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../warnings/county-2023.toml")).unwrap()
-            .replace("2026-12-31", &format!("{}-12-31", chrono::Datelike::year(&today) + 1));
+        let draft = example_rules();
         let rules = huimin_policy::parse_warning_rules("draft.toml", &draft).unwrap();
         let sim = monitoring::simulate(&db, &rules, region("371302"), today).await.unwrap();
         assert_eq!(sim.checked, 3);

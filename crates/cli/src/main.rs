@@ -969,7 +969,7 @@ async fn bench_dashboard(persons: u64, claims: u64, db: &Path, runs: usize) -> R
     let catalog = health::catalog(&store).await?;
     let year = Period::year(2024);
     let t = Instant::now();
-    let n = indicators::refresh_figures(&store, &catalog, province, 2024, today).await?;
+    let n = indicators::refresh_figures(&store, &catalog, province, 2024, today, true).await?;
     println!("township figures stored for {n} townships in {:.1} s (the nightly job)", t.elapsed().as_secs_f64());
     for (label, region) in [("township 371302001", RegionCode::parse("371302001")?), ("county 371302", county), ("province 37", province)] {
         let mut times = Vec::new();

@@ -495,6 +495,13 @@ impl WarningCell {
     }
 }
 
+/// Each household of a region range (`$1`, `$2`) with its members' compliant out-of-pocket spending
+/// in the months `$3` to `$4` (`s`, fen), from `person_burden`: what the daily check, the
+/// simulation and the burden bands read.
+const HOUSEHOLD_SPENDING: &str = "SELECT p.household_no, SUM(b.compliant_oop) AS s FROM households h JOIN persons p ON p.household_no = h.household_no \
+     JOIN person_burden b ON b.person_id = p.id \
+     WHERE h.region_code >= $1 AND h.region_code < $2 AND p.in_programme = 1 AND b.month >= $3 AND b.month <= $4 GROUP BY p.household_no";
+
 /// Households of a child region by monitoring category (their current economics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitoredCell {
@@ -535,12 +542,7 @@ impl Store {
     /// for. Read from `person_burden`, never from the claims.
     pub async fn spending_households(&self, region: RegionCode, from: &str, to: &str) -> Result<Vec<String>> {
         let (lo, hi) = crate::indicators::region_range(region);
-        let rows = sqlx::query_scalar::<_, String>(
-            "SELECT DISTINCT h.household_no FROM households h JOIN persons p ON p.household_no = h.household_no \
-             JOIN person_burden b ON b.person_id = p.id \
-             WHERE h.region_code >= $1 AND h.region_code < $2 AND p.in_programme = 1 AND b.month >= $3 AND b.month <= $4 AND b.compliant_oop > 0 \
-             ORDER BY h.household_no",
-        )
+        let rows = sqlx::query_scalar::<_, String>(&format!("SELECT household_no FROM ({HOUSEHOLD_SPENDING}) t WHERE s > 0 ORDER BY household_no"))
         .bind(lo)
         .bind(hi)
         .bind(from)
@@ -556,11 +558,7 @@ impl Store {
         let (lo, hi) = crate::indicators::region_range(region);
         let band = BURDEN_BANDS.iter().enumerate().map(|(i, y)| format!("WHEN s <= {} THEN {i}", y * 100)).collect::<Vec<_>>().join(" ");
         let rows = sqlx::query(&format!(
-            "SELECT CAST(CASE {band} ELSE {last} END AS BIGINT) AS band, COUNT(*) AS n FROM ( \
-               SELECT p.household_no, SUM(b.compliant_oop) AS s FROM households h JOIN persons p ON p.household_no = h.household_no \
-               JOIN person_burden b ON b.person_id = p.id \
-               WHERE h.region_code >= $1 AND h.region_code < $2 AND p.in_programme = 1 AND b.month >= $3 AND b.month <= $4 \
-               GROUP BY p.household_no) t WHERE s > 0 GROUP BY 1",
+            "SELECT CAST(CASE {band} ELSE {last} END AS BIGINT) AS band, COUNT(*) AS n FROM ({HOUSEHOLD_SPENDING}) t WHERE s > 0 GROUP BY 1",
             last = BURDEN_BANDS.len()
         ))
         .bind(lo)

@@ -464,7 +464,7 @@ async fn recompute(state: &State, ctx: &Ctx, f: &RefreshForm) -> WebResult<(Regi
     let q = DashQuery { region: Some(f.region.clone()), period: Some(f.period.clone()) };
     let (region, period) = region_and_period(ctx, &q)?;
     let catalog = state.catalogues().await;
-    let n = indicators::refresh_figures(&state.store, &catalog, region, chrono::Datelike::year(&period.to), today()).await?;
+    let n = indicators::refresh_figures(&state.store, &catalog, region, chrono::Datelike::year(&period.to), today(), true).await?;
     tracing::info!(region = %region, townships = n, "township figures recomputed on demand");
     Ok((region, period, n))
 }
@@ -488,7 +488,7 @@ pub(crate) async fn nightly_figures(state: std::sync::Arc<crate::AppState>, mut 
         let state = state.clone();
         async move {
             let catalog = state.catalogues().await;
-            match indicators::refresh_figures(&state.store, &catalog, region, year, today()).await {
+            match indicators::refresh_figures(&state.store, &catalog, region, year, today(), false).await {
                 Ok(n) => tracing::info!(region = %region, year, townships = n, "township figures recomputed"),
                 Err(e) => tracing::error!(region = %region, year, error = %e, "township figures not recomputed"),
             }

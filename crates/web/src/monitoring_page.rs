@@ -405,11 +405,7 @@ impl StepForm {
 async fn take(state: &State, ctx: &Ctx, id: i64, f: &StepForm) -> WebResult<StoredWarning> {
     warning_in_reach(state, ctx, id).await?;
     let step = f.step()?;
-    monitoring::take_step(&state.store, id, &step, &ctx.user, today(), &ctx.audit("warning.step", "", "")).await.map_err(|e| match e {
-        monitoring::MonitoringError::Invalid(m) => WebError::BadRequest(m),
-        monitoring::MonitoringError::Store(huimin_store::StoreError::Conflict(m)) => WebError::BadRequest(m),
-        monitoring::MonitoringError::Store(e) => e.into(),
-    })
+    monitoring::take_step(&state.store, id, &step, &ctx.user, today(), &ctx.audit("warning.step", "", "")).await.map_err(monitoring_error)
 }
 
 /// `/monitoring/{id}`: a warning, its recognition so far, and the next step for the role that owns it.
