@@ -281,36 +281,36 @@ both_backends! {
     }
 }
 
-/// On SQLite a batch is one transaction: a feed that stops before its end leaves nothing behind.
-#[tokio::test]
-async fn a_batch_cut_off_before_its_end_settles_nothing() {
-    let db = huimin_store::testing::sqlite().await;
-    let (set, p1, _) = setup(&db).await;
-    let policy = set.in_force(RegionCode::parse(V1).unwrap(), d("2024-03-01")).unwrap().clone();
-    let req = stay("CUT1", p1, "H2", "2024-03-01", ["20000", "8000", "2000", "1000"]);
-    let claim = huimin_policy::Claim {
-        claim_no: req.claim_no.clone(),
-        person: p1.to_string(),
-        category: PovertyCategory::Dibao,
-        visit: req.visit,
-        level: FacilityLevel::Two,
-        in_county: true,
-        admission: req.admission,
-        discharge: req.discharge,
-        diseases: vec![],
-        cat_a: req.cat_a,
-        cat_b: req.cat_b,
-        out_of_catalogue: req.out_of_catalogue,
-        necessary: req.necessary,
-    };
-    let record = huimin_store::ClaimRecord { claim, person_id: p1, facility_code: "H2".into(), region: RegionCode::parse(V1).unwrap(), policy_id: policy.id.to_string() };
-    let (sender, feed) = tokio::sync::mpsc::channel(1);
-    sender.send(huimin_store::BatchChunk::Claims(vec![(record, policy)])).await.unwrap();
-    drop(sender);
-    let e = db.settle_batch(feed, "his", &audit()).await.unwrap_err();
-    assert!(e.to_string().contains("未传送完整"), "{e}");
-    assert!(db.claim("CUT1").await.unwrap().is_none());
-    assert_eq!(db.accumulators(p1, 2024).await.unwrap(), huimin_policy::YearAccumulators::default());
+/// A batch is one transaction on both backends: a feed that stops before its end leaves nothing behind.
+both_backends! {
+    a_batch_cut_off_before_its_end_settles_nothing(db) {
+        let (set, p1, _) = setup(&db).await;
+        let policy = set.in_force(RegionCode::parse(V1).unwrap(), d("2024-03-01")).unwrap().clone();
+        let req = stay("CUT1", p1, "H2", "2024-03-01", ["20000", "8000", "2000", "1000"]);
+        let claim = huimin_policy::Claim {
+            claim_no: req.claim_no.clone(),
+            person: p1.to_string(),
+            category: PovertyCategory::Dibao,
+            visit: req.visit,
+            level: FacilityLevel::Two,
+            in_county: true,
+            admission: req.admission,
+            discharge: req.discharge,
+            diseases: vec![],
+            cat_a: req.cat_a,
+            cat_b: req.cat_b,
+            out_of_catalogue: req.out_of_catalogue,
+            necessary: req.necessary,
+        };
+        let record = huimin_store::ClaimRecord { claim, person_id: p1, facility_code: "H2".into(), region: RegionCode::parse(V1).unwrap(), policy_id: policy.id.to_string() };
+        let (sender, feed) = tokio::sync::mpsc::channel(1);
+        sender.send(huimin_store::BatchChunk::Claims(vec![(record, policy)])).await.unwrap();
+        drop(sender);
+        let e = db.settle_batch(feed, "his", &audit()).await.unwrap_err();
+        assert!(e.to_string().contains("未传送完整"), "{e}");
+        assert!(db.claim("CUT1").await.unwrap().is_none());
+        assert_eq!(db.accumulators(p1, 2024).await.unwrap(), huimin_policy::YearAccumulators::default());
+    }
 }
 
 both_backends! {

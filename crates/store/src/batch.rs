@@ -69,8 +69,11 @@ pub fn placeholders(backend: Backend, first: usize, n: usize) -> String {
     s
 }
 
-/// Inserts `rows` into `table`; `suffix` is appended to each
-/// statement (an ON CONFLICT clause and/or RETURNING). Returns the rows RETURNING produced.
+/// Inserts `rows` into `table`; `suffix` is appended to each statement (an ON CONFLICT clause
+/// and/or RETURNING). Returns the rows RETURNING produced. SQLite gets multi-row VALUES (its
+/// parameters cost little); PostgreSQL gets the rows as one JSON parameter that the server
+/// expands with `json_populate_recordset`: a VALUES list of 30,000 parameters cost the server
+/// two and a half times the write itself, the JSON a fraction of it.
 pub(crate) async fn insert_rows<'a>(
     tx: &mut WriteTx,
     backend: Backend,
@@ -79,6 +82,9 @@ pub(crate) async fn insert_rows<'a>(
     suffix: &str,
     rows: Vec<Vec<Val<'a>>>,
 ) -> sqlx::Result<Vec<AnyRow>> {
+    if backend == Backend::Postgres {
+        return insert_json(tx, table, columns, suffix, rows).await;
+    }
     let per_chunk = (MAX_PARAMS / columns.len()).max(1);
     let mut returned = Vec::new();
     let mut rows = rows.into_iter().peekable();
@@ -109,4 +115,59 @@ pub(crate) async fn insert_rows<'a>(
         returned.extend(q.fetch_all(&mut **tx).await?);
     }
     Ok(returned)
+}
+
+/// Rows in one JSON parameter (PostgreSQL).
+pub(crate) const JSON_ROWS: usize = 5_000;
+
+async fn insert_json(tx: &mut WriteTx, table: &str, columns: &[&str], suffix: &str, rows: Vec<Vec<Val<'_>>>) -> sqlx::Result<Vec<AnyRow>> {
+    let list = columns.join(", ");
+    let sql = format!("INSERT INTO {table} ({list}) SELECT {list} FROM json_populate_recordset(NULL::{table}, $1::json) {suffix}");
+    let mut returned = Vec::new();
+    for chunk in rows.chunks(JSON_ROWS) {
+        returned.extend(sqlx::query(&sql).bind(json_rows(columns, chunk)).fetch_all(&mut **tx).await?);
+    }
+    Ok(returned)
+}
+
+/// `[{"column": value, …}, …]`.
+pub(crate) fn json_rows(columns: &[&str], rows: &[Vec<Val<'_>>]) -> String {
+    use std::fmt::Write;
+    let keys: Vec<String> = columns.iter().map(|c| serde_json::Value::from(*c).to_string()).collect();
+    let mut out = String::with_capacity(rows.len() * columns.len() * 16);
+    out.push('[');
+    for (i, row) in rows.iter().enumerate() {
+        debug_assert_eq!(row.len(), columns.len());
+        out.push_str(if i == 0 { "{" } else { ",{" });
+        for (j, (key, v)) in keys.iter().zip(row).enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str(key);
+            out.push(':');
+            match v {
+                Val::Int(n) | Val::OptInt(Some(n)) => {
+                    let _ = write!(out, "{n}");
+                }
+                Val::Text(t) | Val::OptText(Some(t)) => out.push_str(&serde_json::Value::from(t.as_ref()).to_string()),
+                Val::OptText(None) | Val::OptInt(None) => out.push_str("null"),
+            }
+        }
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_rows_escape_text_and_write_nulls() {
+        let rows = vec![vec![Val::from(1), Val::from("a\"\\\n\t村"), Val::from(None::<String>)], vec![Val::from(-2), Val::from(""), Val::from(Some(7))]];
+        let text = json_rows(&["id", "name", "note"], &rows);
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, serde_json::json!([{"id": 1, "name": "a\"\\\n\t村", "note": null}, {"id": -2, "name": "", "note": 7}]));
+    }
 }

@@ -264,7 +264,7 @@ impl Store {
             tx.execute(sqlx::raw_sql(sql)).await?;
             if *version == 17 {
                 // The burden of the claims settled before, from their bills, in the same transaction.
-                rollup::burden_of_settled_claims(&mut tx).await?;
+                rollup::burden_of_settled_claims(&mut tx, self.backend).await?;
             }
             sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                 .bind(*version)

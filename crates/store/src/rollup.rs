@@ -7,34 +7,43 @@
 //! batch sums its claims in memory and writes each key once.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use huimin_domain::RegionCode;
 use huimin_policy::{Bill, Claim, Fund};
 use crate::tx::WriteTx;
 
 use crate::Result;
-use crate::batch::Val;
+use crate::batch::{Val, insert_rows};
 use crate::sqlite_writer;
 
 /// The summed columns, in the order of the table: claims, total, in_policy, funds_total,
 /// patient_total, the nine funds of `Fund::ALL`, over_ceiling.
 pub(crate) const SUMMED: usize = 15;
 
-const UPSERT_BURDEN: &str = "INSERT INTO person_burden (person_id, month, claims, compliant_oop) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (person_id, month) DO UPDATE SET claims = person_burden.claims + excluded.claims, \
+const BURDEN_COLUMNS: [&str; 4] = ["person_id", "month", "claims", "compliant_oop"];
+const BURDEN_CONFLICT: &str = "ON CONFLICT (person_id, month) DO UPDATE SET claims = person_burden.claims + excluded.claims, \
      compliant_oop = person_burden.compliant_oop + excluded.compliant_oop";
 
-const UPSERT: &str = "INSERT INTO claim_rollup (township, month, visit_type, claims, total, in_policy, funds_total, patient_total, \
-     fund_310101, fund_390101, fund_390201, fund_390401, fund_610101, fund_620101, fund_630101, fund_640101, fund_999996, over_ceiling) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-     ON CONFLICT (township, month, visit_type) DO UPDATE SET claims = claim_rollup.claims + excluded.claims, \
-     total = claim_rollup.total + excluded.total, in_policy = claim_rollup.in_policy + excluded.in_policy, \
-     funds_total = claim_rollup.funds_total + excluded.funds_total, patient_total = claim_rollup.patient_total + excluded.patient_total, \
-     fund_310101 = claim_rollup.fund_310101 + excluded.fund_310101, fund_390101 = claim_rollup.fund_390101 + excluded.fund_390101, \
-     fund_390201 = claim_rollup.fund_390201 + excluded.fund_390201, fund_390401 = claim_rollup.fund_390401 + excluded.fund_390401, \
-     fund_610101 = claim_rollup.fund_610101 + excluded.fund_610101, fund_620101 = claim_rollup.fund_620101 + excluded.fund_620101, \
-     fund_630101 = claim_rollup.fund_630101 + excluded.fund_630101, fund_640101 = claim_rollup.fund_640101 + excluded.fund_640101, \
-     fund_999996 = claim_rollup.fund_999996 + excluded.fund_999996, over_ceiling = claim_rollup.over_ceiling + excluded.over_ceiling";
+/// The key, then the summed columns.
+const ROLLUP_COLUMNS: [&str; 3 + SUMMED] = [
+    "township", "month", "visit_type", "claims", "total", "in_policy", "funds_total", "patient_total", "fund_310101", "fund_390101",
+    "fund_390201", "fund_390401", "fund_610101", "fund_620101", "fund_630101", "fund_640101", "fund_999996", "over_ceiling",
+];
+
+/// Each summed column adds what the new row brings.
+static ROLLUP_CONFLICT: LazyLock<String> = LazyLock::new(|| {
+    let sums: Vec<String> = ROLLUP_COLUMNS[3..].iter().map(|c| format!("{c} = claim_rollup.{c} + excluded.{c}")).collect();
+    format!("ON CONFLICT (township, month, visit_type) DO UPDATE SET {}", sums.join(", "))
+});
+
+/// The one-row statements the SQLite writer prepares.
+static UPSERT: LazyLock<String> = LazyLock::new(|| upsert_one("claim_rollup", &ROLLUP_COLUMNS, &ROLLUP_CONFLICT));
+static UPSERT_BURDEN: LazyLock<String> = LazyLock::new(|| upsert_one("person_burden", &BURDEN_COLUMNS, BURDEN_CONFLICT));
+
+fn upsert_one(table: &str, columns: &[&str], conflict: &str) -> String {
+    format!("INSERT INTO {table} ({}) VALUES ({}) {conflict}", columns.join(", "), crate::batch::placeholders(crate::Backend::Postgres, 1, columns.len()))
+}
 
 /// Changes to the rollup, summed by key before they are written. The key is kept as numbers
 /// (township = the code's first nine digits, year, month) and written as text only at the end:
@@ -82,27 +91,25 @@ impl RollupDelta {
 
     pub(crate) fn write_sqlite(&self, conn: &rusqlite::Connection) -> Result<()> {
         for row in self.rows() {
-            sqlite_writer::execute_row(conn, UPSERT, &row)?;
+            sqlite_writer::execute_row(conn, &UPSERT, &row)?;
         }
         for row in self.burden_rows() {
-            sqlite_writer::execute_row(conn, UPSERT_BURDEN, &row)?;
+            sqlite_writer::execute_row(conn, &UPSERT_BURDEN, &row)?;
         }
         Ok(())
     }
 
-    pub(crate) async fn write(&self, tx: &mut WriteTx) -> Result<()> {
-        for row in self.rows() {
-            crate::settlement::bind_vals(sqlx::query(UPSERT), &row).execute(&mut **tx).await?;
-        }
-        for row in self.burden_rows() {
-            crate::settlement::bind_vals(sqlx::query(UPSERT_BURDEN), &row).execute(&mut **tx).await?;
-        }
+    /// Writes the sums as multi-row upserts (one statement for a settlement's one row each, a
+    /// few for a batch's).
+    pub(crate) async fn write(&self, tx: &mut WriteTx, backend: crate::Backend) -> Result<()> {
+        insert_rows(tx, backend, "claim_rollup", &ROLLUP_COLUMNS, &ROLLUP_CONFLICT, self.rows().collect()).await?;
+        insert_rows(tx, backend, "person_burden", &BURDEN_COLUMNS, BURDEN_CONFLICT, self.burden_rows().collect()).await?;
         Ok(())
     }
 }
 
 /// Writes the burden of every settled claim (the migration that creates `person_burden`).
-pub(crate) async fn burden_of_settled_claims(tx: &mut WriteTx) -> Result<()> {
+pub(crate) async fn burden_of_settled_claims(tx: &mut WriteTx, backend: crate::Backend) -> Result<()> {
     let rows = sqlx::query(&format!("SELECT {} FROM claims WHERE status = 'settled'", crate::settlement::CLAIM_COLUMNS)).fetch_all(&mut **tx).await?;
     let mut delta = RollupDelta::default();
     for row in &rows {
@@ -111,8 +118,6 @@ pub(crate) async fn burden_of_settled_claims(tx: &mut WriteTx) -> Result<()> {
         b.0 += 1;
         b.1 += huimin_policy::compliant_out_of_pocket(&c.bill).fen();
     }
-    for row in delta.burden_rows() {
-        crate::settlement::bind_vals(sqlx::query(UPSERT_BURDEN), &row).execute(&mut **tx).await?;
-    }
+    insert_rows(tx, backend, "person_burden", &BURDEN_COLUMNS, BURDEN_CONFLICT, delta.burden_rows().collect()).await?;
     Ok(())
 }
