@@ -197,8 +197,8 @@ enum BenchWhat {
         #[arg(long)]
         warnings: bool,
     },
-    /// The supervision dashboard on a generated province: builds the database at --db unless it
-    /// exists (N persons, M claims of 2024 settled in batches, disease cards, the contracts and
+    /// The supervision dashboard on a generated province: builds the database at --db (or in the
+    /// PostgreSQL database --database-url names, made when missing) unless it exists (N persons, M claims of 2024 settled in batches, disease cards, the contracts and
     /// follow-ups of county 371302), stores every township's figures (the nightly job, timed),
     /// then times the figures of a township (computed from its persons), of the county and of
     /// the province (summed from the stored township figures and the claim rollup).
@@ -564,7 +564,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench { what: BenchWhat::Import { persons, runs } } => bench_import(bench_server(&cli.database_url), persons, runs).await?,
         Command::Bench { what: BenchWhat::Engine { claims, runs } } => bench_engine(claims, runs)?,
         Command::Bench { what: BenchWhat::Batch { claims, runs, warnings } } => bench_batch(bench_server(&cli.database_url), claims, runs, warnings).await?,
-        Command::Bench { what: BenchWhat::Dashboard { persons, claims, db, runs } } => bench_dashboard(persons, claims, &db, runs).await?,
+        Command::Bench { what: BenchWhat::Dashboard { persons, claims, db, runs } } => bench_dashboard(bench_server(&cli.database_url), persons, claims, &db, runs).await?,
         Command::Warning { what: WarningWhat::Check { file } } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("无法读取预警规则文件 {}", file.display()))?;
             let r = huimin_policy::parse_warning_rules(&file.display().to_string(), &text)?;
@@ -938,17 +938,25 @@ async fn settle_generated(store: &Store, n: u64, persons: u64) -> Result<()> {
     Ok(())
 }
 
-async fn bench_dashboard(persons: u64, claims: u64, db: &Path, runs: usize) -> Result<()> {
+/// `server`: the PostgreSQL database to build the province in (made when missing) instead of the
+/// SQLite file `db`.
+async fn bench_dashboard(server: Option<String>, persons: u64, claims: u64, db: &Path, runs: usize) -> Result<()> {
     use huimin_app::indicators;
     use huimin_domain::Period;
     let today = Date::from_ymd_opt(2024, 12, 31).expect("date");
     let county = RegionCode::parse("371302")?;
     let province = RegionCode::parse("37")?;
-    let fresh = !db.exists();
-    if let Some(dir) = db.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let store = Store::connect(&format!("sqlite://{}", db.display())).await?;
+    let (fresh, url) = match &server {
+        Some(url) => (huimin_store::create_database_if_missing(url).await?, url.clone()),
+        None => {
+            if let Some(dir) = db.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            (!db.exists(), format!("sqlite://{}", db.display()))
+        }
+    };
+    let shown = if server.is_some() { "the PostgreSQL database".to_string() } else { db.display().to_string() };
+    let store = Store::connect(&url).await?;
     if fresh {
         let t = Instant::now();
         let gen_dir = tempfile::tempdir()?;
@@ -965,7 +973,7 @@ async fn bench_dashboard(persons: u64, claims: u64, db: &Path, runs: usize) -> R
         huimin_app::settlement::load_policy(&store, "demo.toml", &policy, false, &audit("policy.load")).await?;
         settle_generated(&store, claims, sum.persons).await?;
         huimin_app::demo::load_contracts(&store, county, today).await?;
-        println!("database built in {:.0} s: {}", t.elapsed().as_secs_f64(), db.display());
+        println!("database built in {:.0} s: {shown}", t.elapsed().as_secs_f64());
     }
     if store.warning_rules().await?.is_empty() {
         bench_warnings(&store, county, 12, today).await?;

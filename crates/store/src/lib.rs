@@ -175,7 +175,7 @@ impl Store {
         };
         let checkpointed = sqlite_path.as_deref().is_some_and(|p| p != ":memory:");
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .max_connections(if backend == Backend::Sqlite { 4 } else { postgres_pool_size()? })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -302,6 +302,34 @@ pub fn sqlite_files(url: &str) -> Option<Vec<std::path::PathBuf>> {
     let (path, _) = sqlite_parts(url)?;
     let key = default_audit_key(path);
     Some(vec![path.into(), format!("{path}-wal").into(), format!("{path}-shm").into(), audit_key::checkpoints_of(&key), key])
+}
+
+/// Connections to a PostgreSQL server: `HUIMIN_PG_POOL` (1 to 1,000), 10 when unset. A server is
+/// busiest with about twice its cores in queries at once (docs/scaling.md); more connections only
+/// queue inside it.
+fn postgres_pool_size() -> Result<u32> {
+    match std::env::var("HUIMIN_PG_POOL") {
+        Err(_) => Ok(10),
+        Ok(v) => v.trim().parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| StoreError::Refused(format!("HUIMIN_PG_POOL={v}: a number of connections from 1 to 1000"))),
+    }
+}
+
+/// Makes the PostgreSQL database `url` names if its server has none of that name (through the
+/// server's `postgres` database); true when it was made.
+pub async fn create_database_if_missing(url: &str) -> Result<bool> {
+    let (base, name) = url.rsplit_once('/').ok_or_else(|| StoreError::Refused("a PostgreSQL URL ends with a database name".into()))?;
+    let name = name.split('?').next().unwrap_or(name);
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(StoreError::Refused(format!("database name {name}: lower-case letters, digits and _")));
+    }
+    install_default_drivers();
+    let admin = AnyPoolOptions::new().max_connections(1).connect(&format!("{base}/postgres")).await?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1").bind(name).fetch_optional(&admin).await?;
+    if exists.is_none() {
+        admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    }
+    admin.close().await;
+    Ok(exists.is_none())
 }
 
 /// A scratch database for a benchmark run: a new SQLite file `name.db` in `dir`, or, when `server`
