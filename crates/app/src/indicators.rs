@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use huimin_domain::{Date, Period, RegionCode};
+use huimin_domain::{Date, Period, RegionCode, RegionLevel};
 use huimin_policy::Fund;
 use huimin_store::{ClaimSums, Store, StoreError, Target, WarningCell};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
@@ -239,16 +239,48 @@ async fn township_population(
 /// Returns how many townships were computed.
 pub async fn refresh_figures(store: &Store, catalogues: &huimin_domain::Catalogues, region: RegionCode, year: i32, today: Date, again: bool) -> Result<usize, StoreError> {
     let mut n = 0;
-    for (township, stored) in store.township_figures(region, year).await? {
+    for (township, stored) in store.stored_figures(region, year, RegionLevel::Township).await? {
         if !again && stored.is_some_and(|(as_of, _)| as_of == today.to_string()) {
             continue;
         }
         let (p, _) = township_population(store, catalogues, township, None, year, today).await?;
         let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        store.save_township_figures(township, year, &today.to_string(), &json).await?;
+        store.save_figures(township, year, &today.to_string(), &json).await?;
         n += 1;
     }
+    store_county_sums(store, region.ancestor(RegionLevel::County).unwrap_or(region), year).await?;
     Ok(n)
+}
+
+/// Stores each county's sum of its townships' stored figures, as of the oldest of them: what a
+/// city or the province reads instead of thousands of townships. A county with a township never
+/// computed has no sum (its readers sum the townships, computing the missing one).
+async fn store_county_sums(store: &Store, region: RegionCode, year: i32) -> Result<(), StoreError> {
+    let mut sums: std::collections::BTreeMap<RegionCode, Option<(Population, String)>> = std::collections::BTreeMap::new();
+    for (township, stored) in store.stored_figures(region, year, RegionLevel::Township).await? {
+        let Some(county) = township.ancestor(RegionLevel::County) else { continue };
+        let sum = sums.entry(county).or_insert_with(|| Some((Population::default(), String::new())));
+        let figures = stored.and_then(|(as_of, json)| Some((serde_json::from_str::<Population>(&json).ok()?, as_of)));
+        match (sum.as_mut(), figures) {
+            (Some((total, oldest)), Some((p, as_of))) => {
+                total.add(&p);
+                if oldest.is_empty() || as_of < *oldest {
+                    *oldest = as_of;
+                }
+            }
+            _ => *sum = None,
+        }
+    }
+    for (county, sum) in sums {
+        match sum {
+            Some((p, as_of)) => {
+                let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                store.save_figures(county, year, &as_of, &json).await?;
+            }
+            None => store.forget_figures(county, year).await?,
+        }
+    }
+    Ok(())
 }
 
 /// Every figure of the dashboard for a region and period. A township or a village is computed
@@ -267,7 +299,14 @@ pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, regi
         let mut oldest: Option<String> = None;
         // Stored per township and year: the year of the period, whatever part of it is shown.
         let year = chrono::Datelike::year(&period.to);
-        for (township, stored) in store.township_figures(region, year).await? {
+        // A city or the province sums its counties' stored sums when every county has one.
+        let counties = if region.level() < RegionLevel::County { store.stored_figures(region, year, RegionLevel::County).await? } else { Vec::new() };
+        let parts = if !counties.is_empty() && counties.iter().all(|(_, stored)| stored.is_some()) {
+            counties
+        } else {
+            store.stored_figures(region, year, RegionLevel::Township).await?
+        };
+        for (township, stored) in parts {
             unstored += usize::from(stored.is_none());
             let (p, as_of) = township_population(store, catalogues, township, stored, year, today).await?;
             total.add(&p);

@@ -44,6 +44,11 @@ async fn sums(db: &huimin_store::Store, region: RegionCode, period: Period) -> h
     let width = region.prefix().len() + 3;
     let cells = db.claim_cells(region, period, width).await.unwrap();
     assert_eq!(cells, db.claim_cells_from_claims(region, period, width).await.unwrap(), "the rollup equals a recomputation");
+    // The county rollup too, as the province reads it by city and by county.
+    let province = RegionCode::parse("37").unwrap();
+    for w in [2, 4, 6] {
+        assert_eq!(db.claim_cells(province, period, w).await.unwrap(), db.claim_cells_from_claims(province, period, w).await.unwrap(), "the county rollup at width {w}");
+    }
     let mut s = huimin_store::ClaimSums::default();
     for c in &cells {
         s.add(&c.sums);
@@ -203,7 +208,14 @@ both_backends! {
         assert_eq!((stale.population.contracts, stale.inpatient.claims), ([4, 0], 2));
         let township = indicators::compute(&db, &catalog, region("371302001"), year, d("2024-12-31")).await.unwrap();
         assert_eq!((township.population.contracts, township.population_as_of), ([3, 1], None));
-        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02"), false).await.unwrap(), 2);
+        // The city reads the county's stored sum of its townships; refreshing one township
+        // refreshes the sum, as of the older township.
+        let sums = db.stored_figures(region("37"), 2024, huimin_domain::RegionLevel::County).await.unwrap();
+        assert_eq!(sums.iter().map(|(c, s)| (c.to_string(), s.as_ref().map(|(as_of, _)| as_of.as_str()))).collect::<Vec<_>>(), [("371302000000".to_string(), Some("2024-12-31"))]);
+        assert_eq!(indicators::refresh_figures(&db, &catalog, region("371302001"), 2024, d("2025-01-02"), false).await.unwrap(), 1);
+        let partly = indicators::compute(&db, &catalog, region("3713"), year, d("2025-01-02")).await.unwrap();
+        assert_eq!((partly.population.contracts, partly.population_as_of.as_deref()), ([4, 1], Some("2024-12-31")));
+        assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02"), false).await.unwrap(), 1, "the other township");
         assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02"), false).await.unwrap(), 0, "computed today: left");
         assert_eq!(indicators::refresh_figures(&db, &catalog, region("37"), 2024, d("2025-01-02"), true).await.unwrap(), 2, "on demand: again");
         let fresh = indicators::compute(&db, &catalog, region("3713"), year, d("2025-01-02")).await.unwrap();

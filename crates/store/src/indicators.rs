@@ -146,10 +146,12 @@ impl Store {
         let months = period.whole_months().filter(|_| region.level() <= RegionLevel::County && width <= 9);
         let Some((first, last)) = months else { return self.claim_cells_from_claims(region, period, width).await };
         let (lo, hi) = region_range(region);
+        // Children that are counties or larger: the county rollup, a twentieth of the rows.
+        let (table, key) = if width <= 6 { ("county_rollup", "county") } else { ("claim_rollup", "township") };
         let rows = sqlx::query(&format!(
-            "SELECT SUBSTR(township, 1, {w}) AS child, month, visit_type, {sums} FROM claim_rollup \
-             WHERE township >= $1 AND township < $2 AND month >= $3 AND month <= $4 \
-             GROUP BY SUBSTR(township, 1, {w}), month, visit_type HAVING SUM(claims) <> 0 ORDER BY 1, 2, 3",
+            "SELECT SUBSTR({key}, 1, {w}) AS child, month, visit_type, {sums} FROM {table} \
+             WHERE {key} >= $1 AND {key} < $2 AND month >= $3 AND month <= $4 \
+             GROUP BY SUBSTR({key}, 1, {w}), month, visit_type HAVING SUM(claims) <> 0 ORDER BY 1, 2, 3",
             w = width.clamp(2, 9),
             sums = sums_select("SUM(claims)", "over_ceiling"),
         ))
@@ -272,9 +274,10 @@ impl Store {
         rows.iter().map(claim_line).collect()
     }
 
-    /// The townships inside `region` (itself if it is one) with their stored figures for `year`:
-    /// the day they were computed on and the figures, `None` where nothing is stored.
-    pub async fn township_figures(&self, region: RegionCode, year: i32) -> Result<Vec<(RegionCode, Option<(String, String)>)>> {
+    /// The regions of `level` inside `region` (itself if it is one) with their stored figures for
+    /// `year`: the day they were computed on and the figures, `None` where nothing is stored.
+    /// Townships are computed from their persons; a county's are the sum of its townships'.
+    pub async fn stored_figures(&self, region: RegionCode, year: i32, level: RegionLevel) -> Result<Vec<(RegionCode, Option<(String, String)>)>> {
         let (lo, hi) = region_range(region);
         let rows = sqlx::query(
             "SELECT r.code, f.as_of, f.figures FROM regions r LEFT JOIN township_figures f ON f.region_code = r.code AND f.year = $1 \
@@ -283,7 +286,7 @@ impl Store {
         .bind(i64::from(year))
         .bind(lo)
         .bind(hi)
-        .bind(RegionLevel::Township as i64)
+        .bind(level as i64)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -298,8 +301,17 @@ impl Store {
             .collect()
     }
 
-    /// Stores a township's figures for a year as computed on `as_of` (derived data: not audited).
-    pub async fn save_township_figures(&self, township: RegionCode, year: i32, as_of: &str, figures: &str) -> Result<()> {
+    /// Forgets a region's stored figures for a year (a county's sum that no longer covers all
+    /// its townships).
+    pub async fn forget_figures(&self, region: RegionCode, year: i32) -> Result<()> {
+        let _gate = self.write_gate().await;
+        sqlx::query("DELETE FROM township_figures WHERE region_code = $1 AND year = $2").bind(region.to_string()).bind(i64::from(year)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Stores a township's figures (or a county's sum of them) for a year as of `as_of` (derived
+    /// data: not audited).
+    pub async fn save_figures(&self, township: RegionCode, year: i32, as_of: &str, figures: &str) -> Result<()> {
         let _gate = self.write_gate().await;
         sqlx::query(
             "INSERT INTO township_figures (region_code, year, as_of, computed_at, figures) VALUES ($1, $2, $3, $4, $5) \

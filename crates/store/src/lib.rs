@@ -107,6 +107,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (18, "monitoring", include_str!("../migrations/sqlite/0018_monitoring.sql"), include_str!("../migrations/postgres/0018_monitoring.sql")),
     (19, "recognition", include_str!("../migrations/sqlite/0019_recognition.sql"), include_str!("../migrations/postgres/0019_recognition.sql")),
     (20, "leads", include_str!("../migrations/sqlite/0020_leads.sql"), include_str!("../migrations/postgres/0020_leads.sql")),
+    (21, "county_rollup", include_str!("../migrations/sqlite/0021_county_rollup.sql"), include_str!("../migrations/postgres/0021_county_rollup.sql")),
 ];
 
 #[derive(Clone)]

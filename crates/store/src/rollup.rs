@@ -1,5 +1,6 @@
 //! The claim rollup (`claim_rollup`): settled claims summed by the person's township, discharge
-//! month and visit type; and each person's burden (`person_burden`): their claims and compliant
+//! month and visit type, and the same one level up by county (`county_rollup`, what a city's or
+//! the province's dashboard reads); and each person's burden (`person_burden`): their claims and compliant
 //! out-of-pocket spending by discharge month, which the early warning of poverty through illness
 //! sums over a household's members and the rules' window (docs/monitoring.md). Settling adds a
 //! claim, reversing takes it away, always in the transaction that stores the claim, so both equal
@@ -25,20 +26,33 @@ const BURDEN_COLUMNS: [&str; 4] = ["person_id", "month", "claims", "compliant_oo
 const BURDEN_CONFLICT: &str = "ON CONFLICT (person_id, month) DO UPDATE SET claims = person_burden.claims + excluded.claims, \
      compliant_oop = person_burden.compliant_oop + excluded.compliant_oop";
 
-/// The key, then the summed columns.
-const ROLLUP_COLUMNS: [&str; 3 + SUMMED] = [
-    "township", "month", "visit_type", "claims", "total", "in_policy", "funds_total", "patient_total", "fund_310101", "fund_390101",
-    "fund_390201", "fund_390401", "fund_610101", "fund_620101", "fund_630101", "fund_640101", "fund_999996", "over_ceiling",
-];
+/// The two rollups, by township and by county: table, key column, and the columns (the key,
+/// month, visit type, then the summed columns).
+struct Rollup {
+    table: &'static str,
+    key: &'static str,
+    columns: [&'static str; 3 + SUMMED],
+    /// Each summed column adds what the new row brings.
+    conflict: String,
+    /// The one-row statement the SQLite writer prepares.
+    upsert: String,
+}
 
-/// Each summed column adds what the new row brings.
-static ROLLUP_CONFLICT: LazyLock<String> = LazyLock::new(|| {
-    let sums: Vec<String> = ROLLUP_COLUMNS[3..].iter().map(|c| format!("{c} = claim_rollup.{c} + excluded.{c}")).collect();
-    format!("ON CONFLICT (township, month, visit_type) DO UPDATE SET {}", sums.join(", "))
-});
+impl Rollup {
+    fn new(table: &'static str, key: &'static str) -> Rollup {
+        let columns = [
+            key, "month", "visit_type", "claims", "total", "in_policy", "funds_total", "patient_total", "fund_310101", "fund_390101",
+            "fund_390201", "fund_390401", "fund_610101", "fund_620101", "fund_630101", "fund_640101", "fund_999996", "over_ceiling",
+        ];
+        let sums: Vec<String> = columns[3..].iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
+        let conflict = format!("ON CONFLICT ({key}, month, visit_type) DO UPDATE SET {}", sums.join(", "));
+        let upsert = upsert_one(table, &columns, &conflict);
+        Rollup { table, key, columns, conflict, upsert }
+    }
+}
 
-/// The one-row statements the SQLite writer prepares.
-static UPSERT: LazyLock<String> = LazyLock::new(|| upsert_one("claim_rollup", &ROLLUP_COLUMNS, &ROLLUP_CONFLICT));
+static TOWNSHIPS: LazyLock<Rollup> = LazyLock::new(|| Rollup::new("claim_rollup", "township"));
+static COUNTIES: LazyLock<Rollup> = LazyLock::new(|| Rollup::new("county_rollup", "county"));
 static UPSERT_BURDEN: LazyLock<String> = LazyLock::new(|| upsert_one("person_burden", &BURDEN_COLUMNS, BURDEN_CONFLICT));
 
 fn upsert_one(table: &str, columns: &[&str], conflict: &str) -> String {
@@ -77,12 +91,27 @@ impl RollupDelta {
         s[SUMMED - 1] += sign * i64::from(patient * 10 > total);
     }
 
-    fn rows(&self) -> impl Iterator<Item = Vec<Val<'_>>> {
-        self.sums.iter().map(|((township, year, month, visit), s)| {
-            let mut row = vec![Val::from(format!("{township:09}")), Val::from(format!("{year:04}-{month:02}")), Val::from(*visit)];
-            row.extend(s.iter().map(|v| Val::from(*v)));
-            row
-        })
+    /// The rows of a rollup: by township, or summed by county (the first six of its nine digits).
+    fn rows(&self, rollup: &Rollup) -> Vec<Vec<Val<'_>>> {
+        let by_county;
+        let (sums, digits) = if rollup.key == "county" {
+            let mut c: HashMap<(u64, i32, u32, &'static str), [i64; SUMMED]> = HashMap::new();
+            for ((township, year, month, visit), s) in &self.sums {
+                let t = c.entry((township / 1000, *year, *month, *visit)).or_insert([0; SUMMED]);
+                t.iter_mut().zip(s).for_each(|(t, s)| *t += s);
+            }
+            by_county = c;
+            (&by_county, 6)
+        } else {
+            (&self.sums, 9)
+        };
+        sums.iter()
+            .map(|((region, year, month, visit), s)| {
+                let mut row = vec![Val::from(format!("{region:0digits$}")), Val::from(format!("{year:04}-{month:02}")), Val::from(*visit)];
+                row.extend(s.iter().map(|v| Val::from(*v)));
+                row
+            })
+            .collect()
     }
 
     fn burden_rows(&self) -> impl Iterator<Item = Vec<Val<'_>>> {
@@ -90,8 +119,10 @@ impl RollupDelta {
     }
 
     pub(crate) fn write_sqlite(&self, conn: &rusqlite::Connection) -> Result<()> {
-        for row in self.rows() {
-            sqlite_writer::execute_row(conn, &UPSERT, &row)?;
+        for rollup in [&*TOWNSHIPS, &*COUNTIES] {
+            for row in self.rows(rollup) {
+                sqlite_writer::execute_row(conn, &rollup.upsert, &row)?;
+            }
         }
         for row in self.burden_rows() {
             sqlite_writer::execute_row(conn, &UPSERT_BURDEN, &row)?;
@@ -102,7 +133,9 @@ impl RollupDelta {
     /// Writes the sums as multi-row upserts (one statement for a settlement's one row each, a
     /// few for a batch's).
     pub(crate) async fn write(&self, tx: &mut WriteTx, backend: crate::Backend) -> Result<()> {
-        insert_rows(tx, backend, "claim_rollup", &ROLLUP_COLUMNS, &ROLLUP_CONFLICT, self.rows().collect()).await?;
+        for rollup in [&*TOWNSHIPS, &*COUNTIES] {
+            insert_rows(tx, backend, rollup.table, &rollup.columns, &rollup.conflict, self.rows(rollup)).await?;
+        }
         insert_rows(tx, backend, "person_burden", &BURDEN_COLUMNS, BURDEN_CONFLICT, self.burden_rows().collect()).await?;
         Ok(())
     }
