@@ -136,6 +136,22 @@ both_backends! {
         health::record_card(&db, catalog.base(), p[0], &on("2019-05-01", "规律服药，低盐饮食"), "doc3", d("2024-03-03"), &audit("card.save")).await.unwrap();
         assert_eq!(db.card_revisions(&[cards[0].id]).await.unwrap()[&cards[0].id].len(), 1);
         assert_eq!(db.disease_cards(&[p[0]]).await.unwrap()[0].recorded_by, "doc2");
+
+        // Saved together (a file), a card of the same code later in the list updates the earlier
+        // one with a revision, as one by one; the ledger takes the patient once.
+        let card = |plan: &str| huimin_store::DiseaseCard {
+            person_id: p[1], disease_code: "E11".into(), disease_name: "2型糖尿病".into(), diagnosed_on: None, diagnosed_at: String::new(),
+            prognosis: huimin_domain::Prognosis::LongTerm, plan: plan.into(), confidential: false,
+        };
+        db.save_disease_cards(&[(card("饮食控制"), true), (card("二甲双胍"), true)], "doc4", d("2024-03-04"), &audit("health.import")).await.unwrap();
+        let saved = db.disease_cards(&[p[1]]).await.unwrap();
+        assert_eq!(saved.iter().map(|c| c.card.plan.as_str()).collect::<Vec<_>>(), ["二甲双胍"]);
+        assert_eq!(db.card_revisions(&[saved[0].id]).await.unwrap()[&saved[0].id].iter().map(|r| r.plan.as_str()).collect::<Vec<_>>(), ["饮食控制"]);
+        // A card of a person not in the registry refuses the whole list, naming the person.
+        let stranger = huimin_store::DiseaseCard { person_id: 999_999, ..card("x") };
+        let e = db.save_disease_cards(&[(card("胰岛素"), false), (stranger, false)], "doc4", d("2024-03-04"), &audit("health.import")).await.unwrap_err();
+        assert!(e.to_string().contains("人员 999999 不存在"), "{e}");
+        assert_eq!(db.disease_cards(&[p[1]]).await.unwrap()[0].card.plan, "二甲双胍", "nothing of it was saved");
     }
 
     the_treatment_ledger_follows_a_major_disease(db) {

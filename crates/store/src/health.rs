@@ -9,8 +9,13 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::access::append_audit_in;
+use crate::batch::{Val, insert_rows};
+use crate::tx::WriteTx;
 use crate::registry::{corrupt, date_text, fk_message, parse_date, within};
 use crate::{AuditEntry, Result, Store, StoreError, now};
+
+/// Cards written with one set of statements.
+const CARD_CHUNK: usize = 5_000;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredExam {
@@ -321,75 +326,131 @@ impl Store {
     pub async fn save_disease_cards(&self, cards: &[(DiseaseCard, bool)], by: &str, today: Date, audit: &AuditEntry) -> Result<usize> {
         let mut tx = self.begin_write().await?;
         let at = now();
-        for (c, identify) in cards {
-            let before = sqlx::query("SELECT * FROM disease_cards WHERE person_id = $1 AND disease_code = $2")
-                .bind(c.person_id)
-                .bind(&c.disease_code)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| card_from_row(&r))
-                .transpose()?;
-            let unchanged = before.as_ref().is_some_and(|b| {
-                let (b, c) = (&b.card, c);
-                (&b.disease_name, b.diagnosed_on, &b.diagnosed_at, b.prognosis, &b.plan) == (&c.disease_name, c.diagnosed_on, &c.diagnosed_at, c.prognosis, &c.plan)
-            });
-            if let Some(b) = before.as_ref().filter(|_| !unchanged) {
-                sqlx::query(
-                    "INSERT INTO disease_card_revisions (card_id, disease_name, diagnosed_on, diagnosed_at, prognosis, plan, \
-                     recorded_by, recorded_at, replaced_by, replaced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(b.id)
-                .bind(&b.card.disease_name)
-                .bind(b.card.diagnosed_on.map(date_text))
-                .bind(&b.card.diagnosed_at)
-                .bind(b.card.prognosis.code())
-                .bind(&b.card.plan)
-                .bind(&b.recorded_by)
-                .bind(&b.recorded_at)
-                .bind(by)
-                .bind(&at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if !unchanged {
-                sqlx::query(
-                    "INSERT INTO disease_cards (person_id, disease_code, disease_name, diagnosed_on, diagnosed_at, prognosis, plan, \
-                     confidential, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (person_id, disease_code) DO UPDATE SET disease_name = excluded.disease_name, \
-                     diagnosed_on = excluded.diagnosed_on, diagnosed_at = excluded.diagnosed_at, prognosis = excluded.prognosis, \
-                     plan = excluded.plan, confidential = excluded.confidential, recorded_by = excluded.recorded_by, \
-                     recorded_at = excluded.recorded_at",
-                )
-                .bind(c.person_id)
-                .bind(&c.disease_code)
-                .bind(&c.disease_name)
-                .bind(c.diagnosed_on.map(date_text))
-                .bind(&c.diagnosed_at)
-                .bind(c.prognosis.code())
-                .bind(&c.plan)
-                .bind(i64::from(c.confidential))
-                .bind(by)
-                .bind(&at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| fk_message(e, &format!("人员 {} 不存在", c.person_id)))?;
-            }
-            if *identify {
-                sqlx::query(
-                    "INSERT INTO treatments (person_id, disease_code, plan, status, reason, identified_on, updated_on, updated_by) \
-                     VALUES ($1, $2, '', 'identified', '', $3, $3, $4) ON CONFLICT (person_id, disease_code) DO NOTHING",
-                )
-                .bind(c.person_id)
-                .bind(&c.disease_code)
-                .bind(date_text(today))
-                .bind(by)
-                .execute(&mut *tx)
-                .await?;
-            }
+        // Chunks in which each (person, disease) appears once: a later card of the same key
+        // starts the next chunk and replaces the earlier one, as it would one by one.
+        let mut rest = cards;
+        while !rest.is_empty() {
+            let mut keys = std::collections::HashSet::new();
+            let n = rest.iter().take(CARD_CHUNK).take_while(|(c, _)| keys.insert((c.person_id, c.disease_code.as_str()))).count();
+            let (chunk, later) = rest.split_at(n);
+            self.save_card_chunk(&mut tx, chunk, by, &at, today).await?;
+            rest = later;
         }
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(cards.len())
+    }
+
+    /// A chunk of cards with a few statements: the persons' stored cards read at once, then the
+    /// revisions, the cards and the treatment ledger's entries written as multi-row statements.
+    async fn save_card_chunk(&self, tx: &mut WriteTx, cards: &[(DiseaseCard, bool)], by: &str, at: &str, today: Date) -> Result<()> {
+        let mut persons: Vec<i64> = cards.iter().map(|(c, _)| c.person_id).collect();
+        persons.sort_unstable();
+        persons.dedup();
+        let mut before: HashMap<(i64, String), StoredCard> = HashMap::new();
+        for part in persons.chunks(5_000) {
+            let sql = format!("SELECT * FROM disease_cards WHERE person_id IN ({})", crate::batch::placeholders(self.backend, 1, part.len()));
+            let mut q = sqlx::query(&sql);
+            for p in part {
+                q = q.bind(*p);
+            }
+            for r in q.fetch_all(&mut **tx).await? {
+                let card = card_from_row(&r)?;
+                before.insert((card.card.person_id, card.card.disease_code.clone()), card);
+            }
+        }
+        // A card of a person not in the registry is refused with the person named (before any
+        // write: a failed statement would end a PostgreSQL transaction).
+        if let Some(p) = self.missing_persons(tx, &persons).await?.first() {
+            return Err(StoreError::Conflict(format!("人员 {p} 不存在")));
+        }
+        let (mut revisions, mut upserts, mut identified) = (Vec::new(), Vec::new(), Vec::new());
+        for (c, identify) in cards {
+            let b = before.get(&(c.person_id, c.disease_code.clone()));
+            let unchanged = b.is_some_and(|b| {
+                let b = &b.card;
+                (&b.disease_name, b.diagnosed_on, &b.diagnosed_at, b.prognosis, &b.plan) == (&c.disease_name, c.diagnosed_on, &c.diagnosed_at, c.prognosis, &c.plan)
+            });
+            if let Some(b) = b.filter(|_| !unchanged) {
+                revisions.push(vec![
+                    Val::from(b.id),
+                    b.card.disease_name.as_str().into(),
+                    b.card.diagnosed_on.map(date_text).into(),
+                    b.card.diagnosed_at.as_str().into(),
+                    b.card.prognosis.code().into(),
+                    b.card.plan.as_str().into(),
+                    b.recorded_by.as_str().into(),
+                    b.recorded_at.as_str().into(),
+                    by.into(),
+                    at.into(),
+                ]);
+            }
+            if !unchanged {
+                upserts.push(vec![
+                    Val::from(c.person_id),
+                    c.disease_code.as_str().into(),
+                    c.disease_name.as_str().into(),
+                    c.diagnosed_on.map(date_text).into(),
+                    c.diagnosed_at.as_str().into(),
+                    c.prognosis.code().into(),
+                    c.plan.as_str().into(),
+                    i64::from(c.confidential).into(),
+                    by.into(),
+                    at.into(),
+                ]);
+            }
+            if *identify {
+                let on = date_text(today);
+                identified.push(vec![Val::from(c.person_id), c.disease_code.as_str().into(), "".into(), "identified".into(), "".into(), on.clone().into(), on.into(), by.into()]);
+            }
+        }
+        let backend = self.backend;
+        insert_rows(
+            tx,
+            backend,
+            "disease_card_revisions",
+            &["card_id", "disease_name", "diagnosed_on", "diagnosed_at", "prognosis", "plan", "recorded_by", "recorded_at", "replaced_by", "replaced_at"],
+            "",
+            revisions,
+        )
+        .await?;
+        insert_rows(
+            tx,
+            backend,
+            "disease_cards",
+            &["person_id", "disease_code", "disease_name", "diagnosed_on", "diagnosed_at", "prognosis", "plan", "confidential", "recorded_by", "recorded_at"],
+            "ON CONFLICT (person_id, disease_code) DO UPDATE SET disease_name = excluded.disease_name, \
+             diagnosed_on = excluded.diagnosed_on, diagnosed_at = excluded.diagnosed_at, prognosis = excluded.prognosis, \
+             plan = excluded.plan, confidential = excluded.confidential, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at",
+            upserts,
+        )
+        .await
+        .map_err(|e| fk_message(e, "人员不存在"))?;
+        insert_rows(
+            tx,
+            backend,
+            "treatments",
+            &["person_id", "disease_code", "plan", "status", "reason", "identified_on", "updated_on", "updated_by"],
+            "ON CONFLICT (person_id, disease_code) DO NOTHING",
+            identified,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Those of `persons` not in the registry.
+    async fn missing_persons(&self, tx: &mut WriteTx, persons: &[i64]) -> Result<Vec<i64>> {
+        let mut missing = Vec::new();
+        for part in persons.chunks(5_000) {
+            let sql = format!("SELECT id FROM persons WHERE id IN ({})", crate::batch::placeholders(self.backend, 1, part.len()));
+            let mut q = sqlx::query_scalar::<_, i64>(&sql);
+            for p in part {
+                q = q.bind(*p);
+            }
+            let found: std::collections::HashSet<i64> = q.fetch_all(&mut **tx).await?.into_iter().collect();
+            missing.extend(part.iter().filter(|p| !found.contains(p)));
+        }
+        Ok(missing)
     }
 
     /// Whose disease card `card_id` is.
