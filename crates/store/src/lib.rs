@@ -363,7 +363,8 @@ pub async fn drop_scratch(server: Option<&str>, url: &str) -> Result<()> {
         Some(server) => {
             let name = url.rsplit_once('/').map_or(url, |(_, n)| n);
             let admin = AnyPoolOptions::new().max_connections(1).connect(server).await?;
-            admin.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await?;
+            // FORCE: a connection the closed pool has not finished ending would refuse the drop.
+            admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await?;
             admin.close().await;
         }
     }

@@ -40,19 +40,12 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Corrupt(format!("sqlite: {e}"))
 }
 
-/// The writer's page cache, KiB. A batch of a million claims touches the pages of six indexes
-/// of claims and of the accumulators and burden of up to a million persons: with the pool's
-/// 64 MiB the writer spilled dirty pages into the WAL mid-transaction and read them back, and
-/// batches slowed by half once the database outgrew the cache. The cache grows only as pages are
-/// used: a county's database of a few hundred megabytes never fills it.
-const WRITER_CACHE_KIB: u32 = 512 * 1024;
-
-/// The writer's and checkpointer's connection, with the pool's settings (and the writer's cache).
+/// The writer's and checkpointer's connection, with the pool's settings.
 fn open_connection(path: &str, synchronous: &str) -> Result<Connection> {
     let conn = Connection::open(path).map_err(db_err)?;
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-         PRAGMA busy_timeout = 10000; PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA journal_size_limit = {WAL_LIMIT};"
     ))
     .map_err(db_err)?;
