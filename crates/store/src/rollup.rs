@@ -30,7 +30,8 @@ const BURDEN_CONFLICT: &str = "ON CONFLICT (person_id, month) DO UPDATE SET clai
 /// month, visit type, then the summed columns).
 struct Rollup {
     table: &'static str,
-    key: &'static str,
+    /// Digits of the region code in the key: 9 (township) or 6 (county).
+    digits: u32,
     columns: [&'static str; 3 + SUMMED],
     /// Each summed column adds what the new row brings.
     conflict: String,
@@ -39,7 +40,7 @@ struct Rollup {
 }
 
 impl Rollup {
-    fn new(table: &'static str, key: &'static str) -> Rollup {
+    fn new(table: &'static str, key: &'static str, digits: u32) -> Rollup {
         let columns = [
             key, "month", "visit_type", "claims", "total", "in_policy", "funds_total", "patient_total", "fund_310101", "fund_390101",
             "fund_390201", "fund_390401", "fund_610101", "fund_620101", "fund_630101", "fund_640101", "fund_999996", "over_ceiling",
@@ -47,12 +48,12 @@ impl Rollup {
         let sums: Vec<String> = columns[3..].iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
         let conflict = format!("ON CONFLICT ({key}, month, visit_type) DO UPDATE SET {}", sums.join(", "));
         let upsert = upsert_one(table, &columns, &conflict);
-        Rollup { table, key, columns, conflict, upsert }
+        Rollup { table, digits, columns, conflict, upsert }
     }
 }
 
-static TOWNSHIPS: LazyLock<Rollup> = LazyLock::new(|| Rollup::new("claim_rollup", "township"));
-static COUNTIES: LazyLock<Rollup> = LazyLock::new(|| Rollup::new("county_rollup", "county"));
+static TOWNSHIPS: LazyLock<Rollup> = LazyLock::new(|| Rollup::new("claim_rollup", "township", 9));
+static COUNTIES: LazyLock<Rollup> = LazyLock::new(|| Rollup::new("county_rollup", "county", 6));
 static UPSERT_BURDEN: LazyLock<String> = LazyLock::new(|| upsert_one("person_burden", &BURDEN_COLUMNS, BURDEN_CONFLICT));
 
 /// PostgreSQL: the three upserts in one statement (writable CTEs), each table's rows one JSON
@@ -109,21 +110,15 @@ impl RollupDelta {
 
     /// The rows of a rollup: by township, or summed by county (the first six of its nine digits).
     fn rows(&self, rollup: &Rollup) -> Vec<Vec<Val<'_>>> {
-        let by_county;
-        let (sums, digits) = if rollup.key == "county" {
-            let mut c: HashMap<(u64, i32, u32, &'static str), [i64; SUMMED]> = HashMap::new();
-            for ((township, year, month, visit), s) in &self.sums {
-                let t = c.entry((township / 1000, *year, *month, *visit)).or_insert([0; SUMMED]);
-                t.iter_mut().zip(s).for_each(|(t, s)| *t += s);
-            }
-            by_county = c;
-            (&by_county, 6)
-        } else {
-            (&self.sums, 9)
-        };
-        sums.iter()
+        let mut sums: HashMap<(u64, i32, u32, &'static str), [i64; SUMMED]> = HashMap::new();
+        for ((township, year, month, visit), s) in &self.sums {
+            let t = sums.entry((township / 10u64.pow(9 - rollup.digits), *year, *month, *visit)).or_insert([0; SUMMED]);
+            t.iter_mut().zip(s).for_each(|(t, s)| *t += s);
+        }
+        let digits = rollup.digits as usize;
+        sums.into_iter()
             .map(|((region, year, month, visit), s)| {
-                let mut row = vec![Val::from(format!("{region:0digits$}")), Val::from(format!("{year:04}-{month:02}")), Val::from(*visit)];
+                let mut row = vec![Val::from(format!("{region:0digits$}")), Val::from(format!("{year:04}-{month:02}")), Val::from(visit)];
                 row.extend(s.iter().map(|v| Val::from(*v)));
                 row
             })
