@@ -284,8 +284,8 @@ async fn store_county_sums(store: &Store, region: RegionCode, year: i32) -> Resu
 }
 
 /// Every figure of the dashboard for a region and period. A township or a village is computed
-/// from its persons; a county, a city or the province sums its townships' stored population
-/// figures (see [`refresh_figures`]). Claim figures always come from the claims as they stand.
+/// from its persons; a county sums its townships' stored population figures, a city or the
+/// province its counties' stored sums of them (see [`refresh_figures`]). Claim figures always come from the claims as they stand.
 pub async fn compute(store: &Store, catalogues: &huimin_domain::Catalogues, region: RegionCode, period: Period, today: Date) -> Result<Indicators, StoreError> {
     let children_regions = store.child_regions(region).await?;
     let width = children_regions.first().map_or(region.prefix().len(), |c| c.code.prefix().len());
