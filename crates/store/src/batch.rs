@@ -47,6 +47,9 @@ impl From<Option<i64>> for Val<'_> {
     }
 }
 
+/// Keys in one `IN (…)` list of a bulk read (the registry, a batch, a chunk of cards).
+pub(crate) const IN_LIST: usize = 5_000;
+
 /// Below SQLite's limit of 32,766 bound parameters and PostgreSQL's 65,535.
 const MAX_PARAMS: usize = 30_000;
 

@@ -348,7 +348,7 @@ impl Store {
         persons.sort_unstable();
         persons.dedup();
         let mut before: HashMap<(i64, String), StoredCard> = HashMap::new();
-        for part in persons.chunks(5_000) {
+        for part in persons.chunks(crate::batch::IN_LIST) {
             let sql = format!("SELECT * FROM disease_cards WHERE person_id IN ({})", crate::batch::placeholders(self.backend, 1, part.len()));
             let mut q = sqlx::query(&sql);
             for p in part {
@@ -441,7 +441,7 @@ impl Store {
     /// Those of `persons` not in the registry.
     async fn missing_persons(&self, tx: &mut WriteTx, persons: &[i64]) -> Result<Vec<i64>> {
         let mut missing = Vec::new();
-        for part in persons.chunks(5_000) {
+        for part in persons.chunks(crate::batch::IN_LIST) {
             let sql = format!("SELECT id FROM persons WHERE id IN ({})", crate::batch::placeholders(self.backend, 1, part.len()));
             let mut q = sqlx::query_scalar::<_, i64>(&sql);
             for p in part {

@@ -935,7 +935,7 @@ impl Store {
     /// The settlement context of many persons at once (for batch settlement).
     pub async fn settlement_contexts(&self, ids: &[i64]) -> Result<HashMap<i64, SettlementContext>> {
         let mut out: HashMap<i64, SettlementContext> = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(5000) {
+        for chunk in ids.chunks(crate::batch::IN_LIST) {
             let list = crate::batch::placeholders(self.backend, 1, chunk.len());
             let sql = format!(
                 "SELECT p.id, p.household_no, h.region_code, h.category FROM persons p JOIN households h ON h.household_no = p.household_no WHERE p.id IN ({list})"

@@ -309,7 +309,7 @@ const SETTLED_STAYS: &str = "SELECT claim_no, admission_date, discharge_date FRO
 /// The claim numbers of a chunk that are stored already.
 async fn taken_claim_numbers(tx: &mut WriteTx, backend: crate::Backend, items: &[BatchItem]) -> Result<HashSet<String>> {
     let mut taken = HashSet::new();
-    for part in items.chunks(IN_LIST) {
+    for part in items.chunks(crate::batch::IN_LIST) {
         let sql = format!("SELECT claim_no FROM claims WHERE claim_no IN ({})", crate::batch::placeholders(backend, 1, part.len()));
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for (r, _) in part {
@@ -411,7 +411,7 @@ impl BatchStays {
             items.iter().filter(|(r, _)| r.claim.visit == VisitType::Inpatient && !self.0.contains_key(&r.person_id)).map(|(r, _)| r.person_id).collect();
         persons.sort_unstable();
         persons.dedup();
-        for part in persons.chunks(IN_LIST) {
+        for part in persons.chunks(crate::batch::IN_LIST) {
             let sql = format!(
                 "SELECT person_id, claim_no, admission_date, discharge_date FROM claims WHERE status = 'settled' AND visit_type = 'inpatient' AND person_id IN ({})",
                 crate::batch::placeholders(backend, 1, part.len())
@@ -438,9 +438,6 @@ impl BatchStays {
         }
     }
 }
-
-/// Keys in one `IN (…)` list of a batch's reads.
-const IN_LIST: usize = 5_000;
 
 pub(crate) const CLAIM_COLUMNS: &str = "claim_no, person_id, facility_code, region_code, policy_id, status, bill, category, visit_type, \
      facility_level, in_county, admission_date, discharge_date, disease_codes, cat_a, cat_b, out_of_catalogue, necessary, \
