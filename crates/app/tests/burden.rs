@@ -77,6 +77,11 @@ both_backends! {
         assert_eq!((claims, oop), expected);
         assert_eq!(db.burden_of(&persons[..2], "2030-01", "2030-12").await.unwrap(), (0, 0));
         // The migration that creates the table writes the burden of the claims settled before.
+        // (Run again on SQLite only: on PostgreSQL its foreign key to persons (id) no longer fits
+        // the key migration 22 gave persons; the rebuild's code is the same on both.)
+        if db.backend() == huimin_store::Backend::Postgres {
+            return;
+        }
         for sql in ["DROP TABLE person_burden", "DELETE FROM schema_migrations WHERE version = 17"] {
             sqlx::query(sql).execute(db.pool()).await.unwrap();
         }

@@ -272,10 +272,10 @@ both_backends! {
                 sqlx::query("UPDATE warnings SET stage = $1, decided_on = $2, closed_on = $3 WHERE id = $4")
                     .bind(if eliminated { "closed" } else { "approved" }).bind(decided.to_string()).bind(eliminated.then(|| decided.to_string())).bind(id)
                     .execute(db.pool()).await.unwrap();
-                sqlx::query("INSERT INTO warning_steps (warning_id, step, outcome, note, taken_on, taken_by, role, recorded_at) VALUES ($1, 'county_approval', 'agreed', '同意纳入监测', $2, '扶贫办', 'poverty_office', '')")
+                sqlx::query("INSERT INTO warning_steps (warning_id, step, outcome, note, taken_on, taken_by, role, recorded_at, county_code) VALUES ($1, 'county_approval', 'agreed', '同意纳入监测', $2, '扶贫办', 'poverty_office', '', (SELECT county_code FROM warnings WHERE id = $1))")
                     .bind(id).bind(decided.to_string()).execute(db.pool()).await.unwrap();
                 if eliminated {
-                    sqlx::query("INSERT INTO warning_steps (warning_id, step, outcome, note, taken_on, taken_by, role, recorded_at) VALUES ($1, 'assess', 'eliminated', '收入稳定高于监测标准', $2, '扶贫办', 'poverty_office', '')")
+                    sqlx::query("INSERT INTO warning_steps (warning_id, step, outcome, note, taken_on, taken_by, role, recorded_at, county_code) VALUES ($1, 'assess', 'eliminated', '收入稳定高于监测标准', $2, '扶贫办', 'poverty_office', '', (SELECT county_code FROM warnings WHERE id = $1))")
                         .bind(id).bind(decided.to_string()).execute(db.pool()).await.unwrap();
                 }
             }

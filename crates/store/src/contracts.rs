@@ -168,11 +168,12 @@ const FOLLOW_UP_SELECT: &str = "SELECT f.*, p.name AS person_name, p.household_n
 
 async fn insert_follow_up(tx: &mut crate::tx::WriteTx, f: &NewFollowUp, abnormal: &[&str], by: &str) -> std::result::Result<i64, sqlx::Error> {
     let v = |x: Option<u16>| x.map(i64::from);
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "INSERT INTO follow_ups (submission_key, person_id, contract_id, followed_on, mode, systolic, diastolic, glucose_tenths, \
-         heart_rate, weight_tenths, adherence, guidance, next_on, abnormal, recorded_by, recorded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
-    )
+         heart_rate, weight_tenths, adherence, guidance, next_on, abnormal, recorded_by, recorded_at, county_code) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, {}) RETURNING id",
+        crate::county::of_person_param(2)
+    ))
     .bind(&f.submission_key)
     .bind(f.person_id)
     .bind(f.contract_id)
@@ -289,10 +290,11 @@ impl Store {
                 let name: Option<String> = sqlx::query_scalar("SELECT name FROM persons WHERE id = $1").bind(c.person_id).fetch_optional(&mut *tx).await?;
                 return Err(StoreError::Refused(format!("{} 已有 {} 年度的签约", name.unwrap_or_default(), c.year)));
             }
-            sqlx::query(
-                "INSERT INTO contracts (person_id, team_id, year, starts_on, ends_on, services, signed_by, signed_on, renewed_from, recorded_by, recorded_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
+            sqlx::query(&format!(
+                "INSERT INTO contracts (person_id, team_id, year, starts_on, ends_on, services, signed_by, signed_on, renewed_from, recorded_by, recorded_at, county_code) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, {})",
+                crate::county::of_person_param(1)
+            ))
             .bind(c.person_id)
             .bind(c.team_id)
             .bind(i64::from(c.year))
@@ -383,10 +385,12 @@ impl Store {
 
     pub async fn add_key_group(&self, person_id: i64, group: KeyGroup, reason: &str, audit: &AuditEntry) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO key_group_additions (person_id, key_group, reason, added_by, added_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (person_id, key_group) DO UPDATE SET reason = excluded.reason, added_by = excluded.added_by, added_at = excluded.added_at",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO key_group_additions (person_id, key_group, reason, added_by, added_at, county_code) VALUES ($1, $2, $3, $4, $5, {}) \
+             {} DO UPDATE SET reason = excluded.reason, added_by = excluded.added_by, added_at = excluded.added_at",
+            crate::county::of_person_param(1),
+            crate::county::on_conflict(self.backend, "person_id, key_group")
+        ))
         .bind(person_id)
         .bind(group.code())
         .bind(reason)

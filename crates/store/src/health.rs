@@ -284,10 +284,11 @@ impl Store {
     pub async fn record_exam(&self, person_id: i64, date: Date, readings: &ExamReadings, findings: &str, examined_at: &str, by: &str, audit: &AuditEntry) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let v = |x: Option<u16>| x.map(i64::from);
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = sqlx::query_scalar(&format!(
             "INSERT INTO exams (person_id, exam_date, systolic, diastolic, glucose_tenths, height_cm, weight_tenths, findings, \
-             examined_at, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )
+             examined_at, recorded_by, recorded_at, county_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, {}) RETURNING id",
+            crate::county::of_person_param(1)
+        ))
         .bind(person_id)
         .bind(date_text(date))
         .bind(v(readings.systolic))
@@ -361,9 +362,11 @@ impl Store {
         }
         // A card of a person not in the registry is refused with the person named (before any
         // write: a failed statement would end a PostgreSQL transaction).
-        if let Some(p) = self.missing_persons(tx, &persons).await?.first() {
+        let counties = crate::county::of_persons(tx, self.backend, persons.iter().copied()).await?;
+        if let Some(p) = persons.iter().find(|p| !counties.contains_key(p)) {
             return Err(StoreError::Conflict(format!("人员 {p} 不存在")));
         }
+        let county = |person: i64| Val::from(counties.get(&person).cloned().unwrap_or_default());
         let (mut revisions, mut upserts, mut identified) = (Vec::new(), Vec::new(), Vec::new());
         for (c, identify) in cards {
             let b = before.get(&(c.person_id, c.disease_code.clone()));
@@ -373,6 +376,7 @@ impl Store {
             });
             if let Some(b) = b.filter(|_| !unchanged) {
                 revisions.push(vec![
+                    county(c.person_id),
                     Val::from(b.id),
                     b.card.disease_name.as_str().into(),
                     b.card.diagnosed_on.map(date_text).into(),
@@ -387,6 +391,7 @@ impl Store {
             }
             if !unchanged {
                 upserts.push(vec![
+                    county(c.person_id),
                     Val::from(c.person_id),
                     c.disease_code.as_str().into(),
                     c.disease_name.as_str().into(),
@@ -401,7 +406,7 @@ impl Store {
             }
             if *identify {
                 let on = date_text(today);
-                identified.push(vec![Val::from(c.person_id), c.disease_code.as_str().into(), "".into(), "identified".into(), "".into(), on.clone().into(), on.into(), by.into()]);
+                identified.push(vec![county(c.person_id), Val::from(c.person_id), c.disease_code.as_str().into(), "".into(), "identified".into(), "".into(), on.clone().into(), on.into(), by.into()]);
             }
         }
         let backend = self.backend;
@@ -409,7 +414,7 @@ impl Store {
             tx,
             backend,
             "disease_card_revisions",
-            &["card_id", "disease_name", "diagnosed_on", "diagnosed_at", "prognosis", "plan", "recorded_by", "recorded_at", "replaced_by", "replaced_at"],
+            &["county_code", "card_id", "disease_name", "diagnosed_on", "diagnosed_at", "prognosis", "plan", "recorded_by", "recorded_at", "replaced_by", "replaced_at"],
             "",
             revisions,
         )
@@ -418,10 +423,11 @@ impl Store {
             tx,
             backend,
             "disease_cards",
-            &["person_id", "disease_code", "disease_name", "diagnosed_on", "diagnosed_at", "prognosis", "plan", "confidential", "recorded_by", "recorded_at"],
-            "ON CONFLICT (person_id, disease_code) DO UPDATE SET disease_name = excluded.disease_name, \
+            &["county_code", "person_id", "disease_code", "disease_name", "diagnosed_on", "diagnosed_at", "prognosis", "plan", "confidential", "recorded_by", "recorded_at"],
+            &(crate::county::on_conflict(backend, "person_id, disease_code")
+                + " DO UPDATE SET disease_name = excluded.disease_name, \
              diagnosed_on = excluded.diagnosed_on, diagnosed_at = excluded.diagnosed_at, prognosis = excluded.prognosis, \
-             plan = excluded.plan, confidential = excluded.confidential, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at",
+             plan = excluded.plan, confidential = excluded.confidential, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at"),
             upserts,
         )
         .await
@@ -430,27 +436,12 @@ impl Store {
             tx,
             backend,
             "treatments",
-            &["person_id", "disease_code", "plan", "status", "reason", "identified_on", "updated_on", "updated_by"],
-            "ON CONFLICT (person_id, disease_code) DO NOTHING",
+            &["county_code", "person_id", "disease_code", "plan", "status", "reason", "identified_on", "updated_on", "updated_by"],
+            &(crate::county::on_conflict(backend, "person_id, disease_code") + " DO NOTHING"),
             identified,
         )
         .await?;
         Ok(())
-    }
-
-    /// Those of `persons` not in the registry.
-    async fn missing_persons(&self, tx: &mut WriteTx, persons: &[i64]) -> Result<Vec<i64>> {
-        let mut missing = Vec::new();
-        for part in persons.chunks(crate::batch::IN_LIST) {
-            let sql = format!("SELECT id FROM persons WHERE id IN ({})", crate::batch::placeholders(self.backend, 1, part.len()));
-            let mut q = sqlx::query_scalar::<_, i64>(&sql);
-            for p in part {
-                q = q.bind(*p);
-            }
-            let found: std::collections::HashSet<i64> = q.fetch_all(&mut **tx).await?.into_iter().collect();
-            missing.extend(part.iter().filter(|p| !found.contains(p)));
-        }
-        Ok(missing)
     }
 
     /// Whose disease card `card_id` is.
@@ -543,13 +534,16 @@ impl Store {
     pub async fn record_screenings(&self, campaign_id: i64, screenings: &[Screening], audit: &AuditEntry) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let at = now();
+        let sql = format!(
+            "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at, county_code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {}) {} DO UPDATE SET \
+             screened_on = excluded.screened_on, screened_by = excluded.screened_by, result = excluded.result, \
+             illness_poor = excluded.illness_poor, recorded_at = excluded.recorded_at",
+            crate::county::of_household_param(2),
+            crate::county::on_conflict(self.backend, "campaign_id, household_no")
+        );
         for s in screenings {
-            sqlx::query(
-                "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (campaign_id, household_no) DO UPDATE SET \
-                 screened_on = excluded.screened_on, screened_by = excluded.screened_by, result = excluded.result, \
-                 illness_poor = excluded.illness_poor, recorded_at = excluded.recorded_at",
-            )
+            sqlx::query(&sql)
             .bind(campaign_id)
             .bind(&s.household_no)
             .bind(date_text(s.screened_on))
@@ -599,6 +593,15 @@ impl Store {
             return Ok(ScreeningWrite::Before { version: c.version.clone() });
         }
         let at = now();
+        let insert = |then: &str| {
+            format!(
+                "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at, submission_key, county_code) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {}) {} {then}",
+                crate::county::of_household_param(2),
+                crate::county::on_conflict(self.backend, "campaign_id, household_no")
+            )
+        };
+        let sql;
         let q = match based_on {
             // Seen a version: written only if it is still the stored one. (Parameters in the order
             // they first appear: SQLite numbers them so.)
@@ -616,14 +619,14 @@ impl Store {
             .bind(&s.household_no)
             .bind(seen),
             // Seen none: written only if there is none; no check asked for: written over.
-            seen => sqlx::query(if seen.is_some() {
-                "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at, submission_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (campaign_id, household_no) DO NOTHING"
-            } else {
-                "INSERT INTO screenings (campaign_id, household_no, screened_on, screened_by, result, illness_poor, recorded_at, submission_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (campaign_id, household_no) DO UPDATE SET \
-                 screened_on = $3, screened_by = $4, result = $5, illness_poor = $6, recorded_at = $7, submission_key = $8"
-            })
+            seen => {
+                sql = if seen.is_some() {
+                    insert("DO NOTHING")
+                } else {
+                    insert("DO UPDATE SET screened_on = $3, screened_by = $4, result = $5, illness_poor = $6, recorded_at = $7, submission_key = $8")
+                };
+                sqlx::query(&sql)
+            }
             .bind(campaign_id)
             .bind(&s.household_no)
             .bind(date_text(s.screened_on))
@@ -794,11 +797,13 @@ impl Store {
         if clear {
             sqlx::query("DELETE FROM batch_overrides WHERE person_id = $1").bind(person_id).execute(&mut *tx).await?;
         } else {
-            sqlx::query(
-                "INSERT INTO batch_overrides (person_id, batch, reason, decided_by, decided_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (person_id) DO UPDATE SET batch = excluded.batch, reason = excluded.reason, \
+            sqlx::query(&format!(
+                "INSERT INTO batch_overrides (person_id, batch, reason, decided_by, decided_at, county_code) VALUES ($1, $2, $3, $4, $5, {}) \
+                 {} DO UPDATE SET batch = excluded.batch, reason = excluded.reason, \
                  decided_by = excluded.decided_by, decided_at = excluded.decided_at",
-            )
+                crate::county::of_person_param(1),
+                crate::county::on_conflict(self.backend, "person_id")
+            ))
             .bind(person_id)
             .bind(batch.map(|b| b.code()))
             .bind(reason)

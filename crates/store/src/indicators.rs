@@ -147,7 +147,7 @@ impl Store {
         let Some((first, last)) = months else { return self.claim_cells_from_claims(region, period, width).await };
         let (lo, hi) = region_range(region);
         // Children that are counties or larger: the county rollup, a twentieth of the rows.
-        let (table, key) = if width <= 6 { ("county_rollup", "county") } else { ("claim_rollup", "township") };
+        let (table, key) = if width <= 6 { ("county_rollup", "county_code") } else { ("claim_rollup", "township") };
         let rows = sqlx::query(&format!(
             "SELECT SUBSTR({key}, 1, {w}) AS child, month, visit_type, {sums} FROM {table} \
              WHERE {key} >= $1 AND {key} < $2 AND month >= $3 AND month <= $4 \
@@ -313,15 +313,18 @@ impl Store {
     /// data: not audited).
     pub async fn save_figures(&self, township: RegionCode, year: i32, as_of: &str, figures: &str) -> Result<()> {
         let _gate = self.write_gate().await;
-        sqlx::query(
-            "INSERT INTO township_figures (region_code, year, as_of, computed_at, figures) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (region_code, year) DO UPDATE SET as_of = excluded.as_of, computed_at = excluded.computed_at, figures = excluded.figures",
-        )
-        .bind(township.to_string())
+        let region = township.to_string();
+        sqlx::query(&format!(
+            "INSERT INTO township_figures (region_code, year, as_of, computed_at, figures, county_code) VALUES ($1, $2, $3, $4, $5, $6) \
+             {} DO UPDATE SET as_of = excluded.as_of, computed_at = excluded.computed_at, figures = excluded.figures",
+            crate::county::on_conflict(self.backend, "region_code, year")
+        ))
+        .bind(&region)
         .bind(i64::from(year))
         .bind(as_of)
         .bind(now())
         .bind(figures)
+        .bind(crate::county::of_region(&region))
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -7,6 +7,7 @@ mod audit_key;
 mod batch;
 mod bill_text;
 mod contracts;
+pub mod county;
 mod disclose;
 mod health;
 mod indicators;
@@ -108,6 +109,7 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (19, "recognition", include_str!("../migrations/sqlite/0019_recognition.sql"), include_str!("../migrations/postgres/0019_recognition.sql")),
     (20, "leads", include_str!("../migrations/sqlite/0020_leads.sql"), include_str!("../migrations/postgres/0020_leads.sql")),
     (21, "county_rollup", include_str!("../migrations/sqlite/0021_county_rollup.sql"), include_str!("../migrations/postgres/0021_county_rollup.sql")),
+    (22, "county_keys", include_str!("../migrations/sqlite/0022_county_keys.sql"), include_str!("../migrations/postgres/0022_county_keys.sql")),
 ];
 
 #[derive(Clone)]

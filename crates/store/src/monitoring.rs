@@ -183,10 +183,11 @@ impl Store {
         if known.is_none() {
             return Err(StoreError::NotFound(format!("household {household_no}")));
         }
-        sqlx::query(
-            "INSERT INTO household_economics (household_no, as_of, size, per_capita_income, monitoring_category, recorded_by, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO household_economics (household_no, as_of, size, per_capita_income, monitoring_category, recorded_by, recorded_at, county_code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {})",
+            crate::county::of_household_param(1)
+        ))
         .bind(household_no)
         .bind(e.as_of.to_string())
         .bind(i64::from(e.size))
@@ -272,9 +273,11 @@ impl Store {
         let rows = list
             .iter()
             .map(|w| {
+                let region = w.region.to_string();
                 vec![
+                    crate::county::of_region(&region).to_string().into(),
                     Val::from(w.household_no.as_str()),
-                    w.region.to_string().into(),
+                    region.into(),
                     w.rules_id.as_str().into(),
                     w.rule_id.as_str().into(),
                     w.rule_name.as_str().into(),
@@ -293,8 +296,8 @@ impl Store {
             &mut tx,
             self.backend,
             "warnings",
-            &["household_no", "region_code", "rules_id", "rule_id", "rule_name", "reason", "source", "out_of_pocket", "opened_on", "due_on", "opened_at", "lead"],
-            "ON CONFLICT (household_no) WHERE closed_on IS NULL DO NOTHING RETURNING id, household_no",
+            &["county_code", "household_no", "region_code", "rules_id", "rule_id", "rule_name", "reason", "source", "out_of_pocket", "opened_on", "due_on", "opened_at", "lead"],
+            &(crate::county::on_conflict(self.backend, "household_no") + " WHERE closed_on IS NULL DO NOTHING RETURNING id, household_no"),
             rows,
         )
         .await?;
@@ -382,7 +385,10 @@ impl Store {
         if moved.rows_affected() != 1 {
             return Err(StoreError::Conflict("此预警已由他人办理到下一环节，请刷新后再办".into()));
         }
-        sqlx::query("INSERT INTO warning_steps (warning_id, step, outcome, note, taken_on, taken_by, role, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        sqlx::query(
+            "INSERT INTO warning_steps (warning_id, step, outcome, note, taken_on, taken_by, role, recorded_at, county_code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT county_code FROM warnings WHERE id = $1))",
+        )
             .bind(s.warning_id)
             .bind(s.step)
             .bind(s.outcome)

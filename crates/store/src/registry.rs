@@ -11,6 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::batch::{Val, insert_rows, placeholders};
+use crate::county;
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -382,6 +383,55 @@ impl Store {
         Ok(snap)
     }
 
+    /// The county of every household a roster import writes about, by number: a household's
+    /// stays the one it is stored in. A household or person the file places in another county
+    /// than the stored one is refused: a move between counties moves every row of their files
+    /// (docs/scaling.md) and is not a roster change.
+    async fn roster_counties(&self, tx: &mut crate::tx::WriteTx, changes: &RosterChanges) -> Result<HashMap<String, String>> {
+        if self.backend == crate::Backend::Postgres {
+            // An ID number's uniqueness across counties is this check's, not a key's (PostgreSQL's
+            // keys carry the county): roster imports take turns, each seeing the last one's rows.
+            sqlx::query("SELECT pg_advisory_xact_lock(2202)").execute(&mut **tx).await?;
+        }
+        let mut numbers: Vec<&str> = changes.households.iter().map(|(h, _)| h.no.as_str()).collect();
+        numbers.extend(changes.persons.iter().map(|(p, _)| p.household_no.as_str()));
+        numbers.extend(changes.economics.iter().map(|(no, ..)| no.as_str()));
+        numbers.extend(changes.person_exits.iter().map(|(_, no, _)| no.as_str()));
+        numbers.extend(changes.household_exits.iter().map(|(no, _)| no.as_str()));
+        numbers.sort_unstable();
+        numbers.dedup();
+        let mut counties = county::stored(tx, self.backend, "households", "household_no", &numbers).await?;
+        for (h, _) in &changes.households {
+            let region = h.region.to_string();
+            let new = county::of_region(&region);
+            match counties.get(h.no.as_str()) {
+                Some(stored) if stored != new => {
+                    return Err(StoreError::Refused(format!(
+                        "户编号 {} 已登记在县 {stored}，本名单将其列在县 {new}：跨县迁移须由迁出县办理转出后再导入",
+                        h.no.as_str()
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    counties.insert(h.no.as_str().to_string(), new.to_string());
+                }
+            }
+        }
+        let ids: Vec<&str> = changes.persons.iter().map(|(p, _)| p.id_number.as_str()).collect();
+        let stored = county::stored(tx, self.backend, "persons", "id_number", &ids).await?;
+        for (p, _) in &changes.persons {
+            let new = counties.get(p.household_no.as_str()).map(String::as_str).unwrap_or_default();
+            if let Some(old) = stored.get(p.id_number.as_str()).filter(|old| old.as_str() != new) {
+                return Err(StoreError::Refused(format!(
+                    "身份证号 {} 的人员已登记在县 {old}，本名单将其列入县 {new} 的户 {}：跨县迁移须由迁出县办理转出后再导入",
+                    p.id_number.masked(),
+                    p.household_no.as_str()
+                )));
+            }
+        }
+        Ok(counties)
+    }
+
     /// Applies a roster import in one transaction and returns the import's id.
     pub async fn apply_roster(&self, changes: RosterChanges) -> Result<i64> {
         let at = now();
@@ -400,8 +450,11 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
 
+        let counties = self.roster_counties(&mut tx, &changes).await?;
+        let county = |household_no: &str| -> Val<'_> { counties.get(household_no).map(String::as_str).unwrap_or_default().into() };
         let event_row = |household_no: &str, person_id: Option<i64>, e: &EventInput| -> Vec<Val<'_>> {
             vec![
+                county(household_no),
                 Val::from(household_no.to_string()),
                 Val::from(person_id),
                 e.kind.code().into(),
@@ -418,6 +471,7 @@ impl Store {
         let mut rows = Vec::with_capacity(changes.households.len());
         for (h, event) in &changes.households {
             rows.push(vec![
+                county(h.no.as_str()),
                 Val::from(h.no.as_str()),
                 h.region.to_string().into(),
                 h.head_name.as_str().into(),
@@ -436,10 +490,11 @@ impl Store {
             &mut tx,
             self.backend,
             "households",
-            &["household_no", "region_code", "head_name", "category", "status", "cause", "phone", "in_programme", "updated_at"],
-            "ON CONFLICT (household_no) DO UPDATE SET region_code = excluded.region_code, head_name = excluded.head_name, \
+            &["county_code", "household_no", "region_code", "head_name", "category", "status", "cause", "phone", "in_programme", "updated_at"],
+            &(county::on_conflict(self.backend, "household_no")
+                + " DO UPDATE SET region_code = excluded.region_code, head_name = excluded.head_name, \
              category = excluded.category, status = excluded.status, cause = excluded.cause, phone = excluded.phone, \
-             in_programme = 1, updated_at = excluded.updated_at",
+             in_programme = 1, updated_at = excluded.updated_at"),
             rows,
         )
         .await
@@ -450,6 +505,7 @@ impl Store {
             .iter()
             .map(|(no, size, income, category)| {
                 vec![
+                    county(no.as_str()),
                     Val::from(no.as_str()),
                     effective.as_str().into(),
                     i64::from(*size).into(),
@@ -464,7 +520,7 @@ impl Store {
             &mut tx,
             self.backend,
             "household_economics",
-            &["household_no", "as_of", "size", "per_capita_income", "monitoring_category", "recorded_by", "recorded_at"],
+            &["county_code", "household_no", "as_of", "size", "per_capita_income", "monitoring_category", "recorded_by", "recorded_at"],
             "",
             rows,
         )
@@ -478,6 +534,7 @@ impl Store {
                 .map(|(p, _)| {
                     let id = &p.id_number;
                     vec![
+                        county(p.household_no.as_str()),
                         Val::from(id.as_str()),
                         p.household_no.as_str().into(),
                         p.name.as_str().into(),
@@ -497,10 +554,10 @@ impl Store {
                     &mut tx,
                     self.backend,
                     "persons",
-                    &["id_number", "household_no", "name", "initials", "relation", "sex", "birth_date", "ethnicity", "phone", "in_programme", "updated_at"],
-                    "ON CONFLICT (id_number) DO UPDATE SET household_no = excluded.household_no, name = excluded.name, \
+                    &["county_code", "id_number", "household_no", "name", "initials", "relation", "sex", "birth_date", "ethnicity", "phone", "in_programme", "updated_at"],
+                    &(county::on_conflict(self.backend, "id_number") + " DO UPDATE SET household_no = excluded.household_no, name = excluded.name, \
                      initials = excluded.initials, relation = excluded.relation, ethnicity = excluded.ethnicity, \
-                     phone = excluded.phone, in_programme = 1, updated_at = excluded.updated_at RETURNING id, id_number",
+                     phone = excluded.phone, in_programme = 1, updated_at = excluded.updated_at RETURNING id, id_number"),
                     rows,
                 )
                 .await?,
@@ -539,7 +596,7 @@ impl Store {
             &mut tx,
             self.backend,
             "registry_events",
-            &["household_no", "person_id", "kind", "effective_date", "reason", "changes", "actor", "recorded_at", "import_id"],
+            &["county_code", "household_no", "person_id", "kind", "effective_date", "reason", "changes", "actor", "recorded_at", "import_id"],
             "",
             events,
         )
@@ -622,11 +679,11 @@ impl Store {
             return Err(StoreError::Conflict("a change is recorded with the changed data".into()));
         }
         let mut tx = self.begin_write().await?;
-        let household_no: Option<String> = sqlx::query_scalar("SELECT household_no FROM persons WHERE id = $1")
+        let found: Option<(String, String)> = sqlx::query_as("SELECT household_no, county_code FROM persons WHERE id = $1")
             .bind(person_id)
             .fetch_optional(&mut *tx)
             .await?;
-        let household_no = household_no.ok_or_else(|| StoreError::NotFound(format!("person {person_id}")))?;
+        let (household_no, county_code) = found.ok_or_else(|| StoreError::NotFound(format!("person {person_id}")))?;
         let flag = i64::from(kind == EventKind::Entry);
         let at = now();
         sqlx::query("UPDATE persons SET in_programme = $1, updated_at = $2 WHERE id = $3")
@@ -636,8 +693,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO registry_events (household_no, person_id, kind, effective_date, reason, actor, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO registry_events (household_no, person_id, kind, effective_date, reason, actor, recorded_at, county_code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&household_no)
         .bind(person_id)
@@ -646,6 +703,7 @@ impl Store {
         .bind(reason)
         .bind(actor)
         .bind(&at)
+        .bind(&county_code)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -20,7 +20,7 @@ use crate::registry::within;
 use crate::batch::{Val, insert_rows};
 use crate::bill_text::{self, BillRow};
 use crate::rollup::RollupDelta;
-use crate::{AuditEntry, Result, Store, StoreError, now, sqlite_writer};
+use crate::{AuditEntry, Result, Store, StoreError, county, now, sqlite_writer};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredPolicy {
@@ -127,21 +127,46 @@ pub(crate) fn money(fen: i64) -> Result<Money> {
 }
 
 // The statements of a settlement, shared by the sqlx path (PostgreSQL) and the SQLite writer.
-const LOCK_AND_READ: &str = "INSERT INTO accumulators (person_id, year, version, layers) VALUES ($1, $2, 0, '') \
-     ON CONFLICT (person_id, year) DO UPDATE SET version = accumulators.version + 1 RETURNING layers";
+/// Locks the person's year and reads their accumulators: person, year, county.
+fn lock_and_read_sql(backend: crate::Backend) -> &'static str {
+    fn sql(backend: crate::Backend) -> String {
+        format!(
+            "INSERT INTO accumulators (person_id, year, county_code, version, layers) VALUES ($1, $2, $3, 0, '') \
+             {} DO UPDATE SET version = accumulators.version + 1 RETURNING layers",
+            county::on_conflict(backend, "person_id, year")
+        )
+    }
+    static SQLITE: LazyLock<String> = LazyLock::new(|| sql(crate::Backend::Sqlite));
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| sql(crate::Backend::Postgres));
+    match backend {
+        crate::Backend::Sqlite => &SQLITE,
+        crate::Backend::Postgres => &POSTGRES,
+    }
+}
 const READ_ACCUMULATORS: &str = "SELECT layers FROM accumulators WHERE person_id = $1 AND year = $2";
 const WRITE_ACCUMULATORS: &str = "UPDATE accumulators SET layers = $1 WHERE person_id = $2 AND year = $3";
 const CLAIM_STATUS: &str = "SELECT status FROM claims WHERE claim_no = $1";
 /// The columns of a new claim, in the order of [`claim_row`].
-const CLAIM_INSERT_COLUMNS: [&str; 34] = [
+const CLAIM_INSERT_COLUMNS: [&str; 35] = [
     "claim_no", "person_id", "facility_code", "region_code", "policy_id", "year", "category", "visit_type", "facility_level",
     "in_county", "admission_date", "discharge_date", "disease_codes", "cat_a", "cat_b", "out_of_catalogue", "necessary", "total",
     "in_policy", "funds_total", "patient_total", "fund_310101", "fund_390101", "fund_390201", "fund_390401", "fund_610101",
-    "fund_620101", "fund_630101", "fund_640101", "fund_999996", "bill", "status", "settled_by", "settled_at",
+    "fund_620101", "fund_630101", "fund_640101", "fund_999996", "bill", "status", "settled_by", "settled_at", "county_code",
 ];
 static INSERT_CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!("INSERT INTO claims ({}) VALUES ({})", CLAIM_INSERT_COLUMNS.join(", "), crate::batch::placeholders(crate::Backend::Postgres, 1, CLAIM_INSERT_COLUMNS.len()))
 });
+/// PostgreSQL, whose keys of `claims` carry the county: the number is also taken in
+/// `claim_numbers` (keyed by the number alone) in the same statement, so that a number is
+/// settled once across counties.
+static INSERT_CLAIM_PG: LazyLock<String> = LazyLock::new(|| format!("WITH taken AS (INSERT INTO claim_numbers (claim_no) VALUES ($1)) {}", *INSERT_CLAIM));
+
+fn insert_claim_sql(backend: crate::Backend) -> &'static str {
+    match backend {
+        crate::Backend::Sqlite => &INSERT_CLAIM,
+        crate::Backend::Postgres => &INSERT_CLAIM_PG,
+    }
+}
 
 /// `layer:base:paid;…` in fen; layer ids are letters, digits, `_` and `-` (checked by the policy).
 fn encode_accumulators(acc: &YearAccumulators) -> String {
@@ -198,7 +223,7 @@ fn claim_row(record: &ClaimRecord, bill: &Bill, settled_by: &str) -> Result<Vec<
     for fund in Fund::ALL {
         row.push(bill.lines.iter().filter(|l| l.fund == fund).map(|l| l.total.fen()).sum::<i64>().into());
     }
-    row.extend([Val::from(bill_text::encode(bill)), "settled".into(), settled_by.to_string().into(), now().into()]);
+    row.extend([Val::from(bill_text::encode(bill)), "settled".into(), settled_by.to_string().into(), now().into(), county_of(record.region).into()]);
     debug_assert_eq!(row.len(), CLAIM_INSERT_COLUMNS.len());
     Ok(row)
 }
@@ -215,9 +240,15 @@ pub(crate) fn bind_vals<'q>(mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArg
     q
 }
 
+/// The county of a claim's person: the first six digits of their household's region.
+fn county_of(region: RegionCode) -> String {
+    county::of_region(&region.to_string()).to_string()
+}
+
 /// Locks the person's year and reads their accumulators (sqlx path).
-async fn lock_and_read(tx: &mut WriteTx, person_id: i64, year: i32) -> Result<YearAccumulators> {
-    let layers: String = sqlx::query_scalar(LOCK_AND_READ).bind(person_id).bind(i64::from(year)).fetch_one(&mut **tx).await?;
+async fn lock_and_read(tx: &mut WriteTx, backend: crate::Backend, person_id: i64, year: i32, region: RegionCode) -> Result<YearAccumulators> {
+    let layers: String =
+        sqlx::query_scalar(lock_and_read_sql(backend)).bind(person_id).bind(i64::from(year)).bind(county_of(region)).fetch_one(&mut **tx).await?;
     decode_accumulators(&layers)
 }
 
@@ -227,9 +258,13 @@ async fn write_accumulators(tx: &mut WriteTx, person_id: i64, year: i32, acc: &Y
 }
 
 /// The same two on the SQLite writer's connection.
-fn lock_and_read_sqlite(conn: &rusqlite::Connection, person_id: i64, year: i32) -> Result<YearAccumulators> {
+fn lock_and_read_sqlite(conn: &rusqlite::Connection, person_id: i64, year: i32, region: RegionCode) -> Result<YearAccumulators> {
     let e = sqlite_writer::db_err;
-    let layers: String = conn.prepare_cached(LOCK_AND_READ).map_err(e)?.query_row(rusqlite::params![person_id, year], |r| r.get(0)).map_err(e)?;
+    let layers: String = conn
+        .prepare_cached(lock_and_read_sql(crate::Backend::Sqlite))
+        .map_err(e)?
+        .query_row(rusqlite::params![person_id, year, county_of(region)], |r| r.get(0))
+        .map_err(e)?;
     decode_accumulators(&layers)
 }
 
@@ -321,19 +356,23 @@ async fn taken_claim_numbers(tx: &mut WriteTx, backend: crate::Backend, items: &
 }
 
 /// Locks and reads the accumulators of the chunk's (person, year) not met before: the multi-row
-/// form of [`LOCK_AND_READ`], the keys in order.
+/// form of [`lock_and_read_sql`], the keys in order.
 async fn lock_and_read_many(tx: &mut WriteTx, backend: crate::Backend, items: &[BatchItem], accs: &mut HashMap<(i64, i32), YearAccumulators>) -> Result<()> {
-    let mut keys: Vec<(i64, i32)> =
-        items.iter().map(|(r, _)| (r.person_id, chrono::Datelike::year(&r.claim.discharge))).filter(|k| !accs.contains_key(k)).collect();
+    let mut keys: Vec<(i64, i32, RegionCode)> = items
+        .iter()
+        .map(|(r, _)| (r.person_id, chrono::Datelike::year(&r.claim.discharge), r.region))
+        .filter(|(p, y, _)| !accs.contains_key(&(*p, *y)))
+        .collect();
     keys.sort_unstable();
-    keys.dedup();
-    let rows: Vec<Vec<Val>> = keys.iter().map(|(p, y)| vec![Val::from(*p), Val::from(i64::from(*y)), Val::from(0), Val::from("")]).collect();
+    keys.dedup_by_key(|(p, y, _)| (*p, *y));
+    let rows: Vec<Vec<Val>> =
+        keys.iter().map(|(p, y, region)| vec![Val::from(*p), Val::from(i64::from(*y)), Val::from(county_of(*region)), Val::from(0), Val::from("")]).collect();
     let read = insert_rows(
         tx,
         backend,
         "accumulators",
-        &["person_id", "year", "version", "layers"],
-        "ON CONFLICT (person_id, year) DO UPDATE SET version = accumulators.version + 1 RETURNING person_id, year, layers",
+        &["person_id", "year", "county_code", "version", "layers"],
+        &(county::on_conflict(backend, "person_id, year") + " DO UPDATE SET version = accumulators.version + 1 RETURNING person_id, year, layers"),
         rows,
     )
     .await?;
@@ -561,7 +600,7 @@ impl Store {
                 let e = sqlite_writer::db_err;
                 let mut insert = conn.prepare(&INSERT_CLAIM).map_err(e)?;
                 let mut exists = conn.prepare(CLAIM_STATUS).map_err(e)?;
-                let mut lock = conn.prepare(LOCK_AND_READ).map_err(e)?;
+                let mut lock = conn.prepare(lock_and_read_sql(crate::Backend::Sqlite)).map_err(e)?;
                 let mut read_stays = conn.prepare(SETTLED_STAYS).map_err(e)?;
                 let mut stays = BatchStays::default();
                 loop {
@@ -588,7 +627,7 @@ impl Store {
                         let acc = match accs.entry(key) {
                             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                             std::collections::hash_map::Entry::Vacant(v) => {
-                                let layers: String = lock.query_row(rusqlite::params![key.0, key.1], |r| r.get(0)).map_err(e)?;
+                                let layers: String = lock.query_row(rusqlite::params![key.0, key.1, county_of(record.region)], |r| r.get(0)).map_err(e)?;
                                 v.insert(decode_accumulators(&layers)?)
                             }
                         };
@@ -679,6 +718,10 @@ impl Store {
                     }
                 }
             }
+            if backend == crate::Backend::Postgres {
+                let numbers = rows.iter().map(|r| vec![r[0].clone()]).collect();
+                insert_rows(&mut tx, backend, "claim_numbers", &["claim_no"], "", numbers).await?;
+            }
             insert_rows(&mut tx, backend, "claims", &CLAIM_INSERT_COLUMNS, "", rows).await?;
         }
         write_accumulators_many(&mut tx, backend, &accs).await?;
@@ -760,7 +803,7 @@ impl Store {
         if let Some(writer) = &self.writer {
             return writer
                 .run(move |conn| {
-                    let acc = lock_and_read_sqlite(conn, record.person_id, year)?;
+                    let acc = lock_and_read_sqlite(conn, record.person_id, year, record.region)?;
                     if claim_exists_sqlite(conn, &record.claim.claim_no)? {
                         return Err(duplicate(&record.claim.claim_no));
                     }
@@ -777,7 +820,7 @@ impl Store {
                 .await;
         }
         let mut tx = self.begin_write().await?;
-        let acc = lock_and_read(&mut tx, record.person_id, year).await?;
+        let acc = lock_and_read(&mut tx, self.backend, record.person_id, year, record.region).await?;
         let taken: Option<String> = sqlx::query_scalar(CLAIM_STATUS).bind(&record.claim.claim_no).fetch_optional(&mut *tx).await?;
         if taken.is_some() {
             return Err(duplicate(&record.claim.claim_no));
@@ -797,7 +840,7 @@ impl Store {
         let row = claim_row(&record, &bill, &settled_by)?;
         // The same number settled at this moment for another person or year (whose lock this
         // one does not wait for) is caught by the key.
-        bind_vals(sqlx::query(&INSERT_CLAIM), &row)
+        bind_vals(sqlx::query(insert_claim_sql(self.backend)), &row)
             .execute(&mut *tx)
             .await
             .map_err(|e| if is_unique_violation(&e) { duplicate(&record.claim.claim_no) } else { e.into() })?;
@@ -841,10 +884,11 @@ impl Store {
     /// dates), with the reason; the audit entry says so.
     pub async fn approve_stay_exception(&self, e: &NewStayException, audit: &AuditEntry) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO stay_exceptions (person_id, facility_code, admission_date, discharge_date, reason, approved_by, approved_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
+        let id: i64 = sqlx::query_scalar(&format!(
+            "INSERT INTO stay_exceptions (person_id, facility_code, admission_date, discharge_date, reason, approved_by, approved_at, county_code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {}) RETURNING id",
+            county::of_person_param(1)
+        ))
         .bind(e.person_id)
         .bind(&e.facility_code)
         .bind(date_text(e.admission))
@@ -900,7 +944,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("claim {claim_no}")))?;
         let claim = claim_from_row(&row)?;
-        let acc = lock_and_read(&mut tx, claim.person_id, claim.bill.year).await?;
+        let acc = lock_and_read(&mut tx, self.backend, claim.person_id, claim.bill.year, claim.region).await?;
         // Read the status again under the lock: a concurrent reversal may have won.
         let status: String = sqlx::query_scalar(CLAIM_STATUS).bind(claim_no).fetch_one(&mut *tx).await?;
         if status == "reversed" {
