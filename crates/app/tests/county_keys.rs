@@ -161,18 +161,25 @@ async fn postgres_keys_carry_the_county() {
     assert!(broken.is_empty(), "the county-code rule is broken:\n{}", broken.join("\n"));
 }
 
+/// The common set-up (county 371302) and a village of a second county, 371311.
+async fn two_counties(db: &Store, dir: &std::path::Path) {
+    common::setup(db, dir).await;
+    let path = dir.join("regions-371311.csv");
+    std::fs::write(&path, "区划代码,名称\n371311,罗庄区\n371311001,罗一镇\n371311001201,罗一村\n").unwrap();
+    huimin_app::import::import_regions(db, &path).await.unwrap();
+}
+
 both_backends! {
     a_roster_does_not_move_files_between_counties(db) {
         use huimin_app::import::{self, RosterImport};
         use common::{V1, V2, d, id};
         let dir = tempfile::tempdir().unwrap();
-        common::setup(&db, dir.path()).await;
+        two_counties(&db, dir.path()).await;
         let write = |name: &str, text: String| {
             let p = dir.path().join(name);
             std::fs::write(&p, text).unwrap();
             p
         };
-        import::import_regions(&db, &write("r2.csv", "区划代码,名称\n371311,罗庄区\n371311001,罗一镇\n371311001201,罗一村\n".into())).await.unwrap();
         let roster = |h3_village: &str, h9: &str| {
             format!(
                 "户编号,户主姓名,与户主关系,姓名,证件号码,民族,行政区划代码,贫困户属性,脱贫状态,主要致贫原因\n\
@@ -214,13 +221,12 @@ both_backends! {
         use huimin_domain::{IdNumber, Money};
         use common::{V1, d, id};
         let dir = tempfile::tempdir().unwrap();
-        common::setup(&db, dir.path()).await;
+        two_counties(&db, dir.path()).await;
         let write = |name: &str, text: String| {
             let p = dir.path().join(name);
             std::fs::write(&p, text).unwrap();
             p
         };
-        import::import_regions(&db, &write("r2.csv", "区划代码,名称\n371311,罗庄区\n371311001,罗一镇\n371311001201,罗一村\n".into())).await.unwrap();
         let roster = format!(
             "户编号,户主姓名,与户主关系,姓名,证件号码,民族,行政区划代码,贫困户属性,脱贫状态,主要致贫原因\n\
              H1,张三,户主,张三,{},汉族,{V1},低保贫困户,未脱贫,因病\n\
