@@ -242,6 +242,18 @@ impl Store {
         &self.pool
     }
 
+    /// PostgreSQL: refreshes the planner's statistics of tables a bulk write has just filled.
+    /// Until they are analyzed PostgreSQL plans from no statistics at all (autovacuum may be
+    /// off, and runs late when on): a township's spending, summed in 23 ms once its tables were
+    /// analyzed, took 75 s before. Run as the tables' owner; for another role PostgreSQL skips
+    /// the tables with a warning and autovacuum is left to do it.
+    pub(crate) async fn analyze(&self, tables: &[&str]) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(&format!("ANALYZE {}", tables.join(", "))).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// Applies the migrations not yet applied; returns how many ran.
     pub async fn migrate(&self) -> Result<usize> {
         // Created only when missing: the server's PostgreSQL role may not create tables

@@ -607,6 +607,7 @@ impl Store {
             crate::access::append_audit_in(&mut tx, &audit).await?;
         }
         tx.commit().await?;
+        self.analyze(&["households", "persons", "registry_events", "household_economics"]).await?;
         Ok(import_id)
     }
 

@@ -729,6 +729,7 @@ impl Store {
         audit.detail = format!("batch: {} settled, {} refused", out.settled, out.refused.len());
         append_audit_in(&mut tx, &audit).await?;
         tx.commit().await?;
+        self.analyze(&["claims", "claim_numbers", "accumulators", "person_burden", "claim_rollup", "county_rollup"]).await?;
         Ok(out)
     }
 

@@ -133,3 +133,6 @@ ALTER TABLE warning_steps ADD FOREIGN KEY (warning_id, county_code) REFERENCES w
 -- own uniqueness is kept here, written with each claim (store/src/settlement.rs).
 CREATE TABLE claim_numbers (claim_no TEXT PRIMARY KEY);
 INSERT INTO claim_numbers (claim_no) SELECT claim_no FROM claims;
+
+-- Every table above was rewritten: fresh statistics for the planner.
+ANALYZE;
