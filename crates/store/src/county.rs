@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use huimin_domain::RegionCode;
+
 use crate::tx::WriteTx;
 use crate::{Backend, Result};
 
@@ -36,9 +38,15 @@ pub const PERSON_SCOPED_TABLES: &[&str] = &[
     "stay_exceptions",
 ];
 
-/// The county of a region code (its first six digits; a shorter code is returned whole).
-pub(crate) fn of_region(region: &str) -> &str {
-    region.get(..6).unwrap_or(region)
+/// The county of a region (of the household, the claim, the township): its code's first six
+/// digits, as a number (a batch keys its sums by it) …
+pub(crate) fn number(region: RegionCode) -> u64 {
+    region.as_u64() / 1_000_000
+}
+
+/// … and as the column holds it.
+pub(crate) fn of(region: RegionCode) -> String {
+    format!("{:06}", number(region))
 }
 
 /// `ON CONFLICT (key)` for an upsert into a person-scoped table: with the county code on

@@ -339,9 +339,7 @@ impl Store {
         }
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
-        if cards.len() >= crate::batch::IN_LIST {
-            self.analyze(&["disease_cards", "disease_card_revisions", "treatments"]).await?;
-        }
+        self.analyze(cards.len(), &["disease_cards", "disease_card_revisions", "treatments"]).await?;
         Ok(cards.len())
     }
 

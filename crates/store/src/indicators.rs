@@ -313,18 +313,17 @@ impl Store {
     /// data: not audited).
     pub async fn save_figures(&self, township: RegionCode, year: i32, as_of: &str, figures: &str) -> Result<()> {
         let _gate = self.write_gate().await;
-        let region = township.to_string();
         sqlx::query(&format!(
             "INSERT INTO township_figures (region_code, year, as_of, computed_at, figures, county_code) VALUES ($1, $2, $3, $4, $5, $6) \
              {} DO UPDATE SET as_of = excluded.as_of, computed_at = excluded.computed_at, figures = excluded.figures",
             crate::county::on_conflict(self.backend, "region_code, year")
         ))
-        .bind(&region)
+        .bind(township.to_string())
         .bind(i64::from(year))
         .bind(as_of)
         .bind(now())
         .bind(figures)
-        .bind(crate::county::of_region(&region))
+        .bind(crate::county::of(township))
         .execute(&self.pool)
         .await?;
         Ok(())

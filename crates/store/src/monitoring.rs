@@ -273,11 +273,10 @@ impl Store {
         let rows = list
             .iter()
             .map(|w| {
-                let region = w.region.to_string();
                 vec![
-                    crate::county::of_region(&region).to_string().into(),
+                    crate::county::of(w.region).into(),
                     Val::from(w.household_no.as_str()),
-                    region.into(),
+                    w.region.to_string().into(),
                     w.rules_id.as_str().into(),
                     w.rule_id.as_str().into(),
                     w.rule_name.as_str().into(),

@@ -402,10 +402,9 @@ impl Store {
         numbers.dedup();
         let mut counties = county::stored(tx, self.backend, "households", "household_no", &numbers).await?;
         for (h, _) in &changes.households {
-            let region = h.region.to_string();
-            let new = county::of_region(&region);
+            let new = county::of(h.region);
             match counties.get(h.no.as_str()) {
-                Some(stored) if stored != new => {
+                Some(stored) if *stored != new => {
                     return Err(StoreError::Refused(format!(
                         "户编号 {} 已登记在县 {stored}，本名单将其列在县 {new}：跨县迁移须由迁出县办理转出后再导入",
                         h.no.as_str()
@@ -413,7 +412,7 @@ impl Store {
                 }
                 Some(_) => {}
                 None => {
-                    counties.insert(h.no.as_str().to_string(), new.to_string());
+                    counties.insert(h.no.as_str().to_string(), new);
                 }
             }
         }
@@ -451,6 +450,7 @@ impl Store {
         .await?;
 
         let counties = self.roster_counties(&mut tx, &changes).await?;
+        let written = changes.households.len() + changes.persons.len();
         let county = |household_no: &str| -> Val<'_> { counties.get(household_no).map(String::as_str).unwrap_or_default().into() };
         let event_row = |household_no: &str, person_id: Option<i64>, e: &EventInput| -> Vec<Val<'_>> {
             vec![
@@ -607,7 +607,7 @@ impl Store {
             crate::access::append_audit_in(&mut tx, &audit).await?;
         }
         tx.commit().await?;
-        self.analyze(&["households", "persons", "registry_events", "household_economics"]).await?;
+        self.analyze(written, &["households", "persons", "registry_events", "household_economics"]).await?;
         Ok(import_id)
     }
 

@@ -117,8 +117,7 @@ impl RollupDelta {
     /// Adds (`sign` 1) or takes away (`sign` -1) a claim of `person` and its bill.
     pub(crate) fn add(&mut self, region: RegionCode, person: i64, claim: &Claim, bill: &Bill, sign: i64) {
         use chrono::Datelike;
-        let county = region.as_u64() / 1_000_000;
-        let b = self.burden.entry((person, claim.discharge.year(), claim.discharge.month())).or_insert((0, 0, county));
+        let b = self.burden.entry((person, claim.discharge.year(), claim.discharge.month())).or_insert((0, 0, county::number(region)));
         b.0 += sign;
         b.1 += sign * huimin_policy::compliant_out_of_pocket(bill).fen();
         let key = (region.as_u64() / 1000, claim.discharge.year(), claim.discharge.month(), claim.visit.code());
@@ -148,7 +147,8 @@ impl RollupDelta {
             .map(|((region, year, month, visit), s)| {
                 let mut row = vec![Val::from(format!("{region:0digits$}")), Val::from(format!("{year:04}-{month:02}")), Val::from(visit)];
                 row.extend(s.iter().map(|v| Val::from(*v)));
-                if rollup.columns.len() > row.len() {
+                // A township's row also names its county (the county rollup's key is the county).
+                if rollup.digits > 6 {
                     row.push(Val::from(format!("{:06}", region / 10u64.pow(rollup.digits - 6))));
                 }
                 row

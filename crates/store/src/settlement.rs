@@ -223,7 +223,7 @@ fn claim_row(record: &ClaimRecord, bill: &Bill, settled_by: &str) -> Result<Vec<
     for fund in Fund::ALL {
         row.push(bill.lines.iter().filter(|l| l.fund == fund).map(|l| l.total.fen()).sum::<i64>().into());
     }
-    row.extend([Val::from(bill_text::encode(bill)), "settled".into(), settled_by.to_string().into(), now().into(), county_of(record.region).into()]);
+    row.extend([Val::from(bill_text::encode(bill)), "settled".into(), settled_by.to_string().into(), now().into(), county::of(record.region).into()]);
     debug_assert_eq!(row.len(), CLAIM_INSERT_COLUMNS.len());
     Ok(row)
 }
@@ -240,15 +240,10 @@ pub(crate) fn bind_vals<'q>(mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArg
     q
 }
 
-/// The county of a claim's person: the first six digits of their household's region.
-fn county_of(region: RegionCode) -> String {
-    county::of_region(&region.to_string()).to_string()
-}
-
 /// Locks the person's year and reads their accumulators (sqlx path).
 async fn lock_and_read(tx: &mut WriteTx, backend: crate::Backend, person_id: i64, year: i32, region: RegionCode) -> Result<YearAccumulators> {
     let layers: String =
-        sqlx::query_scalar(lock_and_read_sql(backend)).bind(person_id).bind(i64::from(year)).bind(county_of(region)).fetch_one(&mut **tx).await?;
+        sqlx::query_scalar(lock_and_read_sql(backend)).bind(person_id).bind(i64::from(year)).bind(county::of(region)).fetch_one(&mut **tx).await?;
     decode_accumulators(&layers)
 }
 
@@ -263,7 +258,7 @@ fn lock_and_read_sqlite(conn: &rusqlite::Connection, person_id: i64, year: i32, 
     let layers: String = conn
         .prepare_cached(lock_and_read_sql(crate::Backend::Sqlite))
         .map_err(e)?
-        .query_row(rusqlite::params![person_id, year, county_of(region)], |r| r.get(0))
+        .query_row(rusqlite::params![person_id, year, county::of(region)], |r| r.get(0))
         .map_err(e)?;
     decode_accumulators(&layers)
 }
@@ -366,7 +361,7 @@ async fn lock_and_read_many(tx: &mut WriteTx, backend: crate::Backend, items: &[
     keys.sort_unstable();
     keys.dedup_by_key(|(p, y, _)| (*p, *y));
     let rows: Vec<Vec<Val>> =
-        keys.iter().map(|(p, y, region)| vec![Val::from(*p), Val::from(i64::from(*y)), Val::from(county_of(*region)), Val::from(0), Val::from("")]).collect();
+        keys.iter().map(|(p, y, region)| vec![Val::from(*p), Val::from(i64::from(*y)), Val::from(county::of(*region)), Val::from(0), Val::from("")]).collect();
     let read = insert_rows(
         tx,
         backend,
@@ -627,7 +622,7 @@ impl Store {
                         let acc = match accs.entry(key) {
                             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                             std::collections::hash_map::Entry::Vacant(v) => {
-                                let layers: String = lock.query_row(rusqlite::params![key.0, key.1, county_of(record.region)], |r| r.get(0)).map_err(e)?;
+                                let layers: String = lock.query_row(rusqlite::params![key.0, key.1, county::of(record.region)], |r| r.get(0)).map_err(e)?;
                                 v.insert(decode_accumulators(&layers)?)
                             }
                         };
@@ -729,7 +724,7 @@ impl Store {
         audit.detail = format!("batch: {} settled, {} refused", out.settled, out.refused.len());
         append_audit_in(&mut tx, &audit).await?;
         tx.commit().await?;
-        self.analyze(&["claims", "claim_numbers", "accumulators", "person_burden", "claim_rollup", "county_rollup"]).await?;
+        self.analyze(out.settled, &["claims", "claim_numbers", "accumulators", "person_burden", "claim_rollup", "county_rollup"]).await?;
         Ok(out)
     }
 

@@ -15,8 +15,6 @@ ALTER TABLE registry_events ADD COLUMN county_code TEXT;
 ALTER TABLE registry_events DISABLE TRIGGER registry_events_append_only;
 UPDATE registry_events e SET county_code = h.county_code FROM households h WHERE h.household_no = e.household_no;
 UPDATE registry_events e SET county_code = p.county_code FROM persons p WHERE p.id = e.person_id AND e.county_code IS NULL;
--- An event of a household no longer stored keeps the county its number was issued in.
-UPDATE registry_events SET county_code = SUBSTR(household_no, 1, 6) WHERE county_code IS NULL;
 ALTER TABLE registry_events ENABLE TRIGGER registry_events_append_only;
 
 ALTER TABLE claims ADD COLUMN county_code TEXT;

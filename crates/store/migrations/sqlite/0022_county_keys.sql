@@ -14,8 +14,6 @@ ALTER TABLE registry_events ADD COLUMN county_code TEXT NOT NULL DEFAULT '';
 DROP TRIGGER registry_events_no_update;
 UPDATE registry_events AS e SET county_code = h.county_code FROM households h WHERE h.household_no = e.household_no;
 UPDATE registry_events AS e SET county_code = p.county_code FROM persons p WHERE p.id = e.person_id AND e.county_code = '';
--- An event of a household no longer stored keeps the county its number was issued in.
-UPDATE registry_events SET county_code = SUBSTR(household_no, 1, 6) WHERE county_code = '';
 CREATE TRIGGER registry_events_no_update BEFORE UPDATE ON registry_events BEGIN SELECT RAISE(ABORT, 'registry_events is append-only'); END;
 
 ALTER TABLE claims ADD COLUMN county_code TEXT NOT NULL DEFAULT '';
